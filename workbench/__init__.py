@@ -1,0 +1,3 @@
+from workbench.workspace import Workspace
+
+__all__ = ["Workspace"]

@@ -1,0 +1,59 @@
+"""Errors the workbench raises for bad input.
+
+Every message names where the problem is (file, row, column or field) and what to do,
+so a user can fix their data without reading our code.
+"""
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base class for errors the user can act on."""
+
+
+class InputError(WorkbenchError, ValueError):
+    """Bad input data: names the source, the rows and the column at fault, and the fix."""
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        source: str | None = None,
+        rows: list[int] | None = None,
+        column: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.problem = problem
+        self.source = source
+        self.rows = list(rows or [])
+        self.column = column
+        self.fix = fix
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = []
+        if self.source:
+            where.append(str(self.source))
+        if self.rows:
+            shown = ", ".join(str(r) for r in self.rows[:5])
+            more = f" and {len(self.rows) - 5} more" if len(self.rows) > 5 else ""
+            where.append(f"row{'s' if len(self.rows) > 1 else ''} {shown}{more}")
+        if self.column:
+            where.append(f"column '{self.column}'")
+        msg = (", ".join(where) + ": " if where else "") + self.problem
+        if self.fix:
+            msg += f". {self.fix}"
+        return msg
+
+
+class ValidationError(WorkbenchError, ValueError):
+    """A tracker definition, example or setting that cannot be accepted; names the field."""
+
+    def __init__(self, field: str, problem: str, fix: str | None = None) -> None:
+        self.field = field
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{field}: {problem}" + (f". {fix}" if fix else ""))
+
+
+class NotFoundError(WorkbenchError, LookupError):
+    """A tracker, call or sentence that does not exist in the workspace."""
