@@ -96,8 +96,10 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        # executescript commits on its own, so it runs outside our transaction; IF NOT EXISTS
+        # makes it safe when two processes open the same workspace at once.
+        self._connection().executescript(_SCHEMA)
         with self.transaction() as con:
-            con.executescript(_SCHEMA)
             con.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),

@@ -73,11 +73,6 @@ class ImportResult:
             f"Imported {self.imported_calls:,} calls, {self.imported_utterances:,} utterances, "
             f"{self.imported_sentences:,} sentences."
         ]
-        if self.skipped_call_ids:
-            lines.append(
-                f"Skipped {len(self.skipped_call_ids):,} calls already in the workspace "
-                "(use replace=True / --replace to overwrite them)."
-            )
         if self.replaced_call_ids:
             lines.append(f"Replaced {len(self.replaced_call_ids):,} calls.")
         lines += [f"Warning: {w}" for w in self.warnings]
@@ -146,7 +141,7 @@ class Workspace:
     >>> print(ws.info())
     """
 
-    def __init__(self, path: str | Path | None = None, *, model: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, model: "str | Path | Embedder | None" = None) -> None:
         self.path = Path(path) if path is not None else default_workspace_path()
         if self.path.exists() and not self.path.is_dir():
             raise WorkbenchError(f"{self.path} is a file, not a workspace folder. Name a folder.")
@@ -157,8 +152,9 @@ class Workspace:
         for d in (self.tables_dir, self.embeddings_dir, self.mlruns_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.data_dir / "workbench.sqlite")
-        self._model_path = model if model is not None else os.environ.get(ENV_MODEL)
-        self._embedder: Embedder | None = None
+        # `model` is a local sentence-transformers path, or an Embedder to share one loaded model.
+        self._embedder: Embedder | None = model if hasattr(model, "encode") else None
+        self._model_path = None if self._embedder else (model if model is not None else os.environ.get(ENV_MODEL))
         self._tables_cache: dict[str, tuple[int, pl.DataFrame]] = {}
         self._emb_cache: tuple[int, str, np.ndarray, np.ndarray] | None = None
         self._registry = None
@@ -282,7 +278,10 @@ class Workspace:
             new_calls = _concat_calls(old_calls, prepared.calls)
             new_utts = pl.concat([old_utts, prepared.utterances.select(old_utts.columns)], how="vertical") if old_utts.height else prepared.utterances
             new_sents = pl.concat([old_sents, prepared.sentences.select(old_sents.columns)], how="vertical") if old_sents.height else prepared.sentences
-            generation = self._write_generation(new_calls, new_utts, new_sents)
+            if prepared.calls.height == 0 and not drop:
+                generation = self.generation  # nothing new: no need for another copy of the tables
+            else:
+                generation = self._write_generation(new_calls, new_utts, new_sents)
             with self.store.transaction() as con:
                 con.execute(
                     "INSERT INTO imports(imported_at, calls_source, utterances_source, generation, n_calls,"

@@ -28,7 +28,7 @@ def validate_examples(new: list[str], existing: list[str] = ()) -> list[str]:
         if not isinstance(text, str) or not text.strip():
             raise ValidationError(f"examples[{i}]", "is empty", "Write the sentence a person would say.")
         text = " ".join(text.split())
-        parts = split_text(text)
+        parts = [part for _, part in split_text(text)]
         if len(parts) > 1:
             raise ValidationError(
                 f"examples[{i}]",

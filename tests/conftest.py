@@ -1,0 +1,67 @@
+"""Fixtures shared by the suite. Corpora are built by code; the real datasets come from ../shared."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("WORKBENCH_SHARED", REPO.parent / "shared")) / "datasets"
+
+
+def shared_dataset(name: str) -> Path:
+    """A folder of ../shared/datasets, or skip the test with the reason."""
+    path = SHARED / name
+    if not (path / "calls.parquet").exists():
+        pytest.skip(f"needs the shared dataset {path} (absent in a user's clone; set WORKBENCH_SHARED)")
+    return path
+
+
+def tiny_corpus(n_calls: int = 6, *, start: int = 0, utterances_per_call: int = 6) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A small, valid corpus: alternating company and customer turns, a few with two sentences."""
+    lines = [
+        ("company", "Thanks for joining today. This call is being recorded."),
+        ("customer", "Happy to be here."),
+        ("company", "What are the biggest challenges your team faces?"),
+        ("customer", "Honestly the price is too high for us. Can you do a better price?"),
+        ("company", "Let's set up a follow-up next Tuesday."),
+        ("customer", "Sounds good, talk then."),
+    ]
+    calls, utts = [], []
+    base = dt.datetime(2026, 1, 5, 15, 0, tzinfo=dt.timezone.utc)
+    for i in range(start, start + n_calls):
+        cid = f"call-{i:04d}"
+        calls.append({
+            "call_id": cid, "started_at": base + dt.timedelta(days=7 * i), "duration_s": 60.0 * utterances_per_call,
+            "title": f"Call {i}", "is_external": i % 5 != 4, "team": ["EMEA", "NA", "APAC"][i % 3],
+            "rep": f"rep-{i % 4}", "deal_stage": ["Discovery", "Demo", None][i % 3], "channel": "call",
+        })
+        t = 0.0
+        for u in range(utterances_per_call):
+            side, text = lines[u % len(lines)]
+            utts.append({"call_id": cid, "utterance_id": u, "speaker": "Dana" if side == "company" else "Sam",
+                         "side": side, "start_s": t, "end_s": t + 5.0, "text": text})
+            t += 6.0
+    return pl.DataFrame(calls), pl.DataFrame(utts)
+
+
+@pytest.fixture
+def corpus_files(tmp_path: Path) -> tuple[Path, Path]:
+    calls, utts = tiny_corpus()
+    cp, up = tmp_path / "calls.parquet", tmp_path / "utterances.parquet"
+    calls.write_parquet(cp)
+    utts.write_parquet(up)
+    return cp, up
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real offline model, loaded once per session."""
+    from workbench.embedding import Embedder
+
+    return Embedder()
