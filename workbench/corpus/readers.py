@@ -95,7 +95,8 @@ def _decode_utf8(data: bytes, name: str, *, header: bool) -> str:
             f"sequence {bad!r}",
             source=name,
             rows=where,
-            fix="Re-save the file as UTF-8 (in Excel: 'CSV UTF-8'; or `iconv -f cp1252 -t utf-8`)",
+            fix="Re-save the file as UTF-8" + (" (in Excel: 'CSV UTF-8')" if header else "")
+                + ", or convert it with `iconv -f cp1252 -t utf-8`",
         ) from exc
 
 

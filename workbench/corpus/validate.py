@@ -185,12 +185,12 @@ def cast_column(df: pl.DataFrame, col: str, dtype: pl.DataType, source: str) -> 
     return CASTS[dtype.base_type()](df, col, source)
 
 
-def check_not_null(df: pl.DataFrame, col: str, source: str, *, blank_too: bool = True) -> None:
+def check_not_null(df: pl.DataFrame, col: str, source: str) -> None:
     missing = df[col].is_null()
-    if blank_too and df[col].dtype == pl.String:
+    if df[col].dtype == pl.String:
         missing = missing | (df[col].str.strip_chars() == "")
     if missing.any():
-        raise InputError("is empty or only whitespace", source=source,
+        raise InputError("has no value (empty or only whitespace)", source=source,
                          rows=rows_where(df, missing), column=col,
                          fix=f"Every row needs a value in '{col}'; fill it in or remove those rows")
 
@@ -216,11 +216,12 @@ def check_unique(df: pl.DataFrame, cols: list[str], source: str, what: str) -> N
                          fix=f"Give each {what} one row only")
 
 
-def check_not_negative(df: pl.DataFrame, col: str, source: str) -> None:
-    neg = df[col] < 0
-    if neg.fill_null(False).any():
-        raise InputError("is negative", source=source, rows=rows_where(df, neg.fill_null(False)),
-                         column=col, fix=f"'{col}' counts seconds from the start of the call, from 0")
+def check_not_negative(df: pl.DataFrame, col: str, source: str, fix: str) -> None:
+    negative = (df[col] < 0).fill_null(False)
+    if negative.any():
+        values = df.filter(negative)[col].to_list()
+        raise InputError(f"negative value{'s' if len(values) > 1 else ''} {_show(values)}",
+                         source=source, rows=rows_where(df, negative), column=col, fix=fix)
 
 
 def validate_calls(df: pl.DataFrame, source: str) -> tuple[pl.DataFrame, list[str]]:
@@ -230,11 +231,11 @@ def validate_calls(df: pl.DataFrame, source: str) -> tuple[pl.DataFrame, list[st
     out: dict[str, pl.Series] = {}
     for col, dtype in schema.CALLS_REQUIRED.items():
         if col not in schema.CALLS_NULLABLE:
-            check_not_null(df, col, source, blank_too=df[col].dtype == pl.String)
+            check_not_null(df, col, source)
         out[col] = cast_column(df, col, dtype, source).alias(col)
     df = df.with_columns(**out)
     check_unique(df, ["call_id"], source, "call_id")
-    check_not_negative(df, "duration_s", source)
+    check_not_negative(df, "duration_s", source, "Give the call's length in seconds, 0 or more")
     df = df.with_columns(check_allowed(df, "channel", schema.CHANNELS, source).alias("channel"))
     for col, (dtype, default) in schema.CALLS_OPTIONAL.items():
         if col in df.columns:
@@ -261,13 +262,14 @@ def validate_utterances(df: pl.DataFrame, source: str) -> tuple[pl.DataFrame, li
     out: dict[str, pl.Series] = {}
     for col, dtype in schema.UTTERANCES_REQUIRED.items():
         if col not in nullable:
-            check_not_null(df, col, source, blank_too=df[col].dtype == pl.String)
+            check_not_null(df, col, source)
         out[col] = cast_column(df, col, dtype, source).alias(col)
     df = df.with_columns(**out)
     check_unique(df, ["call_id", "utterance_id"], source, "utterance (call_id, utterance_id)")
     df = df.with_columns(check_allowed(df, "side", schema.SIDES, source).alias("side"))
     for col in ("start_s", "end_s"):
-        check_not_negative(df, col, source)
+        check_not_negative(df, col, source,
+                           f"'{col}' counts seconds from the start of the call, from 0")
     backwards = (df["end_s"] < df["start_s"]).fill_null(False)
     if backwards.any():
         raise InputError("end_s is before start_s", source=source, rows=rows_where(df, backwards),

@@ -1,0 +1,47 @@
+"""Import of the shared datasets exactly as they are."""
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from workbench.corpus import prepare_import
+from workbench.corpus.timing import estimate_timings
+
+from .conftest import shared_datasets
+
+pytestmark = pytest.mark.shared
+
+COUNTS = {"multiwoz-val": (999, 14_730), "multidogo-train": (11_367, 97_212)}
+
+
+def dataset(name: str):
+    folder = shared_datasets() / name
+    if not (folder / "calls.parquet").is_file():
+        pytest.skip(f"shared dataset {name} not found in {folder} (set WORKBENCH_SHARED)")
+    return folder / "calls.parquet", folder / "utterances.parquet"
+
+
+@pytest.mark.parametrize("name", COUNTS)
+def test_import_shared_dataset(name):
+    calls, utterances = dataset(name)
+    prepared = prepare_import(calls, utterances)
+    n_calls, n_utterances = COUNTS[name]
+    assert prepared.calls.height == n_calls
+    assert prepared.utterances.height == n_utterances
+    assert prepared.warnings == []
+    assert not prepared.utterances["timing_estimated"].any()
+    sentences = prepared.sentences
+    assert sentences.height >= n_utterances
+    assert sentences["sentence_id"].n_unique() == sentences.height
+    per_utterance = sentences.select("call_id", "utterance_id").unique().height
+    assert per_utterance == n_utterances  # every utterance has at least one sentence
+
+
+def test_estimated_times_match_the_datasets_own_estimates():
+    # The shared timings were estimated from word counts by the same rule.
+    _, utterances = dataset("multiwoz-val")
+    given = pl.read_parquet(utterances).sort("call_id", "utterance_id")
+    estimated = estimate_timings(given.with_columns(start_s=None, end_s=None).cast({"start_s": pl.Float64, "end_s": pl.Float64}))
+    assert estimated["timing_estimated"].all()
+    diff = (estimated["start_s"] - given["start_s"]).abs().max() + (estimated["end_s"] - given["end_s"]).abs().max()
+    assert diff < 1e-6
