@@ -233,7 +233,7 @@ _WH_WORDS = ("what", "when", "where", "which", "who", "whom", "whose", "why", "h
 _AUXILIARIES = ("is", "are", "am", "was", "were", "do", "does", "did", "can", "could", "will",
                 "wo", "would", "shall", "should", "may", "might", "have", "has", "had")
 _SUBJECTS = ("i", "you", "we", "they", "he", "she", "it", "there", "that", "this", "these",
-             "those", "the", "a", "an", "any", "my", "your", "our", "their", "his", "her", "its",
+             "those", "the", "any", "my", "your", "our", "their", "his", "her", "its",
              "someone", "somebody", "anyone", "anybody", "everyone", "y'all", "u", "ya")
 _OPENS_WITH_QUESTION = (
     r"(?i)^[\W_]*"
@@ -264,6 +264,7 @@ def question_mask(texts) -> np.ndarray:
        a wh-word ("what", "how much", "why's") opens a question, and so does an auxiliary
        followed by a subject ("can we", "do you", "is there", "won't they", "could the").
        An auxiliary alone is not enough: "will do" and "have a good one" are statements.
+       ("a"/"an" do not count as a subject for the same reason: "have a look", "do a demo".)
 
     Known misses: tag questions ("that works, right"), declarative questions without a "?"
     ("you offer discounts"), and unpunctuated statements that open with a wh-word ("what we
