@@ -336,6 +336,12 @@ def test_match_frame_empty_and_missing_column():
     assert m.match_frame(pl.DataFrame({"s": ["price"]}), text_column="s")["matched"][0]
 
 
+def test_match_frame_all_null_text_column():
+    out = KeywordMatcher(["price"]).match_frame(pl.DataFrame({"text": [None, None]}))
+    assert out["matched"].to_list() == [False, False]
+    assert out["matched_phrase"].to_list() == [None, None]
+
+
 def test_match_frame_reports_original_spelling_of_the_phrase():
     m = KeywordMatcher(["Best  Price", "Can\u2019t"])
     out = m.match_frame(pl.DataFrame({"text": ["best price", "CAN'T"]}))

@@ -480,7 +480,7 @@ class KeywordMatcher:
                 f"(it has {', '.join(sentences.columns) or 'none'})",
                 "Pass a sentences table, or name its text column with text_column=",
             )
-        s = sentences.get_column(text_column)
+        s = _as_series(sentences.get_column(text_column))
         n = len(s)
         if n == 0:
             return sentences.with_columns(
