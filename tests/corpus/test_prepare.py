@@ -164,3 +164,29 @@ def test_jsonl_blank_lines_keep_line_numbers(tmp_path):
     with pytest.raises(InputError) as caught:
         prepare_import(calls, utts)
     assert caught.value.rows == [5]  # the fourth object, on line 5
+
+
+def test_parquet_types_from_other_tools_are_cast(tmp_path):
+    # pandas writes integer columns with gaps as floats, and ids are often numbers.
+    calls = pl.DataFrame(typed(base_calls(), "calls")).with_columns(
+        pl.Series("call_id", [1, 2]),
+        pl.Series("started_at", [datetime(2026, 1, 5, 9, 30), datetime(2026, 1, 6, 10)]),
+        pl.Series("is_external", [1, 0]),
+    )
+    utts = pl.DataFrame(typed(base_utterances(), "utterances")).with_columns(
+        pl.col("call_id").str.replace("c", ""), pl.col("utterance_id").cast(pl.Float64))
+    calls.write_parquet(tmp_path / "calls.parquet")
+    utts.write_parquet(tmp_path / "utterances.parquet")
+    prepared = prepare_import(tmp_path / "calls.parquet", tmp_path / "utterances.parquet")
+    assert prepared.calls["call_id"].to_list() == ["1", "2"]
+    assert prepared.calls["is_external"].to_list() == [True, False]
+    assert prepared.calls["started_at"][0] == datetime(2026, 1, 5, 9, 30, tzinfo=timezone.utc)
+    assert prepared.utterances["utterance_id"].to_list() == [0, 1, 2, 0, 1]
+
+
+def test_unsupported_language_is_split_with_english_rules(make_files):
+    calls = [dict(c, language="tlh") for c in base_calls()]
+    prepared = prepare_import(*make_files("csv", calls=calls))
+    assert prepared.calls["language"].to_list() == ["tlh", "tlh"]
+    assert any("tlh" in w and "English" in w for w in prepared.warnings)
+    assert "How are you?" in prepared.sentences["text"].to_list()

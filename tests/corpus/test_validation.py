@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import polars as pl
 import pytest
@@ -109,6 +108,15 @@ CASES = [
          rows=[1], column="duration_s", says="negative value -3.0"),
     Case("infinite time", "csv", utterances=edit(base_utterances(), 0, end_s="inf"), rows=[1],
          column="end_s", says="infinite"),
+    Case("boolean maybe among booleans", "jsonl", calls=edit(base_calls(), 1, is_external="maybe"),
+         blame="calls", rows=[2], column="is_external", says="'maybe' is not true/false"),
+    Case("number as text among numbers", "jsonl", utterances=edit(base_utterances(), 4, end_s="soon"),
+         rows=[5], column="end_s", says="'soon' is not a number"),
+    Case("null started_at in parquet", "parquet", calls=edit(base_calls(), 0, started_at=None),
+         blame="calls", rows=[1], column="started_at", says="has no value"),
+    Case("epoch seconds as started_at", "parquet",
+         calls=edit(edit(base_calls(), 0, started_at=1767605400), 1, started_at=1767693600),
+         blame="calls", rows=[1, 2], column="started_at", says="expected an ISO-8601 timestamp"),
     Case("semicolon csv", "csv", calls=b"call_id;started_at;duration_s\nc1;2026-01-01;3\n",
          blame="calls", column="call_id", says="another separator"),
     Case("unclosed quote", "csv", calls=b'call_id,title\nc1,"broken\n', blame="calls",

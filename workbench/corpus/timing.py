@@ -30,30 +30,31 @@ def estimate_timings(utterances: pl.DataFrame) -> pl.DataFrame:
         return utterances.with_columns(given.alias("timing_estimated"))
 
     words = utterances["text"].str.count_matches(r"\S+").to_numpy()
-    duration = np.maximum(np.round(words / WORDS_PER_SECOND, 1), 0.1)
-    start = utterances["start_s"].to_numpy().astype(float)  # nulls become NaN
-    end = utterances["end_s"].to_numpy().astype(float)
-    call = utterances["call_id"].to_numpy()
-    todo = missing.to_numpy()
+    duration = np.maximum(np.round(words / WORDS_PER_SECOND, 1), 0.1).tolist()
+    # Plain lists: the walk below is sequential, and list indexing is far cheaper than numpy's.
+    start = utterances["start_s"].to_list()
+    end = utterances["end_s"].to_list()
+    call = utterances["call_id"].to_list()
+    todo = missing.to_list()
 
-    # Only calls with a gap need the sequential walk; the rest keep their times as they are.
-    calls_with_gaps = set(call[todo])
+    # Only calls with a gap need the walk; the rest keep their times as they are.
+    calls_with_gaps = {c for c, gap in zip(call, todo) if gap}
     previous_call = None
-    cursor = np.nan
-    for i in range(len(call)):
-        if call[i] != previous_call:
-            previous_call, cursor = call[i], np.nan
-        if call[i] not in calls_with_gaps:
+    cursor = None  # end of the latest utterance so far in this call
+    for i, call_id in enumerate(call):
+        if call_id != previous_call:
+            previous_call, cursor = call_id, None
+        if call_id not in calls_with_gaps:
             continue
         if todo[i]:
-            if np.isnan(start[i]):
-                if not np.isnan(end[i]):
+            if start[i] is None:
+                if end[i] is not None:
                     start[i] = max(end[i] - duration[i], 0.0)
                 else:
-                    start[i] = 0.0 if np.isnan(cursor) else round(cursor + PAUSE_S, 3)
-            if np.isnan(end[i]):
+                    start[i] = 0.0 if cursor is None else round(cursor + PAUSE_S, 3)
+            if end[i] is None:
                 end[i] = round(start[i] + duration[i], 3)
-        cursor = end[i] if np.isnan(cursor) else max(cursor, end[i])
+        cursor = end[i] if cursor is None else max(cursor, end[i])
     return utterances.with_columns(
         pl.Series("start_s", start, dtype=pl.Float64),
         pl.Series("end_s", end, dtype=pl.Float64),

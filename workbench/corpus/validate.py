@@ -118,7 +118,8 @@ def cast_bool(df: pl.DataFrame, col: str, source: str) -> pl.Series:
                   .otherwise(None))
         parsed = df.select(parsed.alias(col))[col]
     elif s.dtype.is_integer() or s.dtype == pl.Null:
-        parsed = df.select(pl.when(s == 1).then(True).when(s == 0).then(False).otherwise(None).alias(col))[col]
+        parsed = pl.select(pl.when(s == 1).then(True).when(s == 0).then(False)
+                           .otherwise(None).alias(col))[col]
     else:
         raise _unsupported_dtype(df, col, source, "true/false")
     _cast_failed(df, col, parsed, source, "true/false",
@@ -239,9 +240,9 @@ def validate_calls(df: pl.DataFrame, source: str) -> tuple[pl.DataFrame, list[st
     df = df.with_columns(check_allowed(df, "channel", schema.CHANNELS, source).alias("channel"))
     for col, (dtype, default) in schema.CALLS_OPTIONAL.items():
         if col in df.columns:
-            value = cast_column(df, col, dtype, source)
-            blank = value.is_null() | (value.str.strip_chars() == "")
-            df = df.with_columns(pl.when(blank).then(pl.lit(default)).otherwise(value.str.strip_chars()).alias(col))
+            value = cast_column(df, col, dtype, source).str.strip_chars()
+            df = df.with_columns(pl.when(value.is_null() | (value == "")).then(pl.lit(default))
+                                 .otherwise(value).alias(col))
         else:
             df = df.with_columns(pl.lit(default, dtype).alias(col))
     front = required + list(schema.CALLS_OPTIONAL)
