@@ -1,0 +1,83 @@
+"""What a tracker's performance estimate says, and what each figure rests on.
+
+Two estimates sit side by side:
+
+- the *reference* figures reproduce the reference product: precision and hit rate (recall)
+  averaged over 10 repeats of a stratified 90/10 split of the YES/NO tags. Active-learning
+  tags are not a random sample of the corpus (they are the sentences the model already
+  finds, and its look-alikes), so these overstate the hit rate, most on hard concepts.
+- the *honest* figures speak for the whole corpus: they weight the tags drawn by the
+  stratified random sampler by 1/inclusion probability (Horvitz-Thompson), and count the
+  other tags as themselves.
+
+Intervals are ``confidence`` (90%) intervals; ``n`` says how many tags a figure rests on.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One estimated proportion with its interval and the number of tags behind it."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+    method: str
+
+    def contains(self, x: float) -> bool:
+        return self.low <= x <= self.high
+
+
+@dataclass(frozen=True)
+class PerformanceEstimate:
+    """A tracker model's estimated performance on its corpus.
+
+    Counts: n_yes / n_no / n_not_sure are the user's answers (NOT SURE is never a label).
+    reference_tp/fp/fn are pooled over the reference repeats' held-out tenths.
+    honest_tp/fp/fn are estimated corpus totals (sentences), not tag counts.
+    detected_sentences / detected_calls are exact: what the model detects in the scope.
+    estimated_true_detections: how many of the detected sentences are right (honest
+    precision x detected, with its interval); estimated_positives: sentences in the scope
+    that carry the concept, found or not.
+    """
+
+    n_yes: int
+    n_no: int
+    n_not_sure: int
+    population: int
+    confidence: float
+    reference_precision: Figure | None
+    reference_hit_rate: Figure | None
+    reference_repeats: int
+    reference_test_size: float
+    reference_tp: int
+    reference_fp: int
+    reference_fn: int
+    honest_precision: Figure | None
+    honest_hit_rate: Figure | None
+    honest_f1: Figure | None
+    n_probe_tags: int
+    n_probe_rounds: int
+    honest_tp: float | None
+    honest_fp: float | None
+    honest_fn: float | None
+    detected_sentences: int
+    detected_calls: int | None
+    estimated_true_detections: Figure | None
+    estimated_positives: Figure | None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def precision(self) -> Figure | None:
+        """The figure to show first: honest where there are random tags, else reference."""
+        return self.honest_precision or self.reference_precision
+
+    @property
+    def hit_rate(self) -> Figure | None:
+        return self.honest_hit_rate or self.reference_hit_rate
+
+    def as_dict(self) -> dict:
+        return asdict(self)

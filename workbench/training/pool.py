@@ -1,0 +1,127 @@
+"""The state a tagging round is planned from: the tracker's sentences as arrays, nothing stored.
+
+The Tracker keeps tags in its database; before each round it builds a `Pool` from them and
+hands it to the planner. Rows are the sentences in the tracker's scope (its side), in a
+fixed order the caller maps back to sentence ids.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+YES, NO, UNKNOWN = 1, 0, -1
+
+
+@dataclass(eq=False)
+class Pool:
+    """Sentences of one tracker's scope and what is known about them.
+
+    embeddings: (n, d) float32, L2-normalised, so a dot product is a cosine similarity.
+    labels: (n,) int8: 1 YES, 0 NO, -1 untagged or NOT SURE (NOT SURE is never a label).
+    excluded: (n,) bool: the sentence was shown in some round (any answer, NOT SURE
+        included) and must not be offered again. Defaults to "labels != -1".
+    example_embeddings: (k, d) the tracker's example sentences.
+    description_embedding: (d,) the tracker's description, or None.
+    round_number: rounds already answered (0 before the first round).
+    scores: (n,) decision values of the current model, or None before a model exists.
+    threshold: the current model's decision threshold on `scores`.
+    """
+
+    embeddings: np.ndarray
+    labels: np.ndarray
+    example_embeddings: np.ndarray
+    description_embedding: np.ndarray | None = None
+    excluded: np.ndarray | None = None
+    round_number: int = 0
+    scores: np.ndarray | None = None
+    threshold: float = 0.0
+    # Weight of the description against the best-matching example in seed similarity.
+    description_weight: float = field(default=0.3)
+
+    def __post_init__(self) -> None:
+        self.embeddings = np.asarray(self.embeddings, dtype=np.float32)
+        if self.embeddings.ndim != 2:
+            raise ValueError(f"embeddings must be 2-d (n, d), got shape {self.embeddings.shape}")
+        n, d = self.embeddings.shape
+        self.labels = np.asarray(self.labels, dtype=np.int8)
+        if self.labels.shape != (n,):
+            raise ValueError(f"labels must have shape ({n},), got {self.labels.shape}")
+        if not np.isin(self.labels, (YES, NO, UNKNOWN)).all():
+            raise ValueError("labels must be 1 (YES), 0 (NO) or -1 (untagged / NOT SURE)")
+        if self.excluded is None:
+            self.excluded = self.labels != UNKNOWN
+        else:
+            self.excluded = np.asarray(self.excluded, dtype=bool) | (self.labels != UNKNOWN)
+        if self.excluded.shape != (n,):
+            raise ValueError(f"excluded must have shape ({n},), got {self.excluded.shape}")
+        self.example_embeddings = np.asarray(self.example_embeddings, dtype=np.float32).reshape(-1, d)
+        if self.description_embedding is not None:
+            self.description_embedding = np.asarray(
+                self.description_embedding, dtype=np.float32
+            ).reshape(d)
+        if self.scores is not None:
+            self.scores = np.asarray(self.scores, dtype=np.float64)
+            if self.scores.shape != (n,):
+                raise ValueError(f"scores must have shape ({n},), got {self.scores.shape}")
+
+    def __len__(self) -> int:
+        return self.embeddings.shape[0]
+
+    @property
+    def available(self) -> np.ndarray:
+        """Boolean mask of rows that may still be offered."""
+        return ~self.excluded
+
+    @property
+    def n_positive(self) -> int:
+        return int((self.labels == YES).sum())
+
+    @property
+    def n_negative(self) -> int:
+        return int((self.labels == NO).sum())
+
+    @property
+    def has_model(self) -> bool:
+        return self.scores is not None
+
+    @cached_property
+    def seed_similarity(self) -> np.ndarray:
+        """How much each row looks like the concept as the user described it.
+
+        Max cosine to any example blended with cosine to the description: the max keeps a
+        concept with several phrasings from being averaged away, and the description lets a
+        tracker start from words alone when the examples are few or narrow.
+        """
+        sims = []
+        if len(self.example_embeddings):
+            sims.append(((1.0 - self.description_weight), _max_sim(self.embeddings, self.example_embeddings)))
+        if self.description_embedding is not None:
+            w = self.description_weight if sims else 1.0
+            sims.append((w, self.embeddings @ self.description_embedding))
+        if not sims:
+            return np.zeros(len(self), dtype=np.float32)
+        total = sum(w for w, _ in sims)
+        return sum(w * s for w, s in sims) / total
+
+    @cached_property
+    def positive_similarity(self) -> np.ndarray:
+        """Max cosine to anything known positive: the examples and the YES tags."""
+        refs = [self.example_embeddings, self.embeddings[self.labels == YES]]
+        refs = np.concatenate([r for r in refs if len(r)]) if any(len(r) for r in refs) else None
+        if refs is None:
+            return self.seed_similarity
+        return _max_sim(self.embeddings, refs)
+
+    def relevance(self) -> np.ndarray:
+        """The best available ranking of rows by how likely they are positive."""
+        return self.scores if self.scores is not None else self.seed_similarity
+
+
+def _max_sim(x: np.ndarray, refs: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    # Chunked so 100k x k similarities never materialise more than a slab at a time.
+    out = np.empty(x.shape[0], dtype=np.float32)
+    for s in range(0, x.shape[0], chunk):
+        out[s : s + chunk] = (x[s : s + chunk] @ refs.T).max(axis=1)
+    return out

@@ -1,0 +1,287 @@
+"""Query strategies: which untagged sentences to show the user next.
+
+Each strategy is a small object with its parameters in ``__init__`` and one method,
+``select(pool, n, rng) -> row indices``: at most ``n`` distinct rows, never an excluded one.
+Strategies hold no state between calls, so the same pool and the same generator give the
+same picks. A strategy that needs a model (``needs_model``) is only asked when the pool
+carries scores; the planner substitutes another one otherwise.
+
+Probability samplers (``is_probability_sample``) also say, through
+``inclusion_probabilities(pool, n)``, how likely each row was to be drawn. Tags they bring
+in are a proper random sample of the corpus, which is what makes an honest performance
+estimate possible (see ``workbench.training.performance``).
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from workbench.training.pool import Pool
+
+STRATEGIES: dict[str, type["Strategy"]] = {}
+
+
+def register_strategy(cls: type["Strategy"]) -> type["Strategy"]:
+    """Class decorator: make a strategy available to the planner by its ``name``."""
+    if cls.name in STRATEGIES and STRATEGIES[cls.name] is not cls:
+        raise ValueError(f"a strategy named {cls.name!r} is already registered")
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+def get_strategy(name: str, **params) -> "Strategy":
+    try:
+        return STRATEGIES[name](**params)
+    except KeyError:
+        known = ", ".join(sorted(STRATEGIES))
+        raise ValueError(f"unknown query strategy {name!r}; known: {known}") from None
+
+
+class Strategy:
+    name: ClassVar[str] = ""
+    needs_model: ClassVar[bool] = False
+    is_probability_sample: ClassVar[bool] = False
+
+    def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def available(self, pool: Pool) -> bool:
+        """Whether this strategy can run on the pool at all."""
+        return pool.has_model or not self.needs_model
+
+    def get_params(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+
+def _top(values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the n largest values among masked rows, largest first; ties by row order."""
+    idx = np.flatnonzero(mask)
+    if n <= 0 or idx.size == 0:
+        return np.empty(0, dtype=np.int64)
+    v = values[idx]
+    if idx.size > n:
+        part = np.argpartition(-v, n - 1)[:n]
+        idx, v = idx[part], v[part]
+    order = np.lexsort((idx, -v))
+    return idx[order].astype(np.int64)
+
+
+@register_strategy
+class SimilarityStrategy(Strategy):
+    """Seed retrieval: the sentences most like the examples, the description and the YES tags.
+
+    Works before any model exists, and is the fallback whenever a model cannot be fit
+    (every tag so far YES, or every tag NO).
+    """
+
+    name = "similarity"
+
+    def __init__(self, use_tagged_positives: bool = True) -> None:
+        self.use_tagged_positives = use_tagged_positives
+
+    def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:
+        return _top(_similarity(pool, self.use_tagged_positives), pool.available, n)
+
+
+def _similarity(pool: Pool, use_tagged_positives: bool) -> np.ndarray:
+    if not use_tagged_positives or pool.n_positive == 0:
+        return pool.seed_similarity
+    w = pool.description_weight if pool.description_embedding is not None else 0.0
+    sim = (1.0 - w) * pool.positive_similarity
+    if w:
+        sim = sim + w * (pool.embeddings @ pool.description_embedding)
+    return sim
+
+
+@register_strategy
+class TopScoredStrategy(Strategy):
+    """The sentences the current model is surest are positive: confirms or corrects its core."""
+
+    name = "top_scored"
+    needs_model = True
+
+    def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:
+        return _top(pool.scores, pool.available, n)
+
+
+@register_strategy
+class UncertaintyStrategy(Strategy):
+    """Sentences closest to the model's threshold: where a tag moves the boundary most."""
+
+    name = "uncertainty"
+    needs_model = True
+
+    def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:
+        return _top(-np.abs(pool.scores - pool.threshold), pool.available, n)
+
+
+@register_strategy
+class NearMissStrategy(Strategy):
+    """Sentences that look like the positives but are (believed) not: the hard negatives.
+
+    With a model: among rows scored below the threshold, those most similar to any known
+    positive. Before a model: rows just past the top of the seed-similarity ranking
+    (ranks ``offset`` to ``offset + window``), drawn at random, since those are the look-alikes
+    a user is shown to learn where the concept ends. ``window`` is in multiples of ``n``.
+    """
+
+    name = "near_miss"
+
+    def __init__(self, offset: int = 25, window: int = 8) -> None:
+        self.offset = offset
+        self.window = window
+
+    def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:
+        avail = pool.available
+        if pool.has_model:
+            below = avail & (pool.scores < pool.threshold)
+            if below.sum() >= n:
+                return _top(pool.positive_similarity, below, n)
+        ranked = _top(_similarity(pool, True), avail, self.offset + self.window * n)
+        band = ranked[self.offset :] if ranked.size - self.offset >= n else ranked[-n:]
+        return rng.choice(band, size=min(n, band.size), replace=False).astype(np.int64)
+
+
+@register_strategy
+class DiversityStrategy(Strategy):
+    """Spread-out sentences: k-means++ seeding over a random candidate set.
+
+    Each pick is drawn with probability proportional to its squared distance from what is
+    already tagged or picked, so the user sees the corpus's variety (and the many kinds of
+    NO a concept has) rather than more of what they have seen. ``top_k`` restricts the
+    candidates to the most relevant rows (diverse positives) instead of the whole pool.
+    """
+
+    name = "diversity"
+
+    def __init__(self, candidates: int = 2000, top_k: int | None = None) -> None:
+        self.candidates = candidates
+        self.top_k = top_k
+
+    def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:
+        avail = pool.available
+        if self.top_k is not None:
+            cand = _top(pool.relevance(), avail, self.top_k)
+        else:
+            cand = np.flatnonzero(avail)
+        if cand.size > self.candidates:
+            cand = rng.choice(cand, size=self.candidates, replace=False)
+        if cand.size == 0 or n <= 0:
+            return np.empty(0, dtype=np.int64)
+        X = pool.embeddings[cand]
+        anchors = pool.embeddings[pool.excluded]
+        if len(anchors) > 2000:
+            anchors = anchors[rng.choice(len(anchors), 2000, replace=False)]
+        # Squared distance of unit vectors: 2 - 2 cos.
+        d2 = (2.0 - 2.0 * (X @ anchors.T).max(axis=1)) if len(anchors) else np.full(len(X), 4.0)
+        d2 = np.maximum(d2, 0.0)
+        picked: list[int] = []
+        for _ in range(min(n, cand.size)):
+            total = d2.sum()
+            if total <= 1e-12:
+                rest = np.setdiff1d(np.arange(cand.size), picked)
+                j = int(rng.choice(rest))
+            else:
+                j = int(rng.choice(cand.size, p=d2 / total))
+            picked.append(j)
+            d2 = np.minimum(d2, np.maximum(2.0 - 2.0 * (X @ X[j]), 0.0))
+            d2[j] = 0.0
+        return cand[np.asarray(picked)].astype(np.int64)
+
+
+@register_strategy
+class RandomStrategy(Strategy):
+    """Uniform random sentences: unbiased, and the baseline every other strategy must beat."""
+
+    name = "random"
+    is_probability_sample = True
+
+    def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:
+        idx = np.flatnonzero(pool.available)
+        return rng.choice(idx, size=min(n, idx.size), replace=False).astype(np.int64)
+
+    def inclusion_probabilities(self, pool: Pool, n: int) -> np.ndarray:
+        avail = pool.available
+        pi = np.zeros(len(pool))
+        pi[avail] = min(1.0, n / max(avail.sum(), 1))
+        return pi
+
+
+@register_strategy
+class StratifiedStrategy(Strategy):
+    """A random sample stratified by rank, with every row's inclusion probability known.
+
+    Rows still available are ranked by the model's score (or by seed similarity before a
+    model exists) and cut into strata of doubling size measured from ``base``, the number of
+    rows the model detects (at least ``n``; before a model, ``prior_fraction`` of the pool):
+    [0, base/2), [base/2, base), [base, 2 base), [2 base, 4 base), ... with the remainder as
+    the last stratum. One row is drawn from each stratum from the top down (more than one
+    when ``n`` exceeds the number of strata), so the sample concentrates where the
+    positives are while every row keeps a chance of being drawn: that is what lets the
+    performance estimate weight each tag by 1/probability and speak for the whole corpus.
+    With fewer slots than strata, the lowest strata are merged rather than dropped.
+    """
+
+    name = "stratified"
+    is_probability_sample = True
+
+    def __init__(self, max_strata: int = 8, prior_fraction: float = 0.02) -> None:
+        self.max_strata = max_strata
+        self.prior_fraction = prior_fraction
+
+    def strata(self, pool: Pool, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ranked available rows, stratum boundaries into that ranking)."""
+        avail = pool.available
+        ranked = _top(pool.relevance(), avail, int(avail.sum()))
+        N = ranked.size
+        if N == 0 or n <= 0:
+            return ranked, np.array([0, N])
+        if pool.has_model:
+            base = int((pool.scores[ranked] >= pool.threshold).sum())
+        else:
+            base = int(round(self.prior_fraction * N))
+        base = max(base, n, 2)
+        edges = [0, base // 2]
+        while edges[-1] < N:
+            edges.append(edges[-1] * 2 if edges[-1] >= base else base)
+        edges[-1] = N
+        edges = sorted(set(min(e, N) for e in edges))
+        k = max(1, min(self.max_strata, n, len(edges) - 1))
+        edges = edges[:k] + [N]
+        return ranked, np.asarray(edges)
+
+    def _allocation(self, sizes: np.ndarray, n: int) -> np.ndarray:
+        alloc = np.zeros(sizes.size, dtype=np.int64)
+        remaining = min(n, int(sizes.sum()))
+        while remaining > 0:
+            for h in range(sizes.size):
+                if remaining and alloc[h] < sizes[h]:
+                    alloc[h] += 1
+                    remaining -= 1
+        return alloc
+
+    def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:
+        ranked, edges = self.strata(pool, n)
+        sizes = np.diff(edges)
+        alloc = self._allocation(sizes, n)
+        picks = [
+            rng.choice(ranked[edges[h] : edges[h + 1]], size=alloc[h], replace=False)
+            for h in range(sizes.size)
+            if alloc[h]
+        ]
+        return np.concatenate(picks).astype(np.int64) if picks else np.empty(0, np.int64)
+
+    def inclusion_probabilities(self, pool: Pool, n: int) -> np.ndarray:
+        ranked, edges = self.strata(pool, n)
+        sizes = np.diff(edges)
+        alloc = self._allocation(sizes, n)
+        pi = np.zeros(len(pool))
+        for h in range(sizes.size):
+            pi[ranked[edges[h] : edges[h + 1]]] = alloc[h] / sizes[h]
+        return pi
+
