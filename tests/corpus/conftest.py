@@ -1,21 +1,12 @@
-"""Builders for import files, and the location of the shared datasets."""
+"""Builders for import files in every supported format."""
 from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import polars as pl
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def shared_datasets() -> Path:
-    root = Path(os.environ.get("WORKBENCH_SHARED", REPO.parent / "shared"))
-    return root / "datasets"
-
 
 def base_calls() -> list[dict]:
     return [

@@ -7,7 +7,7 @@ import pytest
 from workbench.corpus import prepare_import
 from workbench.corpus.timing import estimate_timings
 
-from .conftest import shared_datasets
+from ..conftest import shared_dataset
 
 pytestmark = pytest.mark.shared
 
@@ -15,9 +15,7 @@ COUNTS = {"multiwoz-val": (999, 14_730), "multidogo-train": (11_367, 97_212)}
 
 
 def dataset(name: str):
-    folder = shared_datasets() / name
-    if not (folder / "calls.parquet").is_file():
-        pytest.skip(f"shared dataset {name} not found in {folder} (set WORKBENCH_SHARED)")
+    folder = shared_dataset(name)  # skips with the reason when absent
     return folder / "calls.parquet", folder / "utterances.parquet"
 
 
