@@ -33,6 +33,7 @@ __all__ = [
     "HARDNEG_PREFIX",
     "TOPIC_PREFIX",
     "generate_demo",
+    "sentence_label",
 ]
 
 HARDNEG_PREFIX = "hardneg:"
@@ -51,6 +52,7 @@ TWO_CUSTOMER_SHARE = 0.2
 DISCLOSURE_SHARE = 0.88  # external calls where the rep discloses the recording
 MIN_UTTERANCES, MAX_UTTERANCES = 40, 80
 HARDNEG_RATE = 0.2  # expected hard negatives of each concept per call
+MAX_PER_CALL = 2  # occurrences of one concept in one call
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Concept:
     rate: dict[str | None, float]
     internal_rate: float = 0.0
     topics: tuple[str, ...] = ()
+    strict: bool = False  # only inside ``topics``: a price ask out of nowhere reads wrong
 
 
 def _flat(value: float) -> dict[str | None, float]:
@@ -84,9 +87,9 @@ CONCEPTS: tuple[Concept, ...] = (
         "discount_request", "Asking for a discount",
         "The customer asks for a lower price, a discount, free extras or better terms.",
         "customer", {"customer": 1.0}, (0.35, 0.95),
-        {"Discovery": 0.05, "Demo": 0.15, "Proposal": 0.6, "Negotiation": 0.8,
+        {"Discovery": 0.1, "Demo": 0.2, "Proposal": 0.7, "Negotiation": 0.9,
          "Closed Won": 0.3, "Closed Lost": 0.4, None: 0.25},
-        topics=("pricing", "timeline"),
+        topics=("pricing", "timeline"), strict=True,
     ),
     Concept(
         "pricing_objection", "Pricing objection",
@@ -94,7 +97,7 @@ CONCEPTS: tuple[Concept, ...] = (
         "customer", {"customer": 1.0}, (0.3, 0.95),
         {"Discovery": 0.1, "Demo": 0.3, "Proposal": 0.6, "Negotiation": 0.6,
          "Closed Won": 0.2, "Closed Lost": 0.6, None: 0.3},
-        topics=("pricing",),
+        topics=("pricing", "timeline"), strict=True,
     ),
     Concept(
         "budget_constraint", "Budget constraint",
@@ -114,7 +117,7 @@ CONCEPTS: tuple[Concept, ...] = (
         "next_steps", "Next steps agreed",
         "A concrete next step is agreed: a follow-up meeting, a document to send, a pilot to start.",
         "any", {"rep": 0.65, "customer": 0.35}, (0.8, 0.98), _flat(0.5),
-        internal_rate=0.4, topics=("closing", "timeline", "internal_close"),
+        internal_rate=0.4, topics=("wrapup", "timeline", "internal_close"),
     ),
     Concept(
         "recording_disclosure", "Recorded-line disclosure",
@@ -140,17 +143,38 @@ CONCEPTS: tuple[Concept, ...] = (
 )
 _BY_LABEL = {c.label: c for c in CONCEPTS}
 
+# Every concept and hard-negative sentence is unique across the banks, so a sentence's text
+# alone says what it is: this is the sentence-level ground truth behind the utterance labels.
+_SENTENCE_LABELS: dict[str, str] = {
+    **{s: HARDNEG_PREFIX + label for label, roles in phrases.HARD_NEGATIVES.items()
+       for bank in roles.values() for s in bank},
+    **{s: label for label, roles in phrases.POSITIVES.items() for bank in roles.values() for s in bank},
+}
+
+
+def sentence_label(sentence: str) -> str | None:
+    """The concept label ("discount_request") or hard-negative label ("hardneg:...") of one
+    demo sentence, or None for filler.
+
+    Utterance labels say an utterance contains a concept; this says which of its sentences
+    does, for simulating a person tagging sentences in the demo.
+    """
+    return _SENTENCE_LABELS.get(sentence.strip())
+
 # Conversation blocks an external call's middle is built from, weighted by deal stage.
 _STAGE_TOPICS: dict[str | None, dict[str, float]] = {
-    "Discovery": {"discovery": 4, "product": 1.5, "integrations": 1, "timeline": 1, "references": 0.5},
-    "Demo": {"product": 4, "integrations": 2, "discovery": 1, "security": 1, "onboarding": 1},
+    "Discovery": {"discovery": 4, "product": 1.5, "integrations": 1, "timeline": 1, "references": 0.5,
+                  "pricing": 0.5},
+    "Demo": {"product": 4, "integrations": 2, "discovery": 1, "security": 1, "onboarding": 1,
+             "pricing": 1},
     "Proposal": {"pricing": 3, "security": 1.5, "onboarding": 1.5, "timeline": 2, "references": 1},
     "Negotiation": {"pricing": 4, "timeline": 2, "references": 1, "onboarding": 1, "security": 1},
-    "Closed Won": {"onboarding": 4, "integrations": 2, "timeline": 1.5, "product": 1},
+    "Closed Won": {"onboarding": 4, "integrations": 2, "timeline": 1.5, "product": 1, "pricing": 0.5},
     "Closed Lost": {"pricing": 2, "product": 1.5, "timeline": 1.5, "discovery": 1},
     None: {"discovery": 2, "product": 2, "integrations": 1, "pricing": 1, "timeline": 1},
 }
 _INTERNAL_TOPICS = {"deal_review": 3, "forecast": 2, "coaching": 2}
+_BODY_TOPICS = frozenset(t for w in (*_STAGE_TOPICS.values(), _INTERNAL_TOPICS) for t in w) | {"agenda"}
 
 _TITLES: dict[str | None, tuple[str, ...]] = {
     "Discovery": ("Discovery call", "Intro and discovery", "First conversation"),
@@ -229,6 +253,8 @@ class _CallBuilder:
         return [self._fill(s) for s in picked]
 
     def _sentence_count(self, topic: str, role: str) -> int:
+        if topic in ("greeting", "goodbye"):
+            return 1
         # The rep walks through the product in longer stretches; everyone else is brief.
         if role == "rep" and topic in ("product", "integrations", "security", "onboarding"):
             return self.rng.choices((1, 2, 3, 4), weights=(2, 4, 3, 1))[0]
@@ -237,7 +263,9 @@ class _CallBuilder:
     def _turn(self, role: str, topic: str) -> _Turn:
         side = "customer" if role == "customer" else "company"
         speaker = self._speaker(role)
-        if topic not in ("smalltalk", "closing") and self.rng.random() < 0.14:
+        # A short acknowledgement now and then, but never two in a row: that reads as dead air.
+        prev_short = bool(self.turns) and self.turns[-1].topic == topic and self.turns[-1].sentences[0] in phrases.BACKCHANNELS[self.turns[-1].role]
+        if topic in _BODY_TOPICS and not prev_short and self.rng.random() < 0.14:
             sentences = [self.rng.choice(phrases.BACKCHANNELS[role])]
         else:
             sentences = self._filler(topic, role, self._sentence_count(topic, role))
@@ -259,38 +287,42 @@ class _CallBuilder:
         rng = self.rng
         if self.internal:
             roles = ["internal"] * n
-            opening, closing = rng.randint(2, 4), rng.randint(2, 3)
-            topics_w, open_t, close_t = _INTERNAL_TOPICS, "internal_open", "internal_close"
+            topics_w = _INTERNAL_TOPICS
+            plan = ["internal_open"] * rng.randint(2, 4)
+            ending = ["internal_close"] * rng.randint(2, 3)
         else:
+            # The rep opens, then strict alternation: one company voice, one customer side.
             roles = ["rep" if i % 2 == 0 else "customer" for i in range(n)]
-            opening, closing = rng.randint(4, 7), rng.randint(3, 6)
-            topics_w, open_t, close_t = _STAGE_TOPICS[stage], "smalltalk", "closing"
-
-        plan: list[str] = [open_t] * opening
-        if not self.internal:
-            plan += ["agenda"] * rng.randint(2, 4)
+            topics_w = _STAGE_TOPICS[stage]
+            plan = ["greeting"] * 2 + ["smalltalk"] * rng.randint(2, 5) + ["agenda"] * rng.randint(2, 4)
+            ending = ["wrapup"] * rng.randint(2, 5) + ["goodbye"] * 2
         prev = None
-        while len(plan) < n - closing:
+        while len(plan) < n - len(ending):
             topic = _weighted(rng, {t: w for t, w in topics_w.items() if t != prev})
             plan += [topic] * rng.randint(4, 10)
             prev = topic
-        plan = plan[: n - closing] + [close_t] * closing
+        plan = plan[: n - len(ending)] + ending
         for role, topic in zip(roles, plan):
             self.turns.append(self._turn(role, topic))
 
     # -- concepts ----------------------------------------------------------------------
 
-    def _candidates(self, role: str, window: tuple[float, float], topics: tuple[str, ...]) -> list[int]:
+    def _candidates(
+        self, role: str, window: tuple[float, float], topics: tuple[str, ...], strict: bool
+    ) -> list[int]:
         n = len(self.turns)
         lo, hi = math.floor(window[0] * n), math.ceil(window[1] * n)
         cands = [i for i in range(lo, min(hi, n)) if self.turns[i].role == role and not self.turns[i].tagged]
         preferred = [i for i in cands if self.turns[i].topic in topics]
-        return preferred or cands
+        return preferred if preferred or strict else cands
 
-    def _put(self, i: int, sentence: str, label: str) -> None:
-        """Put a concept sentence into turn i: alone, or next to the turn's own filler."""
+    def _put(self, i: int, sentence: str, label: str, *, keep: bool = False) -> None:
+        """Put a concept sentence into turn i: alone, or next to the turn's own filler.
+
+        ``keep`` keeps the turn's filler in front (a greeting stays the first thing said).
+        """
         turn = self.turns[i]
-        r = self.rng.random()
+        r = 1.0 if keep else self.rng.random()
         if r < 0.4:
             turn.sentences = [sentence]
         elif r < 0.7:
@@ -299,8 +331,11 @@ class _CallBuilder:
             turn.sentences = turn.sentences[:2] + [sentence]
         turn.labels.append(label)
 
-    def place(self, label: str, role: str, bank: tuple[str, ...], window, topics, *, hardneg: bool) -> int | None:
-        cands = self._candidates(role, window, topics)
+    def place(
+        self, label: str, role: str, bank: tuple[str, ...], window: tuple[float, float],
+        topics: tuple[str, ...] = (), *, strict: bool = False, hardneg: bool = False,
+    ) -> int | None:
+        cands = self._candidates(role, window, topics, strict)
         if not cands:
             return None
         i = self.rng.choice(cands)
@@ -313,18 +348,18 @@ class _CallBuilder:
             # The rep opens (turn 0); the disclosure comes in that greeting or the rep's
             # next turn, which is what "near the start" means for a compliance tracker.
             i = 0 if rng.random() < 0.7 else 2
-            self._put(i, rng.choice(phrases.POSITIVES["recording_disclosure"]["rep"]), "recording_disclosure")
+            self._put(i, rng.choice(phrases.POSITIVES["recording_disclosure"]["rep"]), "recording_disclosure", keep=i == 0)
 
         for concept in CONCEPTS:
             if concept.label == "recording_disclosure":
                 continue
             lam = concept.internal_rate if self.internal else concept.rate[stage]
-            for _ in range(_poisson(rng, lam)):
+            for _ in range(min(MAX_PER_CALL, _poisson(rng, lam))):
                 role = "internal" if self.internal else _weighted(rng, concept.roles)
                 bank = phrases.POSITIVES[concept.label].get(role)
                 if not bank:
                     continue
-                i = self.place(concept.label, role, bank, concept.window, concept.topics, hardneg=False)
+                i = self.place(concept.label, role, bank, concept.window, concept.topics, strict=concept.strict)
                 if i is not None:
                     self._follow_up(concept.label, i)
 
@@ -334,7 +369,7 @@ class _CallBuilder:
                 continue
             for _ in range(_poisson(rng, HARDNEG_RATE)):
                 role = _weighted(rng, roles)
-                self.place(label, role, by_role[role], (0.1, 0.95), (), hardneg=True)
+                self.place(label, role, by_role[role], (0.1, 0.95), hardneg=True)
 
     def _follow_up(self, label: str, i: int) -> None:
         """Make the turn after a concept react to it, so the exchange reads naturally."""
