@@ -250,9 +250,11 @@ class Embedder:
                 # in the pinned torch; the warnings would only alarm users.
                 warnings.simplefilter("ignore", DeprecationWarning)
                 warnings.simplefilter("ignore", UserWarning)
-                from torch.ao.quantization import quantize_dynamic
+                from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-                model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+                # Per-channel weight scales: on MiniLM, per-tensor int8 drops the mean
+                # cosine to fp32 from ~0.97 to ~0.93 at no gain in speed.
+                model = quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig})
         return model
 
     def encode(self, texts: Sequence[str], *, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
@@ -383,25 +385,27 @@ class EmbeddingCache:
         """Pick up shards other processes wrote since the last look.
 
         If a shard we indexed has gone (another process compacted the cache), the index
-        is rebuilt from scratch; its rows now live in the compacted shard.
+        is rebuilt from scratch; its rows now live in the compacted shard, which was
+        renamed into place before the old shards were deleted, so a fresh listing has it.
         """
         with self._lock:
-            names = self._listing()
-            current = set(names)
-            if not self._names <= current:
-                self._reset()
-            for name in names:
-                if name not in self._names and name not in self._bad:
-                    self._index_shard(name)
+            for _ in range(10):
+                names = self._listing()
+                if not self._names <= set(names):
+                    self._reset()
+                vanished = False
+                for name in names:
+                    if name not in self._names and name not in self._bad:
+                        vanished |= not self._index_shard(name)
+                if not vanished:
+                    return
+            raise RuntimeError(f"embedding cache {self.path} keeps changing under the reader; try again")
 
     def _read_header(self, name: str) -> _Shard | None:
         file = self.path / name
-        try:
-            with open(file, "rb") as f:
-                head = f.read(_HEADER.size)
-                size = os.fstat(f.fileno()).st_size
-        except FileNotFoundError:
-            return None
+        with open(file, "rb") as f:
+            head = f.read(_HEADER.size)
+            size = os.fstat(f.fileno()).st_size
         problem = None
         if len(head) < _HEADER.size:
             problem = "shorter than its header"
@@ -421,21 +425,23 @@ class EmbeddingCache:
             return None
         return _Shard(name, count, dim)
 
-    def _index_shard(self, name: str) -> None:
-        shard = self._read_header(name)
-        if shard is None:
-            return
+    def _index_shard(self, name: str) -> bool:
+        """Add a shard's keys to the index; False if the file vanished meanwhile."""
         try:
+            shard = self._read_header(name)
+            if shard is None:
+                return True
             with open(self.path / name, "rb") as f:
                 f.seek(_HEADER.size)
                 keys = np.frombuffer(f.read(shard.count * _KEY_BYTES), dtype=np.uint8).reshape(-1, _KEY_BYTES)
         except FileNotFoundError:  # compacted away between listing and reading
-            return
+            return False
         self.dimension = shard.dim
         number = len(self._shards)
         self._shards.append(shard)
         self._names.add(name)
         self._merge(keys, number)
+        return True
 
     def _merge(self, keys: np.ndarray, shard_number: int) -> None:
         hi, lo = _split_keys(keys)
