@@ -415,6 +415,128 @@ class Workspace:
             last_call=calls["started_at"].max() if calls.height else None,
         )
 
+    def transcript(self, call_id: str) -> pl.DataFrame:
+        """One call's sentences in order, for "open the call": speaker, side, time and text."""
+        out = self.sentences.filter(pl.col("call_id") == call_id)
+        if out.height == 0:
+            raise NotFoundError(f"Call '{call_id}' is not in the workspace {self.path}.")
+        return out
+
+    # ------------------------------------------------------------------ trackers
+    def create_tracker(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        mentioned_by: str = "any",
+        filters: dict[str, Any] | None = None,
+        call_part: Any = "anytime",
+        channels: str = "calls",
+        examples: list[str] | None = None,
+        seed: int = 0,
+    ):
+        """Define a smart tracker; validated against the workspace's calls before it is stored."""
+        from workbench.trackers.definition import DEFAULT_FILTERS, TrackerDefinition
+        from workbench.trackers.tracker import Tracker, check_scope
+
+        definition = TrackerDefinition(
+            name=name, description=description, mentioned_by=mentioned_by,
+            filters=dict(DEFAULT_FILTERS) if filters is None else filters, call_part=call_part, channels=channels,
+        )
+        if examples:
+            from workbench.trackers.examples import validate_examples
+
+            examples = validate_examples(examples)
+        check_scope(self, definition)
+        tracker_id = self._insert_tracker("smart", definition, {"seed": int(seed)})
+        tracker = Tracker(self, self.store.query_one("SELECT * FROM trackers WHERE id=?", (tracker_id,)))
+        if examples:
+            tracker.add_examples(examples)
+        return tracker
+
+    def create_keyword_tracker(
+        self,
+        name: str,
+        phrases: list[str],
+        *,
+        related_forms: bool = False,
+        question_only: bool = False,
+        description: str = "",
+        mentioned_by: str = "any",
+        filters: dict[str, Any] | None = None,
+        call_part: Any = "anytime",
+        channels: str = "calls",
+    ):
+        """Define a keyword tracker: exact words and phrases, on word boundaries, case-insensitive."""
+        from workbench.trackers.definition import DEFAULT_FILTERS, TrackerDefinition
+        from workbench.trackers.keywords import KeywordMatcher
+        from workbench.trackers.tracker import KeywordTracker
+
+        definition = TrackerDefinition(
+            name=name, description=description, mentioned_by=mentioned_by,
+            filters=dict(DEFAULT_FILTERS) if filters is None else filters, call_part=call_part, channels=channels,
+        )
+        matcher = KeywordMatcher(phrases, related_forms=related_forms, question_only=question_only)  # validates
+        definition.scope(self.calls, self.sentences)  # validates filter columns
+        settings = {"phrases": list(matcher.phrases), "related_forms": related_forms, "question_only": question_only}
+        tracker_id = self._insert_tracker("keyword", definition, settings)
+        return KeywordTracker(self, self.store.query_one("SELECT * FROM trackers WHERE id=?", (tracker_id,)))
+
+    def _insert_tracker(self, kind: str, definition, settings: dict) -> int:
+        from workbench.errors import ValidationError
+        from workbench.store import dumps
+
+        if self.store.query_one("SELECT id FROM trackers WHERE name = ?", (definition.name,)):
+            raise ValidationError("name", f"a tracker named '{definition.name}' already exists in {self.path}",
+                                  "Choose another name, or open it with ws.tracker(name).")
+        now = now_iso()
+        with self.store.transaction() as con:
+            cur = con.execute(
+                "INSERT INTO trackers(name, kind, description, mentioned_by, filters, call_part, channels, settings,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (definition.name, kind, definition.description, definition.mentioned_by, dumps(definition.filters),
+                 dumps(list(definition.call_part)), dumps(definition.channels), dumps(settings), now, now),
+            )
+            return int(cur.lastrowid)
+
+    def tracker(self, name: str):
+        """Reopen a tracker by name (case-insensitive)."""
+        from workbench.trackers.tracker import KeywordTracker, Tracker
+
+        row = self.store.query_one("SELECT * FROM trackers WHERE name = ?", (" ".join(str(name).split()),))
+        if row is None:
+            names = [r["name"] for r in self.store.query("SELECT name FROM trackers ORDER BY name")]
+            raise NotFoundError(
+                f"No tracker named '{name}' in {self.path}. "
+                + (f"There are: {', '.join(names)}." if names else "There are none yet: create one with ws.create_tracker().")
+            )
+        return (Tracker if row["kind"] == "smart" else KeywordTracker)(self, row)
+
+    def trackers(self) -> list:
+        return [self.tracker(r["name"]) for r in self.store.query("SELECT name FROM trackers ORDER BY created_at, id")]
+
+    def delete_tracker(self, name: str, *, confirm: bool = False) -> None:
+        """Delete a tracker with its examples, rounds, tags and versions. Needs confirm=True."""
+        from workbench.errors import ValidationError
+
+        tracker = self.tracker(name)
+        if not confirm:
+            raise ValidationError("confirm", f"deleting '{tracker.name}' removes its tags and versions for good",
+                                  "Call again with confirm=True.")
+        with self.store.transaction() as con:
+            con.execute("DELETE FROM trackers WHERE id=?", (tracker.id,))
+        if self._registry is not None or (self.mlruns_dir / "mlflow.db").exists():
+            self.registry.delete_tracker(tracker.name)
+
+    @property
+    def registry(self):
+        """The workspace's MLflow store (tracking and model registry), opened on first use."""
+        if self._registry is None:
+            from workbench.registry import TrackerRegistry
+
+            self._registry = TrackerRegistry(self.mlruns_dir)
+        return self._registry
+
     def imports(self) -> pl.DataFrame:
         """The import log, newest last."""
         rows = self.store.query("SELECT * FROM imports ORDER BY id")

@@ -154,7 +154,7 @@ class TrackerDefinition:
         channels = ["call"] if training else CHANNEL_CHOICES[self.channels]
         call_mask = filter_expression(self.filters, dict(calls.schema)) & pl.col("channel").is_in(channels)
         in_scope = calls.filter(call_mask).select("call_id", "duration_s")
-        out = sentences.join(in_scope, on="call_id", how="inner")
+        out = sentences.join(in_scope, on="call_id", how="inner", maintain_order="left")
         if self.mentioned_by != "any":
             out = out.filter(pl.col("side") == self.mentioned_by)
         kind, minutes = self.call_part

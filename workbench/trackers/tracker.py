@@ -1,0 +1,561 @@
+"""Tracker: a smart tracker's definition, examples, rounds, tags, model versions and detections.
+
+Every method that changes state commits it to the workspace's SQLite database before it returns:
+a tag survives a killed kernel, and reopening the workspace continues the same round.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from workbench.errors import NotFoundError, ValidationError, WorkbenchError
+from workbench.store import dumps, loads, now_iso
+from workbench.trackers.definition import TrackerDefinition
+from workbench.trackers.examples import require_minimum, validate_examples
+from workbench.trackers.rounds import (
+    ANSWERS,
+    BASIC_MODEL_ROUNDS,
+    ROUND_SIZE,
+    Candidate,
+    Round,
+    with_context,
+)
+
+if TYPE_CHECKING:
+    from workbench.workspace import Workspace
+
+MIN_CALLS_FOR_SMART = 500
+
+
+class SmallCorpusWarning(UserWarning):
+    """Too few calls in scope for a smart tracker to learn from; a keyword tracker is the better tool."""
+
+
+@dataclass
+class TrainingResult:
+    version: int
+    run_id: str | None
+    round_number: int
+    n_yes: int
+    n_no: int
+    n_not_sure: int
+    threshold: float
+
+
+class BaseTracker:
+    """What smart and keyword trackers share: definition, scope and storage."""
+
+    kind = ""
+
+    def __init__(self, workspace: "Workspace", row: Any) -> None:
+        self.ws = workspace
+        self.id: int = row["id"]
+        self._load(row)
+
+    def _load(self, row: Any) -> None:
+        self.name: str = row["name"]
+        self.definition = TrackerDefinition(
+            name=row["name"],
+            description=row["description"],
+            mentioned_by=row["mentioned_by"],
+            filters=loads(row["filters"]),
+            call_part=tuple(loads(row["call_part"])),
+            channels=loads(row["channels"]),
+        )
+        self.settings: dict = loads(row["settings"]) or {}
+        self.status: str = row["status"]
+        self.published_version: int | None = row["published_version"]
+
+    def refresh(self) -> None:
+        row = self.ws.store.query_one("SELECT * FROM trackers WHERE id = ?", (self.id,))
+        if row is None:
+            raise NotFoundError(f"Tracker '{self.name}' was deleted.")
+        self._load(row)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {self.definition.describe_scope()})"
+
+    description = property(lambda self: self.definition.description)
+    mentioned_by = property(lambda self: self.definition.mentioned_by)
+    filters = property(lambda self: self.definition.filters)
+    call_part = property(lambda self: self.definition.call_part)
+    channels = property(lambda self: self.definition.channels)
+
+    def scope(self, *, training: bool = False) -> pl.DataFrame:
+        """The sentences this tracker applies to (or is trained on, with ``training=True``)."""
+        return self.definition.scope(self.ws.calls, self.ws.sentences, training=training)
+
+    def update(self, **changes: Any) -> None:
+        """Change the description, mentioned_by, filters, call_part or channels."""
+        allowed = {"description", "mentioned_by", "filters", "call_part", "channels"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValidationError(", ".join(sorted(unknown)), "cannot be changed here",
+                                  f"Change one of: {', '.join(sorted(allowed))}.")
+        d = self.definition
+        new = TrackerDefinition(
+            name=d.name,
+            description=changes.get("description", d.description),
+            mentioned_by=changes.get("mentioned_by", d.mentioned_by),
+            filters=changes.get("filters", d.filters),
+            call_part=changes.get("call_part", d.call_part),
+            channels=changes.get("channels", d.channels),
+        )
+        check_scope(self.ws, new)
+        with self.ws.store.transaction() as con:
+            con.execute(
+                "UPDATE trackers SET description=?, mentioned_by=?, filters=?, call_part=?, channels=?, updated_at=?"
+                " WHERE id=?",
+                (new.description, new.mentioned_by, dumps(new.filters), dumps(list(new.call_part)),
+                 dumps(new.channels), now_iso(), self.id),
+            )
+        self.definition = new
+
+    def _calls_for(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.join(self.ws.calls.select("call_id", "started_at", "team", "rep"), on="call_id", how="left")
+
+
+def check_scope(ws: "Workspace", definition: TrackerDefinition) -> pl.DataFrame:
+    """Validate that a definition leaves something to track; warn when the corpus is small."""
+    scope = definition.scope(ws.calls, ws.sentences)
+    if ws.sentences.height == 0:
+        raise ValidationError("workspace", f"{ws.path} holds no calls yet", "Import calls first (ws.import_calls).")
+    if scope.height == 0:
+        raise ValidationError(
+            "filters", f"no sentences are left in scope ({definition.describe_scope()})",
+            "Loosen the call filters, the part of the call or who mentions it.",
+        )
+    n_calls = scope["call_id"].n_unique()
+    if n_calls < MIN_CALLS_FOR_SMART:
+        warnings.warn(
+            f"Only {n_calls:,} calls are in scope of '{definition.name}'. A smart tracker needs about "
+            f"{MIN_CALLS_FOR_SMART} calls to find enough examples; consider a keyword tracker "
+            "(ws.create_keyword_tracker) for a corpus this small.",
+            SmallCorpusWarning,
+            stacklevel=3,
+        )
+    return scope
+
+
+class Tracker(BaseTracker):
+    """A smart tracker: learns a concept from example sentences and tagged rounds."""
+
+    kind = "smart"
+
+    # ------------------------------------------------------------------ examples
+    @property
+    def examples(self) -> list[str]:
+        rows = self.ws.store.query("SELECT text FROM examples WHERE tracker_id=? ORDER BY position", (self.id,))
+        return [r["text"] for r in rows]
+
+    def add_examples(self, texts: list[str] | str) -> list[str]:
+        """Add example sentences (5 to 100 in all, one sentence each); returns the cleaned ones."""
+        existing = self.examples
+        cleaned = validate_examples(texts, existing)
+        with self.ws.store.transaction() as con:
+            for i, text in enumerate(cleaned, start=len(existing)):
+                con.execute("INSERT INTO examples(tracker_id, position, text, added_at) VALUES (?,?,?,?)",
+                            (self.id, i, text, now_iso()))
+        return cleaned
+
+    def remove_example(self, text: str) -> None:
+        examples = [e for e in self.examples if e != text]
+        if len(examples) == len(self.examples):
+            raise NotFoundError(f"'{text}' is not an example of '{self.name}'.")
+        with self.ws.store.transaction() as con:
+            con.execute("DELETE FROM examples WHERE tracker_id=?", (self.id,))
+            for i, t in enumerate(examples):
+                con.execute("INSERT INTO examples(tracker_id, position, text, added_at) VALUES (?,?,?,?)",
+                            (self.id, i, t, now_iso()))
+
+    # ------------------------------------------------------------------ tags
+    def tags(self) -> pl.DataFrame:
+        """Every tag given so far: sentence_id, answer, round_number, strategy, text, tagged_at."""
+        rows = self.ws.store.query(
+            "SELECT sentence_id, answer, round_number, strategy, inclusion_prob, text, tagged_at FROM tags"
+            " WHERE tracker_id=? ORDER BY tagged_at, sentence_id", (self.id,))
+        schema = {"sentence_id": pl.Int64, "answer": pl.String, "round_number": pl.Int64, "strategy": pl.String,
+                  "inclusion_prob": pl.Float64, "text": pl.String, "tagged_at": pl.String}
+        return pl.DataFrame([dict(r) for r in rows], schema=schema)
+
+    def tag(self, sentence_id: int, answer: str) -> None:
+        """Tag a sentence YES / NO / NOT SURE; tagging it again changes the answer. Saved at once."""
+        answer = {"not sure": "not_sure", "notsure": "not_sure"}.get(str(answer).lower(), str(answer).lower())
+        if answer not in ANSWERS:
+            raise ValidationError("answer", f"{answer!r} is not an answer", "Use 'yes', 'no' or 'not_sure'.")
+        sentence_id = int(sentence_id)
+        text_row = self.ws.sentences.filter(pl.col("sentence_id") == sentence_id)
+        if text_row.height == 0:
+            raise NotFoundError(f"Sentence {sentence_id} is not in the workspace {self.ws.path}.")
+        origin = self._candidate_origin(sentence_id)
+        with self.ws.store.transaction() as con:
+            con.execute(
+                "INSERT INTO tags(tracker_id, sentence_id, answer, round_number, strategy, inclusion_prob, text, tagged_at)"
+                " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(tracker_id, sentence_id) DO UPDATE SET"
+                " answer=excluded.answer, tagged_at=excluded.tagged_at",
+                (self.id, sentence_id, answer, origin.get("round"), origin.get("strategy"),
+                 origin.get("inclusion_prob"), text_row["text"][0], now_iso()),
+            )
+
+    def untag(self, sentence_id: int) -> None:
+        with self.ws.store.transaction() as con:
+            con.execute("DELETE FROM tags WHERE tracker_id=? AND sentence_id=?", (self.id, int(sentence_id)))
+
+    def _candidate_origin(self, sentence_id: int) -> dict:
+        for r in self.ws.store.query("SELECT number, candidates FROM rounds WHERE tracker_id=? ORDER BY number DESC",
+                                     (self.id,)):
+            for c in loads(r["candidates"]):
+                if c["sentence_id"] == sentence_id:
+                    return {"round": r["number"], **c}
+        return {}
+
+    # ------------------------------------------------------------------ rounds
+    def rounds(self) -> list[Round]:
+        return [self._round_from_row(r) for r in
+                self.ws.store.query("SELECT * FROM rounds WHERE tracker_id=? ORDER BY number", (self.id,))]
+
+    def current_round(self) -> Round | None:
+        row = self.ws.store.query_one("SELECT * FROM rounds WHERE tracker_id=? ORDER BY number DESC LIMIT 1", (self.id,))
+        return self._round_from_row(row) if row else None
+
+    def _round_from_row(self, row) -> Round:
+        picks = loads(row["candidates"])
+        ids = [c["sentence_id"] for c in picks]
+        answers = dict(self.ws.store.query(
+            f"SELECT sentence_id, answer FROM tags WHERE tracker_id=? AND sentence_id IN ({','.join('?' * len(ids))})",
+            (self.id, *ids)) if ids else [])
+        sents = self.ws.sentences.filter(pl.col("sentence_id").is_in(ids))
+        by_id = {r["sentence_id"]: r for r in sents.iter_rows(named=True)}
+        context = with_context(self.ws.sentences, ids)
+        cands = []
+        for c in picks:
+            s = by_id.get(c["sentence_id"])
+            if s is None:  # the call was replaced by a re-import with other text: skip it
+                continue
+            before, after = context[c["sentence_id"]]
+            cands.append(Candidate(
+                sentence_id=s["sentence_id"], call_id=s["call_id"], utterance_id=s["utterance_id"], text=s["text"],
+                speaker=s["speaker"], side=s["side"], start_s=s["start_s"], timing_estimated=s["timing_estimated"],
+                context_before=before, context_after=after, strategy=c.get("strategy", ""),
+                answer=answers.get(s["sentence_id"]),
+            ))
+        return Round(number=row["number"], candidates=cands)
+
+    def next_round(self, n: int = ROUND_SIZE) -> Round:
+        """The round to tag now: the unfinished one if there is one, else 25 new candidates."""
+        current = self.current_round()
+        if current is not None and not current.complete:
+            return current
+        require_minimum(self.examples)
+        number = (current.number + 1) if current else 1
+        picks = self._plan_round(number, n)
+        with self.ws.store.transaction() as con:
+            con.execute("INSERT INTO rounds(tracker_id, number, created_at, candidates) VALUES (?,?,?,?)",
+                        (self.id, number, now_iso(), dumps(picks)))
+        return self.current_round()
+
+    # ------------------------------------------------------------------ training
+
+    def _embed_texts(self, texts: list[str]) -> np.ndarray:
+        from workbench.embedding import embed_texts
+
+        if not texts:
+            return np.zeros((0, self.ws.embedder.dimension), dtype=np.float32)
+        return embed_texts(texts, self.ws._cache(), self.ws.embedder, progress=False)
+
+    def _state(self) -> _State:
+        tags = self.tags()
+        key = (self.ws.generation, tags.height, tags["tagged_at"].max() if tags.height else None,
+               tuple(self.examples), self.definition.description, repr(self.definition))
+        cached = getattr(self, "_state_cache", None)
+        if cached is not None and cached.key == key:
+            return cached
+        sents = self.ws.sentences.with_row_index("_row")
+        scope = self.definition.scope(self.ws.calls, sents, training=True)
+        if scope.height == 0:
+            raise ValidationError("filters", f"no call sentences are in scope ({self.definition.describe_scope()})",
+                                  "Loosen the tracker's filters.")
+        X = self.ws.embeddings()[scope["_row"].to_numpy()]
+        n = scope.height
+        labels = np.full(n, -1, dtype=np.int8)
+        shown = np.zeros(n, dtype=bool)
+        tag_round = np.full(n, -1, dtype=np.int64)
+        inclusion = np.full(n, np.nan)
+        pos = pl.DataFrame({"sentence_id": scope["sentence_id"], "_pos": np.arange(n)})
+        joined = tags.join(pos, on="sentence_id", how="inner")
+        if joined.height:
+            p = joined["_pos"].to_numpy()
+            answers = joined["answer"].to_numpy()
+            labels[p] = np.where(answers == "yes", 1, np.where(answers == "no", 0, -1))
+            shown[p] = True
+            tag_round[p] = joined["round_number"].fill_null(-1).to_numpy()
+            inclusion[p] = joined["inclusion_prob"].fill_null(np.nan).to_numpy()
+        # Repeated sentences ("thank you", "yes") are judged once: a copy of a shown sentence is
+        # never offered again, so a round is not spent on the same words.
+        shown_texts = scope["text"].filter(pl.Series(shown)).unique()
+        offered_elsewhere = scope["text"].is_in(shown_texts.implode()).to_numpy() & ~shown
+        current = self.current_round()
+        d = self.definition.description
+        state = _State(
+            scope=scope.drop("_row"), X=X, labels=labels, shown=shown, offered_elsewhere=offered_elsewhere,
+            tag_round=tag_round, inclusion_prob=inclusion,
+            examples=self._embed_texts(self.examples),
+            description=self._embed_texts([d])[0] if d else None,
+            round_number=current.number if current and current.complete else (current.number - 1 if current else 0),
+            key=key,
+        )
+        self._state_cache = state
+        return state
+
+    def _new_model(self):
+        from workbench.training.model import TrackerModel
+
+        return TrackerModel(random_state=self.settings.get("seed", 0), **self.settings.get("model", {}))
+
+    def _fit(self, state: _State):
+        """The model for the current tags, or None while there are not both YES and NO tags."""
+        if state.n_yes == 0 or state.n_no == 0:
+            return None
+        key = ("model",) + state.key
+        cached = getattr(self, "_model_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        tagged = state.labels >= 0
+        model = self._new_model().fit(state.X[tagged], state.labels[tagged].astype(int),
+                                      example_embeddings=state.examples)
+        self._model_cache = (key, model)
+        return model
+
+    def _plan_round(self, number: int, n: int) -> list[dict]:
+        from workbench.training.pool import Pool
+        from workbench.training.rounds import RoundPlanner
+
+        state = self._state()
+        model = self._fit(state)
+        scores = model.decision_function(state.X) if model is not None else None
+        pool = Pool(
+            embeddings=state.X, labels=state.labels, example_embeddings=state.examples,
+            description_embedding=state.description, excluded=state.shown | state.offered_elsewhere,
+            round_number=number - 1, scores=scores, threshold=0.0,
+        )
+        planned = RoundPlanner(seed=self.settings.get("seed", 0), **self.settings.get("planner", {})).plan(pool, n)
+        if len(planned) == 0:
+            raise WorkbenchError(f"Every sentence in scope of '{self.name}' has been tagged: there is nothing left to offer.")
+        ids = state.scope["sentence_id"].to_numpy()
+        return [
+            {"sentence_id": int(ids[i]), "strategy": str(s), "inclusion_prob": None if np.isnan(p) else float(p)}
+            for i, s, p in zip(planned.indices, planned.strategies, planned.inclusion_prob)
+        ]
+
+    def _estimate(self, state: _State, model):
+        from workbench.training.estimate import estimate_performance
+
+        key = ("estimate",) + state.key
+        cached = getattr(self, "_estimate_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        est = estimate_performance(
+            state.X, state.labels, model, excluded=state.shown, tag_round=state.tag_round,
+            inclusion_prob=state.inclusion_prob, call_ids=state.scope["call_id"].to_numpy(),
+            example_embeddings=state.examples, random_state=self.settings.get("seed", 0),
+        )
+        self._estimate_cache = (key, est)
+        return est
+
+    def _require_model(self, state: _State):
+        model = self._fit(state)
+        if model is None:
+            raise ValidationError(
+                "tags", f"{state.n_yes} YES and {state.n_no} NO tags: a model needs at least one of each",
+                "Tag more of the round's sentences (expect many NO answers in the first rounds).",
+            )
+        return model
+
+    def train(self) -> TrainingResult:
+        """Train on every tag so far and record a new model version (an MLflow run and version)."""
+        from workbench.trackers.plots import performance_figure
+
+        state = self._state()
+        model = self._require_model(state)
+        est = self._estimate(state, model)
+        tags = self.tags()
+        n_not_sure = int((tags["answer"] == "not_sure").sum())
+        params = {
+            "tracker": self.name, "round": state.round_number, "n_yes": state.n_yes, "n_no": state.n_no,
+            "n_not_sure": n_not_sure, "n_examples": len(self.examples), "scope_sentences": state.scope.height,
+            "mentioned_by": self.mentioned_by, "filters": dumps(self.filters), "call_part": dumps(list(self.call_part)),
+            "classifier": model.get_params(), "embedding_model": self.ws.embedder.model_id,
+            "seed": self.settings.get("seed", 0),
+        }
+        metrics = _flat_metrics(est)
+        curve = self.learning_curve()
+        record = self.ws.registry.log_training(
+            self.name, model=_ProbabilityModel(model), params=params, metrics=metrics,
+            tags_table=tags.rename({"answer": "label"}),
+            figures={"performance.png": performance_figure(est, curve)},
+            extra_artifacts={"estimate.json": est.as_dict(), "definition.json": {
+                "name": self.name, "description": self.description, "mentioned_by": self.mentioned_by,
+                "filters": self.filters, "call_part": list(self.call_part), "channels": self.channels,
+                "examples": self.examples}},
+            description=self.description, embedding_model=self.ws.embedder.model_id,
+        )
+        with self.ws.store.transaction() as con:
+            con.execute("INSERT INTO versions(tracker_id, version, run_id, round_number, created_at, metrics)"
+                        " VALUES (?,?,?,?,?,?)",
+                        (self.id, record.version, record.run_id, state.round_number, now_iso(), dumps(est.as_dict())))
+            con.execute("UPDATE rounds SET trained_version=? WHERE tracker_id=? AND number=?",
+                        (record.version, self.id, state.round_number))
+        return TrainingResult(version=record.version, run_id=record.run_id, round_number=state.round_number,
+                              n_yes=state.n_yes, n_no=state.n_no, n_not_sure=n_not_sure,
+                              threshold=float(model.threshold_))
+
+    def versions(self) -> pl.DataFrame:
+        """Model versions trained so far: version, round, run id, precision and hit rate."""
+        rows = self.ws.store.query("SELECT * FROM versions WHERE tracker_id=? ORDER BY version", (self.id,))
+        out = []
+        for r in rows:
+            m = loads(r["metrics"])
+            p = m.get("honest_precision") or m.get("reference_precision") or {}
+            h = m.get("honest_hit_rate") or m.get("reference_hit_rate") or {}
+            out.append({"version": r["version"], "round": r["round_number"], "run_id": r["run_id"],
+                        "created_at": r["created_at"], "n_yes": m.get("n_yes"), "n_no": m.get("n_no"),
+                        "precision": p.get("value"), "hit_rate": h.get("value"),
+                        "detected_sentences": m.get("detected_sentences")})
+        schema = {"version": pl.Int64, "round": pl.Int64, "run_id": pl.String, "created_at": pl.String,
+                  "n_yes": pl.Int64, "n_no": pl.Int64, "precision": pl.Float64, "hit_rate": pl.Float64,
+                  "detected_sentences": pl.Int64}
+        return pl.DataFrame(out, schema=schema)
+
+    def learning_curve(self):
+        """Precision, hit rate and F1 after each trained round, and whether another round helps."""
+        from workbench.trackers.learning_curve import learning_curve
+
+        return learning_curve(self.versions())
+
+    def performance(self):
+        """The performance overview of the model the current tags make (see PerformanceEstimate)."""
+        state = self._state()
+        model = self._require_model(state)
+        return self._estimate(state, model)
+
+    def sample_detections(self, n: int = 20) -> pl.DataFrame:
+        """n detections from the whole scope (not from the tags), spread over the score range."""
+        from workbench.training.estimate import sample_detections
+
+        state = self._state()
+        model = self._require_model(state)
+        scores = model.decision_function(state.X)
+        # Not from the tags, and each wording once: a repeated sentence would crowd out the rest.
+        first = ~state.scope["text"].is_duplicated().to_numpy() | state.scope["text"].is_first_distinct().to_numpy()
+        masked = np.where(state.shown | ~first, -np.inf, scores)
+        rng = np.random.default_rng(self.settings.get("seed", 0))
+        rows = sample_detections(masked, 0.0, n=n, rng=rng)
+        picked = state.scope[rows.tolist()].with_columns(pl.Series("score", scores[rows]))
+        context = with_context(self.ws.sentences, picked["sentence_id"].to_list())
+        return picked.select("sentence_id", "call_id", "utterance_id", "speaker", "side", "start_s", "text", "score") \
+            .with_columns(
+                pl.Series("context_before", [[c["text"] for c in context[s][0]] for s in picked["sentence_id"]]),
+                pl.Series("context_after", [[c["text"] for c in context[s][1]] for s in picked["sentence_id"]]),
+            )
+
+    def detections(self, *, all_sentences: bool = True) -> pl.DataFrame:
+        """Every sentence the tracker applies to, scored by the current model.
+
+        Columns: call_id, utterance_id, sentence_id, text, speaker, side, start_s, score
+        (probability-like, 0.5 at the threshold), detected.
+        """
+        state = self._state()
+        model = self._require_model(state)
+        sents = self.ws.sentences.with_row_index("_row")
+        scope = self.definition.scope(self.ws.calls, sents)  # emails too, when the tracker covers them
+        X = self.ws.embeddings()[scope["_row"].to_numpy()]
+        p = model.predict_proba(X)[:, 1] if scope.height else np.zeros(0)
+        out = scope.select("call_id", "utterance_id", "sentence_id", "text", "speaker", "side", "start_s").with_columns(
+            pl.Series("score", p, dtype=pl.Float64), pl.Series("detected", p >= 0.5, dtype=pl.Boolean))
+        return out if all_sentences else out.filter(pl.col("detected"))
+
+
+class KeywordTracker(BaseTracker):
+    """Exact words and phrases; the fallback for small corpora and the baseline for smart trackers."""
+
+    kind = "keyword"
+
+    @property
+    def phrases(self) -> list[str]:
+        return list(self.settings.get("phrases", []))
+
+    @property
+    def matcher(self):
+        from workbench.trackers.keywords import KeywordMatcher
+
+        return KeywordMatcher(self.phrases, related_forms=self.settings.get("related_forms", False),
+                              question_only=self.settings.get("question_only", False))
+
+    def detections(self, *, all_sentences: bool = True) -> pl.DataFrame:
+        """Same contract as a smart tracker: every sentence in scope with score and detected."""
+        scope = self.scope()
+        matched = self.matcher.match_frame(scope)
+        out = matched.select(
+            "call_id", "utterance_id", "sentence_id", "text", "speaker", "side", "start_s",
+            pl.col("matched").cast(pl.Float64).alias("score"),
+            pl.col("matched").alias("detected"),
+            pl.col("matched_phrase"),
+        )
+        return out if all_sentences else out.filter(pl.col("detected"))
+
+
+# ---------------------------------------------------------------------- training
+class _ProbabilityModel:
+    """What MLflow stores: the classifier with its threshold on the probability scale.
+
+    TrackerModel's own threshold_ lives on the raw decision scale and its predict_proba is
+    0.5 exactly at that threshold, so the registered model detects at 0.5.
+    """
+
+    threshold_ = 0.5
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def predict_proba(self, X):
+        return self.model.predict_proba(X)
+
+
+@dataclass
+class _State:
+    """A tracker's scope and tags as arrays, in scope order."""
+
+    scope: pl.DataFrame
+    X: np.ndarray
+    labels: np.ndarray  # 1 YES, 0 NO, -1 untagged / NOT SURE
+    shown: np.ndarray  # tagged with any answer
+    offered_elsewhere: np.ndarray  # same text as a shown sentence: never offered again
+    tag_round: np.ndarray
+    inclusion_prob: np.ndarray
+    examples: np.ndarray
+    description: np.ndarray | None
+    round_number: int
+    key: tuple
+
+    @property
+    def n_yes(self) -> int:
+        return int((self.labels == 1).sum())
+
+    @property
+    def n_no(self) -> int:
+        return int((self.labels == 0).sum())
+
+
+def _flat_metrics(est) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in est.as_dict().items():
+        if isinstance(v, dict) and "value" in v:
+            for sub in ("value", "low", "high"):
+                out[f"{k}_{sub}" if sub != "value" else k] = v[sub]
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = v
+    return out
