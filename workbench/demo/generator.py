@@ -9,7 +9,7 @@ Determinism: each call is drawn from its own ``random.Random`` seeded with the c
 and the call's index, so nothing depends on global state, hash randomisation or the order
 in which calls are built. ``end_date`` only shifts the dates: the day offsets are drawn
 like everything else, so two runs with the same seed and different end dates differ in
-``started_at`` alone.
+``started_at`` (and the README's date line) alone.
 """
 from __future__ import annotations
 
@@ -141,8 +141,6 @@ CONCEPTS: tuple[Concept, ...] = (
         topics=("discovery", "product"),
     ),
 )
-_BY_LABEL = {c.label: c for c in CONCEPTS}
-
 # Every concept and hard-negative sentence is unique across the banks, so a sentence's text
 # alone says what it is: this is the sentence-level ground truth behind the utterance labels.
 _SENTENCE_LABELS: dict[str, str] = {
@@ -160,6 +158,7 @@ def sentence_label(sentence: str) -> str | None:
     does, for simulating a person tagging sentences in the demo.
     """
     return _SENTENCE_LABELS.get(sentence.strip())
+
 
 # Conversation blocks an external call's middle is built from, weighted by deal stage.
 _STAGE_TOPICS: dict[str | None, dict[str, float]] = {
@@ -232,11 +231,19 @@ _SLOT = re.compile(r"\{(\w+)\}")
 
 
 class _CallBuilder:
-    """Builds one call: turns first, then concepts and hard negatives placed into them."""
+    """Builds one call: turns first, then concepts and hard negatives placed into them.
 
-    def __init__(self, rng: random.Random, *, internal: bool) -> None:
+    External calls: ``rep`` against one or two ``customers``. Internal calls: the two
+    colleagues in ``pair`` take turns, in that order.
+    """
+
+    def __init__(
+        self, rng: random.Random, *, rep: str, customers: list[str], pair: tuple[str, str] | None,
+        slots: dict[str, str],
+    ) -> None:
         self.rng = rng
-        self.internal = internal
+        self.internal = pair is not None
+        self.rep, self.customers, self.pair, self.slots = rep, customers, pair, slots
         self.used: set[str] = set()  # no filler sentence twice in one call
         self.turns: list[_Turn] = []
 
@@ -264,7 +271,8 @@ class _CallBuilder:
         side = "customer" if role == "customer" else "company"
         speaker = self._speaker(role)
         # A short acknowledgement now and then, but never two in a row: that reads as dead air.
-        prev_short = bool(self.turns) and self.turns[-1].topic == topic and self.turns[-1].sentences[0] in phrases.BACKCHANNELS[self.turns[-1].role]
+        last = self.turns[-1] if self.turns else None
+        prev_short = last is not None and last.sentences[0] in phrases.BACKCHANNELS[last.role]
         if topic in _BODY_TOPICS and not prev_short and self.rng.random() < 0.14:
             sentences = [self.rng.choice(phrases.BACKCHANNELS[role])]
         else:
@@ -279,6 +287,7 @@ class _CallBuilder:
                 return self.customers[1]
             return self.customers[0]
         # Internal calls alternate strictly between the two colleagues.
+        assert self.pair is not None
         return self.pair[len(self.turns) % 2]
 
     # -- structure ---------------------------------------------------------------------
@@ -348,7 +357,8 @@ class _CallBuilder:
             # The rep opens (turn 0); the disclosure comes in that greeting or the rep's
             # next turn, which is what "near the start" means for a compliance tracker.
             i = 0 if rng.random() < 0.7 else 2
-            self._put(i, rng.choice(phrases.POSITIVES["recording_disclosure"]["rep"]), "recording_disclosure", keep=i == 0)
+            sentence = rng.choice(phrases.POSITIVES["recording_disclosure"]["rep"])
+            self._put(i, sentence, "recording_disclosure", keep=i == 0)
 
         for concept in CONCEPTS:
             if concept.label == "recording_disclosure":
@@ -401,7 +411,9 @@ def _timings(rng: random.Random, turns: list[_Turn]) -> list[tuple[float, float]
     t = rng.uniform(0.5, 4.0)
     out = []
     for turn in turns:
-        rate = rates.setdefault(turn.speaker, rng.uniform(2.2, 3.1))  # words per second
+        if turn.speaker not in rates:
+            rates[turn.speaker] = rng.uniform(2.2, 3.1)  # words per second, per person
+        rate = rates[turn.speaker]
         words = sum(len(s.split()) for s in turn.sentences)
         start = round(t, 1)
         end = round(start + max(0.6, words / rate + rng.uniform(0.1, 0.7)), 1)
@@ -424,22 +436,21 @@ def _call(seed: int, index: int, internal: bool, end_date: dt.date) -> tuple[dic
     day -= dt.timedelta(days=max(0, day.weekday() - 4))  # weekend calls move to Friday
     started_at = dt.datetime.combine(day, dt.time(minute // 60, minute % 60), tzinfo=dt.timezone.utc)
 
-    b = _CallBuilder(rng, internal=internal)
-    b.rep = rep
-    taken = {rep, manager}
+    pair: tuple[str, str] | None = None
+    customers: list[str] = []
     if internal:
+        # Half the internal calls are about one deal (and carry its stage), half are not.
         stage = _weighted(rng, _STAGE_WEIGHTS) if rng.random() < 0.5 else None
         title = rng.choice(_INTERNAL_TITLES).format(account=account)
-        b.pair = (manager, rep) if rng.random() < 0.5 else (rep, manager)
-        b.customers = []
-        cust_first = rep.split()[0]
+        pair = (manager, rep) if rng.random() < 0.5 else (rep, manager)
     else:
         stage = _weighted(rng, _STAGE_WEIGHTS)
         title = f"{account} / Fernhill: {rng.choice(_TITLES[stage])}"
-        b.customers = [_person(rng, taken) for _ in range(2 if rng.random() < TWO_CUSTOMER_SHARE else 1)]
-        cust_first = b.customers[0].split()[0]
-    b.slots = {k: rng.choice(v) for k, v in phrases.SLOTS.items()}
-    b.slots.update(cust=cust_first, rep=rep.split()[0], account=account)
+        taken = {rep, manager}
+        customers = [_person(rng, taken) for _ in range(2 if rng.random() < TWO_CUSTOMER_SHARE else 1)]
+    slots = {k: rng.choice(v) for k, v in phrases.SLOTS.items()}
+    slots.update(cust=(customers[0] if customers else rep).split()[0], rep=rep.split()[0], account=account)
+    b = _CallBuilder(rng, rep=rep, customers=customers, pair=pair, slots=slots)
 
     n = rng.randint(MIN_UTTERANCES, MAX_UTTERANCES)
     b.build_turns(n, stage)
