@@ -433,7 +433,7 @@ class TrackerRegistry:
             signature = ModelSignature(
                 inputs=Schema([
                     ColSpec("string", "text", required=False),
-                    ColSpec(Array("float"), "embedding", required=False),
+                    ColSpec(Array("double"), "embedding", required=False),
                 ]),
                 outputs=Schema([ColSpec("double", "score"), ColSpec("boolean", "detected")]),
                 params=ParamSchema([ParamSpec("threshold", "double", config["threshold"])]),
@@ -459,14 +459,21 @@ class TrackerRegistry:
     def versions(self, tracker_name: str) -> list[VersionInfo]:
         """Registered versions of a tracker, oldest first; [] for a tracker never trained."""
         model_name = registered_model_name(tracker_name)
+        versions = self._model_versions(model_name)
+        if not versions:
+            return []
+        # search_model_versions leaves aliases empty; the registered model has them all.
+        aliases: dict[int, list[str]] = {}
+        for alias, version in self.client.get_registered_model(model_name).aliases.items():
+            aliases.setdefault(int(version), []).append(alias)
         result = []
-        for mv in self._model_versions(model_name):
+        for mv in versions:
             run = self.client.get_run(mv.run_id) if mv.run_id else None
             result.append(VersionInfo(
                 version=int(mv.version),
                 run_id=mv.run_id or "",
                 created=_to_datetime(mv.creation_timestamp),
-                aliases=tuple(sorted(mv.aliases or ())),
+                aliases=tuple(sorted(aliases.get(int(mv.version), ()))),
                 metrics=dict(run.data.metrics) if run else {},
                 round=_round_of((mv.tags or {}).get(TAG_ROUND)),
                 description=mv.description or "",
@@ -616,14 +623,22 @@ class TrackerRegistry:
         if dest.exists() and any(dest.iterdir()):
             raise ValidationError("dest_dir", f"{dest} is not empty", "Export into a new folder")
         dest.mkdir(parents=True, exist_ok=True)
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=self.client.get_model_version_download_uri(model_name, mv.version),
-            dst_path=str(dest / "model"),
-        )
         run = self.client.get_run(mv.run_id)
-        (dest / "run").mkdir()
-        if self.client.list_artifacts(mv.run_id):
-            mlflow.artifacts.download_artifacts(artifact_uri=run.info.artifact_uri, dst_path=str(dest / "run"))
+        with tempfile.TemporaryDirectory(prefix="workbench-export-", dir=dest) as tmp:
+            # download_artifacts puts a folder named after the URI's last segment under dst_path;
+            # move it to a name of our own.
+            model = mlflow.artifacts.download_artifacts(
+                artifact_uri=self.client.get_model_version_download_uri(model_name, mv.version),
+                dst_path=str(Path(tmp, "model")),
+            )
+            shutil.move(model, dest / "model")
+            if self.client.list_artifacts(mv.run_id):
+                artifacts = mlflow.artifacts.download_artifacts(
+                    artifact_uri=run.info.artifact_uri, dst_path=str(Path(tmp, "run"))
+                )
+                shutil.move(artifacts, dest / "run")
+            else:
+                (dest / "run").mkdir()
         manifest = {
             "format": "workbench-tracker-version/1",
             "tracker": tracker_name,

