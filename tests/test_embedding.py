@@ -251,6 +251,14 @@ def test_cache_of_another_model_is_refused(embedder, tmp_path):
         embed_texts(SENTENCES[:2], other, embedder, progress=False)
 
 
+def test_cache_given_as_a_folder(embedder, tmp_path):
+    first = embed_texts(SENTENCES[:2], tmp_path, embedder, progress=False)
+    assert len(EmbeddingCache(tmp_path, embedder.model_id)) == 2
+    embedder.calls = 0
+    np.testing.assert_array_equal(embed_texts(SENTENCES[:2], str(tmp_path), embedder, progress=False), first)
+    assert embedder.calls == 0
+
+
 def test_embed_without_cache(embedder):
     vectors = embed_texts(SENTENCES[:3] * 2, None, embedder, progress=False)
     assert vectors.shape == (6, 384)

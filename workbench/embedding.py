@@ -691,7 +691,7 @@ class EmbeddingCache:
 
 def embed_texts(
     texts: Sequence[str],
-    cache: EmbeddingCache | None,
+    cache: EmbeddingCache | str | Path | None,
     embedder: Embedder,
     *,
     progress: bool = True,
@@ -711,6 +711,9 @@ def embed_texts(
     in this call, so a resumed run returns exactly what a clean run does. ``dtype`` is
     float32 by default (what scikit-learn wants); float16 halves the memory.
 
+    ``cache`` is an :class:`EmbeddingCache`, or a folder to open one in for this
+    embedder's model id, or None to embed without caching.
+
     ``progress`` shows a tqdm bar over sentences (tqdm.auto: a widget in Jupyter);
     ``callback(done, total)`` is called after every batch, e.g. for a UI. After the run,
     a cache with ``compact_at`` or more shards is compacted into one (0 disables).
@@ -725,6 +728,8 @@ def embed_texts(
         )
     if chunk_size < 1:
         raise ValidationError("chunk_size", f"must be at least 1, got {chunk_size}")
+    if isinstance(cache, (str, Path)):
+        cache = EmbeddingCache(cache, embedder.model_id)
     if cache is not None and cache.model_id != embedder.model_id:
         raise ValidationError(
             "cache", f"belongs to model {cache.model_id!r} but the embedder is {embedder.model_id!r}",
