@@ -394,9 +394,21 @@ class EmbeddingCache:
                 if not self._names <= set(names):
                     self._reset()
                 vanished = False
+                keys, locs = [], []
                 for name in names:
                     if name not in self._names and name not in self._bad:
-                        vanished |= not self._index_shard(name)
+                        try:
+                            found = self._open_shard(name)
+                        except FileNotFoundError:  # compacted away between listing and reading
+                            vanished = True
+                            continue
+                        if found is not None:
+                            keys.append(found)
+                            locs.append((np.int64(len(self._shards) - 1) << 32) | np.arange(len(found), dtype=np.int64))
+                # One merge for all new shards: opening a cache of a thousand shards
+                # must not re-sort the whole index a thousand times.
+                if keys:
+                    self._merge(np.concatenate(keys), np.concatenate(locs))
                 if not vanished:
                     return
             raise RuntimeError(f"embedding cache {self.path} keeps changing under the reader; try again")
@@ -425,45 +437,39 @@ class EmbeddingCache:
             return None
         return _Shard(name, count, dim)
 
-    def _index_shard(self, name: str) -> bool:
-        """Add a shard's keys to the index; False if the file vanished meanwhile."""
-        try:
-            shard = self._read_header(name)
-            if shard is None:
-                return True
-            with open(self.path / name, "rb") as f:
-                f.seek(_HEADER.size)
-                keys = np.frombuffer(f.read(shard.count * _KEY_BYTES), dtype=np.uint8).reshape(-1, _KEY_BYTES)
-        except FileNotFoundError:  # compacted away between listing and reading
-            return False
+    def _open_shard(self, name: str) -> np.ndarray | None:
+        """Register a shard and return its keys; None if it is damaged (and so ignored)."""
+        shard = self._read_header(name)
+        if shard is None:
+            return None
+        with open(self.path / name, "rb") as f:
+            f.seek(_HEADER.size)
+            keys = np.frombuffer(f.read(shard.count * _KEY_BYTES), dtype=np.uint8).reshape(-1, _KEY_BYTES)
         self.dimension = shard.dim
-        number = len(self._shards)
         self._shards.append(shard)
         self._names.add(name)
-        self._merge(keys, number)
-        return True
+        return keys
 
-    def _merge(self, keys: np.ndarray, shard_number: int) -> None:
+    def _merge(self, keys: np.ndarray, locs: np.ndarray) -> None:
         hi, lo = _split_keys(keys)
-        rows = np.arange(len(hi), dtype=np.int64)
-        # Keep only the first copy of each key, both within this shard and against the
+        # Keep only the first copy of each key, both among the new rows and against the
         # index: two processes may have embedded the same text at the same time.
         order = np.lexsort((lo, hi))
-        hi, lo, rows = hi[order], lo[order], rows[order]
+        hi, lo, locs = hi[order], lo[order], locs[order]
         if len(hi):
             first = np.ones(len(hi), dtype=bool)
             first[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
-            hi, lo, rows = hi[first], lo[first], rows[first]
+            hi, lo, locs = hi[first], lo[first], locs[first]
         new = self._find(hi, lo) < 0
-        hi, lo, rows = hi[new], lo[new], rows[new]
+        hi, lo, locs = hi[new], lo[new], locs[new]
         if not len(hi):
             return
         all_hi = np.concatenate([self._hi, hi])
-        # Both runs are sorted, so the stable sort (timsort/radix) is a linear merge.
+        # Both runs are sorted, so the stable sort (timsort) is a linear merge.
         order = np.argsort(all_hi, kind="stable")
         self._hi = all_hi[order]
         self._lo = np.concatenate([self._lo, lo])[order]
-        self._loc = np.concatenate([self._loc, (np.int64(shard_number) << 32) | rows])[order]
+        self._loc = np.concatenate([self._loc, locs])[order]
 
     def _find(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
         """Location of each key in the index, -1 where absent."""
@@ -580,8 +586,8 @@ class EmbeddingCache:
             keep &= new
             if not keep.any():
                 return 0
-            name = self._write_shard(np.ascontiguousarray(keys[keep]), half[keep])
-            self._index_shard(name)
+            self._write_shard(np.ascontiguousarray(keys[keep]), half[keep])
+            self.refresh()
             return int(keep.sum())
 
     def _write_shard(self, keys: np.ndarray, half: np.ndarray, chunks=None) -> str:
