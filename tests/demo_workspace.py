@@ -1,0 +1,78 @@
+"""A small trained demo workspace, built by code once per test session and shared by the widget,
+notebook and browser tests (each makes its own trackers where it changes state).
+
+Built under pytest's session base temp, guarded by a marker file, so several conftests (or
+several test modules) that ask for it pay for it once.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import shutil
+import warnings
+from pathlib import Path
+
+DEMO_TRACKER = "Asking for a discount"
+N_CALLS = 30
+SEED = 11
+ROUNDS = 2
+END_DATE = dt.date(2026, 6, 30)
+EXAMPLES = [
+    "Can you do any better on the price?",
+    "Is there a discount if we sign for two years?",
+    "We would need a lower price to get this approved.",
+    "Could you throw in the onboarding for free?",
+    "What's the best price you can give us?",
+    "Any chance of a discount for a nonprofit?",
+]
+
+
+def tag_by_truth(tracker, rnd) -> None:
+    """Answer a round as a careful person would, from the demo corpus's ground truth."""
+    from workbench.demo.generator import sentence_label
+
+    for c in rnd:
+        tracker.tag(c.sentence_id, "yes" if sentence_label(c.text) == "discount_request" else "no")
+
+
+def build(path: Path, embedder, *, n_calls: int = N_CALLS, rounds: int = ROUNDS,
+          embedding_cache: Path | None = None) -> Path:
+    """Generate, import, embed and train. ``embedding_cache`` (a folder kept between sessions,
+    e.g. pytest's cache) holds the embeddings of the demo sentences, so only the first session
+    on a machine pays for embedding them; the workspace's own cache format is reused as is."""
+    from workbench import Workspace
+    from workbench.demo.generator import generate_demo
+
+    ws = Workspace(path, model=embedder)
+    # A fixed end date: the same seed then gives the same calls (and cached texts) every day.
+    paths = generate_demo(ws.data_dir / "raw" / "demo", n_calls=n_calls, seed=SEED, end_date=END_DATE)
+    ws.import_calls(paths.calls, paths.utterances, embed=False, progress=False)
+    if embedding_cache is not None and embedding_cache.exists():
+        shutil.copytree(embedding_cache, ws.embeddings_dir, dirs_exist_ok=True)
+    ws.embed(progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SmallCorpusWarning: a small corpus is the point here
+        tracker = ws.create_tracker(
+            DEMO_TRACKER, description="The customer asks for a lower price, a discount, free extras or better terms.",
+            mentioned_by="customer", examples=EXAMPLES)
+    for _ in range(rounds):
+        tag_by_truth(tracker, tracker.next_round())
+        tracker.train()
+    if embedding_cache is not None:  # now with the examples' embeddings too
+        shutil.rmtree(embedding_cache, ignore_errors=True)
+        shutil.copytree(ws.embeddings_dir, embedding_cache)
+    return path
+
+
+def demo_workspace(tmp_path_factory, embedder, cache=None) -> Path:
+    """The session's demo workspace; ``cache`` is pytest's ``request.config.cache`` (or None)."""
+    root = tmp_path_factory.getbasetemp()
+    path = root / "demo-workspace"
+    done = root / "demo-workspace.done"
+    with open(root / "demo-workspace.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            emb_cache = cache.mkdir(f"workbench-demo-embeddings-{N_CALLS}-{SEED}") if cache is not None else None
+            build(path, embedder, embedding_cache=emb_cache)
+            done.write_text("ok")
+    return path

@@ -1,0 +1,142 @@
+"""Notebook 4's screen (a Voila dashboard): how good the tracker is, and how sure we are of it.
+
+Drawn from the tracker's PerformanceEstimate (workbench.training.performance), its learning
+curve and 20 sample detections; nothing is computed here beyond wording.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+
+from workbench.widgets._render import esc, figure_html, html_block, percent, speaker_line
+
+# Below this many tags behind a figure, or with an interval wider than this, the overview says
+# plainly that the figure is a rough guess: ±15 points is what 30 tags give at best.
+FEW_TAGS = 30
+WIDE_INTERVAL = 0.30
+
+
+def _figure_card(title: str, fig: Any, explain: str) -> str:
+    if fig is None:
+        return (f"<div class='wb-card'><div class='wb-muted'>{esc(title)}</div><div class='wb-big'>–</div>"
+                f"<div class='wb-warning'>not enough tags to estimate</div></div>")
+    return (f"<div class='wb-card'><div class='wb-muted'>{esc(title)}</div><div class='wb-big'>{percent(fig.value)}</div>"
+            f"<div>{percent(fig.low)} to {percent(fig.high)}</div>"
+            f"<div class='wb-muted'>{esc(explain)}; rests on {fig.n:,} tags</div></div>")
+
+
+def reliability_notes(est: Any) -> list[str]:
+    """Plain statements of what the estimate cannot be trusted for; empty when it is solid."""
+    out = []
+    if est.precision is None or est.hit_rate is None:
+        out.append(f"There are not enough tags for an estimate yet ({est.n_yes} YES, {est.n_no} NO). "
+                   "Tag another round before reading any figure.")
+    for name, fig in (("precision", est.precision), ("hit rate", est.hit_rate)):
+        if fig is None:
+            continue
+        if fig.n < FEW_TAGS or fig.high - fig.low > WIDE_INTERVAL:
+            out.append(f"The {name} rests on only {fig.n:,} tags: the true value could be anywhere from "
+                       f"{percent(fig.low)} to {percent(fig.high)}. Treat it as a rough guess until more rounds are tagged.")
+    if est.honest_precision is None and est.reference_precision is not None:
+        out.append("No tags came from the random sample yet, so these figures come from the tagged rounds alone, "
+                   "which over-represent the sentences the model already finds: the hit rate is likely lower.")
+    return out
+
+
+class PerformanceOverview:
+    """Precision and hit rate with intervals, the counts behind them, the learning curve,
+    expected detections in the corpus and 20 sample detections with their context.
+
+    >>> PerformanceOverview(tracker)            # computes the estimate
+    >>> PerformanceOverview(tracker, estimate)  # draws a given PerformanceEstimate
+    """
+
+    def __init__(self, tracker: Any, estimate: Any = None, *, curve: Any = None, samples: Any = None,
+                 n_samples: int = 20) -> None:
+        self.tracker = tracker
+        self.estimate = estimate if estimate is not None else tracker.performance()
+        self.curve = curve if curve is not None else tracker.learning_curve()
+        self.samples = samples if samples is not None else tracker.sample_detections(n_samples)
+        self.notes = reliability_notes(self.estimate)
+        self.headline = html_block(self._headline())
+        self.figure = html_block(self._figure())
+        self.counts = html_block(self._counts())
+        self.sample_list = html_block(self._samples())
+        self.widget = widgets.VBox([self.headline, self.figure, self.counts, self.sample_list])
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _headline(self) -> str:
+        est = self.estimate
+        versions = self.tracker.versions()
+        version = (f"model version {versions['version'][-1]}, round {versions['round'][-1]}" if versions.height
+                   else "current tags, not trained yet")
+        honest = est.honest_precision is not None
+        kind = ("estimated for the whole corpus (random sample of the tags weighted by how it was drawn)" if honest
+                else "from the tagged rounds (10 repeats of a 90/10 split)")
+        cards = (_figure_card("Precision: detections that are right", est.precision, kind)
+                 + _figure_card("Hit rate: mentions it finds", est.hit_rate, kind))
+        warn = "".join(f"<p class='wb-warning'>⚠ {esc(n)}</p>" for n in self.notes)
+        return (f"<h2>{esc(self.tracker.name)}</h2><div class='wb-muted'>{esc(version)} · "
+                f"{est.confidence:.0%} intervals</div>{warn}<div>{cards}</div>")
+
+    def _figure(self) -> str:
+        from workbench.trackers.plots import performance_figure
+
+        advice = ""
+        if self.curve is not None:
+            cls = "" if self.curve.another_round_helps else "wb-muted"
+            verdict = "Another round is likely to help." if self.curve.another_round_helps else \
+                "Another round is unlikely to help much."
+            advice = f"<p class='{cls}'><b>{esc(verdict)}</b> {esc(self.curve.advice)}</p>"
+        fig = performance_figure(self.estimate, self.curve)
+        return figure_html(fig, "Precision and hit rate with intervals, and the learning curve") + advice
+
+    def _counts(self) -> str:
+        est = self.estimate
+
+        def fig_range(f: Any, fmt: str = "{:,.0f}") -> str:
+            if f is None:
+                return "–"
+            return f"{fmt.format(f.value)} ({fmt.format(f.low)} to {fmt.format(f.high)})"
+
+        rows = [
+            ("YES tags", f"{est.n_yes:,}"), ("NO tags", f"{est.n_no:,}"),
+            ("NOT SURE (left out of training)", f"{est.n_not_sure:,}"),
+            ("Tags from the random sample", f"{est.n_probe_tags:,} in {est.n_probe_rounds} round"
+                                            f"{'s' if est.n_probe_rounds != 1 else ''}"),
+            ("Sentences in scope", f"{est.population:,}"),
+            ("Detected sentences (exact)", f"{est.detected_sentences:,}"
+             + (f" in {est.detected_calls:,} calls" if est.detected_calls is not None else "")),
+            ("Of which right (estimated)", fig_range(est.estimated_true_detections)),
+            ("Mentions in the corpus, found or not (estimated)", fig_range(est.estimated_positives)),
+        ]
+        if est.reference_precision is not None:
+            rows.append(("Held-out tags (10 x 90/10): right / wrong / missed",
+                         f"{est.reference_tp:,} / {est.reference_fp:,} / {est.reference_fn:,}"))
+        if est.honest_tp is not None:
+            rows.append(("Corpus estimate: right / wrong / missed",
+                         f"{est.honest_tp:,.0f} / {est.honest_fp:,.0f} / {est.honest_fn:,.0f}"))
+        table = "".join(f"<tr><th>{esc(a)}</th><td>{esc(b)}</td></tr>" for a, b in rows)
+        notes = "".join(f"<li>{esc(n)}</li>" for n in est.notes)
+        return (f"<h3>Expected detections and the counts behind the figures</h3><table class='wb-table'>{table}</table>"
+                + (f"<div class='wb-muted'>Notes:<ul>{notes}</ul></div>" if notes else ""))
+
+    def _samples(self) -> str:
+        s = self.samples
+        if s is None or s.height == 0:
+            return "<h3>Sample detections</h3><p class='wb-muted'>The model detects nothing outside the tags yet.</p>"
+        items = []
+        for row in s.iter_rows(named=True):
+            before = "".join(f"<div class='wb-context'>{esc(t)}</div>" for t in row.get("context_before") or [])
+            after = "".join(f"<div class='wb-context'>{esc(t)}</div>" for t in row.get("context_after") or [])
+            target = speaker_line({"speaker": row.get("speaker"), "side": row.get("side"), "text": row["text"]},
+                                  target=True)
+            items.append(f"<li class='wb-sample' style='margin-bottom:10px'><span class='wb-muted'>score "
+                         f"{row['score']:.2f} · call {esc(row['call_id'])}</span>{before}{target}{after}</li>")
+        return (f"<h3>{s.height} sample detections</h3><p class='wb-muted'>Drawn across the score range from sentences "
+                f"nobody tagged: the sure hits and the borderline ones, in proportion.</p><ol>{''.join(items)}</ol>")

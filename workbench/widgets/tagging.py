@@ -1,0 +1,264 @@
+"""Notebook 3's screen: tag a round's 25 sentences, then train and go on.
+
+The stream (``tracker.next_round()``), the view (this class) and the update (``tracker.tag`` and
+``tracker.train``) stay apart: the view only shows a Candidate and forwards the click. Each
+click is written to the workspace before the screen moves on, so a crashed kernel loses
+nothing, and reopening the notebook continues the same round where it stopped.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import ipywidgets as widgets
+import polars as pl
+
+from workbench.trackers.rounds import ANSWERS
+from workbench.widgets._render import (
+    ANSWER_COLOURS,
+    ANSWER_LABELS,
+    esc,
+    html_block,
+    set_html,
+    speaker_line,
+    time_label,
+)
+
+# Sentences shown either side of the candidate when the whole call is opened.
+TRANSCRIPT_WINDOW = 12
+
+
+class TaggingView:
+    """One round of candidates, one at a time (or as a list), with YES / NO / NOT SURE.
+
+    Methods are what the buttons call, so a test drives the screen as a user would:
+
+    >>> view = TaggingView(tracker)
+    >>> view.yes(); view.back(); view.no()   # tag, go back, change the tag
+    >>> view.finish_round()                  # once all 25 are tagged: train a new version
+    >>> view.start_next_round()
+    """
+
+    def __init__(self, tracker: Any, round: Any = None, *,
+                 on_overview: Callable[[Any], None] | None = None) -> None:
+        self.tracker = tracker
+        self.ws = tracker.ws
+        self.on_overview = on_overview
+        self.last_training = None
+
+        self.progress = html_block("")
+        self.card = html_block("", min_height="180px")
+        self.buttons = {a: widgets.Button(description=ANSWER_LABELS[a], layout=widgets.Layout(width="120px"))
+                        for a in ANSWERS}
+        for answer, colour in (("yes", "success"), ("no", "danger"), ("not_sure", "warning")):
+            self.buttons[answer].button_style = colour
+            self.buttons[answer].on_click(lambda _, a=answer: self.answer(a))
+        self.back_button = widgets.Button(description="Back", icon="arrow-left", layout=widgets.Layout(width="90px"))
+        self.forward_button = widgets.Button(description="Forward", icon="arrow-right",
+                                             layout=widgets.Layout(width="100px"))
+        self.back_button.on_click(lambda _: self.back())
+        self.forward_button.on_click(lambda _: self.forward())
+        self.call_button = widgets.ToggleButton(description="Open the call", icon="file-text-o", value=False)
+        self.call_button.observe(lambda ch: self._render_transcript(), "value")
+        self.transcript = html_block("")
+        self.mode = widgets.ToggleButtons(options=[("One at a time", "one"), ("List", "list")], value="one")
+        self.mode.observe(lambda _: self.render(), "value")
+        self.list_box = widgets.VBox()
+
+        self.finish_button = widgets.Button(description="Finish round and train", button_style="primary",
+                                            icon="cogs", layout=widgets.Layout(width="220px"))
+        self.finish_button.on_click(lambda _: self.finish_round())
+        self.next_button = widgets.Button(description="Next round", icon="forward", layout=widgets.Layout(width="160px"))
+        self.next_button.on_click(lambda _: self.start_next_round())
+        self.overview_button = widgets.Button(description="Performance overview", icon="line-chart",
+                                              layout=widgets.Layout(width="200px"))
+        self.overview_button.on_click(lambda _: self.show_overview())
+        self.status = html_block("")
+        self.after = widgets.VBox()  # the performance overview, when asked for
+
+        self.one_box = widgets.VBox([
+            self.card,
+            widgets.HBox(list(self.buttons.values())),
+            widgets.HBox([self.back_button, self.forward_button, self.call_button]),
+            self.transcript,
+        ])
+        self.finish_box = widgets.VBox([self.status, widgets.HBox([self.finish_button, self.next_button,
+                                                                   self.overview_button])])
+        self.widget = widgets.VBox([self.progress, self.mode, self.one_box, self.list_box, self.finish_box, self.after])
+        self._load(round if round is not None else self._open_round())
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    # ------------------------------------------------------------------ state
+    def _open_round(self):
+        # The round in progress, or the last one when it is complete but not trained yet (the
+        # kernel stopped between the last tag and training), else a new one.
+        current = self.tracker.current_round()
+        if current is not None and (not current.complete or not self._trained(current.number)):
+            return current
+        return self.tracker.next_round()
+
+    def _trained(self, round_number: int) -> bool:
+        versions = self.tracker.versions()
+        return versions.height > 0 and versions.filter(pl.col("round") == round_number).height > 0
+
+    def _load(self, rnd) -> None:
+        self.round = rnd
+        first = rnd.next_untagged()
+        self.index = rnd.candidates.index(first) if first is not None else 0
+        self.call_button.value = False
+        set_html(self.status, "")
+        self.after.children = ()
+        self.render()
+
+    @property
+    def candidate(self):
+        return self.round[self.index]
+
+    # ------------------------------------------------------------------ actions (what the buttons call)
+    def answer(self, value: str) -> None:
+        """Tag the shown sentence (saved at once) and move to the next one not tagged yet."""
+        c = self.candidate
+        self.tracker.tag(c.sentence_id, value)
+        c.answer = value
+        following = [i for i in range(self.index + 1, len(self.round)) if self.round[i].answer is None]
+        earlier = [i for i in range(self.index) if self.round[i].answer is None]
+        if following or earlier:
+            self.index = (following or earlier)[0]
+        self.call_button.value = False
+        self.render()
+
+    def yes(self) -> None:
+        self.answer("yes")
+
+    def no(self) -> None:
+        self.answer("no")
+
+    def not_sure(self) -> None:
+        self.answer("not_sure")
+
+    def back(self) -> None:
+        self.go_to(self.index - 1)
+
+    def forward(self) -> None:
+        self.go_to(self.index + 1)
+
+    def go_to(self, index: int) -> None:
+        self.index = max(0, min(len(self.round) - 1, index))
+        self.call_button.value = False
+        self.mode.value = "one"
+        self.render()
+
+    def open_call(self) -> None:
+        """Show the transcript around the sentence (what the "Open the call" button toggles)."""
+        self.call_button.value = True
+        self._render_transcript()
+
+    def finish_round(self):
+        """Train a new model version on every tag so far; returns the TrainingResult."""
+        if not self.round.complete:
+            left = len(self.round) - self.round.tagged
+            set_html(self.status, f"<p class='wb-warning'>{left} sentence{'s' if left != 1 else ''} of this round "
+                                  "not tagged yet.</p>")
+            return None
+        set_html(self.status, "<p class='wb-muted'>Training a new model version…</p>")
+        self.finish_button.disabled = True
+        try:
+            result = self.tracker.train()
+        except Exception as err:  # shown, not swallowed: the user must see why training failed
+            set_html(self.status, f"<p class='wb-error'>Training failed: {esc(err)}</p>")
+            self.finish_button.disabled = False
+            raise
+        self.last_training = result
+        self.render()
+        return result
+
+    def start_next_round(self):
+        self._load(self.tracker.next_round())
+        return self.round
+
+    def show_overview(self):
+        if self.on_overview is not None:
+            return self.on_overview(self.tracker)
+        from workbench.widgets.overview import PerformanceOverview
+
+        overview = PerformanceOverview(self.tracker)
+        self.after.children = (overview.widget,)
+        return overview
+
+    # ------------------------------------------------------------------ drawing
+    def render(self) -> None:
+        rnd = self.round
+        trained = self.last_training is not None and self.last_training.round_number == rnd.number
+        set_html(self.progress, f"<b>{esc(self.tracker.name)}</b> &nbsp; <span class='wb-muted'>{esc(rnd.progress)}"
+                                "</span>")
+        listing = self.mode.value == "list"
+        self.one_box.layout.display = "none" if listing else None
+        self.list_box.layout.display = None if listing else "none"
+        if listing:
+            self._render_list()
+        else:
+            self._render_card()
+        self.back_button.disabled = self.index == 0
+        self.forward_button.disabled = self.index >= len(rnd) - 1
+        complete = rnd.complete
+        self.finish_box.layout.display = None if complete else "none"
+        self.finish_button.disabled = trained
+        self.next_button.disabled = not trained
+        self.overview_button.disabled = not trained
+        if trained:
+            r = self.last_training
+            set_html(self.status, f"<p>Round {r.round_number} done: model version <b>{r.version}</b> trained on "
+                                  f"{r.n_yes} YES and {r.n_no} NO tags ({r.n_not_sure} NOT SURE left out). Start "
+                                  "the next round, or read the performance overview.</p>")
+        elif complete:
+            set_html(self.status, f"<p>All {len(rnd)} sentences of round {rnd.number} are tagged. Change any tag "
+                                  "with Back, or finish the round to train a new model version.</p>")
+
+    def _render_card(self) -> None:
+        c = self.candidate
+        before = "".join(speaker_line(r) for r in c.context_before)
+        after = "".join(speaker_line(r) for r in c.context_after)
+        target = speaker_line({"speaker": c.speaker, "side": c.side, "text": c.text}, target=True)
+        answer = (f"<span style='color:{ANSWER_COLOURS[c.answer]};font-weight:700'>{ANSWER_LABELS[c.answer]}</span>"
+                  if c.answer else "<span class='wb-muted'>not tagged</span>")
+        set_html(self.card,
+                 f"<div class='wb-muted'>Sentence {self.index + 1} of {len(self.round)} · {esc(c.speaker)} "
+                 f"({esc(c.side)}) at {esc(c.time_label)} · call {esc(c.call_id)} · your answer: {answer}</div>"
+                 f"<div style='margin-top:8px'>{before}{target}{after}</div>")
+        for a, button in self.buttons.items():
+            button.icon = "check" if c.answer == a else ""
+        self._render_transcript()
+
+    def _render_list(self) -> None:
+        rows = []
+        for i, c in enumerate(self.round):
+            label = (f"<span style='color:{ANSWER_COLOURS[c.answer]};font-weight:700'>{ANSWER_LABELS[c.answer]}</span>"
+                     if c.answer else "<span class='wb-muted'>–</span>")
+            text = html_block(f"{i + 1}. {esc(c.text)} &nbsp; {label}", width="640px")
+            button = widgets.Button(description="Show", layout=widgets.Layout(width="70px"))
+            button.on_click(lambda _, i=i: self.go_to(i))
+            rows.append(widgets.HBox([button, text]))
+        self.list_box.children = rows
+
+    def _render_transcript(self) -> None:
+        if not self.call_button.value:
+            set_html(self.transcript, "")
+            return
+        c = self.candidate
+        sents = self.ws.transcript(c.call_id)
+        pos = sents["sentence_id"].to_list().index(c.sentence_id)
+        lo, hi = max(0, pos - TRANSCRIPT_WINDOW), pos + TRANSCRIPT_WINDOW + 1
+        lines = []
+        for row in sents[lo:hi].iter_rows(named=True):
+            line = (f"<span class='wb-muted'>{esc(time_label(row['start_s'], row['timing_estimated']))}</span> "
+                    f"<b>{esc(row['speaker'])}</b> <span class='wb-muted'>({esc(row['side'])})</span>: {esc(row['text'])}")
+            lines.append(f"<div><mark>{line}</mark></div>" if row["sentence_id"] == c.sentence_id else f"<div>{line}</div>")
+        call = self.ws.calls.filter(pl.col("call_id") == c.call_id)
+        title = call["title"][0] if call.height and call["title"][0] else c.call_id
+        when = f"{call['started_at'][0]:%Y-%m-%d}" if call.height else ""
+        more = f" Showing sentences {lo + 1} to {min(hi, sents.height)} of {sents.height}."
+        set_html(self.transcript, f"<div style='border-left:3px solid #ccc;padding-left:8px;margin-top:8px'>"
+                                  f"<b>{esc(title)}</b> <span class='wb-muted'>{esc(when)}.{more}</span>{''.join(lines)}</div>")
