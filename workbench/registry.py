@@ -13,13 +13,16 @@ workspaces, or a test beside the app) cannot write into each other's store.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import math
 import numbers
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 import unicodedata
@@ -40,7 +43,7 @@ import joblib  # noqa: E402
 import mlflow  # noqa: E402
 import polars as pl  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
-from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param, RunTag  # noqa: E402
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.models import Model, ModelSignature  # noqa: E402
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore  # noqa: E402
@@ -238,14 +241,21 @@ class TrackerRegistry:
     def __repr__(self) -> str:
         return f"TrackerRegistry({str(self.root)!r})"
 
-    def ui_command(self, port: int = 5000) -> list[str]:
-        """The command that opens this store in the MLflow UI (run it as its own process group:
-        `mlflow ui` starts workers that outlive a plain kill of the parent)."""
+    def ui_command(self, port: int = 5000, workers: int = 1) -> list[str]:
+        """The command that opens this store in the MLflow UI on this machine only.
+
+        Start it in its own process group (`start_new_session=True`) and stop it by signalling
+        the group: `mlflow ui` runs uvicorn workers, a job runner and a queue consumer that
+        outlive a kill of the parent alone. One worker is plenty for one reviewer; MLflow's
+        default of four costs a few hundred MB and seconds of start-up on a small machine.
+        """
+        # The interpreter running the workbench, so the UI is the same MLflow whatever PATH says.
         return [
-            "mlflow", "ui",
+            sys.executable, "-m", "mlflow", "ui",
             "--backend-store-uri", self.tracking_uri,
             "--default-artifact-root", self.artifacts_dir.as_uri(),
             "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers),
         ]
 
     # -- logging a training -------------------------------------------------------------------
@@ -440,20 +450,21 @@ class TrackerRegistry:
             )
             import pandas as pd
 
-            mlflow.pyfunc.save_model(
-                str(model_dir),
-                python_model=str(MODEL_CODE),
-                artifacts={"classifier": str(classifier_path), "config": str(config_path)},
-                signature=signature,
-                input_example=pd.DataFrame({"text": [
-                    "Is there any discount if we sign before the end of the quarter?",
-                    "Let me share my screen.",
-                ]}),
-                # Explicit requirements: inferring them would import the model in a subprocess
-                # and may call pip, which is slow and needs a network.
-                pip_requirements=_requirements(classifier),
-                mlflow_model=mlflow_model,
-            )
+            with _quiet_logger("mlflow.pyfunc"):  # "Validating input example…" on every training
+                mlflow.pyfunc.save_model(
+                    str(model_dir),
+                    python_model=str(MODEL_CODE),
+                    artifacts={"classifier": str(classifier_path), "config": str(config_path)},
+                    signature=signature,
+                    input_example=pd.DataFrame({"text": [
+                        "Is there any discount if we sign before the end of the quarter?",
+                        "Let me share my screen.",
+                    ]}),
+                    # Explicit requirements: inferring them would import the model in a subprocess
+                    # and may call pip, which is slow and needs a network.
+                    pip_requirements=_requirements(classifier),
+                    mlflow_model=mlflow_model,
+                )
 
     # -- reading back -------------------------------------------------------------------------
     def versions(self, tracker_name: str) -> list[VersionInfo]:
@@ -815,6 +826,17 @@ def _requirements(classifier: Any) -> list[str]:
         except metadata.PackageNotFoundError:
             continue  # a classifier class defined in a script or a test has no distribution
     return pins
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str, level: int = logging.WARNING):
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(max(level, before))
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
 
 
 def _quietly(fn, *args) -> None:
