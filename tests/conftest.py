@@ -65,3 +65,30 @@ def embedder():
     from workbench.embedding import Embedder
 
     return Embedder()
+
+
+@pytest.fixture(scope="session")
+def demo_workspace_template(tmp_path_factory, embedder) -> Path:
+    """A small embedded demo workspace (150 calls), built once per session; copy it before changing it."""
+    from workbench.demo.generator import generate_demo
+    from workbench.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("demo-template")
+    paths = generate_demo(root / "raw", n_calls=150, seed=3, end_date=dt.date(2026, 11, 1))
+    ws = Workspace(root / "ws", model=embedder)
+    ws.import_calls(paths.calls, paths.utterances, embed=False)
+    ws.embed(progress=False)
+    return root
+
+
+@pytest.fixture
+def demo_ws(demo_workspace_template, tmp_path, embedder):
+    """A private copy of the embedded demo workspace (150 calls), with its ground truth folder."""
+    import shutil
+
+    from workbench.workspace import Workspace
+
+    shutil.copytree(demo_workspace_template / "ws", tmp_path / "ws")
+    ws = Workspace(tmp_path / "ws", model=embedder)
+    ws.raw_demo = demo_workspace_template / "raw"
+    return ws

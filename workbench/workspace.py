@@ -447,6 +447,7 @@ class Workspace:
             from workbench.trackers.examples import validate_examples
 
             examples = validate_examples(examples)
+        self._check_name_free(definition.name)
         check_scope(self, definition)
         tracker_id = self._insert_tracker("smart", definition, {"seed": int(seed)})
         tracker = Tracker(self, self.store.query_one("SELECT * FROM trackers WHERE id=?", (tracker_id,)))
@@ -482,13 +483,17 @@ class Workspace:
         tracker_id = self._insert_tracker("keyword", definition, settings)
         return KeywordTracker(self, self.store.query_one("SELECT * FROM trackers WHERE id=?", (tracker_id,)))
 
-    def _insert_tracker(self, kind: str, definition, settings: dict) -> int:
+    def _check_name_free(self, name: str) -> None:
         from workbench.errors import ValidationError
+
+        if self.store.query_one("SELECT id FROM trackers WHERE name = ?", (name,)):
+            raise ValidationError("name", f"a tracker named '{name}' already exists in {self.path}",
+                                  "Choose another name, or open it with ws.tracker(name).")
+
+    def _insert_tracker(self, kind: str, definition, settings: dict) -> int:
         from workbench.store import dumps
 
-        if self.store.query_one("SELECT id FROM trackers WHERE name = ?", (definition.name,)):
-            raise ValidationError("name", f"a tracker named '{definition.name}' already exists in {self.path}",
-                                  "Choose another name, or open it with ws.tracker(name).")
+        self._check_name_free(definition.name)  # again inside the write: another process may have won
         now = now_iso()
         with self.store.transaction() as con:
             cur = con.execute(

@@ -450,8 +450,8 @@ class Tracker(BaseTracker):
         model = self._require_model(state)
         scores = model.decision_function(state.X)
         # Not from the tags, and each wording once: a repeated sentence would crowd out the rest.
-        first = ~state.scope["text"].is_duplicated().to_numpy() | state.scope["text"].is_first_distinct().to_numpy()
-        masked = np.where(state.shown | ~first, -np.inf, scores)
+        first = state.scope["text"].is_first_distinct().to_numpy()
+        masked = np.where(state.shown | state.offered_elsewhere | ~first, -np.inf, scores)
         rng = np.random.default_rng(self.settings.get("seed", 0))
         rows = sample_detections(masked, 0.0, n=n, rng=rng)
         picked = state.scope[rows.tolist()].with_columns(pl.Series("score", scores[rows]))

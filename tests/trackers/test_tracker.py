@@ -1,0 +1,189 @@
+"""Smart trackers end to end on a small embedded demo workspace (real model, real MLflow store)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import polars as pl
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import REPO
+from workbench import Workspace
+from workbench.demo.generator import sentence_label
+from workbench.demo_job import DEMO_EXAMPLES
+from workbench.errors import NotFoundError, ValidationError
+from workbench.trackers.tracker import SmallCorpusWarning
+
+DESCRIPTION = "The customer asks for a lower price or a discount"
+
+
+def make_tracker(ws, name="Asking for a discount", **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SmallCorpusWarning)
+        t = ws.create_tracker(name, description=DESCRIPTION, mentioned_by="customer", **kw)
+    return t
+
+
+def answer_round(t, rnd, label="discount_request"):
+    for c in rnd:
+        t.tag(c.sentence_id, "yes" if sentence_label(c.text) == label else "no")
+
+
+def test_create_validates_and_warns_on_small_corpus(demo_ws):
+    with pytest.warns(SmallCorpusWarning, match="keyword tracker"):
+        demo_ws.create_tracker("Discount", mentioned_by="customer")
+    with pytest.raises(ValidationError) as e:
+        demo_ws.create_tracker("discount")  # names are unique, whatever the case
+    assert e.value.field == "name"
+    with pytest.raises(ValidationError) as e:
+        demo_ws.create_tracker("X", filters={"region": "EMEA"})
+    assert e.value.field == "filters.region" and "team" in str(e.value)
+    with pytest.raises(ValidationError) as e:
+        demo_ws.create_tracker("X", filters={"team": ["Nobody"]})
+    assert e.value.field == "filters"
+    with pytest.raises(ValidationError) as e:
+        demo_ws.create_tracker("X", mentioned_by="agent")
+    assert e.value.field == "mentioned_by"
+    with pytest.raises(ValidationError) as e:
+        demo_ws.create_tracker("X", call_part=("middle", 5))
+    assert e.value.field == "call_part"
+
+
+def test_examples_are_validated(demo_ws):
+    t = make_tracker(demo_ws)
+    with pytest.raises(ValidationError) as e:
+        t.add_examples(["Can we get a discount? We are a small team."])
+    assert e.value.field == "examples[1]" and "2 sentences" in str(e.value)
+    t.add_examples(DEMO_EXAMPLES[:3])
+    with pytest.raises(ValidationError) as e:
+        t.add_examples(["can you give us a discount"])
+    assert "duplicate" in str(e.value)
+    with pytest.raises(ValidationError, match="at least 5"):
+        t.next_round()
+    with pytest.raises(ValidationError, match="more than the 100"):
+        t.add_examples([f"Could we get {i} percent off the price?" for i in range(98)])
+    assert len(t.examples) == 3  # a rejected batch adds nothing
+
+
+def test_scope_follows_side_filters_and_call_part(demo_ws):
+    t = make_tracker(demo_ws)
+    scope = t.scope()
+    assert set(scope["side"]) == {"customer"}
+    internal = demo_ws.calls.filter(~pl.col("is_external"))["call_id"]
+    assert not set(scope["call_id"]) & set(internal)  # external calls only by default
+    t.update(call_part=("first", 1), filters={"is_external": True, "team": ["SMB"]})
+    first = t.scope()
+    assert first["start_s"].max() < 60
+    smb = set(demo_ws.calls.filter(pl.col("team") == "SMB")["call_id"])
+    assert set(first["call_id"]) <= smb
+
+
+def test_rounds_tags_training_and_mlflow(demo_ws):
+    t = make_tracker(demo_ws, examples=DEMO_EXAMPLES)
+    rnd = t.next_round()
+    assert rnd.number == 1 and len(rnd) == 25
+    c = rnd[3]
+    assert len(c.context_before) <= 2 and len(c.context_after) <= 2
+    assert c.side == "customer" and c.text
+    # A half-tagged round is the round you get back.
+    t.tag(rnd[0].sentence_id, "not_sure")
+    t.tag(rnd[1].sentence_id, "yes")
+    t.tag(rnd[1].sentence_id, "no")  # changeable
+    again = t.next_round()
+    assert again.number == 1 and again.tagged == 2 and again[1].answer == "no"
+    answer_round(t, again)
+    t.tag(rnd[0].sentence_id, "not_sure")
+    tags = t.tags()
+    assert tags.height == 25 and (tags["answer"] == "not_sure").sum() == 1
+    result = t.train()
+    assert result.version == 1 and result.n_not_sure == 1
+    shown = set(tags["sentence_id"])
+    rnd2 = t.next_round()
+    assert rnd2.number == 2 and not shown & {c.sentence_id for c in rnd2}  # never offered twice
+    answer_round(t, rnd2)
+    assert t.train().version == 2
+
+    client = MlflowClient(tracking_uri=demo_ws.registry.tracking_uri, registry_uri=demo_ws.registry.tracking_uri)
+    versions = demo_ws.registry.versions(t.name)
+    assert [v.version for v in versions] == [1, 2]
+    run = client.get_run(versions[-1].run_id)
+    assert run.data.params["round"] == "2"
+    assert run.data.params["n_not_sure"] == "1"
+    assert "detected_sentences" in run.data.metrics
+    artifacts = {a.path for d in ("", "figures", "tags") for a in client.list_artifacts(run.info.run_id, d or None)}
+    assert {"figures/performance.png", "tags/tags.parquet", "estimate.json", "definition.json"} <= artifacts
+
+    est = t.performance()
+    assert est.n_yes + est.n_no + est.n_not_sure == 50
+    assert est.precision is not None and 0 <= est.precision.low <= est.precision.value <= est.precision.high <= 1
+    det = t.detections()
+    assert {"call_id", "utterance_id", "sentence_id", "text", "score", "detected", "start_s"} <= set(det.columns)
+    assert det.height == t.scope().height and det["detected"].sum() == est.detected_sentences
+    samples = t.sample_detections()
+    assert 0 < samples.height <= 20 and samples["text"].n_unique() == samples.height
+    assert not set(samples["sentence_id"]) & set(t.tags()["sentence_id"])
+    curve = t.learning_curve()
+    assert curve.rounds == [1, 2] and curve.another_round_helps
+
+
+def test_tags_persist_across_processes_and_survive_a_killed_kernel(demo_ws):
+    t = make_tracker(demo_ws, examples=DEMO_EXAMPLES)
+    rnd = t.next_round()
+    ids = [c.sentence_id for c in rnd]
+    # A second process tags three sentences and is killed before it can exit cleanly.
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        from workbench import Workspace
+        ws = Workspace({str(demo_ws.path)!r})
+        t = ws.tracker("asking for a discount")
+        for sid in {ids[:3]!r}:
+            t.tag(sid, "yes")
+        print("tagged", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == -signal.SIGKILL and "tagged" in proc.stdout
+    reopened = Workspace(demo_ws.path).tracker("Asking for a discount")
+    rnd_again = reopened.next_round()
+    assert rnd_again.number == 1 and [c.sentence_id for c in rnd_again] == ids
+    assert rnd_again.tagged == 3 and {c.answer for c in rnd_again[:3]} == {"yes"}
+
+
+def test_unknown_answers_and_sentences_are_refused(demo_ws):
+    t = make_tracker(demo_ws, examples=DEMO_EXAMPLES)
+    rnd = t.next_round()
+    with pytest.raises(ValidationError, match="not an answer"):
+        t.tag(rnd[0].sentence_id, "maybe")
+    with pytest.raises(NotFoundError):
+        t.tag(12345, "yes")
+    with pytest.raises(ValidationError, match="at least one of each"):
+        t.train()
+    with pytest.raises(NotFoundError, match="There are: Asking for a discount"):
+        demo_ws.tracker("nope")
+
+
+def test_delete_needs_confirmation(demo_ws):
+    t = make_tracker(demo_ws, examples=DEMO_EXAMPLES)
+    with pytest.raises(ValidationError, match="confirm"):
+        demo_ws.delete_tracker(t.name)
+    demo_ws.delete_tracker(t.name, confirm=True)
+    assert demo_ws.trackers() == []
+
+
+def test_keyword_tracker_detections(demo_ws):
+    kt = demo_ws.create_keyword_tracker("Discount words", ["discount"], related_forms=True, mentioned_by="customer")
+    det = kt.detections()
+    assert det.height == kt.scope().height
+    hits = det.filter(pl.col("detected"))
+    assert hits.height > 0
+    assert all("discount" in t.lower() for t in hits["text"])
+    assert demo_ws.tracker("discount words").phrases == ["discount"]
+    with pytest.raises(ValidationError):
+        demo_ws.create_keyword_tracker("Nothing", [])
