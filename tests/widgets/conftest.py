@@ -16,7 +16,7 @@ _names = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def demo_path(tmp_path_factory, embedder, request) -> Path:
-    return demo_workspace(tmp_path_factory, embedder, request.config.cache)
+    return demo_workspace(tmp_path_factory, embedder, getattr(request.config, "cache", None))
 
 
 @pytest.fixture

@@ -1,0 +1,46 @@
+"""The performance overview, drawn from a real PerformanceEstimate of the trained demo tracker."""
+from __future__ import annotations
+
+import dataclasses
+
+from workbench.widgets import PerformanceOverview
+from workbench.widgets._render import percent
+from workbench.widgets.overview import reliability_notes
+
+
+def test_overview_shows_the_estimate_its_counts_curve_and_samples(demo_ws):
+    tracker = demo_ws.tracker("Asking for a discount")
+    est = tracker.performance()
+    view = PerformanceOverview(tracker, est)
+    head = view.headline.value
+    assert f"<div class='wb-big'>{percent(est.precision.value)}</div>" in head
+    assert f"{percent(est.hit_rate.low)} to {percent(est.hit_rate.high)}" in head
+    assert "model version 2, round 2" in head
+    assert f"<th>YES tags</th><td>{est.n_yes:,}</td>" in view.counts.value
+    assert f"{est.detected_sentences:,}" in view.counts.value
+    assert view.figure.value.count("<img") == 1 and view.curve.rounds == [1, 2]
+    assert "Another round is likely to help" in view.figure.value  # 2 of the 4 basic rounds done
+    n = view.samples.height
+    assert 0 < n <= 20 and view.sample_list.value.count("class='wb-sample'") == n
+
+
+def test_an_estimate_on_few_tags_says_so(demo_ws):
+    tracker = demo_ws.tracker("Asking for a discount")
+    est = tracker.performance()
+    assert est.precision.n < 30  # two rounds of the demo: the statement must appear
+    view = PerformanceOverview(tracker, est)
+    assert "rests on only" in view.headline.value and "rough guess" in view.headline.value
+
+    none = dataclasses.replace(est, honest_precision=None, reference_precision=None, honest_hit_rate=None,
+                               reference_hit_rate=None)
+    notes = reliability_notes(none)
+    assert len(notes) == 1 and "not enough tags" in notes[0]
+    assert "not enough tags to estimate" in PerformanceOverview(tracker, none).headline.value
+
+
+def test_a_solid_estimate_carries_no_warning(demo_ws):
+    est = demo_ws.tracker("Asking for a discount").performance()
+    solid = dataclasses.replace(
+        est, honest_precision=dataclasses.replace(est.precision, low=0.8, high=0.9, n=400),
+        honest_hit_rate=dataclasses.replace(est.hit_rate, low=0.7, high=0.85, n=400))
+    assert reliability_notes(solid) == []

@@ -1,0 +1,120 @@
+"""The tagging screen, driven by its buttons: every click reaches the workspace at once."""
+from __future__ import annotations
+
+import warnings
+
+import polars as pl
+
+from tests.conftest import tiny_corpus
+from tests.demo_workspace import EXAMPLES, tag_by_truth
+from workbench import Workspace
+from workbench.demo.generator import sentence_label
+from workbench.widgets import PerformanceOverview, TaggingView
+
+
+def saved_tags(ws, tracker) -> dict[int, str]:
+    """The tags as another process sees them: through a new Workspace on the same folder."""
+    tags = Workspace(ws.path).tracker(tracker.name).tags()
+    return dict(zip(tags["sentence_id"].to_list(), tags["answer"].to_list()))
+
+
+def test_a_click_is_saved_at_once_and_can_be_changed(demo_ws, new_tracker):
+    view = TaggingView(new_tracker)
+    first = view.candidate
+    assert view.round.number == 1 and "0 of 25, round 1" in view.progress.value
+    view.buttons["yes"].click()
+    assert saved_tags(demo_ws, new_tracker) == {first.sentence_id: "yes"}
+    assert view.index == 1 and "1 of 25, round 1" in view.progress.value
+
+    view.back_button.click()
+    assert view.candidate.sentence_id == first.sentence_id and "YES" in view.card.value
+    view.buttons["not_sure"].click()
+    assert saved_tags(demo_ws, new_tracker) == {first.sentence_id: "not_sure"}
+    # Changing a tag moves on to the first sentence still untagged, not past it.
+    assert view.index == 1 and "1 of 25, round 1" in view.progress.value
+
+
+def test_reopening_continues_the_same_round_where_it_stopped(demo_ws, new_tracker, embedder):
+    view = TaggingView(new_tracker)
+    for _ in range(3):
+        view.no()
+    again = TaggingView(Workspace(demo_ws.path, model=embedder).tracker(new_tracker.name))
+    assert again.round.number == 1
+    assert [c.sentence_id for c in again.round] == [c.sentence_id for c in view.round]
+    assert again.index == 3 and "3 of 25, round 1" in again.progress.value
+
+
+def test_the_card_shows_context_speaker_side_and_time(demo_ws, new_tracker):
+    view = TaggingView(new_tracker)
+    c = next(c for c in view.round if c.context_before and c.context_after)
+    view.go_to(view.round.candidates.index(c))
+    card = view.card.value
+    assert card.count('class="wb-target"') == 1
+    assert card.count('class="wb-context"') == len(c.context_before) + len(c.context_after) == 4
+    assert card.index(c.context_before[-1]["text"].replace("'", "&#x27;")) < card.index('class="wb-target"')
+    assert c.time_label in card and f"({c.side})" in card
+    assert view.transcript.value.endswith('<div class="wb"></div>')
+    view.call_button.value = True  # "Open the call"
+    transcript = view.transcript.value
+    assert transcript.count("<mark>") == 1 and f"of {demo_ws.transcript(c.call_id).height}" in transcript
+
+
+def test_list_view_lists_the_round_and_jumps_to_a_sentence(new_tracker):
+    view = TaggingView(new_tracker)
+    view.mode.value = "list"
+    assert len(view.list_box.children) == len(view.round) == 25
+    assert view.one_box.layout.display == "none"
+    view.list_box.children[7].children[0].click()
+    assert view.mode.value == "one" and view.index == 7
+
+
+def test_finishing_a_round_trains_a_new_version_and_offers_the_next_round(demo_ws, new_tracker):
+    view = TaggingView(new_tracker)
+    assert view.finish_box.layout.display == "none"
+    for c in list(view.round):
+        view.go_to(view.round.candidates.index(c))
+        view.buttons["yes" if sentence_label(c.text) == "discount_request" else "no"].click()
+    assert view.round.complete and view.finish_box.layout.display is None
+    assert view.next_button.disabled  # no next round before this one is trained
+
+    view.finish_button.click()
+    versions = Workspace(demo_ws.path).tracker(new_tracker.name).versions()
+    assert versions["version"].to_list() == [1] and versions["round"].to_list() == [1]
+    assert [v.version for v in demo_ws.registry.versions(new_tracker.name)] == [1]  # the MLflow model version
+    assert "model version <b>1</b>" in view.status.value and not view.next_button.disabled
+
+    view.overview_button.click()
+    assert len(view.after.children) == 1 and "Precision" in view.after.children[0].children[0].value
+
+    view.next_button.click()
+    assert view.round.number == 2 and "0 of 25, round 2" in view.progress.value
+    assert view.after.children == ()
+
+
+def test_a_round_complete_but_not_trained_reopens_to_be_trained(demo_ws, new_tracker, embedder):
+    tag_by_truth(new_tracker, new_tracker.next_round())  # the kernel died before "finish"
+    view = TaggingView(Workspace(demo_ws.path, model=embedder).tracker(new_tracker.name))
+    assert view.round.number == 1 and view.round.complete
+    assert not view.finish_button.disabled and view.finish_box.layout.display is None
+
+
+def test_transcript_text_is_escaped(tmp_path, embedder):
+    calls, utts = tiny_corpus(6)
+    utts = utts.with_columns(
+        pl.when(pl.col("utterance_id") == 3).then(pl.lit("<script>alert('x')</script> Can we get a discount?"))
+        .otherwise(pl.col("text")).alias("text"))
+    ws = Workspace(tmp_path / "ws", model=embedder)
+    ws.import_calls(calls, utts, progress=False)
+    ws.embed(progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tracker = ws.create_tracker("<b>Discount</b>", examples=EXAMPLES)
+    view = TaggingView(tracker)
+    hit = next(i for i, c in enumerate(view.round) if "<script>" in c.text
+               or any("<script>" in x["text"] for x in c.context_before + c.context_after))
+    view.go_to(hit)
+    view.open_call()
+    for html in (view.card.value, view.transcript.value, view.progress.value):
+        assert "<script>" not in html and "<b>Discount" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in view.card.value + view.transcript.value
+    assert "&lt;b&gt;Discount&lt;/b&gt;" in view.progress.value
