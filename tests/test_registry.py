@@ -289,6 +289,11 @@ def test_bad_input_is_refused_before_anything_is_logged(registry):
         log(registry, "Refused", 1, clf=clf)
     with pytest.raises(ValidationError, match="predict_proba"):
         log(registry, "Refused", 1, clf=object())
+    clf.threshold_ = 0.5
+    with pytest.raises(ValidationError, match="figures.roc"):
+        log(registry, "Refused", 1, clf=clf, figures={"roc": b"not a figure"})
+    with pytest.raises(ValidationError, match="extra_artifacts.counts"):
+        log(registry, "Refused", 1, clf=clf, extra_artifacts={"counts": [1, 2]})
     assert registry.runs("Refused").height == 0
 
 

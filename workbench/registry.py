@@ -285,13 +285,27 @@ class TrackerRegistry:
         if not callable(getattr(model, "predict_proba", None)):
             raise ValidationError("model", "has no predict_proba()", "Pass a fitted classifier")
         threshold = getattr(model, "threshold_", None)
-        if threshold is None or not math.isfinite(float(threshold)):
+        try:
+            threshold = float(threshold)
+        except (TypeError, ValueError):
+            threshold = math.nan
+        if not math.isfinite(threshold):
             raise ValidationError(
-                "model.threshold_", f"is {threshold!r}",
+                "model.threshold_", f"is {getattr(model, 'threshold_', None)!r}",
                 "Set the decision threshold on the classifier before logging it",
             )
         if not isinstance(tags_table, pl.DataFrame):
             raise ValidationError("tags_table", f"is a {type(tags_table).__name__}", "Pass a polars DataFrame")
+        # Checked before the run exists, so a caller's mistake leaves no FAILED run behind.
+        for name, figure in (figures or {}).items():
+            if not callable(getattr(figure, "savefig", None)):
+                raise ValidationError(f"figures.{name}", f"is a {type(figure).__name__}", "Pass a matplotlib figure")
+        for name, content in (extra_artifacts or {}).items():
+            if not isinstance(content, (Mapping, str)):
+                raise ValidationError(
+                    f"extra_artifacts.{name}", f"is a {type(content).__name__}",
+                    "Pass a dict (saved as JSON) or a str (saved as text)",
+                )
 
         model_name = registered_model_name(tracker_name)
         run_params = self._run_params(tracker_name, params, tags_table, embedding_model, label_column)
@@ -319,7 +333,7 @@ class TrackerRegistry:
                     experiment_id,
                     name=model_name,
                     source_run_id=run_id,
-                    params={k: v for k, v in run_params.items()},
+                    params=dict(run_params),
                     tags={TAG_TRACKER: tracker_name},
                     model_type="tracker-classifier",
                 )
@@ -337,7 +351,7 @@ class TrackerRegistry:
                     ),
                     config={
                         "tracker": tracker_name,
-                        "threshold": float(threshold),
+                        "threshold": threshold,
                         "embedding_model": embedding_model,
                         "embedding_dim": int(getattr(model, "n_features_in_", DEFAULT_EMBEDDING_DIM)),
                         "normalize_embeddings": True,
@@ -416,21 +430,14 @@ class TrackerRegistry:
             fig_dir = run_dir / "figures"
             fig_dir.mkdir()
             for name, figure in figures.items():
-                if not callable(getattr(figure, "savefig", None)):
-                    raise ValidationError(f"figures.{name}", "is not a matplotlib figure")
                 figure.savefig(fig_dir / _artifact_file_name(name, ".png"), format="png", dpi=100)
         for name, content in extra_artifacts.items():
             if isinstance(content, Mapping):
                 text = json.dumps(_json_safe(content), indent=2, ensure_ascii=False, default=str)
                 path = run_dir / _artifact_file_name(name, ".json")
-            elif isinstance(content, str):
+            else:
                 text = content
                 path = run_dir / _artifact_file_name(name, ".txt")
-            else:
-                raise ValidationError(
-                    f"extra_artifacts.{name}", f"is a {type(content).__name__}",
-                    "Pass a dict (saved as JSON) or a str (saved as text)",
-                )
             path.write_text(text, encoding="utf-8")
 
     @staticmethod
