@@ -24,10 +24,6 @@ from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from workbench.training.performance import Figure, PerformanceEstimate
 
-# Dirichlet prior mass per (label, detected) cell of a probe stratum: small, so it matters
-# only where a stratum has few sampled rows, which is where the uncertainty is.
-PRIOR_PER_CELL = 0.25
-
 
 def _wilson(k: int, n: int, confidence: float) -> tuple[float, float]:
     if n == 0:
@@ -71,7 +67,8 @@ def estimate_performance(
     test_size: float = 0.1,
     n_folds: int = 10,
     confidence: float = 0.9,
-    n_draws: int = 2000,
+    n_draws: int = 200,
+    design_correction: bool = False,
     random_state: int = 0,
 ) -> PerformanceEstimate:
     """Estimate the performance of ``model`` (fitted on the YES/NO tags) on its corpus.
@@ -134,8 +131,9 @@ def estimate_performance(
 
     # --- honest: Horvitz-Thompson over the probe samples ---------------------------------
     honest = _honest(
-        X, labels, excluded, detected, tagged, y, template, example_embeddings,
-        tag_round, inclusion_prob, n_folds, confidence, n_draws, random_state, rng, notes,
+        X, labels, excluded, detected, np.asarray(scores, dtype=float), tagged, y, template,
+        example_embeddings, tag_round, inclusion_prob, n_folds, confidence, n_draws,
+        random_state, rng, notes, design_correction,
     )
 
     n_detected = int(detected.sum())
@@ -168,99 +166,137 @@ def estimate_performance(
     )
 
 
-def _honest(X, labels, excluded, detected, tagged, y, template, E, tag_round, inclusion_prob,
-            n_folds, confidence, n_draws, random_state, rng, notes):
-    if tag_round is None or inclusion_prob is None:
-        notes.append("no honest estimate: tag rounds and inclusion probabilities not given")
-        return None
-    tag_round = np.asarray(tag_round)
-    pi = np.asarray(inclusion_prob, dtype=float)
-    probe = excluded & np.isfinite(pi) & (pi > 0) & (tag_round >= 1)
-    if not probe.any():
-        notes.append("no honest estimate: no tags came from a random sampler")
-        return None
+def _platt(s: np.ndarray, y: np.ndarray, iters: int = 30, ridge: float = 1e-3,
+           start: tuple[float, float] = (1.0, 0.0)) -> tuple[float, float]:
+    """P(y=1 | score) = sigmoid(a*s + b) by Newton's method: two parameters, no sklearn
+    overhead, so it can be refitted for every bootstrap replicate (warm-started)."""
+    a, b = start
+    Z = np.column_stack([s, np.ones_like(s)])
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-(a * s + b)))
+        g = Z.T @ (p - y) + ridge * np.array([a, 0.0])
+        W = p * (1 - p)
+        H = (Z * W[:, None]).T @ Z + ridge * np.diag([1.0, 0.0]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(H, g)
+        a, b = a - step[0], b - step[1]
+        if np.abs(step).max() < 1e-8:
+            break
+    return float(a), float(b)
 
-    # Out-of-fold detections for every YES/NO tag (used for the probe rows).
-    oof = detected.copy()
+
+def _honest(X, labels, excluded, detected, scores, tagged, y, template, E, tag_round,
+            inclusion_prob, n_folds, confidence, n_draws, random_state, rng, notes,
+            design_correction):
+    """Model-assisted estimate of the corpus's TP / FP / FN.
+
+    Active-learning tags are chosen by what the sentences look like (and earlier answers),
+    never by their label, so P(YES | score) is the same for tagged and untagged sentences:
+    the selection is biased in *which* scores get tagged, not in what a given score means.
+    A calibration map q(score) fitted on out-of-fold scores of all tags therefore carries
+    over to the untagged corpus, where the final model's detections are known exactly:
+
+        TP = sum over tagged detected of y  + sum over untagged detected of q(score)
+        FN = sum over tagged missed of y    + sum over untagged missed of q(score)
+
+    With ``design_correction`` the stratified random tags add a Horvitz-Thompson estimate
+    of the calibration's residual (y - q) over the corpus, which removes any bias of the
+    calibration at the price of variance. The interval is a bootstrap over the tags
+    (refitting the calibration) and, with the correction, over the random tags.
+    """
     k = min(n_folds, int(min(y.sum(), (1 - y).sum())))
-    if k >= 2:
-        folds = StratifiedKFold(k, shuffle=True, random_state=random_state)
-        for tr, te in folds.split(tagged, y):
-            m = _fit(template, X[tagged[tr]], y[tr], E)
-            oof[tagged[te]] = _detect(m, X[tagged[te]])
-    else:
-        notes.append("too few tags of one class for out-of-fold detections; probe rows judged in-sample")
+    if k < 2:
+        notes.append("no honest estimate: needs at least 2 YES and 2 NO tags")
+        return None
+    oof = np.empty(len(y))
+    folds = StratifiedKFold(k, shuffle=True, random_state=random_state)
+    for tr, te in folds.split(tagged, y):
+        m = _fit(template, X[tagged[tr]], y[tr], E)
+        oof[te] = np.asarray(m.decision_function(X[tagged[te]]))
 
-    yes, no = labels == 1, labels == 0
-    answered = yes | no
-    rounds = np.unique(tag_round[probe])
-    # cells: 0 TP (yes, detected), 1 FP, 2 FN, 3 TN
-    def cells(mask, det):
-        return np.array([(mask & yes & det).sum(), (mask & no & det).sum(),
-                         (mask & yes & ~det).sum(), (mask & no & ~det).sum()], dtype=float)
-
-    known_parts, groups = [], []  # per round: known cells; list of (round_idx, N_g, counts)
-    for ri, r in enumerate(rounds):
-        shown_before = excluded & (tag_round >= 0) & (tag_round < r)
-        certain_now = excluded & (tag_round == r) & ~probe
-        known_parts.append(cells((shown_before | certain_now) & answered, detected))
-        in_round = probe & (tag_round == r)
-        for p in np.unique(pi[in_round]):
-            g = in_round & (pi == p)
-            size = g.sum() / p  # stratum size: drawn rows / probability
-            counts = cells(g & answered, oof)
-            groups.append((ri, size, counts))
-    R = len(rounds)
-    known = np.array(known_parts)
-
-    def totals(props):  # props: (G, 4) cell proportions per group -> (4,) averaged totals
-        per_round = known.copy()
-        for (ri, size, _), prop in zip(groups, props):
-            per_round[ri] += size * prop
-        return per_round.mean(axis=0)
-
-    point_props = []
-    for _, _, c in groups:
-        s = c.sum()
-        # A stratum whose probe rows were all NOT SURE: fall back to the prior's shape.
-        point_props.append(c / s if s else np.full(4, 0.25))
-        if not s:
-            notes.append("a probe stratum had only NOT SURE answers")
-    t = totals(point_props)
-
-    alpha = np.array([c for _, _, c in groups]) + PRIOR_PER_CELL
-    draws = np.stack([rng.dirichlet(a, size=n_draws) for a in alpha], axis=1)  # (D, G, 4)
-    sizes = np.array([s for _, s, _ in groups])
-    rix = np.array([ri for ri, _, _ in groups])
-    per_round = np.repeat(known[None], n_draws, axis=0)  # (D, R, 4)
-    np.add.at(per_round, (slice(None), rix), sizes[None, :, None] * draws)
-    T = per_round.mean(axis=1)  # (D, 4)
-
-    a = (1 - confidence) / 2
-    n_probe = int((probe & answered).sum())
-
-    def fig(num, den, point_num, point_den, what):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            v = np.where(den > 0, num / den, np.nan)
-        v = v[np.isfinite(v)]
-        value = point_num / point_den if point_den > 0 else float("nan")
+    untagged = ~excluded
+    # Histograms of the untagged scores: sums of q over 100,000 rows in 2 x 256 terms.
+    def hist(mask):
+        v = scores[mask]
         if v.size == 0:
-            return Figure(value, 0.0, 1.0, n_probe, what)
-        lo, hi = np.quantile(v, [a, 1 - a])
+            return np.zeros(0), np.zeros(0)
+        counts, edges = np.histogram(v, bins=256)
+        return (edges[:-1] + edges[1:]) / 2, counts.astype(float)
+    c_det, n_det = hist(untagged & detected)
+    c_mis, n_mis = hist(untagged & ~detected)
+    yes, no = labels == 1, labels == 0
+    known = np.array([(yes & excluded & detected).sum(), (no & excluded & detected).sum(),
+                      (yes & excluded & ~detected).sum()], dtype=float)
+
+    probe_rows = probe_w = probe_round = None
+    n_rounds = 0
+    if design_correction and tag_round is not None and inclusion_prob is not None:
+        pi = np.asarray(inclusion_prob, dtype=float)
+        tr_ = np.asarray(tag_round)
+        probe = (labels >= 0) & np.isfinite(pi) & (pi > 0) & (tr_ >= 1)
+        if probe.any():
+            pos_in_tagged = {row: j for j, row in enumerate(tagged)}
+            probe_rows = np.array([pos_in_tagged[r] for r in np.flatnonzero(probe)])
+            probe_w = 1.0 / pi[probe]
+            rounds_ = tr_[probe]
+            uniq = np.unique(rounds_)
+            n_rounds = len(uniq)
+            probe_round = np.searchsorted(uniq, rounds_)
+        else:
+            notes.append("no tags from a random sampler: calibration-only estimate")
+
+    full_fit = _platt(oof, y.astype(float))
+
+    def totals(idx):
+        a, b = _platt(oof[idx], y[idx].astype(float), start=full_fit)
+        q = lambda s: 1.0 / (1.0 + np.exp(-(a * s + b)))  # noqa: E731
+        tp = known[0] + n_det @ q(c_det)
+        fp = known[1] + n_det @ (1 - q(c_det))
+        fn = known[2] + n_mis @ q(c_mis)
+        if probe_rows is not None:
+            pr = probe_rows
+            resid = (y[pr] - q(oof[pr])) * probe_w
+            det_p = oof[pr] > 0
+            # Average the rounds' residual totals: each round's sample speaks for the corpus.
+            corr_det = np.bincount(probe_round, resid * det_p, minlength=n_rounds).mean()
+            corr_mis = np.bincount(probe_round, resid * ~det_p, minlength=n_rounds).mean()
+            tp, fp, fn = tp + corr_det, fp - corr_det, fn + corr_mis
+        return max(tp, 0.0), max(fp, 0.0), max(fn, 0.0)
+
+    all_idx = np.arange(len(y))
+    t = np.array(totals(all_idx))
+    pos_idx, neg_idx = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    draws = []
+    for _ in range(n_draws):
+        idx = np.concatenate([rng.choice(pos_idx, pos_idx.size), rng.choice(neg_idx, neg_idx.size)])
+        draws.append(totals(idx))
+    T = np.array(draws)
+    a_ = (1 - confidence) / 2
+    n_used = int(len(y))
+    method = "calibrated out-of-fold scores over the corpus" + (
+        f" + Horvitz-Thompson residuals of {len(probe_rows)} random tags" if probe_rows is not None else ""
+    ) + "; bootstrap interval"
+
+    def fig(num, den, pn, pd):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            v = num / den
+        v = v[np.isfinite(v)]
+        value = float(pn / pd) if pd > 0 else float("nan")
+        if v.size == 0:
+            return Figure(value, 0.0, 1.0, n_used, method)
+        lo, hi = np.quantile(v, [a_, 1 - a_])
         if np.isfinite(value):
             lo, hi = min(lo, value), max(hi, value)
-        return Figure(float(value), float(lo), float(hi), n_probe, what)
+        return Figure(value, float(lo), float(hi), n_used, method)
 
-    method = f"Horvitz-Thompson over {R} round(s) of stratified random tags; Dirichlet interval"
     tp, fp, fn = T[:, 0], T[:, 1], T[:, 2]
-    prec = fig(tp, tp + fp, t[0], t[0] + t[1], method)
-    rec = fig(tp, tp + fn, t[0], t[0] + t[2], method)
-    f1 = fig(2 * tp, 2 * tp + fp + fn, 2 * t[0], 2 * t[0] + t[1] + t[2], method)
-    pos_draws = tp + fn
-    plo, phi = np.quantile(pos_draws, [a, 1 - a])
+    prec = fig(tp, tp + fp, t[0], t[0] + t[1])
+    rec = fig(tp, tp + fn, t[0], t[0] + t[2])
+    f1 = fig(2 * tp, 2 * tp + fp + fn, 2 * t[0], 2 * t[0] + t[1] + t[2])
+    plo, phi = np.quantile(tp + fn, [a_, 1 - a_])
     pv = float(t[0] + t[2])
-    positives = Figure(pv, float(min(plo, pv)), float(max(phi, pv)), n_probe, method)
-    return prec, rec, f1, positives, (float(t[0]), float(t[1]), float(t[2])), n_probe, R
+    positives = Figure(pv, float(min(plo, pv)), float(max(phi, pv)), n_used, method)
+    n_probe = 0 if probe_rows is None else len(probe_rows)
+    return prec, rec, f1, positives, (float(t[0]), float(t[1]), float(t[2])), n_probe, n_rounds
 
 
 def sample_detections(scores: np.ndarray, threshold: float = 0.0, n: int = 20,

@@ -83,10 +83,17 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         there is no boundary to learn, and the planner falls back to similarity.
         """
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        if type_of_target(y) != "binary":
+        y_type = type_of_target(y, input_name="y", raise_unknown=True)
+        if y_type != "binary":
             raise ValueError(
-                f"TrackerModel needs tags of exactly two classes (YES and NO); "
-                f"got {type_of_target(y)} target with classes {np.unique(y).tolist()}"
+                f"Only binary classification is supported. The type of the target is {y_type}. "
+                "A tracker's tags are YES (1) and NO (0); NOT SURE is not a label."
+            )
+        if np.unique(y).size != 2:
+            raise ValueError(
+                "TrackerModel needs tags of both classes (YES and NO); got one class, "
+                f"{np.unique(y).tolist()}. Tag more sentences (the planner falls back to "
+                "similarity and diverse picks until both are present)."
             )
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         if sample_weight is not None:
@@ -95,6 +102,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         if example_embeddings is not None and len(example_embeddings):
             E = np.asarray(example_embeddings, dtype=X.dtype).reshape(-1, X.shape[1])
         self.lr_ = self._fit_lr(X, y_enc, sample_weight, E)
+        self.n_iter_ = int(np.max(self.lr_.n_iter_))
         if isinstance(self.threshold, str):
             if self.threshold == "cv":
                 self.threshold_ = self._cv_threshold(X, y_enc, sample_weight, E)
@@ -133,6 +141,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X) -> np.ndarray:
+        check_is_fitted(self, "lr_")
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
 

@@ -1,0 +1,506 @@
+"""Benchmark: how good a tracker gets in 4 rounds of 25 tags, and how honest its estimate is.
+
+For every concept of every folder in ../shared/datasets: split utterances into sentences
+(workbench.corpus.prepare_import), embed them (all-MiniLM-L6-v2, cached on disk outside the
+repository), restrict to the concept's side, pick 5 example sentences from the positives
+with a fixed seed, then run 4 rounds of 25 answered by a simulated user (YES when the
+sentence's utterance carries one of the concept's labels on the concept's side, else NO),
+through the same calls the Tracker makes: Pool -> RoundPlanner.plan -> TrackerModel.fit ->
+estimate_performance. The final model's detections are compared with the ground truth over
+the whole corpus at utterance level (an utterance is detected when any of its sentences is).
+
+Baselines per concept: the keyword tracker built from the 5 examples' words
+(workbench.trackers.keywords), and a ceiling: logistic regression trained on all labels with
+the same embeddings, 5-fold out-of-fold, the better of C=1 and C=10, best threshold.
+
+    .venv/bin/python benchmarks/tracker_quality.py            # all concepts, 3 seeds
+    .venv/bin/python benchmarks/tracker_quality.py --mixes    # also compare planner mixes
+    .venv/bin/python benchmarks/tracker_quality.py --quick    # 1 seed, no timing
+
+Writes benchmarks/results/tracker_quality.md and .json. This is a benchmark, not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _text_cache import DEFAULT_DIR, TextEmbeddingCache  # noqa: E402
+
+from workbench.corpus.prepare import prepare_import  # noqa: E402
+from workbench.trackers.keywords import KeywordMatcher, keyword_phrases_from_examples  # noqa: E402
+from workbench.training import (  # noqa: E402
+    Pool,
+    RoundPlanner,
+    TrackerModel,
+    estimate_performance,
+)
+from workbench.training.model import best_f1_threshold  # noqa: E402
+
+DATASETS = (REPO / ".." / "shared" / "datasets").resolve()
+RESULTS = REPO / "benchmarks" / "results"
+ROUNDS, ROUND_SIZE, N_EXAMPLES = 4, 25, 5
+MODEL_PARAMS: dict = {}  # overrides of TrackerModel's defaults (--model-param)
+ESTIMATE_PARAMS: dict = {}  # overrides of estimate_performance's defaults (--estimate-param)
+
+# Mixes compared with --mixes; "default" is the planner's own (rounds.EARLY_MIX/LATE_MIX).
+MIXES: dict[str, dict | None] = {
+    "default": None,
+    "random": {"random": 1},
+    "naive": {"similarity": 1},  # nearest to the examples; uncertainty from round 5 on
+    "no_probe": {"similarity": 4, "top_scored": 7, "near_miss": 7, "diversity": 4, "uncertainty": 3},
+    "probe_heavy": {"top_scored": 4, "near_miss": 3, "diversity": 2, "stratified": 16},
+}
+
+
+# --- data ---------------------------------------------------------------------------------
+
+@dataclass
+class Corpus:
+    name: str
+    sentences: pl.DataFrame  # prepared sentences + "utt_key" (row of the utterance table)
+    embeddings: np.ndarray
+    utt_labels: list[set[str]]  # per utterance key
+    utt_side: np.ndarray
+    concepts: list[dict]
+
+
+def load_corpus(folder: Path, cache: TextEmbeddingCache) -> Corpus:
+    split_cache = DEFAULT_DIR / f"{folder.name}-sentences.parquet"
+    if split_cache.exists():
+        sentences = pl.read_parquet(split_cache)
+    else:
+        prepared = prepare_import(folder / "calls.parquet", folder / "utterances.parquet")
+        sentences = prepared.sentences
+        sentences.write_parquet(split_cache)
+    labels = pl.read_parquet(folder / "labels.parquet")
+    utts = pl.read_parquet(folder / "utterances.parquet").select("call_id", "utterance_id", "side")
+    utts = utts.join(labels, on=["call_id", "utterance_id"], how="left").with_row_index("utt_key")
+    sentences = sentences.join(
+        utts.select("call_id", "utterance_id", "utt_key"), on=["call_id", "utterance_id"], how="left"
+    )
+    emb = cache.get(sentences["text"].to_list())
+    utt_labels = [set(x or []) for x in utts["labels"].to_list()]
+    concepts = json.loads((folder / "concepts.json").read_text())
+    return Corpus(folder.name, sentences, emb, utt_labels, utts["side"].to_numpy(), concepts)
+
+
+def _matches(label: str, wanted: list[str]) -> bool:
+    # concepts.json uses "*-Request:Price" for "any domain's Request:Price".
+    for w in wanted:
+        if w.startswith("*"):
+            if label.endswith(w[1:]):
+                return True
+        elif label == w:
+            return True
+    return False
+
+
+def utterance_truth(corpus: Corpus, concept: dict) -> np.ndarray:
+    side = concept["mentioned_by"]
+    pos = np.array([any(_matches(l, concept["labels"]) for l in ls) for ls in corpus.utt_labels])
+    if side != "any":
+        pos &= corpus.utt_side == side
+    return pos
+
+
+def concept_scope(corpus: Corpus, concept: dict) -> np.ndarray:
+    side = concept["mentioned_by"]
+    sides = corpus.sentences["side"].to_numpy()
+    return np.flatnonzero(sides == side) if side != "any" else np.arange(len(sides))
+
+
+def pick_examples(sent_pos: np.ndarray, utt_key: np.ndarray, n_sent_in_utt: np.ndarray,
+                  seed: int) -> np.ndarray:
+    """5 positive sentences; from one-sentence utterances where possible, since a user
+    writes an example that says the concept, not a random sentence of a positive turn."""
+    rng = np.random.default_rng(seed)
+    pos = np.flatnonzero(sent_pos)
+    clean = pos[n_sent_in_utt[utt_key[pos]] == 1]
+    src = clean if clean.size >= N_EXAMPLES else pos
+    return rng.choice(src, size=N_EXAMPLES, replace=False)
+
+
+# --- metrics ------------------------------------------------------------------------------
+
+def prf(pred: np.ndarray, truth: np.ndarray) -> dict:
+    tp = int((pred & truth).sum())
+    fp = int((pred & ~truth).sum())
+    fn = int((~pred & truth).sum())
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": p, "hit_rate": r, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
+
+
+def to_utterances(sent_flags: np.ndarray, utt_key: np.ndarray, n_utts: int) -> np.ndarray:
+    out = np.zeros(n_utts, dtype=bool)
+    out[utt_key[sent_flags]] = True
+    return out
+
+
+def ceiling(X: np.ndarray, y_sent: np.ndarray, utt_key: np.ndarray, utt_truth: np.ndarray,
+            utt_in_scope: np.ndarray) -> dict:
+    best = None
+    n_utts = len(utt_truth)
+    for C in (1.0, 10.0):
+        oof = np.empty(len(y_sent))
+        for tr, te in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y_sent):
+            lr = LogisticRegression(C=C, max_iter=2000).fit(X[tr], y_sent[tr])
+            oof[te] = lr.decision_function(X[te])
+        u_score = np.full(n_utts, -np.inf)
+        np.maximum.at(u_score, utt_key, oof)
+        s, t = u_score[utt_in_scope], utt_truth[utt_in_scope]
+        thr = best_f1_threshold(s, t)
+        m = prf(s > thr, t) | {"C": C}
+        if best is None or m["f1"] > best["f1"]:
+            best = m
+    return best
+
+
+# --- one simulated tracker ----------------------------------------------------------------
+
+def run_tracker(X, truth_sent, examples, seed, mix=None, rounds=ROUNDS, call_ids=None):
+    """The Tracker's loop over arrays. Returns the final model, scores, tags and estimate."""
+    N = len(X)
+    labels = np.full(N, -1, np.int8)
+    tag_round = np.full(N, -1, np.int16)
+    inclusion = np.full(N, np.nan)
+    E = X[examples]
+    planner = RoundPlanner(early_mix=mix, late_mix=mix, seed=seed)
+    scores, model, history = None, None, []
+    for r in range(rounds):
+        pool = Pool(X, labels, E, None, round_number=r, scores=scores, threshold=0.0)
+        plan = planner.plan(pool, ROUND_SIZE)
+        answers = truth_sent[plan.indices].astype(np.int8)
+        labels[plan.indices] = answers
+        tag_round[plan.indices] = plan.round_number
+        inclusion[plan.indices] = plan.inclusion_prob
+        history.append({"round": plan.round_number, "yes": int(answers.sum()), "notes": list(plan.notes)})
+        tagged = labels >= 0
+        if len(np.unique(labels[tagged])) == 2:
+            model = TrackerModel(random_state=seed, **MODEL_PARAMS).fit(X[tagged], labels[tagged], example_embeddings=E)
+            scores = model.decision_function(X)
+        else:
+            model, scores = None, None
+    est = None
+    if model is not None:
+        est = estimate_performance(
+            X, labels, model, tag_round=tag_round, inclusion_prob=inclusion, scores=scores,
+            call_ids=call_ids, example_embeddings=E, random_state=seed, **ESTIMATE_PARAMS,
+        )
+    return model, scores, labels, est, history
+
+
+def fig(f):
+    return None if f is None else {"value": f.value, "low": f.low, "high": f.high, "n": f.n}
+
+
+def run_concept(corpus: Corpus, concept: dict, seeds: list[int], mix, ceiling_cache: dict,
+                with_keywords: bool = True) -> list[dict]:
+    scope = concept_scope(corpus, concept)
+    X = corpus.embeddings[scope]
+    utt_key_all = corpus.sentences["utt_key"].to_numpy()
+    utt_key = utt_key_all[scope]
+    n_utts = len(corpus.utt_labels)
+    utt_truth = utterance_truth(corpus, concept)
+    utt_in_scope = np.zeros(n_utts, bool)
+    utt_in_scope[utt_key] = True
+    truth_sent = utt_truth[utt_key]
+    n_sent_in_utt = np.bincount(utt_key_all, minlength=n_utts)
+    texts = corpus.sentences["text"].to_numpy()[scope]
+    call_ids = corpus.sentences["call_id"].to_numpy()[scope]
+
+    key = f"{corpus.name}/{concept['name']}"
+    if key not in ceiling_cache:
+        t = time.time()
+        ceiling_cache[key] = ceiling(X, truth_sent.astype(int), utt_key, utt_truth, utt_in_scope)
+        print(f"  ceiling {key}: F1 {ceiling_cache[key]['f1']:.3f} ({time.time() - t:.0f}s)", flush=True)
+    ceil = ceiling_cache[key]
+
+    out = []
+    for seed in seeds:
+        examples = pick_examples(truth_sent, utt_key, n_sent_in_utt, seed)
+        t = time.time()
+        model, scores, labels, est, history = run_tracker(X, truth_sent, examples, seed, mix, call_ids=call_ids)
+        elapsed = time.time() - t
+        collapsed = model is None
+        det_sent = scores > 0 if scores is not None else np.zeros(len(X), bool)
+        det_utt = to_utterances(det_sent, utt_key, n_utts)
+        utt_m = prf(det_utt[utt_in_scope], utt_truth[utt_in_scope])
+        sent_m = prf(det_sent, truth_sent)
+        row = {
+            "corpus": corpus.name, "concept": concept["name"], "seed": seed,
+            "population_sentences": int(len(X)), "prevalence_sentences": float(truth_sent.mean()),
+            "collapsed": collapsed, "seconds": elapsed,
+            "tags_yes": int((labels == 1).sum()), "tags_no": int((labels == 0).sum()),
+            "utterance": utt_m, "sentence": sent_m, "ceiling": ceil,
+            "ratio_to_ceiling": utt_m["f1"] / ceil["f1"] if ceil["f1"] else None,
+            "history": history,
+        }
+        if est is not None:
+            row["estimate"] = {
+                "reference_precision": fig(est.reference_precision),
+                "reference_hit_rate": fig(est.reference_hit_rate),
+                "honest_precision": fig(est.honest_precision),
+                "honest_hit_rate": fig(est.honest_hit_rate),
+                "n_probe_tags": est.n_probe_tags, "n_yes": est.n_yes, "n_no": est.n_no,
+                "detected_sentences": est.detected_sentences, "detected_calls": est.detected_calls,
+                "notes": list(est.notes),
+            }
+        if with_keywords:
+            ex_texts = texts[examples].tolist()
+            bg_rng = np.random.default_rng(seed)
+            background = texts[bg_rng.choice(len(texts), size=min(5000, len(texts)), replace=False)].tolist()
+            phrases = keyword_phrases_from_examples(ex_texts, background=background)
+            if phrases:
+                kw_sent = KeywordMatcher(phrases, related_forms=True).matches(texts)
+            else:
+                kw_sent = np.zeros(len(texts), bool)
+            kw_utt = to_utterances(np.asarray(kw_sent, bool), utt_key, n_utts)
+            row["keyword"] = prf(kw_utt[utt_in_scope], utt_truth[utt_in_scope]) | {"phrases": phrases}
+        out.append(row)
+        e = row.get("estimate") or {}
+        hp, hr = e.get("honest_precision"), e.get("honest_hit_rate")
+        print(
+            f"  {concept['name'][:34]:34s} seed {seed}: F1 {utt_m['f1']:.3f} "
+            f"({row['ratio_to_ceiling'] or 0:.2f}x ceiling {ceil['f1']:.3f}) "
+            f"sentP {sent_m['precision']:.2f} sentR {sent_m['hit_rate']:.2f} "
+            f"est P {hp['value'] if hp else float('nan'):.2f} [{hp['low'] if hp else 0:.2f},{hp['high'] if hp else 0:.2f}] "
+            f"R {hr['value'] if hr else float('nan'):.2f} [{hr['low'] if hr else 0:.2f},{hr['high'] if hr else 0:.2f}] "
+            f"kw {row.get('keyword', {}).get('f1', float('nan')):.3f} {elapsed:.1f}s",
+            flush=True,
+        )
+    return out
+
+
+# --- round timing ---------------------------------------------------------------------------
+
+def time_round(X: np.ndarray, seed: int = 0, repeats: int = 3) -> dict:
+    """Tag 25 -> next 25 ready: retrain, rescore all rows, estimate, plan. On len(X) rows."""
+    rng = np.random.default_rng(seed)
+    N = len(X)
+    # A plausible state after 4 rounds: 100 tags, a quarter YES, from the planner itself.
+    truth = (X @ X[rng.integers(N)]) > np.quantile(X @ X[rng.integers(N)], 0.9)
+    labels = np.full(N, -1, np.int8)
+    tag_round = np.full(N, -1, np.int16)
+    inclusion = np.full(N, np.nan)
+    tagged = rng.choice(N, 100, replace=False)
+    labels[tagged] = rng.random(100) < 0.25
+    tag_round[tagged] = np.repeat(np.arange(1, 5), 25)
+    inclusion[tagged[::3]] = 0.001
+    E = X[rng.choice(N, 5, replace=False)]
+    planner = RoundPlanner(seed=seed)
+    times = {"fit": [], "score": [], "estimate": [], "plan": [], "total": []}
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        m = labels >= 0
+        model = TrackerModel(random_state=seed).fit(X[m], labels[m], example_embeddings=E)
+        t1 = time.perf_counter()
+        scores = model.decision_function(X)
+        t2 = time.perf_counter()
+        estimate_performance(X, labels, model, tag_round=tag_round, inclusion_prob=inclusion,
+                             scores=scores, example_embeddings=E)
+        t3 = time.perf_counter()
+        pool = Pool(X, labels, E, None, round_number=5, scores=scores, threshold=0.0)
+        planner.plan(pool, ROUND_SIZE)
+        t4 = time.perf_counter()
+        for k, v in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
+            times[k].append(v)
+    del truth
+    return {k: float(np.median(v)) for k, v in times.items()} | {"rows": N}
+
+
+# --- report ---------------------------------------------------------------------------------
+
+def summarise(rows: list[dict]) -> dict:
+    ratios = [r["ratio_to_ceiling"] or 0.0 for r in rows]
+    by_concept: dict[str, list[float]] = {}
+    for r in rows:
+        by_concept.setdefault(f"{r['corpus']}/{r['concept']}", []).append(r["ratio_to_ceiling"] or 0.0)
+    concept_ratio = {k: float(np.mean(v)) for k, v in by_concept.items()}
+    kw_beaten = {}
+    for r in rows:
+        k = f"{r['corpus']}/{r['concept']}"
+        kw_beaten.setdefault(k, []).append(r["utterance"]["f1"] > r.get("keyword", {}).get("f1", -1))
+    est_ok_p = est_ok_r = cov = total_cov = n_est = 0
+    ref_ok_p = ref_ok_r = ref_cov = 0
+    for r in rows:
+        e = r.get("estimate")
+        if not e:
+            continue
+        n_est += 1
+        tp, tr = r["sentence"]["precision"], r["sentence"]["hit_rate"]
+        hp, hr = e["honest_precision"], e["honest_hit_rate"]
+        rp, rr = e["reference_precision"], e["reference_hit_rate"]
+        if hp and abs(hp["value"] - tp) <= 0.05:
+            est_ok_p += 1
+        if hr and abs(hr["value"] - tr) <= 0.10:
+            est_ok_r += 1
+        for f, t in ((hp, tp), (hr, tr)):
+            total_cov += 1
+            cov += bool(f and f["low"] <= t <= f["high"])
+        if rp and abs(rp["value"] - tp) <= 0.05:
+            ref_ok_p += 1
+        if rr and abs(rr["value"] - tr) <= 0.10:
+            ref_ok_r += 1
+        ref_cov += bool(rp and rp["low"] <= tp <= rp["high"]) + bool(rr and rr["low"] <= tr <= rr["high"])
+    n = max(n_est, 1)
+    return {
+        "runs": len(rows),
+        "median_ratio_over_concepts": float(np.median(list(concept_ratio.values()))),
+        "min_concept_ratio": float(min(concept_ratio.values())),
+        "min_run_ratio": float(min(ratios)),
+        "collapsed_runs": int(sum(r["collapsed"] for r in rows)),
+        "concepts_beating_keywords_every_seed": int(sum(all(v) for v in kw_beaten.values())),
+        "concepts": len(by_concept),
+        "concept_ratio": concept_ratio,
+        "honest_precision_within_0.05": est_ok_p / n,
+        "honest_hit_rate_within_0.10": est_ok_r / n,
+        "honest_both_within": sum(
+            1 for r in rows if r.get("estimate") and r["estimate"]["honest_precision"]
+            and r["estimate"]["honest_hit_rate"]
+            and abs(r["estimate"]["honest_precision"]["value"] - r["sentence"]["precision"]) <= 0.05
+            and abs(r["estimate"]["honest_hit_rate"]["value"] - r["sentence"]["hit_rate"]) <= 0.10
+        ) / n,
+        "honest_interval_coverage": cov / max(total_cov, 1),
+        "reference_precision_within_0.05": ref_ok_p / n,
+        "reference_hit_rate_within_0.10": ref_ok_r / n,
+        "reference_interval_coverage": ref_cov / max(2 * n_est, 1),
+        "reference_hit_rate_bias": float(np.mean([
+            r["estimate"]["reference_hit_rate"]["value"] - r["sentence"]["hit_rate"]
+            for r in rows if r.get("estimate") and r["estimate"]["reference_hit_rate"]
+        ] or [np.nan])),
+        "honest_hit_rate_bias": float(np.mean([
+            r["estimate"]["honest_hit_rate"]["value"] - r["sentence"]["hit_rate"]
+            for r in rows if r.get("estimate") and r["estimate"]["honest_hit_rate"]
+        ] or [np.nan])),
+    }
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--quick", action="store_true", help="1 seed, no round timing")
+    ap.add_argument("--mixes", nargs="*", default=None,
+                    help="also compare these planner mixes (default: all of MIXES)")
+    ap.add_argument("--concept", default=None, help="only concepts whose name contains this")
+    ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--model-param", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--estimate-param", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--mix", default=None, help="run with this mix of MIXES instead of the default")
+    args = ap.parse_args(argv)
+    for target, pairs in ((MODEL_PARAMS, args.model_param), (ESTIMATE_PARAMS, args.estimate_param)):
+        for kv in pairs:
+            k, v = kv.split("=", 1)
+            target[k] = json.loads(v) if v[:1] in "0123456789-[{tf" else v
+    seeds = args.seeds[:1] if args.quick else args.seeds
+
+    cache = TextEmbeddingCache()
+    ceiling_path = DEFAULT_DIR / "ceilings.json"
+    ceiling_cache = json.loads(ceiling_path.read_text()) if ceiling_path.exists() else {}
+    corpora = [load_corpus(d, cache) for d in sorted(DATASETS.iterdir()) if (d / "concepts.json").exists()]
+
+    def run_all(mix, with_keywords=True):
+        rows = []
+        for corpus in corpora:
+            print(f"{corpus.name}: {len(corpus.sentences)} sentences", flush=True)
+            for concept in corpus.concepts:
+                if args.concept and args.concept.lower() not in concept["name"].lower():
+                    continue
+                rows += run_concept(corpus, concept, seeds, mix, ceiling_cache, with_keywords)
+                ceiling_path.write_text(json.dumps(ceiling_cache))
+        return rows
+
+    rows = run_all(MIXES[args.mix] if args.mix else None)
+    summary = summarise(rows)
+    mixes = {}
+    if args.mixes is not None:
+        for name in args.mixes or [m for m in MIXES if m != "default"]:
+            print(f"== mix {name}", flush=True)
+            mixes[name] = summarise(run_all(MIXES[name], with_keywords=False))
+        mixes["default"] = summary
+    timing = None
+    if not args.quick:
+        big = max(corpora, key=lambda c: len(c.sentences))
+        X = big.embeddings
+        if len(X) < 100_000:
+            # Pad to 100,000 rows with real sentences of the other corpora.
+            others = np.concatenate([c.embeddings for c in corpora if c is not big])
+            X = np.concatenate([X, others[: 100_000 - len(X)]])
+        timing = time_round(X[:100_000])
+        print(f"round on {timing['rows']} rows: {timing}", flush=True)
+
+    result = {"summary": summary, "mixes": mixes, "round_timing": timing, "runs": rows,
+              "seeds": seeds, "keyword_baseline": "workbench.trackers.keywords (related_forms, background-filtered)"}
+    print(json.dumps(summary, indent=1))
+    if not args.no_write:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "tracker_quality.json").write_text(json.dumps(result, indent=1, default=float))
+        (RESULTS / "tracker_quality.md").write_text(render_markdown(result))
+
+
+def render_markdown(result: dict) -> str:
+    s, rows = result["summary"], result["runs"]
+    lines = ["# Tracker quality benchmark", "",
+             "Generated by `benchmarks/tracker_quality.py`; do not edit by hand.", "",
+             f"Seeds {result['seeds']}; 4 rounds of 25 tags from a simulated user; 5 examples per concept; "
+             "F1 at utterance level over the concept's side; estimates compared with sentence-level truth "
+             "(the unit the user tags and the estimate speaks about).", "",
+             "| corpus | concept | seed | F1 | ceiling | ratio | keyword F1 | true P (sent) | ref. P [90%] | honest P [90%] "
+             "| true hit rate (sent) | ref. HR [90%] | honest HR [90%] | YES/NO tags | probe tags |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def f(x):
+        return "–" if not x else f"{x['value']:.2f} [{x['low']:.2f}, {x['high']:.2f}]"
+
+    for r in rows:
+        e = r.get("estimate") or {}
+        lines.append(
+            f"| {r['corpus']} | {r['concept']} | {r['seed']} | {r['utterance']['f1']:.3f} | "
+            f"{r['ceiling']['f1']:.3f} | {r['ratio_to_ceiling'] or 0:.2f} | {r.get('keyword', {}).get('f1', float('nan')):.3f} | "
+            f"{r['sentence']['precision']:.2f} | {f(e.get('reference_precision'))} | {f(e.get('honest_precision'))} | "
+            f"{r['sentence']['hit_rate']:.2f} | {f(e.get('reference_hit_rate'))} | {f(e.get('honest_hit_rate'))} | "
+            f"{r['tags_yes']}/{r['tags_no']} | {e.get('n_probe_tags', 0)} |"
+        )
+    t = result.get("round_timing")
+    lines += ["", "## Summary against the targets", "",
+              "| target | goal | measured |", "|---|---|---|",
+              f"| median F1 / ceiling over concepts | >= 0.95 | {s['median_ratio_over_concepts']:.3f} |",
+              f"| worst concept F1 / ceiling (mean over seeds) | >= 0.80 | {s['min_concept_ratio']:.3f} (worst single run {s['min_run_ratio']:.3f}) |",
+              f"| collapsed runs | 0 | {s['collapsed_runs']} of {s['runs']} |",
+              f"| concepts beating the keyword baseline on every seed | all {s['concepts']} | {s['concepts_beating_keywords_every_seed']} |",
+              f"| honest precision within ±0.05 of truth | >= 80% of runs | {s['honest_precision_within_0.05']:.0%} (reference {s['reference_precision_within_0.05']:.0%}) |",
+              f"| honest hit rate within ±0.10 of truth | >= 80% of runs | {s['honest_hit_rate_within_0.10']:.0%} (reference {s['reference_hit_rate_within_0.10']:.0%}) |",
+              f"| 90% intervals contain the truth | >= 85% | {s['honest_interval_coverage']:.0%} (reference {s['reference_interval_coverage']:.0%}) |",
+              f"| mean hit-rate error (estimate - truth) | – | honest {s['honest_hit_rate_bias']:+.3f}, reference {s['reference_hit_rate_bias']:+.3f} |",
+              f"| a round on 100,000 sentences | <= 1 s | {t['total']:.2f} s (fit {t['fit']:.2f}, score {t['score']:.2f}, estimate {t['estimate']:.2f}, plan {t['plan']:.2f}) |" if t else "| a round on 100,000 sentences | <= 1 s | not timed (--quick) |",
+              ]
+    if result.get("mixes"):
+        lines += ["", "## Planner mixes", "",
+                  "| mix | median ratio | worst concept | collapsed | honest P ok | honest HR ok | coverage |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, m in result["mixes"].items():
+            lines.append(f"| {name} | {m['median_ratio_over_concepts']:.3f} | {m['min_concept_ratio']:.3f} | "
+                         f"{m['collapsed_runs']} | {m['honest_precision_within_0.05']:.0%} | "
+                         f"{m['honest_hit_rate_within_0.10']:.0%} | {m['honest_interval_coverage']:.0%} |")
+    lines += ["", f"Keyword baseline: {result['keyword_baseline']}.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    main()

@@ -1,0 +1,140 @@
+import numpy as np
+import pytest
+
+from workbench.training import (
+    PerformanceEstimate,
+    Pool,
+    RoundPlanner,
+    TrackerModel,
+    estimate_performance,
+    sample_detections,
+)
+from workbench.training.estimate import _platt
+
+from .conftest import unit
+
+
+def _world(seed, n=3000, d=12, prevalence_shift=1.2):
+    """A corpus whose truth is known: label = noisy linear concept in embedding space."""
+    rng = np.random.default_rng(seed)
+    X = unit(rng.normal(size=(n, d)))
+    w = np.eye(d)[0]
+    logit = 9 * (X @ w) - prevalence_shift * 4
+    truth = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int8)
+    E = X[np.flatnonzero(truth)[:5]]
+    return X, truth, E
+
+
+def _tracker(X, truth, E, seed, rounds=4, not_sure=None):
+    labels = np.full(len(X), -1, np.int8)
+    excluded = np.zeros(len(X), bool)
+    tag_round = np.full(len(X), -1)
+    pi = np.full(len(X), np.nan)
+    scores, planner = None, RoundPlanner(seed=seed)
+    for r in range(rounds):
+        pool = Pool(X, labels, E, None, excluded=excluded, round_number=r, scores=scores)
+        plan = planner.plan(pool, 25)
+        answers = truth[plan.indices].copy()
+        if not_sure is not None:
+            answers[not_sure(plan.indices)] = -1
+        labels[plan.indices] = answers
+        excluded[plan.indices] = True
+        tag_round[plan.indices] = plan.round_number
+        pi[plan.indices] = plan.inclusion_prob
+        t = labels >= 0
+        model = TrackerModel(random_state=seed).fit(X[t], labels[t], example_embeddings=E)
+        scores = model.decision_function(X)
+    return model, scores, labels, excluded, tag_round, pi
+
+
+def test_reference_repeat_structure_and_counts():
+    X, truth, E = _world(0)
+    model, scores, labels, excluded, tag_round, pi = _tracker(X, truth, E, 0)
+    est = estimate_performance(X, labels, model, excluded=excluded, tag_round=tag_round,
+                               inclusion_prob=pi, scores=scores, example_embeddings=E)
+    assert isinstance(est, PerformanceEstimate)
+    assert est.reference_repeats == 10 and est.reference_test_size == 0.1
+    # Pooled held-out counts: 10 repeats x 10 held-out tags of 100.
+    assert est.reference_tp + est.reference_fp + est.reference_fn <= 100
+    held_out = 10 * round(0.1 * (est.n_yes + est.n_no))
+    assert est.reference_tp + est.reference_fn == pytest.approx(held_out * est.n_yes / 100, abs=10)
+    assert est.n_yes + est.n_no == 100 and est.n_not_sure == 0
+    assert est.detected_sentences == int((scores > 0).sum())
+    for f in (est.reference_precision, est.reference_hit_rate, est.honest_precision, est.honest_hit_rate):
+        assert 0 <= f.low <= f.value <= f.high <= 1
+    assert est.precision is est.honest_precision
+
+
+def test_not_sure_is_never_a_label():
+    X, truth, E = _world(1)
+    model, scores, labels, excluded, tag_round, pi = _tracker(
+        X, truth, E, 1, not_sure=lambda idx: np.arange(idx.size) % 5 == 0)
+    assert (excluded & (labels < 0)).sum() == 20
+    est = estimate_performance(X, labels, model, excluded=excluded, tag_round=tag_round,
+                               inclusion_prob=pi, scores=scores, example_embeddings=E)
+    assert est.n_not_sure == 20 and est.n_yes + est.n_no == 80
+    # The reference held-out counts can only come from YES/NO tags.
+    assert est.reference_tp + est.reference_fp + est.reference_fn <= 10 * 8
+
+
+def test_honest_interval_covers_the_truth_in_most_runs():
+    covered_p = covered_r = 0
+    ref_bias, honest_bias = [], []
+    runs = 30
+    for seed in range(runs):
+        X, truth, E = _world(100 + seed, prevalence_shift=1.5)
+        model, scores, labels, excluded, tag_round, pi = _tracker(X, truth, E, seed)
+        det = scores > 0
+        true_p, true_r = truth[det].mean(), det[truth == 1].mean()
+        est = estimate_performance(X, labels, model, excluded=excluded, tag_round=tag_round,
+                                   inclusion_prob=pi, scores=scores, example_embeddings=E,
+                                   n_draws=100, random_state=seed)
+        covered_p += est.honest_precision.contains(true_p)
+        covered_r += est.honest_hit_rate.contains(true_r)
+        honest_bias.append(est.honest_hit_rate.value - true_r)
+        ref_bias.append(est.reference_hit_rate.value - true_r)
+    assert covered_p / runs >= 0.75 and covered_r / runs >= 0.75
+    # The honest hit rate is closer to the truth on average than the reference.
+    assert abs(np.mean(honest_bias)) < abs(np.mean(ref_bias))
+
+
+def test_no_honest_estimate_without_round_information():
+    X, truth, E = _world(2)
+    model, scores, labels, excluded, *_ = _tracker(X, truth, E, 2)
+    est = estimate_performance(X, labels, model, excluded=excluded, scores=scores,
+                               example_embeddings=E, design_correction=True)
+    # Without the sampler's record the calibration-only estimate still stands.
+    assert est.honest_precision is not None
+    assert est.n_probe_tags == 0
+
+
+def test_detected_calls_and_positives():
+    X, truth, E = _world(3)
+    model, scores, labels, excluded, tag_round, pi = _tracker(X, truth, E, 3)
+    calls = np.arange(len(X)) // 10
+    est = estimate_performance(X, labels, model, excluded=excluded, tag_round=tag_round,
+                               inclusion_prob=pi, scores=scores, call_ids=calls, example_embeddings=E)
+    assert est.detected_calls == np.unique(calls[scores > 0]).size
+    assert est.estimated_positives.low <= est.estimated_positives.value <= est.estimated_positives.high
+    t = est.estimated_true_detections
+    assert t.value == pytest.approx(est.honest_precision.value * est.detected_sentences)
+
+
+def test_platt_recovers_a_known_calibration():
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=5000) * 2
+    y = (rng.random(5000) < 1 / (1 + np.exp(-(1.5 * s - 1)))).astype(float)
+    a, b = _platt(s, y)
+    assert a == pytest.approx(1.5, abs=0.15) and b == pytest.approx(-1.0, abs=0.15)
+
+
+def test_sample_detections_spread_over_the_score_range():
+    scores = np.linspace(-5, 5, 1001)  # 500 detections above 0
+    picks = sample_detections(scores, 0.0, n=20, rng=np.random.default_rng(0))
+    assert picks.size == 20 and np.unique(picks).size == 20
+    assert (scores[picks] > 0).all()
+    assert np.all(np.diff(scores[picks]) < 0)  # highest first
+    # One from each twentieth of the detections: both ends are represented.
+    assert scores[picks].max() > 4.5 and scores[picks].min() < 0.5
+    few = sample_detections(np.array([1.0, -1, 2.0]), 0.0, n=20)
+    assert few.tolist() == [2, 0]

@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from workbench.training import TrackerModel, best_f1_threshold
+
+from .conftest import unit
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    X = unit(rng.normal(size=(300, 24)))
+    y = (X[:, 0] + 0.03 * rng.normal(size=300) > 0.1).astype(int)
+    return X, y
+
+
+def test_fit_predict_contract(data):
+    X, y = data
+    m = TrackerModel().fit(X, y)
+    assert list(m.classes_) == [0, 1]
+    p = m.predict_proba(X)
+    assert p.shape == (300, 2) and np.allclose(p.sum(1), 1)
+    d = m.decision_function(X)
+    # predict agrees with the shifted decision and the shifted probability.
+    assert np.array_equal(m.predict(X), (d > 0).astype(int))
+    assert np.array_equal(m.predict(X), p.argmax(1))
+    assert (m.predict(X) == y).mean() > 0.85
+    assert m.get_params()["C"] == 10.0 and clone(m).get_params() == m.get_params()
+
+
+def test_reproducible_from_the_seed(data):
+    X, y = data
+    a = TrackerModel(random_state=3).fit(X, y)
+    b = TrackerModel(random_state=3).fit(X, y)
+    assert a.threshold_ == b.threshold_
+    assert np.array_equal(a.decision_function(X), b.decision_function(X))
+
+
+def test_one_class_is_refused_with_a_clear_message(data):
+    X, _ = data
+    with pytest.raises(ValueError, match="both classes"):
+        TrackerModel().fit(X, np.ones(len(X), int))
+
+
+def test_examples_count_as_positives(data):
+    X, y = data
+    # Examples in a direction the tags say nothing about.
+    E = unit(np.eye(24)[5] + 0.05 * np.random.default_rng(1).normal(size=(5, 24)))
+    without = TrackerModel(threshold="balanced").fit(X, y)
+    with_ex = TrackerModel(threshold="balanced", example_weight=5.0).fit(X, y, example_embeddings=E)
+    assert with_ex.decision_function(E).mean() > without.decision_function(E).mean()
+    off = TrackerModel(threshold="balanced", example_weight=0).fit(X, y, example_embeddings=E)
+    assert np.allclose(off.decision_function(X), without.decision_function(X))
+
+
+def test_threshold_options(data):
+    X, y = data
+    assert TrackerModel(threshold="balanced").fit(X, y).threshold_ == 0.0
+    assert TrackerModel(threshold=1.5).fit(X, y).threshold_ == 1.5
+    with pytest.raises(ValueError, match="threshold"):
+        TrackerModel(threshold="nope").fit(X, y)
+
+
+def test_sample_weight_changes_the_fit(data):
+    X, y = data
+    w = np.where(y == 1, 10.0, 1.0)
+    a = TrackerModel(threshold="balanced", class_weight=None).fit(X, y)
+    b = TrackerModel(threshold="balanced", class_weight=None).fit(X, y, sample_weight=w)
+    assert b.predict(X).sum() > a.predict(X).sum()
+
+
+def test_best_f1_threshold_separates_cleanly():
+    s = np.array([0.9, 0.8, 0.7, 0.2, 0.1])
+    y = np.array([1, 1, 1, 0, 0])
+    t = best_f1_threshold(s, y)
+    assert 0.2 < t < 0.7
+    # With ties the cut never splits equal scores.
+    s = np.array([0.5, 0.5, 0.5, 0.1])
+    t = best_f1_threshold(s, np.array([1, 0, 1, 0]))
+    assert t < 0.5 and t > 0.1
+
+
+def test_sklearn_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    # Binary only by design (tags are YES/NO); everything else of the contract must hold.
+    # liblinear stops at tol=1e-4, so weighted and repeated fits agree to ~1e-5, not 1e-7.
+    tol = "liblinear's tolerance: equal to ~1e-5, the check wants 1e-7"
+    check_estimator(
+        TrackerModel(threshold="balanced"),
+        expected_failed_checks={"check_sample_weight_equivalence_on_dense_data": tol,
+                                "check_sample_weight_equivalence_on_sparse_data": tol},
+    )
+    # With the cross-validated threshold, weights cannot equal repeated rows (a repeated
+    # row lands in several folds); that one check is expected to fail.
+    check_estimator(
+        TrackerModel(cv=3),
+        expected_failed_checks={
+            "check_sample_weight_equivalence_on_dense_data": "CV folds see repeated rows",
+            "check_sample_weight_equivalence_on_sparse_data": "CV folds see repeated rows",
+            # The F1-chosen cut moves the boundary that extreme class weights set.
+            "check_class_weight_classifiers": "threshold chosen by F1, not by the weights",
+        },
+    )

@@ -1,0 +1,120 @@
+import numpy as np
+import pytest
+
+from workbench.training import Pool, RoundPlanner, TrackerModel
+from workbench.training.rounds import EARLY_MIX, LATE_MIX, _allocate
+from workbench.training.strategies import NearMissStrategy
+
+from .conftest import make_pool
+
+
+def test_allocation_sums_to_the_round_size():
+    assert sum(_allocate([4, 5, 4, 3, 9], 25)) == 25
+    assert _allocate([1, 1], 3) in ([2, 1], [1, 2])
+    assert sum(_allocate(list(EARLY_MIX.values()), 7)) == 7
+
+
+def test_first_round_without_model_falls_back_to_similarity(clustered):
+    X, truth, E, _ = clustered
+    plan = RoundPlanner(seed=0).plan(make_pool(X, E), 25)
+    assert plan.round_number == 1 and len(plan) == 25
+    assert np.unique(plan.indices).size == 25
+    assert "top_scored" not in set(plan.strategies)
+    assert any("no model yet" in n for n in plan.notes)
+    # Early rounds find positives and deliberately show negatives too.
+    assert 0 < truth[plan.indices].sum() < 25
+    assert {"near_miss", "diversity", "stratified"} <= set(plan.strategies)
+
+
+def test_inclusion_probability_only_for_the_random_sampler(clustered):
+    X, _, E, _ = clustered
+    plan = RoundPlanner(seed=0).plan(make_pool(X, E), 25)
+    random_pick = plan.strategies == "stratified"
+    assert np.isfinite(plan.inclusion_prob[random_pick]).all()
+    assert (plan.inclusion_prob[random_pick] > 0).all()
+    assert np.isnan(plan.inclusion_prob[~random_pick]).all()
+
+
+def test_late_rounds_add_uncertainty(clustered):
+    X, truth, E, _ = clustered
+    scores = X @ E.mean(0) - 0.5
+    early = RoundPlanner(seed=0).plan(make_pool(X, E, scores=scores, round_number=2), 25)
+    late = RoundPlanner(seed=0).plan(make_pool(X, E, scores=scores, round_number=4), 25)
+    assert "uncertainty" not in set(early.strategies)
+    assert late.round_number == 5
+    assert (late.strategies == "uncertainty").sum() == _allocate(list(LATE_MIX.values()), 25)[
+        list(LATE_MIX).index("uncertainty")]
+
+
+def test_plan_is_reproducible_from_the_seed(clustered):
+    X, _, E, _ = clustered
+    pool = make_pool(X, E)
+    a, b = RoundPlanner(seed=3).plan(pool), RoundPlanner(seed=3).plan(pool)
+    assert np.array_equal(a.indices, b.indices) and np.array_equal(a.strategies, b.strategies)
+    c = RoundPlanner(seed=4).plan(pool)
+    assert not np.array_equal(np.sort(a.indices), np.sort(c.indices))
+
+
+def test_never_offers_excluded_rows_and_fills_when_a_strategy_runs_dry(clustered):
+    X, _, E, _ = clustered
+    excluded = np.ones(len(X), bool)
+    excluded[:30] = False
+    plan = RoundPlanner(seed=0).plan(make_pool(X, E, excluded=excluded), 25)
+    assert len(plan) == 25 and set(plan.indices) <= set(range(30))
+    excluded[:] = True
+    excluded[:10] = False
+    plan = RoundPlanner(seed=0).plan(make_pool(X, E, excluded=excluded), 25)
+    assert sorted(plan.indices) == list(range(10))
+
+
+def test_mix_validation():
+    with pytest.raises(ValueError, match="one probability sampler"):
+        RoundPlanner(early_mix={"random": 1, "stratified": 1}).mix_for(1)
+    with pytest.raises(ValueError, match="unknown"):
+        RoundPlanner(early_mix={"nope": 1}).mix_for(1)
+    with pytest.raises(ValueError):
+        RoundPlanner(early_mix={"random": 0}).mix_for(1)
+    # Custom parameters through (Strategy, weight) pairs.
+    mix = RoundPlanner(early_mix=[(NearMissStrategy(offset=3), 1.0)]).mix_for(1)
+    assert mix[0][0].offset == 3
+
+
+def _simulate(X, truth, E, answer, rounds=4, seed=0):
+    """The Tracker's loop; `answer` maps the shown rows to the user's labels."""
+    labels = np.full(len(X), -1, np.int8)
+    scores = None
+    planner = RoundPlanner(seed=seed)
+    for r in range(rounds):
+        plan = planner.plan(Pool(X, labels, E, None, round_number=r, scores=scores), 25)
+        assert len(plan) == 25
+        assert (labels[plan.indices] == -1).all()
+        labels[plan.indices] = answer(plan.indices)
+        t = labels >= 0
+        if len(np.unique(labels[t])) == 2:
+            scores = TrackerModel().fit(X[t], labels[t], example_embeddings=E).decision_function(X)
+        else:
+            scores = None
+    return labels
+
+
+def test_no_collapse_when_every_answer_is_yes(clustered):
+    X, truth, E, _ = clustered
+    labels = _simulate(X, truth, E, lambda idx: np.ones(idx.size, np.int8))
+    assert (labels == 1).sum() == 100  # four full rounds, no crash, no repeats
+
+
+def test_no_collapse_when_every_answer_is_no(clustered):
+    X, truth, E, _ = clustered
+    # The examples are positives, so a model fits even with only NO tags; rounds continue.
+    labels = _simulate(X, truth, E, lambda idx: np.zeros(idx.size, np.int8))
+    assert (labels == 0).sum() == 100
+
+
+def test_a_real_loop_finds_the_concept(clustered):
+    X, truth, E, _ = clustered
+    labels = _simulate(X, truth, E, lambda idx: truth[idx])
+    t = labels >= 0
+    model = TrackerModel().fit(X[t], labels[t], example_embeddings=E)
+    pred = model.predict(X)
+    assert (pred == truth).mean() > 0.97
+    assert labels[t].sum() >= 20 and (labels[t] == 0).sum() >= 20  # both kinds shown

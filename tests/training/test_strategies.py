@@ -1,0 +1,172 @@
+import numpy as np
+import pytest
+
+from workbench.training import STRATEGIES, get_strategy
+from workbench.training.strategies import StratifiedStrategy
+
+from .conftest import make_pool, unit
+
+ALL = sorted(STRATEGIES)
+
+
+def _scores(X, examples):
+    return X @ examples.mean(axis=0) - 0.5
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_returns_n_distinct_available_rows(name, clustered):
+    X, truth, E, _ = clustered
+    excluded = np.zeros(len(X), bool)
+    excluded[::7] = True
+    labels = np.full(len(X), -1, np.int8)
+    labels[::14] = truth[::14]  # some tagged, some NOT SURE (excluded, label -1)
+    pool = make_pool(X, E, labels=labels, excluded=excluded, scores=_scores(X, E))
+    picks = get_strategy(name).select(pool, 25, np.random.default_rng(1))
+    assert picks.size == 25
+    assert np.unique(picks).size == 25
+    assert not pool.excluded[picks].any()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_never_more_than_available(name, clustered):
+    X, _, E, _ = clustered
+    excluded = np.ones(len(X), bool)
+    excluded[:4] = False
+    pool = make_pool(X, E, excluded=excluded, scores=_scores(X, E))
+    picks = get_strategy(name).select(pool, 25, np.random.default_rng(0))
+    assert set(picks.tolist()) <= {0, 1, 2, 3}
+
+
+def test_unknown_strategy_names_the_known_ones():
+    with pytest.raises(ValueError, match="similarity"):
+        get_strategy("nope")
+
+
+def test_similarity_picks_the_nearest_and_uses_the_description(clustered):
+    X, truth, E, which = clustered
+    pool = make_pool(X, E)
+    picks = get_strategy("similarity").select(pool, 20, np.random.default_rng(0))
+    sim = pool.seed_similarity
+    assert sim[picks].min() >= np.sort(sim[pool.available])[-20]
+    assert truth[picks].all()
+    # No examples at all: the description alone steers retrieval to its cluster.
+    desc = unit(np.eye(X.shape[1])[1])
+    pool = make_pool(X, np.empty((0, X.shape[1])), description=desc)
+    picks = get_strategy("similarity").select(pool, 20, np.random.default_rng(0))
+    assert (which[picks] == 1).all()
+
+
+def test_top_scored_and_uncertainty(clustered):
+    X, _, E, _ = clustered
+    scores = np.linspace(-3, 3, len(X))
+    pool = make_pool(X, E, scores=scores)
+    top = get_strategy("top_scored").select(pool, 10, np.random.default_rng(0))
+    assert set(top) == set(range(len(X) - 10, len(X)))
+    unc = get_strategy("uncertainty").select(pool, 10, np.random.default_rng(0))
+    assert np.abs(scores[unc]).max() <= np.sort(np.abs(scores))[9] + 1e-12
+
+
+def test_model_strategies_say_they_need_a_model(clustered):
+    X, _, E, _ = clustered
+    pool = make_pool(X, E)
+    assert not get_strategy("top_scored").available(pool)
+    assert not get_strategy("uncertainty").available(pool)
+    assert get_strategy("similarity").available(pool)
+
+
+def test_near_miss_is_similar_to_positives_but_scored_negative(clustered):
+    X, truth, E, which = clustered
+    # A model that wrongly scores half of the concept's cluster negative.
+    scores = np.where(which == 0, 1.0, -1.0)
+    scores[np.flatnonzero(which == 0)[:30]] = -0.5
+    pool = make_pool(X, E, scores=scores)
+    picks = get_strategy("near_miss").select(pool, 10, np.random.default_rng(0))
+    assert (scores[picks] < 0).all()
+    assert (which[picks] == 0).all()  # the look-alikes, not arbitrary negatives
+
+
+def test_near_miss_without_model_skips_the_very_top(clustered):
+    X, _, E, _ = clustered
+    pool = make_pool(X, E)
+    s = get_strategy("near_miss", offset=10, window=4)
+    picks = s.select(pool, 5, np.random.default_rng(0))
+    rank = np.argsort(np.argsort(-pool.seed_similarity))
+    assert rank[picks].min() >= 10 and rank[picks].max() < 10 + 4 * 5
+
+
+def test_diversity_spreads_over_clusters(clustered):
+    X, _, E, which = clustered
+    pool = make_pool(X, E)
+    picks = get_strategy("diversity").select(pool, 6, np.random.default_rng(0))
+    assert len(set(which[picks])) == 3
+    # Farther apart than a random draw of the same size, on average.
+    def mean_sim(idx):
+        S = X[idx] @ X[idx].T
+        return (S.sum() - len(idx)) / (len(idx) * (len(idx) - 1))
+    rng = np.random.default_rng(0)
+    rand = np.mean([mean_sim(rng.choice(len(X), 6, replace=False)) for _ in range(50)])
+    assert mean_sim(picks) < rand
+
+
+def test_diversity_avoids_what_is_already_tagged(clustered):
+    X, truth, E, which = clustered
+    labels = np.full(len(X), -1, np.int8)
+    labels[which != 2] = 0  # clusters 0 and 1 fully tagged
+    pool = make_pool(X, E, labels=labels)
+    picks = get_strategy("diversity").select(pool, 10, np.random.default_rng(0))
+    assert (which[picks] == 2).all()
+
+
+def test_random_is_uniform_and_knows_its_probabilities(clustered):
+    X, _, E, _ = clustered
+    excluded = np.zeros(len(X), bool)
+    excluded[:100] = True
+    pool = make_pool(X, E, excluded=excluded)
+    s = get_strategy("random")
+    counts = np.zeros(len(X))
+    for seed in range(400):
+        counts[s.select(pool, 10, np.random.default_rng(seed))] += 1
+    assert counts[:100].sum() == 0
+    pi = s.inclusion_probabilities(pool, 10)
+    assert np.allclose(pi[100:], 10 / 500)
+    # Empirical inclusion frequency matches 10/500 = 0.02 per draw: 8 expected of 400.
+    freq = counts[100:] / 400
+    assert abs(freq.mean() - 0.02) < 1e-9
+    assert freq.std() < 0.012  # binomial sd sqrt(.02*.98/400) = 0.007
+
+
+def test_stratified_probabilities_are_exact_and_cover_everything(clustered):
+    X, _, E, _ = clustered
+    scores = np.linspace(3, -3, len(X))  # 100 rows above 0
+    pool = make_pool(X, E, scores=scores)
+    s = StratifiedStrategy()
+    pi = s.inclusion_probabilities(pool, 8)
+    assert (pi > 0).all()  # every row can be drawn: the estimate can speak for all of them
+    assert np.isclose(pi.sum(), 8)  # expected sample size
+    assert pi[:50].min() > pi[-100:].max()  # concentrates on the top
+    counts = np.zeros(len(X))
+    runs = 3000
+    for seed in range(runs):
+        picks = s.select(pool, 8, np.random.default_rng(seed))
+        assert picks.size == 8
+        counts[picks] += 1
+    # Stratum by stratum, the observed frequency matches the stated probability.
+    for p in np.unique(pi):
+        m = pi == p
+        assert abs(counts[m].sum() / (runs * m.sum()) - p) < 4 * np.sqrt(p * (1 - p) / (runs * m.sum()))
+
+
+def test_stratified_merges_strata_when_slots_are_few(clustered):
+    X, _, E, _ = clustered
+    pool = make_pool(X, E, scores=np.linspace(3, -3, len(X)))
+    pi = StratifiedStrategy().inclusion_probabilities(pool, 2)
+    assert (pi > 0).all() and np.isclose(pi.sum(), 2)
+
+
+def test_same_generator_same_picks(clustered):
+    X, _, E, _ = clustered
+    pool = make_pool(X, E, scores=_scores(X, E))
+    for name in ALL:
+        a = get_strategy(name).select(pool, 10, np.random.default_rng(5))
+        b = get_strategy(name).select(pool, 10, np.random.default_rng(5))
+        assert np.array_equal(a, b), name
