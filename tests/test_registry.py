@@ -352,6 +352,9 @@ def test_delete_tracker_frees_the_name(registry, client):
 def test_two_registries_share_a_folder_and_separate_folders_stay_apart(
     registry, store, elsewhere, tmp_path, monkeypatch
 ):
+    # Anything that went through MLflow's process-wide tracking URI would create this file.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'global.db'}")
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", f"sqlite:///{tmp_path / 'global.db'}")
     monkeypatch.chdir(tmp_path)
     import mlflow
 
@@ -367,6 +370,7 @@ def test_two_registries_share_a_folder_and_separate_folders_stay_apart(
     assert log(elsewhere, "Shared", 1).version == 1
     assert [v.version for v in registry.versions("Shared")] == [1, 2]
     assert elsewhere.runs("Shared").height == 1
+    assert other.load_model("Shared", alias=PUBLISHED_ALIAS).metadata.run_id == second.run_id
     # Nothing went through MLflow's process-wide settings or into the working directory.
     assert mlflow.get_tracking_uri() == global_uri
     assert list(tmp_path.iterdir()) == []
