@@ -9,7 +9,7 @@ from tests.conftest import tiny_corpus
 from tests.demo_workspace import EXAMPLES, tag_by_truth
 from workbench import Workspace
 from workbench.demo.generator import sentence_label
-from workbench.widgets import PerformanceOverview, TaggingView
+from workbench.widgets import TaggingView
 
 
 def saved_tags(ws, tracker) -> dict[int, str]:

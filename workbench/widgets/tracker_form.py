@@ -6,12 +6,10 @@ fixes the form in one pass rather than one error per click.
 """
 from __future__ import annotations
 
-import datetime as dt
 import warnings
 from typing import Any, Callable
 
 import ipywidgets as widgets
-import polars as pl
 
 from workbench.errors import ValidationError
 from workbench.trackers.definition import (
@@ -41,18 +39,20 @@ class TrackerForm:
     maps each field to the message shown beside it.
     """
 
-    def __init__(self, ws: Any, *, on_created: Callable[[Any], None] | None = None) -> None:
+    def __init__(self, ws: Any, *, name: str = "", description: str = "", mentioned_by: str = "any",
+                 examples: list[str] | tuple[str, ...] = (), on_created: Callable[[Any], None] | None = None) -> None:
         self.ws = ws
         self.on_created = on_created
         self.tracker = None
         self.errors: dict[str, str] = {}
         calls = ws.calls
 
-        self.name = widgets.Text(placeholder="Asking for a discount", layout=widgets.Layout(width="360px"))
-        self.description = widgets.Textarea(placeholder="The customer asks for a lower price, a discount or better terms.",
+        self.name = widgets.Text(value=name, placeholder="Asking for a discount", layout=widgets.Layout(width="360px"))
+        self.description = widgets.Textarea(value=description, placeholder="The customer asks for a lower price, a discount or better terms.",
                                             layout=widgets.Layout(width="360px", height="60px"))
         self.mentioned_by = widgets.ToggleButtons(
-            options=[("The customer", "customer"), ("The company", "company"), ("Anyone", "any")], value="any")
+            options=[("The customer", "customer"), ("The company", "company"), ("Anyone", "any")],
+            value=mentioned_by if mentioned_by in ("customer", "company", "any") else "any")
         self.is_external = widgets.Dropdown(
             options=[("External calls only", True), ("Internal calls only", False), ("All calls", None)], value=True)
         self.picks: dict[str, widgets.SelectMultiple] = {}
@@ -74,6 +74,7 @@ class TrackerForm:
         self.channels = widgets.Dropdown(options=[("Calls", "calls"), ("Calls and emails", "calls_and_emails")],
                                          value="calls")
         self.examples = widgets.Textarea(
+            value="\n".join(examples),
             placeholder="One example sentence per line, e.g.\nCan you do a better price?\nIs there any discount for a two-year deal?",
             layout=widgets.Layout(width="480px", height="180px"))
         self.example_count = html_block("")
