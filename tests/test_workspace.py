@@ -111,8 +111,8 @@ def test_reader_in_another_process_sees_whole_generations_while_one_writes(tmp_p
         seen = set()
         deadline = time.time() + 20
         while time.time() < deadline:
-            ws2 = Workspace(ws.path)          # a fresh reader each time, as a dashboard refresh
-            calls, sents = ws2.calls, ws2.sentences
+            ws.refresh()                      # as a dashboard does on reload
+            calls, sents = ws.calls, ws.sentences
             # Every call in a generation has its sentences: never half an import.
             assert set(sents["call_id"].unique()) == set(calls["call_id"]), "torn read"
             seen.add(calls.height)
@@ -195,3 +195,15 @@ def test_shared_datasets_import_as_they_are(tmp_path, name, calls, utterances):
     assert (result.imported_calls, result.imported_utterances) == (calls, utterances)
     assert ws.sentences.height >= utterances
     assert ws.sentences["sentence_id"].n_unique() == ws.sentences.height
+
+
+def test_a_workspace_object_reads_one_snapshot_until_refreshed(tmp_path, corpus_files):
+    writer = Workspace(tmp_path / "ws")
+    writer.import_calls(*corpus_files)
+    reader = Workspace(tmp_path / "ws")
+    assert reader.calls.height == 6
+    writer.import_calls(*tiny_corpus(2, start=400))
+    writer.import_calls(*tiny_corpus(2, start=500))  # the reader's generation is pruned now
+    assert reader.calls.height == 6  # cached: still its own snapshot
+    assert reader.sentences["call_id"].n_unique() == 10  # not cached: moves to the latest, whole
+    assert reader.refresh().calls.height == 10

@@ -156,6 +156,7 @@ class Workspace:
         self._embedder: Embedder | None = model if hasattr(model, "encode") else None
         self._model_path = None if self._embedder else (model if model is not None else os.environ.get(ENV_MODEL))
         self._tables_cache: dict[str, tuple[int, pl.DataFrame]] = {}
+        self._pinned: int | None = None
         self._emb_cache: tuple[int, str, np.ndarray, np.ndarray] | None = None
         self._registry = None
 
@@ -165,19 +166,31 @@ class Workspace:
     # ------------------------------------------------------------------ tables
     @property
     def generation(self) -> int:
-        """The live generation of the tables (0 while nothing has been imported)."""
-        pointer = self.tables_dir / "CURRENT"
+        """The generation of the tables this object reads (0 while nothing has been imported).
+
+        Pinned at first use, so that calls, utterances and sentences always come from the same
+        import even while another process imports; ``refresh()`` moves to the latest one.
+        """
+        if self._pinned is None:
+            self._pinned = self.latest_generation()
+        return self._pinned
+
+    def latest_generation(self) -> int:
         try:
-            return int(json.loads(pointer.read_text())["generation"])
+            return int(json.loads((self.tables_dir / "CURRENT").read_text())["generation"])
         except FileNotFoundError:
             return 0
+
+    def refresh(self) -> "Workspace":
+        """See what other processes (a CLI import, another kernel) have written since."""
+        self._pinned = self.latest_generation()
+        self._tables_cache.clear()
+        return self
 
     def _gen_dir(self, generation: int) -> Path:
         return self.tables_dir / f"gen-{generation:06d}"
 
     def _table(self, name: str, columns: dict[str, pl.DataType]) -> pl.DataFrame:
-        # A writer in another process may flip CURRENT and prune the folder we are about to read:
-        # re-read the pointer and try again rather than fail.
         for _ in range(5):
             gen = self.generation
             cached = self._tables_cache.get(name)
@@ -188,6 +201,8 @@ class Workspace:
             try:
                 df = pl.read_parquet(self._gen_dir(gen) / f"{name}.parquet")
             except FileNotFoundError:
+                # Our generation was pruned by two newer imports: move to the latest, whole.
+                self.refresh()
                 continue
             self._tables_cache[name] = (gen, df)
             return df
@@ -218,8 +233,7 @@ class Workspace:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _write_generation(self, calls: pl.DataFrame, utterances: pl.DataFrame, sentences: pl.DataFrame) -> int:
-        old = self.generation
-        new = old + 1
+        new = self.latest_generation() + 1
         tmp = Path(tempfile.mkdtemp(prefix=".gen-tmp-", dir=self.tables_dir))
         try:
             calls.write_parquet(tmp / "calls.parquet")
@@ -234,6 +248,7 @@ class Workspace:
             raise
         _atomic_write_text(self.tables_dir / "CURRENT", json.dumps({"generation": new, "written_at": now_iso()}))
         self._prune_generations(new)
+        self.refresh()
         return new
 
     def _prune_generations(self, live: int) -> None:
@@ -267,6 +282,7 @@ class Workspace:
         from workbench.corpus.prepare import prepare_import
 
         with self._write_lock():
+            self.refresh()  # merge into what is there now, not into this object's older snapshot
             old_calls, old_utts, old_sents = self.calls, self.utterances, self.sentences
             existing = set(old_calls["call_id"].to_list())
             prepared = prepare_import(calls, utterances, existing_call_ids=existing, replace=replace)
