@@ -27,9 +27,10 @@ def test_overview_shows_the_estimate_its_counts_curve_and_samples(demo_ws):
 def test_an_estimate_on_few_tags_says_so(demo_ws):
     tracker = demo_ws.tracker("Asking for a discount")
     est = tracker.performance()
-    assert est.precision.n < 30  # two rounds of the demo: the statement must appear
-    view = PerformanceOverview(tracker, est)
-    assert "rests on only" in view.headline.value and "rough guess" in view.headline.value
+    few = dataclasses.replace(est, honest_precision=dataclasses.replace(est.precision, n=12, low=0.35, high=0.95))
+    view = PerformanceOverview(tracker, few)
+    assert "The precision rests on only 12 tags" in view.headline.value and "rough guess" in view.headline.value
+    assert "35% to 95%" in view.headline.value
 
     none = dataclasses.replace(est, honest_precision=None, reference_precision=None, honest_hit_rate=None,
                                reference_hit_rate=None)

@@ -73,6 +73,8 @@ def bar_figure(labels: Iterable[Any], values: Iterable[float], *, title: str, yl
                percent: bool = False, rotate: bool = False, width: float = 6.0) -> Figure:
     labels = [str(x) if x is not None else "(none)" for x in labels]
     values = list(values)
+    # Slanted labels once they would run into each other at about 7 characters per inch.
+    rotate = rotate or sum(len(x) + 2 for x in labels) > width * 7
     fig = new_figure(width, 2.8)
     ax = fig.add_subplot()
     ax.bar(range(len(values)), values, color=BAR_COLOUR)

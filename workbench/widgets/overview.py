@@ -82,7 +82,7 @@ class PerformanceOverview:
                  + _figure_card("Hit rate: mentions it finds", est.hit_rate, kind))
         warn = "".join(f"<p class='wb-warning'>⚠ {esc(n)}</p>" for n in self.notes)
         return (f"<h2>{esc(self.tracker.name)}</h2><div class='wb-muted'>{esc(version)} · "
-                f"{est.confidence:.0%} intervals</div>{warn}<div>{cards}</div>")
+                f"{est.confidence:.0%} intervals</div>{warn}<div style='display:flex;flex-wrap:wrap;gap:8px 40px'>{cards}</div>")
 
     def _figure(self) -> str:
         from workbench.trackers.plots import performance_figure

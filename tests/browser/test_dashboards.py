@@ -1,0 +1,97 @@
+"""Notebooks 3, 4 and 5 served by a real Voila and read in headless Chromium.
+
+Screenshots land in test-output/screenshots/ (04_performance_overview.png, ...), to look at
+what a stakeholder sees.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import wait_for_widgets
+from tests.demo_workspace import EXAMPLES, demo_workspace
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "notebooks"
+BROWSER_TRACKER = "Browser tagging"
+# A kernel imports the workbench, reads the workspace and renders the figures before the
+# page has widgets: on two shared cores that can take a while.
+RENDER_TIMEOUT_S = 180
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, embedder, request) -> Path:
+    from workbench import Workspace
+
+    path = demo_workspace(tmp_path_factory, embedder, getattr(request.config, "cache", None))
+    ws = Workspace(path, model=embedder)
+    if BROWSER_TRACKER not in [t.name for t in ws.trackers()]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ws.create_tracker(BROWSER_TRACKER, mentioned_by="customer", examples=EXAMPLES)
+    return path
+
+
+@pytest.fixture(scope="module")
+def dashboards(workspace):
+    """Voila serving the two stakeholder dashboards with the default (demo) tracker."""
+    from workbench.serve import start_voila
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("WORKBENCH_TRACKER", raising=False)
+        server = start_voila([NOTEBOOKS / "04_performance_overview.ipynb", NOTEBOOKS / "05_tracker_results.ipynb"],
+                             workspace, show_tracebacks=True)
+    with server:
+        yield dict(zip(("04", "05"), server.urls))
+
+
+def test_performance_overview_dashboard(dashboards, page, screenshot_dir):
+    page.goto(dashboards["04"])
+    wait_for_widgets(page, timeout=RENDER_TIMEOUT_S)
+    page.get_by_text("Precision: detections that are right").wait_for()
+    assert page.locator("img.wb-figure").count() == 1
+    assert page.locator("img.wb-figure").first.evaluate("img => img.naturalWidth") > 300  # a decoded image
+    assert page.locator("li.wb-sample").count() > 0
+    assert page.get_by_text("sample detections").count() >= 1
+    assert "import os" not in page.inner_text("body")  # Voila strips the code
+    page.screenshot(path=str(screenshot_dir / "04_performance_overview.png"), full_page=True)
+
+
+def test_tracker_results_dashboard(dashboards, page, screenshot_dir):
+    page.goto(dashboards["05"])
+    wait_for_widgets(page, timeout=RENDER_TIMEOUT_S)
+    page.locator(".wb-mention").first.wait_for()
+    assert page.locator("img.wb-figure").count() == 3
+    assert page.get_by_text("Calls that mention it (most mentions first)").count() == 1
+    page.screenshot(path=str(screenshot_dir / "05_tracker_results.png"), full_page=True)
+
+
+def test_tagging_in_the_browser_reaches_the_workspace(workspace, page, screenshot_dir, monkeypatch):
+    from workbench import Workspace
+    from workbench.serve import start_voila
+
+    monkeypatch.setenv("WORKBENCH_TRACKER", BROWSER_TRACKER)
+    with start_voila([NOTEBOOKS / "03_tag_rounds.ipynb"], workspace, show_tracebacks=True) as server:
+        page.goto(server.urls[0])
+        wait_for_widgets(page, timeout=RENDER_TIMEOUT_S)
+        page.get_by_text("0 of 25, round 1").wait_for()
+        first = Workspace(workspace).tracker(BROWSER_TRACKER).current_round()[0]
+        assert page.locator(".wb-target").first.inner_text() == first.text
+        page.get_by_role("button", name="YES", exact=True).click()
+        page.get_by_text("1 of 25, round 1").wait_for()
+        page.screenshot(path=str(screenshot_dir / "03_tag_rounds.png"), full_page=True)
+
+        # The progress label is drawn after the tag is committed; read it as another process would.
+        deadline = time.monotonic() + 10
+        while True:
+            tags = Workspace(workspace).tracker(BROWSER_TRACKER).tags()
+            if tags.height or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert tags["sentence_id"].to_list() == [first.sentence_id]
+        assert tags["answer"].to_list() == ["yes"]
