@@ -420,8 +420,11 @@ class LabServer(Server):
         self.token = token or secrets.token_hex(24)
 
     def _argv(self) -> list[str]:
+        # Jupyter refuses to start as root unless told; containers (and the project's CI)
+        # commonly are root, and the server binds 127.0.0.1 with a token either way.
+        as_root = ["--ServerApp.allow_root=True"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
         return [
-            sys.executable, "-m", "jupyterlab",
+            sys.executable, "-m", "jupyterlab", *as_root,
             f"--ServerApp.root_dir={self.notebook_dir}",
             f"--ServerApp.ip={HOST}",
             f"--ServerApp.port={self.port}",
