@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
@@ -13,6 +14,9 @@ Typical first session:
   workbench info                       what the workspace holds
   workbench import calls.parquet utterances.parquet
   workbench embed                      embed sentences that have no embedding yet
+  workbench tracker create "Pricing objection" --mentioned-by customer --examples-file ex.txt
+  workbench tag "Pricing objection"    tag a round of 25 in the terminal; trains when done
+  workbench performance "Pricing objection"
 
 The workspace is the folder named by --workspace, else $WORKBENCH_WORKSPACE, else the
 repository's own data/ and mlruns/. See README.md for the import format.
@@ -94,10 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
     p.add_argument("--no-train", action="store_true", help="stop after embedding")
     p.set_defaults(func=cmd_demo)
+
+    from workbench.cli_trackers import register as register_trackers
+
+    register_trackers(sub)
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # A user of the command wants the advice, not the line of our code that gave it.
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

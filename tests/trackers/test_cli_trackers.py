@@ -1,0 +1,70 @@
+"""The tracker workflow from the command line, including tagging a round at the terminal prompt."""
+from __future__ import annotations
+
+import builtins
+
+import pytest
+
+from workbench.cli import main
+from workbench.cli_trackers import parse_filters
+from workbench.demo.generator import sentence_label
+from workbench.demo_job import DEMO_EXAMPLES
+from workbench.errors import ValidationError
+
+
+def test_filters_are_parsed_by_the_calls_column_types(demo_ws):
+    schema = dict(demo_ws.calls.schema)
+    f = parse_filters(["team=SMB,Enterprise", "is_external=true", "duration_s=60..", "started_at=2026-01-01..2026-06-30"],
+                      schema)
+    assert f == {"team": ["SMB", "Enterprise"], "is_external": True, "duration_s": (60, None),
+                 "started_at": ("2026-01-01", "2026-06-30")}
+    with pytest.raises(ValidationError, match="no column 'region'"):
+        parse_filters(["region=EMEA"], schema)
+    with pytest.raises(ValidationError, match="not true or false"):
+        parse_filters(["is_external=maybe"], schema)
+
+
+def test_create_tag_train_and_export_from_the_terminal(demo_ws, tmp_path, monkeypatch, capsys):
+    w = ["-w", str(demo_ws.path)]
+    ex = tmp_path / "examples.txt"
+    ex.write_text("\n".join(DEMO_EXAMPLES))
+    assert main(w + ["tracker", "create", "Discount", "--mentioned-by", "customer", "--examples-file", str(ex),
+                     "--description", "The customer asks for a discount"]) == 0
+    assert "5 examples" in capsys.readouterr().out
+
+    # Answer the prompt as a person would: go back once, then answer from the demo's ground truth.
+    t = demo_ws.tracker("Discount")
+    rnd = t.next_round()
+    answers = iter(["y", "b"] + ["y" if sentence_label(c.text) == "discount_request" else "n" for c in rnd])
+    monkeypatch.setattr(builtins, "input", lambda prompt="": next(answers))
+    assert main(w + ["tag", "Discount"]) == 0
+    out = capsys.readouterr().out
+    assert "Round 1 done: model version 1" in out and "precision" in out
+    tags = demo_ws.tracker("Discount").tags()
+    assert tags.height == 25
+    truth = {c.sentence_id: ("yes" if sentence_label(c.text) == "discount_request" else "no") for c in rnd}
+    assert dict(zip(tags["sentence_id"], tags["answer"])) == truth  # the first answer was changed after "back"
+
+    out_file = tmp_path / "det.csv"
+    assert main(w + ["detections", "Discount", "--out", str(out_file)]) == 0
+    assert out_file.read_text().startswith("call_id,")
+    assert main(w + ["tracker", "list"]) == 0
+    assert "Discount" in capsys.readouterr().out
+
+
+def test_quitting_keeps_the_tags(demo_ws, monkeypatch, capsys):
+    w = ["-w", str(demo_ws.path)]
+    assert main(w + ["tracker", "create", "Discount", "--mentioned-by", "customer",
+                     *sum((["--example", e] for e in DEMO_EXAMPLES), [])]) == 0
+    answers = iter(["n", "s", "q"])
+    monkeypatch.setattr(builtins, "input", lambda prompt="": next(answers))
+    assert main(w + ["tag", "Discount"]) == 0
+    assert "every tag so far is saved" in capsys.readouterr().out
+    assert sorted(demo_ws.tracker("Discount").tags()["answer"]) == ["no", "not_sure"]
+
+
+def test_keyword_tracker_from_the_terminal(demo_ws, capsys):
+    assert main(["-w", str(demo_ws.path), "tracker", "keyword", "Discount words", "--phrase", "discount",
+                 "--related-forms", "--mentioned-by", "customer"]) == 0
+    assert "sentences in" in capsys.readouterr().out
+    assert main(["-w", str(demo_ws.path), "tracker", "keyword", "Empty"]) == 2

@@ -1,0 +1,281 @@
+"""`workbench tracker …`, `workbench tag`, `workbench train`: the tracker workflow from a terminal."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from workbench.errors import ValidationError
+
+
+def _ws(args):
+    from workbench.workspace import Workspace
+
+    return Workspace(args.workspace, model=getattr(args, "model", None))
+
+
+def parse_filters(specs: list[str], calls_schema: dict[str, pl.DataType]) -> dict[str, Any] | None:
+    """`team=EMEA,NA` (any of), `started_at=2026-01-01..2026-06-30` (range), `is_external=true`."""
+    if not specs:
+        return None
+    out: dict[str, Any] = {}
+    for spec in specs:
+        if "=" not in spec:
+            raise ValidationError(f"--filter {spec}", "is not COLUMN=VALUE",
+                                  "Use e.g. --filter team=EMEA,NA or --filter started_at=2026-01-01..2026-03-31.")
+        column, value = (p.strip() for p in spec.split("=", 1))
+        dtype = calls_schema.get(column)
+        if dtype is None:
+            raise ValidationError(f"filters.{column}", f"the calls have no column '{column}'",
+                                  f"Filter on one of: {', '.join(sorted(calls_schema))}.")
+
+        def typed(v: str):
+            if dtype == pl.Boolean:
+                if v.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValidationError(f"filters.{column}", f"'{v}' is not true or false")
+                return v.lower() in ("true", "1", "yes")
+            if dtype.is_numeric():
+                try:
+                    return float(v) if "." in v else int(v)
+                except ValueError as exc:
+                    raise ValidationError(f"filters.{column}", f"'{v}' is not a number") from exc
+            return v
+
+        if ".." in value:
+            lo, hi = value.split("..", 1)
+            out[column] = (typed(lo) if lo else None, typed(hi) if hi else None)
+        elif "," in value:
+            out[column] = [typed(v) for v in value.split(",")]
+        else:
+            out[column] = typed(value)
+    return out
+
+
+def _call_part(args) -> Any:
+    if args.first and args.last:
+        raise ValidationError("call_part", "--first and --last exclude each other", "Give one of them.")
+    if args.first:
+        return ("first", args.first)
+    if args.last:
+        return ("last", args.last)
+    return "anytime"
+
+
+def _read_lines(path: str) -> list[str]:
+    return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def cmd_create(args) -> int:
+    ws = _ws(args)
+    examples = list(args.example or []) + (_read_lines(args.examples_file) if args.examples_file else [])
+    t = ws.create_tracker(args.name, description=args.description or "", mentioned_by=args.mentioned_by,
+                          filters=parse_filters(args.filter, dict(ws.calls.schema)), call_part=_call_part(args),
+                          channels=args.channels, examples=examples or None, seed=args.seed)
+    print(f"Created {t!r} with {len(t.examples)} examples; {t.scope().height:,} sentences in scope.")
+    if len(t.examples) < 5:
+        print(f"Add {5 - len(t.examples)} more example(s): workbench tracker examples '{t.name}' --add '...'")
+    return 0
+
+
+def cmd_keyword(args) -> int:
+    ws = _ws(args)
+    phrases = list(args.phrase or []) + (_read_lines(args.phrases_file) if args.phrases_file else [])
+    kt = ws.create_keyword_tracker(args.name, phrases, related_forms=args.related_forms,
+                                   question_only=args.question_only, mentioned_by=args.mentioned_by,
+                                   filters=parse_filters(args.filter, dict(ws.calls.schema)),
+                                   call_part=_call_part(args), channels=args.channels)
+    det = kt.detections(all_sentences=False)
+    print(f"Created {kt!r}: {det.height:,} sentences in {det['call_id'].n_unique():,} calls match.")
+    return 0
+
+
+def cmd_examples(args) -> int:
+    t = _ws(args).tracker(args.name)
+    added = t.add_examples(list(args.add or []) + (_read_lines(args.file) if args.file else []))
+    print(f"Added {len(added)}; '{t.name}' has {len(t.examples)} examples:")
+    for e in t.examples:
+        print(f"  - {e}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    ws = _ws(args)
+    trackers = ws.trackers()
+    if not trackers:
+        print("No trackers yet: `workbench tracker create NAME ...`")
+    for t in trackers:
+        extra = ""
+        if t.kind == "smart":
+            cur = t.current_round()
+            extra = f", round {cur.number} ({cur.progress})" if cur else ", no rounds yet"
+            extra += f", {t.versions().height} versions"
+        print(f"{t.name}  [{t.kind}] {t.definition.describe_scope()}{extra}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from workbench.trackers.summary import performance_text
+
+    t = _ws(args).tracker(args.name)
+    print(repr(t))
+    if t.kind == "keyword":
+        print("phrases: " + ", ".join(t.phrases))
+        return 0
+    print(f"description: {t.description}")
+    print("examples:\n" + "\n".join(f"  - {e}" for e in t.examples))
+    v = t.versions()
+    if v.height:
+        print(v)
+        print(performance_text(t.performance(), t.learning_curve()))
+    return 0
+
+
+def cmd_tag(args) -> int:
+    """Tag in the terminal: y / n / s (not sure), b (back), q (quit, tags are already saved)."""
+    from workbench.trackers.summary import candidate_text, performance_text
+
+    t = _ws(args).tracker(args.name)
+    keys = {"y": "yes", "n": "no", "s": "not_sure"}
+    for _ in range(args.rounds):
+        rnd = t.next_round()
+        i = 0
+        while not (rnd.complete and i >= len(rnd)):
+            if i >= len(rnd):  # went past the end with gaps left: back to the first gap
+                i = next(k for k, c in enumerate(rnd) if c.answer is None)
+            c = rnd[i]
+            print(f"\n[{rnd.progress}]" + (f" (tagged {c.answer})" if c.answer else ""))
+            print(candidate_text(c))
+            try:
+                key = input("YES (y) / NO (n) / NOT SURE (s) / back (b) / quit (q): ").strip().lower()
+            except EOFError:
+                key = "q"
+            if key == "q":
+                print("Stopped; every tag so far is saved. `workbench tag` continues this round.")
+                return 0
+            if key == "b":
+                i = max(0, i - 1)
+            elif key in keys:
+                t.tag(c.sentence_id, keys[key])
+                c.answer = keys[key]
+                i += 1
+            else:
+                print("Type y, n, s, b or q.")
+        result = t.train()
+        print(f"\nRound {rnd.number} done: model version {result.version} "
+              f"({result.n_yes} YES, {result.n_no} NO, {result.n_not_sure} NOT SURE).")
+        print(performance_text(t.performance(), t.learning_curve()))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from workbench.trackers.summary import performance_text
+
+    t = _ws(args).tracker(args.name)
+    result = t.train()
+    print(f"Trained '{t.name}': model version {result.version} after round {result.round_number}.")
+    print(performance_text(t.performance(), t.learning_curve()))
+    return 0
+
+
+def cmd_performance(args) -> int:
+    from workbench.trackers.plots import performance_figure
+    from workbench.trackers.summary import performance_text
+
+    t = _ws(args).tracker(args.name)
+    est, curve = t.performance(), t.learning_curve()
+    print(performance_text(est, curve))
+    samples = t.sample_detections()
+    print(f"\n{samples.height} sample detections from the calls (not from the tags):")
+    for row in samples.iter_rows(named=True):
+        print(f"  {row['score']:+.2f}  {row['text']}")
+    if args.plot:
+        performance_figure(est, curve).savefig(args.plot, dpi=120)
+        print(f"Plot written to {args.plot}")
+    return 0
+
+
+def cmd_detections(args) -> int:
+    t = _ws(args).tracker(args.name)
+    det = t.detections(all_sentences=args.all)
+    out = Path(args.out)
+    if out.suffix == ".parquet":
+        det.write_parquet(out)
+    elif out.suffix == ".csv":
+        det.write_csv(out)
+    else:
+        raise ValidationError("--out", f"'{out.name}' is neither .csv nor .parquet", "Name a .csv or .parquet file.")
+    print(f"Wrote {det.height:,} rows to {out}")
+    return 0
+
+
+def _scope_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mentioned-by", choices=["company", "customer", "any"], default="any",
+                   help="which side says it (default: any)")
+    p.add_argument("--filter", action="append", metavar="COLUMN=VALUE",
+                   help="call filter, repeatable: team=EMEA,NA  deal_stage=Demo  started_at=2026-01-01..2026-06-30 "
+                        "(default: is_external=true)")
+    p.add_argument("--first", type=float, metavar="MIN", help="only the first MIN minutes of each call")
+    p.add_argument("--last", type=float, metavar="MIN", help="only the last MIN minutes of each call")
+    p.add_argument("--channels", choices=["calls", "calls_and_emails"], default="calls")
+
+
+def register(sub) -> None:
+    tracker = sub.add_parser("tracker", help="create, list and show trackers; add examples")
+    tsub = tracker.add_subparsers(dest="tracker_command", metavar="ACTION")
+    tsub.required = True
+
+    p = tsub.add_parser("create", help="define a smart tracker")
+    p.add_argument("name")
+    p.add_argument("--description", help="what the concept is, in words (helps the first rounds)")
+    p.add_argument("--example", action="append", help="an example sentence, repeatable (5 to 100 in all)")
+    p.add_argument("--examples-file", help="a text file with one example sentence per line")
+    p.add_argument("--seed", type=int, default=0)
+    _scope_args(p)
+    p.set_defaults(func=cmd_create)
+
+    p = tsub.add_parser("keyword", help="define a keyword tracker (exact words and phrases)")
+    p.add_argument("name")
+    p.add_argument("--phrase", action="append", help="a word or phrase, repeatable")
+    p.add_argument("--phrases-file", help="a text file with one phrase per line")
+    p.add_argument("--related-forms", action="store_true", help="also match other forms (discount -> discounted)")
+    p.add_argument("--question-only", action="store_true", help="only when said as part of a question")
+    _scope_args(p)
+    p.set_defaults(func=cmd_keyword)
+
+    p = tsub.add_parser("examples", help="add example sentences to a tracker")
+    p.add_argument("name")
+    p.add_argument("--add", action="append", help="an example sentence, repeatable")
+    p.add_argument("--file", help="a text file with one example per line")
+    p.set_defaults(func=cmd_examples)
+
+    tsub.add_parser("list", help="the workspace's trackers").set_defaults(func=cmd_list)
+    p = tsub.add_parser("show", help="a tracker's definition, examples, versions and performance")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("tag", help="tag rounds in the terminal (y/n/s, b to go back, q to stop)")
+    p.add_argument("name")
+    p.add_argument("--rounds", type=int, default=1, help="how many rounds to tag now (default 1)")
+    p.set_defaults(func=cmd_tag)
+
+    p = sub.add_parser("train", help="train on every tag so far: a new model version in MLflow")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("performance", help="the performance overview: precision, hit rate, samples")
+    p.add_argument("name")
+    p.add_argument("--plot", help="also write the figure to this PNG file")
+    p.set_defaults(func=cmd_performance)
+
+    p = sub.add_parser("detections", help="write the current model's detections to CSV or Parquet")
+    p.add_argument("name")
+    p.add_argument("--out", required=True, help="a .csv or .parquet file")
+    p.add_argument("--all", action="store_true", help="every sentence in scope with its score, not only detections")
+    p.set_defaults(func=cmd_detections)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run `workbench --help`")

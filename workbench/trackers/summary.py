@@ -1,0 +1,43 @@
+"""Plain-text views of a tracker, for the command line and for logs."""
+from __future__ import annotations
+
+from workbench.trackers.rounds import Candidate
+
+
+def figure_text(fig) -> str:
+    if fig is None:
+        return "not enough tags yet"
+    return f"{fig.value:.2f}  [{fig.low:.2f}, {fig.high:.2f}]  ({fig.n} tags)"
+
+
+def performance_text(est, curve=None) -> str:
+    lines = [
+        f"Tags: {est.n_yes} YES, {est.n_no} NO, {est.n_not_sure} NOT SURE (not used as labels)",
+        f"Estimates with {est.confidence:.0%} intervals:",
+        f"  precision   honest    {figure_text(est.honest_precision)}",
+        f"              10x90/10  {figure_text(est.reference_precision)}",
+        f"  hit rate    honest    {figure_text(est.honest_hit_rate)}",
+        f"              10x90/10  {figure_text(est.reference_hit_rate)}",
+        f"Detections in scope: {est.detected_sentences:,} of {est.population:,} sentences"
+        + (f" in {est.detected_calls:,} calls" if est.detected_calls is not None else ""),
+    ]
+    if est.estimated_true_detections is not None:
+        lines.append(f"  of which right (estimated): {figure_text(est.estimated_true_detections)}")
+    lines += [f"Note: {n}" for n in est.notes]
+    if curve is not None and curve.rounds:
+        pts = ", ".join(f"r{r}: {f:.2f}" for r, f in zip(curve.rounds, curve.f1) if f is not None)
+        lines.append(f"Learning curve (F1): {pts}")
+        lines.append(curve.advice)
+    return "\n".join(lines)
+
+
+def candidate_text(c: Candidate, *, width: int = 100) -> str:
+    """A candidate as a person reads it in a terminal: context dim, the sentence in bold."""
+    bold, dim, end = "\033[1m", "\033[2m", "\033[0m"
+    out = [f"{dim}{c.call_id} at {c.time_label}{end}"]
+    for ctx in c.context_before:
+        out.append(f"{dim}  {ctx['speaker']} ({ctx['side']}): {ctx['text'][:width]}{end}")
+    out.append(f"{bold}> {c.speaker} ({c.side}): {c.text}{end}")
+    for ctx in c.context_after:
+        out.append(f"{dim}  {ctx['speaker']} ({ctx['side']}): {ctx['text'][:width]}{end}")
+    return "\n".join(out)
