@@ -19,6 +19,8 @@ fi
 # torch first and pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[test]"
+# The notebooks' kernel must be this environment's Python, on any machine.
+.venv/bin/python -m ipykernel install --sys-prefix >/dev/null
 
 # Browser tests drive Debian's Chromium; install it where we can (root + apt), else they skip.
 if ! command -v chromium >/dev/null 2>&1; then
