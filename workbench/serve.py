@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -553,19 +554,23 @@ def start_mlflow_ui(mlruns_dir: Path, *, port: int | None = None, wait: bool = T
 def serve_forever(servers: Sequence[Server] | Server, *, out=None, poll_s: float = 1.0) -> int:
     """Print where each server is, block until Ctrl-C (or SIGTERM, or a server dies), stop all.
 
-    Returns 0 after Ctrl-C/SIGTERM, 1 when a server exited on its own (its log tail is printed).
+    Servers not started yet are started here, all at once so their start-up overlaps.
+    Returns 0 after Ctrl-C/SIGTERM, 1 when a server did not come up or exited on its own
+    (its log tail is printed). The servers run in sessions of their own, so a Ctrl-C in the
+    terminal reaches only us, and we stop them in order instead of having them die mid-write.
     """
     out = out or sys.stdout
     servers = [servers] if isinstance(servers, Server) else list(servers)
+    main_thread = threading.current_thread() is threading.main_thread()
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_term) if _in_main_thread() else None
-    status = 0
+    previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
+    status = 1
     try:
         for server in servers:
-            if not server.running() and server.pid is None:
+            if server.pid is None:
                 server.start()
         for server in servers:
             server.wait_ready()
@@ -578,21 +583,27 @@ def serve_forever(servers: Sequence[Server] | Server, *, out=None, poll_s: float
         while True:
             for server in servers:
                 if not server.running():
-                    print(f"{server.name} stopped unexpectedly; last lines of its log:\n{server.log_tail()}",
+                    print(f"{server.name} stopped unexpectedly; the last lines of its log:\n{server.log_tail()}",
                           file=out, flush=True)
                     return 1
             time.sleep(poll_s)
+    except ServerError as exc:
+        print(f"error: {exc}", file=out, flush=True)
+        return 1
     except KeyboardInterrupt:
         print("\nstopping…", file=out, flush=True)
+        status = 0
         return status
     finally:
-        for server in servers:
-            server.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _in_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
+        # A second Ctrl-C while we stop would orphan kernels and workers; stop() is bounded
+        # (about 20 s at worst) so ignoring it for that long is the lesser evil.
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+        try:
+            for server in servers:
+                server.stop()
+                if status == 0:  # after a failure the log is the evidence; keep it
+                    server.remove_log()
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGINT, previous_int)
+                signal.signal(signal.SIGTERM, previous)

@@ -143,15 +143,11 @@ def test_voila_refuses_missing_inputs(tmp_path):
         start_voila([a, b], tmp_path)
 
 
-@pytest.fixture(scope="module")
-def mlflow_store(tmp_path_factory):
-    """A workspace's mlruns/ as the workbench writes it: SQLite tracking and registry,
-    artifacts in mlruns/artifacts, one run, a registered model with two versions."""
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+def log_tracker_runs(mlruns: Path) -> None:
+    """Write to mlruns/ as the workbench does: straight into the SQLite store, artifacts in
+    mlruns/artifacts; one run and a registered model with two versions."""
     from mlflow import MlflowClient
 
-    mlruns = tmp_path_factory.mktemp("ws") / "mlruns"
-    (mlruns / "artifacts").mkdir(parents=True)
     uri = f"sqlite:///{mlruns / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment = client.create_experiment("tracker: Demo", artifact_location=(mlruns / "artifacts" / "1").as_uri())
@@ -163,14 +159,22 @@ def mlflow_store(tmp_path_factory):
     client.create_registered_model("tracker-demo")
     for _ in range(2):
         client.create_model_version("tracker-demo", source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
-    return mlruns
 
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_mlflow_ui_shows_the_experiment_and_model_versions(mlflow_store, page, screenshot_dir):
+def test_mlflow_ui_shows_the_experiment_and_model_versions(tmp_path, page, screenshot_dir, monkeypatch):
     started = time.monotonic()
-    with start_mlflow_ui(mlflow_store) as server:
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    mlruns = tmp_path / "ws" / "mlruns"  # not there yet: the UI must cope with a new workspace
+    # The server creates the database; importing mlflow here meanwhile uses the other core.
+    # Logging after it is up is also what happens in use: the UI stays open during training.
+    with start_mlflow_ui(mlruns, wait=False) as server:
+        import mlflow  # noqa: F401
+
+        server.wait_ready()
+        assert (mlruns / "artifacts").is_dir()
+        log_tracker_runs(mlruns)
         assert server.url.startswith("http://127.0.0.1:")
         page.goto(server.url + "#/experiments")
         page.get_by_text("tracker: Demo").first.wait_for(timeout=60_000)
