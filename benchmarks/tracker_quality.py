@@ -191,7 +191,7 @@ def run_tracker(X, truth_sent, examples, seed, mix=None, rounds=ROUNDS, call_ids
         inclusion[plan.indices] = plan.inclusion_prob
         history.append({"round": plan.round_number, "yes": int(answers.sum()), "notes": list(plan.notes)})
         tagged = labels >= 0
-        if len(np.unique(labels[tagged])) == 2:
+        if (labels[tagged] == 0).any():  # the examples are the YES class
             model = TrackerModel(random_state=seed, **MODEL_PARAMS).fit(X[tagged], labels[tagged], example_embeddings=E)
             scores = model.decision_function(X)
         else:

@@ -103,3 +103,13 @@ def test_sklearn_estimator_checks():
             "check_class_weight_classifiers": "threshold chosen by F1, not by the weights",
         },
     )
+
+
+def test_only_no_tags_fit_against_the_examples(data):
+    X, y = data
+    E = X[y == 1][:5]
+    m = TrackerModel().fit(X[y == 0], y[y == 0], example_embeddings=E)
+    assert list(m.classes_) == [0, 1]
+    assert m.decision_function(E).mean() > m.decision_function(X[y == 0]).mean()
+    with pytest.raises(ValueError, match="both classes"):
+        TrackerModel().fit(X[y == 1], y[y == 1], example_embeddings=E)
