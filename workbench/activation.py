@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import json
 import math
 import os
 import shutil
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 
 MAX_BACKFILL_MONTHS = 12
 PUBLISHED_ALIAS = "published"
+TAG_PUBLISHED_DEFINITION = "workbench.published_definition"
 # Until a workspace has measured its own rate: the rate benchmarks/backfill.py measured on a
 # 2-core machine, rounded down, and the time to load a version's model from MLflow.
 DEFAULT_RATE = 400_000  # sentences per second
@@ -528,36 +530,10 @@ def activate(tracker: "BaseTracker", backfill_months: int = 12, *, as_of: Any = 
     if verbose:
         print(plan)
     snapshot = definition_of(tracker)
-    old = activation_row(ws, tracker.id)
+    record_definition(ws, tracker.name, version, snapshot)
     t0 = time.perf_counter()
-    with _detections_lock(ws):
-        # The history: the window, plus calls scored earlier as they arrived (dated before it).
-        earlier = read_run(ws, tracker.id, old["run_dir"])[1]["call_id"] if old is not None else []
-        scope = scope_rows(ws, snapshot, call_ids=earlier, window_start=plan.window_start if months else None)
-        scorer = load_scorer(ws, tracker.name, version)
-        if engine == "spark":
-            from workbench.spark import spark_score
-
-            dets, calls = spark_score(ws, tracker.name, version, scope, spark=spark)
-        else:
-            dets, calls = score_frame(ws, scorer, scope, progress=progress, desc=f"Backfilling '{tracker.name}'")
-        run_dir = f"v{version}-{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
-        _write_part(_tracker_dir(ws, tracker.id) / run_dir, dets, calls)
-        now = now_iso()
-        with ws.store.transaction() as con:
-            con.execute(
-                "INSERT INTO activations(tracker_id, active, version, definition, backfill_months, window_start,"
-                " run_dir, activated_at, deactivated_at, updated_at) VALUES (?,?,?,?,?,?,?,?,NULL,?)"
-                " ON CONFLICT(tracker_id) DO UPDATE SET active=1, version=excluded.version,"
-                " definition=excluded.definition, backfill_months=excluded.backfill_months,"
-                " window_start=excluded.window_start, run_dir=excluded.run_dir, activated_at=excluded.activated_at,"
-                " deactivated_at=NULL, updated_at=excluded.updated_at",
-                (tracker.id, 1, version, dumps(snapshot), months, plan.window_start.isoformat(), run_dir, now, now))
-            con.execute("DELETE FROM activation_pending WHERE tracker_id=?", (tracker.id,))
-            con.execute("UPDATE trackers SET status='active', published_version=?, updated_at=? WHERE id=?",
-                        (version, now, tracker.id))
-        if old is not None and old["run_dir"] != run_dir:
-            shutil.rmtree(_tracker_dir(ws, tracker.id) / old["run_dir"], ignore_errors=True)
+    scope, dets, calls = apply_version(tracker, version, snapshot, months=months, window_start=plan.window_start,
+                                       progress=progress, engine=engine, spark=spark, activate=True)
     seconds = time.perf_counter() - t0
     _record_rate(ws, scope.height, seconds)
     tracker.refresh()
@@ -568,6 +544,59 @@ def activate(tracker: "BaseTracker", backfill_months: int = 12, *, as_of: Any = 
     if verbose:
         print(result)
     return result
+
+
+def apply_version(tracker: "BaseTracker", version: int, snapshot: dict, *, months: int,
+                  window_start: dt.datetime, progress: bool = True, engine: str = "local", spark: Any = None,
+                  activate: bool = False) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Score the tracker's history with ``version`` and ``snapshot`` into a new run folder and make
+    it the live one: (scope, detections, calls). The history is the calls of the window plus the
+    calls scored earlier as they arrived (they may be dated before it). ``activate=True`` also
+    marks the tracker active; otherwise its active flag is kept (publish re-applies)."""
+    ws = tracker.ws
+    with _detections_lock(ws):
+        old = activation_row(ws, tracker.id)
+        earlier = read_run(ws, tracker.id, old["run_dir"])[1]["call_id"] if old is not None else []
+        scope = scope_rows(ws, snapshot, call_ids=earlier, window_start=window_start if months else None)
+        if engine == "spark":
+            from workbench.spark import spark_score
+
+            dets, calls = spark_score(ws, tracker.name, version, scope, spark=spark)
+        else:
+            scorer = load_scorer(ws, tracker.name, version)
+            dets, calls = score_frame(ws, scorer, scope, progress=progress, desc=f"Scoring '{tracker.name}'")
+        run_dir = f"v{version}-{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
+        _write_part(_tracker_dir(ws, tracker.id) / run_dir, dets, calls)
+        now = now_iso()
+        active = 1 if activate or old is None else int(old["active"])
+        with ws.store.transaction() as con:
+            con.execute(
+                "INSERT INTO activations(tracker_id, active, version, definition, backfill_months, window_start,"
+                " run_dir, activated_at, deactivated_at, updated_at) VALUES (?,?,?,?,?,?,?,?,NULL,?)"
+                " ON CONFLICT(tracker_id) DO UPDATE SET active=excluded.active, version=excluded.version,"
+                " definition=excluded.definition, backfill_months=excluded.backfill_months,"
+                " window_start=excluded.window_start, run_dir=excluded.run_dir, updated_at=excluded.updated_at",
+                (tracker.id, active, version, dumps(snapshot), months, window_start.isoformat(), run_dir, now, now))
+            if activate:
+                con.execute("UPDATE activations SET activated_at=?, deactivated_at=NULL WHERE tracker_id=?",
+                            (now, tracker.id))
+                con.execute("DELETE FROM activation_pending WHERE tracker_id=?", (tracker.id,))
+            status = "active" if active else "inactive"
+            con.execute("UPDATE trackers SET status=?, published_version=?, updated_at=? WHERE id=?",
+                        (status, version, now, tracker.id))
+        if old is not None and old["run_dir"] != run_dir:
+            shutil.rmtree(_tracker_dir(ws, tracker.id) / old["run_dir"], ignore_errors=True)
+    return scope, dets, calls
+
+
+def record_definition(ws: "Workspace", tracker_name: str, version: int, definition: dict) -> None:
+    """Write the scope a version goes live with onto the registered version, so a published
+    version is reproducible from MLflow alone even when the filters changed after its training."""
+    from workbench.registry import registered_model_name
+
+    ws.registry.client.set_model_version_tag(
+        registered_model_name(tracker_name), str(int(version)), TAG_PUBLISHED_DEFINITION,
+        json.dumps(definition, sort_keys=True, default=str))
 
 
 def _set_published(tracker: "BaseTracker", version: int) -> None:

@@ -1,0 +1,264 @@
+"""Publishing: unpublished changes, ``t.diff()`` before ``t.publish()``.
+
+Once a tracker is live, training more rounds or editing its filters changes nothing that
+stakeholders see: the stored results keep coming from the *published* version (the MLflow alias
+``published``) with the scope it was published with. ``t.unpublished_changes()`` lists what
+differs; ``t.diff()`` scores the tracker's history with the candidate (the latest version and the
+current definition) and compares it with the live results: detections gained and lost, per team
+and per month, with examples; ``t.publish()`` moves the alias and re-applies the version to the
+history. Every published version stays reproducible: its MLflow run holds the tags, settings and
+model, and the definition it was published with is written on the registered version as the tag
+``workbench.published_definition``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from workbench import activation as act
+from workbench.errors import ValidationError
+from workbench.store import loads
+
+if TYPE_CHECKING:
+    from workbench.trackers.tracker import Tracker
+
+TAG_PUBLISHED_DEFINITION = act.TAG_PUBLISHED_DEFINITION
+_SCOPE_FIELDS = ("mentioned_by", "filters", "call_part", "channels")
+
+
+def _latest_version(tracker: "Tracker") -> int | None:
+    versions = tracker.ws.registry.versions(tracker.name)
+    return versions[-1].version if versions else None
+
+
+def _published(tracker: "Tracker") -> tuple[int | None, dict | None]:
+    """The published version and the definition it is live with (None before any activation)."""
+    version = tracker.ws.registry.get_alias(tracker.name, act.PUBLISHED_ALIAS)
+    row = act.activation_row(tracker.ws, tracker.id)
+    return version, (loads(row["definition"]) if row is not None else None)
+
+
+def unpublished_changes(tracker: "Tracker") -> list[str]:
+    """What the live results do not reflect yet, one line each; [] when nothing is pending."""
+    published, snapshot = _published(tracker)
+    if published is None:
+        return []
+    out = []
+    latest = _latest_version(tracker)
+    if latest is not None and latest != published:
+        out.append(f"version {latest} was trained after the published version {published}")
+    if snapshot is not None:
+        current = act.definition_of(tracker)
+        for key in _SCOPE_FIELDS:
+            if _norm(current[key]) != _norm(snapshot[key]):
+                out.append(f"{key} changed: {json.dumps(snapshot[key], default=str)} -> "
+                           f"{json.dumps(current[key], default=str)}")
+    tags = tracker.tags()
+    trained = tracker.ws.store.query_one("SELECT MAX(created_at) AS at FROM versions WHERE tracker_id=?", (tracker.id,))
+    if tags.height and trained and trained["at"] and tags["tagged_at"].max() > trained["at"]:
+        out.append("tags changed since the latest training: train (t.train()) to make them a version")
+    return out
+
+
+def _norm(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+@dataclass
+class TrackerDiff:
+    """What publishing a candidate would change on the tracker's history."""
+
+    tracker: str
+    published_version: int | None
+    candidate_version: int
+    definition_changes: list[str]
+    calls_before: int  # calls in the published scope (looked in)
+    calls_after: int
+    mentions_before: int
+    mentions_after: int
+    calls_with_mention_before: int
+    calls_with_mention_after: int
+    gained: pl.DataFrame  # sentences detected only by the candidate (with call, team, month, score)
+    lost: pl.DataFrame  # sentences detected only by the published version
+    by_team: pl.DataFrame  # team, mentions_before, mentions_after, gained, lost, calls_with_mention_before/after
+    by_month: pl.DataFrame
+    examples: int = 5
+    window_start: dt.datetime | None = None
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.gained.height or self.lost.height or self.calls_before != self.calls_after)
+
+    def __str__(self) -> str:
+        before = f"version {self.published_version}" if self.published_version is not None else "nothing published"
+        lines = [
+            f"Diff of '{self.tracker}': {before} -> version {self.candidate_version}"
+            + (f" on calls since {self.window_start:%Y-%m-%d}" if self.window_start else ""),
+        ]
+        lines += [f"  {c}" for c in self.definition_changes]
+        lines += [
+            f"  calls looked in      {self.calls_before:>8,} -> {self.calls_after:,}",
+            f"  calls with a mention {self.calls_with_mention_before:>8,} -> {self.calls_with_mention_after:,}",
+            f"  mentions             {self.mentions_before:>8,} -> {self.mentions_after:,}"
+            f"   (+{self.gained.height:,} gained, -{self.lost.height:,} lost)",
+        ]
+        for title, frame in (("per team", self.by_team), ("per month", self.by_month)):
+            key = frame.columns[0]
+            changed = frame.filter((pl.col("gained") > 0) | (pl.col("lost") > 0))
+            if changed.height:
+                lines.append(f"  {title}:")
+                for r in changed.iter_rows(named=True):
+                    lines.append(f"    {str(r[key]):<12} {r['mentions_before']:>6,} -> {r['mentions_after']:<6,}"
+                                 f" (+{r['gained']:,} -{r['lost']:,})")
+        for title, frame in (("gained", self.gained), ("lost", self.lost)):
+            if frame.height:
+                lines.append(f"  examples {title}:")
+                for r in frame.head(self.examples).iter_rows(named=True):
+                    lines.append(f"    [{r['call_id']}] {r['text']}  ({r['score']:.2f})")
+        if not self.changed:
+            lines.append("  no change on the history")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(str(self))}</pre>"
+
+
+def diff(tracker: "Tracker", version: int | None = None, *, examples: int = 5, as_of: Any = None,
+         progress: bool = False) -> TrackerDiff:
+    """Compare the live results with what ``version`` (default: the latest trained) and the current
+    definition would give on the same history. Nothing is stored.
+
+    The history is the activation's window and the calls scored since; before any activation,
+    the last 12 months (``as_of`` moves "now").
+    """
+    ws = tracker.ws
+    t0 = time.perf_counter()
+    candidate = version if version is not None else _latest_version(tracker)
+    if candidate is None:
+        raise ValidationError("version", f"'{tracker.name}' has no trained version", "Train it first (t.train()).")
+    published, snapshot = _published(tracker)
+    row = act.activation_row(ws, tracker.id)
+    current = act.definition_of(tracker)
+    if row is not None:
+        base_det, base_calls = act.read_run(ws, tracker.id, row["run_dir"])
+        months = int(row["backfill_months"])
+        window_start = dt.datetime.fromisoformat(row["window_start"])
+        earlier = base_calls["call_id"]
+    else:
+        months = act.MAX_BACKFILL_MONTHS
+        window_start = act.months_before(act._as_of(as_of), months)
+        earlier = []
+        if published is not None:
+            scope = act.scope_rows(ws, current, window_start=window_start)
+            base_det, base_calls = act.score_frame(ws, act.load_scorer(ws, tracker.name, published), scope)
+        else:
+            base_det, base_calls = act._empty(act.DETECTION_SCHEMA), act._empty(act.CALLS_SCORED_SCHEMA)
+        snapshot = current
+    scope = act.scope_rows(ws, current, call_ids=earlier, window_start=window_start if months else None)
+    cand_det, cand_calls = act.score_frame(ws, act.load_scorer(ws, tracker.name, candidate), scope, progress=progress,
+                                           desc=f"Diff of '{tracker.name}'")
+    changes = [f"{k} changed: {_norm(snapshot[k])} -> {_norm(current[k])}"
+               for k in _SCOPE_FIELDS if _norm(snapshot[k]) != _norm(current[k])]
+
+    info = ws.calls.select("call_id", "team", pl.col("started_at").dt.strftime("%Y-%m").alias("month"))
+    cols = ["call_id", "sentence_id", "text", "speaker", "side", "start_s", "score"]
+    gained = (cand_det.join(base_det.select("sentence_id"), on="sentence_id", how="anti").select(cols)
+              .join(info, on="call_id", how="left").sort("score", descending=True))
+    lost = (base_det.join(cand_det.select("sentence_id"), on="sentence_id", how="anti").select(cols)
+            .join(info, on="call_id", how="left").sort("score", descending=True))
+
+    def per(key: str) -> pl.DataFrame:
+        def counts(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+            return frame.join(info, on="call_id", how="left").group_by(key).agg(pl.len().alias(name))
+
+        def with_mention(calls: pl.DataFrame, name: str) -> pl.DataFrame:
+            return (calls.filter(pl.col("mentions") > 0).join(info, on="call_id", how="left")
+                    .group_by(key).agg(pl.len().alias(name)))
+
+        keys = info.select(key).unique()
+        out = keys
+        for frame, name in ((base_det, "mentions_before"), (cand_det, "mentions_after")):
+            out = out.join(counts(frame, name), on=key, how="left")
+        out = out.join(gained.group_by(key).agg(pl.len().alias("gained")), on=key, how="left")
+        out = out.join(lost.group_by(key).agg(pl.len().alias("lost")), on=key, how="left")
+        out = out.join(with_mention(base_calls, "calls_with_mention_before"), on=key, how="left")
+        out = out.join(with_mention(cand_calls, "calls_with_mention_after"), on=key, how="left")
+        value_cols = [c for c in out.columns if c != key]
+        return out.with_columns(pl.col(value_cols).fill_null(0).cast(pl.Int64)).sort(key, nulls_last=True)
+
+    return TrackerDiff(
+        tracker=tracker.name, published_version=published, candidate_version=candidate, definition_changes=changes,
+        calls_before=base_calls.height, calls_after=cand_calls.height,
+        mentions_before=base_det.height, mentions_after=cand_det.height,
+        calls_with_mention_before=int((base_calls["mentions"] > 0).sum()) if base_calls.height else 0,
+        calls_with_mention_after=int((cand_calls["mentions"] > 0).sum()) if cand_calls.height else 0,
+        gained=gained, lost=lost, by_team=per("team"), by_month=per("month"), examples=examples,
+        window_start=window_start, seconds=time.perf_counter() - t0,
+    )
+
+
+@dataclass
+class PublishResult:
+    tracker: str
+    version: int
+    previous_version: int | None
+    reapplied: bool
+    detections: int | None = None
+    calls_scored: int | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        prev = f" (was {self.previous_version})" if self.previous_version is not None else ""
+        out = f"Published version {self.version} of '{self.tracker}'{prev}."
+        if self.reapplied:
+            out += (f" Re-applied to its history: {self.calls_scored:,} calls, {self.detections:,} mentions"
+                    f" in {self.seconds:.1f} s.")
+        else:
+            out += " It is applied when the tracker is activated (t.activate())."
+        return " ".join([out, *self.notes])
+
+
+def publish(tracker: "Tracker", version: int | None = None, *, progress: bool = True,
+            verbose: bool = True) -> PublishResult:
+    """Make ``version`` (default: the latest trained) with the current definition the live one:
+    move the MLflow alias ``published``, record the definition on the version, and re-apply it
+    to the tracker's history when it has been activated. Look at ``t.diff()`` first."""
+    ws = tracker.ws
+    target = version if version is not None else _latest_version(tracker)
+    if target is None:
+        raise ValidationError("version", f"'{tracker.name}' has no trained version", "Train it first (t.train()).")
+    previous, snapshot = _published(tracker)
+    current = act.definition_of(tracker)
+    row = act.activation_row(ws, tracker.id)
+    if previous == target and (snapshot is None or _norm(snapshot) == _norm(current)):
+        result = PublishResult(tracker=tracker.name, version=target, previous_version=previous, reapplied=False,
+                               notes=["Nothing changed: it was already published."])
+        if verbose:
+            print(result)
+        return result
+    ws.registry.set_alias(tracker.name, act.PUBLISHED_ALIAS, target)  # NotFoundError for an unknown version
+    act.record_definition(ws, tracker.name, target, current)
+    t0 = time.perf_counter()
+    if row is None:
+        act._set_published(tracker, target)
+        result = PublishResult(tracker=tracker.name, version=target, previous_version=previous, reapplied=False)
+    else:
+        scope, dets, calls = act.apply_version(
+            tracker, target, current, months=int(row["backfill_months"]),
+            window_start=dt.datetime.fromisoformat(row["window_start"]), progress=progress)
+        result = PublishResult(tracker=tracker.name, version=target, previous_version=previous, reapplied=True,
+                               detections=dets.height, calls_scored=calls.height,
+                               seconds=time.perf_counter() - t0)
+    tracker.refresh()
+    if verbose:
+        print(result)
+    return result
