@@ -28,6 +28,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote
 
 from workbench.errors import WorkbenchError
@@ -75,9 +76,18 @@ def free_port(host: str = HOST) -> int:
 
 # ---------------------------------------------------------------- process groups
 
-def _proc_table() -> dict[int, tuple[int, int, str]]:
-    """pid -> (ppid, pgid, state) for every live process, read from /proc (Linux)."""
-    table: dict[int, tuple[int, int, str]] = {}
+class _Proc(NamedTuple):
+    ppid: int
+    pgid: int
+    state: str
+    start: int  # clock ticks after boot: tells a process from a later one that reuses its pid
+
+
+def _proc_table() -> dict[int, _Proc]:
+    """Every process, read from /proc (Linux); empty where there is no /proc."""
+    table: dict[int, _Proc] = {}
+    if not os.path.isdir("/proc"):
+        return table
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -88,47 +98,33 @@ def _proc_table() -> dict[int, tuple[int, int, str]]:
             continue  # exited while we looked
         # The command name is in parentheses and may itself hold spaces or parentheses.
         fields = stat[stat.rfind(")") + 2:].split()
-        table[int(entry.name)] = (int(fields[1]), int(fields[2]), fields[0])
+        table[int(entry.name)] = _Proc(int(fields[1]), int(fields[2]), fields[0], int(fields[19]))
     return table
 
 
-def _alive(pid: int, table: dict[int, tuple[int, int, str]] | None = None) -> bool:
-    if table is not None:
-        # A zombie has exited already; it only waits for its parent to read its status.
-        return pid in table and table[pid][2] != "Z"
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def process_group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in the process group `pgid`."""
-    if not os.path.isdir("/proc"):
+    """Live processes in the process group `pgid` (zombies have exited: not counted)."""
+    table = _proc_table()
+    if not table:  # no /proc: ask the kernel whether the group still exists at all
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
             return []
         return [pgid]
-    return sorted(pid for pid, (_, group, state) in _proc_table().items() if group == pgid and state != "Z")
+    return sorted(pid for pid, p in table.items() if p.pgid == pgid and p.state != "Z")
 
 
-def _descendants(root: int) -> set[int]:
-    if not os.path.isdir("/proc"):
-        return set()
-    table = _proc_table()
+def _descendants(root: int, table: dict[int, _Proc]) -> dict[int, int]:
+    """pid -> start time of every descendant of `root`."""
     children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    found: set[int] = set()
+    for pid, p in table.items():
+        children.setdefault(p.ppid, []).append(pid)
+    found: dict[int, int] = {}
     todo = [root]
     while todo:
         for child in children.get(todo.pop(), []):
             if child not in found:
-                found.add(child)
+                found[child] = table[child].start
                 todo.append(child)
     return found
 
@@ -148,27 +144,34 @@ class _ProcessGroup:
             self._log.close()
             raise
         self.pgid = self.proc.pid  # a session leader's group id is its pid
-        # Descendants seen so far: kernels leave our group, and once the server exits they
-        # are re-parented to init, after which nothing would link them to us any more.
-        self._seen: set[int] = set()
+        # Descendants seen so far (pid -> start time): kernels leave our group, and once the
+        # server exits they are re-parented to init, after which nothing links them to us.
+        self._seen: dict[int, int] = {}
         self._stopped = False
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
+    def _look(self) -> dict[int, _Proc]:
+        table = _proc_table()
+        if self.proc.poll() is None:
+            self._seen.update(_descendants(self.pid, table))
+        return table
+
     def poll(self) -> int | None:
-        self._seen |= _descendants(self.pid)
+        self._look()
         return self.proc.poll()
 
     def members(self) -> list[int]:
         """Every live process that belongs to this server: its group plus descendants we saw."""
-        pids = set(process_group_members(self.pgid))
-        if self.proc.poll() is None:
-            self._seen |= _descendants(self.pid)
-        table = _proc_table() if os.path.isdir("/proc") else None
-        pids |= {pid for pid in self._seen if _alive(pid, table)}
-        return sorted(pids)
+        table = self._look()
+        if not table:
+            return [self.pid] if self.proc.poll() is None else []
+        group = {pid for pid, p in table.items() if p.pgid == self.pgid and p.state != "Z"}
+        seen = {pid for pid, start in self._seen.items()
+                if pid in table and table[pid].start == start and table[pid].state != "Z"}
+        return sorted(group | seen)
 
     def _signal_all(self, sig: int, pids: Iterable[int]) -> None:
         try:
@@ -195,8 +198,7 @@ class _ProcessGroup:
             return
         self._stopped = True
         try:
-            if self.proc.poll() is None:
-                self._seen |= _descendants(self.pid)
+            self._look()
             # Only the group: kernels get the server's own shutdown request first, and a
             # second signal at the same moment only makes them log scary tracebacks.
             self._signal_all(signal.SIGTERM, [])

@@ -148,8 +148,11 @@ _WIDGETS_STATE_JS = """
     const body = document.body;
     if (!body) return null;
     const text = body.innerText || "";
-    if (text.includes("There was an error when executing cell")) return "voila-error";
-    if (text.includes("Error displaying widget")) return "widget-error";
+    // Voila's message without --show_tracebacks, the traceback itself with it.
+    if (text.includes("There was an error when executing cell")) return "a cell raised an error";
+    if (text.includes("Traceback (most recent call last)")) return "a cell raised an error";
+    if (text.includes("Cell execution timed out")) return "a cell timed out";
+    if (text.includes("Error displaying widget")) return "a widget could not be displayed";
     if (text.includes("Loading widget")) return null;
     const rendered = document.querySelectorAll('.jupyter-widgets[class*="widget-"]').length;
     return rendered >= minCount ? "ok" : null;

@@ -76,13 +76,15 @@ def test_voila_dashboard_renders_widgets_and_round_trips(tmp_path, page, screens
     started = time.monotonic()
     notebooks = tmp_path / "notebooks"
     dashboard = write_notebook(notebooks / "04_dash board.ipynb", DASHBOARD_SOURCE)
+    broken = write_notebook(notebooks / "05_broken.ipynb", "import ipywidgets\nraise ValueError('no data')")
     # Not in the list handed to start_voila, so the dashboard server must not serve it.
     write_notebook(notebooks / "01_private.ipynb", "print('private')")
     workspace = tmp_path / "my workspace"
     workspace.mkdir()
 
-    with start_voila([dashboard], workspace) as server:
-        assert server.urls == [f"{server.base_url}/voila/render/{quote('04_dash board.ipynb')}"]
+    with start_voila([dashboard, broken], workspace) as server:
+        assert server.urls == [f"{server.base_url}/voila/render/{quote('04_dash board.ipynb')}",
+                               f"{server.base_url}/voila/render/05_broken.ipynb"]
         assert server.url.startswith("http://127.0.0.1:")
         page.goto(server.urls[0])
         wait_for_widgets(page, timeout=60, min_count=3)
@@ -107,6 +109,14 @@ def test_voila_dashboard_renders_widgets_and_round_trips(tmp_path, page, screens
 
         code, _ = http_get(f"{server.base_url}/voila/render/01_private.ipynb")
         assert code == 404
+
+        # wait_for_widgets gives up at once on a failed cell instead of waiting out its timeout.
+        page.goto(server.urls[1])
+        before = time.monotonic()
+        with pytest.raises(pytest.fail.Exception, match="raised an error"):
+            wait_for_widgets(page, timeout=60)
+        assert time.monotonic() - before < 30
+        assert "no data" not in page.content()  # tracebacks stay on the server by default
         owned = server.members()
         # The kernel runs in a session of its own, so this checks stop() finds it anyway.
         assert len(owned) >= 2, f"expected the server and its kernel, got {owned}"
