@@ -59,6 +59,41 @@ def cmd_demo(args) -> int:
     return 0
 
 
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+DASHBOARDS = ("04_performance_overview.ipynb", "05_tracker_results.ipynb")
+
+
+def _notebooks_dir() -> Path:
+    if not NOTEBOOKS.is_dir():
+        raise WorkbenchError(f"The notebooks folder {NOTEBOOKS} is missing: run from a clone of the repository.")
+    return NOTEBOOKS
+
+
+def cmd_dashboards(args) -> int:
+    from workbench.serve import serve_forever, start_voila
+    from workbench.workspace import Workspace
+
+    ws = Workspace(args.workspace)
+    server = start_voila([_notebooks_dir() / n for n in DASHBOARDS], ws.path, port=args.port)
+    return serve_forever([server])
+
+
+def cmd_lab(args) -> int:
+    from workbench.serve import serve_forever, start_lab
+    from workbench.workspace import Workspace
+
+    ws = Workspace(args.workspace)
+    return serve_forever([start_lab(_notebooks_dir(), ws.path, port=args.port, open_browser=args.browser)])
+
+
+def cmd_mlflow(args) -> int:
+    from workbench.serve import serve_forever, start_mlflow_ui
+    from workbench.workspace import Workspace
+
+    ws = Workspace(args.workspace)
+    return serve_forever([start_mlflow_ui(ws.mlruns_dir, port=args.port)])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench",
@@ -98,6 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
     p.add_argument("--no-train", action="store_true", help="stop after embedding")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("dashboards", help="serve the performance-overview and results dashboards (Voila, 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    p.set_defaults(func=cmd_dashboards)
+    p = sub.add_parser("lab", help="open JupyterLab on the notebooks (127.0.0.1)")
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--browser", action="store_true", help="also open a web browser")
+    p.set_defaults(func=cmd_lab)
+    p = sub.add_parser("mlflow", help="the MLflow UI on the workspace's runs and model versions (127.0.0.1)")
+    p.add_argument("--port", type=int, default=None)
+    p.set_defaults(func=cmd_mlflow)
 
     from workbench.cli_trackers import register as register_trackers
 
