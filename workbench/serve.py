@@ -304,6 +304,7 @@ class Server:
                 self._group.stop(timeout=5)
                 self._group = None
                 self.port = 0
+                self.log_path.write_bytes(b"")  # or the old "in use" would read as this run's
                 self.start()
         raise AssertionError("unreachable")
 
@@ -416,11 +417,12 @@ class LabServer(Server):
 
     def __init__(self, notebook_dir: Path, workspace: Path, *, port: int | None = None,
                  open_browser: bool = False, token: str | None = None, **kwargs) -> None:
-        env = {WORKSPACE_ENV: str(Path(workspace).resolve())}
+        self.token = token or secrets.token_hex(24)
+        # The token goes by environment, not argv, where `ps` would show it to every user.
+        env = {WORKSPACE_ENV: str(Path(workspace).resolve()), "JUPYTER_TOKEN": self.token}
         super().__init__(port=port, env=env, cwd=notebook_dir, **kwargs)
         self.notebook_dir = Path(notebook_dir)
         self.open_browser = open_browser
-        self.token = token or secrets.token_hex(24)
 
     def _argv(self) -> list[str]:
         # Jupyter refuses to start as root unless told; containers (and the project's CI)
@@ -433,7 +435,6 @@ class LabServer(Server):
             f"--ServerApp.port={self.port}",
             "--ServerApp.port_retries=0",
             f"--ServerApp.open_browser={self.open_browser}",
-            f"--IdentityProvider.token={self.token}",
             # Both would try to reach the internet, which these machines may not have.
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--LabApp.news_url=None",

@@ -225,6 +225,7 @@ def test_lab_serves_with_token_and_stops_cleanly(tmp_path):
         # Kernels inherit the server's environment; this is where they find the workspace.
         environ = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
         assert f"WORKBENCH_WORKSPACE={workspace.resolve()}".encode() in environ
+        assert server.token not in Path(f"/proc/{server.pid}/cmdline").read_text()
         owned = server.members()
     assert alive(owned) == []
     assert not server.running()
