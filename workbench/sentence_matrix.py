@@ -169,6 +169,8 @@ class SentenceMatrix:
             rows, dim = int(state["rows"]), state["dim"]
             have = self._ids(rows)
             ids = sents["sentence_id"].to_numpy()
+            if len(have) == len(ids) and np.array_equal(have, ids):
+                return 0  # the common case: rows were appended in table order and nothing was replaced
             new = ~np.isin(ids, have, assume_unique=False)
             if not new.any():
                 return 0
@@ -259,8 +261,11 @@ class SentenceMatrix:
             positions = self._aligned[2]
         else:
             have = self._ids(rows)
-            order = np.argsort(have, kind="stable")
             ids = sents["sentence_id"].to_numpy()
+            if len(have) == len(ids) and np.array_equal(have, ids):
+                self._aligned = (gen, rows, np.arange(rows, dtype=np.int64))
+                return MatrixView(vectors=self._vectors(rows, dim or 0), positions=self._aligned[2], generation=gen)
+            order = np.argsort(have, kind="stable")
             at = np.searchsorted(have, ids, sorter=order)
             at = np.clip(at, 0, max(rows - 1, 0))
             positions = order[at] if rows else np.empty(0, dtype=np.int64)
