@@ -3,9 +3,11 @@ Python's http.server, which starts in a fraction of a second."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import urllib.request
@@ -59,18 +61,25 @@ def test_serve_forever_prints_the_address_and_stops_everything_on_ctrl_c(tmp_pat
         assert response.read() == b"hello from the workbench"
     assert len(process_group_members(pgid)) == 2  # the server and its sleeping child
 
+    logs_before = set(Path(tempfile.gettempdir()).glob("workbench-static-*.log"))
     proc.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal sends to the foreground job
     assert proc.wait(timeout=30) == 0
     assert "stopping" in proc.stdout.read()
     assert process_group_members(pgid) == []
+    # A clean stop removes the log; only this run's log can have gone from the list.
+    assert len(logs_before - set(Path(tempfile.gettempdir()).glob("workbench-static-*.log"))) == 1
 
 
 def test_serve_forever_returns_1_when_a_server_dies(tmp_path):
     proc, pgid, _ = start_serving(tmp_path)
     os.killpg(pgid, signal.SIGKILL)
     assert proc.wait(timeout=30) == 1
-    assert "static stopped unexpectedly" in proc.stdout.read()
+    output = proc.stdout.read()
+    assert "static stopped unexpectedly" in output
     assert process_group_members(pgid) == []
+    log = Path(re.search(r"its log \((\S+)\)", output).group(1))
+    assert log.is_file(), "the log of a server that died must be kept"
+    log.unlink()
 
 
 class Stubborn(Server):

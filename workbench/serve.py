@@ -63,7 +63,12 @@ _QUIET_ENV = {
 
 
 class ServerError(WorkbenchError, RuntimeError):
-    """A server did not come up; the message carries the tail of its log."""
+    """A server did not come up; the message carries the tail of its log, and `log_path`
+    names the whole log (kept for the post-mortem; delete it when done)."""
+
+    def __init__(self, message: str, *, log_path: Path | None = None) -> None:
+        super().__init__(message)
+        self.log_path = log_path
 
 
 def free_port(host: str = HOST) -> int:
@@ -323,7 +328,7 @@ class Server:
                 raise ServerError(
                     f"{self.name} exited with status {code} before it answered on {self.base_url}\n"
                     f"command: {' '.join(self._group.argv)}\n--- last lines of its log ({self.log_path}) ---\n"
-                    f"{self.log_tail()}")
+                    f"{self.log_tail()}", log_path=self.log_path)
             try:
                 with urllib.request.urlopen(probe, timeout=2) as response:
                     if response.status < 500:
@@ -337,7 +342,8 @@ class Server:
             if time.monotonic() >= deadline:
                 raise ServerError(
                     f"{self.name} did not answer on {probe} within {timeout:.0f} s\n"
-                    f"--- last lines of its log ({self.log_path}) ---\n{self.log_tail()}")
+                    f"--- last lines of its log ({self.log_path}) ---\n{self.log_tail()}",
+                    log_path=self.log_path)
             time.sleep(0.2)
 
     def log_tail(self, lines: int = 40) -> str:
@@ -586,8 +592,8 @@ def serve_forever(servers: Sequence[Server] | Server, *, out=None, poll_s: float
         while True:
             for server in servers:
                 if not server.running():
-                    print(f"{server.name} stopped unexpectedly; the last lines of its log:\n{server.log_tail()}",
-                          file=out, flush=True)
+                    print(f"{server.name} stopped unexpectedly; the last lines of its log "
+                          f"({server.log_path}):\n{server.log_tail()}", file=out, flush=True)
                     return 1
             time.sleep(poll_s)
     except ServerError as exc:
