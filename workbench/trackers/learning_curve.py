@@ -1,4 +1,9 @@
-"""The learning curve over rounds, and whether another round of tagging is likely to help."""
+"""The learning curve over rounds, and whether another round of tagging is likely to help.
+
+The judgement itself is the training core's (`assess_learning_curve`: estimated F1 gain and how
+much the detections moved between the last two models); this module adds the product's rules
+around it: four rounds make a basic model, ten is the most the workflow asks for.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,10 +11,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from workbench.trackers.rounds import BASIC_MODEL_ROUNDS, MAX_ROUNDS
-
-# A change in F1 smaller than this between the last two rounds reads as a plateau: the
-# estimate's own noise at 100-250 tags is about this size.
-PLATEAU_F1 = 0.02
+from workbench.training.curve import RoundRecord, assess_learning_curve
 
 
 @dataclass
@@ -18,12 +20,17 @@ class LearningCurve:
     precision: list[float | None]
     hit_rate: list[float | None]
     f1: list[float | None]
+    detection_change: list[float | None]
     another_round_helps: bool
     advice: str
 
     def to_frame(self) -> pl.DataFrame:
-        return pl.DataFrame({"round": self.rounds, "precision": self.precision, "hit_rate": self.hit_rate, "f1": self.f1},
-                            schema={"round": pl.Int64, "precision": pl.Float64, "hit_rate": pl.Float64, "f1": pl.Float64})
+        return pl.DataFrame(
+            {"round": self.rounds, "precision": self.precision, "hit_rate": self.hit_rate, "f1": self.f1,
+             "detection_change": self.detection_change},
+            schema={"round": pl.Int64, "precision": pl.Float64, "hit_rate": pl.Float64, "f1": pl.Float64,
+                    "detection_change": pl.Float64},
+        )
 
 
 def _f1(p: float | None, r: float | None) -> float | None:
@@ -33,30 +40,26 @@ def _f1(p: float | None, r: float | None) -> float | None:
 
 
 def learning_curve(versions: pl.DataFrame) -> LearningCurve:
-    """From the tracker's versions (one per trained round, the last training of a round wins)."""
-    if versions.height:
-        last = versions.sort("version").group_by("round", maintain_order=True).last().sort("round")
-    else:
-        last = versions
-    rounds = last["round"].to_list() if last.height else []
-    prec = last["precision"].to_list() if last.height else []
-    hit = last["hit_rate"].to_list() if last.height else []
-    f1 = [_f1(p, r) for p, r in zip(prec, hit)]
+    """From the tracker's versions table (the last training of each round counts)."""
+    last = (versions.sort("version").group_by("round", maintain_order=True).last().sort("round")
+            if versions.height else versions)
+    rows = list(last.iter_rows(named=True)) if last.height else []
+    rounds = [r["round"] for r in rows]
+    prec = [r["precision"] for r in rows]
+    hit = [r["hit_rate"] for r in rows]
+    f1 = [_f1(p, h) for p, h in zip(prec, hit)]
+    change = [r.get("detection_change") for r in rows]
     done = max(rounds) if rounds else 0
     if done >= MAX_ROUNDS:
         helps, advice = False, f"{MAX_ROUNDS} rounds tagged: the model is as good as tagging makes it; publish it."
     elif done < BASIC_MODEL_ROUNDS:
         left = BASIC_MODEL_ROUNDS - done
-        helps, advice = True, f"Tag {left} more round{'s' if left > 1 else ''}: {BASIC_MODEL_ROUNDS} rounds make a basic model."
+        helps = True
+        advice = f"Tag {left} more round{'s' if left > 1 else ''}: {BASIC_MODEL_ROUNDS} rounds make a basic model."
     else:
-        recent = [x for x in f1[-2:] if x is not None]
-        if len(recent) == 2 and abs(recent[1] - recent[0]) < PLATEAU_F1:
-            helps = False
-            advice = (f"F1 moved by {recent[1] - recent[0]:+.3f} in the last round: another round is unlikely to "
-                      "help much; tag more only to narrow the intervals.")
-        elif len(recent) == 2:
-            helps = True
-            advice = f"F1 moved by {recent[1] - recent[0]:+.3f} in the last round: another round is likely to help."
-        else:
-            helps, advice = True, "Not enough trained rounds to read a trend: tag another round."
-    return LearningCurve(rounds, prec, hit, f1, helps, advice)
+        records = [RoundRecord(r["round"], (r["n_yes"] or 0) + (r["n_no"] or 0), f, r["detected_sentences"] or 0, c)
+                   for r, f, c in zip(rows, f1, change)]
+        verdict = assess_learning_curve(records)
+        helps = verdict.likely_helps
+        advice = ("Another round is likely to help: " if helps else "Another round is unlikely to help much: ") + verdict.reason + "."
+    return LearningCurve(rounds, prec, hit, f1, change, helps, advice)

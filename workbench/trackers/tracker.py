@@ -392,6 +392,7 @@ class Tracker(BaseTracker):
             "seed": self.settings.get("seed", 0),
         }
         metrics = _flat_metrics(est)
+        metrics["detection_change"] = self._detection_change(state, model)
         curve = self.learning_curve()
         record = self.ws.registry.log_training(
             self.name, model=_ProbabilityModel(model), params=params, metrics=metrics,
@@ -406,12 +407,25 @@ class Tracker(BaseTracker):
         with self.ws.store.transaction() as con:
             con.execute("INSERT INTO versions(tracker_id, version, run_id, round_number, created_at, metrics)"
                         " VALUES (?,?,?,?,?,?)",
-                        (self.id, record.version, record.run_id, state.round_number, now_iso(), dumps(est.as_dict())))
+                        (self.id, record.version, record.run_id, state.round_number, now_iso(),
+                         dumps({**est.as_dict(), "detection_change": metrics["detection_change"]})))
             con.execute("UPDATE rounds SET trained_version=? WHERE tracker_id=? AND number=?",
                         (record.version, self.id, state.round_number))
         return TrainingResult(version=record.version, run_id=record.run_id, round_number=state.round_number,
                               n_yes=state.n_yes, n_no=state.n_no, n_not_sure=n_not_sure,
                               threshold=float(model.threshold_))
+
+    def _detection_change(self, state: _State, model) -> float | None:
+        """Share of detections that moved since the previous version (1 - Jaccard); None for the first."""
+        from workbench.training.curve import detection_change
+
+        previous = self.ws.store.query_one(
+            "SELECT version FROM versions WHERE tracker_id=? ORDER BY version DESC LIMIT 1", (self.id,))
+        if previous is None:
+            return None
+        old = self.ws.registry.load_model(self.name, version=previous["version"]).unwrap_python_model()
+        # Both models put their threshold at probability 0.5; detection_change cuts at 0.
+        return detection_change(old.score_embeddings(state.X) - 0.5, model.predict_proba(state.X)[:, 1] - 0.5)
 
     def versions(self) -> pl.DataFrame:
         """Model versions trained so far: version, round, run id, precision and hit rate."""
@@ -424,10 +438,11 @@ class Tracker(BaseTracker):
             out.append({"version": r["version"], "round": r["round_number"], "run_id": r["run_id"],
                         "created_at": r["created_at"], "n_yes": m.get("n_yes"), "n_no": m.get("n_no"),
                         "precision": p.get("value"), "hit_rate": h.get("value"),
-                        "detected_sentences": m.get("detected_sentences")})
+                        "detected_sentences": m.get("detected_sentences"),
+                        "detection_change": m.get("detection_change")})
         schema = {"version": pl.Int64, "round": pl.Int64, "run_id": pl.String, "created_at": pl.String,
                   "n_yes": pl.Int64, "n_no": pl.Int64, "precision": pl.Float64, "hit_rate": pl.Float64,
-                  "detected_sentences": pl.Int64}
+                  "detected_sentences": pl.Int64, "detection_change": pl.Float64}
         return pl.DataFrame(out, schema=schema)
 
     def learning_curve(self):
