@@ -1,0 +1,159 @@
+"""Results of a live tracker: search, team stats, exports, the calls API and streams (with a real
+HTTP server on 127.0.0.1 for the webhook and a real child process for the command)."""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import polars as pl
+import pytest
+from matplotlib.figure import Figure
+
+from tests.activation.conftest import AS_OF, new_calls
+from workbench.errors import NotFoundError, ValidationError
+
+
+@pytest.fixture
+def live(live_ws, tracker):
+    tracker.activate(12, as_of=AS_OF, progress=False, verbose=False)
+    return tracker
+
+
+def test_search_by_tracker_filters_dates_and_text(live_ws, live):
+    det = live.results().detections
+    found = live_ws.search(live.name)
+    assert set(found.calls["call_id"]) == set(det["call_id"])
+    assert found.calls["mentions"].sum() == det.height == found.calls[live.name].sum()
+    assert found.calls["mentions"].is_sorted(descending=True)
+    # Every detected sentence comes back, in context.
+    assert set(found.sentences["sentence_id"]) == set(det["sentence_id"])
+    row = found.sentences.row(0, named=True)
+    assert row["matched_by"] == live.name and row["context_before"] and ":" in row["context_before"][0]
+
+    team = live_ws.calls.filter(pl.col("call_id") == det["call_id"][0])["team"][0]
+    by_team = live_ws.search(live.name, filters={"team": [team]})
+    assert set(by_team.calls["team"]) == {team} and 0 < len(by_team) <= len(found)
+
+    day = live_ws.calls.filter(pl.col("call_id") == det["call_id"][0])["started_at"][0].date()
+    one_day = live_ws.search(live.name, date_from=day, date_to=day)
+    assert det["call_id"][0] in set(one_day.calls["call_id"])
+    assert all(d.date() == day for d in one_day.calls["started_at"])
+
+    word = det["text"][0].split()[-1].strip("?.,!").lower()
+    with_text = live_ws.search(live.name, text=word)
+    assert 0 < len(with_text) <= len(found) and (with_text.calls["text_matches"] > 0).all()
+    text_only = live_ws.search(text=word)
+    assert len(text_only) >= len(with_text) and set(text_only.sentences["matched_by"]) == {"text"}
+    assert live_ws.search(live.name, min_mentions=100).calls.height == 0
+
+    for kwargs, field in (({"match": "some"}, "match"), ({"date_from": "last week"}, "date_from"),
+                          ({"filters": {"region": "EMEA"}}, "filters.region"), ({"text": "  "}, "text"),
+                          ({"date_from": "2026-02-01", "date_to": "2026-01-01"}, "date_to")):
+        with pytest.raises(ValidationError) as e:
+            live_ws.search(live.name, **kwargs)
+        assert e.value.field == field
+    with pytest.raises(NotFoundError):
+        live_ws.search("No such tracker")
+
+
+def test_team_stats_tables_and_plots(live_ws, live):
+    stats = live_ws.team_stats(live.name)
+    calls = live.results().calls
+    assert stats.overall["calls"] == calls.height
+    assert stats.overall["calls_with_mention"] == int((calls["mentions"] > 0).sum())
+    for by in ("team", "rep", "month"):
+        t = stats.table(by)
+        assert t["calls"].sum() == calls.height and t["mentions"].sum() == calls["mentions"].sum()
+        assert ((t["share"] >= 0) & (t["share"] <= 1)).all()
+        assert (t["mentions_per_call"] - t["mentions"] / t["calls"]).abs().max() < 1e-12
+    fig = stats.plot("month")
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert [p.get_height() for p in fig.axes[0].patches] == stats.by_month["share"].to_list()
+    with pytest.raises(ValidationError):
+        stats.plot("quarter")
+
+
+def test_exports_and_calls_api(live_ws, live, tmp_path):
+    det = live.results().detections
+    csv = live_ws.export_detections(tmp_path / "mentions.csv")
+    back = pl.read_csv(csv)
+    assert back.height == det.height and set(back["sentence_id"]) == set(det["sentence_id"])
+    assert {"tracker", "version", "call_id", "team", "rep", "started_at", "text", "score", "speaker"} <= set(back.columns)
+    per_call = pl.read_parquet(live_ws.export_detections(tmp_path / "calls.parquet", per="call"))
+    assert per_call.height == live.results().calls.height and per_call["mentions"].sum() == det.height
+
+    doc = json.loads(live_ws.export_detections(tmp_path / "calls.json").read_text())
+    assert doc["records"]["totalRecords"] == live_ws.calls.height
+    looked = [c for c in doc["calls"] if c["content"]["trackers"]]
+    assert len(looked) == per_call.height
+    best = max(looked, key=lambda c: c["content"]["trackers"][0]["count"])
+    entry = best["content"]["trackers"][0]
+    assert entry["name"] == live.name and entry["version"] == 2 and entry["count"] == len(entry["occurrences"]) > 0
+    occ = entry["occurrences"][0]
+    assert {"startTime", "speaker", "side", "sentence"} <= set(occ) and occ["side"] == "customer"
+    one = live_ws.calls_api([best["metaData"]["id"]])
+    assert [c["metaData"]["id"] for c in one["calls"]] == [best["metaData"]["id"]]
+
+    with pytest.raises(ValidationError) as e:
+        live_ws.export_detections(tmp_path / "x.xlsx")
+    assert e.value.field == "format"
+    with pytest.raises(ValidationError) as e:
+        live_ws.export_detections(tmp_path / "x.csv", per="utterance")
+    assert e.value.field == "per"
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):  # noqa: N802 - the http.server API
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_stream_reports_new_calls_to_a_webhook_and_a_command(live_ws, live, tmp_path):
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    _Hook.received = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out_file = tmp_path / "notified.json"
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        stream = live_ws.create_stream("Discount asks", trackers=[live.name], webhook=url)
+        live_ws.create_stream("By command", trackers=[live.name], command=[
+            sys.executable, "-c", f"import sys; open({str(out_file)!r}, 'wb').write(sys.stdin.buffer.read())"])
+        assert stream.new().height == 0  # what matched at creation is the starting point, not news
+        assert _Hook.received == []
+
+        calls, utts = new_calls(2, start=940)
+        live_ws.import_calls(calls, utts, progress=False)
+        assert len(_Hook.received) == 1
+        sent = _Hook.received[0]
+        assert sent["stream"] == "Discount asks" and sent["new_calls"] == 2
+        assert {c["call_id"] for c in sent["calls"]} == {"call-0940", "call-0941"}
+        by_command = json.loads(out_file.read_text())
+        assert {c["call_id"] for c in by_command["calls"]} == {"call-0940", "call-0941"}
+
+        fresh = live_ws.stream("discount asks").new()  # names are case-insensitive
+        assert set(fresh["call_id"]) == {"call-0940", "call-0941"}
+        assert live_ws.stream("Discount asks").new().height == 0  # read now
+        live_ws.import_calls(*new_calls(1, start=950), progress=False)
+        assert len(_Hook.received) == 2 and _Hook.received[1]["new_calls"] == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    # A webhook that does not answer: the import still succeeds, the calls stay pending.
+    with pytest.warns(UserWarning, match="pending"):
+        live_ws.import_calls(*new_calls(1, start=960), progress=False)
+    assert live_ws.stream("Discount asks").last_error
+    with pytest.raises(ValidationError) as e:
+        live_ws.create_stream("Bad", trackers=[live.name], webhook="ftp://127.0.0.1/x")
+    assert e.value.field == "webhook"
+    with pytest.raises(ValidationError) as e:
+        live_ws.create_stream("Discount asks", trackers=[live.name])
+    assert e.value.field == "name"
