@@ -1,0 +1,70 @@
+"""Training after activation: unpublished changes, diff, publish (real MLflow aliases)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.activation.conftest import AS_OF
+from workbench.errors import NotFoundError
+from workbench.registry import registered_model_name
+
+
+def test_changes_stay_unpublished_until_publish(live_ws, tracker):
+    live_ws.registry.set_alias(tracker.name, "published", 1)  # version 2 is the newer training
+    tracker.activate(12, as_of=AS_OF, progress=False, verbose=False)
+    assert set(tracker.results().detections["version"]) == {1}
+    assert tracker.unpublished_changes() == ["version 2 was trained after the published version 1"]
+
+    # Editing the scope is a change too; the live results do not move.
+    before = tracker.results().detections
+    import polars as pl
+
+    # Keep the teams where version 2 finds something, so the diff has gains to show.
+    v2 = tracker.detections(all_sentences=False)
+    teams = sorted(set(live_ws.calls.filter(pl.col("call_id").is_in(v2["call_id"].implode()))["team"]))
+    assert teams != sorted(set(live_ws.calls["team"]))
+    with pytest.warns(UserWarning):
+        tracker.update(filters={"is_external": True, "team": teams})
+    assert any(c.startswith("filters changed") for c in tracker.unpublished_changes())
+    assert tracker.results().detections.equals(before)
+
+    d = tracker.diff()
+    assert (d.published_version, d.candidate_version) == (1, 2)
+    assert d.mentions_before == before.height
+    assert d.mentions_after - d.mentions_before == d.gained.height - d.lost.height
+    assert d.by_team["gained"].sum() == d.gained.height and d.by_team["lost"].sum() == d.lost.height
+    assert d.by_month["mentions_after"].sum() == d.mentions_after
+    assert set(d.gained["team"].drop_nulls()) <= set(teams)  # new detections only in the new scope
+    assert any(c.startswith("filters changed") for c in d.definition_changes)
+    text = str(d)
+    assert "version 1 -> version 2" in text and f"{d.calls_before:>8,} -> {d.calls_after:,}" in text
+    assert d.gained.height > 0 and "per team" in text and d.gained["text"][0] in text
+
+    result = tracker.publish(progress=False, verbose=False)
+    assert result.reapplied and result.version == 2 and result.previous_version == 1
+    assert live_ws.registry.get_alias(tracker.name, "published") == 2 and tracker.published_version == 2
+    live = tracker.results()
+    assert live.detections.height == d.mentions_after > 0 and set(live.detections["version"]) == {2}
+    assert set(live.detections["sentence_id"]) == (set(before["sentence_id"]) - set(d.lost["sentence_id"])) | set(
+        d.gained["sentence_id"])
+    assert tracker.unpublished_changes() == [] and not tracker.has_unpublished_changes
+    assert not tracker.diff().changed
+    # The published definition is on the registered version: the version is reproducible from MLflow.
+    mv = live_ws.registry.client.get_model_version(registered_model_name(tracker.name), "2")
+    assert json.loads(mv.tags["workbench.published_definition"])["filters"]["team"] == teams
+    assert "already published" in str(tracker.publish(verbose=False))
+
+    # Rolling back is publishing the older version.
+    tracker.publish(1, progress=False, verbose=False)
+    assert set(tracker.results().detections["version"]) == {1}
+    with pytest.raises(NotFoundError):
+        tracker.publish(99, verbose=False)
+
+
+def test_publish_before_activation_only_moves_the_alias(live_ws, tracker):
+    result = tracker.publish(1, verbose=False)
+    assert not result.reapplied and live_ws.registry.get_alias(tracker.name, "published") == 1
+    d = tracker.diff(as_of=AS_OF)  # against the published version over the last 12 months
+    assert (d.published_version, d.candidate_version) == (1, 2) and d.calls_before == d.calls_after > 0
+    assert tracker.activate(12, as_of=AS_OF, progress=False, verbose=False).version == 1
