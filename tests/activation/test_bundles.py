@@ -1,0 +1,73 @@
+"""Tracker bundles: export and import, and the shipped pre-trained trackers on a new workspace."""
+from __future__ import annotations
+
+import shutil
+import zipfile
+
+import polars as pl
+import pytest
+
+from tests.activation.conftest import AS_OF
+from workbench.bundles import pretrained, read_manifest
+from workbench.demo.generator import sentence_label
+from workbench.errors import ValidationError
+
+
+def test_bundle_round_trip(live_ws, tracker, tmp_path):
+    path = tracker.export_bundle(tmp_path / "discount")
+    assert path.name == "discount.tracker.zip"
+    manifest = read_manifest(path)
+    assert manifest["name"] == tracker.name and manifest["version"] == 2
+    assert manifest["examples"] == tracker.examples and manifest["definition"]["mentioned_by"] == "customer"
+    with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
+    assert {"bundle.json", "tags.parquet", "version/version.json", "version/model/MLmodel"} <= names
+
+    copy = live_ws.import_bundle(path, name="Discount (imported)")
+    assert copy.published_version == 1 == live_ws.registry.get_alias(copy.name, "published")
+    assert copy.examples == tracker.examples
+    # Same calls here, so every tag comes back as a tag.
+    assert copy.bundle_tags_restored == tracker.tags().height == copy.tags().height
+    tracker.activate(12, as_of=AS_OF, progress=False, verbose=False)
+    copy.activate(12, as_of=AS_OF, progress=False, verbose=False)
+    a, b = tracker.results().detections, copy.results().detections
+    assert a.height > 0 and a.select("sentence_id", "score").sort("sentence_id").equals(
+        b.select("sentence_id", "score").sort("sentence_id"))
+
+    with pytest.raises(ValidationError) as e:
+        live_ws.import_bundle(path)  # the name is taken
+    assert e.value.field == "name"
+    bad = tmp_path / "bad.tracker.zip"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ValidationError) as e:
+        live_ws.import_bundle(bad)
+    assert e.value.field == "path"
+    assert len(live_ws.trackers()) == 2  # the failed imports left nothing behind
+
+
+def test_pretrained_trackers_work_on_a_new_workspace_without_tagging(live_ws, tmp_path, embedder):
+    from workbench import Workspace
+
+    shipped = pretrained()
+    assert len(shipped) == 8 and "Asking for a discount" in shipped
+    # A workspace of other calls (the demo generator with another seed than the bundles'), no trackers.
+    ws = Workspace(tmp_path / "fresh", model=embedder)
+    raw = live_ws.data_dir / "raw" / "demo"
+    ws.import_calls(raw / "calls.parquet", raw / "utterances.parquet", embed=False, progress=False)
+    shutil.copytree(live_ws.embeddings_dir, ws.embeddings_dir, dirs_exist_ok=True)
+    assert ws.embedded_count() == ws.sentences.height
+
+    [t] = ws.import_pretrained(["Asking for a discount"])
+    assert t.tags().height == 0 and t.published_version is not None
+    t.activate(12, as_of=AS_OF, progress=False, verbose=False)
+    det = t.results().detections
+    labels = [sentence_label(x) for x in det["text"]]
+    truth = ws.sentences.join(ws.calls.filter(pl.col("is_external")).select("call_id"), on="call_id").filter(
+        (pl.col("side") == "customer")
+        & pl.col("text").map_elements(lambda x: sentence_label(x) == "discount_request", return_dtype=bool))
+    hits = sum(label == "discount_request" for label in labels)
+    assert hits / len(labels) >= 0.6  # precision on calls the tracker never saw
+    assert hits / truth.height >= 0.6  # and recall
+    with pytest.raises(ValidationError) as e:
+        ws.import_pretrained(["Asking for a refund"])
+    assert e.value.field == "names"
