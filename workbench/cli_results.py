@@ -1,0 +1,242 @@
+"""`workbench` subcommands for activation, publishing, results and bundles.
+
+``register(subparsers)`` adds them to the main parser (workbench/cli.py):
+
+    workbench backfill TRACKER [--months 12] [--engine local|spark] [--yes]
+    workbench deactivate TRACKER
+    workbench publish TRACKER [--version N] [--diff-only] [--yes]
+    workbench search [--tracker NAME]... [--filter COL=VALUE]... [--from DATE] [--to DATE] [--text WORDS]
+    workbench export --out FILE [--format csv|parquet|json] [--per sentence|call] [--tracker NAME]...
+    workbench stream NAME                    new calls of a saved search (marks them read)
+    workbench bundle export TRACKER FILE | bundle import FILE [--name NAME] | bundle pretrained [NAME]...
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import ValidationError
+
+
+def _ws(args):
+    from workbench.workspace import Workspace
+
+    return Workspace(args.workspace, model=getattr(args, "model", None))
+
+
+def _confirm(args, question: str) -> bool:
+    if getattr(args, "yes", False):
+        return True
+    if not sys.stdin.isatty():
+        print(f"{question} Not confirmed (no terminal): pass --yes.", file=sys.stderr)
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _filters(items: list[str] | None) -> dict[str, Any]:
+    """--filter team=EMEA --filter team=NA --filter is_external=true -> {"team": [...], "is_external": True}"""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValidationError("--filter", f"{item!r} is not COLUMN=VALUE", "Write e.g. --filter team=EMEA.")
+        key, value = item.split("=", 1)
+        parsed: Any = {"true": True, "false": False}.get(value.lower(), value)
+        out.setdefault(key.strip(), []).append(parsed)
+    return {k: (v[0] if len(v) == 1 and isinstance(v[0], bool) else v) for k, v in out.items()}
+
+
+def cmd_backfill(args) -> int:
+    from workbench import activation
+
+    ws = _ws(args)
+    tracker = ws.tracker(args.tracker)
+    plan = activation.backfill_plan(tracker, args.months, as_of=args.as_of)
+    print(plan)
+    if args.dry_run:
+        return 0
+    if not _confirm(args, "Start?"):
+        return 1
+    spark = None
+    if args.engine == "spark":
+        from workbench.spark import session
+
+        spark = session(args.spark_master)
+    try:
+        activation.activate(tracker, args.months, as_of=args.as_of, progress=not args.quiet, engine=args.engine,
+                            spark=spark, verbose=False)
+    finally:
+        if spark is not None:
+            spark.stop()
+    live = activation.live_results(ws, tracker)
+    print(f"'{tracker.name}' is active with version {live.version}: {live.detections.height:,} mentions in "
+          f"{int((live.calls['mentions'] > 0).sum()):,} of {live.calls.height:,} calls. New calls are scored on import.")
+    return 0
+
+
+def cmd_deactivate(args) -> int:
+    from workbench import activation
+
+    ws = _ws(args)
+    activation.deactivate(ws.tracker(args.tracker))
+    print(f"'{args.tracker}' no longer scores new calls; its results are kept.")
+    return 0
+
+
+def cmd_publish(args) -> int:
+    from workbench import publishing
+
+    ws = _ws(args)
+    tracker = ws.tracker(args.tracker)
+    changes = publishing.unpublished_changes(tracker)
+    if changes:
+        print("Unpublished changes:\n" + "\n".join(f"  {c}" for c in changes))
+    print(publishing.diff(tracker, args.version))
+    if args.diff_only:
+        return 0
+    if not _confirm(args, "Publish?"):
+        return 1
+    publishing.publish(tracker, args.version, progress=not args.quiet)
+    return 0
+
+
+def cmd_search(args) -> int:
+    from workbench.results import search
+
+    ws = _ws(args)
+    result = search(ws, args.tracker or None, filters=_filters(args.filter), date_from=args.date_from,
+                    date_to=args.date_to, text=args.text, match=args.match, min_mentions=args.min_mentions)
+    print(result)
+    if args.sentences:
+        for r in result.sentences.head(args.sentences).iter_rows(named=True):
+            print(f"  [{r['call_id']} {r['start_s']:.0f}s] {r['speaker']}: {r['text']}  ({r['matched_by']})")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from workbench.results import calls_api, export_detections
+
+    ws = _ws(args)
+    selection = {"filters": _filters(args.filter) or None, "date_from": args.date_from, "date_to": args.date_to}
+    if str(args.out) == "-":
+        if (args.format or "json") != "json":
+            raise ValidationError("--out", "only JSON can be written to standard output", "Name a file for CSV or Parquet.")
+        json.dump(calls_api(ws, trackers=args.tracker or None, **selection), sys.stdout, indent=1, default=str)
+        print()
+        return 0
+    path = export_detections(ws, args.out, args.tracker or None, format=args.format, per=args.per, **selection)
+    print(f"Wrote {path}")
+    return 0
+
+
+def cmd_stream(args) -> int:
+    from workbench.streams import get_stream
+
+    new = get_stream(_ws(args), args.name).new()
+    if new.height == 0:
+        print(f"No new calls in '{args.name}'.")
+        return 0
+    print(f"{new.height:,} new calls in '{args.name}':")
+    for r in new.iter_rows(named=True):
+        print(f"  {r['started_at']:%Y-%m-%d} {r['call_id']}  {r['team']}  {r['rep']}  {r['mentions']} mentions")
+    return 0
+
+
+def cmd_bundle(args) -> int:
+    from workbench import bundles
+
+    ws = _ws(args)
+    if args.bundle_command == "export":
+        print(f"Wrote {bundles.export_bundle(ws.tracker(args.tracker), args.file, version=args.version)}")
+    elif args.bundle_command == "import":
+        t = bundles.import_bundle(ws, args.file, name=args.name, publish=not args.no_publish)
+        print(f"Imported '{t.name}' (version {t.published_version} published). Activate it with "
+              f"`workbench backfill '{t.name}'`.")
+    else:
+        if not args.names:
+            for name, path in bundles.pretrained().items():
+                print(f"  {name}  ({path.name})")
+            print("Import with `workbench bundle pretrained NAME...` or `--all`.")
+            if not args.all:
+                return 0
+        for t in bundles.import_pretrained(ws, None if args.all else args.names):
+            print(f"  '{t.name}': version {t.published_version} published")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the activation, publishing, results and bundle subcommands to the `workbench` parser."""
+    p = sub.add_parser("backfill", help="activate a tracker: apply its published version to past calls and new ones",
+                       description="Apply the tracker's published version to the last N months of calls and, from "
+                                   "now on, to every imported call. Shows what it covers and how long it takes first.")
+    p.add_argument("tracker", help="tracker name")
+    p.add_argument("--months", type=int, default=12, help="months of history to score, 0 (upcoming only) to 12")
+    p.add_argument("--as-of", default=None, help="the day the months count back from (default: today)")
+    p.add_argument("--engine", choices=("local", "spark"), default="local",
+                   help="local (default): a matrix product here; spark: through Spark (pip extra 'spark')")
+    p.add_argument("--spark-master", default=None,
+                   help="Spark master URL (default $SPARK_MASTER, else local[*]); set $WORKBENCH_SPARK_STAGING to a "
+                        "folder every executor can reach when it is a cluster")
+    p.add_argument("--dry-run", action="store_true", help="only show what the backfill covers")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser("deactivate", help="stop scoring new calls with a tracker (keeps its results)")
+    p.add_argument("tracker")
+    p.set_defaults(func=cmd_deactivate)
+
+    p = sub.add_parser("publish", help="show what changes on the history, then publish a tracker's latest version",
+                       description="Print the unpublished changes and the diff (mentions gained and lost per team and "
+                                   "month, with examples), then move the 'published' alias and re-apply.")
+    p.add_argument("tracker")
+    p.add_argument("--version", type=int, default=None, help="version to publish (default: the latest trained)")
+    p.add_argument("--diff-only", action="store_true", help="show the diff, publish nothing")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_publish)
+
+    def selection(p):
+        p.add_argument("--tracker", action="append", help="an activated tracker (repeat for several)")
+        p.add_argument("--filter", action="append", metavar="COLUMN=VALUE",
+                       help="call filter, e.g. team=EMEA (repeat; values of one column are alternatives)")
+        p.add_argument("--from", dest="date_from", default=None, help="first day, e.g. 2026-01-01")
+        p.add_argument("--to", dest="date_to", default=None, help="last day (included)")
+
+    p = sub.add_parser("search", help="find calls by tracker mentions, call filters, dates and free text")
+    selection(p)
+    p.add_argument("--text", default=None, help="words that must appear in one sentence (case-insensitive)")
+    p.add_argument("--match", choices=("all", "any"), default="all", help="every tracker (default) or any of them")
+    p.add_argument("--min-mentions", type=int, default=1)
+    p.add_argument("--sentences", type=int, default=10, help="matching sentences to print (0: none)")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("export", help="export detections (CSV/Parquet) or the calls API document (JSON)")
+    selection(p)
+    p.add_argument("--out", type=Path, required=True, help="output file; '-' writes the JSON document to stdout")
+    p.add_argument("--format", choices=("csv", "parquet", "json"), default=None, help="default: from the suffix")
+    p.add_argument("--per", choices=("sentence", "call"), default="sentence",
+                   help="CSV/Parquet: one row per detected sentence (default) or per call and tracker")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("stream", help="the new calls of a saved search (ws.create_stream); marks them read")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("bundle", help="export and import trackers as bundles; import the pre-trained demo trackers")
+    bsub = p.add_subparsers(dest="bundle_command", metavar="ACTION")
+    bsub.required = True
+    b = bsub.add_parser("export", help="write a tracker as a .tracker.zip bundle")
+    b.add_argument("tracker")
+    b.add_argument("file", type=Path)
+    b.add_argument("--version", type=int, default=None, help="default: the published version, else the latest")
+    b = bsub.add_parser("import", help="create a tracker from a bundle (published, ready to activate)")
+    b.add_argument("file", type=Path)
+    b.add_argument("--name", default=None, help="import under another name")
+    b.add_argument("--no-publish", action="store_true")
+    b = bsub.add_parser("pretrained", help="list the shipped pre-trained trackers, or import some")
+    b.add_argument("names", nargs="*")
+    b.add_argument("--all", action="store_true", help="import all of them")
+    p.set_defaults(func=cmd_bundle)
