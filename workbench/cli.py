@@ -94,6 +94,17 @@ def cmd_mlflow(args) -> int:
     return serve_forever([start_mlflow_ui(ws.mlruns_dir, port=args.port)])
 
 
+def cmd_screenshots(args) -> int:
+    from workbench.browser import screenshot_notebooks
+    from workbench.workspace import Workspace
+
+    ws = Workspace(args.workspace)
+    names = ("03_tag_rounds.ipynb",) + DASHBOARDS
+    for path in screenshot_notebooks(ws.path, [_notebooks_dir() / n for n in names], Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench",
@@ -144,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("mlflow", help="the MLflow UI on the workspace's runs and model versions (127.0.0.1)")
     p.add_argument("--port", type=int, default=None)
     p.set_defaults(func=cmd_mlflow)
+
+    p = sub.add_parser("screenshots", help="PNG screenshots of the tagging screen and both dashboards (headless Chromium)")
+    p.add_argument("--out", default="docs/screenshots", help="folder for the PNGs (default: docs/screenshots)")
+    p.set_defaults(func=cmd_screenshots)
 
     from workbench.cli_trackers import register as register_trackers
 

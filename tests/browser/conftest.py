@@ -17,29 +17,15 @@ from pathlib import Path
 
 import pytest
 
+from workbench.browser import CHROMIUM_ARGS, find_chromium, widgets_state
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # we run as root in containers, where the sandbox cannot start
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Voila and the MLflow SPA compile a lot of JavaScript on two shared cores; keep the
 # default generous so a loaded machine does not read as a failure.
 DEFAULT_TIMEOUT_MS = 30_000
 
 
-def _find_chromium() -> str | None:
-    configured = os.environ.get("WORKBENCH_CHROMIUM")
-    if configured:
-        return configured if Path(configured).is_file() else None
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return "/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None
+_find_chromium = find_chromium
 
 
 def _try_install_chromium() -> str:
@@ -139,33 +125,11 @@ def screenshot_dir() -> Path:
     return path
 
 
-# ipywidgets 8 under voila 0.5 renders each widget as an element with classes
-# `lm-Widget jupyter-widgets widget-<kind>` (widget-button, widget-html, widget-vbox, ...).
-# Before the widget manager has the model, the output holds the text "Loading widget..."
-# (and with ipywidgets 7 that placeholder also carries `jupyter-widgets`, hence the text check).
-_WIDGETS_STATE_JS = """
-(minCount) => {
-    const body = document.body;
-    if (!body) return null;
-    const text = body.innerText || "";
-    // Voila's message without --show_tracebacks, the traceback itself with it.
-    if (text.includes("There was an error when executing cell")) return "a cell raised an error";
-    if (text.includes("Traceback (most recent call last)")) return "a cell raised an error";
-    if (text.includes("Cell execution timed out")) return "a cell timed out";
-    if (text.includes("Error displaying widget")) return "a widget could not be displayed";
-    if (text.includes("Loading widget")) return null;
-    const rendered = document.querySelectorAll('.jupyter-widgets[class*="widget-"]').length;
-    return rendered >= minCount ? "ok" : null;
-}
-"""
-
-
 def wait_for_widgets(page, timeout: float = 30.0, *, min_count: int = 1) -> None:
     """Wait until Voila has rendered the page's widgets: no "Loading widget..." left and at
     least `min_count` rendered ipywidgets. Fails at once when Voila reports a cell error
     or the widget manager cannot display a widget. `timeout` is in seconds."""
-    handle = page.wait_for_function(_WIDGETS_STATE_JS, arg=min_count, timeout=timeout * 1000, polling=100)
-    state = handle.json_value()
+    state = widgets_state(page, timeout, min_count=min_count)
     if state != "ok":
         body = page.inner_text("body")[-2000:]
         pytest.fail(f"Voila page {page.url} did not render its widgets ({state}):\n{body}")
