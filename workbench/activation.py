@@ -35,14 +35,14 @@ import tempfile
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 import polars as pl
 
-from workbench.errors import NotFoundError, ValidationError, WorkbenchError
+from workbench.errors import ValidationError, WorkbenchError
 from workbench.store import dumps, loads, now_iso
 
 if TYPE_CHECKING:
