@@ -163,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     from workbench.cli_trackers import register as register_trackers
 
     register_trackers(sub)
+    from workbench import cli_results
+
+    cli_results.register(sub)
     return parser
 
 

@@ -34,6 +34,7 @@ import polars as pl
 
 from workbench import schema
 from workbench.errors import NotFoundError, WorkbenchError
+from workbench.live import WorkspaceResults
 from workbench.store import Store, now_iso
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ class WorkspaceInfo:
         return "\n".join(out)
 
 
-class Workspace:
+class Workspace(WorkspaceResults):
     """Open or create a workspace folder. Cheap to construct; tables are read lazily.
 
     >>> ws = Workspace("my-workspace")
@@ -329,8 +330,10 @@ class Workspace:
         return result
 
     def _score_new_calls(self, call_ids: list[str]) -> dict[str, int]:
-        # Activation (applying live trackers to upcoming calls) hooks in here.
-        return {}
+        """Upcoming calls: every active tracker scores the new calls (or queues them until embedded)."""
+        from workbench.live import on_import
+
+        return on_import(self, call_ids)
 
     # ------------------------------------------------------------------ embeddings
     @property
@@ -544,6 +547,9 @@ class Workspace:
         if not confirm:
             raise ValidationError("confirm", f"deleting '{tracker.name}' removes its tags and versions for good",
                                   "Call again with confirm=True.")
+        from workbench.activation import forget
+
+        forget(self, tracker.id)  # its stored detections go with it
         with self.store.transaction() as con:
             con.execute("DELETE FROM trackers WHERE id=?", (tracker.id,))
         if self._registry is not None or (self.mlruns_dir / "mlflow.db").exists():

@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from workbench.errors import NotFoundError, ValidationError, WorkbenchError
+from workbench.live import TrackerActivation
 from workbench.store import dumps, loads, now_iso
 from workbench.trackers.definition import TrackerDefinition
 from workbench.trackers.examples import require_minimum, validate_examples
@@ -141,7 +142,7 @@ def check_scope(ws: "Workspace", definition: TrackerDefinition) -> pl.DataFrame:
     return scope
 
 
-class Tracker(BaseTracker):
+class Tracker(TrackerActivation, BaseTracker):
     """A smart tracker: learns a concept from example sentences and tagged rounds."""
 
     kind = "smart"
