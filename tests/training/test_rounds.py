@@ -118,3 +118,19 @@ def test_a_real_loop_finds_the_concept(clustered):
     pred = model.predict(X)
     assert (pred == truth).mean() > 0.97
     assert labels[t].sum() >= 20 and (labels[t] == 0).sum() >= 20  # both kinds shown
+
+
+def test_filler_fills_a_mix_without_a_random_sampler(clustered):
+    from workbench.training.strategies import Strategy
+
+    class Shy(Strategy):
+        name = "shy"
+
+        def select(self, pool, n, rng):
+            return np.empty(0, np.int64)
+
+    X, _, E, _ = clustered
+    plan = RoundPlanner(early_mix=[(Shy(), 3), ("similarity", 1)], seed=0).plan(make_pool(X, E), 20)
+    assert len(plan) == 20 and len(set(plan.indices)) == 20
+    assert (plan.strategies == "similarity").sum() == 20
+    assert np.isnan(plan.inclusion_prob).all()

@@ -68,7 +68,10 @@ def estimate_performance(
     n_folds: int = 10,
     confidence: float = 0.9,
     n_draws: int = 200,
-    design_correction: bool = False,
+    method: str = "difference",
+    calibration: str = "probe",
+    calibration_ridge: float = 1.0,
+    split_calibration: bool = True,
     random_state: int = 0,
 ) -> PerformanceEstimate:
     """Estimate the performance of ``model`` (fitted on the YES/NO tags) on its corpus.
@@ -133,7 +136,7 @@ def estimate_performance(
     honest = _honest(
         X, labels, excluded, detected, np.asarray(scores, dtype=float), tagged, y, template,
         example_embeddings, tag_round, inclusion_prob, n_folds, confidence, n_draws,
-        random_state, rng, notes, design_correction,
+        random_state, rng, notes, method, calibration, calibration_ridge, split_calibration,
     )
 
     n_detected = int(detected.sum())
@@ -184,119 +187,242 @@ def _platt(s: np.ndarray, y: np.ndarray, iters: int = 30, ridge: float = 0.1,
     return float(a), float(b)
 
 
+def _logistic(Z: np.ndarray, y: np.ndarray, ridge: np.ndarray, start: np.ndarray | None = None,
+              iters: int = 30) -> np.ndarray:
+    """Ridge-penalised logistic regression by Newton's method on a few columns."""
+    beta = np.zeros(Z.shape[1]) if start is None else np.array(start, dtype=float)
+    R = np.diag(ridge) + 1e-9 * np.eye(Z.shape[1])
+    for _ in range(iters):
+        p = expit(Z @ beta)
+        g = Z.T @ (p - y) + R @ beta
+        H = (Z * (p * (1 - p))[:, None]).T @ Z + R
+        step = np.linalg.solve(H, g)
+        beta = beta - step
+        if np.abs(step).max() < 1e-8:
+            break
+    return beta
+
+
 def _honest(X, labels, excluded, detected, scores, tagged, y, template, E, tag_round,
-            inclusion_prob, n_folds, confidence, n_draws, random_state, rng, notes,
-            design_correction):
-    """Model-assisted estimate of the corpus's TP / FP / FN.
+            inclusion_prob, n_folds, confidence, n_draws, random_state, rng, notes, method,
+            calibration="probe", calibration_ridge=1.0, split_calibration=True):
+    """Corpus totals TP, FP, FN of the final model's detections, with bootstrap intervals.
 
-    Active-learning tags are chosen by what the sentences look like (and earlier answers),
-    never by their label, so P(YES | score) is the same for tagged and untagged sentences:
-    the selection is biased in *which* scores get tagged, not in what a given score means.
-    A calibration map q(score) fitted on out-of-fold scores of all tags therefore carries
-    over to the untagged corpus, where the final model's detections are known exactly:
-
-        TP = sum over tagged detected of y  + sum over untagged detected of q(score)
-        FN = sum over tagged missed of y    + sum over untagged missed of q(score)
-
-    With ``design_correction`` the stratified random tags add a Horvitz-Thompson estimate
-    of the calibration's residual (y - q) over the corpus, which removes any bias of the
-    calibration at the price of variance. The interval is a bootstrap over the tags
-    (refitting the calibration) and, with the correction, over the random tags.
+    See the module docstring for the estimator. Returns None without 2 YES and 2 NO tags.
     """
     k = min(n_folds, int(min(y.sum(), (1 - y).sum())))
     if k < 2:
         notes.append("no honest estimate: needs at least 2 YES and 2 NO tags")
         return None
+    N = len(labels)
     oof = np.empty(len(y))
     folds = StratifiedKFold(k, shuffle=True, random_state=random_state)
     for tr, te in folds.split(tagged, y):
         m = _fit(template, X[tagged[tr]], y[tr], E)
         oof[te] = np.asarray(m.decision_function(X[tagged[te]]))
 
+    # The auxiliary score of a row: the final model's for rows it was not trained on, the
+    # out-of-fold one for tags, so that no row's auxiliary value depends on its own label.
+    shown = np.flatnonzero(excluded)
+    labelled_shown = labels[shown] >= 0
+    aux_shown = scores[shown].copy()
+    pos_in_tagged = np.full(N, -1)
+    pos_in_tagged[tagged] = np.arange(len(tagged))
+    aux_shown[labelled_shown] = oof[pos_in_tagged[shown[labelled_shown]]]
+    det_shown = detected[shown]
+    y_shown = np.where(labelled_shown, labels[shown], 0).astype(float)
+    # What a probe row says about the rows it stands for: whether a model *not* trained on
+    # it detects it. The final model detects nearly every tag it was trained on, so its own
+    # detections of probe rows would claim there is nothing left to miss.
+    det_pop = aux_shown > 0
+
+    # Untagged rows enter only through sums of q(score): 2 histograms of 1024 bins.
     untagged = ~excluded
-    # Histograms of the untagged scores: sums of q over 100,000 rows in 2 x 256 terms.
-    def hist(mask):
-        v = scores[mask]
-        if v.size == 0:
-            return np.zeros(0), np.zeros(0)
-        counts, edges = np.histogram(v, bins=256)
-        return (edges[:-1] + edges[1:]) / 2, counts.astype(float)
-    c_det, n_det = hist(untagged & detected)
-    c_mis, n_mis = hist(untagged & ~detected)
-    yes, no = labels == 1, labels == 0
-    known = np.array([(yes & excluded & detected).sum(), (no & excluded & detected).sum(),
-                      (yes & excluded & ~detected).sum()], dtype=float)
+    bins = np.histogram_bin_edges(scores[untagged] if untagged.any() else scores, bins=1024)
+    centres = (bins[:-1] + bins[1:]) / 2
+    n_det = np.histogram(scores[untagged & detected], bins=bins)[0].astype(float)
+    n_mis = np.histogram(scores[untagged & ~detected], bins=bins)[0].astype(float)
 
-    probe_rows = probe_w = probe_round = None
-    n_rounds = 0
-    if design_correction and tag_round is not None and inclusion_prob is not None:
-        pi = np.asarray(inclusion_prob, dtype=float)
-        tr_ = np.asarray(tag_round)
-        probe = (labels >= 0) & np.isfinite(pi) & (pi > 0) & (tr_ >= 1)
-        if probe.any():
-            pos_in_tagged = {row: j for j, row in enumerate(tagged)}
-            probe_rows = np.array([pos_in_tagged[r] for r in np.flatnonzero(probe)])
-            probe_w = 1.0 / pi[probe]
-            rounds_ = tr_[probe]
-            uniq = np.unique(rounds_)
-            n_rounds = len(uniq)
-            probe_round = np.searchsorted(uniq, rounds_)
+    # The probe: rows drawn by a probability sampler, grouped by round. A round's sample
+    # speaks for the rows that were still available to it: untagged rows, rows shown in
+    # later rounds, and the round's own probe rows (NOT SURE ones are non-response, made
+    # up for by weighting the round's answered probe rows up).
+    rounds = []
+    if method != "calibration" and tag_round is not None and inclusion_prob is not None:
+        pi_all = np.asarray(inclusion_prob, dtype=float)
+        tr_all = np.asarray(tag_round)
+        tr_shown, pi_shown = tr_all[shown], pi_all[shown]
+        is_probe = np.isfinite(pi_shown) & (pi_shown > 0) & (tr_shown >= 1)
+        for r in np.unique(tr_shown[is_probe]):
+            probe_r = is_probe & (tr_shown == r)
+            answered = probe_r & labelled_shown
+            if not answered.any():
+                continue
+            # Outside round r's population: rows shown earlier, and its non-probe picks.
+            outside = (tr_shown >= 0) & ((tr_shown < r) | ((tr_shown == r) & ~probe_r))
+            outside |= tr_shown < 0  # shown with no round on record: cannot have been drawn
+            inside_shown = ~outside
+            w = np.where(answered, 1.0 / np.where(is_probe, pi_shown, 1.0), 0.0)
+            w *= probe_r.sum() / answered.sum()
+            rounds.append((inside_shown, w, int(answered.sum())))
+        if not rounds:
+            notes.append("no answered tags from a random sampler: calibration-only estimate")
+    n_probe = int(sum(n for *_, n in rounds))
+    use_probe = bool(rounds) and method in ("difference", "ht")
+    if method == "model":
+        method = "calibration"  # the probe only enters through the calibration
+    # Rounds weigh by their probe size, fixed by the design, never by the answers.
+    round_w = np.array([n for *_, n in rounds], dtype=float)
+    round_w = round_w / round_w.sum() if rounds else round_w
+
+    def totals(a, b, probe_draws=None, noise=False, split=None):
+        """(TP, FN) for calibration sigmoid(a s + b) and, per round, probe draw counts.
+
+        With ``noise`` the untagged rows' YES/NO outcomes are drawn too (normal
+        approximation of their sum): the truth is a realisation, not the expectation."""
+        if method == "ht":
+            q_shown = np.zeros(len(shown))
+            q_det = q_mis = 0.0
         else:
-            notes.append("no tags from a random sampler: calibration-only estimate")
+            q_shown = expit(a * aux_shown + b)
+            qc = expit(a * centres + b)
+            q_det, q_mis = n_det @ qc, n_mis @ qc
+            if split is not None:
+                # Detected side from every tag: top-scored picks are chosen by score alone.
+                a2, b2 = split
+                q_shown = np.where(aux_shown > 0, expit(a2 * aux_shown + b2), q_shown)
+                qc_det = expit(a2 * centres + b2)
+                q_det = n_det @ qc_det
+                qc = np.where(centres > 0, qc_det, qc)
+            if noise:
+                v = qc * (1 - qc)
+                q_det += rng.normal() * np.sqrt(n_det @ v)
+                q_mis += rng.normal() * np.sqrt(n_mis @ v)
+        # z: the row is a positive (TP when detected, FN when missed); m: its prediction.
+        z = np.where(labelled_shown, y_shown, q_shown)
+        # Shown rows count as themselves, untagged rows as their prediction.
+        tp0 = (z * det_shown).sum() + q_det
+        fn0 = (z * ~det_shown).sum() + q_mis
+        if not use_probe:
+            return tp0, fn0
+        # Residuals (truth - prediction) of labelled rows as members of the population.
+        q_pop = q_shown
+        rt = np.where(labelled_shown, (y_shown - q_pop) * det_pop, 0.0)
+        rf = np.where(labelled_shown, (y_shown - q_pop) * ~det_pop, 0.0)
+        tp = fn = 0.0
+        for j, (inside, w, _) in enumerate(rounds):
+            ww = w if probe_draws is None else w * probe_draws[j]
+            # Horvitz-Thompson: the prediction's error over round j's population, less the
+            # part of it on rows since shown, which already count as themselves.
+            tp += round_w[j] * (ww @ rt - rt[inside].sum())
+            fn += round_w[j] * (ww @ rf - rf[inside].sum())
+        return tp0 + tp, fn0 + fn
 
-    full_fit = _platt(oof, y.astype(float))
+    # Calibration P(YES | score). Active-learning tags over-represent positives at low
+    # scores (near misses are chosen for looking like positives), so with probe_calibration
+    # the probe rows get their own slope and intercept, shrunk towards the shared ones by a
+    # ridge: the corpus is predicted with the probe's terms, which describe random rows.
+    is_probe_tag = np.zeros(len(y), bool)
+    for inside, w, _ in rounds:
+        is_probe_tag[pos_in_tagged[shown[w > 0]]] = True
+    probe_terms = calibration in ("probe", "probe_only") and is_probe_tag.sum() >= 4
+    yf = y.astype(float)
+    if calibration == "probe_only" and probe_terms:
+        Z = np.column_stack([oof, np.ones_like(oof)])[is_probe_tag]
+        ridge = np.array([0.1, 0.0])
+        fit_rows = np.flatnonzero(is_probe_tag)
+    elif probe_terms:
+        Z = np.column_stack([oof, np.ones_like(oof), oof * is_probe_tag, is_probe_tag.astype(float)])
+        ridge = np.array([0.1, 0.0, calibration_ridge, calibration_ridge])
+        fit_rows = np.arange(len(y))
+    else:
+        Z = np.column_stack([oof, np.ones_like(oof)])
+        ridge = np.array([0.1, 0.0])
+        fit_rows = np.arange(len(y))
 
-    def totals(idx):
-        a, b = _platt(oof[idx], y[idx].astype(float), start=full_fit)
-        q = lambda s: expit(a * s + b)  # noqa: E731
-        tp = known[0] + n_det @ q(c_det)
-        fp = known[1] + n_det @ (1 - q(c_det))
-        fn = known[2] + n_mis @ q(c_mis)
-        if probe_rows is not None:
-            pr = probe_rows
-            resid = (y[pr] - q(oof[pr])) * probe_w
-            det_p = oof[pr] > 0
-            # Average the rounds' residual totals: each round's sample speaks for the corpus.
-            corr_det = np.bincount(probe_round, resid * det_p, minlength=n_rounds).mean()
-            corr_mis = np.bincount(probe_round, resid * ~det_p, minlength=n_rounds).mean()
-            tp, fp, fn = tp + corr_det, fp - corr_det, fn + corr_mis
-        return max(tp, 0.0), max(fp, 0.0), max(fn, 0.0)
+    def calibrate(rows, start=None):
+        if method == "ht":
+            return 0.0, -np.inf
+        beta = _logistic(Z[rows] if Z.shape[0] == len(y) else Z[np.searchsorted(fit_rows, rows)],
+                         yf[rows], ridge, start)
+        if len(beta) == 4:
+            return beta[0] + beta[2], beta[1] + beta[3], beta
+        return beta[0], beta[1], beta
 
-    all_idx = np.arange(len(y))
-    t = np.array(totals(all_idx))
-    pos_idx, neg_idx = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    if method == "ht":
+        beta0 = None
+        a0, b0 = 0.0, -np.inf
+    else:
+        a0, b0, beta0 = calibrate(fit_rows)
+    plain_Z = np.column_stack([oof, np.ones_like(oof)])
+    use_split = split_calibration and method != "ht"
+    split0 = tuple(_logistic(plain_Z, yf, np.array([0.1, 0.0]))) if use_split else None
+    tp0, fn0 = totals(a0, b0, split=split0)
+    n_detected = float(detected.sum())
+    # Bootstrap groups: class x (probe or not), so each replicate keeps the design's mix.
+    groups = [g for g in (
+        np.flatnonzero((y == c) & (is_probe_tag == p_)) for c in (0, 1) for p_ in (False, True)
+    ) if g.size]
+    fit_set = set(fit_rows.tolist()) if calibration == "probe_only" and probe_terms else None
     draws = []
     for _ in range(n_draws):
-        idx = np.concatenate([rng.choice(pos_idx, pos_idx.size), rng.choice(neg_idx, neg_idx.size)])
-        draws.append(totals(idx))
+        idx = np.concatenate([rng.choice(g, g.size) for g in groups])
+        if method == "ht":
+            a, b = 0.0, -np.inf
+        else:
+            rows = np.sort(idx[is_probe_tag[idx]]) if fit_set is not None else idx
+            if fit_set is not None:
+                beta = _logistic(np.column_stack([oof[rows], np.ones(len(rows))]), yf[rows], ridge, beta0)
+                a, b = beta
+            else:
+                a, b, _ = calibrate(idx, beta0)
+        probe_draws = None
+        if use_probe:
+            # With-replacement resampling of each round's answered probe rows: the
+            # Hansen-Hurwitz view of the round, wider than its stratified design.
+            probe_draws = []
+            for inside, w, n_r in rounds:
+                members = np.flatnonzero(w > 0)
+                counts = np.bincount(rng.choice(members.size, members.size), minlength=members.size)
+                c = np.zeros(len(w))
+                c[members] = counts
+                probe_draws.append(c)
+        sp = tuple(_logistic(plain_Z[idx], yf[idx], np.array([0.1, 0.0]), split0)) if use_split else None
+        draws.append(totals(a, b, probe_draws, noise=True, split=sp))
     T = np.array(draws)
-    a_ = (1 - confidence) / 2
+    lo_q, hi_q = (1 - confidence) / 2, 1 - (1 - confidence) / 2
     n_used = int(len(y))
-    method = "calibrated out-of-fold scores over the corpus" + (
-        f" + Horvitz-Thompson residuals of {len(probe_rows)} random tags" if probe_rows is not None else ""
-    ) + "; bootstrap interval"
+    method_text = {
+        "difference": f"calibrated scores + Horvitz-Thompson correction from {n_probe} random tags",
+        "ht": f"Horvitz-Thompson over {n_probe} random tags",
+        "calibration": "calibrated out-of-fold scores over the corpus",
+    }[method if use_probe or method == "calibration" else "calibration"] + "; bootstrap interval"
 
-    def fig(num, den, pn, pd):
+    def clip(v):
+        return np.clip(v, 0.0, None)
+
+    def ratio(num, den, num0, den0):
         with np.errstate(invalid="ignore", divide="ignore"):
-            v = num / den
+            v = np.clip(num / den, 0.0, 1.0)
         v = v[np.isfinite(v)]
-        value = float(pn / pd) if pd > 0 else float("nan")
+        value = float(np.clip(num0 / den0, 0.0, 1.0)) if den0 > 0 else float("nan")
         if v.size == 0:
-            return Figure(value, 0.0, 1.0, n_used, method)
-        lo, hi = np.quantile(v, [a_, 1 - a_])
+            return Figure(value, 0.0, 1.0, n_used, method_text)
+        lo, hi = np.quantile(v, [lo_q, hi_q])
         if np.isfinite(value):
             lo, hi = min(lo, value), max(hi, value)
-        return Figure(value, float(lo), float(hi), n_used, method)
+        return Figure(value, float(lo), float(hi), n_used, method_text)
 
-    tp, fp, fn = T[:, 0], T[:, 1], T[:, 2]
-    prec = fig(tp, tp + fp, t[0], t[0] + t[1])
-    rec = fig(tp, tp + fn, t[0], t[0] + t[2])
-    f1 = fig(2 * tp, 2 * tp + fp + fn, 2 * t[0], 2 * t[0] + t[1] + t[2])
-    plo, phi = np.quantile(tp + fn, [a_, 1 - a_])
-    pv = float(t[0] + t[2])
-    positives = Figure(pv, float(min(plo, pv)), float(max(phi, pv)), n_used, method)
-    n_probe = 0 if probe_rows is None else len(probe_rows)
-    return prec, rec, f1, positives, (float(t[0]), float(t[1]), float(t[2])), n_probe, n_rounds
+    tp, fn = clip(np.minimum(T[:, 0], n_detected)), clip(T[:, 1])
+    tp0c, fn0c = float(np.clip(tp0, 0.0, n_detected)), float(max(fn0, 0.0))
+    fp, fp0 = n_detected - tp, n_detected - tp0c
+    prec = ratio(tp, np.full_like(tp, n_detected), tp0c, n_detected)
+    rec = ratio(tp, tp + fn, tp0c, tp0c + fn0c)
+    f1 = ratio(2 * tp, 2 * tp + fp + fn, 2 * tp0c, 2 * tp0c + fp0 + fn0c)
+    pv = tp0c + fn0c
+    plo, phi = np.quantile(tp + fn, [lo_q, hi_q])
+    positives = Figure(pv, float(min(plo, pv)), float(max(phi, pv)), n_used, method_text)
+    return prec, rec, f1, positives, (tp0c, fp0, fn0c), n_probe, len(rounds)
 
 
 def sample_detections(scores: np.ndarray, threshold: float = 0.0, n: int = 20,

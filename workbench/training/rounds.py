@@ -160,7 +160,7 @@ class RoundPlanner:
             for filler in (fallback, get_strategy("random")):
                 if not shortfall:
                     break
-                    picks = filler.select(current, shortfall, rng)
+                picks = filler.select(current, shortfall, rng)
                 picks = picks[~taken[picks]][:shortfall]
                 taken[picks] = True
                 chosen.append(picks)
