@@ -15,26 +15,6 @@ from tests.demo_workspace import DEMO_TRACKER, END_DATE, demo_workspace
 AS_OF = END_DATE  # the demo calls are dated in the 12 months before it
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _live_api():
-    """Until the lead wires the mixins into Tracker and Workspace (see workbench/live.py), attach
-    them here; once wired, this changes nothing."""
-    from workbench.live import TrackerActivation, WorkspaceResults, on_import
-    from workbench.trackers.tracker import Tracker
-    from workbench.workspace import Workspace
-
-    mp = pytest.MonkeyPatch()
-    for cls, mixin in ((Tracker, TrackerActivation), (Workspace, WorkspaceResults)):
-        if not issubclass(cls, mixin):
-            for name, value in vars(mixin).items():
-                if not name.startswith("__") and name not in vars(cls):
-                    mp.setattr(cls, name, value, raising=False)
-    if "on_import" not in Workspace._score_new_calls.__code__.co_names:
-        mp.setattr(Workspace, "_score_new_calls", lambda self, call_ids: on_import(self, call_ids))
-    yield
-    mp.undo()
-
-
 @pytest.fixture
 def live_ws(tmp_path_factory, tmp_path, embedder, request):
     from workbench import Workspace

@@ -1,7 +1,6 @@
 """The activation and results subcommands, driven through the `workbench` parser."""
 from __future__ import annotations
 
-import argparse
 import json
 
 import polars as pl
@@ -12,13 +11,9 @@ from workbench.errors import ValidationError
 
 
 def run(ws, *argv: str) -> int:
-    from workbench import cli, cli_results
+    from workbench import cli
 
-    parser = cli.build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    if "backfill" not in sub.choices:  # until the lead wires register() into cli.build_parser
-        cli_results.register(sub)
-    args = parser.parse_args(["--workspace", str(ws.path), *argv])
+    args = cli.build_parser().parse_args(["--workspace", str(ws.path), *argv])
     args.model = ws.embedder  # share the session's loaded model
     return args.func(args)
 
