@@ -25,13 +25,14 @@ folder, switches the pointer in SQLite in one transaction and then removes the o
 """
 from __future__ import annotations
 
+from workbench.atomic import atomic_path
+
 import datetime as dt
 import fcntl
 import json
 import math
 import os
 import shutil
-import tempfile
 import time
 import warnings
 from contextlib import contextmanager
@@ -46,7 +47,7 @@ from workbench.errors import ValidationError, WorkbenchError
 from workbench.store import dumps, loads, now_iso
 
 if TYPE_CHECKING:
-    from workbench.trackers.tracker import BaseTracker, Tracker
+    from workbench.trackers.tracker import BaseTracker
     from workbench.workspace import Workspace
 
 MAX_BACKFILL_MONTHS = 12
@@ -214,16 +215,8 @@ def _tracker_dir(ws: "Workspace", tracker_id: int) -> Path:
 
 
 def _write_atomic_parquet(frame: pl.DataFrame, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         frame.write_parquet(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _parts(run: Path) -> list[int]:

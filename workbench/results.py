@@ -5,10 +5,10 @@ model: results are what the *published* versions found, the same numbers every s
 """
 from __future__ import annotations
 
+from workbench.atomic import atomic_path
+
 import datetime as dt
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -333,22 +333,16 @@ def export_detections(ws: "Workspace", path: str | Path, trackers: Any = None, *
         raise ValidationError("format", f"{fmt or path.name!r} is not one of {', '.join(FORMATS)}",
                               "Name the file .csv, .parquet or .json, or pass format=.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if fmt == "json":
             doc = calls_api(ws, trackers=trackers, **selection)
-            Path(tmp).write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+            tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
         else:
             table = detections_table(ws, trackers, per=per, **selection)
             if fmt == "csv":
                 table.with_columns(pl.col(pl.Datetime).dt.to_string("%Y-%m-%dT%H:%M:%S%z")).write_csv(tmp)
             else:
                 table.write_parquet(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -23,10 +23,11 @@ gather.
 """
 from __future__ import annotations
 
+from workbench.atomic import atomic_write_text
+
 import fcntl
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -279,16 +280,7 @@ class SentenceMatrix:
 
 
 def _atomic_json(path: Path, value: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(value, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(value))
 
 
 def _bar(total: int, desc: str, progress: bool):

@@ -220,7 +220,7 @@ def create_stream(ws: "Workspace", name: str, *, command: Any = None, webhook: s
     if ws.store.query_one("SELECT id FROM streams WHERE name=?", (name,)):
         raise ValidationError("name", f"a stream named '{name}' already exists", "Choose another name or delete it.")
     with ws.store.transaction() as con:
-        cur = con.execute("INSERT INTO streams(name, search, command, webhook, created_at) VALUES (?,?,?,?,?)",
+        con.execute("INSERT INTO streams(name, search, command, webhook, created_at) VALUES (?,?,?,?,?)",
                           (name, dumps(spec), dumps(argv) if argv else None, url, now_iso()))
     stream = get_stream(ws, name)
     stream._enter(calls, read=True, notified=True)

@@ -33,6 +33,7 @@ import numpy as np
 import polars as pl
 
 from workbench import schema
+from workbench.atomic import atomic_write_text
 from workbench.errors import NotFoundError, WorkbenchError
 from workbench.live import WorkspaceResults
 from workbench.store import Store, now_iso
@@ -247,7 +248,7 @@ class Workspace(WorkspaceResults):
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _atomic_write_text(self.tables_dir / "CURRENT", json.dumps({"generation": new, "written_at": now_iso()}))
+        atomic_write_text(self.tables_dir / "CURRENT", json.dumps({"generation": new, "written_at": now_iso()}))
         self._prune_generations(new)
         self.refresh()
         return new
@@ -581,16 +582,3 @@ def _source_name(source: Any) -> str:
     if isinstance(source, pl.DataFrame):
         return f"DataFrame ({source.height} rows)"
     return str(source)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -3,8 +3,6 @@ through a real Chromium: widgets render and talk to their kernel, nothing the no
 prints can run as script, code stays hidden, and stopping leaves no process behind."""
 from __future__ import annotations
 
-import html
-import os
 import time
 import urllib.error
 import urllib.request

@@ -1,15 +1,12 @@
 """Smart trackers end to end on a small embedded demo workspace (real model, real MLflow store)."""
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 import warnings
 
-import numpy as np
 import polars as pl
 import pytest
 from mlflow.tracking import MlflowClient

@@ -19,7 +19,6 @@ from workbench.trackers.definition import TrackerDefinition
 from workbench.trackers.examples import require_minimum, validate_examples
 from workbench.trackers.rounds import (
     ANSWERS,
-    BASIC_MODEL_ROUNDS,
     ROUND_SIZE,
     Candidate,
     Round,
