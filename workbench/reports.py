@@ -77,7 +77,13 @@ class TrackerReport:
 
 
 def tracker_report(ws: "Workspace", tracker: Any, detections: pl.DataFrame | None = None) -> TrackerReport:
-    """Build the results report of a tracker from its detections over every sentence in scope."""
+    """Build the results report of a tracker.
+
+    An active tracker reports what it stored: its published version over the calls it scored.
+    Before activation, the current model's detections over every sentence in scope stand in.
+    """
+    if detections is None and getattr(tracker, "is_active", False):
+        return _live_report(ws, tracker)
     det = tracker.detections() if detections is None else detections
     missing = [c for c in ("speaker", "side") if c not in det.columns]
     if missing:  # the detections contract guarantees ids, text and scores; who spoke comes from the corpus
@@ -100,6 +106,31 @@ def tracker_report(ws: "Workspace", tracker: Any, detections: pl.DataFrame | Non
         det.filter(pl.col("detected"))
         .select("call_id", *keep)
         .join(call_info, on="call_id", how="left")
+        .sort(["started_at", "start_s"])
+    )
+    return TrackerReport(
+        tracker_name=tracker.name,
+        per_call=per_call,
+        mentions=mentions,
+        by_team=_breakdown(per_call, pl.col("team"), "team"),
+        by_rep=_breakdown(per_call, pl.col("rep"), "rep"),
+        by_month=_breakdown(per_call, pl.col("started_at").dt.strftime("%Y-%m"), "month"),
+    )
+
+
+def _live_report(ws: "Workspace", tracker: Any) -> TrackerReport:
+    live = tracker.results()
+    call_info = ws.calls.select([c for c in CALL_COLUMNS if c in ws.calls.columns])
+    best = live.detections.group_by("call_id").agg(pl.col("score").max().alias("best_score"))
+    per_call = (
+        live.calls.select("call_id", "sentences", "mentions")
+        .join(best, on="call_id", how="left")
+        .join(call_info, on="call_id", how="inner")  # calls deleted since scoring drop out
+        .sort("started_at")
+    )
+    mentions = (
+        live.detections.select("call_id", "sentence_id", "utterance_id", "text", "speaker", "side", "start_s", "score")
+        .join(call_info, on="call_id", how="inner")
         .sort(["started_at", "start_s"])
     )
     return TrackerReport(

@@ -131,3 +131,14 @@ def test_keyword_trackers_and_untrained_trackers_are_refused_clearly(live_ws):
     with pytest.raises(ValidationError) as e:
         fresh.activate(12)
     assert e.value.field == "version" and "train" in str(e.value)
+
+
+def test_results_dashboard_reads_the_stored_results_once_active(live_ws, tracker):
+    from workbench.reports import tracker_report
+
+    tracker.activate(3, as_of=AS_OF, progress=False, verbose=False)
+    live = tracker.results()
+    report = tracker_report(live_ws, tracker)
+    assert report.n_mentions == live.detections.height
+    assert report.calls_in_scope == live.calls.height  # only the 3 months it scored, not every call
+    assert report.per_call["mentions"].sum() == live.detections.height
