@@ -45,10 +45,20 @@ def run_demo(
         concepts = {c["name"]: c for c in json.loads(Path(paths.concepts).read_text())}
         print(f"4. Training the demo tracker '{DEMO_TRACKER}': {DEMO_ROUNDS} rounds of 25, answered by a simulated "
               "user from the demo's ground truth")
-        train_demo_tracker(ws, concepts[DEMO_TRACKER])
+        tracker = train_demo_tracker(ws, concepts[DEMO_TRACKER])
+        print("5. Activating it over the past 12 months of calls")
+        if tracker.has_unpublished_changes or not tracker.is_active:
+            if tracker.is_active:
+                tracker.publish()
+            else:
+                tracker.activate(backfill_months=12, progress=progress)
     print()
     print(ws.info())
-    print(f"\nDone in {time.perf_counter() - t0:.0f} s. Next: `workbench info`, or open the notebooks (README).")
+    print(f"\nDone in {time.perf_counter() - t0:.0f} s. Next:")
+    print("  workbench tag 'Asking for a discount'   tag another round in the terminal")
+    print("  workbench lab                           the notebooks in JupyterLab (01 to 05)")
+    print("  workbench dashboards                    the performance and results dashboards (Voila)")
+    print("  workbench mlflow                        every run and model version in the MLflow UI")
     return ws
 
 
