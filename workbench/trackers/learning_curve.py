@@ -61,5 +61,5 @@ def learning_curve(versions: pl.DataFrame) -> LearningCurve:
                    for r, f, c in zip(rows, f1, change)]
         verdict = assess_learning_curve(records)
         helps = verdict.likely_helps
-        advice = ("Another round is likely to help: " if helps else "Another round is unlikely to help much: ") + verdict.reason + "."
+        advice = verdict.reason[:1].upper() + verdict.reason[1:] + "."
     return LearningCurve(rounds, prec, hit, f1, change, helps, advice)

@@ -25,7 +25,8 @@ def performance_figure(est, curve: LearningCurve | None = None) -> Figure:
             continue
         ax.errorbar(fig_.value, i, xerr=[[fig_.value - fig_.low], [fig_.high - fig_.value]], fmt="o", color=color,
                     capsize=4)
-        ax.text(min(fig_.high + 0.02, 0.9), i + 0.25, f"{fig_.value:.2f}", fontsize=8)
+        # Label beside the point, inside the axes even when the interval reaches 1.
+        ax.text(fig_.value, i - 0.22, f"{fig_.value:.2f}", fontsize=8, ha="center", va="bottom")
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
     ax.set_xlim(0, 1.05)
     ax.invert_yaxis()

@@ -27,7 +27,8 @@ def performance_text(est, curve=None) -> str:
     if curve is not None and curve.rounds:
         pts = ", ".join(f"r{r}: {f:.2f}" for r, f in zip(curve.rounds, curve.f1) if f is not None)
         lines.append(f"Learning curve (F1): {pts}")
-        lines.append(curve.advice)
+        verdict = "Another round is likely to help" if curve.another_round_helps else "Another round is unlikely to help much"
+        lines.append(f"{verdict}. {curve.advice}")
     return "\n".join(lines)
 
 
