@@ -6,9 +6,10 @@ Two estimates sit side by side:
   averaged over 10 repeats of a stratified 90/10 split of the YES/NO tags. Active-learning
   tags are not a random sample of the corpus (they are the sentences the model already
   finds, and its look-alikes), so these overstate the hit rate, most on hard concepts.
-- the *honest* figures speak for the whole corpus: they weight the tags drawn by the
-  stratified random sampler by 1/inclusion probability (Horvitz-Thompson), and count the
-  other tags as themselves.
+- the *honest* figures speak for the whole corpus: shown sentences count as themselves,
+  untagged ones by a calibrated P(YES | score) whose missed side is fitted on the
+  stratified random tags (the probe) only; optionally with a Horvitz-Thompson correction
+  from the probe (see ``workbench.training.estimate`` for the maths).
 
 Intervals are ``confidence`` (90%) intervals; ``n`` says how many tags a figure rests on.
 """
