@@ -91,7 +91,16 @@ def cmd_mlflow(args) -> int:
     from workbench.workspace import Workspace
 
     ws = Workspace(args.workspace)
-    return serve_forever([start_mlflow_ui(ws.mlruns_dir, port=args.port)])
+    server = start_mlflow_ui(ws.mlruns_dir, port=args.port)
+    # MLflow 3 opens experiments on its GenAI pages: link each tracker's runs and versions directly.
+    from workbench.registry import experiment_name, registered_model_name
+
+    for tracker in ws.trackers():
+        experiment = ws.registry.client.get_experiment_by_name(experiment_name(tracker.name))
+        if experiment is not None:
+            print(f"{tracker.name}:\n  runs      {server.base_url}/#/experiments/{experiment.experiment_id}/runs"
+                  f"\n  versions  {server.base_url}/#/models/{registered_model_name(tracker.name)}")
+    return serve_forever([server])
 
 
 def cmd_screenshots(args) -> int:

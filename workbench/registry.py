@@ -760,7 +760,10 @@ class TrackerRegistry:
                 name,
                 artifact_location=location.as_uri(),
                 tags={TAG_TRACKER: tracker_name, TAG_MODEL_NAME: model_name,
-                      TAG_NOTE: f"Trainings of the tracker “{tracker_name}”, one run per round."},
+                      TAG_NOTE: f"Trainings of the tracker “{tracker_name}”, one run per round.",
+                      # MLflow 3's UI opens an experiment on its GenAI traces page unless told it
+                      # holds model trainings; a reviewer wants the runs table.
+                      "mlflow.experimentKind": "custom_model_development"},
             )
         except MlflowException as e:
             if e.error_code != "RESOURCE_ALREADY_EXISTS":
