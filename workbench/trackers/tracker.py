@@ -46,6 +46,47 @@ class TrainingResult:
     threshold: float
 
 
+class _ProbabilityModel:
+    """What MLflow stores: the classifier with its threshold on the probability scale.
+
+    TrackerModel's own threshold_ lives on the raw decision scale and its predict_proba is
+    0.5 exactly at that threshold, so the registered model detects at 0.5.
+    """
+
+    threshold_ = 0.5
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def predict_proba(self, X):
+        return self.model.predict_proba(X)
+
+
+@dataclass
+class _State:
+    """A tracker's scope and tags as arrays, in scope order."""
+
+    scope: pl.DataFrame
+    X: np.ndarray
+    labels: np.ndarray  # 1 YES, 0 NO, -1 untagged / NOT SURE
+    shown: np.ndarray  # tagged with any answer
+    offered_elsewhere: np.ndarray  # same text as a shown sentence: never offered again
+    tag_round: np.ndarray
+    inclusion_prob: np.ndarray
+    examples: np.ndarray
+    description: np.ndarray | None
+    round_number: int
+    key: tuple
+
+    @property
+    def n_yes(self) -> int:
+        return int((self.labels == 1).sum())
+
+    @property
+    def n_no(self) -> int:
+        return int((self.labels == 0).sum())
+
+
 class BaseTracker:
     """What smart and keyword trackers share: definition, scope and storage."""
 
@@ -521,48 +562,6 @@ class KeywordTracker(BaseTracker):
             pl.col("matched_phrase"),
         )
         return out if all_sentences else out.filter(pl.col("detected"))
-
-
-# ---------------------------------------------------------------------- training
-class _ProbabilityModel:
-    """What MLflow stores: the classifier with its threshold on the probability scale.
-
-    TrackerModel's own threshold_ lives on the raw decision scale and its predict_proba is
-    0.5 exactly at that threshold, so the registered model detects at 0.5.
-    """
-
-    threshold_ = 0.5
-
-    def __init__(self, model) -> None:
-        self.model = model
-
-    def predict_proba(self, X):
-        return self.model.predict_proba(X)
-
-
-@dataclass
-class _State:
-    """A tracker's scope and tags as arrays, in scope order."""
-
-    scope: pl.DataFrame
-    X: np.ndarray
-    labels: np.ndarray  # 1 YES, 0 NO, -1 untagged / NOT SURE
-    shown: np.ndarray  # tagged with any answer
-    offered_elsewhere: np.ndarray  # same text as a shown sentence: never offered again
-    tag_round: np.ndarray
-    inclusion_prob: np.ndarray
-    examples: np.ndarray
-    description: np.ndarray | None
-    round_number: int
-    key: tuple
-
-    @property
-    def n_yes(self) -> int:
-        return int((self.labels == 1).sum())
-
-    @property
-    def n_no(self) -> int:
-        return int((self.labels == 0).sum())
 
 
 def _flat_metrics(est) -> dict[str, float]:
