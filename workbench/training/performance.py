@@ -7,9 +7,10 @@ Two estimates sit side by side:
   tags are not a random sample of the corpus (they are the sentences the model already
   finds, and its look-alikes), so these overstate the hit rate, most on hard concepts.
 - the *honest* figures speak for the whole corpus: shown sentences count as themselves,
-  untagged ones by a calibrated P(YES | score) whose missed side is fitted on the
-  stratified random tags (the probe) only; optionally with a Horvitz-Thompson correction
-  from the probe (see ``workbench.training.estimate`` for the maths).
+  the others are cut into bands by the final score, and each band's share of positives is
+  estimated from the stratified random tags (the probe) in it, weighted by 1/probability,
+  with a prior from the calibrated scores that lets a band the probe barely reaches keep a
+  wide, honest spread (see ``workbench.training.estimate`` for the maths and the options).
 
 Intervals are ``confidence`` (90%) intervals; ``n`` says how many tags a figure rests on.
 """
