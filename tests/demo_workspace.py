@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 DEMO_TRACKER = "Asking for a discount"
-N_CALLS = 30
+N_CALLS = 60
 SEED = 11
 ROUNDS = 2
 END_DATE = dt.date(2026, 6, 30)
@@ -76,3 +76,13 @@ def demo_workspace(tmp_path_factory, embedder, cache=None) -> Path:
             build(path, embedder, embedding_cache=emb_cache)
             done.write_text("ok")
     return path
+
+
+def private_copy(template: Path, dest: Path) -> Path:
+    """A copy of the session's demo workspace that a test may change without reaching other tests.
+
+    (MLflow keeps absolute artifact paths, so the copy's runs still read their artifacts from the
+    template, which outlives every test of the session.)
+    """
+    shutil.copytree(template, dest, ignore=shutil.ignore_patterns("detections", "matrix", "*.lock"))
+    return dest

@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.demo_workspace import DEMO_TRACKER, EXAMPLES, demo_workspace
+from tests.demo_workspace import DEMO_TRACKER, EXAMPLES, demo_workspace, private_copy
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -27,7 +27,8 @@ TAGGING_TRACKER = "Notebook tagging"
 def workspace(tmp_path_factory, embedder, request) -> Path:
     from workbench import Workspace
 
-    path = demo_workspace(tmp_path_factory, embedder, getattr(request.config, "cache", None))
+    template = demo_workspace(tmp_path_factory, embedder, getattr(request.config, "cache", None))
+    path = private_copy(template, tmp_path_factory.mktemp("notebooks") / "ws")  # its trackers stay its own
     ws = Workspace(path, model=embedder)
     # Notebook 3 plans a round: on a tracker of its own, so the demo tracker stays as trained.
     if TAGGING_TRACKER not in [t.name for t in ws.trackers()]:

@@ -390,7 +390,10 @@ class EmbeddingCache:
         renamed into place before the old shards were deleted, so a fresh listing has it.
         """
         with self._lock:
-            for _ in range(10):
+            for attempt in range(50):
+                if attempt:
+                    # A writer is compacting right now: give it a moment instead of racing it.
+                    time.sleep(min(0.005 * attempt, 0.1))
                 names = self._listing()
                 if not self._names <= set(names):
                     self._reset()

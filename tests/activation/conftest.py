@@ -1,16 +1,15 @@
 """Fixtures for activation, results and publishing: a private copy of the session's trained demo
-workspace (30 calls, tracker "Asking for a discount" with versions 1 and 2) per test, and small
+workspace (60 calls, tracker "Asking for a discount" with versions 1 and 2) per test, and small
 batches of new calls to import."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 
 import polars as pl
 import pytest
 
 from tests.conftest import tiny_corpus
-from tests.demo_workspace import DEMO_TRACKER, END_DATE, demo_workspace
+from tests.demo_workspace import DEMO_TRACKER, END_DATE, demo_workspace, private_copy
 
 AS_OF = END_DATE  # the demo calls are dated in the 12 months before it
 
@@ -20,8 +19,7 @@ def live_ws(tmp_path_factory, tmp_path, embedder, request):
     from workbench import Workspace
 
     template = demo_workspace(tmp_path_factory, embedder, getattr(request.config, "cache", None))
-    shutil.copytree(template, tmp_path / "ws", ignore=shutil.ignore_patterns("detections", "matrix", "*.lock"))
-    return Workspace(tmp_path / "ws", model=embedder)
+    return Workspace(private_copy(template, tmp_path / "ws"), model=embedder)
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ def test_changes_stay_unpublished_until_publish(live_ws, tracker):
     before = tracker.results().detections
     import polars as pl
 
-    # Keep the teams where version 2 finds something, so the diff has gains to show.
-    v2 = tracker.detections(all_sentences=False)
-    teams = sorted(set(live_ws.calls.filter(pl.col("call_id").is_in(v2["call_id"].implode()))["team"]))
-    assert teams != sorted(set(live_ws.calls["team"]))
+    # Drop a team where the published version finds something, so the diff has losses to show.
+    published_teams = live_ws.calls.filter(pl.col("call_id").is_in(before["call_id"].implode()))["team"]
+    dropped = published_teams.value_counts(sort=True)["team"][0]
+    teams = sorted(set(live_ws.calls["team"]) - {dropped})
     with pytest.warns(UserWarning):
         tracker.update(filters={"is_external": True, "team": teams})
     assert any(c.startswith("filters changed") for c in tracker.unpublished_changes())
@@ -39,7 +39,8 @@ def test_changes_stay_unpublished_until_publish(live_ws, tracker):
     assert any(c.startswith("filters changed") for c in d.definition_changes)
     text = str(d)
     assert "version 1 -> version 2" in text and f"{d.calls_before:>8,} -> {d.calls_after:,}" in text
-    assert d.gained.height > 0 and "per team" in text and d.gained["text"][0] in text
+    assert d.lost.height > 0 and "per team" in text and d.lost["text"][0] in text
+    assert set(d.lost["team"].drop_nulls()) >= {dropped}
 
     result = tracker.publish(progress=False, verbose=False)
     assert result.reapplied and result.version == 2 and result.previous_version == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import wait_for_widgets
-from tests.demo_workspace import EXAMPLES, demo_workspace
+from tests.demo_workspace import EXAMPLES, demo_workspace, private_copy
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +28,8 @@ RENDER_TIMEOUT_S = 180
 def workspace(tmp_path_factory, embedder, request) -> Path:
     from workbench import Workspace
 
-    path = demo_workspace(tmp_path_factory, embedder, getattr(request.config, "cache", None))
+    template = demo_workspace(tmp_path_factory, embedder, getattr(request.config, "cache", None))
+    path = private_copy(template, tmp_path_factory.mktemp("dashboards") / "ws")  # its trackers stay its own
     ws = Workspace(path, model=embedder)
     if BROWSER_TRACKER not in [t.name for t in ws.trackers()]:
         with warnings.catch_warnings():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tiny_corpus
-from tests.demo_workspace import EXAMPLES, demo_workspace
+from tests.demo_workspace import EXAMPLES, demo_workspace, private_copy
 
 _names = itertools.count(1)
 
@@ -20,10 +20,11 @@ def demo_path(tmp_path_factory, embedder, request) -> Path:
 
 
 @pytest.fixture
-def demo_ws(demo_path, embedder):
+def demo_ws(demo_path, embedder, tmp_path):
+    """A private copy of the trained demo workspace: what a test tags or creates stays its own."""
     from workbench import Workspace
 
-    return Workspace(demo_path, model=embedder)
+    return Workspace(private_copy(demo_path, tmp_path / "ws"), model=embedder)
 
 
 @pytest.fixture

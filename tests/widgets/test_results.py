@@ -1,6 +1,8 @@
 """Tracker results for stakeholders: counts agree with the detections, plots and context shown."""
 from __future__ import annotations
 
+import html
+
 import polars as pl
 
 from workbench.reports import tracker_report
@@ -35,4 +37,4 @@ def test_results_screen_shows_plots_calls_and_mentions_in_context(demo_ws):
     view.call_picker.value = call["call_id"]
     assert view.mentions.value.count("class='wb-mention'") == call["mentions"]
     first = r.mentions.filter(pl.col("call_id") == call["call_id"]).sort("start_s")["text"][0]
-    assert "wb-target" in view.mentions.value and first.split()[0] in view.mentions.value
+    assert "wb-target" in view.mentions.value and html.escape(first.split()[0]) in view.mentions.value

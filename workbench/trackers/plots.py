@@ -23,8 +23,11 @@ def performance_figure(est, curve: LearningCurve | None = None) -> Figure:
         if fig_ is None:
             ax.text(0.02, i, "not enough tags", va="center", fontsize=8, color="grey")
             continue
-        ax.errorbar(fig_.value, i, xerr=[[fig_.value - fig_.low], [fig_.high - fig_.value]], fmt="o", color=color,
-                    capsize=4)
+        # An interval need not contain its point estimate (a posterior's bulk can sit beside the
+        # model-assisted value): draw the interval and the point separately.
+        ax.hlines(i, fig_.low, fig_.high, color=color, linewidth=1.5)
+        ax.vlines([fig_.low, fig_.high], i - 0.12, i + 0.12, color=color, linewidth=1.5)
+        ax.plot(fig_.value, i, "o", color=color)
         # Label beside the point, inside the axes even when the interval reaches 1.
         ax.text(fig_.value, i - 0.22, f"{fig_.value:.2f}", fontsize=8, ha="center", va="bottom")
     ax.set_yticks(range(len(rows)), labels, fontsize=8)

@@ -505,9 +505,12 @@ class Tracker(TrackerActivation, BaseTracker):
         state = self._state()
         model = self._require_model(state)
         scores = model.decision_function(state.X)
-        # Not from the tags, and each wording once: a repeated sentence would crowd out the rest.
-        first = state.scope["text"].is_first_distinct().to_numpy()
-        masked = np.where(state.shown | state.offered_elsewhere | ~first, -np.inf, scores)
+        # Not the tagged sentences themselves, and each wording once: a sentence said in many
+        # calls would crowd out the rest.
+        untagged = state.scope.filter(pl.Series(~state.shown))
+        first = np.zeros(len(scores), dtype=bool)
+        first[np.flatnonzero(~state.shown)[untagged["text"].is_first_distinct().to_numpy()]] = True
+        masked = np.where(first, scores, -np.inf)
         rng = np.random.default_rng(self.settings.get("seed", 0))
         rows = sample_detections(masked, 0.0, n=n, rng=rng)
         picked = state.scope[rows.tolist()].with_columns(pl.Series("score", scores[rows]))
