@@ -26,6 +26,7 @@ folder, switches the pointer in SQLite in one transaction and then removes the o
 from __future__ import annotations
 
 from workbench.atomic import atomic_path
+from workbench.dates import utc_datetime
 
 import datetime as dt
 import fcntl
@@ -309,17 +310,8 @@ def months_before(when: dt.datetime, months: int) -> dt.datetime:
 
 
 def _as_of(as_of: Any) -> dt.datetime:
-    if as_of is None:
-        return dt.datetime.now(dt.timezone.utc)
-    if isinstance(as_of, str):
-        try:
-            as_of = dt.datetime.fromisoformat(as_of)
-        except ValueError as exc:
-            raise ValidationError("as_of", f"{as_of!r} is not a date", "Use an ISO date such as '2026-11-30'.") from exc
-    if isinstance(as_of, dt.date) and not isinstance(as_of, dt.datetime):
-        # A date means "through the end of that day".
-        as_of = dt.datetime.combine(as_of, dt.time()) + dt.timedelta(days=1)
-    return as_of if as_of.tzinfo else as_of.replace(tzinfo=dt.timezone.utc)
+    # A date means "through the end of that day".
+    return dt.datetime.now(dt.timezone.utc) if as_of is None else utc_datetime(as_of, "as_of", end=True)
 
 
 def check_months(backfill_months: Any) -> int:

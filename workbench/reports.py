@@ -108,14 +108,7 @@ def tracker_report(ws: "Workspace", tracker: Any, detections: pl.DataFrame | Non
         .join(call_info, on="call_id", how="left")
         .sort(["started_at", "start_s"])
     )
-    return TrackerReport(
-        tracker_name=tracker.name,
-        per_call=per_call,
-        mentions=mentions,
-        by_team=_breakdown(per_call, pl.col("team"), "team"),
-        by_rep=_breakdown(per_call, pl.col("rep"), "rep"),
-        by_month=_breakdown(per_call, pl.col("started_at").dt.strftime("%Y-%m"), "month"),
-    )
+    return _report(tracker.name, per_call, mentions)
 
 
 def _live_report(ws: "Workspace", tracker: Any) -> TrackerReport:
@@ -133,8 +126,12 @@ def _live_report(ws: "Workspace", tracker: Any) -> TrackerReport:
         .join(call_info, on="call_id", how="inner")
         .sort(["started_at", "start_s"])
     )
+    return _report(tracker.name, per_call, mentions)
+
+
+def _report(name: str, per_call: pl.DataFrame, mentions: pl.DataFrame) -> TrackerReport:
     return TrackerReport(
-        tracker_name=tracker.name,
+        tracker_name=name,
         per_call=per_call,
         mentions=mentions,
         by_team=_breakdown(per_call, pl.col("team"), "team"),

@@ -6,6 +6,7 @@ model: results are what the *published* versions found, the same numbers every s
 from __future__ import annotations
 
 from workbench.atomic import atomic_path
+from workbench.dates import utc_datetime
 
 import datetime as dt
 import json
@@ -51,21 +52,7 @@ def _names(ws: "Workspace", trackers: Any, *, default_all: bool) -> list[str]:
 
 
 def _date(value: Any, field: str, *, end: bool) -> dt.datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise ValidationError(field, f"{value!r} is not a date", "Use an ISO date such as '2026-01-31'.") from exc
-        day_only = "T" not in value and " " not in value.strip()
-        value = parsed.date() if day_only else parsed
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        # A date as the end of a range means "through that day".
-        value = dt.datetime.combine(value, dt.time()) + (dt.timedelta(days=1) if end else dt.timedelta())
-    elif not isinstance(value, dt.datetime):
-        raise ValidationError(field, f"{value!r} is not a date", "Use an ISO date such as '2026-01-31'.")
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return utc_datetime(value, field, end=end)
 
 
 def select_calls(ws: "Workspace", *, filters: dict | None = None, date_from: Any = None, date_to: Any = None,

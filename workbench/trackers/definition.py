@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 
+from workbench.dates import utc_datetime
 from workbench.errors import ValidationError
 from workbench.schema import MENTIONED_BY
 
@@ -67,20 +68,14 @@ def _range_bounds(spec: Any) -> tuple[Any, Any] | None:
     return None
 
 
-def _coerce_bound(value: Any, dtype: pl.DataType) -> Any:
-    if value is None:
-        return None
-    if isinstance(dtype, pl.Datetime):
-        if isinstance(value, str):
-            try:
-                value = dt.datetime.fromisoformat(value)
-            except ValueError as exc:
-                raise ValidationError("filters", f"{value!r} is not a date", "Use ISO dates such as '2026-01-31'.") from exc
-        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            value = dt.datetime.combine(value, dt.time())
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-    return value
+def _is_day(value: Any) -> bool:
+    if isinstance(value, str):
+        return "T" not in value and " " not in value.strip()
+    return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+
+
+def _coerce_bound(value: Any, dtype: pl.DataType, *, end: bool = False) -> Any:
+    return utc_datetime(value, "filters", end=end) if isinstance(dtype, pl.Datetime) else value
 
 
 def filter_expression(filters: dict[str, Any], calls_schema: dict[str, pl.DataType]) -> pl.Expr:
@@ -98,16 +93,12 @@ def filter_expression(filters: dict[str, Any], calls_schema: dict[str, pl.DataTy
         bounds = _range_bounds(spec)
         col = pl.col(column)
         if bounds is not None:
-            lo, hi = (_coerce_bound(b, dtype) for b in bounds)
+            # A date as the upper bound means "through the end of that day".
+            lo, hi = _coerce_bound(bounds[0], dtype), _coerce_bound(bounds[1], dtype, end=True)
             if lo is not None:
                 expr &= col >= lo
             if hi is not None:
-                # A date given as an upper bound means "through the end of that day".
-                if isinstance(dtype, pl.Datetime) and isinstance(bounds[1], (str, dt.date)) and not (
-                    isinstance(bounds[1], str) and "T" in bounds[1]) and not isinstance(bounds[1], dt.datetime):
-                    expr &= col < hi + dt.timedelta(days=1)
-                else:
-                    expr &= col <= hi
+                expr &= (col < hi) if isinstance(dtype, pl.Datetime) and _is_day(bounds[1]) else (col <= hi)
         elif isinstance(spec, (list, set, frozenset)):
             values = list(spec)
             if not values:
