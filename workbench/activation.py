@@ -412,7 +412,7 @@ def backfill_plan(tracker: "BaseTracker", backfill_months: int = 12, *, as_of: A
     else:
         scope = scope_rows(ws, definition_of(tracker), window_start=start)
     rate, measured = _rate(ws)
-    version = _published_or_latest(tracker, required=False)
+    version = KEYWORD_VERSION if tracker.kind == "keyword" else _published_or_latest(tracker, required=False)
     return BackfillPlan(tracker=tracker.name, version=version, months=months, window_start=start,
                         calls=scope["call_id"].n_unique(), sentences=scope.height, rate=rate, rate_measured=measured)
 
@@ -476,6 +476,27 @@ def score_frame(ws: "Workspace", scorer: Scorer, scope: pl.DataFrame, *, progres
     return _frames(scope, scores, detected, scorer.version, scored_at)
 
 
+KEYWORD_VERSION = 0  # keyword trackers have no trained versions: their phrases are the model
+
+
+def keyword_score_frame(ws: "Workspace", tracker_name: str, scope: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A keyword tracker's matches over in-scope sentences: (detections, calls scored); score 1.0 per match."""
+    tracker = ws.tracker(tracker_name)
+    scored_at = dt.datetime.now(dt.timezone.utc)
+    if scope.height == 0:
+        return _empty(DETECTION_SCHEMA), _empty(CALLS_SCORED_SCHEMA)
+    detected = tracker.matcher.matches(scope["text"])
+    return _frames(scope, detected.astype(np.float64), detected, KEYWORD_VERSION, scored_at)
+
+
+def _score_scope(ws: "Workspace", tracker_name: str, kind: str, version: int, scope: pl.DataFrame, *,
+                 progress: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    if kind == "keyword":
+        return keyword_score_frame(ws, tracker_name, scope)
+    scorer = load_scorer(ws, tracker_name, version)
+    return score_frame(ws, scorer, scope, progress=progress, desc=f"Scoring '{tracker_name}'")
+
+
 def _frames(scope: pl.DataFrame, scores: np.ndarray, detected: np.ndarray, version: int,
             scored_at: dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
     mask = pl.Series(detected)
@@ -502,20 +523,24 @@ def activate(tracker: "BaseTracker", backfill_months: int = 12, *, as_of: Any = 
     """
     ws = tracker.ws
     ensure_schema(ws.store)
-    if tracker.kind != "smart":
-        raise ValidationError("tracker", f"'{tracker.name}' is a keyword tracker",
-                              "Activation applies a smart tracker's published model; keyword trackers match as you read.")
     if engine not in ("local", "spark"):
         raise ValidationError("engine", f"{engine!r} is not an engine", "Use 'local' (default) or 'spark'.")
+    if tracker.kind == "keyword" and engine == "spark":
+        raise ValidationError("engine", "keyword trackers match text locally; Spark scores smart trackers' models",
+                              "Use engine='local' for a keyword tracker.")
     months = check_months(backfill_months)
-    version = _published_or_latest(tracker)
-    if ws.registry.get_alias(tracker.name, PUBLISHED_ALIAS) is None:
-        _set_published(tracker, version)
+    if tracker.kind == "keyword":
+        version = KEYWORD_VERSION
+    else:
+        version = _published_or_latest(tracker)
+        if ws.registry.get_alias(tracker.name, PUBLISHED_ALIAS) is None:
+            _set_published(tracker, version)
     plan = backfill_plan(tracker, months, as_of=as_of)
     if verbose:
         print(plan)
     snapshot = definition_of(tracker)
-    record_definition(ws, tracker.name, version, snapshot)
+    if tracker.kind == "smart":
+        record_definition(ws, tracker.name, version, snapshot)
     t0 = time.perf_counter()
     scope, dets, calls = apply_version(tracker, version, snapshot, months=months, window_start=plan.window_start,
                                        progress=progress, engine=engine, spark=spark, activate=True)
@@ -548,8 +573,7 @@ def apply_version(tracker: "BaseTracker", version: int, snapshot: dict, *, month
 
             dets, calls = spark_score(ws, tracker.name, version, scope, spark=spark)
         else:
-            scorer = load_scorer(ws, tracker.name, version)
-            dets, calls = score_frame(ws, scorer, scope, progress=progress, desc=f"Scoring '{tracker.name}'")
+            dets, calls = _score_scope(ws, tracker.name, tracker.kind, version, scope, progress=progress)
         run_dir = f"v{version}-{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
         _write_part(_tracker_dir(ws, tracker.id) / run_dir, dets, calls)
         now = now_iso()
@@ -649,7 +673,7 @@ def score_new_calls(ws: "Workspace", call_ids: list[str] | None = None, *, progr
     import never fails because scoring did: the problem is reported as a warning.
     """
     ensure_schema(ws.store)
-    rows = ws.store.query("SELECT a.*, t.name FROM activations a JOIN trackers t ON t.id = a.tracker_id"
+    rows = ws.store.query("SELECT a.*, t.name, t.kind FROM activations a JOIN trackers t ON t.id = a.tracker_id"
                           " WHERE a.active = 1 ORDER BY t.id")
     out: dict[str, int] = {}
     if not rows:
@@ -665,8 +689,7 @@ def score_new_calls(ws: "Workspace", call_ids: list[str] | None = None, *, progr
             snapshot = loads(row["definition"])
             scope = scope_rows(ws, snapshot, call_ids=todo)
             try:
-                scorer = load_scorer(ws, row["name"], row["version"])
-                dets, calls = score_frame(ws, scorer, scope, progress=progress, desc=f"Scoring '{row['name']}'")
+                dets, calls = _score_scope(ws, row["name"], row["kind"], row["version"], scope, progress=progress)
             except WorkbenchError as exc:
                 with ws.store.transaction() as con:
                     con.executemany("INSERT OR IGNORE INTO activation_pending(tracker_id, call_id) VALUES (?,?)",

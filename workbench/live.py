@@ -24,8 +24,8 @@ def on_import(ws, call_ids: list[str]) -> dict[str, int]:
     return scored
 
 
-class TrackerActivation:
-    """Activation, results, publishing and bundles of a smart tracker."""
+class LiveTracker:
+    """Activation and results: what smart and keyword trackers share once they run over calls."""
 
     # -- activation (workbench.activation) ------------------------------------------------------
     def backfill_plan(self, backfill_months: int = 12, *, as_of: Any = None):
@@ -36,7 +36,8 @@ class TrackerActivation:
 
     def activate(self, backfill_months: int = 12, *, as_of: Any = None, progress: bool = True,
                  engine: str = "local", spark: Any = None, verbose: bool = True):
-        """Apply the published version to the last N months (0-12) and to every new call."""
+        """Apply the published version (a keyword tracker: its phrases) to the last N months (0-12)
+        and to every new call."""
         from workbench.activation import activate
 
         return activate(self, backfill_months, as_of=as_of, progress=progress, engine=engine, spark=spark,
@@ -70,6 +71,10 @@ class TrackerActivation:
         from workbench.results import team_stats
 
         return team_stats(self.ws, self, **selection)
+
+
+class TrackerActivation(LiveTracker):
+    """Activation and results, plus publishing versions and bundles: a smart tracker's."""
 
     # -- publishing (workbench.publishing) ------------------------------------------------------
     def unpublished_changes(self) -> list[str]:

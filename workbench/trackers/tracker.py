@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from workbench.errors import NotFoundError, ValidationError, WorkbenchError
-from workbench.live import TrackerActivation
+from workbench.live import LiveTracker, TrackerActivation
 from workbench.store import dumps, loads, now_iso
 from workbench.trackers.definition import TrackerDefinition
 from workbench.trackers.examples import require_minimum, validate_examples
@@ -538,7 +538,7 @@ class Tracker(TrackerActivation, BaseTracker):
         return out if all_sentences else out.filter(pl.col("detected"))
 
 
-class KeywordTracker(BaseTracker):
+class KeywordTracker(LiveTracker, BaseTracker):
     """Exact words and phrases; the fallback for small corpora and the baseline for smart trackers."""
 
     kind = "keyword"
