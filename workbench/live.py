@@ -155,10 +155,14 @@ class WorkspaceResults:
         return active_trackers(self)
 
     def score_pending(self, *, progress: bool = True) -> dict[str, int]:
-        """Score calls imported while they had no embeddings (after ``ws.embed()``)."""
+        """Score calls imported while they had no embeddings (after ``ws.embed()``), then tell the streams."""
+        from workbench import streams
         from workbench.activation import score_new_calls
 
-        return score_new_calls(self, [], progress=progress)
+        scored = score_new_calls(self, [], progress=progress)
+        if scored:
+            streams.notify_streams(self)
+        return scored
 
     def import_bundle(self, path: str | Path, **kw: Any):
         from workbench.bundles import import_bundle

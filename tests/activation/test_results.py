@@ -157,3 +157,17 @@ def test_stream_reports_new_calls_to_a_webhook_and_a_command(live_ws, live, tmp_
     with pytest.raises(ValidationError) as e:
         live_ws.create_stream("Discount asks", trackers=[live.name])
     assert e.value.field == "name"
+
+
+def test_calls_scored_later_reach_the_streams_too(live_ws, live, tmp_path):
+    out_file = tmp_path / "notified.json"
+    live_ws.create_stream("By command", trackers=[live.name], command=[
+        sys.executable, "-c", f"import sys; open({str(out_file)!r}, 'wb').write(sys.stdin.buffer.read())"])
+    calls, utts = new_calls(1, start=970)
+    utts = utts.with_columns((pl.col("text") + " Truly.").alias("text"))  # new texts: not embedded yet
+    with pytest.warns(UserWarning, match="score_pending"):
+        live_ws.import_calls(calls, utts, embed=False, progress=False)
+    assert not out_file.exists()  # nothing scored, nothing to tell
+    live_ws.embed(progress=False)
+    assert live_ws.score_pending(progress=False)[live.name] >= 1
+    assert {c["call_id"] for c in json.loads(out_file.read_text())["calls"]} == {"call-0970"}
