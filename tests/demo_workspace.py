@@ -86,3 +86,16 @@ def private_copy(template: Path, dest: Path) -> Path:
     """
     shutil.copytree(template, dest, ignore=shutil.ignore_patterns("detections", "matrix", "*.lock"))
     return dest
+
+
+def copy_with_tracker(tmp_path_factory, embedder, request, folder: str, tracker_name: str) -> Path:
+    """A private copy of the demo workspace with an untrained tracker of its own, for tests that
+    tag through a screen (so the demo tracker stays as trained)."""
+    from workbench import Workspace
+
+    template = demo_workspace(tmp_path_factory, embedder, getattr(request.config, "cache", None))
+    path = private_copy(template, tmp_path_factory.mktemp(folder) / "ws")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SmallCorpusWarning: the fixture corpus is small on purpose
+        Workspace(path, model=embedder).create_tracker(tracker_name, mentioned_by="customer", examples=EXAMPLES)
+    return path

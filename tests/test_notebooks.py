@@ -7,14 +7,13 @@ are kept under test-output/notebooks/ to look at.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.demo_workspace import DEMO_TRACKER, EXAMPLES, demo_workspace, private_copy
+from tests.demo_workspace import DEMO_TRACKER, copy_with_tracker
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -25,17 +24,7 @@ TAGGING_TRACKER = "Notebook tagging"
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, embedder, request) -> Path:
-    from workbench import Workspace
-
-    template = demo_workspace(tmp_path_factory, embedder, getattr(request.config, "cache", None))
-    path = private_copy(template, tmp_path_factory.mktemp("notebooks") / "ws")  # its trackers stay its own
-    ws = Workspace(path, model=embedder)
-    # Notebook 3 plans a round: on a tracker of its own, so the demo tracker stays as trained.
-    if TAGGING_TRACKER not in [t.name for t in ws.trackers()]:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ws.create_tracker(TAGGING_TRACKER, mentioned_by="customer", examples=EXAMPLES)
-    return path
+    return copy_with_tracker(tmp_path_factory, embedder, request, "notebooks", TAGGING_TRACKER)
 
 
 def run(name: str, workspace: Path, monkeypatch, tracker: str | None = None) -> nbformat.NotebookNode:

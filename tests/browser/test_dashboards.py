@@ -6,13 +6,12 @@ what a stakeholder sees.
 from __future__ import annotations
 
 import time
-import warnings
 from pathlib import Path
 
 import pytest
 
 from tests.browser.conftest import wait_for_widgets
-from tests.demo_workspace import EXAMPLES, demo_workspace, private_copy
+from tests.demo_workspace import copy_with_tracker
 
 pytestmark = pytest.mark.browser
 
@@ -26,16 +25,7 @@ RENDER_TIMEOUT_S = 180
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, embedder, request) -> Path:
-    from workbench import Workspace
-
-    template = demo_workspace(tmp_path_factory, embedder, getattr(request.config, "cache", None))
-    path = private_copy(template, tmp_path_factory.mktemp("dashboards") / "ws")  # its trackers stay its own
-    ws = Workspace(path, model=embedder)
-    if BROWSER_TRACKER not in [t.name for t in ws.trackers()]:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ws.create_tracker(BROWSER_TRACKER, mentioned_by="customer", examples=EXAMPLES)
-    return path
+    return copy_with_tracker(tmp_path_factory, embedder, request, "dashboards", BROWSER_TRACKER)
 
 
 @pytest.fixture(scope="module")
