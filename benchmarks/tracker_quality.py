@@ -127,8 +127,7 @@ weight 0.1 -> 0.927x, 0.783x, 9/11, 45% / 45% / 82%. A description written about
 ("The customer thanks the agent.") sits far from how people say it, and pulls the first rounds
 off course once 5 examples exist; these swings also show how much the F1 ratio moves (about
 ±0.03) when the first round changes. Not tried for lack of time: a description weight that
-fades as examples and YES tags accumulate (the benchmark gives
-trackers no description, so that weight is not exercised here).
+fades as examples and YES tags accumulate.
 
 Honest estimators, on the previous mix and model (the F1 runs above):
 
