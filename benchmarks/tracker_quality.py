@@ -13,7 +13,7 @@ Baselines per concept: the keyword tracker built from the 5 examples' words
 (workbench.trackers.keywords), and a ceiling: logistic regression trained on all labels with
 the same embeddings, 5-fold out-of-fold, the better of C=1 and C=10, best threshold.
 
-    .venv/bin/python benchmarks/tracker_quality.py            # all concepts, 3 seeds
+    .venv/bin/python benchmarks/tracker_quality.py            # all concepts, 6 seeds
     .venv/bin/python benchmarks/tracker_quality.py --mixes    # also compare planner mixes
     .venv/bin/python benchmarks/tracker_quality.py --quick    # 1 seed, no timing
 
@@ -70,6 +70,13 @@ MIXES: dict[str, dict | None] = {
 }
 
 WHAT_WAS_TRIED = """## What was tried (11 concepts x 3 seeds each; F1 as ratio to the ceiling)
+
+Every setting below was chosen on seeds 0-2; the table above adds seeds 3-5 as a held-out
+check. On seeds 3-5 alone the defaults measure 0.922x median, 0.802x worst concept, 9/11
+beating keywords, 58% / 33% / 79% (precision within 0.05, hit rate within 0.10, coverage),
+against 0.958x, 0.814x, 10/11, 58% / 33% / 95% on seeds 0-2: part of the seeds-0-2 figures
+is the luck of the draw the settings were picked on, and a change of the first round moves the
+median by about 0.03.
 
 The "probe tags 0" of the previous table was the estimator ignoring the probe (its
 design correction was off by default), not the benchmark: inclusion probabilities did
@@ -518,7 +525,8 @@ def summarise(rows: list[dict]) -> dict:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    # Six seeds: the defaults were chosen on seeds 0-2, so 3-5 are the held-out check.
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     ap.add_argument("--quick", action="store_true", help="1 seed, no round timing")
     ap.add_argument("--mixes", nargs="*", default=None,
                     help="also compare these planner mixes (default: all of MIXES)")
