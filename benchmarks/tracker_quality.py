@@ -49,6 +49,7 @@ from workbench.training import (  # noqa: E402
     estimate_performance,
 )
 from workbench.training.model import best_f1_threshold  # noqa: E402
+from workbench.training.strategies import StratifiedStrategy  # noqa: E402
 
 DATASETS = (REPO / ".." / "shared" / "datasets").resolve()
 RESULTS = REPO / "benchmarks" / "results"
@@ -67,6 +68,11 @@ MIXES: dict[str, dict | None] = {
     "probe5": {"similarity": 5, "top_scored": 7, "near_miss": 5, "diversity": 3, "stratified": 5},
     "probe13": {"similarity": 3, "top_scored": 4, "near_miss": 3, "diversity": 2, "stratified": 13},
     "probe17": {"similarity": 2, "top_scored": 3, "near_miss": 2, "diversity": 1, "stratified": 17},
+    # The probe's strata: fewer, wider ones put more probe tags just below the threshold.
+    "strata5": [("similarity", 3), ("top_scored", 4), ("near_miss", 3), ("diversity", 2),
+                (StratifiedStrategy(max_strata=5), 13)],
+    "strata6": [("similarity", 3), ("top_scored", 4), ("near_miss", 3), ("diversity", 2),
+                (StratifiedStrategy(max_strata=6), 13)],
 }
 
 WHAT_WAS_TRIED = """## What was tried (11 concepts x 3 seeds each; F1 as ratio to the ceiling)
@@ -293,6 +299,7 @@ def ceiling(X: np.ndarray, y_sent: np.ndarray, utt_key: np.ndarray, utt_truth: n
 
 _TEXT_CACHE = None  # set by main(): embeds the concepts' descriptions
 USE_DESCRIPTION = False  # the issue's protocol: trackers start from their 5 examples
+USE_TURNS = True  # the Tracker's default: probe and estimate by speaker turn (--sentences: off)
 
 
 def _description(concept: dict):
@@ -301,7 +308,8 @@ def _description(concept: dict):
     return _TEXT_CACHE.get([concept["description"]])[0]
 
 
-def run_tracker(X, truth_sent, examples, seed, mix=None, rounds=ROUNDS, call_ids=None, description=None):
+def run_tracker(X, truth_sent, examples, seed, mix=None, rounds=ROUNDS, call_ids=None, description=None,
+                groups=None):
     """The Tracker's loop over arrays. Returns the final model, scores, tags and estimate.
 
     ``description`` is the embedding of the concept's description, as a user writes one when
@@ -314,7 +322,7 @@ def run_tracker(X, truth_sent, examples, seed, mix=None, rounds=ROUNDS, call_ids
     planner = RoundPlanner(early_mix=mix, late_mix=mix, seed=seed)
     scores, model, history = None, None, []
     for r in range(rounds):
-        pool = Pool(X, labels, E, description, round_number=r, scores=scores, threshold=0.0)
+        pool = Pool(X, labels, E, description, round_number=r, scores=scores, threshold=0.0, groups=groups)
         plan = planner.plan(pool, ROUND_SIZE)
         answers = truth_sent[plan.indices].astype(np.int8)
         labels[plan.indices] = answers
@@ -331,7 +339,7 @@ def run_tracker(X, truth_sent, examples, seed, mix=None, rounds=ROUNDS, call_ids
     if model is not None:
         est = estimate_performance(
             X, labels, model, tag_round=tag_round, inclusion_prob=inclusion, scores=scores,
-            call_ids=call_ids, example_embeddings=E, random_state=seed, **ESTIMATE_PARAMS,
+            call_ids=call_ids, groups=groups, example_embeddings=E, random_state=seed, **ESTIMATE_PARAMS,
         )
     return model, scores, labels, est, history
 
@@ -367,7 +375,8 @@ def run_concept(corpus: Corpus, concept: dict, seeds: list[int], mix, ceiling_ca
         examples = pick_examples(truth_sent, utt_key, n_sent_in_utt, seed)
         t = time.time()
         model, scores, labels, est, history = run_tracker(X, truth_sent, examples, seed, mix, call_ids=call_ids,
-                                                          description=_description(concept))
+                                                          description=_description(concept),
+                                                          groups=utt_key if USE_TURNS else None)
         elapsed = time.time() - t
         collapsed = model is None
         det_sent = scores > 0 if scores is not None else np.zeros(len(X), bool)
@@ -380,6 +389,8 @@ def run_concept(corpus: Corpus, concept: dict, seeds: list[int], mix, ceiling_ca
             "collapsed": collapsed, "seconds": elapsed,
             "tags_yes": int((labels == 1).sum()), "tags_no": int((labels == 0).sum()),
             "utterance": utt_m, "sentence": sent_m, "ceiling": ceil,
+            # The truth the estimate speaks about: turns (utterances) when the tracker knows them.
+            "estimate_truth": "utterance" if USE_TURNS else "sentence",
             "ratio_to_ceiling": utt_m["f1"] / ceil["f1"] if ceil["f1"] else None,
             "history": history,
         }
@@ -475,7 +486,8 @@ def summarise(rows: list[dict]) -> dict:
         if not e:
             continue
         n_est += 1
-        tp, tr = r["sentence"]["precision"], r["sentence"]["hit_rate"]
+        truth = r[r.get("estimate_truth", "sentence")]
+        tp, tr = truth["precision"], truth["hit_rate"]
         hp, hr = e["honest_precision"], e["honest_hit_rate"]
         rp, rr = e["reference_precision"], e["reference_hit_rate"]
         if hp and abs(hp["value"] - tp) <= 0.05:
@@ -505,19 +517,19 @@ def summarise(rows: list[dict]) -> dict:
         "honest_both_within": sum(
             1 for r in rows if r.get("estimate") and r["estimate"]["honest_precision"]
             and r["estimate"]["honest_hit_rate"]
-            and abs(r["estimate"]["honest_precision"]["value"] - r["sentence"]["precision"]) <= 0.05
-            and abs(r["estimate"]["honest_hit_rate"]["value"] - r["sentence"]["hit_rate"]) <= 0.10
+            and abs(r["estimate"]["honest_precision"]["value"] - r[r.get("estimate_truth", "sentence")]["precision"]) <= 0.05
+            and abs(r["estimate"]["honest_hit_rate"]["value"] - r[r.get("estimate_truth", "sentence")]["hit_rate"]) <= 0.10
         ) / n,
         "honest_interval_coverage": cov / max(total_cov, 1),
         "reference_precision_within_0.05": ref_ok_p / n,
         "reference_hit_rate_within_0.10": ref_ok_r / n,
         "reference_interval_coverage": ref_cov / max(2 * n_est, 1),
         "reference_hit_rate_bias": float(np.mean([
-            r["estimate"]["reference_hit_rate"]["value"] - r["sentence"]["hit_rate"]
+            r["estimate"]["reference_hit_rate"]["value"] - r[r.get("estimate_truth", "sentence")]["hit_rate"]
             for r in rows if r.get("estimate") and r["estimate"]["reference_hit_rate"]
         ] or [np.nan])),
         "honest_hit_rate_bias": float(np.mean([
-            r["estimate"]["honest_hit_rate"]["value"] - r["sentence"]["hit_rate"]
+            r["estimate"]["honest_hit_rate"]["value"] - r[r.get("estimate_truth", "sentence")]["hit_rate"]
             for r in rows if r.get("estimate") and r["estimate"]["honest_hit_rate"]
         ] or [np.nan])),
     }
@@ -536,6 +548,8 @@ def main(argv=None) -> None:
                     help="also give each tracker its concept's description, as a user would")
     ap.add_argument("--model-param", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--estimate-param", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--sentences", action="store_true",
+                    help="probe and estimate by sentence instead of by speaker turn (the earlier default)")
     ap.add_argument("--mix", default=None, help="run with this mix of MIXES instead of the default")
     args = ap.parse_args(argv)
     for target, pairs in ((MODEL_PARAMS, args.model_param), (ESTIMATE_PARAMS, args.estimate_param)):
@@ -545,8 +559,8 @@ def main(argv=None) -> None:
     seeds = args.seeds[:1] if args.quick else args.seeds
 
     cache = TextEmbeddingCache()
-    global _TEXT_CACHE, USE_DESCRIPTION
-    _TEXT_CACHE, USE_DESCRIPTION = cache, args.with_description
+    global _TEXT_CACHE, USE_DESCRIPTION, USE_TURNS
+    _TEXT_CACHE, USE_DESCRIPTION, USE_TURNS = cache, args.with_description, not args.sentences
     ceiling_path = DEFAULT_DIR / "ceilings.json"
     ceiling_cache = json.loads(ceiling_path.read_text()) if ceiling_path.exists() else {}
     corpora = [load_corpus(d, cache) for d in sorted(DATASETS.iterdir()) if (d / "concepts.json").exists()]

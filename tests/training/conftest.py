@@ -22,7 +22,8 @@ def clustered():
     return X, truth, examples, which
 
 
-def make_pool(X, examples, labels=None, scores=None, excluded=None, description=None, round_number=0):
+def make_pool(X, examples, labels=None, scores=None, excluded=None, description=None, round_number=0,
+              groups=None):
     labels = np.full(len(X), -1, np.int8) if labels is None else labels
     return Pool(X, labels, examples, description, excluded=excluded, scores=scores,
-                round_number=round_number, threshold=0.0)
+                round_number=round_number, threshold=0.0, groups=groups)

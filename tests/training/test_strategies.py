@@ -156,6 +156,67 @@ def test_stratified_probabilities_are_exact_and_cover_everything(clustered):
         assert abs(counts[m].sum() / (runs * m.sum()) - p) < 4 * np.sqrt(p * (1 - p) / (runs * m.sum()))
 
 
+def _turns(n, seed=0):
+    """Speaker turns of 1 to 4 consecutive rows."""
+    rng = np.random.default_rng(seed)
+    return np.repeat(np.arange(n), rng.integers(1, 5, n))[:n]
+
+
+def test_stratified_by_row_states_the_chance_of_reaching_each_turn(clustered):
+    # Rows are drawn as without turns; what changes is the probability carried: that of the
+    # row's *turn* being reached through any of its sentences, which the turn-level
+    # estimate weights by. Checked against the observed frequency, turn by turn group.
+    X, _, E, _ = clustered
+    groups = _turns(len(X))
+    scores = np.linspace(3, -3, len(X))
+    plain = StratifiedStrategy().inclusion_probabilities(make_pool(X, E, scores=scores), 8)
+    pool = make_pool(X, E, scores=scores, groups=groups)
+    s = StratifiedStrategy()
+    pi = s.inclusion_probabilities(pool, 8)
+    for g in np.unique(groups):
+        m = groups == g
+        assert np.allclose(pi[m], pi[m][0])  # one value per turn
+        assert pi[m][0] == pytest.approx(1 - np.prod(1 - plain[m]))
+    reached = np.zeros(groups.max() + 1)
+    runs = 3000
+    for seed in range(runs):
+        picks = s.select(pool, 8, np.random.default_rng(seed))
+        assert picks.size == 8
+        reached[np.unique(groups[picks])] += 1
+    turn_pi = np.zeros(groups.max() + 1)
+    turn_pi[groups] = pi
+    # Pooled over turns of similar probability, observed and stated rates agree.
+    for lo, hi in ((0, 0.02), (0.02, 0.1), (0.1, 1.01)):
+        m = (turn_pi >= lo) & (turn_pi < hi)
+        if m.any():
+            observed = reached[m].sum() / runs
+            expected = turn_pi[m].sum()
+            assert abs(observed - expected) < 4 * np.sqrt(expected) / np.sqrt(runs) + 0.02 * expected
+
+
+def test_stratified_by_turn_draws_turns_and_shows_their_best_row(clustered):
+    X, _, E, _ = clustered
+    groups = _turns(len(X), 1)
+    scores = np.linspace(3, -3, len(X))
+    pool = make_pool(X, E, scores=scores, groups=groups)
+    s = StratifiedStrategy(by_turn=True)
+    pi = s.inclusion_probabilities(pool, 8)
+    assert np.isclose(np.unique(np.column_stack([groups, pi]), axis=0)[:, 1].sum(), 8)
+    for seed in range(20):
+        picks = s.select(pool, 8, np.random.default_rng(seed))
+        assert np.unique(groups[picks]).size == 8  # one row per turn
+        for i in picks:  # the turn's best-scored row stands for it
+            assert scores[i] == scores[groups == groups[i]].max()
+
+
+def test_pool_rejects_groups_of_the_wrong_shape(clustered):
+    X, _, E, _ = clustered
+    with pytest.raises(ValueError, match="groups"):
+        make_pool(X, E, groups=np.zeros(3, int))
+    with pytest.raises(ValueError, match="groups"):
+        make_pool(X, E, groups=np.zeros(len(X)))  # floats are not codes
+
+
 def test_stratified_merges_strata_when_slots_are_few(clustered):
     X, _, E, _ = clustered
     pool = make_pool(X, E, scores=np.linspace(3, -3, len(X)))

@@ -19,10 +19,14 @@ def performance_text(est, curve=None) -> str:
         f"  hit rate    honest    {figure_text(est.honest_hit_rate)}",
         f"              10x90/10  {figure_text(est.reference_hit_rate)}",
         f"Detections in scope: {est.detected_sentences:,} of {est.population:,} sentences"
-        + (f" in {est.detected_calls:,} calls" if est.detected_calls is not None else ""),
+        + (f", in {est.detected_units:,} speaker turns" if est.unit == "turn" and est.detected_units is not None else "")
+        + (f", in {est.detected_calls:,} calls" if est.detected_calls is not None else ""),
     ]
+    if est.unit == "turn":
+        lines.insert(2, "  (honest figures count speaker turns: a turn is a mention when any of its sentences says it)")
     if est.estimated_true_detections is not None:
-        lines.append(f"  of which right (estimated): {figure_text(est.estimated_true_detections)}")
+        t = est.estimated_true_detections
+        lines.append(f"  {est.unit}s detected that are right (estimated): {t.value:,.0f}  [{t.low:,.0f}, {t.high:,.0f}]")
     lines += [f"Note: {n}" for n in est.notes]
     if curve is not None and curve.rounds:
         pts = ", ".join(f"r{r}: {f:.2f}" for r, f in zip(curve.rounds, curve.f1) if f is not None)

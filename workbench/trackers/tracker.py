@@ -79,6 +79,18 @@ class _State:
     key: tuple
 
     @property
+    def turns(self) -> np.ndarray:
+        """Integer code of each row's speaker turn (call, utterance), in scope order: the
+        unit the honest estimate counts (a turn mentions the concept when any of its
+        sentences does)."""
+        cached = self.__dict__.get("_turns")
+        if cached is None:
+            cached = (self.scope.select(pl.struct("call_id", "utterance_id").rank("dense"))
+                      .to_series().to_numpy().astype(np.int64) - 1)
+            self.__dict__["_turns"] = cached
+        return cached
+
+    @property
     def n_yes(self) -> int:
         return int((self.labels == 1).sum())
 
@@ -381,7 +393,7 @@ class Tracker(TrackerActivation, BaseTracker):
         pool = Pool(
             embeddings=state.X, labels=state.labels, example_embeddings=state.examples,
             description_embedding=state.description, excluded=state.shown | state.offered_elsewhere,
-            round_number=number - 1, scores=scores, threshold=0.0,
+            round_number=number - 1, scores=scores, threshold=0.0, groups=state.turns,
         )
         planned = RoundPlanner(seed=self.settings.get("seed", 0), **self.settings.get("planner", {})).plan(pool, n)
         if len(planned) == 0:
@@ -402,7 +414,7 @@ class Tracker(TrackerActivation, BaseTracker):
         est = estimate_performance(
             state.X, state.labels, model, excluded=state.shown, tag_round=state.tag_round,
             inclusion_prob=state.inclusion_prob, call_ids=state.scope["call_id"].to_numpy(),
-            example_embeddings=state.examples, random_state=self.settings.get("seed", 0),
+            groups=state.turns, example_embeddings=state.examples, random_state=self.settings.get("seed", 0),
         )
         self._estimate_cache = (key, est)
         return est

@@ -121,6 +121,7 @@ def estimate_performance(
     inclusion_prob: np.ndarray | None = None,
     scores: np.ndarray | None = None,
     call_ids: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
     example_embeddings: np.ndarray | None = None,
     n_repeats: int = 10,
     test_size: float = 0.1,
@@ -134,6 +135,9 @@ def estimate_performance(
     band_prior_sd: float | None = 1.5,
     detected_bands: int = 1,
     band_uses_all_tags: bool = False,
+    point: str = "median",
+    prior_from: str = "draws",
+    score_scale: str = "rank",
     random_state: int = 0,
 ) -> PerformanceEstimate:
     """Estimate the performance of ``model`` (fitted on the YES/NO tags) on its corpus.
@@ -148,6 +152,9 @@ def estimate_performance(
     scores: the model's decision values on all rows (computed when omitted); a row is
         detected when its score is > 0.
     call_ids: for the number of calls with a detection.
+    groups: the speaker turn (utterance) of each row. With groups the honest estimate
+        counts mentions: a turn is detected when any of its sentences is, and is a
+        positive when any of its tagged sentences is YES (see ``_turn_arrays``).
     example_embeddings: passed to refits (``fit(..., example_embeddings=)``), as in the
         final model.
     """
@@ -195,14 +202,32 @@ def estimate_performance(
         notes.append("reference estimate needs at least 2 YES and 2 NO tags and 10 tags in all")
 
     # --- honest: Horvitz-Thompson over the probe samples ---------------------------------
-    honest = _honest(
-        X, labels, excluded, detected, np.asarray(scores, dtype=float), tagged, y, template,
-        example_embeddings, tag_round, inclusion_prob, n_folds, confidence, n_draws,
-        random_state, rng, notes, method, calibration, calibration_ridge, split_calibration,
-        band_prior_sd, detected_bands, band_uses_all_tags,
-    )
-
+    scores = np.asarray(scores, dtype=float)
+    oof = _oof_scores(X, tagged, y, template, example_embeddings, n_folds, random_state)
+    unit = "sentence"
     n_detected = int(detected.sum())
+    n_units_detected = n_detected
+    if oof is None:
+        notes.append("no honest estimate: needs at least 2 YES and 2 NO tags")
+        honest = None
+    else:
+        h_args = (labels, excluded, detected, scores, tagged, y, oof, tag_round, inclusion_prob)
+        if groups is not None:
+            unit = "turn"
+            h_args = _turn_arrays(np.asarray(groups), *h_args)
+            n_units_detected = int(h_args[2].sum())
+        if score_scale == "rank":
+            h_args = list(h_args)
+            ref = np.sort(h_args[3])
+            h_args[3] = _log_rank(h_args[3], ref)
+            h_args[6] = _log_rank(h_args[6], ref)
+            h_args = tuple(h_args)
+        honest = _honest(
+            *h_args, confidence, n_draws, rng, notes, method, calibration, calibration_ridge,
+            split_calibration,
+            band_prior_sd, detected_bands, band_uses_all_tags, point, prior_from,
+        )
+
     n_calls = None
     if call_ids is not None:
         n_calls = int(np.unique(np.asarray(call_ids)[detected]).size)
@@ -213,8 +238,8 @@ def estimate_performance(
     if honest is not None:
         (h_p, h_r, h_f1, positives, (htp, hfp, hfn), n_probe, n_probe_rounds) = honest
         true_det = Figure(
-            h_p.value * n_detected, h_p.low * n_detected, h_p.high * n_detected,
-            h_p.n, "honest precision x detected sentences",
+            h_p.value * n_units_detected, h_p.low * n_units_detected, h_p.high * n_units_detected,
+            h_p.n, f"honest precision x detected {unit}s",
         )
 
     return PerformanceEstimate(
@@ -228,6 +253,7 @@ def estimate_performance(
         honest_tp=htp, honest_fp=hfp, honest_fn=hfn,
         detected_sentences=n_detected, detected_calls=n_calls,
         estimated_true_detections=true_det, estimated_positives=positives,
+        unit=unit, detected_units=n_units_detected,
         notes=tuple(notes),
     )
 
@@ -266,24 +292,80 @@ def _logistic(Z: np.ndarray, y: np.ndarray, ridge: np.ndarray, start: np.ndarray
     return beta
 
 
-def _honest(X, labels, excluded, detected, scores, tagged, y, template, E, tag_round,
-            inclusion_prob, n_folds, confidence, n_draws, random_state, rng, notes, method,
-            calibration="probe", calibration_ridge=1.0, split_calibration=True,
-            band_prior_sd=1.0, detected_bands=3, band_uses_all_tags=True):
-    """Corpus totals TP, FP, FN of the final model's detections, with bootstrap intervals.
+def _log_rank(values: np.ndarray, ref_sorted: np.ndarray) -> np.ndarray:
+    """Scores on a log-rank scale: -log2 of (rows scoring at least as high + 1) over
+    (detected rows + 1); 0 at the threshold, -1 one doubling of rank below it."""
+    n = ref_sorted.size
+    d = n - np.searchsorted(ref_sorted, 0.0, side="right")
+    r = n - np.searchsorted(ref_sorted, values, side="left")
+    return -np.log2((r + 1.0) / (d + 1.0))
 
-    See the module docstring for the estimator. Returns None without 2 YES and 2 NO tags.
-    """
-    k = min(n_folds, int(min(y.sum(), (1 - y).sum())))
+
+def _oof_scores(X, tagged, y, template, E, n_folds, random_state):
+    """Out-of-fold decision values of the tags (None without 2 YES and 2 NO)."""
+    k = min(n_folds, int(min(y.sum(), (1 - y).sum()))) if len(y) else 0
     if k < 2:
-        notes.append("no honest estimate: needs at least 2 YES and 2 NO tags")
         return None
-    N = len(labels)
     oof = np.empty(len(y))
     folds = StratifiedKFold(k, shuffle=True, random_state=random_state)
     for tr, te in folds.split(tagged, y):
         m = _fit(template, X[tagged[tr]], y[tr], E)
         oof[te] = np.asarray(m.decision_function(X[tagged[te]]))
+    return oof
+
+
+def _turn_arrays(groups, labels, excluded, detected, scores, tagged, y, oof, tag_round, inclusion_prob):
+    """The honest estimator's inputs with speaker turns as the rows.
+
+    A turn's score is its best sentence's, so it is detected when any sentence is; it is
+    shown when any sentence was, and a positive when any tagged sentence is YES (else NO
+    when some are NO). Its auxiliary score (what the estimator calibrates) takes the tagged
+    sentences' out-of-fold values and the others' final scores. A turn drawn by the probe
+    carries the round and inclusion probability of that draw (the stratified sampler draws
+    turns when the pool has groups; every sentence of a turn shares the turn's probability).
+    """
+    _, inv = np.unique(groups, return_inverse=True)
+    G = int(inv.max()) + 1 if inv.size else 0
+    s_u = np.full(G, -np.inf)
+    np.maximum.at(s_u, inv, scores)
+    shown_u = np.zeros(G, bool)
+    shown_u[inv[excluded]] = True
+    labels_u = np.full(G, -1, np.int8)
+    np.maximum.at(labels_u, inv[tagged], y.astype(np.int8))
+    aux = scores.copy()
+    aux[tagged] = oof
+    aux_u = np.full(G, -np.inf)
+    np.maximum.at(aux_u, inv, aux)
+    tagged_u = np.flatnonzero(labels_u >= 0)
+    round_u = pi_u = None
+    if tag_round is not None and inclusion_prob is not None:
+        tr = np.asarray(tag_round).astype(np.int64)
+        pi = np.asarray(inclusion_prob, dtype=float)
+        round_u = np.full(G, np.iinfo(np.int64).max)
+        has_round = excluded & (tr >= 0)
+        np.minimum.at(round_u, inv[has_round], tr[has_round])
+        round_u[round_u == np.iinfo(np.int64).max] = -1
+        pi_u = np.full(G, np.nan)
+        probe = excluded & np.isfinite(pi) & (pi > 0) & (tr >= 1)
+        # A turn drawn twice (its best sentence, then another in a later round) keeps the
+        # first draw; later draws are of a turn already known.
+        for i in np.flatnonzero(probe)[np.argsort(-tr[probe], kind="stable")]:
+            round_u[inv[i]], pi_u[inv[i]] = tr[i], pi[i]
+    return (labels_u, shown_u, s_u > 0, s_u, tagged_u, labels_u[tagged_u].astype(int),
+            aux_u[tagged_u], round_u, pi_u)
+
+
+def _honest(labels, excluded, detected, scores, tagged, y, oof, tag_round, inclusion_prob,
+            confidence, n_draws, rng, notes, method, calibration="probe", calibration_ridge=1.0,
+            split_calibration=True,
+            band_prior_sd=1.0, detected_bands=3, band_uses_all_tags=True, point="mean",
+            prior_from="draws"):
+    """Corpus totals TP, FP, FN of the final model's detections, with bootstrap intervals.
+
+    Rows are sentences, or speaker turns (``_turn_arrays``); ``oof`` holds the tags'
+    out-of-fold scores. See the module docstring for the estimator.
+    """
+    N = len(labels)
 
     # The auxiliary score of a row: the final model's for rows it was not trained on, the
     # out-of-fold one for tags, so that no row's auxiliary value depends on its own label.
@@ -465,7 +547,8 @@ def _honest(X, labels, excluded, detected, scores, tagged, y, template, E, tag_r
             probe_w += round_w[j] * w
         T, (tp0, fn0), method_text_b = _band_totals(
             scores, detected, excluded, shown, aux_shown, det_shown, labelled_shown, y_shown,
-            probe_w, cal_draws, band_prior_sd, detected_bands, band_uses_all_tags, rng)
+            probe_w, cal_draws if prior_from == "draws" else [(a0, b0, split0)] * len(cal_draws),
+            band_prior_sd, detected_bands, band_uses_all_tags, rng)
     else:
         T = np.array(draws)
     lo_q, hi_q = (1 - confidence) / 2, 1 - (1 - confidence) / 2
@@ -486,6 +569,8 @@ def _honest(X, labels, excluded, detected, scores, tagged, y, template, E, tag_r
             v = np.clip(num / den, 0.0, 1.0)
         v = v[np.isfinite(v)]
         value = float(np.clip(num0 / den0, 0.0, 1.0)) if den0 > 0 else float("nan")
+        if point == "median" and v.size:
+            value = float(np.median(v))
         if v.size == 0:
             return Figure(value, 0.0, 1.0, n_used, method_text)
         lo, hi = np.quantile(v, [lo_q, hi_q])

@@ -39,10 +39,14 @@ class PerformanceEstimate:
 
     Counts: n_yes / n_no / n_not_sure are the user's answers (NOT SURE is never a label).
     reference_tp/fp/fn are pooled over the reference repeats' held-out tenths.
-    honest_tp/fp/fn are estimated corpus totals (sentences), not tag counts.
+    honest_tp/fp/fn are estimated corpus totals of ``unit``s, not tag counts.
+    unit: what the honest figures count: "turn" (a speaker turn is a mention when any of
+    its sentences says the concept, and detected when any is detected; the tracker's
+    default) or "sentence" (when no turns are known). detected_units: turns (or
+    sentences) detected.
     detected_sentences / detected_calls are exact: what the model detects in the scope.
-    estimated_true_detections: how many of the detected sentences are right (honest
-    precision x detected, with its interval); estimated_positives: sentences in the scope
+    estimated_true_detections: how many of the detected units are right (honest
+    precision x detected, with its interval); estimated_positives: units in the scope
     that carry the concept, found or not.
     """
 
@@ -70,6 +74,8 @@ class PerformanceEstimate:
     detected_calls: int | None
     estimated_true_detections: Figure | None
     estimated_positives: Figure | None
+    unit: str = "sentence"
+    detected_units: int | None = None
     notes: tuple[str, ...] = field(default=())
 
     @property

@@ -27,6 +27,10 @@ class Pool:
     round_number: rounds already answered (0 before the first round).
     scores: (n,) decision values of the current model, or None before a model exists.
     threshold: the current model's decision threshold on `scores`.
+    groups: (n,) int codes of the speaker turn (utterance) each row belongs to, or None.
+        With groups the stratified probe samples turns, so that the honest estimate can
+        speak about mentions (a turn is a mention when any of its sentences says the
+        concept) rather than about single sentences.
     """
 
     embeddings: np.ndarray
@@ -37,6 +41,7 @@ class Pool:
     round_number: int = 0
     scores: np.ndarray | None = None
     threshold: float = 0.0
+    groups: np.ndarray | None = None
     # Weight of the description against the best-matching example in seed similarity.
     description_weight: float = field(default=0.3)
 
@@ -65,6 +70,11 @@ class Pool:
             self.scores = np.asarray(self.scores, dtype=np.float64)
             if self.scores.shape != (n,):
                 raise ValueError(f"scores must have shape ({n},), got {self.scores.shape}")
+
+        if self.groups is not None:
+            self.groups = np.asarray(self.groups)
+            if self.groups.shape != (n,) or not np.issubdtype(self.groups.dtype, np.integer):
+                raise ValueError(f"groups must be integer codes of shape ({n},), got {self.groups.dtype} {self.groups.shape}")
 
     def __len__(self) -> int:
         return self.embeddings.shape[0]

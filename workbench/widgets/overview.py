@@ -111,15 +111,16 @@ class PerformanceOverview:
                                             f"{'s' if est.n_probe_rounds != 1 else ''}"),
             ("Sentences in scope", f"{est.population:,}"),
             ("Detected sentences (exact)", f"{est.detected_sentences:,}"
+             + (f" in {est.detected_units:,} speaker turns" if est.unit == "turn" and est.detected_units is not None else "")
              + (f" in {est.detected_calls:,} calls" if est.detected_calls is not None else "")),
-            ("Of which right (estimated)", fig_range(est.estimated_true_detections)),
-            ("Mentions in the corpus, found or not (estimated)", fig_range(est.estimated_positives)),
+            (f"Detected {est.unit}s that are right (estimated)", fig_range(est.estimated_true_detections)),
+            (f"Mentions in the corpus, found or not (estimated, {est.unit}s)", fig_range(est.estimated_positives)),
         ]
         if est.reference_precision is not None:
             rows.append(("Held-out tags (10 x 90/10): right / wrong / missed",
                          f"{est.reference_tp:,} / {est.reference_fp:,} / {est.reference_fn:,}"))
         if est.honest_tp is not None:
-            rows.append(("Corpus estimate: right / wrong / missed",
+            rows.append((f"Corpus estimate ({est.unit}s): right / wrong / missed",
                          f"{est.honest_tp:,.0f} / {est.honest_fp:,.0f} / {est.honest_fn:,.0f}"))
         table = "".join(f"<tr><th>{esc(a)}</th><td>{esc(b)}</td></tr>" for a, b in rows)
         notes = "".join(f"<li>{esc(n)}</li>" for n in est.notes)
