@@ -522,7 +522,11 @@ class EmbeddingCache:
 
     def lookup_keys(self, keys: np.ndarray, *, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`lookup` for precomputed :func:`text_key` rows (``(n, 16)`` uint8)."""
-        for attempt in range(3):
+        for attempt in range(50):
+            if attempt:
+                # A writer is compacting between our refresh and our read: back off as
+                # refresh() does (three quick retries lost that race on 2 cores, often).
+                time.sleep(min(0.005 * attempt, 0.1))
             with self._lock:
                 self.refresh()
                 hi, lo = _split_keys(keys)

@@ -34,6 +34,19 @@ Default (``method="banded"``): post-stratification with a Bayesian posterior per
   draws of each ratio. Tags chosen by other strategies are not counted in bands
   (``band_uses_all_tags``): measured, they bias precision up by ~0.1 even within a band.
 
+Units (``groups=``): the Tracker passes each sentence's speaker turn, and the estimator
+then runs with turns as its rows (``_turn_arrays``): a turn's score is its best sentence's,
+it is a positive when a tagged sentence of it is YES, and its probe weight is 1 / the chance
+that the round's sample reached the turn through any of its sentences (the stratified
+sampler states that chance when its pool has groups). That is the level the quality
+benchmark's truth (utterance labels) and its F1 use.
+
+Scale and point (``score_scale="rank"``, ``point="median"``): the calibration is a
+logistic map of the log-rank of a score (doublings of rank below the threshold) rather
+than of the raw score, and the value shown is the posterior median of each ratio; both
+measured better on the benchmark (hit rate within 0.10 of the truth on 48% of runs; 39%
+on the raw scale; see benchmarks/results/tracker_quality.md, "the estimate by speaker turn").
+
 The estimators below remain as options (``method=``):
 
 * Every shown row counts as itself (its YES/NO against the final model's detection).

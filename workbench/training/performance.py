@@ -11,6 +11,8 @@ Two estimates sit side by side:
   estimated from the stratified random tags (the probe) in it, weighted by 1/probability,
   with a prior from the calibrated scores that lets a band the probe barely reaches keep a
   wide, honest spread (see ``workbench.training.estimate`` for the maths and the options).
+  A Tracker's honest figures count speaker turns (``unit == "turn"``): a turn is detected
+  when any of its sentences is, and is a mention when a tagged sentence of it is YES.
 
 Intervals are ``confidence`` (90%) intervals; ``n`` says how many tags a figure rests on.
 """

@@ -76,7 +76,8 @@ class PerformanceOverview:
         version = (f"model version {versions['version'][-1]}, round {versions['round'][-1]}" if versions.height
                    else "current tags, not trained yet")
         honest = est.honest_precision is not None
-        kind = ("estimated for the whole corpus (random sample of the tags weighted by how it was drawn)" if honest
+        kind = ("estimated for the whole corpus (random sample of the tags weighted by how it was drawn)"
+                + ("; counted in speaker turns" if est.unit == "turn" else "") if honest
                 else "from the tagged rounds (10 repeats of a 90/10 split)")
         cards = (_figure_card("Precision: detections that are right", est.precision, kind)
                  + _figure_card("Hit rate: mentions it finds", est.hit_rate, kind))
