@@ -334,6 +334,7 @@ def ceiling(X: np.ndarray, y_sent: np.ndarray, utt_key: np.ndarray, utt_truth: n
 
 _TEXT_CACHE = None  # set by main(): embeds the concepts' descriptions
 USE_DESCRIPTION = False  # the issue's protocol: trackers start from their 5 examples
+VERIFY = 0  # --verify N: a verification round of N random detections after the 4 rounds
 USE_TURNS = True  # the Tracker's default: probe and estimate by speaker turn (--sentences: off)
 
 
@@ -370,6 +371,19 @@ def run_tracker(X, truth_sent, examples, seed, mix=None, rounds=ROUNDS, call_ids
             scores = model.decision_function(X)
         else:
             model, scores = None, None
+    if VERIFY and model is not None:
+        # A verification round: VERIFY random detections, tagged, then retrained on.
+        pool = Pool(X, labels, E, description, round_number=rounds, scores=scores, threshold=0.0, groups=groups)
+        n = min(VERIFY, int((pool.available & (scores > 0)).sum()))
+        plan = RoundPlanner(early_mix={"detected_sample": 1}, late_mix={"detected_sample": 1}, seed=seed).plan(pool, n)
+        answers = truth_sent[plan.indices].astype(np.int8)
+        labels[plan.indices] = answers
+        tag_round[plan.indices] = plan.round_number
+        inclusion[plan.indices] = plan.inclusion_prob
+        history.append({"round": plan.round_number, "yes": int(answers.sum()), "notes": ["verification"]})
+        tagged = labels >= 0
+        model = TrackerModel(random_state=seed, **MODEL_PARAMS).fit(X[tagged], labels[tagged], example_embeddings=E)
+        scores = model.decision_function(X)
     est = None
     if model is not None:
         est = estimate_performance(
@@ -587,6 +601,8 @@ def main(argv=None) -> None:
     ap.add_argument("--estimate-param", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--sentences", action="store_true",
                     help="probe and estimate by sentence instead of by speaker turn (the earlier default)")
+    ap.add_argument("--verify", type=int, default=0, metavar="N",
+                    help="after the 4 rounds, a verification round of N random detections (reported separately)")
     ap.add_argument("--mix", default=None, help="run with this mix of MIXES instead of the default")
     args = ap.parse_args(argv)
     for target, pairs in ((MODEL_PARAMS, args.model_param), (ESTIMATE_PARAMS, args.estimate_param)):
@@ -596,8 +612,8 @@ def main(argv=None) -> None:
     seeds = args.seeds[:1] if args.quick else args.seeds
 
     cache = TextEmbeddingCache()
-    global _TEXT_CACHE, USE_DESCRIPTION, USE_TURNS
-    _TEXT_CACHE, USE_DESCRIPTION, USE_TURNS = cache, args.with_description, not args.sentences
+    global _TEXT_CACHE, USE_DESCRIPTION, USE_TURNS, VERIFY
+    _TEXT_CACHE, USE_DESCRIPTION, USE_TURNS, VERIFY = cache, args.with_description, not args.sentences, args.verify
     ceiling_path = DEFAULT_DIR / "ceilings.json"
     ceiling_cache = json.loads(ceiling_path.read_text()) if ceiling_path.exists() else {}
     corpora = [load_corpus(d, cache) for d in sorted(DATASETS.iterdir()) if (d / "concepts.json").exists()]

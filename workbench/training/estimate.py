@@ -687,7 +687,10 @@ def _band_totals(scores, detected, excluded, shown, aux_shown, det_shown, labell
                 q = np.where(rep > 0, expit(sp[0] * rep + sp[1]), q)
             qm = np.clip(q.mean(axis=1), 1e-6, 1 - 1e-6)
             m[d] = np.log(qm) - np.log1p(-qm)
-        logpost = loglik[None] - 0.5 * ((g[None, None, :] - m[:, :, None]) / prior_sd) ** 2
+        # One sd for every band, or (below the threshold, above it).
+        sd_mis, sd_det = (prior_sd, prior_sd) if np.isscalar(prior_sd) else prior_sd
+        sd = np.where(band_det, sd_det, sd_mis)[None, :, None]
+        logpost = loglik[None] - 0.5 * ((g[None, None, :] - m[:, :, None]) / sd) ** 2
         logpost -= logpost.max(axis=2, keepdims=True)
         cdf = np.cumsum(np.exp(logpost), axis=2)
         cdf /= cdf[:, :, -1:]
@@ -703,7 +706,7 @@ def _band_totals(scores, detected, excluded, shown, aux_shown, det_shown, labell
     n_probe = int(is_p.sum())
     text = (f"{B} score bands; per-band rate from {n_probe} random tags (1/pi weights)"
             + (", detected bands also from the other tags" if uses_all_tags else "")
-            + ("; Jeffreys prior" if prior_sd is None else f"; prior: calibrated scores, logit sd {prior_sd:g}")
+            + ("; Jeffreys prior" if prior_sd is None else f"; prior: calibrated scores, logit sd {prior_sd}")
             + "; Monte Carlo interval")
     return T, point, text
 

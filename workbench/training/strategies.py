@@ -305,21 +305,67 @@ class StratifiedStrategy(Strategy):
         for h in range(sizes.size):
             if sizes[h]:
                 pi[ranked[edges[h] : edges[h + 1]]] = alloc[h] / sizes[h]
-        if pool.groups is not None:
-            # With turns, what the estimate needs is the chance that the sample reached
-            # the row's turn (through any of its sentences): every available row of a turn
-            # carries it. Strata are small samples of large sets, so the draws of a turn's
-            # sentences are close to independent: 1 - prod(1 - pi).
+        if pool.groups is not None and self.by_turn:
+            turn_pi = np.zeros(int(pool.groups.max()) + 1)
+            turn_pi[pool.groups[ranked]] = pi[ranked]
             avail = pool.available
-            g = pool.groups[avail]
-            size = int(pool.groups.max()) + 1 if pool.groups.size else 0
-            if self.by_turn:
-                turn_pi = np.zeros(size)
-                turn_pi[pool.groups[ranked]] = pi[ranked]
-            else:
-                log_miss = np.zeros(size)
-                np.add.at(log_miss, g, np.log1p(-np.minimum(pi[avail], 1.0 - 1e-12)))
-                turn_pi = -np.expm1(log_miss)
-            pi[avail] = turn_pi[g]
+            pi[avail] = turn_pi[pool.groups[avail]]
+            return pi
+        return _per_turn(pool, pi)
+
+
+def _per_turn(pool: Pool, pi: np.ndarray) -> np.ndarray:
+    """With turns (``pool.groups``), the chance that the sample reached each row's turn.
+
+    What the turn-level estimate needs is the chance that the sample reached the row's
+    turn through any of its sentences; every available row of a turn carries it. Strata
+    are small samples of large sets, so the draws of a turn's sentences are close to
+    independent: 1 - prod(1 - pi). Without turns, ``pi`` unchanged.
+    """
+    if pool.groups is None:
         return pi
+    avail = pool.available
+    g = pool.groups[avail]
+    log_miss = np.zeros(int(pool.groups.max()) + 1 if pool.groups.size else 0)
+    np.add.at(log_miss, g, np.log1p(-np.minimum(pi[avail], 1.0 - 1e-12)))
+    out = pi.copy()
+    out[avail] = -np.expm1(log_miss)[g]
+    return out
+
+
+@register_strategy
+class DetectedSampleStrategy(Strategy):
+    """A random sample of the model's detections, spread over their score range.
+
+    The detections still available are ranked by score and cut into ``n`` bins of equal
+    count; one row is drawn from each, so every detection has a known chance (1 / its bin's
+    size) and the sample shows sure hits and borderline ones in proportion. Tagged as a
+    *verification round*, it measures precision on the corpus directly: the honest
+    estimate takes these tags as random ones, like the stratified probe's.
+    """
+
+    name = "detected_sample"
+    needs_model = True
+    is_probability_sample = True
+
+    def _bins(self, pool: Pool, n: int) -> tuple[np.ndarray, np.ndarray]:
+        detected = pool.available & (pool.scores > pool.threshold)
+        ranked = _top(pool.scores, detected, int(detected.sum()))
+        k = max(1, min(n, ranked.size))
+        return ranked, np.linspace(0, ranked.size, k + 1).round().astype(int)
+
+    def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:
+        ranked, edges = self._bins(pool, n)
+        if ranked.size == 0 or n <= 0:
+            return np.empty(0, np.int64)
+        return np.array([ranked[rng.integers(edges[i], edges[i + 1])] for i in range(edges.size - 1)
+                         if edges[i + 1] > edges[i]], dtype=np.int64)
+
+    def inclusion_probabilities(self, pool: Pool, n: int) -> np.ndarray:
+        ranked, edges = self._bins(pool, n)
+        pi = np.zeros(len(pool))
+        for i in range(edges.size - 1):
+            if edges[i + 1] > edges[i]:
+                pi[ranked[edges[i] : edges[i + 1]]] = 1.0 / (edges[i + 1] - edges[i])
+        return _per_turn(pool, pi)
 
