@@ -140,7 +140,7 @@ def cmd_tag(args) -> int:
     t = _ws(args).tracker(args.name)
     keys = {"y": "yes", "n": "no", "s": "not_sure"}
     for _ in range(args.rounds):
-        rnd = t.next_round()
+        rnd = t.verification_round(args.verify) if args.verify else t.next_round()
         i = 0
         while not (rnd.complete and i >= len(rnd)):
             if i >= len(rnd):  # went past the end with gaps left: back to the first gap
@@ -259,6 +259,9 @@ def register(sub) -> None:
     p = sub.add_parser("tag", help="tag rounds in the terminal (y/n/s, b to go back, q to stop)")
     p.add_argument("name")
     p.add_argument("--rounds", type=int, default=1, help="how many rounds to tag now (default 1)")
+    p.add_argument("--verify", type=int, nargs="?", const=20, default=0, metavar="N",
+                   help="tag a verification round instead: N random detections (default 20), which the "
+                        "honest estimate takes as random tags")
     p.set_defaults(func=cmd_tag)
 
     p = sub.add_parser("train", help="train on every tag so far: a new model version in MLflow")

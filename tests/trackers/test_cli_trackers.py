@@ -68,3 +68,26 @@ def test_keyword_tracker_from_the_terminal(demo_ws, capsys):
                  "--related-forms", "--mentioned-by", "customer"]) == 0
     assert "sentences in" in capsys.readouterr().out
     assert main(["-w", str(demo_ws.path), "tracker", "keyword", "Empty"]) == 2
+
+
+def test_verification_round_from_the_terminal(demo_ws, monkeypatch, capsys):
+    import itertools
+
+    import polars as pl
+
+    from workbench.demo.generator import sentence_label as label
+
+    w = ["-w", str(demo_ws.path)]
+    assert main(w + ["tracker", "create", "Verified", "--mentioned-by", "customer",
+                     *sum((["--example", e] for e in DEMO_EXAMPLES), [])]) == 0
+    t = demo_ws.tracker("Verified")
+    for _ in range(2):
+        for c in t.next_round():
+            t.tag(c.sentence_id, "yes" if label(c.text) == "discount_request" else "no")
+        t.train()
+    monkeypatch.setattr(builtins, "input", lambda prompt="", a=itertools.repeat("y"): next(a))
+    assert main(w + ["tag", "Verified", "--verify", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "(verification: random detections)" in out and "Round 3 done" in out
+    last = demo_ws.tracker("Verified").tags().filter(pl.col("round_number") == 3)
+    assert 0 < last.height <= 5 and (last["strategy"] == "detected_sample").all()

@@ -130,6 +130,37 @@ def test_rounds_tags_training_and_mlflow(demo_ws):
     assert curve.rounds == [1, 2] and curve.another_round_helps
 
 
+def test_verification_round_draws_random_detections_and_feeds_the_estimate(demo_ws):
+    t = make_tracker(demo_ws, name="Verified discount", examples=DEMO_EXAMPLES)
+    with pytest.raises(ValidationError, match="at least one of each"):
+        t.verification_round()  # no model yet
+    for _ in range(2):
+        answer_round(t, t.next_round())
+        t.train()
+    before = t.performance()
+    det = t.detections().filter(pl.col("detected"))
+    detected = set(det["sentence_id"])
+    tagged_texts = set(t.tags()["text"])
+    # Untagged detections (a sentence whose words were already tagged is never offered again).
+    open_ = det.filter(~pl.col("text").is_in(list(tagged_texts)))
+    assert open_.height >= 2
+    rnd = t.verification_round(10)
+    assert rnd.kind == "verification" and "verification" in rnd.progress and rnd.number == 3
+    ids = {c.sentence_id for c in rnd}
+    assert len(ids) == min(10, open_.height) and ids <= detected  # detections only
+    assert not ids & set(t.tags()["sentence_id"])  # never a tagged one
+    assert t.verification_round(10).number == 3  # the unfinished round comes back
+    answer_round(t, rnd)
+    tags = t.tags().filter(pl.col("round_number") == 3)
+    assert (tags["strategy"] == "detected_sample").all() and tags["inclusion_prob"].is_not_null().all()
+    assert t.train().round_number == 3
+    after = t.performance()
+    # The verification tags are random ones: the honest estimate counts them.
+    assert after.n_probe_tags > before.n_probe_tags  # counted by turn: two in one turn count once
+    assert after.n_probe_rounds == before.n_probe_rounds + 1
+    assert t.next_round().kind == "learning"
+
+
 def test_tags_persist_across_processes_and_survive_a_killed_kernel(demo_ws):
     t = make_tracker(demo_ws, examples=DEMO_EXAMPLES)
     rnd = t.next_round()

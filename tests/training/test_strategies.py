@@ -209,6 +209,23 @@ def test_stratified_by_turn_draws_turns_and_shows_their_best_row(clustered):
             assert scores[i] == scores[groups == groups[i]].max()
 
 
+def test_detected_sample_spreads_over_the_detections_with_known_chances(clustered):
+    X, _, E, _ = clustered
+    scores = np.where(np.arange(len(X)) < 100, np.linspace(3, 1, len(X)), -1.0)  # rows 0-99 detected, best first
+    detected = scores > 0
+    pool = make_pool(X, E, scores=scores)
+    s = get_strategy("detected_sample")
+    pi = s.inclusion_probabilities(pool, 10)
+    assert np.allclose(pi[detected], 0.1) and (pi[~detected] == 0).all()
+    picks = s.select(pool, 10, np.random.default_rng(0))
+    assert picks.size == 10 and detected[picks].all()
+    assert np.array_equal(np.sort(picks // 10), np.arange(10))  # one from each tenth of the ranking
+    # With fewer detections than slots, every detection, each surely.
+    few = make_pool(X, E, scores=np.where(np.arange(len(X)) < 4, 1.0, -1.0))
+    assert s.select(few, 10, np.random.default_rng(0)).size == 4
+    assert np.allclose(s.inclusion_probabilities(few, 10)[:4], 1.0)
+
+
 def test_pool_rejects_groups_of_the_wrong_shape(clustered):
     X, _, E, _ = clustered
     with pytest.raises(ValueError, match="groups"):

@@ -86,9 +86,38 @@ def test_finishing_a_round_trains_a_new_version_and_offers_the_next_round(demo_w
     view.overview_button.click()
     assert len(view.after.children) == 1 and "Precision" in view.after.children[0].children[0].value
 
+    assert not view.verify_button.disabled
     view.next_button.click()
     assert view.round.number == 2 and "0 of 25, round 2" in view.progress.value
     assert view.after.children == ()
+
+
+def test_verify_button_starts_a_round_of_random_detections(demo_ws, new_tracker):
+    view = TaggingView(new_tracker)
+    assert view.verify_button.disabled  # nothing to verify before a model
+    for number in (1, 2):
+        if number == 2:
+            view.next_button.click()
+        for c in list(view.round):
+            view.go_to(view.round.candidates.index(c))
+            view.buttons["yes" if sentence_label(c.text) == "discount_request" else "no"].click()
+        view.finish_button.click()
+    view.verify_button.click()
+    assert view.round.kind == "verification" and "verification" in view.progress.value
+    assert {c.strategy for c in view.round} == {"detected_sample"}
+    for c in list(view.round):  # tag them all: nothing is left to verify on this small corpus
+        view.go_to(view.round.candidates.index(c))
+        view.buttons["yes"].click()
+    view.finish_button.click()
+    for _ in range(30):  # each round tags some detections; the corpus runs out of them
+        shown = view.start_verification_round()
+        if shown is None:
+            break
+        for c in list(view.round):
+            view.go_to(view.round.candidates.index(c))
+            view.buttons["no"].click()
+        view.finish_button.click()
+    assert "no untagged detections" in view.status.value
 
 
 def test_a_round_complete_but_not_trained_reopens_to_be_trained(demo_ws, new_tracker, embedder):

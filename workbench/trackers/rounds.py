@@ -10,6 +10,8 @@ ROUND_SIZE = 25
 BASIC_MODEL_ROUNDS = 4
 MAX_ROUNDS = 10
 CONTEXT_SENTENCES = 2
+VERIFICATION_SIZE = 20
+VERIFICATION_STRATEGY = "detected_sample"
 
 
 @dataclass
@@ -49,8 +51,17 @@ class Round:
         return all(c.answer is not None for c in self.candidates)
 
     @property
+    def kind(self) -> str:
+        """"verification" for a round of random detections (``Tracker.verification_round``),
+        else "learning"."""
+        if self.candidates and all(c.strategy == VERIFICATION_STRATEGY for c in self.candidates):
+            return "verification"
+        return "learning"
+
+    @property
     def progress(self) -> str:
-        return f"{self.tagged} of {len(self.candidates)}, round {self.number}"
+        label = " (verification: random detections)" if self.kind == "verification" else ""
+        return f"{self.tagged} of {len(self.candidates)}, round {self.number}{label}"
 
     def next_untagged(self) -> Candidate | None:
         return next((c for c in self.candidates if c.answer is None), None)

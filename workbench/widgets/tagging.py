@@ -69,6 +69,10 @@ class TaggingView:
         self.finish_button.on_click(lambda _: self.finish_round())
         self.next_button = widgets.Button(description="Next round", icon="forward", layout=widgets.Layout(width="160px"))
         self.next_button.on_click(lambda _: self.start_next_round())
+        self.verify_button = widgets.Button(description="Verify 20 detections", icon="check-square-o",
+                                            tooltip="A round of 20 random detections: the honest precision rests on them",
+                                            layout=widgets.Layout(width="200px"))
+        self.verify_button.on_click(lambda _: self.start_verification_round())
         self.overview_button = widgets.Button(description="Performance overview", icon="line-chart",
                                               layout=widgets.Layout(width="200px"))
         self.overview_button.on_click(lambda _: self.show_overview())
@@ -82,7 +86,7 @@ class TaggingView:
             self.transcript,
         ])
         self.finish_box = widgets.VBox([self.status, widgets.HBox([self.finish_button, self.next_button,
-                                                                   self.overview_button])])
+                                                                   self.verify_button, self.overview_button])])
         self.widget = widgets.VBox([self.progress, self.mode, self.one_box, self.list_box, self.finish_box, self.after])
         self._load(round if round is not None else self._open_round())
 
@@ -179,6 +183,17 @@ class TaggingView:
         self._load(self.tracker.next_round())
         return self.round
 
+    def start_verification_round(self):
+        from workbench.errors import WorkbenchError
+
+        try:
+            rnd = self.tracker.verification_round()
+        except WorkbenchError as err:  # e.g. every detection is tagged already: say so, keep the round
+            set_html(self.status, f"<p class='wb-warning'>{esc(err)}</p>")
+            return None
+        self._load(rnd)
+        return self.round
+
     def show_overview(self):
         if self.on_overview is not None:
             return self.on_overview(self.tracker)
@@ -207,12 +222,14 @@ class TaggingView:
         self.finish_box.layout.display = None if complete else "none"
         self.finish_button.disabled = trained
         self.next_button.disabled = not trained
+        self.verify_button.disabled = not trained
         self.overview_button.disabled = not trained
         if trained:
             r = self.last_training
             set_html(self.status, f"<p>Round {r.round_number} done: model version <b>{r.version}</b> trained on "
                                   f"{r.n_yes} YES and {r.n_no} NO tags ({r.n_not_sure} NOT SURE left out). Start "
-                                  "the next round, or read the performance overview.</p>")
+                                  "the next round, verify 20 random detections (sharper precision), or read "
+                                  "the performance overview.</p>")
         elif complete:
             set_html(self.status, f"<p>All {len(rnd)} sentences of round {rnd.number} are tagged. Change any tag "
                                   "with Back, or finish the round to train a new model version.</p>")
