@@ -9,7 +9,7 @@ from workbench.training import (
     estimate_performance,
     sample_detections,
 )
-from workbench.training.estimate import _platt
+from workbench.training.estimate import _mean_matched_logit, _platt
 
 from .conftest import unit
 
@@ -245,6 +245,16 @@ def test_detected_calls_and_positives():
     assert est.estimated_positives.low <= est.estimated_positives.value <= est.estimated_positives.high
     t = est.estimated_true_detections
     assert t.value == pytest.approx(est.honest_precision.value * est.detected_sentences)
+
+
+def test_band_prior_is_centred_on_its_mean():
+    # The prior's mean, not its median, is the calibrated rate: checked by simulation.
+    q = np.array([0.0005, 0.01, 0.3, 0.9])
+    sd = np.array([1.5, 1.5, 1.0, 2.0])
+    mu = _mean_matched_logit(q, sd)
+    z = np.random.default_rng(0).normal(size=(400_000, 1))
+    assert np.allclose((1 / (1 + np.exp(-(mu + sd * z)))).mean(axis=0), q, rtol=0.03)
+    assert mu[0] < np.log(q[0] / (1 - q[0])) - 1.0  # well below logit(q) for a small rate
 
 
 def test_platt_recovers_a_known_calibration():

@@ -316,7 +316,7 @@ class Tracker(TrackerActivation, BaseTracker):
         Tagging it checks the model where it matters to a user, its detections, with tags
         whose chance of being drawn is known: the honest estimate takes them as random tags,
         so precision rests on more of them (on the benchmark, 20 such tags put the estimated
-        precision within 0.05 of the truth on 67% of runs instead of 61%: a small gain, near
+        precision within 0.05 of the truth on 67% of runs instead of 58%: a small gain, near
         the benchmark's noise). The tags also train the next version like any others. An
         unfinished round is returned instead.
         """
