@@ -53,8 +53,9 @@ on held-out seeds, but it is a tight prior learnt from two corpora; it stays an 
 Scale and point (``score_scale="rank"``, ``point="median"``): the calibration is a
 logistic map of the log-rank of a score (doublings of rank below the threshold) rather
 than of the raw score, and the value shown is the posterior median of each ratio; both
-measured better on the benchmark (hit rate within 0.10 of the truth on 48% of runs; 39%
-on the raw scale; see benchmarks/results/tracker_quality.md, "the estimate by speaker turn").
+measured better on the benchmark (hit rate within 0.10 of the truth on 61% of runs, 58%
+on the raw scale, 47% with the posterior mean; see benchmarks/results/tracker_quality.md,
+"the estimate by speaker turn").
 
 The estimators below remain as options (``method=``):
 
