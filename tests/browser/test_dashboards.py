@@ -76,13 +76,18 @@ def test_tagging_in_the_browser_reaches_the_workspace(workspace, page, screensho
         page.get_by_role("button", name="YES", exact=True).click()
         page.get_by_text("1 of 25, round 1").wait_for()
         page.screenshot(path=str(screenshot_dir / "03_tag_rounds.png"), full_page=True)
+        # The keyboard: with the pointer over the sentence, N answers NO (ipyevents).
+        second = Workspace(workspace).tracker(BROWSER_TRACKER).current_round()[1]
+        page.locator(".wb-target").first.hover()
+        page.keyboard.press("n")
+        page.get_by_text("2 of 25, round 1").wait_for()
 
         # The progress label is drawn after the tag is committed; read it as another process would.
         deadline = time.monotonic() + 10
         while True:
-            tags = Workspace(workspace).tracker(BROWSER_TRACKER).tags()
-            if tags.height or time.monotonic() > deadline:
+            tags = Workspace(workspace).tracker(BROWSER_TRACKER).tags().sort("tagged_at")
+            if tags.height >= 2 or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        assert tags["sentence_id"].to_list() == [first.sentence_id]
-        assert tags["answer"].to_list() == ["yes"]
+        assert tags["sentence_id"].to_list() == [first.sentence_id, second.sentence_id]
+        assert tags["answer"].to_list() == ["yes", "no"]

@@ -147,3 +147,22 @@ def test_transcript_text_is_escaped(tmp_path, embedder):
         assert "<script>" not in html and "<b>Discount" not in html
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in view.card.value + view.transcript.value
     assert "&lt;b&gt;Discount&lt;/b&gt;" in view.progress.value
+
+
+def test_keys_answer_and_move_like_the_buttons(demo_ws, new_tracker):
+    view = TaggingView(new_tracker)
+    first, second = view.round[0], view.round[1]
+    view.on_key({"type": "keydown", "key": "y"})
+    assert saved_tags(demo_ws, new_tracker) == {first.sentence_id: "yes"} and view.index == 1
+    view.on_key({"type": "keydown", "key": "ArrowLeft"})
+    assert view.index == 0
+    view.on_key({"type": "keydown", "key": "N"})  # upper case too
+    view.on_key({"type": "keydown", "key": "c", "ctrlKey": True})  # a shortcut of the page, not ours
+    view.on_key({"type": "keydown", "key": "s"})
+    assert saved_tags(demo_ws, new_tracker) == {first.sentence_id: "no", second.sentence_id: "not_sure"}
+    view.on_key({"type": "keydown", "key": "ArrowRight"})
+    assert view.index == 3
+    view.mode.value = "list"
+    view.on_key({"type": "keydown", "key": "y"})  # the list view has no "shown sentence"
+    assert len(saved_tags(demo_ws, new_tracker)) == 2
+    assert any("<b>Y</b> yes" in getattr(w, "value", "") for w in view.one_box.children)

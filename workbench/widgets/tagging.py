@@ -83,17 +83,40 @@ class TaggingView:
             self.card,
             widgets.HBox(list(self.buttons.values())),
             widgets.HBox([self.back_button, self.forward_button, self.call_button]),
+            html_block("<span class='wb-muted'>Keys, with the pointer over the sentence: <b>Y</b> yes · "
+                       "<b>N</b> no · <b>S</b> not sure · <b>←</b> <b>→</b> back and forward</span>"),
             self.transcript,
         ])
         self.finish_box = widgets.VBox([self.status, widgets.HBox([self.finish_button, self.next_button,
                                                                    self.verify_button, self.overview_button])])
         self.widget = widgets.VBox([self.progress, self.mode, self.one_box, self.list_box, self.finish_box, self.after])
+        # Keyboard answers: ipyevents forwards key presses made while the pointer is over
+        # the card (it focuses the card on mouse enter), so tagging 25 sentences needs no
+        # mouse travel. The keys only call the same methods the buttons do.
+        from ipyevents import Event
+
+        self.keys = Event(source=self.one_box, watched_events=["keydown"], prevent_default_action=True)
+        self.keys.on_dom_event(self.on_key)
         self._load(round if round is not None else self._open_round())
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
         display(self.widget)
+
+    KEYS = {"y": "yes", "n": "no", "s": "not_sure"}
+
+    def on_key(self, event: dict) -> None:
+        """Y / N / S answer the sentence shown; the arrow keys move back and forward."""
+        key = str(event.get("key", ""))
+        if event.get("ctrlKey") or event.get("metaKey") or event.get("altKey") or self.mode.value == "list":
+            return
+        if key.lower() in self.KEYS:
+            self.answer(self.KEYS[key.lower()])
+        elif key == "ArrowLeft" and self.index > 0:
+            self.back()
+        elif key == "ArrowRight" and self.index < len(self.round) - 1:
+            self.forward()
 
     # ------------------------------------------------------------------ state
     def _open_round(self):
