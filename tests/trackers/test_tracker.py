@@ -113,7 +113,8 @@ def test_rounds_tags_training_and_mlflow(demo_ws):
     run = client.get_run(versions[-1].run_id)
     assert run.data.params["round"] == "2"
     assert run.data.params["n_not_sure"] == "1"
-    assert "detected_sentences" in run.data.metrics
+    assert "detected_sentences" in run.data.metrics and "detected_units" in run.data.metrics
+    assert run.data.params["estimate_unit"] == "turn"
     artifacts = {a.path for d in ("", "figures", "tags") for a in client.list_artifacts(run.info.run_id, d or None)}
     assert {"figures/performance.png", "tags/tags.parquet", "estimate.json", "definition.json"} <= artifacts
 

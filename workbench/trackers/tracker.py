@@ -473,7 +473,7 @@ class Tracker(TrackerActivation, BaseTracker):
             "n_not_sure": n_not_sure, "n_examples": len(self.examples), "scope_sentences": state.scope.height,
             "mentioned_by": self.mentioned_by, "filters": dumps(self.filters), "call_part": dumps(list(self.call_part)),
             "classifier": model.get_params(), "embedding_model": self.ws.embedder.model_id,
-            "seed": self.settings.get("seed", 0),
+            "seed": self.settings.get("seed", 0), "estimate_unit": est.unit,
         }
         metrics = _flat_metrics(est)
         metrics["detection_change"] = self._detection_change(state, model)
