@@ -133,6 +133,11 @@ from the probe's calibration of out-of-fold scores, instead of the tags' cross-v
 thanks", half the detections are short closings such as "Yes, please."). Measured 0.923x
 median, worst concept 0.800x, 7/11 beating keywords: worse on every count, not adopted.
 
+Also tried for precision: counting the score-selected tags (top-scored and uncertainty picks,
+chosen by score alone) with the random ones in the bands above the threshold. With 2 such
+bands: 67% / 59% / 89% (multidogo precision 83%, multiwoz 53%); with 1, 3 or 4 bands: 47%,
+61%, 55-58% precision. Not monotone in the number of bands, so read as noise; not adopted.
+
 With 66 runs, a share near 50% has a standard error of about 6 points: differences under
 about 10 points between rows are noise, and none of the variants is clearly better than the
 default. Trusting the calibration more above the threshold (smaller prior sd) makes
