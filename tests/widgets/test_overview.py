@@ -45,3 +45,12 @@ def test_a_solid_estimate_carries_no_warning(demo_ws):
         est, honest_precision=dataclasses.replace(est.precision, low=0.8, high=0.9, n=400),
         honest_hit_rate=dataclasses.replace(est.hit_rate, low=0.7, high=0.85, n=400))
     assert reliability_notes(solid) == []
+
+
+def test_a_wide_precision_suggests_a_verification_round(demo_ws):
+    est = demo_ws.tracker("Asking for a discount").performance()
+    wide = dataclasses.replace(
+        est, honest_precision=dataclasses.replace(est.precision, low=0.6, high=0.85, n=400),
+        honest_hit_rate=dataclasses.replace(est.hit_rate, low=0.7, high=0.85, n=400))
+    notes = reliability_notes(wide)
+    assert len(notes) == 1 and "verification round" in notes[0] and "60% to 85%" in notes[0]

@@ -3,6 +3,39 @@ from __future__ import annotations
 
 from workbench.trackers.rounds import Candidate
 
+# Below this many tags behind a figure, or with an interval wider than this, the overview says
+# plainly that the figure is a rough guess: ±15 points is what 30 tags give at best.
+FEW_TAGS = 30
+WIDE_INTERVAL = 0.30
+
+
+def percent(x: float | None) -> str:
+    return "–" if x is None else f"{x:.0%}"
+
+
+def reliability_notes(est) -> list[str]:
+    """Plain statements of what the estimate cannot be trusted for; empty when it is solid."""
+    out = []
+    if est.precision is None or est.hit_rate is None:
+        out.append(f"There are not enough tags for an estimate yet ({est.n_yes} YES, {est.n_no} NO). "
+                   "Tag another round before reading any figure.")
+    for name, fig in (("precision", est.precision), ("hit rate", est.hit_rate)):
+        if fig is None:
+            continue
+        if fig.n < FEW_TAGS or fig.high - fig.low > WIDE_INTERVAL:
+            out.append(f"The {name} rests on only {fig.n:,} tags: the true value could be anywhere from "
+                       f"{percent(fig.low)} to {percent(fig.high)}. Treat it as a rough guess until more rounds are tagged.")
+    p = est.honest_precision
+    if p is not None and p.high - p.low > WIDE_INTERVAL / 2:
+        out.append(f"The precision could be anywhere from {percent(p.low)} to {percent(p.high)}. A verification round "
+                   "(\"Verify 20 detections\" in the tagging view, `workbench tag NAME --verify` or "
+                   "tracker.verification_round()) tags 20 random "
+                   "detections and narrows it.")
+    if est.honest_precision is None and est.reference_precision is not None:
+        out.append("No tags came from the random sample yet, so these figures come from the tagged rounds alone, "
+                   "which over-represent the sentences the model already finds: the hit rate is likely lower.")
+    return out
+
 
 def figure_text(fig) -> str:
     if fig is None:
@@ -28,6 +61,7 @@ def performance_text(est, curve=None) -> str:
         t = est.estimated_true_detections
         lines.append(f"  {est.unit}s detected that are right (estimated): {t.value:,.0f}  [{t.low:,.0f}, {t.high:,.0f}]")
     lines += [f"Note: {n}" for n in est.notes]
+    lines += [f"Note: {n}" for n in reliability_notes(est)]
     if curve is not None and curve.rounds:
         pts = ", ".join(f"r{r}: {f:.2f}" for r, f in zip(curve.rounds, curve.f1) if f is not None)
         lines.append(f"Learning curve (F1): {pts}")

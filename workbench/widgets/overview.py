@@ -9,13 +9,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from workbench.trackers.summary import FEW_TAGS, WIDE_INTERVAL, reliability_notes  # noqa: F401 (re-exported)
 from workbench.widgets._render import esc, figure_html, html_block, percent, speaker_line
-
-# Below this many tags behind a figure, or with an interval wider than this, the overview says
-# plainly that the figure is a rough guess: ±15 points is what 30 tags give at best.
-FEW_TAGS = 30
-WIDE_INTERVAL = 0.30
-
 
 def _figure_card(title: str, fig: Any, explain: str) -> str:
     if fig is None:
@@ -24,24 +19,6 @@ def _figure_card(title: str, fig: Any, explain: str) -> str:
     return (f"<div class='wb-card'><div class='wb-muted'>{esc(title)}</div><div class='wb-big'>{percent(fig.value)}</div>"
             f"<div>{percent(fig.low)} to {percent(fig.high)}</div>"
             f"<div class='wb-muted'>{esc(explain)}; rests on {fig.n:,} tags</div></div>")
-
-
-def reliability_notes(est: Any) -> list[str]:
-    """Plain statements of what the estimate cannot be trusted for; empty when it is solid."""
-    out = []
-    if est.precision is None or est.hit_rate is None:
-        out.append(f"There are not enough tags for an estimate yet ({est.n_yes} YES, {est.n_no} NO). "
-                   "Tag another round before reading any figure.")
-    for name, fig in (("precision", est.precision), ("hit rate", est.hit_rate)):
-        if fig is None:
-            continue
-        if fig.n < FEW_TAGS or fig.high - fig.low > WIDE_INTERVAL:
-            out.append(f"The {name} rests on only {fig.n:,} tags: the true value could be anywhere from "
-                       f"{percent(fig.low)} to {percent(fig.high)}. Treat it as a rough guess until more rounds are tagged.")
-    if est.honest_precision is None and est.reference_precision is not None:
-        out.append("No tags came from the random sample yet, so these figures come from the tagged rounds alone, "
-                   "which over-represent the sentences the model already finds: the hit rate is likely lower.")
-    return out
 
 
 class PerformanceOverview:
