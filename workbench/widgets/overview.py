@@ -85,7 +85,7 @@ class PerformanceOverview:
         rows = [
             ("YES tags", f"{est.n_yes:,}"), ("NO tags", f"{est.n_no:,}"),
             ("NOT SURE (left out of training)", f"{est.n_not_sure:,}"),
-            ("Tags from the random sample", f"{est.n_probe_tags:,} in {est.n_probe_rounds} round"
+            ("Tags from the random sample", f"{est.n_probe_tags:,} {est.unit}s in {est.n_probe_rounds} round"
                                             f"{'s' if est.n_probe_rounds != 1 else ''}"),
             ("Sentences in scope", f"{est.population:,}"),
             ("Detected sentences (exact)", f"{est.detected_sentences:,}"
