@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 
 from workbench.widgets import PerformanceOverview
-from workbench.widgets._render import percent
+from workbench.trackers.summary import percent
 from workbench.widgets.overview import reliability_notes
 
 

@@ -96,9 +96,6 @@ def speaker_line(row: dict, *, target: bool = False) -> str:
             f'<span class="{cls}">{esc(row.get("text"))}</span></div>')
 
 
-def percent(x: float | None) -> str:
-    return "–" if x is None else f"{x:.0%}"
-
 
 def time_label(start_s: float | None, estimated: bool = False) -> str:
     m, s = divmod(int(start_s or 0), 60)

@@ -9,8 +9,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from workbench.trackers.summary import FEW_TAGS, WIDE_INTERVAL, reliability_notes  # noqa: F401 (re-exported)
-from workbench.widgets._render import esc, figure_html, html_block, percent, speaker_line
+from workbench.trackers.summary import FEW_TAGS, WIDE_INTERVAL, percent, reliability_notes  # noqa: F401 (re-exported)
+from workbench.widgets._render import esc, figure_html, html_block, speaker_line
 
 def _figure_card(title: str, fig: Any, explain: str) -> str:
     if fig is None:
