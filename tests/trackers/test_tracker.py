@@ -154,7 +154,12 @@ def test_verification_round_draws_random_detections_and_feeds_the_estimate(demo_
     answer_round(t, rnd)
     tags = t.tags().filter(pl.col("round_number") == 3)
     assert (tags["strategy"] == "detected_sample").all() and tags["inclusion_prob"].is_not_null().all()
-    assert t.train().round_number == 3
+    result = t.train()
+    assert result.round_number == 3
+    client = MlflowClient(tracking_uri=demo_ws.registry.tracking_uri, registry_uri=demo_ws.registry.tracking_uri)
+    runs = {v.version: client.get_run(v.run_id).data.params for v in demo_ws.registry.versions(t.name)}
+    assert runs[result.version]["round_kind"] == "verification"  # a reviewer can tell it in the MLflow UI
+    assert runs[result.version - 1]["round_kind"] == "learning"
     after = t.performance()
     # The verification tags are random ones: the honest estimate counts them.
     assert after.n_probe_tags > before.n_probe_tags  # counted by turn: two in one turn count once

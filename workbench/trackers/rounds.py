@@ -14,6 +14,11 @@ VERIFICATION_SIZE = 20
 VERIFICATION_STRATEGY = "detected_sample"
 
 
+def round_kind(strategies: list[str]) -> str:
+    """"verification" when every pick of a round is a random detection, else "learning"."""
+    return "verification" if strategies and all(s == VERIFICATION_STRATEGY for s in strategies) else "learning"
+
+
 @dataclass
 class Candidate:
     """One sentence to tag, with what a person needs to judge it."""
@@ -54,9 +59,7 @@ class Round:
     def kind(self) -> str:
         """"verification" for a round of random detections (``Tracker.verification_round``),
         else "learning"."""
-        if self.candidates and all(c.strategy == VERIFICATION_STRATEGY for c in self.candidates):
-            return "verification"
-        return "learning"
+        return round_kind([c.strategy for c in self.candidates])
 
     @property
     def progress(self) -> str:

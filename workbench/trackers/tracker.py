@@ -24,6 +24,7 @@ from workbench.trackers.rounds import (
     VERIFICATION_STRATEGY,
     Candidate,
     Round,
+    round_kind,
     with_context,
 )
 
@@ -277,6 +278,11 @@ class Tracker(TrackerActivation, BaseTracker):
         row = self.ws.store.query_one("SELECT * FROM rounds WHERE tracker_id=? ORDER BY number DESC LIMIT 1", (self.id,))
         return self._round_from_row(row) if row else None
 
+    def _round_kind(self, number: int) -> str:
+        """"verification" or "learning", from the round's stored picks (no context needed)."""
+        row = self.ws.store.query_one("SELECT candidates FROM rounds WHERE tracker_id=? AND number=?", (self.id, number))
+        return round_kind([c.get("strategy", "") for c in (loads(row["candidates"]) if row else [])])
+
     def _round_from_row(self, row) -> Round:
         picks = loads(row["candidates"])
         ids = [c["sentence_id"] for c in picks]
@@ -473,6 +479,7 @@ class Tracker(TrackerActivation, BaseTracker):
             "mentioned_by": self.mentioned_by, "filters": dumps(self.filters), "call_part": dumps(list(self.call_part)),
             "classifier": model.get_params(), "embedding_model": self.ws.embedder.model_id,
             "seed": self.settings.get("seed", 0), "estimate_unit": est.unit,
+            "round_kind": self._round_kind(state.round_number),
         }
         metrics = _flat_metrics(est)
         metrics["detection_change"] = self._detection_change(state, model)
