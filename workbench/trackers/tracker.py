@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -81,17 +82,13 @@ class _State:
     round_number: int
     key: tuple
 
-    @property
+    @cached_property
     def turns(self) -> np.ndarray:
         """Integer code of each row's speaker turn (call, utterance), in scope order: the
         unit the honest estimate counts (a turn mentions the concept when any of its
         sentences does)."""
-        cached = self.__dict__.get("_turns")
-        if cached is None:
-            cached = (self.scope.select(pl.struct("call_id", "utterance_id").rank("dense"))
-                      .to_series().to_numpy().astype(np.int64) - 1)
-            self.__dict__["_turns"] = cached
-        return cached
+        return (self.scope.select(pl.struct("call_id", "utterance_id").rank("dense"))
+                .to_series().to_numpy().astype(np.int64) - 1)
 
     @property
     def n_yes(self) -> int:

@@ -353,8 +353,8 @@ def _turn_arrays(groups, labels, excluded, detected, scores, tagged, y, oof, tag
     shown when any sentence was, and a positive when any tagged sentence is YES (else NO
     when some are NO). Its auxiliary score (what the estimator calibrates) takes the tagged
     sentences' out-of-fold values and the others' final scores. A turn drawn by the probe
-    carries the round and inclusion probability of that draw (the stratified sampler draws
-    turns when the pool has groups; every sentence of a turn shares the turn's probability).
+    carries the round and inclusion probability of that draw (with groups in its pool, the
+    stratified sampler states for every sentence the chance that its turn was reached).
     """
     _, inv = np.unique(groups, return_inverse=True)
     G = int(inv.max()) + 1 if inv.size else 0
@@ -390,8 +390,8 @@ def _turn_arrays(groups, labels, excluded, detected, scores, tagged, y, oof, tag
 def _honest(labels, excluded, detected, scores, tagged, y, oof, tag_round, inclusion_prob,
             confidence, n_draws, rng, notes, method, calibration="probe", calibration_ridge=1.0,
             split_calibration=True,
-            band_prior_sd=1.0, detected_bands=3, band_uses_all_tags=True, point="mean",
-            prior_from="draws", prior_centre="median", slope_prior=None):
+            band_prior_sd=1.0, detected_bands=3, band_uses_all_tags=True, point="median",
+            prior_from="draws", prior_centre="mean", slope_prior=None):
     """Corpus totals TP, FP, FN of the final model's detections, with bootstrap intervals.
 
     Rows are sentences, or speaker turns (``_turn_arrays``); ``oof`` holds the tags'

@@ -27,10 +27,11 @@ class Pool:
     round_number: rounds already answered (0 before the first round).
     scores: (n,) decision values of the current model, or None before a model exists.
     threshold: the current model's decision threshold on `scores`.
-    groups: (n,) int codes of the speaker turn (utterance) each row belongs to, or None.
-        With groups the stratified probe samples turns, so that the honest estimate can
-        speak about mentions (a turn is a mention when any of its sentences says the
-        concept) rather than about single sentences.
+    groups: (n,) non-negative int codes of the speaker turn (utterance) each row belongs
+        to, or None. With groups the probability samplers state, for each row, the chance
+        that its turn was reached, so that the honest estimate can speak about mentions (a
+        turn is a mention when any of its sentences says the concept) rather than about
+        single sentences.
     """
 
     embeddings: np.ndarray
@@ -73,8 +74,10 @@ class Pool:
 
         if self.groups is not None:
             self.groups = np.asarray(self.groups)
-            if self.groups.shape != (n,) or not np.issubdtype(self.groups.dtype, np.integer):
-                raise ValueError(f"groups must be integer codes of shape ({n},), got {self.groups.dtype} {self.groups.shape}")
+            if (self.groups.shape != (n,) or not np.issubdtype(self.groups.dtype, np.integer)
+                    or (self.groups.size and self.groups.min() < 0)):
+                raise ValueError(f"groups must be non-negative integer codes of shape ({n},), "
+                                 f"got {self.groups.dtype} {self.groups.shape}")
 
     def __len__(self) -> int:
         return self.embeddings.shape[0]
