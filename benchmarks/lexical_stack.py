@@ -78,7 +78,8 @@ class StackedModel(ClassifierMixin, BaseEstimator):
         return np.column_stack([emb.decision_function(self.rows.X[idx]),
                                 words.decision_function(self._words(idx, cols, idf))])
 
-    def fit(self, X, y, example_embeddings=None):
+    def fit(self, X, y, example_embeddings=None, mate_embeddings=None, mate_of=None):
+        # Turn mates are ignored: this prototype predates the turn-level threshold.
         tagged = np.asarray(X)[:, 0].astype(int)
         y = np.asarray(y).astype(int)
         ex = np.zeros(0, int) if example_embeddings is None else np.asarray(example_embeddings)[:, 0].astype(int)

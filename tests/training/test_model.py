@@ -113,3 +113,63 @@ def test_only_no_tags_fit_against_the_examples(data):
     assert m.decision_function(E).mean() > m.decision_function(X[y == 0]).mean()
     with pytest.raises(ValueError, match="both classes"):
         TrackerModel().fit(X[y == 1], y[y == 1], example_embeddings=E)
+
+
+def test_turn_mates_pairs_each_tag_with_the_rest_of_its_turn():
+    from workbench.training import turn_mates
+
+    groups = np.array([0, 0, 0, 1, 1, 2, 3, 3, 3])
+    # Rows 0 and 2 share turn 0; row 5 is alone in turn 2; turn 3 has no tag.
+    rows = np.array([5, 2, 0, 4])
+    mate_rows, mate_of = turn_mates(groups, rows)
+    pairs = sorted(zip(mate_rows.tolist(), rows[mate_of].tolist()))
+    # Row 1 is the one untagged sentence of turn 0 and serves both of its tags; row 3 serves
+    # row 4; tagged rows are never anyone's mate; turn 3 gives nothing.
+    assert pairs == [(1, 0), (1, 2), (3, 4)]
+    empty_rows, empty_of = turn_mates(np.arange(4), np.array([1, 2]))
+    assert empty_rows.size == 0 and empty_of.size == 0
+
+
+def _turn_data():
+    """YES tags clearly positive; NO tags clearly negative, but each NO tag's turn also holds
+    a sentence between the two, so a threshold between the tags detects every NO turn."""
+    rng = np.random.default_rng(4)
+    d = 8
+
+    def rows(x0, n):
+        v = rng.normal(scale=0.1, size=(n, d))
+        v[:, 0] = x0
+        return unit(v)
+
+    yes, no = rows(rng.uniform(0.9, 1.0, 40), 40), rows(rng.uniform(-1.0, -0.3, 60), 60)
+    mates = rows(rng.uniform(0.1, 0.3, 60), 60)
+    X = np.vstack([yes, no]).astype(np.float32)
+    y = np.r_[np.ones(40, int), np.zeros(60, int)]
+    return X, y, mates, np.arange(40, 100)  # mate i shares the turn of NO tag 40 + i
+
+
+def test_turn_threshold_counts_a_no_turn_detected_by_its_mate():
+    X, y, M, of = _turn_data()
+    by_sentence = TrackerModel(random_state=0).fit(X, y, mate_embeddings=M, mate_of=of)
+    by_turn = TrackerModel(threshold_unit="turn", random_state=0).fit(X, y, mate_embeddings=M, mate_of=of)
+    # The default ignores the mates: the same model as without them.
+    plain = TrackerModel(random_state=0).fit(X, y)
+    assert by_sentence.threshold_ == plain.threshold_
+    # Counting turns, the threshold rises above the mates, and every YES tag stays detected.
+    assert by_turn.threshold_ > by_sentence.threshold_
+    assert (by_sentence.decision_function(M) > 0).mean() > 0.5
+    assert (by_turn.decision_function(M) > 0).mean() < 0.1
+    assert (by_turn.decision_function(X[:40]) > 0).all()
+    assert by_turn.get_params()["threshold_unit"] == "turn"
+
+
+def test_turn_threshold_errors_name_what_is_missing():
+    X, y, M, of = _turn_data()
+    with pytest.raises(ValueError, match="turn mates"):
+        TrackerModel(threshold_unit="turn").fit(X, y)
+    with pytest.raises(ValueError, match="mate_of"):
+        TrackerModel(threshold_unit="turn").fit(X, y, mate_embeddings=M, mate_of=of + 100)
+    with pytest.raises(ValueError, match="threshold_unit"):
+        TrackerModel(threshold_unit="call").fit(X, y)
+    # A fixed threshold needs no turns (the estimate's refits use one).
+    assert TrackerModel(threshold_unit="turn", threshold=0.5).fit(X, y).threshold_ == 0.5

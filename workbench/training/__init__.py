@@ -9,7 +9,7 @@ from workbench.training.curve import (
     detection_change,
 )
 from workbench.training.estimate import estimate_performance, sample_detections
-from workbench.training.model import TrackerModel, best_f1_threshold
+from workbench.training.model import TrackerModel, best_f1_threshold, turn_mates
 from workbench.training.performance import Figure, PerformanceEstimate
 from workbench.training.pool import NO, UNKNOWN, YES, Pool
 from workbench.training.rounds import EARLY_MIX, LATE_MIX, PlannedRound, RoundPlanner
@@ -20,5 +20,5 @@ __all__ = [
     "PlannedRound", "Pool", "RoundPlanner", "RoundRecord", "STRATEGIES", "Strategy",
     "TrackerModel", "UNKNOWN", "YES", "assess_learning_curve", "best_f1_threshold",
     "detection_change", "estimate_performance", "get_strategy", "register_strategy",
-    "sample_detections",
+    "sample_detections", "turn_mates",
 ]

@@ -6,6 +6,16 @@ regularisation (C=10: the embeddings are unit vectors and a strong penalty flatt
 score towards zero), the user's example sentences as extra positives, and a threshold
 chosen by cross-validated F1 on the tags rather than probability 0.5.
 
+A tracker reports speaker turns (a turn mentions the concept when any of its sentences is
+detected). With ``threshold_unit="turn"`` and each tag's turn mates passed to ``fit`` (the
+other sentences of its turn, ``turn_mates``) the threshold maximises F1 over the tags'
+*turns* instead: a NO tag whose turn holds a sentence scoring above the threshold is a false
+detection, a YES tag whose mate scores above it is found. That reads a NO as "nothing in
+this turn", which is how the benchmark's simulated user answers but more than a NO on one
+sentence says, and on the benchmark it helped concepts said in multi-sentence turns and
+made the threshold of others noisier (benchmarks/results/tracker_quality.md); so it is an
+option, and "sentence" the default.
+
 ``decision_function`` and ``predict_proba`` are shifted so that 0 (resp. 0.5) *is* the
 chosen threshold: ``predict`` agrees with both, and a pool can use threshold 0.
 """
@@ -30,9 +40,12 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         (benchmarks/results/tracker_quality.md), since the rounds already mix classes.
     example_weight : sample weight of each example sentence added as a positive in
         ``fit(..., example_embeddings=...)``; 0 leaves the examples out.
-    threshold : "cv" (maximise F1 of out-of-fold decision values on the training tags),
+    threshold : "cv" (maximise F1 of out-of-fold decision values on the training tags, or
+        on their turns when ``fit`` gets ``mate_embeddings``),
         "balanced" (decision 0, i.e. probability 0.5 under balanced weights) or a float
         on the raw decision scale.
+    threshold_unit : "sentence" (default) or "turn": what the "cv" threshold's F1 counts;
+        "turn" needs ``fit(..., mate_embeddings=, mate_of=)`` to see the turns.
     cv : folds for the "cv" threshold (fewer when a class has fewer tags).
     random_state : seeds the fold split; the solver itself is deterministic.
     """
@@ -43,6 +56,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         class_weight: str | dict | None = None,
         example_weight: float = 1.0,
         threshold: str | float = "cv",
+        threshold_unit: str = "sentence",
         cv: int = 5,
         max_iter: int = 1000,
         random_state: int | None = 0,
@@ -51,6 +65,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.example_weight = example_weight
         self.threshold = threshold
+        self.threshold_unit = threshold_unit
         self.cv = cv
         self.max_iter = max_iter
         self.random_state = random_state
@@ -78,14 +93,33 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
             )
         return self._lr().fit(X, y, sample_weight=sample_weight)
 
-    def fit(self, X, y, sample_weight=None, example_embeddings=None):
+    def fit(self, X, y, sample_weight=None, example_embeddings=None, mate_embeddings=None, mate_of=None):
         """Fit on tagged rows (y: 1 YES, 0 NO; NOT SURE must not be passed).
+
+        mate_embeddings, mate_of: the other sentences of each tag's speaker turn (see
+        ``turn_mates``) and, for each, the row of X whose turn it shares. They never train
+        the classifier; with ``threshold_unit="turn"`` the "cv" threshold counts turns.
 
         Raises ValueError unless both classes are present, the examples counting as YES:
         with only YES tags there is no boundary to learn, and the planner falls back to
         similarity until a NO arrives.
         """
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        if self.threshold_unit not in ("sentence", "turn"):
+            raise ValueError(f"threshold_unit must be 'sentence' or 'turn', got {self.threshold_unit!r}")
+        mates = None
+        if self.threshold_unit == "turn" and self.threshold == "cv" and mate_embeddings is None:
+            raise ValueError("threshold_unit='turn' needs the tags' turn mates: "
+                             "fit(..., mate_embeddings=, mate_of=), see turn_mates()")
+        if mate_embeddings is not None and self.threshold_unit == "turn":
+            M = np.asarray(mate_embeddings, dtype=X.dtype).reshape(-1, X.shape[1])
+            owner = np.asarray(mate_of if mate_of is not None else [], dtype=np.int64).ravel()
+            if owner.shape != (len(M),) or (owner.size and (owner.min() < 0 or owner.max() >= len(X))):
+                raise ValueError(
+                    f"mate_of must give, for each of the {len(M)} mate rows, the row of X (0 to "
+                    f"{len(X) - 1}) whose speaker turn it shares; got shape {owner.shape}"
+                )
+            mates = (M, owner)
         y_type = type_of_target(y, input_name="y", raise_unknown=True)
         if y_type != "binary":
             raise ValueError(
@@ -114,7 +148,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         self.n_iter_ = int(np.max(self.lr_.n_iter_))
         if isinstance(self.threshold, str):
             if self.threshold == "cv":
-                self.threshold_ = self._cv_threshold(X, y_enc, sample_weight, E)
+                self.threshold_ = self._cv_threshold(X, y_enc, sample_weight, E, mates)
             elif self.threshold == "balanced":
                 self.threshold_ = 0.0
             else:
@@ -123,7 +157,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
             self.threshold_ = float(self.threshold)
         return self
 
-    def _cv_threshold(self, X, y, sample_weight, E) -> float:
+    def _cv_threshold(self, X, y, sample_weight, E, mates=None) -> float:
         k = min(self.cv, int(np.bincount(y, minlength=2).min()))
         if k < 2:
             return 0.0
@@ -131,7 +165,14 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         folds = StratifiedKFold(k, shuffle=True, random_state=self.random_state)
         for tr, te in folds.split(X, y):
             sw = None if sample_weight is None else sample_weight[tr]
-            oof[te] = self._fit_lr(X[tr], y[tr], sw, E).decision_function(X[te])
+            lr = self._fit_lr(X[tr], y[tr], sw, E)
+            oof[te] = lr.decision_function(X[te])
+            if mates is not None and len(mates[1]):
+                # The held-out tag's turn scores as its best sentence, under the same fold
+                # model, so that no score in the turn has seen the tag.
+                held = np.isin(mates[1], te)
+                if held.any():
+                    np.maximum.at(oof, mates[1][held], lr.decision_function(mates[0][held]))
         return best_f1_threshold(oof, y, sample_weight)
 
     def _raw(self, X) -> np.ndarray:
@@ -155,6 +196,29 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "lr_")
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+
+def turn_mates(groups, rows) -> tuple[np.ndarray, np.ndarray]:
+    """The other sentences of each tagged row's speaker turn, for ``fit(mate_embeddings=...)``.
+
+    groups: (n,) turn code of every row; rows: the tagged rows (positions into groups), in
+    the order they are passed to ``fit``. Returns (mate_rows, mate_of): rows sharing a turn
+    with a tagged row and not tagged themselves, and for each the position in ``rows`` of
+    that tag. A turn with two tags gives its other sentences to both.
+    """
+    groups = np.asarray(groups)
+    rows = np.asarray(rows, dtype=np.int64).ravel()
+    tagged = np.zeros(len(groups), bool)
+    tagged[rows] = True
+    order = np.argsort(groups[rows], kind="stable")
+    tag_groups = groups[rows][order]
+    cand = np.flatnonzero(~tagged & np.isin(groups, tag_groups))
+    lo = np.searchsorted(tag_groups, groups[cand], "left")
+    counts = np.searchsorted(tag_groups, groups[cand], "right") - lo
+    mate_rows = np.repeat(cand, counts)
+    # For each repeated mate, the next of its turn's tags: lo, lo + 1, ... lo + count - 1.
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return mate_rows, order[np.repeat(lo, counts) + within].astype(np.int64)
 
 
 def best_f1_threshold(scores: np.ndarray, y: np.ndarray, sample_weight=None) -> float:
