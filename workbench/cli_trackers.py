@@ -187,6 +187,8 @@ def cmd_performance(args) -> int:
     t = _ws(args).tracker(args.name)
     est, curve = t.performance(), t.learning_curve()
     print(performance_text(est, curve))
+    print()
+    print(t.keyword_comparison().text())
     samples = t.sample_detections()
     print(f"\n{samples.height} sample detections from the calls (not from the tags):")
     for row in samples.iter_rows(named=True):

@@ -45,6 +45,10 @@ def test_create_tag_train_and_export_from_the_terminal(demo_ws, tmp_path, monkey
     truth = {c.sentence_id: ("yes" if sentence_label(c.text) == "discount_request" else "no") for c in rnd}
     assert dict(zip(tags["sentence_id"], tags["answer"])) == truth  # the first answer was changed after "back"
 
+    assert main(w + ["performance", "Discount"]) == 0
+    out = capsys.readouterr().out
+    assert "Keyword baseline" in out and "each tag held out" in out
+
     out_file = tmp_path / "det.csv"
     assert main(w + ["detections", "Discount", "--out", str(out_file)]) == 0
     assert out_file.read_text().startswith("call_id,")

@@ -22,6 +22,10 @@ def test_overview_shows_the_estimate_its_counts_curve_and_samples(demo_ws):
     assert "Another round is likely to help" in view.figure.value  # 2 of the 4 basic rounds done
     n = view.samples.height
     assert 0 < n <= 20 and view.sample_list.value.count("class='wb-sample'") == n
+    k = view.keywords
+    assert "Against the keyword baseline" in view.keyword_baseline.value
+    assert all(f"<code>{p}</code>" in view.keyword_baseline.value for p in k.phrases)
+    assert f"<td>{k.keyword_f1:.2f}</td><td>{k.tracker_f1:.2f}</td>" in view.keyword_baseline.value
 
 
 def test_an_estimate_on_few_tags_says_so(demo_ws):

@@ -544,6 +544,20 @@ class Tracker(TrackerActivation, BaseTracker):
         model = self._require_model(state)
         return self._estimate(state, model)
 
+    def keyword_comparison(self):
+        """The keyword tracker its examples suggest, against this tracker: on the tags (each
+        tag judged by a model that did not see it) and in scope. See KeywordComparison."""
+        from workbench.trackers.keyword_baseline import compare_with_keywords
+        from workbench.training.estimate import held_out_detections
+
+        state = self._state()
+        model = self._require_model(state)
+        seed = self.settings.get("seed", 0)
+        held_out = held_out_detections(model, state.X, state.labels, example_embeddings=state.examples,
+                                       random_state=seed)
+        return compare_with_keywords(state.scope["text"].to_numpy(), state.labels, model.decision_function(state.X) > 0,
+                                     held_out, self.examples, random_state=seed)
+
     def sample_detections(self, n: int = 20) -> pl.DataFrame:
         """n detections from the whole scope (not from the tags), spread over the score range."""
         from workbench.training.estimate import sample_detections

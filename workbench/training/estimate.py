@@ -127,6 +127,22 @@ def _refit_template(model):
     return m
 
 
+def held_out_detections(model, embeddings, labels, *, example_embeddings=None, n_folds: int = 10,
+                        random_state: int = 0) -> np.ndarray:
+    """For each tagged row (labels 1 or 0), whether ``model`` detects it when refitted on
+    the other tags (k-fold, the model's threshold kept); False for untagged rows, and for
+    every row while there are fewer than 2 YES and 2 NO tags."""
+    X = np.asarray(embeddings)
+    labels = np.asarray(labels)
+    tagged = np.flatnonzero(labels >= 0)
+    out = np.zeros(len(labels), bool)
+    oof = _oof_scores(X, tagged, labels[tagged].astype(int), _refit_template(model), example_embeddings,
+                      n_folds, random_state)
+    if oof is not None:
+        out[tagged] = oof > 0
+    return out
+
+
 def _fit(template, X, y, example_embeddings):
     m = clone(template)
     if example_embeddings is not None:

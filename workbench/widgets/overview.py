@@ -23,24 +23,27 @@ def _figure_card(title: str, fig: Any, explain: str) -> str:
 
 class PerformanceOverview:
     """Precision and hit rate with intervals, the counts behind them, the learning curve,
-    expected detections in the corpus and 20 sample detections with their context.
+    expected detections in the corpus, the keyword baseline and 20 sample detections with
+    their context.
 
     >>> PerformanceOverview(tracker)            # computes the estimate
     >>> PerformanceOverview(tracker, estimate)  # draws a given PerformanceEstimate
     """
 
     def __init__(self, tracker: Any, estimate: Any = None, *, curve: Any = None, samples: Any = None,
-                 n_samples: int = 20) -> None:
+                 keywords: Any = None, n_samples: int = 20) -> None:
         self.tracker = tracker
         self.estimate = estimate if estimate is not None else tracker.performance()
         self.curve = curve if curve is not None else tracker.learning_curve()
         self.samples = samples if samples is not None else tracker.sample_detections(n_samples)
+        self.keywords = keywords if keywords is not None else tracker.keyword_comparison()
         self.notes = reliability_notes(self.estimate)
         self.headline = html_block(self._headline())
         self.figure = html_block(self._figure())
         self.counts = html_block(self._counts())
+        self.keyword_baseline = html_block(self._keywords())
         self.sample_list = html_block(self._samples())
-        self.widget = widgets.VBox([self.headline, self.figure, self.counts, self.sample_list])
+        self.widget = widgets.VBox([self.headline, self.figure, self.counts, self.keyword_baseline, self.sample_list])
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
@@ -104,6 +107,29 @@ class PerformanceOverview:
         notes = "".join(f"<li>{esc(n)}</li>" for n in est.notes)
         return (f"<h3>Expected detections and the counts behind the figures</h3><table class='wb-table'>{table}</table>"
                 + (f"<div class='wb-muted'>Notes:<ul>{notes}</ul></div>" if notes else ""))
+
+    def _keywords(self) -> str:
+        k = self.keywords
+        title = "<h3>Against the keyword baseline</h3>"
+        if not k.phrases:
+            return title + ("<p class='wb-muted'>No content word recurs in the examples, so there is no keyword "
+                            "tracker to compare with.</p>")
+        words = ", ".join(f"<code>{esc(p)}</code>" for p in k.phrases)
+        rows = [
+            ("", "keywords", "this tracker (each tag held out)"),
+            (f"YES tags found (of {k.n_yes:,})", f"{k.keyword_yes:,}", f"{k.tracker_yes:,}"),
+            (f"NO tags detected (of {k.n_no:,})", f"{k.keyword_no:,}", f"{k.tracker_no:,}"),
+            ("F1 on the tags", f"{k.keyword_f1:.2f}", f"{k.tracker_f1:.2f}"),
+            ("Sentences detected in scope", f"{k.keyword_detected:,}", f"{k.tracker_detected:,}"),
+        ]
+        table = "".join(f"<tr><th>{esc(a)}</th><td>{esc(b)}</td><td>{esc(c)}</td></tr>" for a, b, c in rows)
+        verdict = ("<p class='wb-warning'>The keywords do as well on your tags: a keyword tracker with these phrases "
+                   "may be enough, or tag another round to teach the tracker what they miss.</p>"
+                   if k.keywords_do_as_well else "")
+        return (f"{title}<p class='wb-muted'>The keyword tracker a person would write from the examples (their "
+                f"recurring words, with related forms): {words}. Both judged on your tags, which the rounds chose, "
+                f"so read these as a comparison, not as corpus figures. Both detect {k.both_detected:,} of the same "
+                f"sentences.</p>{verdict}<table class='wb-table'>{table}</table>")
 
     def _samples(self) -> str:
         s = self.samples
