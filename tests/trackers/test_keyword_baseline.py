@@ -80,3 +80,19 @@ def test_the_tracker_compares_itself_with_its_examples_keywords(demo_ws):
     assert k.both_detected <= min(k.keyword_detected, k.tracker_detected)
     # Held-out verdicts, not the final model's own: the counts stay within the tags.
     assert 0 < k.tracker_yes <= k.n_yes and 0 <= k.tracker_no <= k.n_no
+    # Another round: the same keywords (kept), new tags counted.
+    answer_round(t, t.next_round())
+    again = t.keyword_comparison()
+    assert again.phrases == k.phrases and again.keyword_detected == k.keyword_detected
+    assert again.n_yes + again.n_no == k.n_yes + k.n_no + 25
+
+
+def test_a_kept_baseline_gives_the_same_comparison():
+    from workbench.trackers.keyword_baseline import keyword_baseline
+
+    texts, labels = _scope()
+    det = labels == 1
+    kept = keyword_baseline(texts, EXAMPLES)
+    assert kept[0] and kept[1].dtype == bool and kept[1].sum() == 4
+    assert compare_with_keywords(texts, labels, det, det, EXAMPLES, baseline=kept) == \
+        compare_with_keywords(texts, labels, det, det, EXAMPLES)

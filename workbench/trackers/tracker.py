@@ -547,16 +547,23 @@ class Tracker(TrackerActivation, BaseTracker):
     def keyword_comparison(self):
         """The keyword tracker its examples suggest, against this tracker: on the tags (each
         tag judged by a model that did not see it) and in scope. See KeywordComparison."""
-        from workbench.trackers.keyword_baseline import compare_with_keywords
+        from workbench.trackers.keyword_baseline import compare_with_keywords, keyword_baseline
         from workbench.training.estimate import held_out_detections
 
         state = self._state()
         model = self._require_model(state)
         seed = self.settings.get("seed", 0)
+        texts = state.scope["text"].to_numpy()
+        # The keywords depend on the examples and the scope, not on the tags: kept across rounds.
+        key = (self.ws.generation, tuple(self.examples), repr(self.definition), seed)
+        cached = getattr(self, "_keyword_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, keyword_baseline(texts, self.examples, random_state=seed))
+            self._keyword_cache = cached
         held_out = held_out_detections(model, state.X, state.labels, example_embeddings=state.examples,
                                        random_state=seed)
-        return compare_with_keywords(state.scope["text"].to_numpy(), state.labels, model.decision_function(state.X) > 0,
-                                     held_out, self.examples, random_state=seed)
+        return compare_with_keywords(texts, state.labels, model.decision_function(state.X) > 0, held_out,
+                                     self.examples, baseline=cached[1])
 
     def sample_detections(self, n: int = 20) -> pl.DataFrame:
         """n detections from the whole scope (not from the tags), spread over the score range."""
