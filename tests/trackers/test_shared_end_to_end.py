@@ -53,3 +53,7 @@ def test_tracker_loop_on_real_conversations(tmp_path, embedder):
     # After only 50 tags on real turns: far better than chance on both counts.
     assert found.height > 20 and precision > 2 * truth.mean() and recall > 0.5, (precision, recall, truth.mean())
     assert reopened.versions().height == 2
+    # The keyword tracker the examples suggest, judged on the same tags.
+    k = reopened.keyword_comparison()
+    assert (k.n_yes, k.n_no) == (est.n_yes, est.n_no) and k.tracker_detected == est.detected_sentences
+    assert k.phrases and 0 < k.keyword_yes <= k.n_yes, k.text()
