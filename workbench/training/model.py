@@ -41,7 +41,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
     example_weight : sample weight of each example sentence added as a positive in
         ``fit(..., example_embeddings=...)``; 0 leaves the examples out.
     threshold : "cv" (maximise F1 of out-of-fold decision values on the training tags, or
-        on their turns when ``fit`` gets ``mate_embeddings``),
+        on their turns with ``threshold_unit="turn"``),
         "balanced" (decision 0, i.e. probability 0.5 under balanced weights) or a float
         on the raw decision scale.
     threshold_unit : "sentence" (default) or "turn": what the "cv" threshold's F1 counts;
