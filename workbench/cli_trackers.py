@@ -83,6 +83,16 @@ def cmd_create(args) -> int:
 def cmd_keyword(args) -> int:
     ws = _ws(args)
     phrases = list(args.phrase or []) + (_read_lines(args.phrases_file) if args.phrases_file else [])
+    if args.from_examples_of:
+        if phrases:
+            raise ValidationError("--from-examples-of", "takes the phrases from that tracker's examples",
+                                  "Leave out --phrase and --phrases-file, or leave out --from-examples-of.")
+        kt = ws.tracker(args.from_examples_of).create_keyword_baseline(args.name)
+        det = kt.detections(all_sentences=False)
+        print(f"Created {kt!r} from the examples of '{args.from_examples_of}' (its side, filters and part of "
+              f"the call), phrases {', '.join(kt.phrases)}: {det.height:,} sentences in "
+              f"{det['call_id'].n_unique():,} calls match.")
+        return 0
     kt = ws.create_keyword_tracker(args.name, phrases, related_forms=args.related_forms,
                                    question_only=args.question_only, mentioned_by=args.mentioned_by,
                                    filters=parse_filters(args.filter, dict(ws.calls.schema)),
@@ -244,6 +254,8 @@ def register(sub) -> None:
     p.add_argument("--phrases-file", help="a text file with one phrase per line")
     p.add_argument("--related-forms", action="store_true", help="also match other forms (discount -> discounted)")
     p.add_argument("--question-only", action="store_true", help="only when said as part of a question")
+    p.add_argument("--from-examples-of", metavar="TRACKER",
+                   help="the keywords of a smart tracker's examples (its keyword baseline), with its scope")
     _scope_args(p)
     p.set_defaults(func=cmd_keyword)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from workbench.trackers.keyword_baseline import KeywordComparison, compare_with_keywords
 
@@ -96,3 +97,31 @@ def test_a_kept_baseline_gives_the_same_comparison():
     assert kept[0] and kept[1].dtype == bool and kept[1].sum() == 4
     assert compare_with_keywords(texts, labels, det, det, EXAMPLES, baseline=kept) == \
         compare_with_keywords(texts, labels, det, det, EXAMPLES)
+
+
+def test_the_baseline_becomes_a_keyword_tracker_with_the_same_scope(demo_ws, capsys):
+    from tests.trackers.test_tracker import answer_round, make_tracker
+    from workbench.cli import main
+    from workbench.demo_job import DEMO_EXAMPLES
+    from workbench.errors import ValidationError
+
+    t = make_tracker(demo_ws, examples=DEMO_EXAMPLES)
+    answer_round(t, t.next_round())
+    k = t.keyword_comparison()
+    kt = t.create_keyword_baseline()
+    assert kt.name == "Asking for a discount (keywords)" and tuple(kt.phrases) == k.phrases
+    assert kt.settings["related_forms"] is True
+    assert (kt.definition.mentioned_by, kt.definition.filters) == (t.definition.mentioned_by, t.definition.filters)
+    # The same keywords over the same scope: the comparison's count is the tracker's.
+    assert kt.detections(all_sentences=False).height == k.keyword_detected
+
+    assert main(["-w", str(demo_ws.path), "tracker", "keyword", "Discount words",
+                 "--from-examples-of", t.name]) == 0
+    out = capsys.readouterr().out
+    assert "from the examples of 'Asking for a discount'" in out and k.phrases[0] in out
+    assert demo_ws.tracker("Discount words").phrases == list(k.phrases)
+
+    odd = make_tracker(demo_ws, name="Odd", examples=[
+        "Apples are red.", "The sky looks grey.", "Trains run late.", "Bread is warm.", "Rivers flow east."])
+    with pytest.raises(ValidationError, match="suggest no keywords"):
+        odd.create_keyword_baseline()

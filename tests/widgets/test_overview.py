@@ -58,3 +58,15 @@ def test_a_wide_precision_suggests_a_verification_round(demo_ws):
         honest_hit_rate=dataclasses.replace(est.hit_rate, low=0.7, high=0.85, n=400))
     notes = reliability_notes(wide)
     assert len(notes) == 1 and "verification round" in notes[0] and "60% to 85%" in notes[0]
+
+
+def test_the_keyword_baseline_button_creates_the_keyword_tracker(demo_ws):
+    tracker = demo_ws.tracker("Asking for a discount")
+    view = PerformanceOverview(tracker, tracker.performance())
+    assert view.keyword_button.layout.display != "none"
+    view.keyword_button.click()
+    created = demo_ws.tracker("Asking for a discount (keywords)")
+    assert tuple(created.phrases) == view.keywords.phrases and view.keyword_button.disabled
+    assert "Created the keyword tracker" in view.keyword_status.value
+    view.keyword_button.click()  # a second time: the name is taken, and the screen says so
+    assert "wb-error" in view.keyword_status.value and "already" in view.keyword_status.value

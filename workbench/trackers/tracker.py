@@ -547,23 +547,46 @@ class Tracker(TrackerActivation, BaseTracker):
     def keyword_comparison(self):
         """The keyword tracker its examples suggest, against this tracker: on the tags (each
         tag judged by a model that did not see it) and in scope. See KeywordComparison."""
-        from workbench.trackers.keyword_baseline import compare_with_keywords, keyword_baseline
+        from workbench.trackers.keyword_baseline import compare_with_keywords
         from workbench.training.estimate import held_out_detections
 
         state = self._state()
         model = self._require_model(state)
-        seed = self.settings.get("seed", 0)
-        texts = state.scope["text"].to_numpy()
+        held_out = held_out_detections(model, state.X, state.labels, example_embeddings=state.examples,
+                                       random_state=self.settings.get("seed", 0))
+        return compare_with_keywords(state.scope["text"].to_numpy(), state.labels,
+                                     model.decision_function(state.X) > 0, held_out, self.examples,
+                                     baseline=self._keyword_baseline(state))
+
+    def _keyword_baseline(self, state: _State):
+        from workbench.trackers.keyword_baseline import keyword_baseline
+
         # The keywords depend on the examples and the scope, not on the tags: kept across rounds.
+        seed = self.settings.get("seed", 0)
         key = (self.ws.generation, tuple(self.examples), repr(self.definition), seed)
         cached = getattr(self, "_keyword_cache", None)
         if cached is None or cached[0] != key:
-            cached = (key, keyword_baseline(texts, self.examples, random_state=seed))
+            cached = (key, keyword_baseline(state.scope["text"].to_numpy(), self.examples, random_state=seed))
             self._keyword_cache = cached
-        held_out = held_out_detections(model, state.X, state.labels, example_embeddings=state.examples,
-                                       random_state=seed)
-        return compare_with_keywords(texts, state.labels, model.decision_function(state.X) > 0, held_out,
-                                     self.examples, baseline=cached[1])
+        return cached[1]
+
+    def create_keyword_baseline(self, name: str | None = None):
+        """Make the keyword tracker of ``keyword_comparison()`` a tracker of its own: the
+        examples' phrases with related forms, on this tracker's side, filters, part of the
+        call and channels. Named "<this name> (keywords)" unless ``name`` is given."""
+        from workbench.trackers.definition import NAME_MAX
+
+        phrases, _ = self._keyword_baseline(self._state())
+        if not phrases:
+            raise ValidationError("examples", "no content word recurs in the examples, so they suggest no keywords",
+                                  "Write the phrases yourself: ws.create_keyword_tracker(name, phrases=[...]).")
+        suffix = " (keywords)"
+        d = self.definition
+        return self.ws.create_keyword_tracker(
+            name or self.name[: NAME_MAX - len(suffix)].rstrip() + suffix, list(phrases), related_forms=True,
+            description=f"The keywords of the examples of '{self.name}'", mentioned_by=d.mentioned_by,
+            filters=dict(d.filters), call_part=d.call_part, channels=d.channels,
+        )
 
     def sample_detections(self, n: int = 20) -> pl.DataFrame:
         """n detections from the whole scope (not from the tags), spread over the score range."""

@@ -10,7 +10,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from workbench.trackers.summary import FEW_TAGS, WIDE_INTERVAL, percent, reliability_notes  # noqa: F401 (re-exported)
-from workbench.widgets._render import esc, figure_html, html_block, speaker_line
+from workbench.widgets._render import esc, figure_html, html_block, set_html, speaker_line
 
 def _figure_card(title: str, fig: Any, explain: str) -> str:
     if fig is None:
@@ -42,8 +42,27 @@ class PerformanceOverview:
         self.figure = html_block(self._figure())
         self.counts = html_block(self._counts())
         self.keyword_baseline = html_block(self._keywords())
+        self.keyword_button = widgets.Button(description="Create this keyword tracker", icon="plus",
+                                             layout=widgets.Layout(width="240px",
+                                                                   display="" if self.keywords.phrases else "none"))
+        self.keyword_button.on_click(lambda _: self.create_keyword_tracker())
+        self.keyword_status = html_block("")
         self.sample_list = html_block(self._samples())
-        self.widget = widgets.VBox([self.headline, self.figure, self.counts, self.keyword_baseline, self.sample_list])
+        self.widget = widgets.VBox([self.headline, self.figure, self.counts, self.keyword_baseline,
+                                    widgets.HBox([self.keyword_button, self.keyword_status]), self.sample_list])
+
+    def create_keyword_tracker(self) -> Any:
+        """The button: the keyword baseline as a tracker of its own (Tracker.create_keyword_baseline)."""
+        from workbench.errors import WorkbenchError
+
+        try:
+            kt = self.tracker.create_keyword_baseline()
+        except WorkbenchError as err:
+            set_html(self.keyword_status, f"<span class='wb-error'>{esc(err)}</span>")
+            return None
+        self.keyword_button.disabled = True
+        set_html(self.keyword_status, f"<span class='wb-muted'>Created the keyword tracker '{esc(kt.name)}'.</span>")
+        return kt
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
