@@ -480,6 +480,12 @@ class Tracker(TrackerActivation, BaseTracker):
         }
         metrics = _flat_metrics(est)
         metrics["detection_change"] = self._detection_change(state, model)
+        # The keyword baseline at this version, so that a reviewer sees in MLflow whether the
+        # tracker beats the keywords its own examples suggest.
+        kw = self.keyword_comparison()
+        params["keyword_baseline"] = ", ".join(kw.phrases) or "(none)"
+        metrics.update({"keyword_f1_on_tags": kw.keyword_f1, "tracker_f1_on_tags_held_out": kw.tracker_f1,
+                        "keyword_detected_sentences": kw.keyword_detected})
         curve = self.learning_curve()
         record = self.ws.registry.log_training(
             self.name, model=_ProbabilityModel(model), params=params, metrics=metrics,
