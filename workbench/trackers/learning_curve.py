@@ -1,8 +1,9 @@
 """The learning curve over rounds, and whether another round of tagging is likely to help.
 
-The judgement itself is the training core's (`assess_learning_curve`: estimated F1 gain and how
-much the detections moved between the last two models); this module adds the product's rules
-around it: four rounds make a basic model, ten is the most the workflow asks for.
+The judgement itself is the training core's (`assess_learning_curve`: how much the detections
+moved between the last two models, which the benchmark shows predicts the next round's gain);
+this module adds the product's rules around it: four rounds make a basic model, ten is the most
+the workflow asks for.
 """
 from __future__ import annotations
 
