@@ -557,12 +557,18 @@ class Tracker(TrackerActivation, BaseTracker):
         from workbench.training.estimate import held_out_detections
 
         state = self._state()
+        key = ("keywords",) + state.key
+        cached = getattr(self, "_comparison_cache", None)
+        if cached is not None and cached[0] == key:  # train() and the overview after it ask alike
+            return cached[1]
         model = self._require_model(state)
         held_out = held_out_detections(model, state.X, state.labels, example_embeddings=state.examples,
                                        random_state=self.settings.get("seed", 0))
-        return compare_with_keywords(state.scope["text"].to_numpy(), state.labels,
-                                     model.decision_function(state.X) > 0, held_out, self.examples,
-                                     baseline=self._keyword_baseline(state))
+        comparison = compare_with_keywords(state.scope["text"].to_numpy(), state.labels,
+                                           model.decision_function(state.X) > 0, held_out, self.examples,
+                                           baseline=self._keyword_baseline(state))
+        self._comparison_cache = (key, comparison)
+        return comparison
 
     def _keyword_baseline(self, state: _State):
         from workbench.trackers.keyword_baseline import keyword_baseline
