@@ -62,6 +62,14 @@ class KeywordComparison:
         """The keywords match the smart tracker's F1 on the tags (and there are keywords)."""
         return bool(self.phrases) and self.n_yes > 0 and self.keyword_f1 >= self.tracker_f1
 
+    @property
+    def advice(self) -> str | None:
+        """What to do when the keywords do as well, else None."""
+        if not self.keywords_do_as_well:
+            return None
+        return ("The keywords do as well on your tags: a keyword tracker with these phrases may be enough, "
+                "or tag another round to teach the tracker what they miss.")
+
     def text(self) -> str:
         """A few lines for the terminal and the overview."""
         if not self.phrases:
@@ -76,9 +84,8 @@ class KeywordComparison:
             f"  in scope       keywords detect {self.keyword_detected:,} sentences, the tracker "
             f"{self.tracker_detected:,}, both {self.both_detected:,}",
         ]
-        if self.keywords_do_as_well:
-            lines.append("  The keywords do as well on your tags: a keyword tracker with these phrases may be "
-                         "enough, or tag another round to teach the tracker what they miss.")
+        if self.advice:
+            lines.append(f"  {self.advice}")
         return "\n".join(lines)
 
 

@@ -142,9 +142,7 @@ class PerformanceOverview:
             ("Sentences detected in scope", f"{k.keyword_detected:,}", f"{k.tracker_detected:,}"),
         ]
         table = "".join(f"<tr><th>{esc(a)}</th><td>{esc(b)}</td><td>{esc(c)}</td></tr>" for a, b, c in rows)
-        verdict = ("<p class='wb-warning'>The keywords do as well on your tags: a keyword tracker with these phrases "
-                   "may be enough, or tag another round to teach the tracker what they miss.</p>"
-                   if k.keywords_do_as_well else "")
+        verdict = f"<p class='wb-warning'>{esc(k.advice)}</p>" if k.advice else ""
         return (f"{title}<p class='wb-muted'>The keyword tracker a person would write from the examples (their "
                 f"recurring words, with related forms): {words}. Both judged on your tags, which the rounds chose, "
                 f"so read these as a comparison, not as corpus figures. Both detect {k.both_detected:,} of the same "
