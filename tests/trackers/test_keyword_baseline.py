@@ -45,9 +45,35 @@ def test_counts_on_the_tags_and_in_scope():
     assert k.keyword_detected == 4                      # rows 0, 1, 3 and "Discounts" (related form)
     assert k.tracker_detected == 3 and k.both_detected == 1
     assert k.keyword_f1 == k.tracker_f1 == 2 * 2 / (2 + 1 + 3)
-    assert k.keywords_do_as_well
+    # Without random tags there is no estimate for the calls, and no advice.
+    assert k.n_random_tags == 0 and k.keyword_f1_estimated is None and not k.keywords_do_as_well
     text = k.text()
-    assert "'discount'" in text and "2 of 3 YES and 1 of 2 NO" in text and "may be enough" in text
+    assert "'discount'" in text and "2 of 3 YES and 1 of 2 NO" in text and "may be enough" not in text
+
+
+def test_the_random_tags_estimate_which_does_better_on_the_calls():
+    texts, labels = _scope()
+    inclusion = np.full(len(texts), np.nan)
+    inclusion[[0, 2, 3, 4]] = [0.5, 0.25, 0.5, 0.1]  # row 1 was picked by a non-random strategy
+    groups = np.arange(len(texts))
+    groups[5] = groups[4]  # the untagged "Thanks for the call." shares the turn of NO tag 4
+    tracker_detected = np.zeros(len(texts), bool)
+    tracker_detected[[0, 2, 5]] = True
+    held_out = np.zeros(len(texts), bool)
+    held_out[[0, 2]] = True
+    k = compare_with_keywords(texts, labels, tracker_detected, held_out, EXAMPLES,
+                              inclusion_prob=inclusion, groups=groups)
+    # Weights 2, 4, 2, 10. Keywords: found row 0 (2), missed row 2 (4), wrongly row 3 (2).
+    assert k.n_random_tags == 4 and abs(k.keyword_f1_estimated - 4 / (4 + 2 + 4)) < 1e-12
+    # The tracker found rows 0 and 2 (6) but detects NO tag 4's turn through its mate (10).
+    assert abs(k.tracker_f1_estimated - 12 / (12 + 10)) < 1e-12
+    assert not k.keywords_do_as_well and k.advice is None
+
+    held_out[2] = False  # now the tracker misses YES tag 2 too
+    k = compare_with_keywords(texts, labels, tracker_detected, held_out, EXAMPLES,
+                              inclusion_prob=inclusion, groups=groups)
+    assert abs(k.tracker_f1_estimated - 4 / (4 + 10 + 4)) < 1e-12
+    assert k.keywords_do_as_well and "4 random tags" in k.advice and "may be enough" in k.text()
 
 
 def test_a_better_tracker_gets_no_advice():
@@ -81,6 +107,8 @@ def test_the_tracker_compares_itself_with_its_examples_keywords(demo_ws):
     assert k.both_detected <= min(k.keyword_detected, k.tracker_detected)
     # Held-out verdicts, not the final model's own: the counts stay within the tags.
     assert 0 < k.tracker_yes <= k.n_yes and 0 <= k.tracker_no <= k.n_no
+    # The rounds' stratified probe gives the random tags the estimate for the calls rests on.
+    assert k.n_random_tags > 0 and 0 <= k.keyword_f1_estimated <= 1 and 0 < k.tracker_f1_estimated <= 1
     # Another round: the same keywords (kept), new tags counted.
     answer_round(t, t.next_round())
     again = t.keyword_comparison()

@@ -566,6 +566,7 @@ class Tracker(TrackerActivation, BaseTracker):
                                        random_state=self.settings.get("seed", 0))
         comparison = compare_with_keywords(state.scope["text"].to_numpy(), state.labels,
                                            model.decision_function(state.X) > 0, held_out, self.examples,
+                                           inclusion_prob=state.inclusion_prob, groups=state.turns,
                                            baseline=self._keyword_baseline(state))
         self._comparison_cache = (key, comparison)
         return comparison

@@ -141,12 +141,16 @@ class PerformanceOverview:
             ("F1 on the tags", f"{k.keyword_f1:.2f}", f"{k.tracker_f1:.2f}"),
             ("Sentences detected in scope", f"{k.keyword_detected:,}", f"{k.tracker_detected:,}"),
         ]
+        if k.keyword_f1_estimated is not None and k.tracker_f1_estimated is not None:
+            rows.append((f"F1 on the calls, estimated from the {k.n_random_tags} random tags",
+                         f"{k.keyword_f1_estimated:.2f}", f"{k.tracker_f1_estimated:.2f}"))
         table = "".join(f"<tr><th>{esc(a)}</th><td>{esc(b)}</td><td>{esc(c)}</td></tr>" for a, b, c in rows)
         verdict = f"<p class='wb-warning'>{esc(k.advice)}</p>" if k.advice else ""
         return (f"{title}<p class='wb-muted'>The keyword tracker a person would write from the examples (their "
-                f"recurring words, with related forms): {words}. Both judged on your tags, which the rounds chose, "
-                f"so read these as a comparison, not as corpus figures. Both detect {k.both_detected:,} of the same "
-                f"sentences.</p>{verdict}<table class='wb-table'>{table}</table>")
+                f"recurring words, with related forms): {words}. The counts on your tags favour the tracker (the "
+                f"rounds chose near misses, which share the concept's words); the random tags, weighted by their "
+                f"chance of being drawn, estimate which would do better on the calls. Both detect "
+                f"{k.both_detected:,} of the same sentences.</p>{verdict}<table class='wb-table'>{table}</table>")
 
     def _samples(self) -> str:
         s = self.samples
