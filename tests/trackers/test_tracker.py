@@ -119,6 +119,7 @@ def test_rounds_tags_training_and_mlflow(demo_ws):
     assert run.data.params["keyword_baseline"] == ", ".join(kw.phrases)
     assert run.data.metrics["keyword_f1_on_tags"] == kw.keyword_f1
     assert run.data.metrics["tracker_f1_on_tags_held_out"] == kw.tracker_f1
+    assert run.data.metrics["keyword_f1_from_random_tags"] == kw.keyword_f1_estimated
     artifacts = {a.path for d in ("", "figures", "tags") for a in client.list_artifacts(run.info.run_id, d or None)}
     assert {"figures/performance.png", "tags/tags.parquet", "estimate.json", "definition.json"} <= artifacts
 

@@ -486,6 +486,9 @@ class Tracker(TrackerActivation, BaseTracker):
         params["keyword_baseline"] = ", ".join(kw.phrases) or "(none)"
         metrics.update({"keyword_f1_on_tags": kw.keyword_f1, "tracker_f1_on_tags_held_out": kw.tracker_f1,
                         "keyword_detected_sentences": kw.keyword_detected})
+        if kw.keyword_f1_estimated is not None and kw.tracker_f1_estimated is not None:
+            metrics.update({"keyword_f1_from_random_tags": kw.keyword_f1_estimated,
+                            "tracker_f1_from_random_tags": kw.tracker_f1_estimated})
         curve = self.learning_curve()
         record = self.ws.registry.log_training(
             self.name, model=_ProbabilityModel(model), params=params, metrics=metrics,
