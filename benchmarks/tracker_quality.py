@@ -42,7 +42,6 @@ from _text_cache import DEFAULT_DIR, TextEmbeddingCache  # noqa: E402
 
 from workbench.corpus.prepare import prepare_import  # noqa: E402
 from workbench.trackers.keyword_baseline import compare_with_keywords, keyword_baseline  # noqa: E402
-from workbench.trackers.keywords import KeywordMatcher, keyword_phrases_from_examples  # noqa: E402
 from workbench.training.estimate import held_out_detections  # noqa: E402
 from workbench.training import (  # noqa: E402
     Pool,
@@ -659,11 +658,8 @@ def run_concept(corpus: Corpus, concept: dict, seeds: list[int], mix, ceiling_ca
         if KEYWORD_FEATURE:
             # Prototype: the keyword tracker's match (from the 5 examples' words) as one more
             # feature column, so the classifier can weigh the exact words against the meaning.
-            bg = np.random.default_rng(seed)
-            background = texts[bg.choice(len(texts), size=min(5000, len(texts)), replace=False)].tolist()
-            ph = keyword_phrases_from_examples(texts[examples].tolist(), background=background)
-            kw = KeywordMatcher(ph, related_forms=True).matches(texts) if ph else np.zeros(len(texts), bool)
-            X = np.column_stack([X_base, KEYWORD_FEATURE * np.asarray(kw, np.float32)]).astype(np.float32)
+            _, kw = keyword_baseline(texts, texts[examples].tolist(), random_state=seed)
+            X = np.column_stack([X_base, KEYWORD_FEATURE * kw.astype(np.float32)]).astype(np.float32)
         t = time.time()
         model, scores, labels, est, history, inclusion = run_tracker(X, truth_sent, examples, seed, mix, call_ids=call_ids,
                                                           description=_description(concept),

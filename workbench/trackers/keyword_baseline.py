@@ -25,6 +25,10 @@ import numpy as np
 BACKGROUND_SIZE = 5000
 
 
+def _f1(tp: float, fp: float, fn: float) -> float:
+    return float(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn else 0.0
+
+
 @dataclass(frozen=True)
 class KeywordComparison:
     """Keywords from the examples against the smart tracker, on the tags and in scope.
@@ -55,19 +59,15 @@ class KeywordComparison:
     keyword_f1_estimated: float | None = None
     tracker_f1_estimated: float | None = None
 
-    @staticmethod
-    def _f1(tp: int, fp: int, positives: int) -> float:
-        return 2 * tp / (tp + fp + positives) if tp + fp + positives else 0.0
-
     @property
     def keyword_f1(self) -> float:
         """F1 of the keywords on the tags."""
-        return self._f1(self.keyword_yes, self.keyword_no, self.n_yes)
+        return _f1(self.keyword_yes, self.keyword_no, self.n_yes - self.keyword_yes)
 
     @property
     def tracker_f1(self) -> float:
         """F1 of the smart tracker on the tags, each tag held out."""
-        return self._f1(self.tracker_yes, self.tracker_no, self.n_yes)
+        return _f1(self.tracker_yes, self.tracker_no, self.n_yes - self.tracker_yes)
 
     @property
     def keywords_do_as_well(self) -> bool:
@@ -129,9 +129,9 @@ def _estimated_f1s(labels, keyword, tracker_detected, held_out, inclusion_prob, 
 
     Each random round is a sample of the whole scope, so its 1/pi-weighted counts estimate the
     corpus counts; summed over rounds they estimate them times the number of rounds, which F1
-    does not see. A probe turn counts as
-    detected by the tracker when its tagged sentence is (held out) or any untagged sentence of
-    it is; by the keywords when any sentence of it matches."""
+    does not see. A probe turn counts as detected by the tracker when its tagged sentence is
+    (held out) or any untagged sentence of it is; by the keywords when any sentence of it
+    matches."""
     tagged = labels >= 0
     probe = np.flatnonzero(tagged & np.isfinite(inclusion_prob) & (inclusion_prob > 0))
     if probe.size == 0 or not (labels[probe] == 1).any():
@@ -145,8 +145,7 @@ def _estimated_f1s(labels, keyword, tracker_detected, held_out, inclusion_prob, 
     w = 1.0 / inclusion_prob[probe]
 
     def f1(d):
-        tp, fp, fn = ((w * (d & y)).sum(), (w * (d & ~y)).sum(), (w * (~d & y)).sum())
-        return float(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn else 0.0
+        return _f1((w * (d & y)).sum(), (w * (d & ~y)).sum(), (w * (~d & y)).sum())
 
     return int(probe.size), f1(turn_keyword[g[probe]]), f1(held_out[probe] | mates[g[probe]])
 
