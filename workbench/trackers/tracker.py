@@ -447,10 +447,24 @@ class Tracker(TrackerActivation, BaseTracker):
         est = estimate_performance(
             state.X, state.labels, model, excluded=state.shown, tag_round=state.tag_round,
             inclusion_prob=state.inclusion_prob, call_ids=state.scope["call_id"].to_numpy(),
-            groups=state.turns, example_embeddings=state.examples, random_state=self.settings.get("seed", 0),
+            groups=state.turns, example_embeddings=state.examples, held_out=self._held_out(state, model),
+            random_state=self.settings.get("seed", 0),
         )
         self._estimate_cache = (key, est)
         return est
+
+    def _held_out(self, state: _State, model):
+        """The tags' out-of-fold decision values, shared by the estimate and the keyword
+        comparison (the same 10-fold refits)."""
+        from workbench.training.estimate import held_out_scores
+
+        key = ("held_out",) + state.key
+        cached = getattr(self, "_held_out_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, held_out_scores(model, state.X, state.labels, example_embeddings=state.examples,
+                                           random_state=self.settings.get("seed", 0)))
+            self._held_out_cache = cached
+        return cached[1]
 
     def _require_model(self, state: _State):
         model = self._fit(state)
@@ -557,7 +571,7 @@ class Tracker(TrackerActivation, BaseTracker):
         """The keyword tracker its examples suggest, against this tracker: on the tags (each
         tag judged by a model that did not see it) and in scope. See KeywordComparison."""
         from workbench.trackers.keyword_baseline import compare_with_keywords
-        from workbench.training.estimate import held_out_detections
+        from workbench.training.estimate import detected_where
 
         state = self._state()
         key = ("keywords",) + state.key
@@ -565,8 +579,7 @@ class Tracker(TrackerActivation, BaseTracker):
         if cached is not None and cached[0] == key:  # train() and the overview after it ask alike
             return cached[1]
         model = self._require_model(state)
-        held_out = held_out_detections(model, state.X, state.labels, example_embeddings=state.examples,
-                                       random_state=self.settings.get("seed", 0))
+        held_out = detected_where(self._held_out(state, model), len(state.labels))
         comparison = compare_with_keywords(state.scope["text"].to_numpy(), state.labels,
                                            model.decision_function(state.X) > 0, held_out, self.examples,
                                            inclusion_prob=state.inclusion_prob, groups=state.turns,

@@ -127,20 +127,36 @@ def _refit_template(model):
     return m
 
 
-def held_out_detections(model, embeddings, labels, *, example_embeddings=None, n_folds: int = 10,
-                        random_state: int = 0) -> np.ndarray:
-    """For each tagged row (labels 1 or 0), whether ``model`` detects it when refitted on
-    the other tags (k-fold, the model's threshold kept); False for untagged rows, and for
-    every row while there are fewer than 2 YES and 2 NO tags."""
+def held_out_scores(model, embeddings, labels, *, example_embeddings=None, n_folds: int = 10,
+                    random_state: int = 0) -> np.ndarray | None:
+    """Per row: for a tagged row (labels 1 or 0), the decision value of ``model`` refitted on
+    the other tags (k-fold, the model's threshold kept); NaN for untagged rows. None while
+    there are fewer than 2 YES and 2 NO tags. With ``estimate_performance``'s n_folds,
+    example_embeddings and random_state it is the estimate's own out-of-fold values, which a
+    caller can pass it (``held_out=``) to spare the refits."""
     X = np.asarray(embeddings)
     labels = np.asarray(labels)
     tagged = np.flatnonzero(labels >= 0)
-    out = np.zeros(len(labels), bool)
     oof = _oof_scores(X, tagged, labels[tagged].astype(int), _refit_template(model), example_embeddings,
                       n_folds, random_state)
-    if oof is not None:
-        out[tagged] = oof > 0
+    if oof is None:
+        return None
+    out = np.full(len(labels), np.nan)
+    out[tagged] = oof
     return out
+
+
+def held_out_detections(model, embeddings, labels, **kw) -> np.ndarray:
+    """For each tagged row, whether ``model`` detects it when refitted on the other tags
+    (``held_out_scores`` > 0); False for untagged rows, and everywhere without a fit."""
+    return detected_where(held_out_scores(model, embeddings, labels, **kw), len(labels))
+
+
+def detected_where(held_out: np.ndarray | None, n: int) -> np.ndarray:
+    """``held_out > 0`` with NaN (untagged) and a missing array read as not detected."""
+    if held_out is None:
+        return np.zeros(n, bool)
+    return np.nan_to_num(held_out, nan=-np.inf) > 0
 
 
 def _fit(template, X, y, example_embeddings):
@@ -166,6 +182,7 @@ def estimate_performance(
     call_ids: np.ndarray | None = None,
     groups: np.ndarray | None = None,
     example_embeddings: np.ndarray | None = None,
+    held_out: np.ndarray | None = None,
     n_repeats: int = 10,
     test_size: float = 0.1,
     n_folds: int = 10,
@@ -202,6 +219,9 @@ def estimate_performance(
         positive when any of its tagged sentences is YES (see ``_turn_arrays``).
     example_embeddings: passed to refits (``fit(..., example_embeddings=)``), as in the
         final model.
+    held_out: ``held_out_scores(model, embeddings, labels, ...)`` with the same n_folds,
+        example_embeddings and random_state, when the caller has it: the tags' out-of-fold
+        values are then not refitted here.
     """
     X = np.asarray(embeddings)
     labels = np.asarray(labels).astype(np.int8)
@@ -248,7 +268,8 @@ def estimate_performance(
 
     # --- honest: Horvitz-Thompson over the probe samples ---------------------------------
     scores = np.asarray(scores, dtype=float)
-    oof = _oof_scores(X, tagged, y, template, example_embeddings, n_folds, random_state)
+    oof = (held_out[tagged] if held_out is not None
+           else _oof_scores(X, tagged, y, template, example_embeddings, n_folds, random_state))
     unit = "sentence"
     n_detected = int(detected.sum())
     n_units_detected = n_detected
