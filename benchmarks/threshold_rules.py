@@ -1,0 +1,148 @@
+"""Threshold rules, scored offline on the final models of a tracker_quality run.
+
+On the quality benchmark the rankings learnt in 4 rounds reach 0.966x the ceiling at the
+best threshold in hindsight, and the chosen thresholds cost about 0.03 more. This script
+asks whether another rule for choosing the threshold from the tags would recover that, on
+the same final models (the rounds are not rerun):
+
+    .venv/bin/python benchmarks/tracker_quality.py --dump /tmp/tq-dump --verify 0 --no-write
+    .venv/bin/python benchmarks/threshold_rules.py /tmp/tq-dump          # writes results/threshold_rules.md
+
+Each rule sees what ``TrackerModel.fit`` sees (the tags' out-of-fold decision values, under
+the same folds) and returns a cut on that scale, applied to the final model's raw scores as
+the product does. F1 is at utterance level over the concept's side, as a ratio to the
+ceiling; the "default" row must reproduce the benchmark (the script stops otherwise).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tracker_quality as tq  # noqa: E402
+from _text_cache import TextEmbeddingCache  # noqa: E402
+
+from workbench.training.model import TrackerModel, best_f1_threshold  # noqa: E402
+
+
+def out_of_fold(X, labels, examples, seed):
+    """The tags' out-of-fold decision values exactly as TrackerModel's "cv" threshold gets them."""
+    tagged = np.flatnonzero(labels >= 0)
+    y = labels[tagged].astype(int)
+    m = TrackerModel(random_state=seed)
+    k = min(m.cv, int(np.bincount(y, minlength=2).min()))
+    oof = np.empty(len(y))
+    for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(X[tagged], y):
+        lr = m._fit_lr(X[tagged[tr]], y[tr], None, X[examples])
+        oof[te] = lr.decision_function(X[tagged[te]])
+    return y, oof
+
+
+def _cuts(s):
+    return np.append((s[:-1] + s[1:]) / 2, s[-1] - 1e-9)
+
+
+def smoothed(oof, y, seed):
+    """Best expected F1 on the tags under a logistic calibration of their scores: a smooth
+    curve instead of the jagged one of 100 points."""
+    p = LogisticRegression(C=100).fit(oof[:, None], y).predict_proba(oof[:, None])[:, 1]
+    order = np.argsort(-oof)
+    s, pp = oof[order], p[order]
+    f1 = 2 * np.cumsum(pp) / (np.arange(1, len(s) + 1) + pp.sum())
+    f1 = np.where(np.append(s[1:] < s[:-1], True), f1, -1)
+    return float(_cuts(s)[int(np.argmax(f1))])
+
+
+def bagged(oof, y, seed, n=50):
+    """Median of the best-F1 cuts of bootstrap resamples of the tags."""
+    rng = np.random.default_rng(seed)
+    cuts = []
+    for _ in range(n):
+        i = rng.integers(0, len(y), len(y))
+        if y[i].any():
+            cuts.append(best_f1_threshold(oof[i], y[i]))
+    return float(np.median(cuts))
+
+
+def plateau(eps):
+    """Median of every cut whose F1 on the tags is within eps of the best."""
+    def rule(oof, y, seed):
+        order = np.argsort(-oof)
+        s, yy = oof[order], y[order].astype(bool)
+        f1 = 2 * np.cumsum(yy) / (np.arange(1, len(s) + 1) + yy.sum())
+        f1 = np.where(np.append(s[1:] < s[:-1], True), f1, -1)
+        return float(np.median(_cuts(s)[f1 >= f1.max() - eps]))
+    return rule
+
+
+RULES = {
+    "best F1 of the tags' out-of-fold scores (default)": lambda oof, y, seed: best_f1_threshold(oof, y),
+    "best expected F1 under a logistic calibration of those scores": smoothed,
+    "median best cut over 50 bootstrap resamples of the tags": bagged,
+    "median of the cuts within 0.01 of the best F1": plateau(0.01),
+    "median of the cuts within 0.02 of the best F1": plateau(0.02),
+}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("dumps", type=Path, nargs="+", help="folders written by tracker_quality.py --dump")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args(argv)
+    cache = TextEmbeddingCache()
+    corpora = {d.name: tq.load_corpus(d, cache) for d in sorted(tq.DATASETS.iterdir())
+               if (d / "concepts.json").exists()}
+    ceilings = json.loads((tq.DEFAULT_DIR / "ceilings.json").read_text())
+    sections = []
+    for dump in args.dumps:
+        ratios: dict[str, dict[str, list[float]]] = {name: {} for name in [*RULES, "oracle"]}
+        seeds = set()
+        for f in sorted(dump.glob("*.npz")):
+            corpus_name, concept_name, seed = f.stem.split("__")
+            seed = int(seed)
+            seeds.add(seed)
+            corpus = corpora[corpus_name]
+            concept = next(c for c in corpus.concepts if c["name"] == concept_name)
+            d = np.load(f)
+            scope = d["scope"]
+            utt_key = corpus.sentences["utt_key"].to_numpy()[scope]
+            n_utts = len(corpus.utt_labels)
+            truth = tq.utterance_truth(corpus, concept)
+            in_scope = np.zeros(n_utts, bool)
+            in_scope[utt_key] = True
+            best = np.full(n_utts, -np.inf)
+            np.maximum.at(best, utt_key, d["raw"].astype(float))
+            s, t = best[in_scope], truth[in_scope]
+            y, oof = out_of_fold(corpus.embeddings[scope], d["labels"], d["examples"], seed)
+            ceiling = ceilings[f"{corpus_name}/{concept_name}"]["f1"]
+            key = f"{corpus_name}/{concept_name}"
+            for name, rule in RULES.items():
+                cut = rule(oof, y, seed)
+                if "(default)" in name and abs(cut - float(d["threshold"])) > 1e-6:
+                    raise SystemExit(f"{f.name}: the default rule gives {cut}, the run used {float(d['threshold'])}; "
+                                     "the dump is from another version of the model")
+                ratios[name].setdefault(key, []).append(tq.prf(s > cut, t)["f1"] / ceiling)
+            ratios["oracle"].setdefault(key, []).append(
+                tq.oracle_threshold_f1(d["raw"].astype(float), utt_key, n_utts, in_scope, truth) / ceiling)
+        lines = [f"### {dump.name}: seeds {min(seeds)}-{max(seeds)}, {sum(map(len, ratios['oracle'].values()))} runs",
+                 "", "| rule | median F1 / ceiling | worst concept |", "|---|---|---|"]
+        for name, by in ratios.items():
+            cm = [float(np.mean(v)) for v in by.values()]
+            label = "best threshold in hindsight (needs the ground truth)" if name == "oracle" else name
+            lines.append(f"| {label} | {np.median(cm):.3f} | {min(cm):.3f} |")
+        sections.append("\n".join(lines))
+        print(sections[-1], flush=True)
+    if not args.no_write:
+        text = ("# Threshold rules on the same final models\n\nGenerated by `benchmarks/threshold_rules.py`; "
+                "do not edit by hand.\n\n" + "\n\n".join(sections) + "\n")
+        (tq.RESULTS / "threshold_rules.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
