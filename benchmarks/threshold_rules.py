@@ -28,20 +28,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tracker_quality as tq  # noqa: E402
 from _text_cache import TextEmbeddingCache  # noqa: E402
 
-from workbench.training.model import TrackerModel, best_f1_threshold  # noqa: E402
+from workbench.training.model import TrackerModel, best_f1_threshold, turn_mates  # noqa: E402
 
 
-def out_of_fold(X, labels, examples, seed):
-    """The tags' out-of-fold decision values exactly as TrackerModel's "cv" threshold gets them."""
+def out_of_fold(X, labels, examples, seed, groups):
+    """The tags' out-of-fold decision values exactly as TrackerModel's "cv" threshold gets them,
+    and each tag's turn scored as its best sentence under the same fold model."""
     tagged = np.flatnonzero(labels >= 0)
     y = labels[tagged].astype(int)
     m = TrackerModel(random_state=seed)
     k = min(m.cv, int(np.bincount(y, minlength=2).min()))
     oof = np.empty(len(y))
+    mate_rows, mate_of = turn_mates(groups, tagged)
     for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(X[tagged], y):
         lr = m._fit_lr(X[tagged[tr]], y[tr], None, X[examples])
         oof[te] = lr.decision_function(X[tagged[te]])
-    return y, oof
+    turn = oof.copy()
+    for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(X[tagged], y):
+        lr = m._fit_lr(X[tagged[tr]], y[tr], None, X[examples])
+        held = np.isin(mate_of, te)
+        if held.any():
+            np.maximum.at(turn, mate_of[held], lr.decision_function(X[mate_rows[held]]))
+    return y, oof, turn
 
 
 def _cuts(s):
@@ -81,12 +89,22 @@ def plateau(eps):
     return rule
 
 
+def yes_turns(oof, y, seed, turn):
+    """Best F1 where a YES tag counts as found when any sentence of its turn scores above the
+    cut (a sentence that says it, says it for its turn) and a NO tag speaks for its sentence
+    only (a NO on one sentence says nothing of the rest of the turn)."""
+    return best_f1_threshold(np.where(y == 1, turn, oof), y)
+
+
 RULES = {
-    "best F1 of the tags' out-of-fold scores (default)": lambda oof, y, seed: best_f1_threshold(oof, y),
-    "best expected F1 under a logistic calibration of those scores": smoothed,
-    "median best cut over 50 bootstrap resamples of the tags": bagged,
-    "median of the cuts within 0.01 of the best F1": plateau(0.01),
-    "median of the cuts within 0.02 of the best F1": plateau(0.02),
+    "best F1 of the tags' out-of-fold scores (default)": lambda oof, y, seed, turn: best_f1_threshold(oof, y),
+    "best F1 counting turns: each tag's turn scored as its best sentence (threshold_unit=turn)":
+        lambda oof, y, seed, turn: best_f1_threshold(turn, y),
+    "best F1 counting a YES tag's turn and a NO tag's sentence": yes_turns,
+    "best expected F1 under a logistic calibration of those scores": lambda oof, y, seed, turn: smoothed(oof, y, seed),
+    "median best cut over 50 bootstrap resamples of the tags": lambda oof, y, seed, turn: bagged(oof, y, seed),
+    "median of the cuts within 0.01 of the best F1": lambda oof, y, seed, turn: plateau(0.01)(oof, y, seed),
+    "median of the cuts within 0.02 of the best F1": lambda oof, y, seed, turn: plateau(0.02)(oof, y, seed),
 }
 
 
@@ -119,11 +137,11 @@ def main(argv=None) -> None:
             best = np.full(n_utts, -np.inf)
             np.maximum.at(best, utt_key, d["raw"].astype(float))
             s, t = best[in_scope], truth[in_scope]
-            y, oof = out_of_fold(corpus.embeddings[scope], d["labels"], d["examples"], seed)
+            y, oof, turn = out_of_fold(corpus.embeddings[scope], d["labels"], d["examples"], seed, utt_key)
             ceiling = ceilings[f"{corpus_name}/{concept_name}"]["f1"]
             key = f"{corpus_name}/{concept_name}"
             for name, rule in RULES.items():
-                cut = rule(oof, y, seed)
+                cut = rule(oof, y, seed, turn)
                 if "(default)" in name and abs(cut - float(d["threshold"])) > 1e-6:
                     raise SystemExit(f"{f.name}: the default rule gives {cut}, the run used {float(d['threshold'])}; "
                                      "the dump is from another version of the model")
