@@ -186,6 +186,16 @@ not jaggedness. The rule that would fix it needs the turn-level rate of positive
 threshold, which only random tags near it can give, and the probe spreads its random tags
 over the whole score range so that the hit rate can be estimated.
 
+**Other models on the same tags** (`benchmarks/model_variants.py`, seeds 0-11; each fitted
+offline on the 100 tags the default loop chose, its threshold from its own out-of-fold
+scores; `results/model_variants.md`): the product's logistic regression 0.933x median, 0.793x
+worst concept (0.966x / 0.831x at the best threshold in hindsight); adding 1 or 3 x the
+similarity to the nearest YES tags minus the nearest NO tags 0.927-0.933x / 0.794-0.802x
+(best threshold 0.956-0.964x); an RBF support vector machine 0.907-0.920x / 0.700-0.761x;
+10 bagged logistic regressions 0.928x / 0.772x. None ranks better than the linear model from
+100 tags; we read the ranking's gap to the ceiling as the number of tags rather than the
+model's form.
+
 ## Where the F1 gap is, and what did not close it (session 3)
 
 All on the 12 seeds (132 runs), against the defaults: median F1 / ceiling, worst concept,
