@@ -7,6 +7,7 @@ import sys
 import textwrap
 import warnings
 
+import numpy as np
 import polars as pl
 import pytest
 from mlflow.tracking import MlflowClient
@@ -226,3 +227,38 @@ def test_keyword_tracker_detections(demo_ws):
     assert demo_ws.tracker("discount words").phrases == ["discount"]
     with pytest.raises(ValidationError):
         demo_ws.create_keyword_tracker("Nothing", [])
+
+
+def test_a_yes_is_learnt_from_its_turn_but_never_from_a_not_sure(demo_ws, tmp_path):
+    t = make_tracker(demo_ws, name="Turn witnesses", examples=DEMO_EXAMPLES)
+    answer_round(t, t.next_round())
+    state = t._state()
+    texts = state.scope["text"].to_list()
+    ids = state.scope["sentence_id"].to_numpy()
+    free = (state.labels < 0) & ~state.shown
+    # A turn of 3+ untagged sentences, one of them a discount request: a user who reads the
+    # context tags another sentence of it YES (the turn asks for a discount).
+    size = np.bincount(state.turns)
+    asks = np.bincount(state.turns, weights=[sentence_label(x) == "discount_request" for x in texts])
+    untouched = np.bincount(state.turns, weights=free) == size
+    turn = int(np.flatnonzero((size >= 3) & (asks == 1) & untouched)[0])
+    rows = np.flatnonzero(state.turns == turn)
+    ask = next(r for r in rows if sentence_label(texts[r]) == "discount_request")
+    yes, not_sure = [r for r in rows if r != ask][:2]
+    t.tag(int(ids[yes]), "yes")
+    t.tag(int(ids[not_sure]), "not_sure")
+    state = t._state()
+    tagged = np.flatnonzero(state.labels >= 0)
+    mates, of = t._turn_mates(state, tagged)
+    yes_at = int(np.flatnonzero(tagged == yes)[0])
+    # The rest of the YES tag's turn may stand in for it, except the sentence tagged NOT SURE.
+    assert sorted(mates[of == yes_at].tolist()) == sorted(set(rows.tolist()) - {yes, not_sure})
+    assert t._fit(state).get_params()["yes_sentence"] == "best_of_turn"
+    # The classifier learns that YES from the discount request, and MLflow records it.
+    result = t.train()
+    client = MlflowClient(tracking_uri=demo_ws.registry.tracking_uri, registry_uri=demo_ws.registry.tracking_uri)
+    run = client.get_run(result.run_id)
+    assert run.data.metrics["yes_tags_learnt_from_their_turn"] >= 1
+    local = client.download_artifacts(result.run_id, "tags/tags.parquet", str(tmp_path))
+    recorded = pl.read_parquet(local).filter(pl.col("sentence_id") == int(ids[yes]))
+    assert recorded["learnt_from_sentence_id"].to_list() == [int(ids[ask])]

@@ -173,3 +173,57 @@ def test_turn_threshold_errors_name_what_is_missing():
         TrackerModel(threshold_unit="call").fit(X, y)
     # A fixed threshold needs no turns (the estimate's refits use one).
     assert TrackerModel(threshold_unit="turn", threshold=0.5).fit(X, y).threshold_ == 0.5
+
+
+def _witness_data():
+    """The concept lies along axis 0. Ten YES tags are "Your booking is confirmed."-like
+    sentences (axis 1) whose turn also holds a sentence of the concept: the simulated user,
+    like a user reading the context, says YES for the turn. Ten NO tags are the same kind of
+    sentence in turns without the concept."""
+    rng = np.random.default_rng(7)
+    d = 8
+
+    def rows(axis, n, lo=0.85, hi=1.0):
+        v = rng.normal(scale=0.12, size=(n, d))
+        v[:, axis] = rng.uniform(lo, hi, n)
+        return unit(v)
+
+    clean_yes, noisy_yes = rows(0, 30), rows(1, 10)
+    no = np.vstack([unit(-rows(0, 40)), rows(1, 10), rows(2, 10)])
+    X = np.vstack([clean_yes, noisy_yes, no]).astype(np.float32)
+    y = np.r_[np.ones(40, int), np.zeros(60, int)]
+    # Mates: each noisy YES's turn holds a concept sentence; 5 clean YES tags have a weak
+    # mate; the first 5 NO tags' turns hold a concept sentence too (a NO speaks for its
+    # sentence only, so those must never be learnt as YES).
+    M = np.vstack([rows(0, 10), rows(0, 5, 0.2, 0.3), rows(0, 5)]).astype(np.float32)
+    of = np.r_[np.arange(30, 40), np.arange(0, 5), np.arange(40, 45)]
+    return X, y, M, of
+
+
+def test_a_yes_is_learnt_from_the_best_sentence_of_its_turn():
+    X, y, M, of = _witness_data()
+    witness = TrackerModel(random_state=0).fit(X, y, mate_embeddings=M, mate_of=of)
+    tagged = TrackerModel(yes_sentence="tagged", random_state=0).fit(X, y, mate_embeddings=M, mate_of=of)
+    # The noisy YES tags are learnt from their turn's concept sentence (mates 0-9); the clean
+    # ones keep themselves, their weak mate notwithstanding; NO tags are never replaced.
+    assert witness.witness_rows_[30:40].tolist() == list(range(10))
+    assert (witness.witness_rows_[:30] == -1).all() and (witness.witness_rows_[40:] == -1).all()
+    assert (tagged.witness_rows_ == -1).all()
+    # So "booking confirmed" sentences, half YES and half NO as tagged, stop being detected.
+    rng = np.random.default_rng(1)
+    confirmed = unit(np.c_[rng.normal(scale=0.12, size=(50, 1)), np.full((50, 1), 0.95),
+                           rng.normal(scale=0.12, size=(50, 6))]).astype(np.float32)
+    assert (witness.decision_function(confirmed) > 0).mean() < 0.1
+    assert (tagged.decision_function(confirmed) > 0).mean() >= 0.4
+    # The concept is still found, and the turn's concept sentences with it.
+    assert (witness.decision_function(X[:30]) > 0).all() and (witness.decision_function(M[:10]) > 0).all()
+
+
+def test_without_turns_every_tag_is_learnt_as_tagged():
+    X, y, M, of = _witness_data()
+    plain = TrackerModel(random_state=0).fit(X, y)
+    tagged = TrackerModel(yes_sentence="tagged", random_state=0).fit(X, y, mate_embeddings=M, mate_of=of)
+    np.testing.assert_array_equal(plain.lr_.coef_, tagged.lr_.coef_)
+    assert plain.threshold_ == tagged.threshold_
+    with pytest.raises(ValueError, match="yes_sentence"):
+        TrackerModel(yes_sentence="first").fit(X, y)

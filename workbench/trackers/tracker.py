@@ -408,11 +408,37 @@ class Tracker(TrackerActivation, BaseTracker):
         cached = getattr(self, "_model_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        tagged = state.labels >= 0
+        tagged = np.flatnonzero(state.labels >= 0)
+        rows, of = self._turn_mates(state, tagged)
         model = self._new_model().fit(state.X[tagged], state.labels[tagged].astype(int),
-                                      example_embeddings=state.examples)
+                                      example_embeddings=state.examples,
+                                      mate_embeddings=state.X[rows], mate_of=of)
         self._model_cache = (key, model)
         return model
+
+    @staticmethod
+    def _turn_mates(state: _State, tagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The untagged sentences of each tag's speaker turn (scope rows) and, for each, the
+        position in ``tagged`` of its tag: a YES is learnt from its turn's best sentence
+        (TrackerModel's yes_sentence). A sentence tagged NOT SURE is never one of them, since
+        NOT SURE is never used as a label."""
+        from workbench.training.model import turn_mates
+
+        rows, of = turn_mates(state.turns, tagged)
+        keep = ~state.shown[rows]
+        return rows[keep], of[keep]
+
+    def _learnt_from(self, state: _State, model) -> pl.DataFrame:
+        """Per YES/NO tag (sentence_id), the sentence of its turn the classifier learnt from
+        instead (``learnt_from_sentence_id``; null: the tag itself), for the MLflow record."""
+        tagged = np.flatnonzero(state.labels >= 0)
+        rows, _ = self._turn_mates(state, tagged)
+        ids = state.scope["sentence_id"].to_numpy()
+        w = getattr(model, "witness_rows_", np.full(len(tagged), -1))
+        return pl.DataFrame({
+            "sentence_id": ids[tagged],
+            "learnt_from_sentence_id": pl.Series([int(ids[rows[i]]) if i >= 0 else None for i in w], dtype=pl.Int64),
+        }).cast({"sentence_id": pl.Int64})
 
     def _plan_round(self, number: int, n: int, mix: dict | None = None, model=None, scores=None) -> list[dict]:
         from workbench.training.pool import Pool
@@ -503,10 +529,12 @@ class Tracker(TrackerActivation, BaseTracker):
         if kw.keyword_f1_estimated is not None and kw.tracker_f1_estimated is not None:
             metrics.update({"keyword_f1_from_random_tags": kw.keyword_f1_estimated,
                             "tracker_f1_from_random_tags": kw.tracker_f1_estimated})
+        learnt_from = self._learnt_from(state, model)
+        metrics["yes_tags_learnt_from_their_turn"] = learnt_from["learnt_from_sentence_id"].is_not_null().sum()
         curve = self.learning_curve()
         record = self.ws.registry.log_training(
             self.name, model=_ProbabilityModel(model), params=params, metrics=metrics,
-            tags_table=tags.rename({"answer": "label"}),
+            tags_table=tags.rename({"answer": "label"}).join(learnt_from, on="sentence_id", how="left"),
             figures={"performance.png": performance_figure(est, curve)},
             extra_artifacts={"estimate.json": est.as_dict(), "definition.json": {
                 "name": self.name, "description": self.description, "mentioned_by": self.mentioned_by,

@@ -16,6 +16,17 @@ sentence says, and on the benchmark it helped concepts said in multi-sentence tu
 made the threshold of others noisier (benchmarks/results/tracker_quality.md); so it is an
 option, and "sentence" the default.
 
+A YES tag says that its speaker turn mentions the concept, and the benchmark's truth and the
+tracker's reports are per turn too; but the sentence tagged need not be the one that says it
+("Your booking is confirmed." in a turn that ends "Is there anything else?"). With
+``yes_sentence="best_of_turn"`` (the default) and the turn mates passed to ``fit``, each YES
+tag is learnt from the sentence of its turn the model scores highest, found in two passes
+(multiple-instance learning, as in MI-SVM: the turn is the bag, its best sentence the
+witness). A tag the model already scores above its untagged turn mates, which is what a
+well-chosen YES usually is, is learnt as tagged; NO tags always speak for their own sentence
+only. On the benchmark this lifted the median F1 ratio from 0.933 to 0.951 (seeds 0-11) and
+from 0.922 to 0.947 on fresh seeds, all of it on concepts said in multi-sentence turns.
+
 ``decision_function`` and ``predict_proba`` are shifted so that 0 (resp. 0.5) *is* the
 chosen threshold: ``predict`` agrees with both, and a pool can use threshold 0.
 """
@@ -46,6 +57,9 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         on the raw decision scale.
     threshold_unit : "sentence" (default) or "turn": what the "cv" threshold's F1 counts;
         "turn" needs ``fit(..., mate_embeddings=, mate_of=)`` to see the turns.
+    yes_sentence : "best_of_turn" (default) or "tagged": which sentence of a YES tag's turn
+        the classifier learns from. "best_of_turn" needs the turn mates passed to ``fit``;
+        without them every tag is learnt as tagged.
     cv : folds for the "cv" threshold (fewer when a class has fewer tags).
     random_state : seeds the fold split; the solver itself is deterministic.
     """
@@ -57,6 +71,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         example_weight: float = 1.0,
         threshold: str | float = "cv",
         threshold_unit: str = "sentence",
+        yes_sentence: str = "best_of_turn",
         cv: int = 5,
         max_iter: int = 1000,
         random_state: int | None = 0,
@@ -66,6 +81,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         self.example_weight = example_weight
         self.threshold = threshold
         self.threshold_unit = threshold_unit
+        self.yes_sentence = yes_sentence
         self.cv = cv
         self.max_iter = max_iter
         self.random_state = random_state
@@ -97,8 +113,11 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         """Fit on tagged rows (y: 1 YES, 0 NO; NOT SURE must not be passed).
 
         mate_embeddings, mate_of: the other sentences of each tag's speaker turn (see
-        ``turn_mates``) and, for each, the row of X whose turn it shares. They never train
-        the classifier; with ``threshold_unit="turn"`` the "cv" threshold counts turns.
+        ``turn_mates``; leave out sentences tagged NOT SURE) and, for each, the row of X
+        whose turn it shares. With ``yes_sentence="best_of_turn"`` a YES tag is learnt from
+        its turn's best-scoring sentence; with ``threshold_unit="turn"`` the "cv" threshold
+        counts turns. ``witness_rows_`` records, per tag, the position in mate_embeddings of
+        the sentence learnt instead (-1: the tag itself).
 
         Raises ValueError unless both classes are present, the examples counting as YES:
         with only YES tags there is no boundary to learn, and the planner falls back to
@@ -107,11 +126,13 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         if self.threshold_unit not in ("sentence", "turn"):
             raise ValueError(f"threshold_unit must be 'sentence' or 'turn', got {self.threshold_unit!r}")
+        if self.yes_sentence not in ("best_of_turn", "tagged"):
+            raise ValueError(f"yes_sentence must be 'best_of_turn' or 'tagged', got {self.yes_sentence!r}")
         mates = None
         if self.threshold_unit == "turn" and self.threshold == "cv" and mate_embeddings is None:
             raise ValueError("threshold_unit='turn' needs the tags' turn mates: "
                              "fit(..., mate_embeddings=, mate_of=), see turn_mates()")
-        if mate_embeddings is not None and self.threshold_unit == "turn":
+        if mate_embeddings is not None:
             M = np.asarray(mate_embeddings, dtype=X.dtype).reshape(-1, X.shape[1])
             owner = np.asarray(mate_of if mate_of is not None else [], dtype=np.int64).ravel()
             if owner.shape != (len(M),) or (owner.size and (owner.min() < 0 or owner.max() >= len(X))):
@@ -144,11 +165,15 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         y_enc = np.searchsorted(classes, y)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=float)
+        self.witness_rows_ = np.full(len(X), -1, dtype=np.int64)
+        if self.yes_sentence == "best_of_turn" and mates is not None:
+            X = self._witnesses(X, y_enc, sample_weight, E, *mates)
         self.lr_ = self._fit_lr(X, y_enc, sample_weight, E)
         self.n_iter_ = int(np.max(self.lr_.n_iter_))
         if isinstance(self.threshold, str):
             if self.threshold == "cv":
-                self.threshold_ = self._cv_threshold(X, y_enc, sample_weight, E, mates)
+                self.threshold_ = self._cv_threshold(X, y_enc, sample_weight, E,
+                                                     mates if self.threshold_unit == "turn" else None)
             elif self.threshold == "balanced":
                 self.threshold_ = 0.0
             else:
@@ -156,6 +181,36 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         else:
             self.threshold_ = float(self.threshold)
         return self
+
+    def _witnesses(self, X, y, sample_weight, E, M, owner, passes: int = 2) -> np.ndarray:
+        """X with each YES tag's row replaced by its turn's best-scoring untagged sentence,
+        where that scores above the tag itself. The first pass scores with a classifier that
+        has not learnt from those YES tags (fitted on the other tags and the examples), since
+        a tag learnt from scores high in its own turn whatever it says; each later pass refits
+        on the previous pass's witnesses."""
+        yes = y[owner] == 1
+        M, owner, mate_idx = M[yes], owner[yes], np.flatnonzero(yes)
+        if not len(owner):
+            return X
+        chosen = np.full(len(X), -1, dtype=np.int64)
+        rest = np.ones(len(X), bool)
+        rest[owner] = False
+        if not ((y[rest] == 1).any() or E is not None) or not (y[rest] == 0).any():
+            rest[:] = True  # nothing to learn from without them: start from every tag
+        Xw, yw, sw = X[rest], y[rest], None if sample_weight is None else sample_weight[rest]
+        for _ in range(passes):
+            lr = self._fit_lr(Xw, yw, sw, E)
+            s_tag, s_mate = lr.decision_function(X), lr.decision_function(M)
+            # Per tag, its best mate: sort by (tag, -score) and keep each tag's first.
+            order = np.lexsort((-s_mate, owner))
+            first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
+            better = first[s_mate[first] > s_tag[owner[first]]]
+            chosen = np.full(len(X), -1, dtype=np.int64)
+            chosen[owner[better]] = mate_idx[better]
+            Xw, yw, sw = X.copy(), y, sample_weight
+            Xw[owner[better]] = M[better]
+        self.witness_rows_ = chosen
+        return Xw
 
     def _cv_threshold(self, X, y, sample_weight, E, mates=None) -> float:
         k = min(self.cv, int(np.bincount(y, minlength=2).min()))
