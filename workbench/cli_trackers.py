@@ -197,6 +197,14 @@ def cmd_performance(args) -> int:
     t = _ws(args).tracker(args.name)
     est, curve = t.performance(), t.learning_curve()
     print(performance_text(est, curve))
+    learnt = t.yes_learnt_from()
+    if learnt.height:
+        print(f"\n{learnt.height} YES tag(s) learnt from another sentence of their speaker turn, the one the model "
+              "scores highest:")
+        for row in learnt.head(5).iter_rows(named=True):
+            print(f"  YES on \"{row['text']}\"  ->  learnt from \"{row['learnt_from_text']}\"")
+        if learnt.height > 5:
+            print(f"  ... and {learnt.height - 5} more (t.yes_learnt_from())")
     print()
     print(t.keyword_comparison().text())
     samples = t.sample_detections()

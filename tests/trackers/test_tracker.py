@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from html import escape
 
 import numpy as np
 import polars as pl
@@ -229,7 +230,7 @@ def test_keyword_tracker_detections(demo_ws):
         demo_ws.create_keyword_tracker("Nothing", [])
 
 
-def test_a_yes_is_learnt_from_its_turn_but_never_from_a_not_sure(demo_ws, tmp_path):
+def test_a_yes_is_learnt_from_its_turn_but_never_from_a_not_sure(demo_ws, tmp_path, capsys):
     t = make_tracker(demo_ws, name="Turn witnesses", examples=DEMO_EXAMPLES)
     answer_round(t, t.next_round())
     state = t._state()
@@ -262,3 +263,15 @@ def test_a_yes_is_learnt_from_its_turn_but_never_from_a_not_sure(demo_ws, tmp_pa
     local = client.download_artifacts(result.run_id, "tags/tags.parquet", str(tmp_path))
     recorded = pl.read_parquet(local).filter(pl.col("sentence_id") == int(ids[yes]))
     assert recorded["learnt_from_sentence_id"].to_list() == [int(ids[ask])]
+    # The user sees it too: the Python API, `workbench performance` and the overview.
+    learnt = t.yes_learnt_from()
+    row = learnt.filter(pl.col("sentence_id") == int(ids[yes])).row(0, named=True)
+    assert row["text"] == texts[yes] and row["learnt_from_text"] == texts[ask]
+    from workbench.cli import main
+    from workbench.widgets.overview import PerformanceOverview
+
+    assert main(["--workspace", str(demo_ws.path), "performance", t.name]) == 0
+    out = capsys.readouterr().out
+    assert "learnt from another sentence of their speaker turn" in out and texts[ask] in out
+    html = PerformanceOverview(t).learnt_from.value
+    assert "How your YES tags were read" in html and escape(texts[ask]) in html

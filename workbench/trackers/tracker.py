@@ -440,6 +440,20 @@ class Tracker(TrackerActivation, BaseTracker):
             "learnt_from_sentence_id": pl.Series([int(ids[rows[i]]) if i >= 0 else None for i in w], dtype=pl.Int64),
         }).cast({"sentence_id": pl.Int64})
 
+    def yes_learnt_from(self) -> pl.DataFrame:
+        """The YES tags the current model learnt from another sentence of their speaker turn
+        (the one it scores highest; see TrackerModel's ``yes_sentence``): sentence_id, text,
+        learnt_from_sentence_id, learnt_from_text. Empty when every YES was learnt as tagged.
+        Raises like ``performance()`` while there is no model."""
+        state = self._state()
+        model = self._require_model(state)
+        chosen = self._learnt_from(state, model).drop_nulls("learnt_from_sentence_id")
+        texts = self.ws.sentences.select(pl.col("sentence_id").cast(pl.Int64), "text")
+        return (chosen.join(texts, on="sentence_id", how="left")
+                .join(texts.rename({"sentence_id": "learnt_from_sentence_id", "text": "learnt_from_text"}),
+                      on="learnt_from_sentence_id", how="left")
+                .select("sentence_id", "text", "learnt_from_sentence_id", "learnt_from_text"))
+
     def _plan_round(self, number: int, n: int, mix: dict | None = None, model=None, scores=None) -> list[dict]:
         from workbench.training.pool import Pool
         from workbench.training.rounds import RoundPlanner

@@ -31,7 +31,7 @@ class PerformanceOverview:
     """
 
     def __init__(self, tracker: Any, estimate: Any = None, *, curve: Any = None, samples: Any = None,
-                 keywords: Any = None, n_samples: int = 20) -> None:
+                 keywords: Any = None, learnt_from: Any = None, n_samples: int = 20) -> None:
         self.tracker = tracker
         self.estimate = estimate if estimate is not None else tracker.performance()
         self.curve = curve if curve is not None else tracker.learning_curve()
@@ -48,7 +48,9 @@ class PerformanceOverview:
         self.keyword_button.on_click(lambda _: self.create_keyword_tracker())
         self.keyword_status = html_block("")
         self.sample_list = html_block(self._samples())
-        self.widget = widgets.VBox([self.headline, self.figure, self.counts, self.keyword_baseline,
+        self.learnt_from = html_block(self._learnt_from(learnt_from if learnt_from is not None
+                                                        else tracker.yes_learnt_from()))
+        self.widget = widgets.VBox([self.headline, self.figure, self.counts, self.learnt_from, self.keyword_baseline,
                                     widgets.HBox([self.keyword_button, self.keyword_status]), self.sample_list])
 
     def create_keyword_tracker(self) -> Any:
@@ -126,6 +128,17 @@ class PerformanceOverview:
         notes = "".join(f"<li>{esc(n)}</li>" for n in est.notes)
         return (f"<h3>Expected detections and the counts behind the figures</h3><table class='wb-table'>{table}</table>"
                 + (f"<div class='wb-muted'>Notes:<ul>{notes}</ul></div>" if notes else ""))
+
+    def _learnt_from(self, learnt: Any) -> str:
+        if learnt is None or learnt.height == 0:
+            return ""
+        items = "".join(f"<li>YES on “{esc(r['text'])}” → learnt from “{esc(r['learnt_from_text'])}”</li>"
+                        for r in learnt.head(5).iter_rows(named=True))
+        more = f"<li class='wb-muted'>… and {learnt.height - 5:,} more</li>" if learnt.height > 5 else ""
+        return (f"<h3>How your YES tags were read</h3><p class='wb-muted'>A YES says that its speaker turn "
+                f"mentions the concept, so the model learns each YES from the sentence of its turn it scores "
+                f"highest. {learnt.height:,} of your YES tags were learnt from another sentence of their turn:</p>"
+                f"<ul>{items}{more}</ul>")
 
     def _keywords(self) -> str:
         k = self.keywords
