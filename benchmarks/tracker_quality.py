@@ -50,7 +50,7 @@ from workbench.training import (  # noqa: E402
     estimate_performance,
 )
 from workbench.training.model import best_f1_threshold, turn_mates  # noqa: E402
-from workbench.training.strategies import StratifiedStrategy  # noqa: E402
+from workbench.training.strategies import DiversityStrategy, StratifiedStrategy  # noqa: E402
 
 DATASETS = (REPO / ".." / "shared" / "datasets").resolve()
 RESULTS = REPO / "benchmarks" / "results"
@@ -132,6 +132,12 @@ MIXES: dict[str, dict | None] = {
                 (StratifiedStrategy(max_strata=5), 13)],
     "strata6": [("similarity", 3), ("top_scored", 4), ("near_miss", 3), ("diversity", 2),
                 (StratifiedStrategy(max_strata=6), 13)],
+    # Session 4: spread the confident picks over the top of the ranking (other ways of saying
+    # the concept) instead of taking its very top.
+    "diverse_top300": [("similarity", 3), (DiversityStrategy(top_k=300), 4), ("near_miss", 3), ("diversity", 2),
+                       ("stratified", 13)],
+    "diverse_top1000": [("similarity", 3), (DiversityStrategy(top_k=1000), 4), ("near_miss", 3), ("diversity", 2),
+                        ("stratified", 13)],
 }
 
 WHAT_WAS_TRIED = """## Session 4: a YES is learnt from the best sentence of its turn (adopted)
