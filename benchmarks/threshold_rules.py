@@ -8,6 +8,9 @@ the same final models (the rounds are not rerun):
     .venv/bin/python benchmarks/tracker_quality.py --dump /tmp/tq-dump --verify 0 --no-write
     .venv/bin/python benchmarks/threshold_rules.py /tmp/tq-dump          # writes results/threshold_rules.md
 
+The recorded tables were made before YES tags were learnt from their turns' best sentences:
+dumps from ``--model-param yes_sentence=tagged``, read with ``--yes-sentence tagged``.
+
 Each rule sees what ``TrackerModel.fit`` sees (the tags' out-of-fold decision values, under
 the same folds) and returns a cut on that scale, applied to the final model's raw scores as
 the product does. F1 is at utterance level over the concept's side, as a ratio to the
@@ -16,7 +19,6 @@ ceiling; the "default" row must reproduce the benchmark (the script stops otherw
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -31,24 +33,29 @@ from _text_cache import TextEmbeddingCache  # noqa: E402
 from workbench.training.model import TrackerModel, best_f1_threshold, turn_mates  # noqa: E402
 
 
-def out_of_fold(X, labels, examples, seed, groups):
-    """The tags' out-of-fold decision values exactly as TrackerModel's "cv" threshold gets them,
-    and each tag's turn scored as its best sentence under the same fold model."""
+def out_of_fold(X, labels, examples, seed, groups, yes_sentence="best_of_turn"):
+    """The tags' out-of-fold decision values exactly as TrackerModel's "cv" threshold gets them
+    (a YES learnt from its turn's best sentence, as the model chose it), and each tag's turn
+    scored as its best sentence under the same fold model."""
     tagged = np.flatnonzero(labels >= 0)
     y = labels[tagged].astype(int)
-    m = TrackerModel(random_state=seed)
+    mate_rows, mate_of = turn_mates(groups, tagged)
+    m = TrackerModel(random_state=seed, yes_sentence=yes_sentence).fit(
+        X[tagged], y, example_embeddings=X[examples], mate_embeddings=X[mate_rows], mate_of=mate_of)
+    Xt = X[tagged].copy()
+    chosen = m.witness_rows_ >= 0
+    Xt[chosen] = X[mate_rows[m.witness_rows_[chosen]]]
     k = min(m.cv, int(np.bincount(y, minlength=2).min()))
     oof = np.empty(len(y))
-    mate_rows, mate_of = turn_mates(groups, tagged)
-    for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(X[tagged], y):
-        lr = m._fit_lr(X[tagged[tr]], y[tr], None, X[examples])
-        oof[te] = lr.decision_function(X[tagged[te]])
-    turn = oof.copy()
-    for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(X[tagged], y):
-        lr = m._fit_lr(X[tagged[tr]], y[tr], None, X[examples])
+    turn = np.empty(len(y))
+    for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(Xt, y):
+        lr = m._fit_lr(Xt[tr], y[tr], None, X[examples])
+        oof[te] = lr.decision_function(Xt[te])
+        turn[te] = lr.decision_function(X[tagged[te]])
         held = np.isin(mate_of, te)
         if held.any():
             np.maximum.at(turn, mate_of[held], lr.decision_function(X[mate_rows[held]]))
+    turn = np.maximum(turn, oof)
     return y, oof, turn
 
 
@@ -111,43 +118,26 @@ RULES = {
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dumps", type=Path, nargs="+", help="folders written by tracker_quality.py --dump")
+    ap.add_argument("--yes-sentence", choices=["best_of_turn", "tagged"], default="best_of_turn",
+                    help="the model the dumps were made with: tagged for dumps made with "
+                         "--model-param yes_sentence=tagged (the tables recorded in session 4)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
-    cache = TextEmbeddingCache()
-    corpora = {d.name: tq.load_corpus(d, cache) for d in sorted(tq.DATASETS.iterdir())
-               if (d / "concepts.json").exists()}
-    ceilings = json.loads((tq.DEFAULT_DIR / "ceilings.json").read_text())
+    corpora = tq.load_corpora(TextEmbeddingCache())
     sections = []
     for dump in args.dumps:
         ratios: dict[str, dict[str, list[float]]] = {name: {} for name in [*RULES, "oracle"]}
         seeds = set()
-        for f in sorted(dump.glob("*.npz")):
-            corpus_name, concept_name, seed = f.stem.split("__")
-            seed = int(seed)
-            seeds.add(seed)
-            corpus = corpora[corpus_name]
-            concept = next(c for c in corpus.concepts if c["name"] == concept_name)
-            d = np.load(f)
-            scope = d["scope"]
-            utt_key = corpus.sentences["utt_key"].to_numpy()[scope]
-            n_utts = len(corpus.utt_labels)
-            truth = tq.utterance_truth(corpus, concept)
-            in_scope = np.zeros(n_utts, bool)
-            in_scope[utt_key] = True
-            best = np.full(n_utts, -np.inf)
-            np.maximum.at(best, utt_key, d["raw"].astype(float))
-            s, t = best[in_scope], truth[in_scope]
-            y, oof, turn = out_of_fold(corpus.embeddings[scope], d["labels"], d["examples"], seed, utt_key)
-            ceiling = ceilings[f"{corpus_name}/{concept_name}"]["f1"]
-            key = f"{corpus_name}/{concept_name}"
+        for run in tq.dumped_runs(dump, corpora):
+            seeds.add(run.seed)
+            y, oof, turn = out_of_fold(run.X, run.labels, run.examples, run.seed, run.utt_key, args.yes_sentence)
             for name, rule in RULES.items():
-                cut = rule(oof, y, seed, turn)
-                if "(default)" in name and abs(cut - float(d["threshold"])) > 1e-6:
-                    raise SystemExit(f"{f.name}: the default rule gives {cut}, the run used {float(d['threshold'])}; "
-                                     "the dump is from another version of the model")
-                ratios[name].setdefault(key, []).append(tq.prf(s > cut, t)["f1"] / ceiling)
-            ratios["oracle"].setdefault(key, []).append(
-                tq.oracle_threshold_f1(d["raw"].astype(float), utt_key, n_utts, in_scope, truth) / ceiling)
+                cut = rule(oof, y, run.seed, turn)
+                if "(default)" in name and abs(cut - run.threshold) > 1e-6:
+                    raise SystemExit(f"{run.key} seed {run.seed}: the default rule gives {cut}, the run used "
+                                     f"{run.threshold}; the dump is from another version of the model")
+                ratios[name].setdefault(run.key, []).append(run.f1_ratio(run.raw, cut))
+            ratios["oracle"].setdefault(run.key, []).append(run.oracle_ratio(run.raw))
         lines = [f"### {dump.name}: seeds {min(seeds)}-{max(seeds)}, {sum(map(len, ratios['oracle'].values()))} runs",
                  "", "| rule | median F1 / ceiling | worst concept |", "|---|---|---|"]
         for name, by in ratios.items():

@@ -779,6 +779,58 @@ def oracle_threshold_f1(scores, utt_key, n_utts, utt_in_scope, utt_truth) -> flo
     return float((2 * tp / (np.arange(1, len(s) + 1) + t.sum())).max())
 
 
+@dataclass
+class DumpedRun:
+    """One run written by ``--dump``, with what scoring its detections needs (for the offline
+    studies: threshold_rules.py, model_variants.py)."""
+
+    key: str  # "corpus/concept"
+    seed: int
+    X: np.ndarray  # the scope's embeddings
+    utt_key: np.ndarray  # per scope sentence
+    truth: np.ndarray  # per utterance
+    in_scope: np.ndarray  # per utterance
+    labels: np.ndarray
+    examples: np.ndarray
+    raw: np.ndarray  # the final model's scores before its threshold
+    threshold: float
+    ceiling_f1: float
+
+    def f1_ratio(self, scores: np.ndarray, cut: float) -> float:
+        """Utterance-level F1 of ``scores > cut`` (a turn detected when any sentence is), as a
+        ratio to the ceiling."""
+        best = np.full(len(self.truth), -np.inf)
+        np.maximum.at(best, self.utt_key, scores)
+        return prf(best[self.in_scope] > cut, self.truth[self.in_scope])["f1"] / self.ceiling_f1
+
+    def oracle_ratio(self, scores: np.ndarray) -> float:
+        return oracle_threshold_f1(scores, self.utt_key, len(self.truth), self.in_scope, self.truth) / self.ceiling_f1
+
+
+def dumped_runs(folder: Path, corpora: dict[str, Corpus]):
+    """Each run of a ``--dump`` folder, in file order."""
+    ceilings = json.loads((DEFAULT_DIR / "ceilings.json").read_text())
+    for f in sorted(Path(folder).glob("*.npz")):
+        corpus_name, concept_name, seed = f.stem.split("__")
+        corpus = corpora[corpus_name]
+        concept = next(c for c in corpus.concepts if c["name"] == concept_name)
+        d = np.load(f)
+        scope = d["scope"]
+        utt_key = corpus.sentences["utt_key"].to_numpy()[scope]
+        in_scope = np.zeros(len(corpus.utt_labels), bool)
+        in_scope[utt_key] = True
+        yield DumpedRun(
+            key=f"{corpus_name}/{concept_name}", seed=int(seed), X=corpus.embeddings[scope], utt_key=utt_key,
+            truth=utterance_truth(corpus, concept), in_scope=in_scope, labels=d["labels"], examples=d["examples"],
+            raw=d["raw"].astype(float), threshold=float(d["threshold"]),
+            ceiling_f1=ceilings[f"{corpus_name}/{concept_name}"]["f1"],
+        )
+
+
+def load_corpora(cache: TextEmbeddingCache) -> dict[str, Corpus]:
+    return {d.name: load_corpus(d, cache) for d in sorted(DATASETS.iterdir()) if (d / "concepts.json").exists()}
+
+
 def fig(f):
     return None if f is None else {"value": f.value, "low": f.low, "high": f.high, "n": f.n}
 
