@@ -49,7 +49,7 @@ TARGET_SENTENCES, TARGET_SECONDS = 1_000_000, 5.0
 def build_workspace(path: Path, n_sentences: int, per_call: int, dim: int, seed: int):
     """A workspace with n_sentences sentences and their vectors cached; returns (ws, tracker, secret w)."""
     from workbench import Workspace
-    from workbench.embedding import EmbeddingCache, _keys_array
+    from workbench.embedding.cache import EmbeddingCache, _keys_array
     from workbench.trackers.tracker import SmallCorpusWarning, _ProbabilityModel
     from workbench.training.model import TrackerModel
 
@@ -127,8 +127,8 @@ def main() -> int:
     ap.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/results alone")
     args = ap.parse_args()
 
-    from workbench import activation
-    from workbench.sentence_matrix import SentenceMatrix, linear_scores
+    from workbench.activation import service as activation
+    from workbench.embedding.matrix import SentenceMatrix, linear_scores
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="wb-backfill-"))
     if args.keep and root.exists():

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args(argv)
 
-    from workbench.embedding import Embedder, EmbeddingCache, embed_texts  # sets HF_HUB_OFFLINE first
+    from workbench.embedding.cache import Embedder, EmbeddingCache, embed_texts  # sets HF_HUB_OFFLINE first
 
     import numpy as np
     from sentence_transformers import SentenceTransformer

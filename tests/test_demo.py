@@ -12,7 +12,7 @@ from workbench.corpus.sentences import split_text
 from workbench.demo import CONCEPTS, generate_demo, phrases, sentence_label
 from workbench.demo.__main__ import main as cli_main
 from workbench.demo.generator import DEAL_STAGES, HARDNEG_PREFIX
-from workbench.schema import CALLS_OPTIONAL, CALLS_NULLABLE, CALLS_REQUIRED, SIDES, UTTERANCES_REQUIRED
+from workbench.core.schema import CALLS_OPTIONAL, CALLS_NULLABLE, CALLS_REQUIRED, SIDES, UTTERANCES_REQUIRED
 
 END = dt.date(2026, 1, 15)
 FILES = ("calls.parquet", "utterances.parquet", "labels.parquet", "concepts.json", "README.md")

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench.embedding import Embedder, EmbeddingCache, embed_texts, text_key
-from workbench.errors import InputError, ValidationError
+from workbench.embedding.cache import Embedder, EmbeddingCache, embed_texts, text_key
+from workbench.core.errors import InputError, ValidationError
 
 SENTENCES = [
     "Could you do any better on the price?",
@@ -351,7 +351,7 @@ def test_half_written_shard_from_a_killed_writer_is_ignored_and_cleaned(tmp_path
     child = textwrap.dedent(
         f"""
         import os, numpy as np
-        from workbench.embedding import EmbeddingCache, _keys_array
+        from workbench.embedding.cache import EmbeddingCache, _keys_array
         cache = EmbeddingCache({str(tmp_path)!r}, "m")
         def blocks():
             yield np.zeros((5, 8), np.float16)
@@ -377,7 +377,7 @@ def test_truncated_shard_is_ignored_with_a_warning_and_dropped_on_compaction(tmp
     damaged = good.with_name("99999999999999999999-1-deadbeef.shard")
     damaged.write_bytes(good.read_bytes()[:-7])
     (tmp_path / "m" / "00000000000000000000-1-cafecafe.shard").write_bytes(b"garbage")
-    with caplog.at_level(logging.WARNING, logger="workbench.embedding"):
+    with caplog.at_level(logging.WARNING, logger="workbench.embedding.cache"):
         reopened = EmbeddingCache(tmp_path, "m")
     assert "truncated" in caplog.text and damaged.name in caplog.text
     assert "shorter than its header" in caplog.text
@@ -393,7 +393,7 @@ READER = textwrap.dedent(
     import json, sys, time
     from pathlib import Path
     import numpy as np
-    from workbench.embedding import EmbeddingCache
+    from workbench.embedding.cache import EmbeddingCache
     root, n = sys.argv[1], int(sys.argv[2])
     texts = [f"text {i}" for i in range(n)]
     rng = np.random.default_rng(0)

@@ -26,8 +26,8 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import LoggedModelStatus  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
-from workbench.errors import NotFoundError, ValidationError  # noqa: E402
-from workbench.registry import (  # noqa: E402
+from workbench.core.errors import NotFoundError, ValidationError  # noqa: E402
+from workbench.registry.versions import (  # noqa: E402
     PUBLISHED_ALIAS,
     TrackerRegistry,
     experiment_name,

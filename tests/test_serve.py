@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from workbench.serve import Server, process_group_members
+from workbench.serve.servers import Server, process_group_members
 
 REPO = Path(__file__).resolve().parents[1]
 
 SERVE_SCRIPT = textwrap.dedent("""
     import sys
-    from workbench.serve import Server, serve_forever
+    from workbench.serve.servers import Server, serve_forever
 
     class Static(Server):
         name = "static"

@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import REPO, shared_dataset, tiny_corpus
 from workbench import Workspace
-from workbench.cli import main as cli_main
-from workbench.errors import InputError
+from workbench.cli.app import main as cli_main
+from workbench.core.errors import InputError
 
 
 def snapshot(ws: Workspace) -> dict[str, str]:
@@ -179,7 +179,7 @@ def test_command_line_import_info_and_errors(tmp_path, corpus_files, capsys):
 
 
 def test_help_lists_the_commands():
-    out = subprocess.run([sys.executable, "-m", "workbench.cli", "--help"], capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run([sys.executable, "-m", "workbench.cli.app", "--help"], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0
     for cmd in ("import", "embed", "demo", "info"):
         assert cmd in out.stdout

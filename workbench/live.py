@@ -16,7 +16,8 @@ from typing import Any
 
 def on_import(ws, call_ids: list[str]) -> dict[str, int]:
     """After an import: score the new calls with every active tracker, then tell the streams."""
-    from workbench import activation, streams
+    from workbench.activation import service as activation
+    from workbench.results import streams
 
     scored = activation.score_new_calls(ws, call_ids)
     if scored or call_ids:
@@ -27,10 +28,10 @@ def on_import(ws, call_ids: list[str]) -> dict[str, int]:
 class LiveTracker:
     """Activation and results: what smart and keyword trackers share once they run over calls."""
 
-    # -- activation (workbench.activation) ------------------------------------------------------
+    # -- activation (workbench.activation.service) ------------------------------------------------------
     def backfill_plan(self, backfill_months: int = 12, *, as_of: Any = None):
         """How many calls and sentences a backfill covers and how long it should take."""
-        from workbench.activation import backfill_plan
+        from workbench.activation.service import backfill_plan
 
         return backfill_plan(self, backfill_months, as_of=as_of)
 
@@ -38,37 +39,37 @@ class LiveTracker:
                  engine: str = "local", spark: Any = None, verbose: bool = True):
         """Apply the published version (a keyword tracker: its phrases) to the last N months (0-12)
         and to every new call."""
-        from workbench.activation import activate
+        from workbench.activation.service import activate
 
         return activate(self, backfill_months, as_of=as_of, progress=progress, engine=engine, spark=spark,
                         verbose=verbose)
 
     def deactivate(self) -> None:
         """Stop scoring new calls; the results so far are kept."""
-        from workbench.activation import deactivate
+        from workbench.activation.service import deactivate
 
         deactivate(self)
 
     def delete(self, *, confirm: bool = False) -> None:
         """Delete the tracker, its results, tags and versions (needs confirm=True)."""
-        from workbench.activation import delete
+        from workbench.activation.service import delete
 
         delete(self, confirm=confirm)
 
     @property
     def is_active(self) -> bool:
-        from workbench.activation import is_active
+        from workbench.activation.service import is_active
 
         return is_active(self)
 
     def results(self):
         """The stored detections and scored calls of the published version (LiveResults)."""
-        from workbench.activation import live_results
+        from workbench.activation.service import live_results
 
         return live_results(self.ws, self)
 
     def team_stats(self, **selection: Any):
-        from workbench.results import team_stats
+        from workbench.results.search import team_stats
 
         return team_stats(self.ws, self, **selection)
 
@@ -76,9 +77,9 @@ class LiveTracker:
 class TrackerActivation(LiveTracker):
     """Activation and results, plus publishing versions and bundles: a smart tracker's."""
 
-    # -- publishing (workbench.publishing) ------------------------------------------------------
+    # -- publishing (workbench.activation.publishing) ------------------------------------------------------
     def unpublished_changes(self) -> list[str]:
-        from workbench.publishing import unpublished_changes
+        from workbench.activation.publishing import unpublished_changes
 
         return unpublished_changes(self)
 
@@ -88,20 +89,20 @@ class TrackerActivation(LiveTracker):
 
     def diff(self, version: int | None = None, **kw: Any):
         """What publishing ``version`` (default: the latest) would change: gained and lost detections."""
-        from workbench.publishing import diff
+        from workbench.activation.publishing import diff
 
         return diff(self, version, **kw)
 
     def publish(self, version: int | None = None, **kw: Any):
         """Make ``version`` (default: the latest) live and re-apply it to the history."""
-        from workbench.publishing import publish
+        from workbench.activation.publishing import publish
 
         return publish(self, version, **kw)
 
-    # -- bundles (workbench.bundles) -------------------------------------------------------------
+    # -- bundles (workbench.activation.bundles) -------------------------------------------------------------
     def export_bundle(self, path: str | Path, *, version: int | None = None) -> Path:
         """Write the tracker as a self-contained bundle (definition, examples, tags, model, metrics)."""
-        from workbench.bundles import export_bundle
+        from workbench.activation.bundles import export_bundle
 
         return export_bundle(self, path, version=version)
 
@@ -110,54 +111,54 @@ class WorkspaceResults:
     """Search, stats, streams, exports and bundles of a workspace's live trackers."""
 
     def search(self, trackers: Any = None, **kw: Any):
-        from workbench.results import search
+        from workbench.results.search import search
 
         return search(self, trackers, **kw)
 
     def team_stats(self, tracker: Any, **kw: Any):
-        from workbench.results import team_stats
+        from workbench.results.search import team_stats
 
         return team_stats(self, tracker, **kw)
 
     def detections_table(self, trackers: Any = None, **kw: Any):
-        from workbench.results import detections_table
+        from workbench.results.search import detections_table
 
         return detections_table(self, trackers, **kw)
 
     def export_detections(self, path: str | Path, trackers: Any = None, **kw: Any) -> Path:
-        from workbench.results import export_detections
+        from workbench.results.search import export_detections
 
         return export_detections(self, path, trackers, **kw)
 
     def calls_api(self, call_ids: Any = None, trackers: Any = None, **kw: Any) -> dict:
-        from workbench.results import calls_api
+        from workbench.results.search import calls_api
 
         return calls_api(self, call_ids, trackers, **kw)
 
     def create_stream(self, name: str, **kw: Any):
-        from workbench.streams import create_stream
+        from workbench.results.streams import create_stream
 
         return create_stream(self, name, **kw)
 
     def stream(self, name: str):
-        from workbench.streams import get_stream
+        from workbench.results.streams import get_stream
 
         return get_stream(self, name)
 
     def streams(self) -> list:
-        from workbench.streams import list_streams
+        from workbench.results.streams import list_streams
 
         return list_streams(self)
 
     def active_trackers(self) -> list:
-        from workbench.activation import active_trackers
+        from workbench.activation.service import active_trackers
 
         return active_trackers(self)
 
     def score_pending(self, *, progress: bool = True) -> dict[str, int]:
         """Score calls imported while they had no embeddings (after ``ws.embed()``), then tell the streams."""
-        from workbench import streams
-        from workbench.activation import score_new_calls
+        from workbench.results import streams
+        from workbench.activation.service import score_new_calls
 
         scored = score_new_calls(self, [], progress=progress)
         if scored:
@@ -165,11 +166,11 @@ class WorkspaceResults:
         return scored
 
     def import_bundle(self, path: str | Path, **kw: Any):
-        from workbench.bundles import import_bundle
+        from workbench.activation.bundles import import_bundle
 
         return import_bundle(self, path, **kw)
 
     def import_pretrained(self, names: Any = None, **kw: Any) -> list:
-        from workbench.bundles import import_pretrained
+        from workbench.activation.bundles import import_pretrained
 
         return import_pretrained(self, names, **kw)

@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 import polars as pl
 
-from workbench import schema
-from workbench.atomic import atomic_write_text
-from workbench.errors import NotFoundError, WorkbenchError
+from workbench.core import schema
+from workbench.core.files import atomic_write_text
+from workbench.core.errors import NotFoundError, WorkbenchError
 from workbench.live import WorkspaceResults
-from workbench.store import Store, now_iso
+from workbench.storage.store import Store, now_iso
 
 if TYPE_CHECKING:
-    from workbench.embedding import Embedder
+    from workbench.embedding.cache import Embedder
 
 ENV_WORKSPACE = "WORKBENCH_WORKSPACE"
 ENV_MODEL = "WORKBENCH_MODEL"
@@ -340,13 +340,13 @@ class Workspace(WorkspaceResults):
     @property
     def embedder(self) -> "Embedder":
         if self._embedder is None:
-            from workbench.embedding import Embedder
+            from workbench.embedding.cache import Embedder
 
             self._embedder = Embedder(self._model_path)
         return self._embedder
 
     def _cache(self):
-        from workbench.embedding import EmbeddingCache
+        from workbench.embedding.cache import EmbeddingCache
 
         return EmbeddingCache(self.embeddings_dir, self.embedder.model_id)
 
@@ -356,7 +356,7 @@ class Workspace(WorkspaceResults):
         Keyed by model and text: duplicate sentences and re-runs cost nothing, and an interrupted
         run resumes where it stopped.
         """
-        from workbench.embedding import embed_texts
+        from workbench.embedding.cache import embed_texts
 
         texts = self.sentences["text"].unique(maintain_order=True)
         cache = self._cache()
@@ -368,7 +368,7 @@ class Workspace(WorkspaceResults):
         """How many of the workspace's sentences have a cached embedding for the current model."""
         if self.sentences.height == 0:
             return 0
-        from workbench.embedding import _keys_array
+        from workbench.embedding.cache import _keys_array
 
         cache = self._cache()  # model_id is cheap: no weights are loaded to count
         texts = self.sentences["text"]
@@ -504,14 +504,14 @@ class Workspace(WorkspaceResults):
         return KeywordTracker(self, self.store.query_one("SELECT * FROM trackers WHERE id=?", (tracker_id,)))
 
     def _check_name_free(self, name: str) -> None:
-        from workbench.errors import ValidationError
+        from workbench.core.errors import ValidationError
 
         if self.store.query_one("SELECT id FROM trackers WHERE name = ?", (name,)):
             raise ValidationError("name", f"a tracker named '{name}' already exists in {self.path}",
                                   "Choose another name, or open it with ws.tracker(name).")
 
     def _insert_tracker(self, kind: str, definition, settings: dict) -> int:
-        from workbench.store import dumps
+        from workbench.storage.store import dumps
 
         self._check_name_free(definition.name)  # again inside the write: another process may have won
         now = now_iso()
@@ -542,13 +542,13 @@ class Workspace(WorkspaceResults):
 
     def delete_tracker(self, name: str, *, confirm: bool = False) -> None:
         """Delete a tracker with its examples, rounds, tags and versions. Needs confirm=True."""
-        from workbench.errors import ValidationError
+        from workbench.core.errors import ValidationError
 
         tracker = self.tracker(name)
         if not confirm:
             raise ValidationError("confirm", f"deleting '{tracker.name}' removes its tags and versions for good",
                                   "Call again with confirm=True.")
-        from workbench.activation import forget
+        from workbench.activation.service import forget
 
         forget(self, tracker.id)  # its stored detections go with it
         with self.store.transaction() as con:
@@ -560,7 +560,7 @@ class Workspace(WorkspaceResults):
     def registry(self):
         """The workspace's MLflow store (tracking and model registry), opened on first use."""
         if self._registry is None:
-            from workbench.registry import TrackerRegistry
+            from workbench.registry.versions import TrackerRegistry
 
             self._registry = TrackerRegistry(self.mlruns_dir)
         return self._registry

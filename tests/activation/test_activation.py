@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 
 from tests.activation.conftest import AS_OF, new_calls
-from workbench import activation
-from workbench.errors import ValidationError
-from workbench.sentence_matrix import SentenceMatrix
+from workbench.activation import service as activation
+from workbench.core.errors import ValidationError
+from workbench.embedding.matrix import SentenceMatrix
 
 
 def test_backfill_scores_the_window_with_the_published_version(live_ws, tracker, capsys):
@@ -131,7 +131,7 @@ def test_untrained_trackers_are_refused_clearly(live_ws):
 
 
 def test_results_dashboard_reads_the_stored_results_once_active(live_ws, tracker):
-    from workbench.reports import tracker_report
+    from workbench.results.reports import tracker_report
 
     tracker.activate(3, as_of=AS_OF, progress=False, verbose=False)
     live = tracker.results()

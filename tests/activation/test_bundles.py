@@ -8,9 +8,9 @@ import polars as pl
 import pytest
 
 from tests.activation.conftest import AS_OF
-from workbench.bundles import pretrained, read_manifest
+from workbench.activation.bundles import pretrained, read_manifest
 from workbench.demo.generator import sentence_label
-from workbench.errors import ValidationError
+from workbench.core.errors import ValidationError
 
 
 def test_bundle_round_trip(live_ws, tracker, tmp_path):

@@ -7,11 +7,11 @@ import polars as pl
 import pytest
 
 from tests.activation.conftest import AS_OF
-from workbench.errors import ValidationError
+from workbench.core.errors import ValidationError
 
 
 def run(ws, *argv: str) -> int:
-    from workbench import cli
+    from workbench.cli import app as cli
 
     args = cli.build_parser().parse_args(["--workspace", str(ws.path), *argv])
     args.model = ws.embedder  # share the session's loaded model

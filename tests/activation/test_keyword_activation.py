@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from tests.activation.conftest import AS_OF, new_calls
-from workbench.errors import ValidationError
+from workbench.core.errors import ValidationError
 
 
 def test_keyword_tracker_backfills_scores_new_calls_and_feeds_search(live_ws):

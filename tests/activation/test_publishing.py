@@ -6,8 +6,8 @@ import json
 import pytest
 
 from tests.activation.conftest import AS_OF
-from workbench.errors import NotFoundError
-from workbench.registry import registered_model_name
+from workbench.core.errors import NotFoundError
+from workbench.registry.versions import registered_model_name
 
 
 def test_changes_stay_unpublished_until_publish(live_ws, tracker):

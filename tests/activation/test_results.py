@@ -12,7 +12,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from tests.activation.conftest import AS_OF, new_calls
-from workbench.errors import NotFoundError, ValidationError
+from workbench.core.errors import NotFoundError, ValidationError
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def spark():
     if shutil.which("java") is None:
         pytest.skip("Spark needs Java 17 (not found on PATH)")
-    from workbench.spark import session
+    from workbench.activation.spark import session
 
     s = session("local[2]")
     yield s

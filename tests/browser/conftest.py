@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.browser import CHROMIUM_ARGS, find_chromium, widgets_state
+from workbench.serve.browser import CHROMIUM_ARGS, find_chromium, widgets_state
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Voila and the MLflow SPA compile a lot of JavaScript on two shared cores; keep the

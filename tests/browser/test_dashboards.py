@@ -31,7 +31,7 @@ def workspace(tmp_path_factory, embedder, request) -> Path:
 @pytest.fixture(scope="module")
 def dashboards(workspace):
     """Voila serving the two stakeholder dashboards with the default (demo) tracker."""
-    from workbench.serve import start_voila
+    from workbench.serve.servers import start_voila
 
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("WORKBENCH_TRACKER", raising=False)
@@ -64,7 +64,7 @@ def test_tracker_results_dashboard(dashboards, page, screenshot_dir):
 
 def test_tagging_in_the_browser_reaches_the_workspace(workspace, page, screenshot_dir, monkeypatch):
     from workbench import Workspace
-    from workbench.serve import start_voila
+    from workbench.serve.servers import start_voila
 
     monkeypatch.setenv("WORKBENCH_TRACKER", BROWSER_TRACKER)
     with start_voila([NOTEBOOKS / "03_tag_rounds.ipynb"], workspace, show_tracebacks=True) as server:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.demo_workspace import DEMO_TRACKER, ROUNDS, demo_workspace
-from workbench.registry import experiment_name, registered_model_name
-from workbench.serve import process_group_members
+from workbench.registry.versions import experiment_name, registered_model_name
+from workbench.serve.servers import process_group_members
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 def mlflow_command(tmp_path_factory, embedder, request):
     """`workbench mlflow` as a user starts it, in its own process group; yields its address."""
     ws = demo_workspace(tmp_path_factory, embedder, getattr(request.config, "cache", None))
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "--workspace", str(ws), "mlflow"],
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli.app", "--workspace", str(ws), "mlflow"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
                             start_new_session=True)
     url, seen, deadline = None, [], time.monotonic() + 150
@@ -49,7 +49,7 @@ def mlflow_command(tmp_path_factory, embedder, request):
 
 
 def test_reviewer_finds_the_tracker_runs_and_model_versions(mlflow_command, page, screenshot_dir):
-    from workbench.registry import TrackerRegistry
+    from workbench.registry.versions import TrackerRegistry
 
     url, ws = mlflow_command
     page.goto(url + "/#/experiments")

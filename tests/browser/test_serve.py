@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from tests.browser.conftest import wait_for_widgets
-from workbench.serve import ServerError, start_lab, start_mlflow_ui, start_voila
+from workbench.serve.servers import ServerError, start_lab, start_mlflow_ui, start_voila
 
 SCRIPT = "<script>alert(1)</script>"
 

@@ -8,10 +8,10 @@ from hashlib import blake2b
 import polars as pl
 import pytest
 
-from workbench import schema
+from workbench.core import schema
 from workbench.corpus import prepare_import
 from workbench.corpus.timing import PAUSE_S
-from workbench.errors import InputError
+from workbench.core.errors import InputError
 
 from .conftest import base_calls, base_utterances, typed, write_rows
 

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from workbench.corpus import prepare_import
-from workbench.errors import InputError
+from workbench.core.errors import InputError
 
 from .conftest import base_calls, base_utterances, typed, write_rows
 

@@ -5,11 +5,11 @@ import builtins
 
 import pytest
 
-from workbench.cli import main
-from workbench.cli_trackers import parse_filters
+from workbench.cli.app import main
+from workbench.cli.trackers import parse_filters
 from workbench.demo.generator import sentence_label
-from workbench.demo_job import DEMO_EXAMPLES
-from workbench.errors import ValidationError
+from workbench.demo.job import DEMO_EXAMPLES
+from workbench.core.errors import ValidationError
 
 
 def test_filters_are_parsed_by_the_calls_column_types(demo_ws):

@@ -94,7 +94,7 @@ def test_examples_without_recurring_words_have_no_baseline():
 
 def test_the_tracker_compares_itself_with_its_examples_keywords(demo_ws):
     from tests.trackers.test_tracker import answer_round, make_tracker
-    from workbench.demo_job import DEMO_EXAMPLES
+    from workbench.demo.job import DEMO_EXAMPLES
 
     t = make_tracker(demo_ws, examples=DEMO_EXAMPLES)
     for _ in range(2):
@@ -129,9 +129,9 @@ def test_a_kept_baseline_gives_the_same_comparison():
 
 def test_the_baseline_becomes_a_keyword_tracker_with_the_same_scope(demo_ws, capsys):
     from tests.trackers.test_tracker import answer_round, make_tracker
-    from workbench.cli import main
-    from workbench.demo_job import DEMO_EXAMPLES
-    from workbench.errors import ValidationError
+    from workbench.cli.app import main
+    from workbench.demo.job import DEMO_EXAMPLES
+    from workbench.core.errors import ValidationError
 
     t = make_tracker(demo_ws, examples=DEMO_EXAMPLES)
     answer_round(t, t.next_round())

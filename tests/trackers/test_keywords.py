@@ -4,7 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from workbench.errors import ValidationError
+from workbench.core.errors import ValidationError
 from workbench.trackers.keywords import (
     MAX_PHRASE_WORDS,
     KeywordMatcher,

@@ -16,8 +16,8 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import REPO
 from workbench import Workspace
 from workbench.demo.generator import sentence_label
-from workbench.demo_job import DEMO_EXAMPLES
-from workbench.errors import NotFoundError, ValidationError
+from workbench.demo.job import DEMO_EXAMPLES
+from workbench.core.errors import NotFoundError, ValidationError
 from workbench.trackers.tracker import SmallCorpusWarning
 
 DESCRIPTION = "The customer asks for a lower price or a discount"
@@ -267,7 +267,7 @@ def test_a_yes_is_learnt_from_its_turn_but_never_from_a_not_sure(demo_ws, tmp_pa
     learnt = t.yes_learnt_from()
     row = learnt.filter(pl.col("sentence_id") == int(ids[yes])).row(0, named=True)
     assert row["text"] == texts[yes] and row["learnt_from_text"] == texts[ask]
-    from workbench.cli import main
+    from workbench.cli.app import main
     from workbench.widgets.overview import PerformanceOverview
 
     assert main(["--workspace", str(demo_ws.path), "performance", t.name]) == 0

@@ -5,7 +5,7 @@ import html
 
 import polars as pl
 
-from workbench.reports import tracker_report
+from workbench.results.reports import tracker_report
 from workbench.widgets import TrackerResults
 
 

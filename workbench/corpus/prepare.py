@@ -2,7 +2,7 @@
 
 ``prepare_import`` is pure: it reads and checks its inputs and returns new tables, and the
 workspace writes them in one step. Every problem with the data is an
-:class:`~workbench.errors.InputError` naming the file, rows, column and fix; problems that
+:class:`~workbench.core.errors.InputError` naming the file, rows, column and fix; problems that
 do not stop an import (a call without utterances, times going backwards) are warnings.
 
 Calls already in the workspace are skipped with their utterances, or returned to replace
@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from workbench import schema
+from workbench.core import schema
 from workbench.corpus.readers import ROW, TableSource, read_table
 from workbench.corpus.sentences import split_utterances, splitter_language
 from workbench.corpus.timing import estimate_timings
 from workbench.corpus.validate import validate_calls, validate_utterances
-from workbench.errors import InputError
+from workbench.core.errors import InputError
 
 # Utterances may end a little after the call's recorded duration (rounding, trailing
 # silence cut); only more than this is worth a warning.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from workbench.errors import InputError
+from workbench.core.errors import InputError
 
 ROW = "__workbench_row__"
 

@@ -32,7 +32,7 @@ import pysbd
 from pysbd.languages import LANGUAGE_CODES
 from pysbd.lang.english import English
 
-from workbench import schema
+from workbench.core import schema
 
 # Everyday words in pysbd's English abbreviation list (state names, "Rep.", "Id." ...):
 # after them pysbd never splits before "I", "I'm" or a lower-case word. Number

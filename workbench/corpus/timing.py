@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from workbench.schema import WORDS_PER_SECOND
+from workbench.core.schema import WORDS_PER_SECOND
 
 PAUSE_S = 0.6
 

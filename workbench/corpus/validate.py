@@ -1,6 +1,6 @@
 """Check an imported table against the import format and cast it to the stored dtypes.
 
-Each check raises one :class:`~workbench.errors.InputError` naming the source, the rows
+Each check raises one :class:`~workbench.core.errors.InputError` naming the source, the rows
 (from the reader's ``ROW`` column), the column and the fix. Checks run column by column in
 a fixed order, so the first problem a user fixes is the first one in the file's layout.
 
@@ -24,9 +24,9 @@ from datetime import datetime, timezone
 
 import polars as pl
 
-from workbench import schema
+from workbench.core import schema
 from workbench.corpus.readers import ROW
-from workbench.errors import InputError
+from workbench.core.errors import InputError
 
 TRUE_WORDS = ("true", "1", "yes")
 FALSE_WORDS = ("false", "0", "no")

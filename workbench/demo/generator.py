@@ -1,7 +1,7 @@
 """Deterministic generator of a synthetic B2B sales-call corpus with ground truth.
 
 The corpus is what the quick start imports: calls and utterances in the import format of
-``workbench.schema``, plus ``labels.parquet`` (utterance-level ground truth) and
+``workbench.core.schema``, plus ``labels.parquet`` (utterance-level ground truth) and
 ``concepts.json`` (the trackers to build from it), in the same shape as the shared
 benchmark datasets.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import polars as pl
 
 from workbench.demo import phrases
-from workbench.schema import CALLS_OPTIONAL, CALLS_REQUIRED, UTTERANCES_REQUIRED
+from workbench.core.schema import CALLS_OPTIONAL, CALLS_REQUIRED, UTTERANCES_REQUIRED
 
 __all__ = [
     "CONCEPTS",

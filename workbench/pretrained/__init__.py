@@ -1,4 +1,4 @@
-"""Pre-trained trackers for the demo concepts, as bundles (workbench.bundles).
+"""Pre-trained trackers for the demo concepts, as bundles (workbench.activation.bundles).
 
 Built by ``python -m workbench.pretrained.build`` from the seeded demo corpus, with a simulated
 user answering the rounds from the generator's ground truth; import them into any workspace with

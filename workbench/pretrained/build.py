@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from workbench import Workspace
-    from workbench.bundles import SUFFIX, export_bundle
+    from workbench.activation.bundles import SUFFIX, export_bundle
     from workbench.demo.generator import generate_demo, sentence_label
     from workbench.trackers.tracker import SmallCorpusWarning
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import polars as pl
 
-from workbench.dates import utc_datetime
-from workbench.errors import ValidationError
-from workbench.schema import MENTIONED_BY
+from workbench.core.dates import utc_datetime
+from workbench.core.errors import ValidationError
+from workbench.core.schema import MENTIONED_BY
 
 NAME_MAX = 60
 DEFAULT_FILTERS: dict[str, Any] = {"is_external": True}

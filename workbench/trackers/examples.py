@@ -1,7 +1,7 @@
 """Validation of a smart tracker's example sentences."""
 from __future__ import annotations
 
-from workbench.errors import ValidationError
+from workbench.core.errors import ValidationError
 
 MIN_EXAMPLES = 5
 MAX_EXAMPLES = 100

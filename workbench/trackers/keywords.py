@@ -42,7 +42,7 @@ import polars as pl
 from nltk.stem.snowball import SnowballStemmer
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from workbench.errors import ValidationError
+from workbench.core.errors import ValidationError
 
 __all__ = [
     "KeywordMatcher",

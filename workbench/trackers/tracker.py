@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from workbench.errors import NotFoundError, ValidationError, WorkbenchError
+from workbench.core.errors import NotFoundError, ValidationError, WorkbenchError
 from workbench.live import LiveTracker, TrackerActivation
-from workbench.store import dumps, loads, now_iso
+from workbench.storage.store import dumps, loads, now_iso
 from workbench.trackers.definition import TrackerDefinition
 from workbench.trackers.examples import require_minimum, validate_examples
 from workbench.trackers.rounds import (
@@ -345,7 +345,7 @@ class Tracker(TrackerActivation, BaseTracker):
     # ------------------------------------------------------------------ training
 
     def _embed_texts(self, texts: list[str]) -> np.ndarray:
-        from workbench.embedding import embed_texts
+        from workbench.embedding.cache import embed_texts
 
         if not texts:
             return np.zeros((0, self.ws.embedder.dimension), dtype=np.float32)

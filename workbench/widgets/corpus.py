@@ -5,7 +5,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from workbench.reports import sentences_per_call
+from workbench.results.reports import sentences_per_call
 from workbench.widgets._render import (
     bar_figure,
     esc,

@@ -55,7 +55,7 @@ class PerformanceOverview:
 
     def create_keyword_tracker(self) -> Any:
         """The button: the keyword baseline as a tracker of its own (Tracker.create_keyword_baseline)."""
-        from workbench.errors import WorkbenchError
+        from workbench.core.errors import WorkbenchError
 
         try:
             kt = self.tracker.create_keyword_baseline()

@@ -1,7 +1,7 @@
 """Notebook 5's screen (a Voila dashboard for stakeholders): which calls mention the concept,
 how often per team, rep and month, and the sentences in their context.
 
-The numbers come from workbench.reports.tracker_report (the tracker's detections joined with
+The numbers come from workbench.results.reports.tracker_report (the tracker's detections joined with
 the calls); this module only draws them.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 import ipywidgets as widgets
 import polars as pl
 
-from workbench.reports import TrackerReport, tracker_report
+from workbench.results.reports import TrackerReport, tracker_report
 from workbench.trackers.rounds import with_context
 from workbench.widgets._render import bar_figure, esc, figure_html, html_block, set_html, speaker_line, time_label
 

@@ -207,7 +207,7 @@ class TaggingView:
         return self.round
 
     def start_verification_round(self):
-        from workbench.errors import WorkbenchError
+        from workbench.core.errors import WorkbenchError
 
         try:
             rnd = self.tracker.verification_round()

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import ipywidgets as widgets
 
-from workbench.errors import ValidationError
+from workbench.core.errors import ValidationError
 from workbench.trackers.definition import (
     normalise_call_part,
     validate_channels,

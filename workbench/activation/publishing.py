@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from workbench import activation as act
-from workbench.errors import ValidationError
-from workbench.store import loads
+from workbench.activation import service as act
+from workbench.core.errors import ValidationError
+from workbench.storage.store import loads
 
 if TYPE_CHECKING:
     from workbench.trackers.tracker import Tracker

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from workbench.errors import NotFoundError, ValidationError
-from workbench.store import dumps, loads, now_iso
+from workbench.core.errors import NotFoundError, ValidationError
+from workbench.storage.store import dumps, loads, now_iso
 
 if TYPE_CHECKING:
     from workbench.trackers.tracker import Tracker
@@ -37,13 +37,13 @@ if TYPE_CHECKING:
 
 FORMAT = "workbench-tracker-bundle/1"
 SUFFIX = ".tracker.zip"
-PRETRAINED_DIR = Path(__file__).with_name("pretrained")
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 
 
 def export_bundle(tracker: "Tracker", path: str | Path, *, version: int | None = None) -> Path:
     """Write ``tracker`` with ``version`` (default: the published one, else the latest) to ``path``
     (a ``.tracker.zip`` file; the suffix is added when missing). Returns the path written."""
-    from workbench import activation as act
+    from workbench.activation import service as act
 
     ws = tracker.ws
     if tracker.kind != "smart":
@@ -111,7 +111,7 @@ def import_bundle(ws: "Workspace", path: str | Path, *, name: str | None = None,
     """Create a tracker from a bundle, with its model as a registered and (by default) published
     version. ``name`` renames it (e.g. when the name is taken); ``filters`` replaces the bundle's
     call filters when they name columns or values this workspace does not have."""
-    from workbench import activation as act
+    from workbench.activation import service as act
     from workbench.trackers.tracker import SmallCorpusWarning
 
     manifest = read_manifest(path)

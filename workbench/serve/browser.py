@@ -9,7 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 CHROMIUM_ARGS = [
     "--no-sandbox",  # we run as root in containers, where the sandbox cannot start
@@ -61,7 +61,7 @@ def screenshot_notebooks(workspace: Path, notebooks: list[Path], out_dir: Path, 
     """Serve notebooks with Voila on the workspace and save one PNG of each, as a person sees it."""
     from playwright.sync_api import sync_playwright
 
-    from workbench.serve import start_voila
+    from workbench.serve.servers import start_voila
 
     chromium = find_chromium()
     if chromium is None:

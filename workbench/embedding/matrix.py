@@ -1,6 +1,6 @@
 """Sentence embeddings as one float32 matrix on disk, for scoring every sentence at once.
 
-The embedding cache (workbench.embedding) is keyed by text and stores float16 shards: right for
+The embedding cache (workbench.embedding.cache) is keyed by text and stores float16 shards: right for
 embedding once and never again, wrong for scoring a million sentences in seconds, because
 gathering a million rows out of shards and widening float16 to float32 costs far more than the
 matrix product itself (measured in benchmarks/results/backfill.md). So activation keeps a second,
@@ -23,7 +23,7 @@ gather.
 """
 from __future__ import annotations
 
-from workbench.atomic import atomic_write_text
+from workbench.core.files import atomic_write_text
 
 import fcntl
 import json
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.workspace import Workspace
@@ -162,7 +162,7 @@ class SentenceMatrix:
         Raises with the fix when some sentences are not embedded. Cheap when nothing is new:
         one comparison of sentence ids.
         """
-        from workbench.embedding import EmbeddingCache, _keys_array
+        from workbench.embedding.cache import EmbeddingCache, _keys_array
 
         sents = self.ws.sentences
         with self._lock():

@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from workbench.errors import ValidationError
+from workbench.core.errors import ValidationError
 
 
 def _ws(args):

@@ -49,7 +49,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np
 
-from workbench.errors import InputError, ValidationError
+from workbench.core.errors import InputError, ValidationError
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",

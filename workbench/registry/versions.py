@@ -49,7 +49,7 @@ from mlflow.models import Model, ModelSignature  # noqa: E402
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore  # noqa: E402
 from mlflow.types.schema import Array, ColSpec, ParamSchema, ParamSpec, Schema  # noqa: E402
 
-from workbench.errors import NotFoundError, ValidationError  # noqa: E402
+from workbench.core.errors import NotFoundError, ValidationError  # noqa: E402
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -76,7 +76,7 @@ TAG_MODEL_NAME = "workbench.registered_model"
 # MLflow shows this tag as the description of a run or an experiment.
 TAG_NOTE = "mlflow.note.content"
 
-MODEL_CODE = Path(__file__).with_name("tracker_model.py")
+MODEL_CODE = Path(__file__).with_name("pyfunc.py")
 _MAX_PARAM_VALUE = 6000  # MLflow's limit; longer values are cut rather than failing the training
 _BATCH = 100  # MLflow takes at most 100 params or tags (and 1000 metrics) per log_batch
 

@@ -1,12 +1,12 @@
 """Results of live trackers: search, team stats with plots, exports and the calls API document.
 
-Everything here reads the detections that activation stored (workbench.activation), never a
+Everything here reads the detections that activation stored (workbench.activation.service), never a
 model: results are what the *published* versions found, the same numbers every stakeholder sees.
 """
 from __future__ import annotations
 
-from workbench.atomic import atomic_path
-from workbench.dates import utc_datetime
+from workbench.core.files import atomic_path
+from workbench.core.dates import utc_datetime
 
 import datetime as dt
 import json
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import polars as pl
 
-from workbench import activation as act
-from workbench.errors import ValidationError
+from workbench.activation import service as act
+from workbench.core.errors import ValidationError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -6,7 +6,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 EPILOG = """\
 Typical first session:
@@ -53,13 +53,13 @@ def cmd_info(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from workbench.demo_job import run_demo
+    from workbench.demo.job import run_demo
 
     run_demo(args.workspace, n_calls=args.calls, seed=args.seed, train=not args.no_train)
     return 0
 
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 DASHBOARDS = ("04_performance_overview.ipynb", "05_tracker_results.ipynb")
 
 
@@ -70,7 +70,7 @@ def _notebooks_dir() -> Path:
 
 
 def cmd_dashboards(args) -> int:
-    from workbench.serve import serve_forever, start_voila
+    from workbench.serve.servers import serve_forever, start_voila
     from workbench.workspace import Workspace
 
     ws = Workspace(args.workspace)
@@ -79,7 +79,7 @@ def cmd_dashboards(args) -> int:
 
 
 def cmd_lab(args) -> int:
-    from workbench.serve import serve_forever, start_lab
+    from workbench.serve.servers import serve_forever, start_lab
     from workbench.workspace import Workspace
 
     ws = Workspace(args.workspace)
@@ -87,13 +87,13 @@ def cmd_lab(args) -> int:
 
 
 def cmd_mlflow(args) -> int:
-    from workbench.serve import serve_forever, start_mlflow_ui
+    from workbench.serve.servers import serve_forever, start_mlflow_ui
     from workbench.workspace import Workspace
 
     ws = Workspace(args.workspace)
     server = start_mlflow_ui(ws.mlruns_dir, port=args.port)
     # MLflow 3 opens experiments on its GenAI pages: link each tracker's runs and versions directly.
-    from workbench.registry import experiment_name, registered_model_name
+    from workbench.registry.versions import experiment_name, registered_model_name
 
     for tracker in ws.trackers():
         experiment = ws.registry.client.get_experiment_by_name(experiment_name(tracker.name))
@@ -104,7 +104,7 @@ def cmd_mlflow(args) -> int:
 
 
 def cmd_screenshots(args) -> int:
-    from workbench.browser import screenshot_notebooks
+    from workbench.serve.browser import screenshot_notebooks
     from workbench.workspace import Workspace
 
     ws = Workspace(args.workspace)
@@ -169,10 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="docs/screenshots", help="folder for the PNGs (default: docs/screenshots)")
     p.set_defaults(func=cmd_screenshots)
 
-    from workbench.cli_trackers import register as register_trackers
+    from workbench.cli.trackers import register as register_trackers
 
     register_trackers(sub)
-    from workbench import cli_results
+    from workbench.cli import results as cli_results
 
     cli_results.register(sub)
     return parser

@@ -4,11 +4,11 @@
 the last N months with the *published* version (the MLflow alias ``published``), stores the
 detections, and from then on every import scores the new calls too (``score_new_calls``, which
 ``Workspace._score_new_calls`` calls). Training or editing the tracker afterwards changes nothing
-live until ``t.publish()`` (workbench.publishing).
+live until ``t.publish()`` (workbench.activation.publishing).
 
 Scoring is a matrix product, not a model run: the published model is a logistic regression over
 sentence embeddings, so its weights are read once and applied to the float32 sentence matrix
-(workbench.sentence_matrix) block by block. A model that is not linear falls back to its own
+(workbench.embedding.matrix) block by block. A model that is not linear falls back to its own
 ``predict_proba``, chunked.
 
 Detections live as parquet files, not in SQLite: a tracker over a year of calls has hundreds of
@@ -25,8 +25,8 @@ folder, switches the pointer in SQLite in one transaction and then removes the o
 """
 from __future__ import annotations
 
-from workbench.atomic import atomic_path
-from workbench.dates import utc_datetime
+from workbench.core.files import atomic_path
+from workbench.core.dates import utc_datetime
 
 import datetime as dt
 import fcntl
@@ -44,8 +44,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 import polars as pl
 
-from workbench.errors import ValidationError, WorkbenchError
-from workbench.store import dumps, loads, now_iso
+from workbench.core.errors import ValidationError, WorkbenchError
+from workbench.storage.store import dumps, loads, now_iso
 
 if TYPE_CHECKING:
     from workbench.trackers.tracker import BaseTracker
@@ -128,7 +128,7 @@ class Scorer:
 
     def score(self, view, rows: np.ndarray, *, on_block=None) -> tuple[np.ndarray, np.ndarray]:
         """(score, detected) for the given rows of ws.sentences; score is 0.5 at the threshold."""
-        from workbench.sentence_matrix import linear_scores
+        from workbench.embedding.matrix import linear_scores
 
         if self.weights is not None:
             d = linear_scores(view, rows, self.weights, self.bias, on_block=on_block)
@@ -453,7 +453,7 @@ class ActivationResult:
 def score_frame(ws: "Workspace", scorer: Scorer, scope: pl.DataFrame, *, progress: bool = False,
                 desc: str = "Scoring") -> tuple[pl.DataFrame, pl.DataFrame]:
     """Score in-scope sentences (a frame with ``_row``): (detections, calls scored)."""
-    from workbench.sentence_matrix import SentenceMatrix
+    from workbench.embedding.matrix import SentenceMatrix
 
     scored_at = dt.datetime.now(dt.timezone.utc)
     if scope.height == 0:
@@ -519,7 +519,7 @@ def activate(tracker: "BaseTracker", backfill_months: int = 12, *, as_of: Any = 
     Without a published version, the latest trained version is published first. Prints what the
     backfill covers and how long it should take before it starts (``verbose=False`` to keep
     quiet). Activating an active tracker again re-scores its history (e.g. with more months).
-    ``engine="spark"`` runs the scoring through Spark (workbench.spark; needs pyspark).
+    ``engine="spark"`` runs the scoring through Spark (workbench.activation.spark; needs pyspark).
     """
     ws = tracker.ws
     ensure_schema(ws.store)
@@ -569,7 +569,7 @@ def apply_version(tracker: "BaseTracker", version: int, snapshot: dict, *, month
         earlier = read_run(ws, tracker.id, old["run_dir"])[1]["call_id"] if old is not None else []
         scope = scope_rows(ws, snapshot, call_ids=earlier, window_start=window_start if months else None)
         if engine == "spark":
-            from workbench.spark import spark_score
+            from workbench.activation.spark import spark_score
 
             dets, calls = spark_score(ws, tracker.name, version, scope, spark=spark)
         else:
@@ -601,7 +601,7 @@ def apply_version(tracker: "BaseTracker", version: int, snapshot: dict, *, month
 def record_definition(ws: "Workspace", tracker_name: str, version: int, definition: dict) -> None:
     """Write the scope a version goes live with onto the registered version, so a published
     version is reproducible from MLflow alone even when the filters changed after its training."""
-    from workbench.registry import registered_model_name
+    from workbench.registry.versions import registered_model_name
 
     ws.registry.client.set_model_version_tag(
         registered_model_name(tracker_name), str(int(version)), TAG_PUBLISHED_DEFINITION,

@@ -1,6 +1,6 @@
 """`workbench` subcommands for activation, publishing, results and bundles.
 
-``register(subparsers)`` adds them to the main parser (workbench/cli.py):
+``register(subparsers)`` adds them to the main parser (workbench/cli/app.py):
 
     workbench backfill TRACKER [--months 12] [--engine local|spark] [--yes]
     workbench deactivate TRACKER
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import ValidationError
+from workbench.core.errors import ValidationError
 
 
 def _ws(args):
@@ -49,7 +49,7 @@ def _filters(items: list[str] | None) -> dict[str, Any]:
 
 
 def cmd_backfill(args) -> int:
-    from workbench import activation
+    from workbench.activation import service as activation
 
     ws = _ws(args)
     tracker = ws.tracker(args.tracker)
@@ -61,7 +61,7 @@ def cmd_backfill(args) -> int:
         return 1
     spark = None
     if args.engine == "spark":
-        from workbench.spark import session
+        from workbench.activation.spark import session
 
         spark = session(args.spark_master)
     try:
@@ -77,7 +77,7 @@ def cmd_backfill(args) -> int:
 
 
 def cmd_deactivate(args) -> int:
-    from workbench import activation
+    from workbench.activation import service as activation
 
     ws = _ws(args)
     activation.deactivate(ws.tracker(args.tracker))
@@ -86,7 +86,7 @@ def cmd_deactivate(args) -> int:
 
 
 def cmd_publish(args) -> int:
-    from workbench import publishing
+    from workbench.activation import publishing
 
     ws = _ws(args)
     tracker = ws.tracker(args.tracker)
@@ -103,7 +103,7 @@ def cmd_publish(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from workbench.results import search
+    from workbench.results.search import search
 
     ws = _ws(args)
     result = search(ws, args.tracker or None, filters=_filters(args.filter), date_from=args.date_from,
@@ -116,7 +116,7 @@ def cmd_search(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from workbench.results import calls_api, export_detections
+    from workbench.results.search import calls_api, export_detections
 
     ws = _ws(args)
     selection = {"filters": _filters(args.filter) or None, "date_from": args.date_from, "date_to": args.date_to}
@@ -132,7 +132,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_stream(args) -> int:
-    from workbench.streams import get_stream
+    from workbench.results.streams import get_stream
 
     new = get_stream(_ws(args), args.name).new()
     if new.height == 0:
@@ -145,7 +145,7 @@ def cmd_stream(args) -> int:
 
 
 def cmd_bundle(args) -> int:
-    from workbench import bundles
+    from workbench.activation import bundles
 
     ws = _ws(args)
     if args.bundle_command == "export":

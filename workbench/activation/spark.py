@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.workspace import Workspace
@@ -76,8 +76,8 @@ def spark_score(ws: "Workspace", tracker_name: str, version: int, scope: pl.Data
     returns (detections, calls scored) exactly as the local engine's score_frame does."""
     import datetime as dt
 
-    from workbench.activation import _frames
-    from workbench.sentence_matrix import SentenceMatrix
+    from workbench.activation.service import _frames
+    from workbench.embedding.matrix import SentenceMatrix
 
     require_pyspark()
     if scope.height == 0:

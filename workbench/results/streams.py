@@ -1,6 +1,6 @@
 """Streams: saved searches that tell you about new calls.
 
-A stream is a search (workbench.results.search) with a name. ``ws.stream(name).new()`` returns
+A stream is a search (workbench.results.search.search) with a name. ``ws.stream(name).new()`` returns
 the calls that entered it since it was last read and marks them read. A stream may also name a
 notification command or a webhook: after each import has been scored, every stream with one is
 checked and, when calls entered it, the command is run (the calls as JSON on its standard input)
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from workbench.errors import NotFoundError, ValidationError
-from workbench.store import dumps, loads, now_iso
+from workbench.core.errors import NotFoundError, ValidationError
+from workbench.storage.store import dumps, loads, now_iso
 
 if TYPE_CHECKING:
     from workbench.workspace import Workspace
@@ -116,7 +116,7 @@ class Stream:
 
     def matches(self) -> pl.DataFrame:
         """Every call the saved search finds now."""
-        from workbench.results import search
+        from workbench.results.search import search
 
         return search(self.ws, context=0, **self.search_spec).calls
 
@@ -214,7 +214,7 @@ def create_stream(ws: "Workspace", name: str, *, command: Any = None, webhook: s
     name = " ".join(name.split())
     spec = _search_spec(ws, search)
     argv, url = _check_command(command), _check_webhook(webhook)
-    from workbench.results import search as run_search
+    from workbench.results.search import search as run_search
 
     calls = run_search(ws, context=0, **spec).calls  # validates the search before anything is stored
     if ws.store.query_one("SELECT id FROM streams WHERE name=?", (name,)):

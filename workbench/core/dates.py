@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from workbench.errors import ValidationError
+from workbench.core.errors import ValidationError
 
 
 def utc_datetime(value: Any, field: str, *, end: bool = False) -> dt.datetime | None:
