@@ -93,15 +93,17 @@ class HonestEstimate(BaseEstimator):
                else oof_scores(np.asarray(embeddings), tagged, y, refit_template(model), example_embeddings,
                                self.n_folds, self.random_state))
         if oof is None:
-            return HonestFigures(None, None, None, None, None, None, None, None, 0, 0, "sentence",
-                                 int(detected.sum()), (NO_ESTIMATE,))
+            return HonestFigures(precision=None, hit_rate=None, f1=None, positives=None, true_detections=None,
+                                 tp=None, fp=None, fn=None, n_probe_tags=0, n_probe_rounds=0, unit="sentence",
+                                 detected_units=int(detected.sum()), notes=(NO_ESTIMATE,))
         units = Units(labels, excluded, detected, scores, tagged, y, oof, tag_round, inclusion_prob)
         unit = "sentence"
         if groups is not None:
             units, unit = units.by_turn(groups), "turn"
-        return self._estimate(units.on_rank_scale(), unit)
+        return self._from_units(units.on_rank_scale(), unit)
 
-    def _estimate(self, units: Units, unit: str) -> HonestFigures:
+    def _from_units(self, units: Units, unit: str) -> HonestFigures:
+        """Probe weights, calibration replicates, band draws, then the figures."""
         rng = np.random.default_rng(self.random_state)
         shown = np.flatnonzero(units.shown)
         labelled = units.labels[shown] >= 0
@@ -115,7 +117,8 @@ class HonestEstimate(BaseEstimator):
         det_shown = units.detected[shown]
 
         probe_w, n_probe, n_rounds = probe_weights(units, shown, labelled)
-        notes = (NO_PROBE,) if n_rounds == 0 and units.tag_round is not None and units.inclusion_prob is not None else ()
+        recorded = units.tag_round is not None and units.inclusion_prob is not None
+        notes = (NO_PROBE,) if recorded and n_rounds == 0 else ()
         is_probe_tag = np.zeros(len(units.y), bool)
         is_probe_tag[pos_in_tagged[shown[probe_w > 0]]] = True
         cal_draws = calibration_draws(units.oof, units.y, is_probe_tag, self.n_draws, rng)
@@ -134,6 +137,7 @@ class HonestEstimate(BaseEstimator):
     def _figures(self, T, n_detected, n_tags, method, n_probe, n_rounds, unit, notes) -> HonestFigures:
         """Precision, hit rate, F1 and positives from the draws of (TP, FN): posterior
         medians of the ratios, with the central ``confidence`` interval of the draws."""
+        # The totals shown are the posterior means of TP and FN; the ratios, medians.
         tp0 = float(np.clip(float(T[:, 0].mean()), 0.0, n_detected))
         fn0 = float(max(float(T[:, 1].mean()), 0.0))
         fp0 = n_detected - tp0
