@@ -420,8 +420,9 @@ def test_export_and_import_a_version(registry, elsewhere, tmp_path):
 FRESH_PROCESS = textwrap.dedent(
     """
     import json, sys
-    # The logged model must need neither the workbench nor a pickle reader: make importing them fail.
-    for blocked in ("workbench", "joblib", "sklearn"):
+    # The logged model must not need the workbench (nor, to score embeddings, joblib or
+    # scikit-learn): make importing them fail.
+    for blocked in json.loads(sys.argv[4]):
         sys.modules[blocked] = None
     import mlflow, numpy as np, pandas as pd
     tracking_uri, model_name, request = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -429,18 +430,20 @@ FRESH_PROCESS = textwrap.dedent(
     mlflow.set_registry_uri(tracking_uri)
     model = mlflow.pyfunc.load_model(f"models:/{model_name}@published")
     out = model.predict(pd.DataFrame({"text": request["texts"], "embedding": request["embeddings"]}))
-    fast = model.unwrap_python_model().score_embeddings(np.asarray(request["embeddings"], dtype=np.float64))
+    given = [e for e in request["embeddings"] if e is not None]
+    fast = model.unwrap_python_model().score_embeddings(np.asarray(given, dtype=np.float64).reshape(len(given), -1))
     print(json.dumps({"score": out["score"].tolist(), "detected": out["detected"].tolist(),
                       "fast": fast.tolist()}))
     """
 )
 
 
-def score_in_a_fresh_process(registry, model_name: str, texts: list, embeddings: list, cwd: Path) -> dict:
+def score_in_a_fresh_process(registry, model_name: str, texts: list, embeddings: list, cwd: Path,
+                             blocked: tuple[str, ...] = ("workbench",)) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PYTHONPATH"))}
     done = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS, registry.tracking_uri, model_name,
-         json.dumps({"texts": texts, "embeddings": embeddings})],
+         json.dumps({"texts": texts, "embeddings": embeddings}), json.dumps(list(blocked))],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -455,7 +458,7 @@ def test_a_version_scores_where_workbench_cannot_be_imported(registry, tmp_path)
     registry.set_alias("No workbench", PUBLISHED_ALIAS, record.version)
     rows = x[:12].astype(np.float64)  # exact in JSON and in the DataFrame's float64 lists
     result = score_in_a_fresh_process(registry, record.registered_model, [None] * len(rows),
-                                      rows.tolist(), tmp_path)
+                                      rows.tolist(), tmp_path, blocked=("workbench", "joblib", "sklearn"))
     expected = registry.linear_model("No workbench").score(rows)
     np.testing.assert_array_equal(result["fast"], expected)
     # predict() hands the classifier float32 rows, as the workbench's sentence matrix does.
@@ -467,7 +470,8 @@ def test_a_version_scores_where_workbench_cannot_be_imported(registry, tmp_path)
 
 @pytest.mark.slow
 def test_pyfunc_scores_text_in_a_fresh_process(registry, embedder, tmp_path):
-    """Embeds with the real model, in a process that has neither workbench nor our store open."""
+    """Embeds with the real model (sentence-transformers, which needs scikit-learn), in a process
+    that has neither workbench nor our store open."""
     train = [
         ("Can you knock ten percent off the list price for us?", 1),
         ("Is that price negotiable?", 1),
