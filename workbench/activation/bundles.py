@@ -1,8 +1,8 @@
 """Tracker bundles: one zip file that carries a trained tracker to another workspace.
 
 A bundle holds the definition, the examples, the tags (with their text), one registered version
-(the pyfunc model and its MLflow run's artifacts, exported by TrackerRegistry.export_version) and
-its metrics::
+(the pyfunc model with its classifier as plain data, and its MLflow run's artifacts, exported by
+TrackerRegistry.export_version) and its metrics::
 
     bundle.json            format, definition, settings, examples, version, embedding model, metrics
     tags.parquet           sentence_id, answer, round_number, strategy, text
@@ -11,7 +11,10 @@ its metrics::
 Importing creates the tracker, registers the version as the tracker's version in the target
 workspace's MLflow store and publishes it, so ``t.activate()`` works at once, with no tagging.
 Tags whose sentences are in the target workspace (the same calls) are restored as tags; the rest
-stay in the imported run's artifacts. The model inside is a pickle: import only bundles you trust.
+stay in the imported run's artifacts. The model inside is JSON (version/model/artifacts/linear_model.json);
+bundles made before that hold a pickle (classifier.joblib), which is read by a restricted reader
+that refuses anything but a tracker model's arrays (workbench.registry.legacy), so importing a
+bundle never runs code from it.
 
 The demo concepts ship as such bundles in ``workbench/pretrained/`` (``ws.import_pretrained()``).
 """
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from workbench.core.errors import NotFoundError, ValidationError
+from workbench.registry.legacy import UnsafeModelError
 from workbench.storage.store import dumps, loads, now_iso
 
 if TYPE_CHECKING:
@@ -141,7 +145,11 @@ def import_bundle(ws: "Workspace", path: str | Path, *, name: str | None = None,
             root = Path(tmp)
             with zipfile.ZipFile(path) as zf:
                 _safe_extract(zf, root)
-            record = ws.registry.import_version(tracker.name, root / "version")
+            try:
+                record = ws.registry.import_version(tracker.name, root / "version")
+            except UnsafeModelError as exc:
+                member = Path(exc.field).relative_to(root).as_posix()
+                raise UnsafeModelError(str(path), f"{member} {exc.problem}", exc.fix) from None
             tags = pl.read_parquet(root / "tags.parquet") if (root / "tags.parquet").exists() else None
         restored = _restore_tags(ws, tracker, tags)
         with ws.store.transaction() as con:

@@ -12,7 +12,7 @@ backfill as the local engine through it, and stores the same detections:
 Locally (the default, ``local[*]``) the staging folder is under the workspace. On a cluster, pass
 ``master`` (e.g. ``spark://host:7077``, ``yarn``) and a ``staging`` URI every executor can read
 and write (``hdfs://…``, ``s3a://…``, or a shared mount); the executors need Python with mlflow,
-numpy, pandas, joblib and scikit-learn (the version's ``requirements.txt``), not the workbench.
+numpy and pandas (the version's ``requirements.txt``), not the workbench.
 Needs the optional extra ``spark`` (``pip install 'smart-tracker-workbench[spark]'``) and Java 17.
 """
 from __future__ import annotations

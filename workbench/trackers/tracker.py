@@ -15,6 +15,7 @@ import polars as pl
 
 from workbench.core.errors import NotFoundError, ValidationError, WorkbenchError
 from workbench.live import LiveTracker, TrackerActivation
+from workbench.registry.linear_model import LinearTrackerModel
 from workbench.storage.store import dumps, loads, now_iso
 from workbench.trackers.definition import TrackerDefinition
 from workbench.trackers.examples import require_minimum, validate_examples
@@ -48,22 +49,6 @@ class TrainingResult:
     n_no: int
     n_not_sure: int
     threshold: float
-
-
-class _ProbabilityModel:
-    """What MLflow stores: the classifier with its threshold on the probability scale.
-
-    TrackerModel's own threshold_ lives on the raw decision scale and its predict_proba is
-    0.5 exactly at that threshold, so the registered model detects at 0.5.
-    """
-
-    threshold_ = 0.5
-
-    def __init__(self, model) -> None:
-        self.model = model
-
-    def predict_proba(self, X):
-        return self.model.predict_proba(X)
 
 
 @dataclass
@@ -547,14 +532,15 @@ class Tracker(TrackerActivation, BaseTracker):
         metrics["yes_tags_learnt_from_their_turn"] = learnt_from["learnt_from_sentence_id"].is_not_null().sum()
         curve = self.learning_curve()
         record = self.ws.registry.log_training(
-            self.name, model=_ProbabilityModel(model), params=params, metrics=metrics,
+            self.name, model=LinearTrackerModel.from_estimator(model, self.ws.embedder.model_id), params=params,
+            metrics=metrics,
             tags_table=tags.rename({"answer": "label"}).join(learnt_from, on="sentence_id", how="left"),
             figures={"performance.png": performance_figure(est, curve)},
             extra_artifacts={"estimate.json": est.as_dict(), "definition.json": {
                 "name": self.name, "description": self.description, "mentioned_by": self.mentioned_by,
                 "filters": self.filters, "call_part": list(self.call_part), "channels": self.channels,
                 "examples": self.examples}},
-            description=self.description, embedding_model=self.ws.embedder.model_id,
+            description=self.description,
         )
         with self.ws.store.transaction() as con:
             con.execute("INSERT INTO versions(tracker_id, version, run_id, round_number, created_at, metrics)"
@@ -575,9 +561,9 @@ class Tracker(TrackerActivation, BaseTracker):
             "SELECT version FROM versions WHERE tracker_id=? ORDER BY version DESC LIMIT 1", (self.id,))
         if previous is None:
             return None
-        old = self.ws.registry.load_model(self.name, version=previous["version"]).unwrap_python_model()
+        old = self.ws.registry.linear_model(self.name, version=previous["version"])
         # Both models put their threshold at probability 0.5; detection_change cuts at 0.
-        return detection_change(old.score_embeddings(state.X) - 0.5, model.predict_proba(state.X)[:, 1] - 0.5)
+        return detection_change(old.score(state.X) - 0.5, model.predict_proba(state.X)[:, 1] - 0.5)
 
     def versions(self) -> pl.DataFrame:
         """Model versions trained so far: version, round, run id, precision and hit rate."""
