@@ -139,3 +139,15 @@ def test_results_dashboard_reads_the_stored_results_once_active(live_ws, tracker
     assert report.n_mentions == live.detections.height
     assert report.calls_in_scope == live.calls.height  # only the 3 months it scored, not every call
     assert report.per_call["mentions"].sum() == live.detections.height
+
+
+def test_delete_forgets_the_stored_results_once(live_ws, tracker):
+    """Deleting a tracker removes its activation row once (it used to run forget twice)."""
+    tracker.activate(12, as_of=AS_OF, progress=False, verbose=False)
+    statements: list[str] = []
+    live_ws.store._connection().set_trace_callback(statements.append)
+    try:
+        tracker.delete(confirm=True)
+    finally:
+        live_ws.store._connection().set_trace_callback(None)
+    assert sum(s.startswith("DELETE FROM activations") for s in statements) == 1
