@@ -175,9 +175,7 @@ def test_calls_scored_later_reach_the_streams_too(live_ws, live, tmp_path):
 
 def test_the_dashboard_and_team_stats_report_the_same_breakdowns(live_ws, live):
     """One statistics module: the results dashboard's tables are the team stats' tables."""
-    from workbench.results.reports import tracker_report
-
-    report = tracker_report(live_ws, live)
+    report = live.report()
     stats = live.team_stats()
     for by in ("team", "rep", "month"):
         assert getattr(report, f"by_{by}").equals(stats.table(by)), by
