@@ -18,7 +18,7 @@ from workbench.storage.activations import ActivationRows
 from workbench.storage.catalog import TrackerCatalog
 from workbench.storage.store import Store
 from workbench.storage.tables import CorpusTables
-from workbench.trackers.records import TrackerRecord, find_record, resolve_records
+from workbench.trackers.records import TrackerRecord, resolve_records
 
 if TYPE_CHECKING:
     from workbench.embedding.cache import Embedder
@@ -66,9 +66,6 @@ class LiveContext:
     def record(self, tracker_id: int) -> TrackerRecord:
         """The tracker's record as stored now (after a write changed its status or version)."""
         return TrackerRecord.from_row(self.catalog.get(tracker_id))
-
-    def find(self, name: str) -> TrackerRecord:
-        return find_record(self.catalog, name, self.path)
 
     def records(self, trackers) -> list[TrackerRecord]:
         return resolve_records(self.catalog, trackers, self.path)

@@ -31,12 +31,9 @@ CALLS_SCORED_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    return pl.DataFrame(schema=schema)
-
-
 def no_results() -> tuple[pl.DataFrame, pl.DataFrame]:
-    return empty(DETECTION_SCHEMA), empty(CALLS_SCORED_SCHEMA)
+    """The two frames when nothing was scored."""
+    return pl.DataFrame(schema=DETECTION_SCHEMA), pl.DataFrame(schema=CALLS_SCORED_SCHEMA)
 
 
 def detection_frames(scope: pl.DataFrame, scores: np.ndarray, detected: np.ndarray, version: int,

@@ -131,14 +131,14 @@ MIGRATIONS: list[list[str]] = [TRACKERS, ACTIVATIONS, STREAMS]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def migrate(con: sqlite3.Connection, path: object) -> int:
-    """Apply the migrations the database lacks; returns the schema version it ends at.
+def migrate(con: sqlite3.Connection, path: object) -> None:
+    """Apply the migrations the database lacks (``path`` names it in errors).
 
     ``con`` is in autocommit mode (isolation_level=None): the BEGIN IMMEDIATE here takes the
     write lock first, so the version read inside it is the one the migrations apply to.
     """
     if con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-        return SCHEMA_VERSION  # the common case: no write lock taken just to open a workspace
+        return  # the common case: no write lock taken just to open a workspace
     con.execute("BEGIN IMMEDIATE")
     try:
         current = con.execute("PRAGMA user_version").fetchone()[0]
@@ -154,4 +154,3 @@ def migrate(con: sqlite3.Connection, path: object) -> int:
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
-    return SCHEMA_VERSION

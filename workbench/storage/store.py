@@ -30,7 +30,7 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self.schema_version = migrate(self._connection(), self.path)
+        migrate(self._connection(), self.path)
 
     def _connection(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
