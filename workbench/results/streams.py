@@ -84,6 +84,7 @@ def _matches(ctx: LiveContext, spec: dict) -> pl.DataFrame:
 @dataclass
 class Stream:
     ctx: LiveContext
+    rows: StreamRows
     id: int
     name: str
     search_spec: dict
@@ -94,31 +95,27 @@ class Stream:
     def __repr__(self) -> str:
         return f"Stream({self.name!r}, {self.search_spec})"
 
-    @property
-    def _rows(self) -> StreamRows:
-        return StreamRows(self.ctx.store)
-
     def matches(self) -> pl.DataFrame:
         """Every call the saved search finds now."""
         return _matches(self.ctx, self.search_spec)
 
     def _enter(self, calls: pl.DataFrame, *, read: bool = False, notified: bool = False) -> list[str]:
         """Record calls that match now and were never seen; returns those that entered."""
-        seen = self._rows.seen(self.id)
+        seen = self.rows.seen(self.id)
         entered = [c for c in calls["call_id"].to_list() if c not in seen]
-        self._rows.enter(self.id, entered, read=read, notified=notified)
+        self.rows.enter(self.id, entered, read=read, notified=notified)
         return entered
 
     def peek(self) -> pl.DataFrame:
         """The calls :meth:`new` would return, without marking them read."""
         calls = self.matches()
         self._enter(calls)
-        return calls.filter(pl.col("call_id").is_in(list(self._rows.unread(self.id))))
+        return calls.filter(pl.col("call_id").is_in(list(self.rows.unread(self.id))))
 
     def new(self) -> pl.DataFrame:
         """The calls that entered the stream since it was last read (most mentions first); marks them read."""
         out = self.peek()
-        self._rows.mark_read(self.id, out["call_id"].to_list())
+        self.rows.mark_read(self.id, out["call_id"].to_list())
         return out
 
     def notify(self) -> int:
@@ -128,7 +125,7 @@ class Stream:
             return 0
         calls = self.matches()
         self._enter(calls)
-        fresh = calls.filter(pl.col("call_id").is_in(list(self._rows.unnotified(self.id))))
+        fresh = calls.filter(pl.col("call_id").is_in(list(self.rows.unnotified(self.id))))
         if fresh.height == 0:
             return 0
         payload = {
@@ -156,9 +153,9 @@ class Stream:
         except (urllib.error.URLError, OSError, subprocess.TimeoutExpired) as exc:
             error = f"{'webhook ' + self.webhook if self.webhook else 'command'} failed: {exc}"
         if error is None:
-            self._rows.mark_notified(self.id, fresh["call_id"].to_list())
+            self.rows.mark_notified(self.id, fresh["call_id"].to_list())
         else:
-            self._rows.record_error(self.id, error)
+            self.rows.record_error(self.id, error)
         self.last_error = error
         if error is not None:
             warnings.warn(f"Stream '{self.name}': {error}. The calls stay pending and are sent next time.", stacklevel=2)
@@ -166,7 +163,7 @@ class Stream:
         return fresh.height
 
     def delete(self) -> None:
-        self._rows.delete(self.id)
+        self.rows.delete(self.id)
 
 
 class Streams:
@@ -199,7 +196,7 @@ class Streams:
             names = self.rows.names(order="name")
             raise NotFoundError(f"No stream named '{name}' in {self.ctx.path}. "
                                 + (f"There are: {', '.join(names)}." if names else "Create one with ws.create_stream()."))
-        return Stream(ctx=self.ctx, id=row["id"], name=row["name"], search_spec=loads(row["search"]),
+        return Stream(ctx=self.ctx, rows=self.rows, id=row["id"], name=row["name"], search_spec=loads(row["search"]),
                       command=loads(row["command"]), webhook=row["webhook"], last_error=row["last_error"])
 
     def all(self) -> list[Stream]:
