@@ -49,11 +49,9 @@ def _filters(items: list[str] | None) -> dict[str, Any]:
 
 
 def cmd_backfill(args) -> int:
-    from workbench.activation import service as activation
-
     ws = _ws(args)
     tracker = ws.tracker(args.tracker)
-    plan = activation.backfill_plan(tracker, args.months, as_of=args.as_of)
+    plan = tracker.backfill_plan(args.months, as_of=args.as_of)
     print(plan)
     if args.dry_run:
         return 0
@@ -65,48 +63,40 @@ def cmd_backfill(args) -> int:
 
         spark = session(args.spark_master)
     try:
-        activation.activate(tracker, args.months, as_of=args.as_of, progress=not args.quiet, engine=args.engine,
-                            spark=spark, verbose=False)
+        tracker.activate(args.months, as_of=args.as_of, progress=not args.quiet, engine=args.engine, spark=spark,
+                         verbose=False)
     finally:
         if spark is not None:
             spark.stop()
-    live = activation.live_results(ws, tracker)
+    live = tracker.results()
     print(f"'{tracker.name}' is active with version {live.version}: {live.detections.height:,} mentions in "
           f"{int((live.calls['mentions'] > 0).sum()):,} of {live.calls.height:,} calls. New calls are scored on import.")
     return 0
 
 
 def cmd_deactivate(args) -> int:
-    from workbench.activation import service as activation
-
-    ws = _ws(args)
-    activation.deactivate(ws.tracker(args.tracker))
+    _ws(args).tracker(args.tracker).deactivate()
     print(f"'{args.tracker}' no longer scores new calls; its results are kept.")
     return 0
 
 
 def cmd_publish(args) -> int:
-    from workbench.activation import publishing
-
-    ws = _ws(args)
-    tracker = ws.tracker(args.tracker)
-    changes = publishing.unpublished_changes(tracker)
+    tracker = _ws(args).tracker(args.tracker)
+    changes = tracker.unpublished_changes()
     if changes:
         print("Unpublished changes:\n" + "\n".join(f"  {c}" for c in changes))
-    print(publishing.diff(tracker, args.version))
+    print(tracker.diff(args.version))
     if args.diff_only:
         return 0
     if not _confirm(args, "Publish?"):
         return 1
-    publishing.publish(tracker, args.version, progress=not args.quiet)
+    tracker.publish(args.version, progress=not args.quiet)
     return 0
 
 
 def cmd_search(args) -> int:
-    from workbench.results.search import search
-
     ws = _ws(args)
-    result = search(ws, args.tracker or None, filters=_filters(args.filter), date_from=args.date_from,
+    result = ws.search(args.tracker or None, filters=_filters(args.filter), date_from=args.date_from,
                     date_to=args.date_to, text=args.text, match=args.match, min_mentions=args.min_mentions)
     print(result)
     if args.sentences:
@@ -116,25 +106,21 @@ def cmd_search(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from workbench.results.search import calls_api, export_detections
-
     ws = _ws(args)
     selection = {"filters": _filters(args.filter) or None, "date_from": args.date_from, "date_to": args.date_to}
     if str(args.out) == "-":
         if (args.format or "json") != "json":
             raise ValidationError("--out", "only JSON can be written to standard output", "Name a file for CSV or Parquet.")
-        json.dump(calls_api(ws, trackers=args.tracker or None, **selection), sys.stdout, indent=1, default=str)
+        json.dump(ws.calls_api(trackers=args.tracker or None, **selection), sys.stdout, indent=1, default=str)
         print()
         return 0
-    path = export_detections(ws, args.out, args.tracker or None, format=args.format, per=args.per, **selection)
+    path = ws.export_detections(args.out, args.tracker or None, format=args.format, per=args.per, **selection)
     print(f"Wrote {path}")
     return 0
 
 
 def cmd_stream(args) -> int:
-    from workbench.results.streams import get_stream
-
-    new = get_stream(_ws(args), args.name).new()
+    new = _ws(args).stream(args.name).new()
     if new.height == 0:
         print(f"No new calls in '{args.name}'.")
         return 0
@@ -149,9 +135,9 @@ def cmd_bundle(args) -> int:
 
     ws = _ws(args)
     if args.bundle_command == "export":
-        print(f"Wrote {bundles.export_bundle(ws.tracker(args.tracker), args.file, version=args.version)}")
+        print(f"Wrote {ws.tracker(args.tracker).export_bundle(args.file, version=args.version)}")
     elif args.bundle_command == "import":
-        t = bundles.import_bundle(ws, args.file, name=args.name, publish=not args.no_publish)
+        t = ws.import_bundle(args.file, name=args.name, publish=not args.no_publish)
         print(f"Imported '{t.name}' (version {t.published_version} published). Activate it with "
               f"`workbench backfill '{t.name}'`.")
     else:
@@ -161,7 +147,7 @@ def cmd_bundle(args) -> int:
             print("Import with `workbench bundle pretrained NAME...` or `--all`.")
             if not args.all:
                 return 0
-        for t in bundles.import_pretrained(ws, None if args.all else args.names):
+        for t in ws.import_pretrained(None if args.all else args.names):
             print(f"  '{t.name}': version {t.published_version} published")
     return 0
 

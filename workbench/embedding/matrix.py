@@ -23,15 +23,13 @@ gather.
 """
 from __future__ import annotations
 
-from workbench.core.files import atomic_write_text
+from workbench.core.files import atomic_write_text, file_lock
 
-import fcntl
 import json
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -135,15 +133,8 @@ class SentenceMatrix:
     def rows(self) -> int:
         return int(self._state()["rows"])
 
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / ".lock", "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def _lock(self):
+        return file_lock(self.path / ".lock")
 
     def _ids(self, rows: int) -> np.ndarray:
         if rows == 0:
