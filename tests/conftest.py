@@ -62,7 +62,7 @@ def corpus_files(tmp_path: Path) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def embedder():
     """The real offline model, loaded once per session."""
-    from workbench.embedding.cache import Embedder
+    from workbench.embedding.embedder import Embedder
 
     return Embedder()
 

@@ -35,14 +35,13 @@ import polars as pl
 from workbench.core import schema
 from workbench.core.files import atomic_write_text
 from workbench.core.errors import NotFoundError, WorkbenchError
+from workbench.core.settings import ENV_MODEL, ENV_WORKSPACE
 from workbench.live import WorkspaceResults
 from workbench.storage.store import Store, now_iso
 
 if TYPE_CHECKING:
-    from workbench.embedding.cache import Embedder
+    from workbench.embedding.embedder import Embedder
 
-ENV_WORKSPACE = "WORKBENCH_WORKSPACE"
-ENV_MODEL = "WORKBENCH_MODEL"
 _KEEP_GENERATIONS = 2  # the live one and the one before, which a reader may still be opening
 
 
@@ -340,7 +339,7 @@ class Workspace(WorkspaceResults):
     @property
     def embedder(self) -> "Embedder":
         if self._embedder is None:
-            from workbench.embedding.cache import Embedder
+            from workbench.embedding.embedder import Embedder
 
             self._embedder = Embedder(self._model_path)
         return self._embedder
@@ -356,7 +355,7 @@ class Workspace(WorkspaceResults):
         Keyed by model and text: duplicate sentences and re-runs cost nothing, and an interrupted
         run resumes where it stopped.
         """
-        from workbench.embedding.cache import embed_texts
+        from workbench.embedding.embedder import embed_texts
 
         texts = self.sentences["text"].unique(maintain_order=True)
         cache = self._cache()
@@ -368,12 +367,12 @@ class Workspace(WorkspaceResults):
         """How many of the workspace's sentences have a cached embedding for the current model."""
         if self.sentences.height == 0:
             return 0
-        from workbench.embedding.cache import _keys_array
+        from workbench.embedding.cache import text_keys
 
         cache = self._cache()  # model_id is cheap: no weights are loaded to count
         texts = self.sentences["text"]
         unique, counts = np.unique(texts.to_numpy(), return_counts=True)
-        _, missing = cache.lookup_keys(_keys_array(list(unique)), dtype=np.float16)
+        _, missing = cache.lookup_keys(text_keys(list(unique)), dtype=np.float16)
         return int(counts[~missing].sum())
 
     def embeddings(self, sentence_ids: np.ndarray | None = None) -> np.ndarray:

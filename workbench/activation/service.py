@@ -45,6 +45,7 @@ import numpy as np
 import polars as pl
 
 from workbench.core.errors import ValidationError, WorkbenchError
+from workbench.core.settings import PUBLISHED_ALIAS
 from workbench.storage.store import dumps, loads, now_iso
 
 if TYPE_CHECKING:
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
     from workbench.workspace import Workspace
 
 MAX_BACKFILL_MONTHS = 12
-PUBLISHED_ALIAS = "published"
 TAG_PUBLISHED_DEFINITION = "workbench.published_definition"
 # Until a workspace has measured its own rate: the rate benchmarks/backfill.py measured on a
 # 2-core machine, rounded down, and the time to load a version's model from MLflow.

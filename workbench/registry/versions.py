@@ -50,6 +50,7 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore  # noqa: E402
 from mlflow.types.schema import Array, ColSpec, ParamSchema, ParamSpec, Schema  # noqa: E402
 
 from workbench.core.errors import NotFoundError, ValidationError  # noqa: E402
+from workbench.core.settings import PUBLISHED_ALIAS  # noqa: E402
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -67,7 +68,6 @@ __all__ = [
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_EMBEDDING_DIM = 384
-PUBLISHED_ALIAS = "published"
 
 # Tags the workbench reads back; "workbench." keeps them apart from MLflow's own "mlflow." tags.
 TAG_TRACKER = "workbench.tracker"

@@ -7,8 +7,6 @@ import polars as pl
 
 ANSWERS = ("yes", "no", "not_sure")
 ROUND_SIZE = 25
-BASIC_MODEL_ROUNDS = 4
-MAX_ROUNDS = 10
 CONTEXT_SENTENCES = 2
 VERIFICATION_SIZE = 20
 VERIFICATION_STRATEGY = "detected_sample"
