@@ -225,6 +225,57 @@ class Embedder:
         return out
 
 
+def _checked_cache(texts: list, cache: EmbeddingCache | str | Path | None, embedder: Embedder,
+                   chunk_size: int) -> EmbeddingCache | None:
+    """The cache to use (opened when given as a folder), after checking the inputs."""
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise InputError(
+            f"texts to embed must be strings, got {type(texts[bad[0]]).__name__}",
+            rows=[i + 1 for i in bad],
+            fix="Drop or fill empty sentences before embedding",
+        )
+    if chunk_size < 1:
+        raise ValidationError("chunk_size", f"must be at least 1, got {chunk_size}")
+    if isinstance(cache, (str, Path)):
+        cache = EmbeddingCache(cache, embedder.model_id)
+    if cache is not None and cache.model_id != embedder.model_id:
+        raise ValidationError(
+            "cache", f"belongs to model {cache.model_id!r} but the embedder is {embedder.model_id!r}",
+            "Open the cache with EmbeddingCache(directory, embedder.model_id)",
+        )
+    return cache
+
+
+def _embed_missing(unique: list[str], keys: np.ndarray, todo: np.ndarray, result: np.ndarray,
+                   cache: EmbeddingCache | None, embedder: Embedder, *, chunk_size: int, progress: bool,
+                   callback: Callable[[int, int], None] | None) -> None:
+    """Embed ``unique[todo]`` chunk by chunk into ``result``, saving each chunk to the cache."""
+    from tqdm.auto import tqdm
+
+    total, done = len(unique), len(unique) - len(todo)
+    bar = tqdm(total=total, initial=done, unit="sentence", desc="Embedding", disable=not progress, dynamic_ncols=True)
+
+    def on_batch(n: int) -> None:
+        nonlocal done
+        done += n
+        bar.update(n)
+        if callback is not None:
+            callback(done, total)
+
+    try:
+        for start in range(0, len(todo), chunk_size):
+            rows = todo[start : start + chunk_size]
+            vectors = embedder.encode([unique[i] for i in rows], on_batch=on_batch)
+            # Round through float16 like the cache does, so cached and fresh rows agree.
+            half = vectors.astype(np.float16)
+            if cache is not None:
+                cache.add_keys(keys[rows], half)
+            result[rows] = half
+    finally:
+        bar.close()
+
+
 def embed_texts(
     texts: Sequence[str],
     cache: EmbeddingCache | str | Path | None,
@@ -255,23 +306,7 @@ def embed_texts(
     a cache with ``compact_at`` or more shards is compacted into one (0 disables).
     """
     texts = list(texts)
-    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-    if bad:
-        raise InputError(
-            f"texts to embed must be strings, got {type(texts[bad[0]]).__name__}",
-            rows=[i + 1 for i in bad],
-            fix="Drop or fill empty sentences before embedding",
-        )
-    if chunk_size < 1:
-        raise ValidationError("chunk_size", f"must be at least 1, got {chunk_size}")
-    if isinstance(cache, (str, Path)):
-        cache = EmbeddingCache(cache, embedder.model_id)
-    if cache is not None and cache.model_id != embedder.model_id:
-        raise ValidationError(
-            "cache", f"belongs to model {cache.model_id!r} but the embedder is {embedder.model_id!r}",
-            "Open the cache with EmbeddingCache(directory, embedder.model_id)",
-        )
-
+    cache = _checked_cache(texts, cache, embedder, chunk_size)
     # Distinct texts in first-seen order, and each input row's position among them.
     position: dict[str, int] = {}
     inverse = np.fromiter((position.setdefault(t, len(position)) for t in texts), dtype=np.int64, count=len(texts))
@@ -296,31 +331,8 @@ def embed_texts(
     # Longest first across the whole run, not just within a chunk: every batch then pads
     # to nearly its own length, and an out-of-memory error shows up in the first minute.
     todo = todo[np.argsort([-len(unique[i]) for i in todo], kind="stable")]
-    total, done = len(unique), len(unique) - len(todo)
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, initial=done, unit="sentence", desc="Embedding", disable=not progress, dynamic_ncols=True)
-
-    def on_batch(n: int) -> None:
-        nonlocal done
-        done += n
-        bar.update(n)
-        if callback is not None:
-            callback(done, total)
-
-    try:
-        for start in range(0, len(todo), chunk_size):
-            rows = todo[start : start + chunk_size]
-            vectors = embedder.encode([unique[i] for i in rows], on_batch=on_batch)
-            # Round through float16 like the cache does, so cached and fresh rows agree.
-            half = vectors.astype(np.float16)
-            if cache is not None:
-                cache.add_keys(keys[rows], half)
-            result[rows] = half
-    finally:
-        bar.close()
-
+    _embed_missing(unique, keys, todo, result, cache, embedder, chunk_size=chunk_size, progress=progress,
+                   callback=callback)
     if cache is not None and compact_at and cache.shard_count >= compact_at:
         cache.compact(min_shards=compact_at)
     return result[inverse]
