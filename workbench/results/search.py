@@ -58,7 +58,7 @@ def _date(value: Any, field: str, *, end: bool) -> dt.datetime | None:
 def select_calls(ws: "Workspace", *, filters: dict | None = None, date_from: Any = None, date_to: Any = None,
                  call_ids: Iterable[str] | None = None) -> pl.DataFrame:
     """The workspace's calls restricted by call filters (as in a tracker), a date range and ids."""
-    from workbench.trackers.definition import filter_expression
+    from workbench.trackers.filters import filter_expression
 
     calls = ws.calls
     if filters:
