@@ -42,9 +42,9 @@ def test_fewer_than_five_examples_create_the_tracker_as_the_api_does(tiny_ws):
     """One rule for the examples, the API's: a tracker may start with fewer than 5, and the
     first round needs 5 (the form used to refuse to create it)."""
     form = fill(TrackerForm(tiny_ws), examples="Can you do a better price?\nAny discount?")
-    assert "2 examples (at least 5 to start tagging)" in form.example_count.value
     tracker = form.submit()
     assert tracker is not None and form.errors == {}
+    assert "2 examples (at least 5 to start tagging)" in form.example_count.value
     assert tracker.examples == ["Can you do a better price?", "Any discount?"]
     assert "add 3 more examples" in form.result.value
     with pytest.raises(ValidationError, match="at least 5") as e:
