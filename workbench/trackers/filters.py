@@ -13,7 +13,8 @@ On the command line each ``--filter COLUMN=VALUE`` says the same in text::
 
     team=EMEA                    one value
     team=EMEA,NA                 any of these values
-    team="Sales, EMEA",NA        a value that holds a comma goes in double quotes
+    'team="Sales, EMEA",NA'      a value that holds a comma goes in double quotes (and the
+                                 whole filter in the shell's single quotes)
     duration_s=60..600           a range, both ends included; 60.. or ..600 leave one end open
     started_at=2026-01-01..2026-03-31
     is_external=true             true/false, yes/no or 1/0
@@ -40,8 +41,9 @@ __all__ = ["FILTER_HELP", "check_filters", "filter_expression", "parse_filters"]
 
 _TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
 # The grammar in one line, for the --help of every command that takes --filter.
-FILTER_HELP = ("call filter, repeatable: team=EMEA  team=EMEA,NA (any of)  team=\"Sales, EMEA\" (a comma in a value)  "
-               "duration_s=60..600  started_at=2026-01-01..2026-06-30 (ranges, ends included)  is_external=true")
+FILTER_HELP = ("call filter, repeatable: team=EMEA  team=EMEA,NA (any of)  'team=\"Sales, EMEA\",NA' (a comma "
+               "inside a value)  duration_s=60..600  started_at=2026-01-01..2026-06-30 (ranges, ends included)  "
+               "is_external=true")
 _HOW = "Write --filter COLUMN=VALUE, e.g. team=EMEA,NA or started_at=2026-01-01..2026-03-31."
 
 
