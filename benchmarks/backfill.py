@@ -49,7 +49,7 @@ TARGET_SENTENCES, TARGET_SECONDS = 1_000_000, 5.0
 def build_workspace(path: Path, n_sentences: int, per_call: int, dim: int, seed: int):
     """A workspace with n_sentences sentences and their vectors cached; returns (ws, tracker, secret w)."""
     from workbench import Workspace
-    from workbench.embedding.cache import EmbeddingCache, _keys_array
+    from workbench.embedding.cache import EmbeddingCache, text_keys
     from workbench.registry.linear_model import LinearTrackerModel
     from workbench.trackers.tracker import SmallCorpusWarning
     from workbench.training.model import TrackerModel
@@ -92,7 +92,7 @@ def build_workspace(path: Path, n_sentences: int, per_call: int, dim: int, seed:
     for lo in range(0, n, 100_000):
         v = rng.standard_normal((min(100_000, n - lo), dim)).astype(np.float32)
         v /= np.linalg.norm(v, axis=1, keepdims=True)
-        cache.add_keys(_keys_array(texts[lo : lo + 100_000]), v)
+        cache.add_keys(text_keys(texts[lo : lo + 100_000]), v)
 
     # A real version in MLflow: a TrackerModel fitted to a hidden direction (~2% positives).
     secret = rng.standard_normal(dim).astype(np.float32)

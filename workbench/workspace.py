@@ -35,6 +35,7 @@ from workbench.activation import bundles
 from workbench.activation.api import Activation, Publishing
 from workbench.activation.context import LiveContext
 from workbench.core.errors import NotFoundError, ValidationError, WorkbenchError
+from workbench.core.settings import ENV_MODEL, ENV_WORKSPACE
 from workbench.corpus.info import ImportResult, WorkspaceInfo, workspace_info
 from workbench.results.api import Results
 from workbench.results.streams import Stream, Streams
@@ -46,10 +47,8 @@ from workbench.trackers.records import definition_snapshot, not_found
 from workbench.trackers.tracker import KeywordTracker, SmallCorpusWarning, Tracker, check_scope
 
 if TYPE_CHECKING:
-    from workbench.embedding.cache import Embedder
+    from workbench.embedding.embedder import Embedder
 
-ENV_WORKSPACE = "WORKBENCH_WORKSPACE"
-ENV_MODEL = "WORKBENCH_MODEL"
 
 
 def default_workspace_path() -> Path:
@@ -205,7 +204,7 @@ class Workspace:
     @property
     def embedder(self) -> "Embedder":
         if self._embedder is None:
-            from workbench.embedding.cache import Embedder
+            from workbench.embedding.embedder import Embedder
 
             self._embedder = Embedder(self._model_path)
         return self._embedder
@@ -221,7 +220,7 @@ class Workspace:
         Keyed by model and text: duplicate sentences and re-runs cost nothing, and an interrupted
         run resumes where it stopped.
         """
-        from workbench.embedding.cache import embed_texts
+        from workbench.embedding.embedder import embed_texts
 
         texts = self.sentences["text"].unique(maintain_order=True)
         cache = self._cache()
@@ -233,12 +232,12 @@ class Workspace:
         """How many of the workspace's sentences have a cached embedding for the current model."""
         if self.sentences.height == 0:
             return 0
-        from workbench.embedding.cache import _keys_array
+        from workbench.embedding.cache import text_keys
 
         cache = self._cache()  # model_id is cheap: no weights are loaded to count
         texts = self.sentences["text"]
         unique, counts = np.unique(texts.to_numpy(), return_counts=True)
-        _, missing = cache.lookup_keys(_keys_array(list(unique)), dtype=np.float16)
+        _, missing = cache.lookup_keys(text_keys(list(unique)), dtype=np.float16)
         return int(counts[~missing].sum())
 
     def embeddings(self, sentence_ids: np.ndarray | None = None) -> np.ndarray:

@@ -22,10 +22,11 @@ from workbench.activation.context import LiveContext
 from workbench.activation.scoring import KEYWORD_VERSION, score_scope, scope_rows
 from workbench.core.dates import utc_datetime
 from workbench.core.errors import ValidationError
+from workbench.core.settings import PUBLISHED_ALIAS
 from workbench.trackers.records import TrackerRecord
 
 MAX_BACKFILL_MONTHS = 12
-PUBLISHED_ALIAS = "published"
+
 TAG_PUBLISHED_DEFINITION = "workbench.published_definition"
 # Until a workspace has measured its own rate: the rate benchmarks/backfill.py measured on a
 # 2-core machine, rounded down, and the time to load a version's model from MLflow.

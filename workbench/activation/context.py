@@ -21,7 +21,7 @@ from workbench.storage.tables import CorpusTables
 from workbench.trackers.records import TrackerRecord, resolve_records
 
 if TYPE_CHECKING:
-    from workbench.embedding.cache import Embedder
+    from workbench.embedding.embedder import Embedder
     from workbench.registry.versions import TrackerRegistry
 
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import polars as pl
 
+from workbench.core.settings import PUBLISHED_ALIAS
 from workbench.activation.backfill import (
     MAX_BACKFILL_MONTHS,
-    PUBLISHED_ALIAS,
     apply_version,
     as_of_time,
     months_before,

@@ -18,13 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from workbench.cli.common import open_workspace
 from workbench.core.errors import ValidationError
-
-
-def _ws(args):
-    from workbench.workspace import Workspace
-
-    return Workspace(args.workspace, model=getattr(args, "model", None))
+from workbench.trackers.filters import FILTER_HELP, parse_filters
 
 
 def _confirm(args, question: str) -> bool:
@@ -36,20 +32,12 @@ def _confirm(args, question: str) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
-def _filters(items: list[str] | None) -> dict[str, Any]:
-    """--filter team=EMEA --filter team=NA --filter is_external=true -> {"team": [...], "is_external": True}"""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ValidationError("--filter", f"{item!r} is not COLUMN=VALUE", "Write e.g. --filter team=EMEA.")
-        key, value = item.split("=", 1)
-        parsed: Any = {"true": True, "false": False}.get(value.lower(), value)
-        out.setdefault(key.strip(), []).append(parsed)
-    return {k: (v[0] if len(v) == 1 and isinstance(v[0], bool) else v) for k, v in out.items()}
+def _filters(ws, args) -> dict[str, Any] | None:
+    return parse_filters(args.filter, dict(ws.calls.schema))
 
 
 def cmd_backfill(args) -> int:
-    ws = _ws(args)
+    ws = open_workspace(args)
     tracker = ws.tracker(args.tracker)
     plan = tracker.backfill_plan(args.months, as_of=args.as_of)
     print(plan)
@@ -75,13 +63,13 @@ def cmd_backfill(args) -> int:
 
 
 def cmd_deactivate(args) -> int:
-    _ws(args).tracker(args.tracker).deactivate()
+    open_workspace(args).tracker(args.tracker).deactivate()
     print(f"'{args.tracker}' no longer scores new calls; its results are kept.")
     return 0
 
 
 def cmd_publish(args) -> int:
-    tracker = _ws(args).tracker(args.tracker)
+    tracker = open_workspace(args).tracker(args.tracker)
     changes = tracker.unpublished_changes()
     if changes:
         print("Unpublished changes:\n" + "\n".join(f"  {c}" for c in changes))
@@ -95,8 +83,8 @@ def cmd_publish(args) -> int:
 
 
 def cmd_search(args) -> int:
-    ws = _ws(args)
-    result = ws.search(args.tracker or None, filters=_filters(args.filter), date_from=args.date_from,
+    ws = open_workspace(args)
+    result = ws.search(args.tracker or None, filters=_filters(ws, args), date_from=args.date_from,
                     date_to=args.date_to, text=args.text, match=args.match, min_mentions=args.min_mentions)
     print(result)
     if args.sentences:
@@ -106,8 +94,8 @@ def cmd_search(args) -> int:
 
 
 def cmd_export(args) -> int:
-    ws = _ws(args)
-    selection = {"filters": _filters(args.filter) or None, "date_from": args.date_from, "date_to": args.date_to}
+    ws = open_workspace(args)
+    selection = {"filters": _filters(ws, args), "date_from": args.date_from, "date_to": args.date_to}
     if str(args.out) == "-":
         if (args.format or "json") != "json":
             raise ValidationError("--out", "only JSON can be written to standard output", "Name a file for CSV or Parquet.")
@@ -120,7 +108,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_stream(args) -> int:
-    new = _ws(args).stream(args.name).new()
+    new = open_workspace(args).stream(args.name).new()
     if new.height == 0:
         print(f"No new calls in '{args.name}'.")
         return 0
@@ -133,7 +121,7 @@ def cmd_stream(args) -> int:
 def cmd_bundle(args) -> int:
     from workbench.activation import bundles
 
-    ws = _ws(args)
+    ws = open_workspace(args)
     if args.bundle_command == "export":
         print(f"Wrote {ws.tracker(args.tracker).export_bundle(args.file, version=args.version)}")
     elif args.bundle_command == "import":
@@ -186,8 +174,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     def selection(p):
         p.add_argument("--tracker", action="append", help="an activated tracker (repeat for several)")
-        p.add_argument("--filter", action="append", metavar="COLUMN=VALUE",
-                       help="call filter, e.g. team=EMEA (repeat; values of one column are alternatives)")
+        p.add_argument("--filter", action="append", metavar="COLUMN=VALUE", help=FILTER_HELP)
         p.add_argument("--from", dest="date_from", default=None, help="first day, e.g. 2026-01-01")
         p.add_argument("--to", dest="date_to", default=None, help="last day (included)")
 

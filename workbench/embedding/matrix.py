@@ -153,7 +153,7 @@ class SentenceMatrix:
         Raises with the fix when some sentences are not embedded. Cheap when nothing is new:
         one comparison of sentence ids.
         """
-        from workbench.embedding.cache import EmbeddingCache, _keys_array
+        from workbench.embedding.cache import EmbeddingCache, text_keys
 
         sents = self.ws.sentences
         with self._lock():
@@ -183,7 +183,7 @@ class SentenceMatrix:
                     idf.seek(0, os.SEEK_END)
                     for start in range(0, len(new_ids), _SYNC_BATCH):
                         batch = texts[start : start + _SYNC_BATCH]
-                        matrix, missing = cache.lookup_keys(_keys_array(list(batch)))
+                        matrix, missing = cache.lookup_keys(text_keys(list(batch)))
                         if missing.any():
                             n_missing = int(np.isin(sents["text"].to_numpy(), batch[missing]).sum())
                             raise WorkbenchError(

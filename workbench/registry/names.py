@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from workbench.core.errors import ValidationError
+from workbench.core.settings import PUBLISHED_ALIAS  # noqa: F401  (the registry re-exports it)
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-PUBLISHED_ALIAS = "published"
 
 # Tags the workbench reads back; "workbench." keeps them apart from MLflow's own "mlflow." tags.
 TAG_TRACKER = "workbench.tracker"

@@ -96,7 +96,7 @@ class TrackerPyfunc(PythonModel):
             encoder = SentenceTransformer(_bundled_model_path(model_id), device="cpu")
             encoder.eval()
             if _is_quantized(model_id):
-                # The same dynamic int8 quantisation as workbench.embedding.cache.Embedder(quantize=True).
+                # The same dynamic int8 quantisation as workbench.embedding.embedder.Embedder(quantize=True).
                 import torch
                 from torch.ao.quantization import quantize_dynamic
 

@@ -41,7 +41,7 @@ def activated_records(ctx: LiveContext, trackers: Any, *, default_all: bool) -> 
 def select_calls(ctx: LiveContext, *, filters: dict | None = None, date_from: Any = None, date_to: Any = None,
                  call_ids: Iterable[str] | None = None) -> pl.DataFrame:
     """The workspace's calls restricted by call filters (as in a tracker), a date range and ids."""
-    from workbench.trackers.definition import filter_expression
+    from workbench.trackers.filters import filter_expression
 
     calls = ctx.calls
     if filters:

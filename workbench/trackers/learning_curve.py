@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from workbench.trackers.rounds import BASIC_MODEL_ROUNDS, MAX_ROUNDS
+from workbench.core.settings import BASIC_MODEL_ROUNDS, MAX_ROUNDS
 from workbench.training.curve import RoundRecord, assess_learning_curve
 
 

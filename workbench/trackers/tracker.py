@@ -391,7 +391,7 @@ class Tracker(BaseTracker):
     # ------------------------------------------------------------------ training
 
     def _embed_texts(self, texts: list[str]) -> np.ndarray:
-        from workbench.embedding.cache import embed_texts
+        from workbench.embedding.embedder import embed_texts
 
         if not texts:
             return np.zeros((0, self.ws.embedder.dimension), dtype=np.float32)
