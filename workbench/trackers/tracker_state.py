@@ -1,0 +1,86 @@
+"""What a smart tracker reads from its workspace: its training scope and tags as arrays for the
+active-learning session, and its stored rounds as Rounds to show."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from workbench.core.errors import ValidationError
+from workbench.storage.trackers import StoredRound
+from workbench.trackers.definition import TrackerDefinition
+from workbench.trackers.rounds import Candidate, Round, with_context
+
+
+@dataclass(frozen=True)
+class ScopeArrays:
+    """A tracker's training scope, in the session's row order.
+
+    frame: the scope's sentences (sentence_id, call_id, utterance_id, text, ...).
+    embeddings: (n, d) their embeddings.
+    turns: (n,) integer code of each row's speaker turn (call, utterance): the unit the honest
+        estimate counts (a turn mentions the concept when any of its sentences does).
+    duplicates: (n,) integer code of each row's text: repeated sentences ("thank you", "yes")
+        are judged once, so a copy of a shown sentence is never offered again.
+    """
+
+    frame: pl.DataFrame
+    embeddings: np.ndarray
+    turns: np.ndarray
+    duplicates: np.ndarray
+
+
+def scope_arrays(calls: pl.DataFrame, sentences: pl.DataFrame, embeddings: np.ndarray,
+                 definition: TrackerDefinition) -> ScopeArrays:
+    """The training scope of ``definition`` over the workspace's tables; ``embeddings``: one
+    row per row of ``sentences``."""
+    scope = definition.scope(calls, sentences.with_row_index("_row"), training=True)
+    if scope.height == 0:
+        raise ValidationError("filters", f"no call sentences are in scope ({definition.describe_scope()})",
+                              "Loosen the tracker's filters.")
+    codes = scope.select(pl.struct("call_id", "utterance_id").rank("dense").alias("turn"),
+                         pl.col("text").rank("dense").alias("text"))
+    return ScopeArrays(
+        frame=scope.drop("_row"), embeddings=embeddings[scope["_row"].to_numpy()],
+        turns=codes["turn"].to_numpy().astype(np.int64) - 1,
+        duplicates=codes["text"].to_numpy().astype(np.int64) - 1,
+    )
+
+
+def tag_arrays(frame: pl.DataFrame, tags: pl.DataFrame) -> dict[str, np.ndarray]:
+    """The tags as the session's arrays over the scope's rows (tags outside the scope are
+    left out): labels (1 YES, 0 NO, -1 untagged or NOT SURE), shown, tag_round, inclusion_prob."""
+    n = frame.height
+    out = {"labels": np.full(n, -1, np.int8), "shown": np.zeros(n, bool), "tag_round": np.full(n, -1, np.int64),
+           "inclusion_prob": np.full(n, np.nan)}
+    rows = pl.DataFrame({"sentence_id": frame["sentence_id"], "_pos": np.arange(n)})
+    joined = tags.join(rows, on="sentence_id", how="inner")
+    if joined.height:
+        p = joined["_pos"].to_numpy()
+        answers = joined["answer"].to_numpy()
+        out["labels"][p] = np.where(answers == "yes", 1, np.where(answers == "no", 0, -1))
+        out["shown"][p] = True
+        out["tag_round"][p] = joined["round_number"].fill_null(-1).to_numpy()
+        out["inclusion_prob"][p] = joined["inclusion_prob"].fill_null(np.nan).to_numpy()
+    return out
+
+
+def round_to_show(sentences: pl.DataFrame, stored: StoredRound, answers: dict[int, str]) -> Round:
+    """A stored round with each pick's sentence, context and answer so far."""
+    ids = [p["sentence_id"] for p in stored.picks]
+    by_id = {r["sentence_id"]: r for r in sentences.filter(pl.col("sentence_id").is_in(ids)).iter_rows(named=True)}
+    context = with_context(sentences, ids)
+    candidates = []
+    for pick in stored.picks:
+        s = by_id.get(pick["sentence_id"])
+        if s is None:  # the call was replaced by a re-import with other text: skip it
+            continue
+        before, after = context[pick["sentence_id"]]
+        candidates.append(Candidate(
+            sentence_id=s["sentence_id"], call_id=s["call_id"], utterance_id=s["utterance_id"], text=s["text"],
+            speaker=s["speaker"], side=s["side"], start_s=s["start_s"], timing_estimated=s["timing_estimated"],
+            context_before=before, context_after=after, strategy=pick.get("strategy", ""),
+            answer=answers.get(s["sentence_id"]),
+        ))
+    return Round(number=stored.number, candidates=candidates)
