@@ -5,9 +5,10 @@ For every concept of every folder in ../shared/datasets: split utterances into s
 repository), restrict to the concept's side, pick 5 example sentences from the positives
 with a fixed seed, then run 4 rounds of 25 answered by a simulated user (YES when the
 sentence's utterance carries one of the concept's labels on the concept's side, else NO),
-through the same calls the Tracker makes: Pool -> RoundPlanner.plan -> TrackerModel.fit ->
-estimate_performance. The final model's detections are compared with the ground truth over
-the whole corpus at utterance level (an utterance is detected when any of its sentences is).
+through the Tracker's own loop, workbench.training.session.ActiveLearningSession (planner,
+model with turn mates, estimate; a copy of a shown text never offered again). Only SQLite is
+skipped. The final model's detections are compared with the ground truth over the whole
+corpus at utterance level (an utterance is detected when any of its sentences is).
 
 Baselines per concept: the keyword tracker built from the 5 examples' words
 (workbench.trackers.keywords), and a ceiling: logistic regression trained on all labels with
@@ -42,14 +43,9 @@ from _text_cache import DEFAULT_DIR, TextEmbeddingCache  # noqa: E402
 
 from workbench.corpus.prepare import prepare_import  # noqa: E402
 from workbench.trackers.keyword_baseline import compare_with_keywords, keyword_baseline  # noqa: E402
-from workbench.training.estimate import held_out_detections  # noqa: E402
-from workbench.training import (  # noqa: E402
-    Pool,
-    RoundPlanner,
-    TrackerModel,
-    estimate_performance,
-)
-from workbench.training.model import best_f1_threshold, turn_mates  # noqa: E402
+from workbench.training.estimate import detected_where  # noqa: E402
+from workbench.training.model import best_f1_threshold  # noqa: E402
+from workbench.training.session import ActiveLearningSession  # noqa: E402
 from workbench.training.strategies import DiversityStrategy, StratifiedStrategy  # noqa: E402
 
 DATASETS = (REPO / ".." / "shared" / "datasets").resolve()
@@ -58,63 +54,7 @@ ROUNDS, ROUND_SIZE, N_EXAMPLES = 4, 25, 5
 MODEL_PARAMS: dict = {}  # overrides of TrackerModel's defaults (--model-param)
 ESTIMATE_PARAMS: dict = {}  # overrides of estimate_performance's defaults (--estimate-param)
 POOL_PARAMS: dict = {}  # overrides of Pool's defaults (--pool-param)
-FEATURE_MAP: str | None = None  # prototype (--feature-map): a linear map of the model's features
 DUMP: Path | None = None  # --dump DIR: each run's tags and final scores, to study threshold rules offline
-TURN_CONTEXT: str | None = None  # prototype (--turn-context MODE:W): each sentence's turn as features
-
-
-def turn_context(X: np.ndarray, groups: np.ndarray, spec: str | None) -> np.ndarray:
-    """The model's features with each sentence's speaker turn (prototype).
-
-    "cat:W": the sentence's embedding joined with W x the mean embedding of its turn;
-    "sum:W": the two added (W weighting the turn), renormalised to unit length. A sentence
-    alone in its turn (every example a user writes) is its own context."""
-    if not spec:
-        return X
-    mode, _, w = spec.partition(":")
-    w = float(w)
-    _, inv = np.unique(groups, return_inverse=True)
-    sums = np.zeros((inv.max() + 1, X.shape[1]))
-    np.add.at(sums, inv, X)
-    mean = sums[inv] / np.bincount(inv)[inv][:, None]
-    if mode == "cat":
-        return np.hstack([X, w * mean]).astype(np.float32)
-    if mode == "sum":
-        Z = X + w * mean
-        return (Z / np.linalg.norm(Z, axis=1, keepdims=True)).astype(np.float32)
-    raise SystemExit(f"unknown --turn-context {spec!r}")
-
-
-def feature_map(X: np.ndarray, spec: str | None) -> np.ndarray:
-    """The model's features under a linear map fitted on the unlabelled scope (prototype).
-
-    "center": subtract the corpus mean; "pca:K": the top K principal components (unscaled);
-    "pcaw:K": the same, whitened; "shrink:L": (cov + L*I)^-1/2 after centring, rescaled to
-    unit mean norm. Each composes with the linear model into a linear map of the raw
-    embeddings, so a product version would need nothing new at scoring time."""
-    if not spec:
-        return X
-    kind, _, arg = spec.partition(":")
-    rng = np.random.default_rng(0)
-    fit = X[rng.choice(len(X), size=min(20000, len(X)), replace=False)].astype(np.float64)
-    mu = fit.mean(0)
-    if kind == "center":
-        return (X - mu).astype(np.float32)
-    cov = np.cov(fit - mu, rowvar=False)
-    w, V = np.linalg.eigh(cov)
-    w, V = w[::-1], V[:, ::-1]
-    if kind in ("pca", "pcaw"):
-        k = int(arg)
-        Z = (X - mu) @ V[:, :k]
-        if kind == "pcaw":
-            Z = Z / np.sqrt(w[:k])
-    elif kind == "shrink":
-        lam = float(arg) * w.mean()
-        Z = (X - mu) @ (V / np.sqrt(w + lam)) @ V.T
-    else:
-        raise SystemExit(f"unknown --feature-map {spec!r}")
-    Z = Z / np.mean(np.linalg.norm(Z[:2000], axis=1))
-    return Z.astype(np.float32)
 
 # Mixes compared with --mixes; "default" is the planner's own (rounds.EARLY_MIX/LATE_MIX).
 MIXES: dict[str, dict | None] = {
@@ -142,7 +82,11 @@ MIXES: dict[str, dict | None] = {
                         ("stratified", 13)],
 }
 
-WHAT_WAS_TRIED = """## Session 4: a YES is learnt from the best sentence of its turn (adopted)
+WHAT_WAS_TRIED = """The prototypes below that needed a loop of their own (`--feature-map`, `--turn-context`,
+`--keyword-choice`, `benchmarks/lexical_stack.py`) were removed when the benchmark came to drive
+the Tracker's session (issue 11); their tables are kept as measured.
+
+## Session 4: a YES is learnt from the best sentence of its turn (adopted)
 
 A YES tag says that its speaker turn mentions the concept; the simulated user answers per
 turn, and a user reading the context often does too ("Your booking is confirmed." in a turn
@@ -689,7 +633,6 @@ def ceiling(X: np.ndarray, y_sent: np.ndarray, utt_key: np.ndarray, utt_truth: n
 
 _TEXT_CACHE = None  # set by main(): embeds the concepts' descriptions
 USE_DESCRIPTION = False  # the issue's protocol: trackers start from their 5 examples
-KEYWORD_CHOICE = False  # --keyword-choice: keep the column only when the tags' CV F1 prefers it
 KEYWORD_FEATURE = 0.0  # --keyword-feature W: prototype, the keyword match as a feature column
 VERIFY = 0  # --verify N: a verification round of N random detections after the 4 rounds
 USE_TURNS = True  # the Tracker's default: probe and estimate by speaker turn (--sentences: off)
@@ -701,68 +644,32 @@ def _description(concept: dict):
     return _TEXT_CACHE.get([concept["description"]])[0]
 
 
-def fit_model(Xm, labels, Em, groups, seed):
-    """The Tracker's fit: on the tags, with each tag's turn mates when turns are known (a YES
-    is learnt from its turn's best sentence; ``--model-param yes_sentence=tagged`` turns that
-    off, ``--model-param threshold_unit=turn`` also counts turns in the threshold)."""
-    tagged = np.flatnonzero(labels >= 0)
-    mates = {}
-    if groups is not None:
-        rows, of = turn_mates(groups, tagged)
-        mates = {"mate_embeddings": Xm[rows], "mate_of": of}
-    return TrackerModel(random_state=seed, **MODEL_PARAMS).fit(Xm[tagged], labels[tagged], example_embeddings=Em,
-                                                               **mates)
+def new_session(X, examples, seed, mix=None, call_ids=None, description=None, groups=None, duplicates=None):
+    """The session a Tracker builds over this scope (turns, duplicate texts), with the
+    benchmark's overrides (--model-param, --estimate-param, --pool-param, --mix)."""
+    return ActiveLearningSession(
+        X, X[examples], description, turns=groups, call_ids=call_ids, duplicates=duplicates,
+        planner_params={"early_mix": mix, "late_mix": mix}, model_params=MODEL_PARAMS,
+        estimate_params=ESTIMATE_PARAMS, pool_params=POOL_PARAMS, seed=seed,
+    )
 
 
-def run_tracker(X, truth_sent, examples, seed, mix=None, rounds=ROUNDS, call_ids=None, description=None,
-                groups=None, Xm=None):
-    """The Tracker's loop over arrays. Returns the final model, scores, tags and estimate.
-
-    ``description`` is the embedding of the concept's description, as a user writes one when
-    creating the tracker (None: examples only)."""
-    N = len(X)
-    Xm = X if Xm is None else Xm  # the model's features (--feature-map); the planner sees X
-    Em = Xm[examples]
-    labels = np.full(N, -1, np.int8)
-    tag_round = np.full(N, -1, np.int16)
-    inclusion = np.full(N, np.nan)
-    E = X[examples]
-    planner = RoundPlanner(early_mix=mix, late_mix=mix, seed=seed)
-    scores, model, history = None, None, []
-    for r in range(rounds):
-        pool = Pool(X, labels, E, description, round_number=r, scores=scores, threshold=0.0, groups=groups, **POOL_PARAMS)
-        plan = planner.plan(pool, ROUND_SIZE)
+def run_tracker(session: ActiveLearningSession, truth_sent, rounds=ROUNDS) -> list[dict]:
+    """The rounds a user tags, answered by the simulated user (YES when the sentence's
+    utterance carries the concept), then a verification round of VERIFY detections when
+    --verify asks for one. Returns each round's YES count and the planner's notes."""
+    history = []
+    for number in range(1, rounds + 1):
+        plan = session.plan_round(number, ROUND_SIZE)
         answers = truth_sent[plan.indices].astype(np.int8)
-        labels[plan.indices] = answers
-        tag_round[plan.indices] = plan.round_number
-        inclusion[plan.indices] = plan.inclusion_prob
-        history.append({"round": plan.round_number, "yes": int(answers.sum()), "notes": list(plan.notes)})
-        tagged = labels >= 0
-        if (labels[tagged] == 0).any():  # the examples are the YES class
-            model = fit_model(Xm, labels, Em, groups, seed)
-            scores = model.decision_function(Xm)
-        else:
-            model, scores = None, None
-    if VERIFY and model is not None:
-        # A verification round: VERIFY random detections, tagged, then retrained on.
-        pool = Pool(X, labels, E, description, round_number=rounds, scores=scores, threshold=0.0, groups=groups, **POOL_PARAMS)
-        n = min(VERIFY, int((pool.available & (scores > 0)).sum()))
-        plan = RoundPlanner(early_mix={"detected_sample": 1}, late_mix={"detected_sample": 1}, seed=seed).plan(pool, n)
+        session.tag(plan.indices, answers, number, plan.inclusion_prob)
+        history.append({"round": number, "yes": int(answers.sum()), "notes": list(plan.notes)})
+    if VERIFY and session.model() is not None:
+        plan = session.plan_verification(rounds + 1, VERIFY)
         answers = truth_sent[plan.indices].astype(np.int8)
-        labels[plan.indices] = answers
-        tag_round[plan.indices] = plan.round_number
-        inclusion[plan.indices] = plan.inclusion_prob
-        history.append({"round": plan.round_number, "yes": int(answers.sum()), "notes": ["verification"]})
-        tagged = labels >= 0
-        model = fit_model(Xm, labels, Em, groups, seed)
-        scores = model.decision_function(Xm)
-    est = None
-    if model is not None:
-        est = estimate_performance(
-            Xm, labels, model, tag_round=tag_round, inclusion_prob=inclusion, scores=scores,
-            call_ids=call_ids, groups=groups, example_embeddings=Em, random_state=seed, **ESTIMATE_PARAMS,
-        )
-    return model, scores, labels, est, history, inclusion
+        session.tag(plan.indices, answers, rounds + 1, plan.inclusion_prob)
+        history.append({"round": rounds + 1, "yes": int(answers.sum()), "notes": ["verification"]})
+    return history
 
 
 def oracle_threshold_f1(scores, utt_key, n_utts, utt_in_scope, utt_truth) -> float:
@@ -871,9 +778,8 @@ def run_concept(corpus: Corpus, concept: dict, seeds: list[int], mix, ceiling_ca
 
     out = []
     X_base = X
-    Xm_base = feature_map(X, FEATURE_MAP) if FEATURE_MAP else None
-    if TURN_CONTEXT:
-        Xm_base = turn_context(X if Xm_base is None else Xm_base, utt_key, TURN_CONTEXT)
+    # The Tracker's code of each sentence's text: a copy of a shown sentence is never offered again.
+    duplicates = np.unique(texts, return_inverse=True)[1]
     for seed in seeds:
         examples = pick_examples(truth_sent, utt_key, n_sent_in_utt, seed)
         X = X_base
@@ -883,31 +789,17 @@ def run_concept(corpus: Corpus, concept: dict, seeds: list[int], mix, ceiling_ca
             _, kw = keyword_baseline(texts, texts[examples].tolist(), random_state=seed)
             X = np.column_stack([X_base, KEYWORD_FEATURE * kw.astype(np.float32)]).astype(np.float32)
         t = time.time()
-        model, scores, labels, est, history, inclusion = run_tracker(X, truth_sent, examples, seed, mix, call_ids=call_ids,
-                                                          description=_description(concept),
-                                                          groups=utt_key if USE_TURNS else None,
-                                                          Xm=Xm_base)
-        if KEYWORD_FEATURE and KEYWORD_CHOICE and model is not None:
-            # Prototype: keep the keyword column only when the tags' cross-validated F1 says so.
-            tagged = np.flatnonzero(labels >= 0)
-            yt = labels[tagged].astype(int)
-
-            def cv_f1(Xm, Em):
-                pred = np.zeros(len(yt), bool)
-                for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(tagged, yt):
-                    m = TrackerModel(random_state=seed).fit(Xm[tagged[tr]], yt[tr], example_embeddings=Em)
-                    pred[te] = m.decision_function(Xm[tagged[te]]) > 0
-                return prf(pred, yt.astype(bool))["f1"]
-            if cv_f1(X_base, X_base[examples]) >= cv_f1(X, X[examples]):
-                model = TrackerModel(random_state=seed).fit(X_base[tagged], yt, example_embeddings=X_base[examples])
-                scores = model.decision_function(X_base)
+        session = new_session(X, examples, seed, mix, call_ids=call_ids, description=_description(concept),
+                              groups=utt_key if USE_TURNS else None, duplicates=duplicates)
+        history = run_tracker(session, truth_sent)
+        model, scores, labels, est = session.model(), session.scores(), session.labels, session.estimate()
         elapsed = time.time() - t
         collapsed = model is None
         if DUMP is not None and model is not None:
             DUMP.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(
-                DUMP / f"{corpus.name}__{concept['name']}__{seed}.npz", labels=labels, inclusion=inclusion,
-                examples=examples, raw=(scores + model.threshold_).astype(np.float32),
+                DUMP / f"{corpus.name}__{concept['name']}__{seed}.npz", labels=labels,
+                inclusion=session.inclusion_prob, examples=examples, raw=(scores + model.threshold_).astype(np.float32),
                 threshold=model.threshold_, scope=scope,
             )
         det_sent = scores > 0 if scores is not None else np.zeros(len(X), bool)
@@ -945,9 +837,9 @@ def run_concept(corpus: Corpus, concept: dict, seeds: list[int], mix, ceiling_ca
             baseline = keyword_baseline(texts, texts[examples].tolist(), random_state=seed)
             kw_utt = to_utterances(baseline[1], utt_key, n_utts)
             row["keyword"] = prf(kw_utt[utt_in_scope], utt_truth[utt_in_scope]) | {"phrases": list(baseline[0])}
-            if model is not None and Xm_base is None and not KEYWORD_FEATURE:
-                held_out = held_out_detections(model, X, labels, example_embeddings=X[examples], random_state=seed)
-                k = compare_with_keywords(texts, labels, det_sent, held_out, [], inclusion_prob=inclusion,
+            if model is not None and not KEYWORD_FEATURE:
+                held_out = detected_where(session.held_out(), len(labels))
+                k = compare_with_keywords(texts, labels, det_sent, held_out, [], inclusion_prob=session.inclusion_prob,
                                           groups=utt_key if USE_TURNS else None, baseline=baseline)
                 row["keyword_advice"] = {"keywords_do_as_well": k.keywords_do_as_well,
                                          "keyword_f1_on_tags": k.keyword_f1, "tracker_f1_on_tags": k.tracker_f1}
@@ -969,38 +861,37 @@ def run_concept(corpus: Corpus, concept: dict, seeds: list[int], mix, ceiling_ca
 # --- round timing ---------------------------------------------------------------------------
 
 def time_round(X: np.ndarray, seed: int = 0, repeats: int = 3) -> dict:
-    """Tag 25 -> next 25 ready: retrain, rescore all rows, estimate, plan. On len(X) rows."""
+    """Tag 25 -> next 25 ready: retrain, rescore all rows, estimate, plan. On len(X) rows,
+    through the session the Tracker builds (a fresh one per repeat: nothing cached)."""
     rng = np.random.default_rng(seed)
     N = len(X)
-    # A plausible state after 4 rounds: 100 tags, a quarter YES, from the planner itself.
-    truth = (X @ X[rng.integers(N)]) > np.quantile(X @ X[rng.integers(N)], 0.9)
-    labels = np.full(N, -1, np.int8)
-    tag_round = np.full(N, -1, np.int16)
-    inclusion = np.full(N, np.nan)
+    # A plausible state after 4 rounds: 100 tags, a quarter YES, a third of them random.
     tagged = rng.choice(N, 100, replace=False)
-    labels[tagged] = rng.random(100) < 0.25
+    tag_round = np.full(N, -1, np.int64)
     tag_round[tagged] = np.repeat(np.arange(1, 5), 25)
+    inclusion = np.full(N, np.nan)
     inclusion[tagged[::3]] = 0.001
-    E = X[rng.choice(N, 5, replace=False)]
+    labels = np.full(N, -1, np.int8)
+    labels[tagged] = rng.random(100) < 0.25
+    examples = rng.choice(N, 5, replace=False)
     # Speaker turns of 1-4 sentences, as the Tracker passes them.
     groups = np.repeat(np.arange(N), rng.integers(1, 5, N))[:N]
-    planner = RoundPlanner(seed=seed)
     times = {"fit": [], "score": [], "estimate": [], "plan": [], "total": []}
     for _ in range(repeats):
+        session = new_session(X, examples, seed, groups=groups)
+        session.set_tags(labels, labels >= 0, tag_round, inclusion)
         t0 = time.perf_counter()
-        model = fit_model(X, labels, E, groups, seed)  # with turn mates, as the Tracker fits
+        model = session.model()
         t1 = time.perf_counter()
-        scores = model.decision_function(X)
+        session.scores()
         t2 = time.perf_counter()
-        estimate_performance(X, labels, model, tag_round=tag_round, inclusion_prob=inclusion,
-                             scores=scores, example_embeddings=E, groups=groups)
+        session.estimate()
         t3 = time.perf_counter()
-        pool = Pool(X, labels, E, None, round_number=5, scores=scores, threshold=0.0, groups=groups, **POOL_PARAMS)
-        planner.plan(pool, ROUND_SIZE)
+        session.plan_round(6, ROUND_SIZE)
         t4 = time.perf_counter()
+        assert model is not None
         for k, v in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
             times[k].append(v)
-    del truth
     return {k: float(np.median(v)) for k, v in times.items()} | {"rows": N}
 
 
@@ -1102,19 +993,11 @@ def main(argv=None) -> None:
     ap.add_argument("--pool-param", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--keyword-feature", type=float, default=0.0, metavar="W",
                     help="prototype: add the examples' keyword match as a feature column of weight W")
-    ap.add_argument("--keyword-choice", action="store_true",
-                    help="with --keyword-feature: keep the column only when the tags' cross-validated F1 prefers it")
     ap.add_argument("--sentences", action="store_true",
                     help="probe and estimate by sentence instead of by speaker turn (the earlier default)")
     ap.add_argument("--verify", type=int, default=20, metavar="N",
                     help="also measure a second pass with a verification round of N random detections after "
                          "the 4 rounds (reported separately; 0: skip)")
-    ap.add_argument("--feature-map", default=None, metavar="SPEC",
-                    help="prototype: fit the model on a linear map of the embeddings (center, pca:K, pcaw:K, "
-                         "shrink:L), fitted on the unlabelled scope")
-    ap.add_argument("--turn-context", default=None, metavar="MODE:W",
-                    help="prototype: the model also sees each sentence's speaker turn (cat:W joins W x the "
-                         "turn's mean embedding; sum:W adds it and renormalises)")
     ap.add_argument("--dump", type=Path, default=None, metavar="DIR",
                     help="write each run's tags and final scores to DIR (to study threshold rules offline)")
     ap.add_argument("--mix", default=None, help="run with this mix of MIXES instead of the default")
@@ -1130,13 +1013,8 @@ def main(argv=None) -> None:
     seeds = args.seeds[:1] if args.quick else args.seeds
 
     cache = TextEmbeddingCache()
-    global _TEXT_CACHE, USE_DESCRIPTION, USE_TURNS, VERIFY, KEYWORD_FEATURE
+    global _TEXT_CACHE, USE_DESCRIPTION, USE_TURNS, VERIFY, KEYWORD_FEATURE, DUMP
     KEYWORD_FEATURE = args.keyword_feature
-    global KEYWORD_CHOICE, FEATURE_MAP
-    KEYWORD_CHOICE = args.keyword_choice
-    FEATURE_MAP = args.feature_map
-    global TURN_CONTEXT, DUMP
-    TURN_CONTEXT = args.turn_context
     DUMP = args.dump
     _TEXT_CACHE, USE_DESCRIPTION, USE_TURNS = cache, args.with_description, not args.sentences
     ceiling_path = DEFAULT_DIR / "ceilings.json"
@@ -1170,7 +1048,7 @@ def main(argv=None) -> None:
             mixes[name] = summarise(run_all(MIXES[name], with_keywords=False))
         mixes["default"] = summary
     timing = None
-    if not args.quick and not FEATURE_MAP and not TURN_CONTEXT:  # the timing is of the product's own model
+    if not args.quick:
         big = max(corpora, key=lambda c: len(c.sentences))
         X = big.embeddings
         if len(X) < 100_000:

@@ -20,7 +20,7 @@ from workbench.storage.trackers import TrackerRecords
 from workbench.trackers.definition import TrackerDefinition
 from workbench.trackers.examples import require_minimum, validate_examples
 from workbench.trackers.rounds import ANSWERS, ROUND_SIZE, VERIFICATION_SIZE, Round, round_kind, with_context
-from workbench.trackers.tracker_state import ScopeArrays, round_to_show, scope_arrays, tag_arrays
+from workbench.trackers.tracker_state import ScopeArrays, TrackerSessions, round_to_show
 from workbench.training.session import ActiveLearningSession
 
 if TYPE_CHECKING:
@@ -261,42 +261,16 @@ class Tracker(TrackerActivation, BaseTracker):
         return current.number if current.complete else current.number - 1
 
     # ------------------------------------------------------------------ the session
-    def _embed_texts(self, texts: list[str]) -> np.ndarray:
-        from workbench.embedding.cache import embed_texts
-
-        if not texts:
-            return np.zeros((0, self.ws.embedder.dimension), dtype=np.float32)
-        return embed_texts(texts, self.ws._cache(), self.ws.embedder, progress=False)
+    @cached_property
+    def _sessions(self) -> TrackerSessions:
+        return TrackerSessions(self.ws)
 
     def _scope_arrays(self) -> ScopeArrays:
-        key = (self.ws.generation, repr(self.definition))
-        cached = self.__dict__.get("_scope_cache")
-        if cached is None or cached[0] != key:
-            cached = (key, scope_arrays(self.ws.calls, self.ws.sentences, self.ws.embeddings(), self.definition))
-            self._scope_cache = cached
-        return cached[1]
+        return self._sessions.scope(self.definition)
 
     def _session(self) -> ActiveLearningSession:
-        """The active-learning session over this tracker's scope, holding its stored tags.
-
-        The session is rebuilt when the scope, examples or settings change; the tags are
-        loaded on every call, and the session's results are cached by their content."""
-        scope = self._scope_arrays()
-        examples = self.examples
-        key = (self.ws.generation, repr(self.definition), tuple(examples), dumps(self.settings))
-        cached = self.__dict__.get("_session_cache")
-        if cached is None or cached[0] != key:
-            d = self.definition.description
-            cached = (key, ActiveLearningSession(
-                scope.embeddings, self._embed_texts(examples), self._embed_texts([d])[0] if d else None,
-                turns=scope.turns, call_ids=scope.frame["call_id"].to_numpy(), duplicates=scope.duplicates,
-                planner_params=self.settings.get("planner"), model_params=self.settings.get("model"),
-                seed=self.settings.get("seed", 0),
-            ))
-            self._session_cache = cached
-        session = cached[1]
-        session.set_tags(**tag_arrays(scope.frame, self.tags()))
-        return session
+        """The active-learning session over this tracker's scope, holding its stored tags."""
+        return self._sessions.session(self.definition, self.examples, self.settings, self.tags())
 
     def _require_model(self, session: ActiveLearningSession):
         model = session.model()
@@ -397,20 +371,9 @@ class Tracker(TrackerActivation, BaseTracker):
     # ------------------------------------------------------------------ performance
     def versions(self) -> pl.DataFrame:
         """Model versions trained so far: version, round, run id, precision and hit rate."""
-        out = []
-        for r in self._records.versions():
-            m = r["metrics"]
-            p = m.get("honest_precision") or m.get("reference_precision") or {}
-            h = m.get("honest_hit_rate") or m.get("reference_hit_rate") or {}
-            out.append({"version": r["version"], "round": r["round_number"], "run_id": r["run_id"],
-                        "created_at": r["created_at"], "n_yes": m.get("n_yes"), "n_no": m.get("n_no"),
-                        "precision": p.get("value"), "hit_rate": h.get("value"),
-                        "detected_sentences": m.get("detected_sentences"),
-                        "detection_change": m.get("detection_change")})
-        schema = {"version": pl.Int64, "round": pl.Int64, "run_id": pl.String, "created_at": pl.String,
-                  "n_yes": pl.Int64, "n_no": pl.Int64, "precision": pl.Float64, "hit_rate": pl.Float64,
-                  "detected_sentences": pl.Int64, "detection_change": pl.Float64}
-        return pl.DataFrame(out, schema=schema)
+        from workbench.trackers.learning_curve import versions_table
+
+        return versions_table(self._records.versions())
 
     def learning_curve(self):
         """Precision, hit rate and F1 after each trained round, and whether another round helps."""

@@ -2,6 +2,7 @@
 active-learning session, and its stored rounds as Rounds to show."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +12,7 @@ from workbench.core.errors import ValidationError
 from workbench.storage.trackers import StoredRound
 from workbench.trackers.definition import TrackerDefinition
 from workbench.trackers.rounds import Candidate, Round, with_context
+from workbench.training.session import ActiveLearningSession
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,50 @@ def tag_arrays(frame: pl.DataFrame, tags: pl.DataFrame) -> dict[str, np.ndarray]
         out["tag_round"][p] = joined["round_number"].fill_null(-1).to_numpy()
         out["inclusion_prob"][p] = joined["inclusion_prob"].fill_null(np.nan).to_numpy()
     return out
+
+
+class TrackerSessions:
+    """A tracker's scope arrays and active-learning session over a workspace.
+
+    The scope is rebuilt when the workspace's tables (their generation) or the tracker's
+    definition change, the session when the examples or settings change too; the tags are
+    loaded into the session on every call, and the session caches its results by their
+    content, so that a changed answer is seen at once.
+    """
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        self._scope: tuple | None = None
+        self._session: tuple | None = None
+
+    def scope(self, definition: TrackerDefinition) -> ScopeArrays:
+        key = (self.ws.generation, repr(definition))
+        if self._scope is None or self._scope[0] != key:
+            self._scope = (key, scope_arrays(self.ws.calls, self.ws.sentences, self.ws.embeddings(), definition))
+        return self._scope[1]
+
+    def session(self, definition: TrackerDefinition, examples: list[str], settings: dict,
+                tags: pl.DataFrame) -> ActiveLearningSession:
+        scope = self.scope(definition)
+        key = (self.ws.generation, repr(definition), tuple(examples), json.dumps(settings, sort_keys=True))
+        if self._session is None or self._session[0] != key:
+            d = definition.description
+            self._session = (key, ActiveLearningSession(
+                scope.embeddings, self._embed(examples), self._embed([d])[0] if d else None,
+                turns=scope.turns, call_ids=scope.frame["call_id"].to_numpy(), duplicates=scope.duplicates,
+                planner_params=settings.get("planner"), model_params=settings.get("model"),
+                seed=settings.get("seed", 0),
+            ))
+        session = self._session[1]
+        session.set_tags(**tag_arrays(scope.frame, tags))
+        return session
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        from workbench.embedding.cache import embed_texts
+
+        if not texts:
+            return np.zeros((0, self.ws.embedder.dimension), dtype=np.float32)
+        return embed_texts(texts, self.ws._cache(), self.ws.embedder, progress=False)
 
 
 def round_to_show(sentences: pl.DataFrame, stored: StoredRound, answers: dict[int, str]) -> Round:
