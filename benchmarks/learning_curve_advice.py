@@ -8,7 +8,7 @@ takes the advice after rounds 4 to 7 exactly as the product computes it (the Tra
 loop, ``workbench.training.session.ActiveLearningSession``, without SQLite), and compares it
 with what the next round really did to the F1 over the corpus (utterance level).
 
-    .venv/bin/python benchmarks/learning_curve_advice.py             # seeds 0-11, about 4 min
+    .venv/bin/python benchmarks/learning_curve_advice.py             # seeds 0-11 (3 s a run of 8 rounds on multiwoz-val)
     .venv/bin/python benchmarks/learning_curve_advice.py --seeds 0 1
 
 Writes benchmarks/results/learning_curve_advice.md and .json. A benchmark, not a test.
