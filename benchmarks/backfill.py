@@ -49,8 +49,9 @@ TARGET_SENTENCES, TARGET_SECONDS = 1_000_000, 5.0
 def build_workspace(path: Path, n_sentences: int, per_call: int, dim: int, seed: int):
     """A workspace with n_sentences sentences and their vectors cached; returns (ws, tracker, secret w)."""
     from workbench import Workspace
-    from workbench.embedding.cache import EmbeddingCache, _keys_array
-    from workbench.trackers.tracker import SmallCorpusWarning, _ProbabilityModel
+    from workbench.embedding.cache import EmbeddingCache, text_keys
+    from workbench.registry.linear_model import LinearTrackerModel
+    from workbench.trackers.tracker import SmallCorpusWarning
     from workbench.training.model import TrackerModel
 
     rng = np.random.default_rng(seed)
@@ -83,7 +84,7 @@ def build_workspace(path: Path, n_sentences: int, per_call: int, dim: int, seed:
     utts = sents.select(
         "call_id", "utterance_id", "speaker", "side", "start_s",
         (pl.col("start_s") + 10.0).alias("end_s"), "text", "timing_estimated")
-    ws._write_generation(calls, utts, sents)
+    ws.tables.write_generation(calls, utts, sents)
 
     # The embedding cache, as `workbench embed` would leave it, in shards of 100,000 texts.
     cache = EmbeddingCache(ws.embeddings_dir, ws.embedder.model_id)
@@ -91,7 +92,7 @@ def build_workspace(path: Path, n_sentences: int, per_call: int, dim: int, seed:
     for lo in range(0, n, 100_000):
         v = rng.standard_normal((min(100_000, n - lo), dim)).astype(np.float32)
         v /= np.linalg.norm(v, axis=1, keepdims=True)
-        cache.add_keys(_keys_array(texts[lo : lo + 100_000]), v)
+        cache.add_keys(text_keys(texts[lo : lo + 100_000]), v)
 
     # A real version in MLflow: a TrackerModel fitted to a hidden direction (~2% positives).
     secret = rng.standard_normal(dim).astype(np.float32)
@@ -104,9 +105,8 @@ def build_workspace(path: Path, n_sentences: int, per_call: int, dim: int, seed:
         warnings.simplefilter("ignore", SmallCorpusWarning)
         tracker = ws.create_tracker("Benchmark concept", mentioned_by="customer")
     ws.registry.log_training(
-        tracker.name, model=_ProbabilityModel(model), params={"round": 1}, metrics={},
-        tags_table=pl.DataFrame({"sentence_id": np.arange(len(y)), "label": np.where(y == 1, "yes", "no")}),
-        embedding_model=ws.embedder.model_id)
+        tracker.name, model=LinearTrackerModel.from_estimator(model, ws.embedder.model_id), params={"round": 1},
+        metrics={}, tags_table=pl.DataFrame({"sentence_id": np.arange(len(y)), "label": np.where(y == 1, "yes", "no")}))
     return ws
 
 
@@ -127,7 +127,8 @@ def main() -> int:
     ap.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/results alone")
     args = ap.parse_args()
 
-    from workbench.activation import service as activation
+    from workbench.activation import scorer as scorers
+    from workbench.activation.scoring import scope_rows
     from workbench.embedding.matrix import SentenceMatrix, linear_scores
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="wb-backfill-"))
@@ -148,23 +149,23 @@ def main() -> int:
         _, results["matrix_sync_cold_s"] = timed(lambda: SentenceMatrix(ws).sync())
         _, results["matrix_view_s"] = timed(lambda: SentenceMatrix(Workspace(root)).view())
 
-        # (c) cold: a fresh Workspace object and no memoised model.
-        activation._scorers.clear()
+        # (c) cold: a fresh Workspace object.
         ws = Workspace(root)
+        ctx = ws.services.activation.ctx
         tracker = ws.tracker("Benchmark concept")
-        plan = activation.backfill_plan(tracker, 12, as_of="2026-11-01")
+        plan = tracker.backfill_plan(12, as_of="2026-11-01")
         cold, results["activate_cold_s"] = timed(
-            lambda: activation.activate(tracker, 12, as_of="2026-11-01", progress=False, verbose=False))
+            lambda: tracker.activate(12, as_of="2026-11-01", progress=False, verbose=False))
         warm, results["activate_warm_s"] = timed(
-            lambda: activation.activate(tracker, 12, as_of="2026-11-01", progress=False, verbose=False))
-        scorer = activation.load_scorer(ws, tracker.name, warm.version)
+            lambda: tracker.activate(12, as_of="2026-11-01", progress=False, verbose=False))
+        scorer = scorers.load_scorer(ctx, tracker.name, warm.version)
         view = SentenceMatrix(ws).view()
-        scope = activation.scope_rows(ws, activation.definition_of(tracker), window_start=plan.window_start)
+        scope = scope_rows(ctx, tracker.record.snapshot(), window_start=plan.window_start)
         rows = scope["_row"].to_numpy()
         _, results["kernel_s"] = timed(lambda: linear_scores(view, rows, scorer.weights, scorer.bias))
         _, results["scope_s"] = timed(
-            lambda: activation.scope_rows(ws, activation.definition_of(tracker), window_start=plan.window_start))
-        live = activation.live_results(ws, tracker)
+            lambda: scope_rows(ctx, tracker.record.snapshot(), window_start=plan.window_start))
+        live = tracker.results()
         matrix_bytes = (SentenceMatrix(ws).path / "vectors.f32").stat().st_size
         results.update({
             "sentences_in_workspace": n,
@@ -183,9 +184,8 @@ def main() -> int:
         # The scope is customer sentences of external calls: about 45% of the corpus. The target
         # counts sentences scored, so it is also checked with every sentence in scope.
         tracker.update(mentioned_by="any", filters={})
-        activation._scorers.clear()
         allin, results["activate_all_cold_s"] = timed(
-            lambda: activation.activate(tracker, 12, as_of="2026-11-01", progress=False, verbose=False))
+            lambda: tracker.activate(12, as_of="2026-11-01", progress=False, verbose=False))
         results["sentences_scored_all"] = allin.sentences_scored
         results["sentences_per_s_all_cold"] = allin.sentences_scored / results["activate_all_cold_s"]
     finally:

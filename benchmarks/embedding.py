@@ -102,8 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args(argv)
 
-    from workbench.embedding.cache import Embedder, EmbeddingCache, embed_texts  # sets HF_HUB_OFFLINE first
+    from workbench.core.settings import use_offline_environment
+    from workbench.embedding.cache import EmbeddingCache
+    from workbench.embedding.embedder import Embedder, embed_texts
 
+    use_offline_environment()  # before sentence_transformers is imported below
     import numpy as np
     from sentence_transformers import SentenceTransformer
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from workbench.core.settings import use_offline_environment
+
+use_offline_environment()  # models load offline in every test, however a test loads them
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("WORKBENCH_SHARED", REPO.parent / "shared")) / "datasets"
@@ -62,7 +64,7 @@ def corpus_files(tmp_path: Path) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def embedder():
     """The real offline model, loaded once per session."""
-    from workbench.embedding.cache import Embedder
+    from workbench.embedding.embedder import Embedder
 
     return Embedder()
 

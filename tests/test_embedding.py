@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench.embedding.cache import Embedder, EmbeddingCache, embed_texts, text_key
+from workbench.embedding.cache import EmbeddingCache, text_key
+from workbench.embedding.embedder import Embedder, embed_texts
 from workbench.core.errors import InputError, ValidationError
 
 SENTENCES = [
@@ -140,6 +142,29 @@ def test_broken_model_fails_on_load_naming_the_folder(tmp_path):
     with pytest.raises(InputError, match="could not load") as info:
         embedder.encode(["hello"])
     assert str(tmp_path) in str(info.value)
+
+
+OFFLINE_PROBE = textwrap.dedent("""
+    import json, os
+    from workbench.embedding.embedder import Embedder
+    from workbench.embedding import cache, matrix  # noqa: F401
+    imported = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    Embedder().encode(["hello"])
+    loaded = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    print(json.dumps({"imported": imported, "loaded": loaded}))
+""")
+
+
+def test_importing_leaves_the_environment_alone_and_loading_a_model_goes_offline():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+    out = subprocess.run([sys.executable, "-c", OFFLINE_PROBE], env=env, capture_output=True, text=True, check=True)
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["imported"] == {"HF_HUB_OFFLINE": None, "TRANSFORMERS_OFFLINE": None}
+    assert seen["loaded"] == {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    # A user who wants the hub says so, and loading keeps that choice.
+    out = subprocess.run([sys.executable, "-c", OFFLINE_PROBE], env={**env, "HF_HUB_OFFLINE": "0"},
+                         capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1])["loaded"]["HF_HUB_OFFLINE"] == "0"
 
 
 def test_quantize_is_cpu_only():
@@ -351,12 +376,12 @@ def test_half_written_shard_from_a_killed_writer_is_ignored_and_cleaned(tmp_path
     child = textwrap.dedent(
         f"""
         import os, numpy as np
-        from workbench.embedding.cache import EmbeddingCache, _keys_array
+        from workbench.embedding.cache import EmbeddingCache, text_keys
         cache = EmbeddingCache({str(tmp_path)!r}, "m")
         def blocks():
             yield np.zeros((5, 8), np.float16)
             os._exit(9)
-        cache._write_shard(_keys_array([str(i) for i in range(10)]), None, chunks=blocks())
+        cache._write_shard(text_keys([str(i) for i in range(10)]), None, chunks=blocks())
         """
     )
     assert subprocess.run([sys.executable, "-c", child]).returncode == 9

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.serve.servers import Server, process_group_members
+from workbench.serve.processes import process_group_members
+from workbench.serve.servers import Server
 
 REPO = Path(__file__).resolve().parents[1]
 

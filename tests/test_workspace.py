@@ -206,3 +206,32 @@ def test_a_workspace_object_reads_one_snapshot_until_refreshed(tmp_path, corpus_
     assert reader.calls.height == 6  # cached: still its own snapshot
     assert reader.sentences["call_id"].n_unique() == 10  # not cached: moves to the latest, whole
     assert reader.refresh().calls.height == 10
+
+
+OLD_WORKSPACE = REPO / "tests" / "data" / "workspace-33fb494"  # written by the code at commit 33fb494
+
+
+def test_a_workspace_written_before_schema_versions_opens_and_keeps_its_state(tmp_path):
+    """tests/data/workspace-33fb494 was made by the code at commit 33fb494 (no schema version,
+    activation and stream tables made on first use): a smart tracker with examples and two tags,
+    an activated keyword tracker and a stream. It opens, migrates once, and keeps all of it."""
+    import shutil
+    import sqlite3
+
+    shutil.copytree(OLD_WORKSPACE, tmp_path / "ws")
+    ws = Workspace(tmp_path / "ws")
+    version = ws.store.query_one("PRAGMA user_version")[0]
+    assert version >= 1
+    smart = ws.tracker("Asking for a discount")
+    assert len(smart.examples) == 5 and sorted(smart.tags()["answer"]) == ["no", "yes"]
+    keyword = ws.tracker("Price talk")
+    assert keyword.is_active and keyword.results().detections.height == 10
+    assert [s.name for s in ws.streams()] == ["Price calls"]
+    ws.store.close()
+    again = Workspace(tmp_path / "ws")  # a second open finds nothing to migrate
+    assert again.store.query_one("PRAGMA user_version")[0] == version
+    again.store.close()
+    with sqlite3.connect(tmp_path / "ws" / "data" / "workbench.sqlite") as con:
+        con.execute(f"PRAGMA user_version={version + 1}")
+    with pytest.raises(Exception, match="newer"):
+        Workspace(tmp_path / "ws")

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from tests.activation.conftest import AS_OF, new_calls
-from workbench.activation import service as activation
+from workbench.activation.backfill import as_of_time, months_before
 from workbench.core.errors import ValidationError
 from workbench.embedding.matrix import SentenceMatrix
 
@@ -40,7 +40,7 @@ def test_shorter_window_and_scope_filters(live_ws, tracker):
         tracker.update(filters={"is_external": True, "team": ["SMB", "Public Sector"]})
     tracker.activate(3, as_of=AS_OF, progress=False, verbose=False)
     live = tracker.results()
-    start = activation.months_before(activation._as_of(AS_OF), 3)
+    start = months_before(as_of_time(AS_OF), 3)
     calls = live_ws.calls.filter(pl.col("call_id").is_in(live.calls["call_id"].implode()))
     assert calls.height > 0
     assert calls["started_at"].min() >= start
@@ -131,11 +131,21 @@ def test_untrained_trackers_are_refused_clearly(live_ws):
 
 
 def test_results_dashboard_reads_the_stored_results_once_active(live_ws, tracker):
-    from workbench.results.reports import tracker_report
-
     tracker.activate(3, as_of=AS_OF, progress=False, verbose=False)
     live = tracker.results()
-    report = tracker_report(live_ws, tracker)
+    report = tracker.report()
     assert report.n_mentions == live.detections.height
     assert report.calls_in_scope == live.calls.height  # only the 3 months it scored, not every call
     assert report.per_call["mentions"].sum() == live.detections.height
+
+
+def test_delete_forgets_the_stored_results_once(live_ws, tracker):
+    """Deleting a tracker removes its activation row once (it used to run forget twice)."""
+    tracker.activate(12, as_of=AS_OF, progress=False, verbose=False)
+    statements: list[str] = []
+    live_ws.store._connection().set_trace_callback(statements.append)
+    try:
+        tracker.delete(confirm=True)
+    finally:
+        live_ws.store._connection().set_trace_callback(None)
+    assert sum(s.startswith("DELETE FROM activations") for s in statements) == 1

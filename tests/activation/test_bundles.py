@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import shutil
 import zipfile
+from pathlib import Path
 
+import joblib
+import numpy as np
 import polars as pl
 import pytest
 
@@ -71,3 +74,49 @@ def test_pretrained_trackers_work_on_a_new_workspace_without_tagging(live_ws, tm
     with pytest.raises(ValidationError) as e:
         ws.import_pretrained(["Asking for a refund"])
     assert e.value.field == "names"
+
+
+def test_a_bundle_from_the_previous_release_imports_and_scores_as_before(live_ws):
+    from tests.test_legacy_models import LEGACY_BUNDLE, legacy_expectation
+    from workbench.activation.scorer import load_scorer
+    from workbench.registry.model_files import is_plain
+
+    t = live_ws.import_bundle(LEGACY_BUNDLE, name="Discount (previous release)")
+    assert t.published_version == 1
+    vectors, expected = legacy_expectation()
+    np.testing.assert_array_equal(live_ws.registry.linear_model(t.name, version=1).score(vectors), expected)
+    assert load_scorer(live_ws, t.name, 1).model.threshold == live_ws.registry.linear_model(t.name).threshold
+    # Imported as plain data: the pickle stays in the bundle.
+    assert is_plain(Path(live_ws.registry.model_path(t.name, version=1).removeprefix("file://")))
+    t.activate(12, as_of=AS_OF, progress=False, verbose=False)
+    assert t.results().detections.height > 0
+
+
+class _WritesAFile:
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_bundle_with_a_malicious_pickle_is_refused_and_leaves_nothing(live_ws, tmp_path):
+    from tests.test_legacy_models import LEGACY_BUNDLE
+    from workbench.registry.legacy import UnsafeModelError
+
+    marker = tmp_path / "created-by-the-bundle"
+    evil = tmp_path / "evil.tracker.zip"
+    member = "version/model/artifacts/classifier.joblib"
+    with zipfile.ZipFile(LEGACY_BUNDLE) as src, zipfile.ZipFile(evil, "w") as dst:
+        for item in src.infolist():
+            if item.filename != member:
+                dst.writestr(item, src.read(item))
+        payload = tmp_path / "payload.joblib"
+        joblib.dump(_WritesAFile(marker), payload)
+        dst.write(payload, member)
+    before = len(live_ws.trackers())
+    with pytest.raises(UnsafeModelError) as e:
+        live_ws.import_bundle(evil, name="Evil")
+    assert str(evil) in str(e.value) and member in str(e.value)
+    assert not marker.exists()
+    assert len(live_ws.trackers()) == before

@@ -48,3 +48,20 @@ def test_backfill_search_export_publish_from_the_command_line(live_ws, tracker, 
     with pytest.raises(ValidationError) as e:
         run(live_ws, "search", "--filter", "team")
     assert e.value.field == "--filter"
+
+
+def test_search_reads_a_list_of_teams_as_any_of_them(live_ws, capsys):
+    """`--filter team=A,B` means the same in `search` as in `tracker create`: either team."""
+    first, second = live_ws.calls["team"].unique().sort().to_list()[:2]
+
+    def calls_found(*filters: str) -> int:
+        assert run(live_ws, "search", *(arg for f in filters for arg in ("--filter", f)), "--sentences", "0") == 0
+        return int(capsys.readouterr().out.split(" calls", 1)[0].replace(",", ""))
+
+    each = calls_found(f"team={first}") + calls_found(f"team={second}")
+    assert each > 0
+    assert calls_found(f"team={first},{second}") == each
+    assert calls_found(f"team={first}", f"team={second}") == each
+    with pytest.raises(ValidationError) as e:
+        run(live_ws, "search", "--filter", "is_external=maybe")
+    assert e.value.field == "filters.is_external"

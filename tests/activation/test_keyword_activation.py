@@ -30,3 +30,12 @@ def test_keyword_tracker_backfills_scores_new_calls_and_feeds_search(live_ws):
     later, later_utts = new_calls(1, start=950)
     assert "Better price" not in live_ws.import_calls(later, later_utts, progress=False).scored
     assert kt.results().detections.filter(pl.col("call_id").is_in(later["call_id"].implode())).height == 0
+
+
+def test_the_calls_api_names_each_trackers_kind(live_ws, tracker):
+    kt = live_ws.create_keyword_tracker("Better price", ["better price"], mentioned_by="customer")
+    kt.activate(12, as_of=AS_OF, progress=False, verbose=False)
+    tracker.activate(12, as_of=AS_OF, progress=False, verbose=False)
+    doc = live_ws.calls_api()
+    kinds = {t["name"]: t["type"] for c in doc["calls"] for t in c["content"]["trackers"]}
+    assert kinds == {"Better price": "keyword", tracker.name: "smart"}

@@ -171,3 +171,11 @@ def test_calls_scored_later_reach_the_streams_too(live_ws, live, tmp_path):
     live_ws.embed(progress=False)
     assert live_ws.score_pending(progress=False)[live.name] >= 1
     assert {c["call_id"] for c in json.loads(out_file.read_text())["calls"]} == {"call-0970"}
+
+
+def test_the_dashboard_and_team_stats_report_the_same_breakdowns(live_ws, live):
+    """One statistics module: the results dashboard's tables are the team stats' tables."""
+    report = live.report()
+    stats = live.team_stats()
+    for by in ("team", "rep", "month"):
+        assert getattr(report, f"by_{by}").equals(stats.table(by)), by

@@ -13,7 +13,7 @@ import pytest
 
 from tests.demo_workspace import DEMO_TRACKER, ROUNDS, demo_workspace
 from workbench.registry.versions import experiment_name, registered_model_name
-from workbench.serve.servers import process_group_members
+from workbench.serve.processes import process_group_members
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]

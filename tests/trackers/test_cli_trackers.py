@@ -6,7 +6,9 @@ import builtins
 import pytest
 
 from workbench.cli.app import main
-from workbench.cli.trackers import parse_filters
+from workbench.trackers.filters import parse_filters
+from tests.demo_workspace import tag_by_truth
+from workbench import Workspace
 from workbench.demo.generator import sentence_label
 from workbench.demo.job import DEMO_EXAMPLES
 from workbench.core.errors import ValidationError
@@ -65,6 +67,31 @@ def test_quitting_keeps_the_tags(demo_ws, monkeypatch, capsys):
     assert main(w + ["tag", "Discount"]) == 0
     assert "every tag so far is saved" in capsys.readouterr().out
     assert sorted(demo_ws.tracker("Discount").tags()["answer"]) == ["no", "not_sure"]
+
+
+def test_the_terminal_and_the_screen_both_train_a_round_tagged_but_never_trained(demo_ws, embedder, monkeypatch,
+                                                                               capsys):
+    """The process stopped between the last tag and training: `workbench tag` trains that round,
+    as the tagging screen offers to, instead of starting round 2 over untrained tags."""
+    from workbench.widgets import TaggingView
+
+    w = ["-w", str(demo_ws.path)]
+    assert main(w + ["tracker", "create", "Discount", "--mentioned-by", "customer",
+                     *sum((["--example", e] for e in DEMO_EXAMPLES), [])]) == 0
+    t = demo_ws.tracker("Discount")
+    tag_by_truth(t, t.next_round())
+
+    view = TaggingView(Workspace(demo_ws.path, model=embedder).tracker("Discount"))
+    assert view.round.number == 1 and view.round.complete and not view.finish_button.disabled
+
+    monkeypatch.setattr(builtins, "input", lambda prompt="": "q")  # nothing is left to ask
+    assert main(w + ["tag", "Discount"]) == 0
+    assert "Round 1 done: model version 1" in capsys.readouterr().out
+    reopened = Workspace(demo_ws.path, model=embedder).tracker("Discount")
+    assert reopened.versions()["round"].to_list() == [1]
+    assert [r.number for r in reopened.rounds()] == [1]
+    # Both now open round 2, where they would both have gone on.
+    assert TaggingView(reopened).round.number == 2
 
 
 def test_keyword_tracker_from_the_terminal(demo_ws, capsys):

@@ -5,12 +5,9 @@ import polars as pl
 import pytest
 
 from workbench.core.errors import ValidationError
-from workbench.trackers.keywords import (
-    MAX_PHRASE_WORDS,
-    KeywordMatcher,
-    keyword_phrases_from_examples,
-    question_mask,
-)
+from workbench.trackers.keyword_phrases import keyword_phrases_from_examples
+from workbench.trackers.keywords import MAX_PHRASE_WORDS, KeywordMatcher
+from workbench.trackers.questions import question_mask
 
 # (phrases, text, expected) for exact matching; every case is also run through find() and
 # match_frame() so that the polars and Python patterns are checked against each other.

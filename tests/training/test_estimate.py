@@ -9,7 +9,10 @@ from workbench.training import (
     estimate_performance,
     sample_detections,
 )
-from workbench.training.estimate import _mean_matched_logit, _platt
+from workbench.training.estimate import HonestEstimate, ReferenceEstimate, estimator_params
+from workbench.training.estimate.bands import mean_matched_logit
+from workbench.training.estimate.honest import probe_weights
+from workbench.training.estimate.units import Units
 
 from .conftest import unit
 
@@ -79,13 +82,10 @@ def test_not_sure_is_never_a_label():
 
 def test_honest_estimate_beats_the_reference_and_its_interval_often_covers():
     # A noisy synthetic world (prevalence ~5%, labels a logistic function of one direction):
-    # the honest hit rate must be closer to the truth than the reference, and the banded
-    # estimator's 90% intervals (the default) cover the truth more often than the
-    # calibration-only ones, whose width ignores the calibration's misfit. Measured on
-    # these 12 worlds: banded precision 11/12, hit rate 7/12; calibration-only 8/12, 8/12.
-    # (In a harder world, prevalence_shift=1.5: banded 10/12 and 11/12, calibration-only
-    # 8/12 and 8/12.)
-    covered = {"banded": [0, 0], "model": [0, 0]}
+    # the honest hit rate must be closer to the truth than the reference, and its 90%
+    # intervals cover the truth often. Measured on these 12 worlds: precision 11/12, hit
+    # rate 7/12 (a calibration-only estimator, since removed: 8/12 and 8/12).
+    covered = [0, 0]
     ref_bias, honest_bias = [], []
     runs = 12
     for seed in range(runs):
@@ -93,18 +93,15 @@ def test_honest_estimate_beats_the_reference_and_its_interval_often_covers():
         model, scores, labels, excluded, tag_round, pi = _tracker(X, truth, E, seed)
         det = scores > 0
         true_p, true_r = truth[det].mean(), det[truth == 1].mean()
-        for method in covered:
-            est = estimate_performance(X, labels, model, excluded=excluded, tag_round=tag_round,
-                                       inclusion_prob=pi, scores=scores, example_embeddings=E,
-                                       n_draws=100, random_state=seed, method=method)
-            covered[method][0] += est.honest_precision.contains(true_p)
-            covered[method][1] += est.honest_hit_rate.contains(true_r)
-            if method == "banded":
-                honest_bias.append(est.honest_hit_rate.value - true_r)
-                ref_bias.append(est.reference_hit_rate.value - true_r)
-    banded, model_only = sum(covered["banded"]), sum(covered["model"])
-    assert banded / (2 * runs) >= 0.7 and banded > model_only
-    assert covered["banded"][0] / runs >= 0.75 and covered["banded"][1] / runs >= 0.5
+        est = estimate_performance(X, labels, model, excluded=excluded, tag_round=tag_round,
+                                   inclusion_prob=pi, scores=scores, example_embeddings=E,
+                                   n_draws=100, random_state=seed)
+        covered[0] += est.honest_precision.contains(true_p)
+        covered[1] += est.honest_hit_rate.contains(true_r)
+        honest_bias.append(est.honest_hit_rate.value - true_r)
+        ref_bias.append(est.reference_hit_rate.value - true_r)
+    assert sum(covered) / (2 * runs) >= 0.7
+    assert covered[0] / runs >= 0.75 and covered[1] / runs >= 0.5
     assert np.mean(np.abs(honest_bias)) < np.mean(np.abs(ref_bias))
 
 
@@ -184,28 +181,26 @@ def test_turn_estimate_is_closer_to_the_turn_truth_than_the_reference():
     assert covered >= 9
 
 
-def test_difference_estimator_is_design_unbiased():
-    # Fixed model and calibration, one stratified probe redrawn many times: the
-    # Horvitz-Thompson corrected totals must average to the true TP and FN even when the
-    # calibration is badly wrong (here: tags from the top of the ranking only).
+def test_probe_weights_are_design_unbiased():
+    # The band evidence weighs each random tag by 1/pi: over repeated draws of one
+    # stratified round, the weighted sum of any per-row value must average to its total
+    # over the rows the round could draw (here: positives among the untagged rows, which a
+    # non-random pick from the top of the ranking makes far from a simple mean).
     from workbench.training.strategies import StratifiedStrategy
 
     X, truth, E = _world(7, n=2000)
     rng = np.random.default_rng(0)
     top = np.argsort(-(X[:, 0]))[:40]
-    rand = rng.choice(len(X), 40, replace=False)
-    tags = np.unique(np.concatenate([top, rand]))
+    tags = np.unique(np.concatenate([top, rng.choice(len(X), 40, replace=False)]))
     labels = np.full(len(X), -1, np.int8)
     labels[tags] = truth[tags]
     model = TrackerModel(random_state=0).fit(X[tags], labels[tags], example_embeddings=E)
     scores = model.decision_function(X)
-    det = scores > 0
-    true_tp, true_fn = int((truth & det).sum()), int((truth & ~det).sum())
-    tp_hat, fn_hat = [], []
+    true_total = int(truth[labels < 0].sum())
     strat = StratifiedStrategy()
-    base_labels = labels.copy()
-    for rep in range(150):
-        lab = base_labels.copy()
+    totals = []
+    for rep in range(1000):
+        lab = labels.copy()
         tag_round = np.where(lab >= 0, 1, -1)
         pool = Pool(X, lab, E, None, scores=scores, round_number=1)
         pi_all = strat.inclusion_probabilities(pool, 12)
@@ -214,15 +209,14 @@ def test_difference_estimator_is_design_unbiased():
         tag_round[picks] = 2
         pi = np.full(len(X), np.nan)
         pi[picks] = pi_all[picks]
-        est = estimate_performance(X, lab, model, tag_round=tag_round, inclusion_prob=pi,
-                                   scores=scores, example_embeddings=E, method="difference",
-                                   calibration="plain", n_draws=2, n_repeats=2, random_state=rep)
-        tp_hat.append(est.honest_tp)
-        fn_hat.append(est.honest_fn)
-    # Standard error of the mean over 150 draws is a few rows; the calibration alone is off
-    # by far more than this tolerance on this design.
-    assert np.mean(tp_hat) == pytest.approx(true_tp, abs=0.08 * true_tp + 3)
-    assert np.mean(fn_hat) == pytest.approx(true_fn, abs=0.15 * true_fn + 3)
+        shown = np.flatnonzero(lab >= 0)
+        units = Units(lab, lab >= 0, scores > 0, scores, shown, lab[shown].astype(int), scores[shown],
+                      tag_round, pi)
+        w, n_probe, n_rounds = probe_weights(units, shown, np.ones(shown.size, bool))
+        assert n_probe == 12 and n_rounds == 1 and (w > 0).sum() == 12
+        totals.append(w @ lab[shown])
+    # 1000 draws: the mean's standard error is about 3% of the total.
+    assert np.mean(totals) == pytest.approx(true_total, rel=0.1)
 
 
 def test_no_honest_estimate_without_round_information():
@@ -251,18 +245,10 @@ def test_band_prior_is_centred_on_its_mean():
     # The prior's mean, not its median, is the calibrated rate: checked by simulation.
     q = np.array([0.0005, 0.01, 0.3, 0.9])
     sd = np.array([1.5, 1.5, 1.0, 2.0])
-    mu = _mean_matched_logit(q, sd)
+    mu = mean_matched_logit(q, sd)
     z = np.random.default_rng(0).normal(size=(400_000, 1))
     assert np.allclose((1 / (1 + np.exp(-(mu + sd * z)))).mean(axis=0), q, rtol=0.03)
     assert mu[0] < np.log(q[0] / (1 - q[0])) - 1.0  # well below logit(q) for a small rate
-
-
-def test_platt_recovers_a_known_calibration():
-    rng = np.random.default_rng(0)
-    s = rng.normal(size=5000) * 2
-    y = (rng.random(5000) < 1 / (1 + np.exp(-(1.5 * s - 1)))).astype(float)
-    a, b = _platt(s, y)
-    assert a == pytest.approx(1.5, abs=0.15) and b == pytest.approx(-1.0, abs=0.15)
 
 
 def test_sample_detections_spread_over_the_score_range():
@@ -275,3 +261,35 @@ def test_sample_detections_spread_over_the_score_range():
     assert scores[picks].max() > 4.5 and scores[picks].min() < 0.5
     few = sample_detections(np.array([1.0, -1, 2.0]), 0.0, n=20)
     assert few.tolist() == [2, 0]
+
+
+def test_estimators_are_configured_like_scikit_learn_ones():
+    from sklearn.base import clone
+
+    honest = HonestEstimate(n_draws=50, random_state=3)
+    assert honest.get_params() == {"confidence": 0.9, "n_draws": 50, "band_prior_sd": 1.5,
+                                   "detected_bands": 1, "n_folds": 10, "random_state": 3}
+    assert clone(honest).set_params(n_draws=80).get_params()["n_draws"] == 80
+    assert honest.n_draws == 50  # clone and set_params leave the original alone
+    assert ReferenceEstimate().get_params() == {"n_repeats": 10, "test_size": 0.1, "confidence": 0.9,
+                                                "random_state": 0}
+
+
+def test_estimate_performance_takes_estimators_or_their_parameters_by_name():
+    X, truth, E = _world(4, n=1500)
+    model, scores, labels, excluded, tag_round, pi = _tracker(X, truth, E, 4, rounds=2)
+    common = dict(excluded=excluded, tag_round=tag_round, inclusion_prob=pi, scores=scores, example_embeddings=E)
+    by_object = estimate_performance(X, labels, model, **common, reference=ReferenceEstimate(n_repeats=3),
+                                     honest=HonestEstimate(n_draws=40, random_state=2), confidence=0.8)
+    by_name = estimate_performance(X, labels, model, **common, n_repeats=3, n_draws=40, confidence=0.8,
+                                   random_state=0)
+    assert by_object.reference_repeats == by_name.reference_repeats == 3
+    assert by_object.confidence == 0.8 and by_object.estimator_params["honest.confidence"] == 0.8
+    assert by_object.estimator_params == {**by_name.estimator_params, "honest.random_state": 2}
+    assert by_object.reference_precision == by_name.reference_precision  # same seed for the splits
+    assert by_object.estimator_params == estimator_params(
+        ReferenceEstimate(n_repeats=3, confidence=0.8), HonestEstimate(n_draws=40, random_state=2, confidence=0.8))
+    with pytest.raises(TypeError, match="n_draw"):
+        estimate_performance(X, labels, model, **common, n_draw=40)
+    with pytest.raises(ValueError, match="one confidence"):
+        estimate_performance(X, labels, model, **common, honest=HonestEstimate(confidence=0.8))

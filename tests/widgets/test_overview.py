@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from workbench.trackers.summary import percent, reliability_notes
 from workbench.widgets import PerformanceOverview
-from workbench.trackers.summary import percent
-from workbench.widgets.overview import reliability_notes
 
 
 def test_overview_shows_the_estimate_its_counts_curve_and_samples(demo_ws):

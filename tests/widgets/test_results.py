@@ -5,14 +5,13 @@ import html
 
 import polars as pl
 
-from workbench.results.reports import tracker_report
 from workbench.widgets import TrackerResults
 
 
 def test_report_counts_agree_with_the_detections(demo_ws):
     tracker = demo_ws.tracker("Asking for a discount")
     det = tracker.detections()
-    report = tracker_report(demo_ws, tracker, det)
+    report = tracker.report(det)
     detected = det.filter(pl.col("detected"))
     assert report.n_mentions == detected.height > 0
     assert report.calls_with_mention.height == detected["call_id"].n_unique()

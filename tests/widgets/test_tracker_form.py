@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from workbench import Workspace
+from workbench.core.errors import ValidationError
 from workbench.widgets import TrackerForm
 
 GOOD_EXAMPLES = "\n".join([
@@ -35,12 +38,18 @@ def test_each_error_shows_beside_its_field_and_nothing_is_created(tiny_ws):
     assert Workspace(tiny_ws.path).trackers() == []
 
 
-def test_too_few_examples_is_an_examples_error(tiny_ws):
+def test_fewer_than_five_examples_create_the_tracker_as_the_api_does(tiny_ws):
+    """One rule for the examples, the API's: a tracker may start with fewer than 5, and the
+    first round needs 5 (the form used to refuse to create it)."""
     form = fill(TrackerForm(tiny_ws), examples="Can you do a better price?\nAny discount?")
-    assert form.submit() is None
-    assert list(form.errors) == ["examples"]
-    assert "at least 5" in form.errors["examples"]
-    assert "2 examples" in form.example_count.value
+    tracker = form.submit()
+    assert tracker is not None and form.errors == {}
+    assert "2 examples (at least 5 to start tagging)" in form.example_count.value
+    assert tracker.examples == ["Can you do a better price?", "Any discount?"]
+    assert "add 3 more examples" in form.result.value
+    with pytest.raises(ValidationError, match="at least 5") as e:
+        tracker.next_round()
+    assert e.value.field == "examples"
 
 
 def test_filters_that_leave_no_calls_are_shown_at_the_filters(tiny_ws):

@@ -16,51 +16,59 @@ import datetime as dt
 import json
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
-from workbench.activation import service as act
+from workbench.core.settings import PUBLISHED_ALIAS
+from workbench.activation.backfill import (
+    MAX_BACKFILL_MONTHS,
+    apply_version,
+    as_of_time,
+    months_before,
+    record_definition,
+    set_published,
+)
+from workbench.activation.context import LiveContext
+from workbench.activation.frames import no_results
+from workbench.activation.scoring import score_frame, scope_rows
+from workbench.activation.scorer import load_scorer
 from workbench.core.errors import ValidationError
 from workbench.storage.store import loads
+from workbench.trackers.records import TrackerRecord
 
-if TYPE_CHECKING:
-    from workbench.trackers.tracker import Tracker
-
-TAG_PUBLISHED_DEFINITION = act.TAG_PUBLISHED_DEFINITION
 _SCOPE_FIELDS = ("mentioned_by", "filters", "call_part", "channels")
 
 
-def _latest_version(tracker: "Tracker") -> int | None:
-    versions = tracker.ws.registry.versions(tracker.name)
+def _latest_version(ctx: LiveContext, record: TrackerRecord) -> int | None:
+    versions = ctx.registry.versions(record.name)
     return versions[-1].version if versions else None
 
 
-def _published(tracker: "Tracker") -> tuple[int | None, dict | None]:
+def _published(ctx: LiveContext, record: TrackerRecord) -> tuple[int | None, dict | None]:
     """The published version and the definition it is live with (None before any activation)."""
-    version = tracker.ws.registry.get_alias(tracker.name, act.PUBLISHED_ALIAS)
-    row = act.activation_row(tracker.ws, tracker.id)
+    version = ctx.registry.get_alias(record.name, PUBLISHED_ALIAS)
+    row = ctx.activations.get(record.id)
     return version, (loads(row["definition"]) if row is not None else None)
 
 
-def unpublished_changes(tracker: "Tracker") -> list[str]:
+def unpublished_changes(ctx: LiveContext, record: TrackerRecord) -> list[str]:
     """What the live results do not reflect yet, one line each; [] when nothing is pending."""
-    published, snapshot = _published(tracker)
+    published, snapshot = _published(ctx, record)
     if published is None:
         return []
     out = []
-    latest = _latest_version(tracker)
+    latest = _latest_version(ctx, record)
     if latest is not None and latest != published:
         out.append(f"version {latest} was trained after the published version {published}")
     if snapshot is not None:
-        current = act.definition_of(tracker)
+        current = record.snapshot()
         for key in _SCOPE_FIELDS:
             if _norm(current[key]) != _norm(snapshot[key]):
                 out.append(f"{key} changed: {json.dumps(snapshot[key], default=str)} -> "
                            f"{json.dumps(current[key], default=str)}")
-    tags = tracker.tags()
-    trained = tracker.ws.store.query_one("SELECT MAX(created_at) AS at FROM versions WHERE tracker_id=?", (tracker.id,))
-    if tags.height and trained and trained["at"] and tags["tagged_at"].max() > trained["at"]:
+    tagged, trained = ctx.catalog.last_tagged_at(record.id), ctx.catalog.last_trained_at(record.id)
+    if tagged and trained and tagged > trained:
         out.append("tags changed since the latest training: train (t.train()) to make them a version")
     return out
 
@@ -131,44 +139,43 @@ class TrackerDiff:
         return f"<pre>{html.escape(str(self))}</pre>"
 
 
-def diff(tracker: "Tracker", version: int | None = None, *, examples: int = 5, as_of: Any = None,
-         progress: bool = False) -> TrackerDiff:
+def diff(ctx: LiveContext, record: TrackerRecord, version: int | None = None, *, examples: int = 5,
+         as_of: Any = None, progress: bool = False) -> TrackerDiff:
     """Compare the live results with what ``version`` (default: the latest trained) and the current
     definition would give on the same history. Nothing is stored.
 
     The history is the activation's window and the calls scored since; before any activation,
     the last 12 months (``as_of`` moves "now").
     """
-    ws = tracker.ws
     t0 = time.perf_counter()
-    candidate = version if version is not None else _latest_version(tracker)
+    candidate = version if version is not None else _latest_version(ctx, record)
     if candidate is None:
-        raise ValidationError("version", f"'{tracker.name}' has no trained version", "Train it first (t.train()).")
-    published, snapshot = _published(tracker)
-    row = act.activation_row(ws, tracker.id)
-    current = act.definition_of(tracker)
+        raise ValidationError("version", f"'{record.name}' has no trained version", "Train it first (t.train()).")
+    published, snapshot = _published(ctx, record)
+    row = ctx.activations.get(record.id)
+    current = record.snapshot()
     if row is not None:
-        base_det, base_calls = act.read_run(ws, tracker.id, row["run_dir"])
+        base_det, base_calls = ctx.detections.read(record.id, row["run_dir"], ctx.calls["call_id"])
         months = int(row["backfill_months"])
         window_start = dt.datetime.fromisoformat(row["window_start"])
         earlier = base_calls["call_id"]
     else:
-        months = act.MAX_BACKFILL_MONTHS
-        window_start = act.months_before(act._as_of(as_of), months)
+        months = MAX_BACKFILL_MONTHS
+        window_start = months_before(as_of_time(as_of), months)
         earlier = []
         if published is not None:
-            scope = act.scope_rows(ws, current, window_start=window_start)
-            base_det, base_calls = act.score_frame(ws, act.load_scorer(ws, tracker.name, published), scope)
+            scope = scope_rows(ctx, current, window_start=window_start)
+            base_det, base_calls = score_frame(ctx, load_scorer(ctx, record.name, published), scope)
         else:
-            base_det, base_calls = act._empty(act.DETECTION_SCHEMA), act._empty(act.CALLS_SCORED_SCHEMA)
+            base_det, base_calls = no_results()
         snapshot = current
-    scope = act.scope_rows(ws, current, call_ids=earlier, window_start=window_start if months else None)
-    cand_det, cand_calls = act.score_frame(ws, act.load_scorer(ws, tracker.name, candidate), scope, progress=progress,
-                                           desc=f"Diff of '{tracker.name}'")
+    scope = scope_rows(ctx, current, call_ids=earlier, window_start=window_start if months else None)
+    cand_det, cand_calls = score_frame(ctx, load_scorer(ctx, record.name, candidate), scope, progress=progress,
+                                       desc=f"Diff of '{record.name}'")
     changes = [f"{k} changed: {_norm(snapshot[k])} -> {_norm(current[k])}"
                for k in _SCOPE_FIELDS if _norm(snapshot[k]) != _norm(current[k])]
 
-    info = ws.calls.select("call_id", "team", pl.col("started_at").dt.strftime("%Y-%m").alias("month"))
+    info = ctx.calls.select("call_id", "team", pl.col("started_at").dt.strftime("%Y-%m").alias("month"))
     cols = ["call_id", "sentence_id", "text", "speaker", "side", "start_s", "score"]
     gained = (cand_det.join(base_det.select("sentence_id"), on="sentence_id", how="anti").select(cols)
               .join(info, on="call_id", how="left").sort("score", descending=True))
@@ -195,7 +202,7 @@ def diff(tracker: "Tracker", version: int | None = None, *, examples: int = 5, a
         return out.with_columns(pl.col(value_cols).fill_null(0).cast(pl.Int64)).sort(key, nulls_last=True)
 
     return TrackerDiff(
-        tracker=tracker.name, published_version=published, candidate_version=candidate, definition_changes=changes,
+        tracker=record.name, published_version=published, candidate_version=candidate, definition_changes=changes,
         calls_before=base_calls.height, calls_after=cand_calls.height,
         mentions_before=base_det.height, mentions_after=cand_det.height,
         calls_with_mention_before=int((base_calls["mentions"] > 0).sum()) if base_calls.height else 0,
@@ -227,38 +234,36 @@ class PublishResult:
         return " ".join([out, *self.notes])
 
 
-def publish(tracker: "Tracker", version: int | None = None, *, progress: bool = True,
+def publish(ctx: LiveContext, record: TrackerRecord, version: int | None = None, *, progress: bool = True,
             verbose: bool = True) -> PublishResult:
     """Make ``version`` (default: the latest trained) with the current definition the live one:
     move the MLflow alias ``published``, record the definition on the version, and re-apply it
     to the tracker's history when it has been activated. Look at ``t.diff()`` first."""
-    ws = tracker.ws
-    target = version if version is not None else _latest_version(tracker)
+    target = version if version is not None else _latest_version(ctx, record)
     if target is None:
-        raise ValidationError("version", f"'{tracker.name}' has no trained version", "Train it first (t.train()).")
-    previous, snapshot = _published(tracker)
-    current = act.definition_of(tracker)
-    row = act.activation_row(ws, tracker.id)
+        raise ValidationError("version", f"'{record.name}' has no trained version", "Train it first (t.train()).")
+    previous, snapshot = _published(ctx, record)
+    current = record.snapshot()
+    row = ctx.activations.get(record.id)
     if previous == target and (snapshot is None or _norm(snapshot) == _norm(current)):
-        result = PublishResult(tracker=tracker.name, version=target, previous_version=previous, reapplied=False,
+        result = PublishResult(tracker=record.name, version=target, previous_version=previous, reapplied=False,
                                notes=["Nothing changed: it was already published."])
         if verbose:
             print(result)
         return result
-    ws.registry.set_alias(tracker.name, act.PUBLISHED_ALIAS, target)  # NotFoundError for an unknown version
-    act.record_definition(ws, tracker.name, target, current)
+    ctx.registry.set_alias(record.name, PUBLISHED_ALIAS, target)  # NotFoundError for an unknown version
+    record_definition(ctx, record.name, target, current)
     t0 = time.perf_counter()
     if row is None:
-        act._set_published(tracker, target)
-        result = PublishResult(tracker=tracker.name, version=target, previous_version=previous, reapplied=False)
+        set_published(ctx, record, target)
+        result = PublishResult(tracker=record.name, version=target, previous_version=previous, reapplied=False)
     else:
-        scope, dets, calls = act.apply_version(
-            tracker, target, current, months=int(row["backfill_months"]),
+        scope, dets, calls = apply_version(
+            ctx, record, target, current, months=int(row["backfill_months"]),
             window_start=dt.datetime.fromisoformat(row["window_start"]), progress=progress)
-        result = PublishResult(tracker=tracker.name, version=target, previous_version=previous, reapplied=True,
+        result = PublishResult(tracker=record.name, version=target, previous_version=previous, reapplied=True,
                                detections=dets.height, calls_scored=calls.height,
                                seconds=time.perf_counter() - t0)
-    tracker.refresh()
     if verbose:
         print(result)
     return result

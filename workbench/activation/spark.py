@@ -12,7 +12,7 @@ backfill as the local engine through it, and stores the same detections:
 Locally (the default, ``local[*]``) the staging folder is under the workspace. On a cluster, pass
 ``master`` (e.g. ``spark://host:7077``, ``yarn``) and a ``staging`` URI every executor can read
 and write (``hdfs://…``, ``s3a://…``, or a shared mount); the executors need Python with mlflow,
-numpy, pandas, joblib and scikit-learn (the version's ``requirements.txt``), not the workbench.
+numpy and pandas (the version's ``requirements.txt``), not the workbench.
 Needs the optional extra ``spark`` (``pip install 'smart-tracker-workbench[spark]'``) and Java 17.
 """
 from __future__ import annotations
@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from workbench.activation.frames import detection_frames
 from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:
-    from workbench.workspace import Workspace
+    from workbench.activation.context import LiveContext
 
 _STAGE_ROWS = 200_000  # rows per staged Parquet file: a partition each when Spark reads them
 
@@ -70,25 +71,24 @@ def session(master: str | None = None, *, app_name: str = "workbench-backfill", 
     return spark
 
 
-def spark_score(ws: "Workspace", tracker_name: str, version: int, scope: pl.DataFrame, *, spark: Any = None,
+def spark_score(ctx: "LiveContext", tracker_name: str, version: int, scope: pl.DataFrame, *, spark: Any = None,
                 staging: str | Path | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Score in-scope sentences (a frame with ``_row``) with a registered version through Spark;
     returns (detections, calls scored) exactly as the local engine's score_frame does."""
     import datetime as dt
 
-    from workbench.activation.service import _frames
     from workbench.embedding.matrix import SentenceMatrix
 
     require_pyspark()
     if scope.height == 0:
-        return _frames(scope, np.zeros(0), np.zeros(0, dtype=bool), version, dt.datetime.now(dt.timezone.utc))
+        return detection_frames(scope, np.zeros(0), np.zeros(0, dtype=bool), version, dt.datetime.now(dt.timezone.utc))
     own_session = spark is None
     spark = spark or session()
     staging = staging or os.environ.get("WORKBENCH_SPARK_STAGING") or None
     local_stage = staging is None
-    stage = Path(staging) if staging is not None else ws.data_dir / ".spark-staging" / uuid.uuid4().hex
+    stage = Path(staging) if staging is not None else ctx.data_dir / ".spark-staging" / uuid.uuid4().hex
     try:
-        view = SentenceMatrix(ws).view()
+        view = SentenceMatrix(ctx).view()
         rows = scope["_row"].to_numpy()
         inp, out = f"{stage}/input", f"{stage}/scores"
         if local_stage:
@@ -105,7 +105,7 @@ def spark_score(ws: "Workspace", tracker_name: str, version: int, scope: pl.Data
                 frame.write_parquet(target)
             else:  # a remote URI: let Spark write it
                 spark.createDataFrame(frame.to_pandas()).write.mode("append").parquet(inp)
-        model_uri = ws.registry.model_path(tracker_name, version=int(version))
+        model_uri = ctx.registry.model_path(tracker_name, version=int(version))
         import logging
 
         # env_manager="local" is the point (executors run this environment); MLflow warns about it.
@@ -128,7 +128,7 @@ def spark_score(ws: "Workspace", tracker_name: str, version: int, scope: pl.Data
         joined = scope.select("sentence_id").join(result, on="sentence_id", how="left", maintain_order="left")
         if joined["score"].null_count():
             raise WorkbenchError(f"Spark returned no score for {joined['score'].null_count():,} sentences; see its log.")
-        return _frames(scope, joined["score"].to_numpy(), joined["detected"].to_numpy(), int(version),
+        return detection_frames(scope, joined["score"].to_numpy(), joined["detected"].to_numpy(), int(version),
                        dt.datetime.now(dt.timezone.utc))
     finally:
         if local_stage:

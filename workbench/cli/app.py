@@ -6,6 +6,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from workbench.cli.common import open_workspace
 from workbench.core.errors import WorkbenchError
 
 EPILOG = """\
@@ -23,21 +24,15 @@ repository's own data/ and mlruns/. See README.md for the import format.
 """
 
 
-def _workspace(args):
-    from workbench.workspace import Workspace
-
-    return Workspace(args.workspace, model=getattr(args, "model", None))
-
-
 def cmd_import(args) -> int:
-    ws = _workspace(args)
+    ws = open_workspace(args)
     result = ws.import_calls(args.calls, args.utterances, replace=args.replace, embed=not args.no_embed)
     print(result)
     return 0
 
 
 def cmd_embed(args) -> int:
-    ws = _workspace(args)
+    ws = open_workspace(args)
     n = ws.sentences.height
     if n == 0:
         print(f"Nothing to embed: {ws.path} holds no sentences. Import calls first (`workbench import`).")
@@ -48,7 +43,7 @@ def cmd_embed(args) -> int:
 
 
 def cmd_info(args) -> int:
-    print(_workspace(args).info())
+    print(open_workspace(args).info())
     return 0
 
 
@@ -71,26 +66,23 @@ def _notebooks_dir() -> Path:
 
 def cmd_dashboards(args) -> int:
     from workbench.serve.servers import serve_forever, start_voila
-    from workbench.workspace import Workspace
 
-    ws = Workspace(args.workspace)
+    ws = open_workspace(args)
     server = start_voila([_notebooks_dir() / n for n in DASHBOARDS], ws.path, port=args.port)
     return serve_forever([server])
 
 
 def cmd_lab(args) -> int:
     from workbench.serve.servers import serve_forever, start_lab
-    from workbench.workspace import Workspace
 
-    ws = Workspace(args.workspace)
+    ws = open_workspace(args)
     return serve_forever([start_lab(_notebooks_dir(), ws.path, port=args.port, open_browser=args.browser)])
 
 
 def cmd_mlflow(args) -> int:
     from workbench.serve.servers import serve_forever, start_mlflow_ui
-    from workbench.workspace import Workspace
 
-    ws = Workspace(args.workspace)
+    ws = open_workspace(args)
     server = start_mlflow_ui(ws.mlruns_dir, port=args.port)
     # MLflow 3 opens experiments on its GenAI pages: link each tracker's runs and versions directly.
     from workbench.registry.versions import experiment_name, registered_model_name
@@ -105,9 +97,8 @@ def cmd_mlflow(args) -> int:
 
 def cmd_screenshots(args) -> int:
     from workbench.serve.browser import screenshot_notebooks
-    from workbench.workspace import Workspace
 
-    ws = Workspace(args.workspace)
+    ws = open_workspace(args)
     names = ("03_tag_rounds.ipynb",) + DASHBOARDS
     for path in screenshot_notebooks(ws.path, [_notebooks_dir() / n for n in names], Path(args.out)):
         print(f"wrote {path}")

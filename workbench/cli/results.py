@@ -18,13 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from workbench.cli.common import open_workspace
 from workbench.core.errors import ValidationError
-
-
-def _ws(args):
-    from workbench.workspace import Workspace
-
-    return Workspace(args.workspace, model=getattr(args, "model", None))
+from workbench.trackers.filters import FILTER_HELP, parse_filters
 
 
 def _confirm(args, question: str) -> bool:
@@ -36,24 +32,14 @@ def _confirm(args, question: str) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
-def _filters(items: list[str] | None) -> dict[str, Any]:
-    """--filter team=EMEA --filter team=NA --filter is_external=true -> {"team": [...], "is_external": True}"""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ValidationError("--filter", f"{item!r} is not COLUMN=VALUE", "Write e.g. --filter team=EMEA.")
-        key, value = item.split("=", 1)
-        parsed: Any = {"true": True, "false": False}.get(value.lower(), value)
-        out.setdefault(key.strip(), []).append(parsed)
-    return {k: (v[0] if len(v) == 1 and isinstance(v[0], bool) else v) for k, v in out.items()}
+def _filters(ws, args) -> dict[str, Any] | None:
+    return parse_filters(args.filter, dict(ws.calls.schema))
 
 
 def cmd_backfill(args) -> int:
-    from workbench.activation import service as activation
-
-    ws = _ws(args)
+    ws = open_workspace(args)
     tracker = ws.tracker(args.tracker)
-    plan = activation.backfill_plan(tracker, args.months, as_of=args.as_of)
+    plan = tracker.backfill_plan(args.months, as_of=args.as_of)
     print(plan)
     if args.dry_run:
         return 0
@@ -65,48 +51,40 @@ def cmd_backfill(args) -> int:
 
         spark = session(args.spark_master)
     try:
-        activation.activate(tracker, args.months, as_of=args.as_of, progress=not args.quiet, engine=args.engine,
-                            spark=spark, verbose=False)
+        tracker.activate(args.months, as_of=args.as_of, progress=not args.quiet, engine=args.engine, spark=spark,
+                         verbose=False)
     finally:
         if spark is not None:
             spark.stop()
-    live = activation.live_results(ws, tracker)
+    live = tracker.results()
     print(f"'{tracker.name}' is active with version {live.version}: {live.detections.height:,} mentions in "
           f"{int((live.calls['mentions'] > 0).sum()):,} of {live.calls.height:,} calls. New calls are scored on import.")
     return 0
 
 
 def cmd_deactivate(args) -> int:
-    from workbench.activation import service as activation
-
-    ws = _ws(args)
-    activation.deactivate(ws.tracker(args.tracker))
+    open_workspace(args).tracker(args.tracker).deactivate()
     print(f"'{args.tracker}' no longer scores new calls; its results are kept.")
     return 0
 
 
 def cmd_publish(args) -> int:
-    from workbench.activation import publishing
-
-    ws = _ws(args)
-    tracker = ws.tracker(args.tracker)
-    changes = publishing.unpublished_changes(tracker)
+    tracker = open_workspace(args).tracker(args.tracker)
+    changes = tracker.unpublished_changes()
     if changes:
         print("Unpublished changes:\n" + "\n".join(f"  {c}" for c in changes))
-    print(publishing.diff(tracker, args.version))
+    print(tracker.diff(args.version))
     if args.diff_only:
         return 0
     if not _confirm(args, "Publish?"):
         return 1
-    publishing.publish(tracker, args.version, progress=not args.quiet)
+    tracker.publish(args.version, progress=not args.quiet)
     return 0
 
 
 def cmd_search(args) -> int:
-    from workbench.results.search import search
-
-    ws = _ws(args)
-    result = search(ws, args.tracker or None, filters=_filters(args.filter), date_from=args.date_from,
+    ws = open_workspace(args)
+    result = ws.search(args.tracker or None, filters=_filters(ws, args), date_from=args.date_from,
                     date_to=args.date_to, text=args.text, match=args.match, min_mentions=args.min_mentions)
     print(result)
     if args.sentences:
@@ -116,25 +94,21 @@ def cmd_search(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from workbench.results.search import calls_api, export_detections
-
-    ws = _ws(args)
-    selection = {"filters": _filters(args.filter) or None, "date_from": args.date_from, "date_to": args.date_to}
+    ws = open_workspace(args)
+    selection = {"filters": _filters(ws, args), "date_from": args.date_from, "date_to": args.date_to}
     if str(args.out) == "-":
         if (args.format or "json") != "json":
             raise ValidationError("--out", "only JSON can be written to standard output", "Name a file for CSV or Parquet.")
-        json.dump(calls_api(ws, trackers=args.tracker or None, **selection), sys.stdout, indent=1, default=str)
+        json.dump(ws.calls_api(trackers=args.tracker or None, **selection), sys.stdout, indent=1, default=str)
         print()
         return 0
-    path = export_detections(ws, args.out, args.tracker or None, format=args.format, per=args.per, **selection)
+    path = ws.export_detections(args.out, args.tracker or None, format=args.format, per=args.per, **selection)
     print(f"Wrote {path}")
     return 0
 
 
 def cmd_stream(args) -> int:
-    from workbench.results.streams import get_stream
-
-    new = get_stream(_ws(args), args.name).new()
+    new = open_workspace(args).stream(args.name).new()
     if new.height == 0:
         print(f"No new calls in '{args.name}'.")
         return 0
@@ -147,11 +121,11 @@ def cmd_stream(args) -> int:
 def cmd_bundle(args) -> int:
     from workbench.activation import bundles
 
-    ws = _ws(args)
+    ws = open_workspace(args)
     if args.bundle_command == "export":
-        print(f"Wrote {bundles.export_bundle(ws.tracker(args.tracker), args.file, version=args.version)}")
+        print(f"Wrote {ws.tracker(args.tracker).export_bundle(args.file, version=args.version)}")
     elif args.bundle_command == "import":
-        t = bundles.import_bundle(ws, args.file, name=args.name, publish=not args.no_publish)
+        t = ws.import_bundle(args.file, name=args.name, publish=not args.no_publish)
         print(f"Imported '{t.name}' (version {t.published_version} published). Activate it with "
               f"`workbench backfill '{t.name}'`.")
     else:
@@ -161,7 +135,7 @@ def cmd_bundle(args) -> int:
             print("Import with `workbench bundle pretrained NAME...` or `--all`.")
             if not args.all:
                 return 0
-        for t in bundles.import_pretrained(ws, None if args.all else args.names):
+        for t in ws.import_pretrained(None if args.all else args.names):
             print(f"  '{t.name}': version {t.published_version} published")
     return 0
 
@@ -200,8 +174,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     def selection(p):
         p.add_argument("--tracker", action="append", help="an activated tracker (repeat for several)")
-        p.add_argument("--filter", action="append", metavar="COLUMN=VALUE",
-                       help="call filter, e.g. team=EMEA (repeat; values of one column are alternatives)")
+        p.add_argument("--filter", action="append", metavar="COLUMN=VALUE", help=FILTER_HELP)
         p.add_argument("--from", dest="date_from", default=None, help="first day, e.g. 2026-01-01")
         p.add_argument("--to", dest="date_to", default=None, help="last day (included)")
 

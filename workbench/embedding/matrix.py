@@ -23,15 +23,13 @@ gather.
 """
 from __future__ import annotations
 
-from workbench.core.files import atomic_write_text
+from workbench.core.files import atomic_write_text, file_lock
 
-import fcntl
 import json
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -135,15 +133,8 @@ class SentenceMatrix:
     def rows(self) -> int:
         return int(self._state()["rows"])
 
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / ".lock", "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def _lock(self):
+        return file_lock(self.path / ".lock")
 
     def _ids(self, rows: int) -> np.ndarray:
         if rows == 0:
@@ -162,7 +153,7 @@ class SentenceMatrix:
         Raises with the fix when some sentences are not embedded. Cheap when nothing is new:
         one comparison of sentence ids.
         """
-        from workbench.embedding.cache import EmbeddingCache, _keys_array
+        from workbench.embedding.cache import EmbeddingCache, text_keys
 
         sents = self.ws.sentences
         with self._lock():
@@ -192,7 +183,7 @@ class SentenceMatrix:
                     idf.seek(0, os.SEEK_END)
                     for start in range(0, len(new_ids), _SYNC_BATCH):
                         batch = texts[start : start + _SYNC_BATCH]
-                        matrix, missing = cache.lookup_keys(_keys_array(list(batch)))
+                        matrix, missing = cache.lookup_keys(text_keys(list(batch)))
                         if missing.any():
                             n_missing = int(np.isin(sents["text"].to_numpy(), batch[missing]).sum())
                             raise WorkbenchError(

@@ -1,14 +1,19 @@
 """The MLflow pyfunc that scores sentences for one version of a tracker.
 
 This file is logged with each version as an MLflow "model from code": MLflow copies it into the
-model folder and executes it on load, instead of unpickling a class that lives in `workbench`.
-So a logged version loads wherever mlflow, numpy, pandas, joblib and the classifier's library
-are installed (a Spark worker, a serving container) without the workbench package, and keeps
-loading after this file changes. For that reason it must not import anything from `workbench`.
+model folder and executes it on load. The version's model is plain data beside it,
+``artifacts/linear_model.json`` (format "workbench-linear-tracker-model/1": the coefficients,
+intercept and threshold of a logistic regression over sentence embeddings, see
+workbench/registry/linear_model.py), read with json and numpy. So a logged version loads and
+scores wherever mlflow, numpy and pandas are installed (a Spark worker, a serving container),
+without the workbench, joblib or scikit-learn, and keeps loading after the workbench changes.
+For that reason this file must not import anything from ``workbench``; it repeats the few lines
+of arithmetic of LinearTrackerModel, and tests/test_registry.py checks that both agree.
 
 Input: a pandas DataFrame with a `text` column, an `embedding` column (one 384-d vector per row)
-or both; rows with an embedding are not re-embedded. Output: a DataFrame with `score` (the
-classifier's probability of the positive class) and `detected` (score >= the version's threshold).
+or both; rows with an embedding are not re-embedded (embedding text needs sentence-transformers).
+Output: a DataFrame with `score` (the logistic of the decision value, 0.5 at the version's
+threshold) and `detected` (score >= 0.5, or >= the `threshold` param passed to predict).
 """
 import json
 import os
@@ -20,8 +25,9 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-CLASSIFIER_ARTIFACT = "classifier"
-CONFIG_ARTIFACT = "config"
+LINEAR_MODEL_ARTIFACT = "linear_model"
+FORMAT = "workbench-linear-tracker-model/1"
+SCORE_THRESHOLD = 0.5  # the version's threshold, on the score scale
 
 
 def _bundled_model_path(model_id: str) -> str:
@@ -47,12 +53,14 @@ class TrackerPyfunc(PythonModel):
     """Scores sentences with a tracker's classifier over sentence embeddings."""
 
     def load_context(self, context: Any) -> None:
-        import joblib
-
-        with open(context.artifacts[CONFIG_ARTIFACT], encoding="utf-8") as f:
+        with open(context.artifacts[LINEAR_MODEL_ARTIFACT], encoding="utf-8") as f:
             self.config: dict[str, Any] = json.load(f)
-        self.classifier = joblib.load(context.artifacts[CLASSIFIER_ARTIFACT])
-        self.threshold = float(self.config["threshold"])
+        if self.config.get("format") != FORMAT or self.config.get("score") != "logistic":
+            raise ValueError(f"{context.artifacts[LINEAR_MODEL_ARTIFACT]} has format "
+                             f"{self.config.get('format')!r}; this model code reads {FORMAT!r}")
+        self.coef = np.asarray(self.config["coef"], dtype=np.float64)
+        self.intercept = float(self.config["intercept"])
+        self.decision_threshold = float(self.config["threshold"])
         self.embedding_dim = int(self.config["embedding_dim"])
         # The encoder costs seconds and ~100 MB; loading it only when text has to be embedded
         # keeps scoring of precomputed embeddings (the workbench's normal path) light.
@@ -60,7 +68,8 @@ class TrackerPyfunc(PythonModel):
 
     # -- fast paths for callers that already hold arrays (unwrap_python_model()) -------------
     def score_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
-        """Positive-class probability for each row of an (n, dim) array."""
+        """The score of each row of an (n, dim) array: logistic of x . coef + intercept - threshold.
+        The product runs in the input's dtype, as the workbench's LinearTrackerModel does."""
         x = np.asarray(embeddings)
         if not np.issubdtype(x.dtype, np.floating):
             x = x.astype(np.float32)
@@ -69,9 +78,8 @@ class TrackerPyfunc(PythonModel):
                 f"embeddings must have shape (n, {self.embedding_dim}); got {x.shape}. "
                 f"This version was trained on {self.config['embedding_model']} embeddings."
             )
-        if len(x) == 0:
-            return np.zeros(0, dtype=np.float64)
-        return np.asarray(self.classifier.predict_proba(x))[:, 1].astype(np.float64)
+        raw = x @ self.coef.astype(x.dtype) + x.dtype.type(self.intercept)
+        return 1.0 / (1.0 + np.exp(-(raw.astype(np.float64) - self.decision_threshold)))
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if self._encoder is None:
@@ -88,7 +96,7 @@ class TrackerPyfunc(PythonModel):
             encoder = SentenceTransformer(_bundled_model_path(model_id), device="cpu")
             encoder.eval()
             if _is_quantized(model_id):
-                # The same dynamic int8 quantisation as workbench.embedding.cache.Embedder(quantize=True).
+                # The same dynamic int8 quantisation as workbench.embedding.embedder.Embedder(quantize=True).
                 import torch
                 from torch.ao.quantization import quantize_dynamic
 
@@ -141,7 +149,7 @@ class TrackerPyfunc(PythonModel):
                 raise ValueError(f"row {bad}: neither 'text' nor 'embedding' is set")
             x[missing] = self.embed(texts.astype(str).tolist())
         scores = self.score_embeddings(x)
-        threshold = float((params or {}).get("threshold", self.threshold))
+        threshold = float((params or {}).get("threshold", SCORE_THRESHOLD))
         return pd.DataFrame({"score": scores, "detected": scores >= threshold}, index=frame.index)
 
 

@@ -6,35 +6,28 @@ BI tool) without a notebook, and so that a widget only ever draws what it is giv
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import polars as pl
 
+from workbench.activation.detections import LiveResults
+from workbench.results.stats import breakdown
 from workbench.trackers.rounds import with_context
-
-if TYPE_CHECKING:
-    from workbench.workspace import Workspace
 
 # Columns of a call that a stakeholder reads a mention by.
 CALL_COLUMNS = ("call_id", "title", "started_at", "team", "rep", "deal_stage")
 
 
-def sentences_per_call(ws: "Workspace") -> pl.DataFrame:
+class Tables(Protocol):
+    """The corpus tables a report reads (a Workspace, its CorpusTables or a LiveContext)."""
+
+    calls: pl.DataFrame
+    sentences: pl.DataFrame
+
+
+def sentences_per_call(tables: Tables) -> pl.DataFrame:
     """call_id, sentences: how long the imported calls are, in sentences."""
-    return ws.sentences.group_by("call_id").agg(pl.len().alias("sentences")).sort("call_id")
-
-
-def _breakdown(per_call: pl.DataFrame, key: pl.Expr, name: str) -> pl.DataFrame:
-    return (
-        per_call.group_by(key.alias(name))
-        .agg(
-            pl.len().alias("calls"),
-            (pl.col("mentions") > 0).sum().alias("calls_with_mention"),
-            pl.col("mentions").sum().alias("mentions"),
-        )
-        .with_columns((pl.col("calls_with_mention") / pl.col("calls")).alias("share"))
-        .sort(name, nulls_last=True)
-    )
+    return tables.sentences.group_by("call_id").agg(pl.len().alias("sentences")).sort("call_id")
 
 
 @dataclass
@@ -65,30 +58,25 @@ class TrackerReport:
     def n_mentions(self) -> int:
         return self.mentions.height
 
-    def in_context(self, ws: "Workspace", limit: int = 30, n: int = 2) -> list[dict[str, Any]]:
+    def in_context(self, tables: Tables, limit: int = 30, n: int = 2) -> list[dict[str, Any]]:
         """The first `limit` mentions (best-scored first) with `n` sentences either side."""
         top = self.mentions.sort("score", descending=True).head(limit)
-        ctx = with_context(ws.sentences, top["sentence_id"].to_list(), n)
+        around = with_context(tables.sentences, top["sentence_id"].to_list(), n)
         out = []
         for row in top.iter_rows(named=True):
-            before, after = ctx.get(row["sentence_id"], ([], []))
+            before, after = around.get(row["sentence_id"], ([], []))
             out.append({**row, "context_before": before, "context_after": after})
         return out
 
 
-def tracker_report(ws: "Workspace", tracker: Any, detections: pl.DataFrame | None = None) -> TrackerReport:
-    """Build the results report of a tracker.
-
-    An active tracker reports what it stored: its published version over the calls it scored.
-    Before activation, the current model's detections over every sentence in scope stand in.
-    """
-    if detections is None and getattr(tracker, "is_active", False):
-        return _live_report(ws, tracker)
-    det = tracker.detections() if detections is None else detections
+def detections_report(tables: Tables, tracker_name: str, detections: pl.DataFrame) -> TrackerReport:
+    """The report of a tracker's detections over every sentence in scope (its ``detections()``:
+    the current model's, before activation)."""
+    det = detections
     missing = [c for c in ("speaker", "side") if c not in det.columns]
     if missing:  # the detections contract guarantees ids, text and scores; who spoke comes from the corpus
-        det = det.join(ws.sentences.select("sentence_id", *missing), on="sentence_id", how="left")
-    calls = ws.calls
+        det = det.join(tables.sentences.select("sentence_id", *missing), on="sentence_id", how="left")
+    calls = tables.calls
     cols = [c for c in CALL_COLUMNS if c in calls.columns]
     call_info = calls.select(cols)
     per_call = (
@@ -108,12 +96,12 @@ def tracker_report(ws: "Workspace", tracker: Any, detections: pl.DataFrame | Non
         .join(call_info, on="call_id", how="left")
         .sort(["started_at", "start_s"])
     )
-    return _report(tracker.name, per_call, mentions)
+    return _report(tracker_name, per_call, mentions)
 
 
-def _live_report(ws: "Workspace", tracker: Any) -> TrackerReport:
-    live = tracker.results()
-    call_info = ws.calls.select([c for c in CALL_COLUMNS if c in ws.calls.columns])
+def live_report(tables: Tables, live: LiveResults) -> TrackerReport:
+    """The report of an activated tracker: what it stored, its published version over the calls it scored."""
+    call_info = tables.calls.select([c for c in CALL_COLUMNS if c in tables.calls.columns])
     best = live.detections.group_by("call_id").agg(pl.col("score").max().alias("best_score"))
     per_call = (
         live.calls.select("call_id", "sentences", "mentions")
@@ -126,7 +114,7 @@ def _live_report(ws: "Workspace", tracker: Any) -> TrackerReport:
         .join(call_info, on="call_id", how="inner")
         .sort(["started_at", "start_s"])
     )
-    return _report(tracker.name, per_call, mentions)
+    return _report(live.tracker, per_call, mentions)
 
 
 def _report(name: str, per_call: pl.DataFrame, mentions: pl.DataFrame) -> TrackerReport:
@@ -134,7 +122,7 @@ def _report(name: str, per_call: pl.DataFrame, mentions: pl.DataFrame) -> Tracke
         tracker_name=name,
         per_call=per_call,
         mentions=mentions,
-        by_team=_breakdown(per_call, pl.col("team"), "team"),
-        by_rep=_breakdown(per_call, pl.col("rep"), "rep"),
-        by_month=_breakdown(per_call, pl.col("started_at").dt.strftime("%Y-%m"), "month"),
+        by_team=breakdown(per_call, "team"),
+        by_rep=breakdown(per_call, "rep"),
+        by_month=breakdown(per_call, "month"),
     )

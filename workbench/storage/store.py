@@ -1,7 +1,10 @@
-"""The workspace's SQLite database: imports, trackers, examples, rounds, tags and versions.
+"""The workspace's SQLite database: one connection per thread, one transaction per write.
 
-Every write is one transaction that is committed before the call returns, so a tag survives a
-killed kernel. WAL mode lets a Voila dashboard read while a JupyterLab kernel writes.
+The tables are made and upgraded by workbench.storage.migrations when the store opens; the SQL
+that reads and writes them lives in the modules beside this one (catalog, activations, streams),
+so that no layer above storage needs the connection. Every write is one transaction that is
+committed before the call returns, so a tag survives a killed kernel. WAL mode lets a Voila
+dashboard read while a JupyterLab kernel writes.
 """
 from __future__ import annotations
 
@@ -13,76 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS imports (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    imported_at TEXT NOT NULL,
-    calls_source TEXT NOT NULL,
-    utterances_source TEXT NOT NULL,
-    generation INTEGER NOT NULL,
-    n_calls INTEGER NOT NULL,
-    n_utterances INTEGER NOT NULL,
-    n_sentences INTEGER NOT NULL,
-    skipped_calls INTEGER NOT NULL,
-    replaced_calls INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS trackers (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    kind TEXT NOT NULL CHECK (kind IN ('smart', 'keyword')),
-    description TEXT NOT NULL DEFAULT '',
-    mentioned_by TEXT NOT NULL,
-    filters TEXT NOT NULL,           -- JSON
-    call_part TEXT NOT NULL,         -- JSON
-    channels TEXT NOT NULL,          -- JSON list
-    settings TEXT NOT NULL,          -- JSON: keyword phrases, classifier settings, seed
-    status TEXT NOT NULL DEFAULT 'draft',
-    published_version INTEGER,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS examples (
-    tracker_id INTEGER NOT NULL REFERENCES trackers(id) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    added_at TEXT NOT NULL,
-    PRIMARY KEY (tracker_id, position)
-);
-CREATE TABLE IF NOT EXISTS rounds (
-    tracker_id INTEGER NOT NULL REFERENCES trackers(id) ON DELETE CASCADE,
-    number INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    candidates TEXT NOT NULL,        -- JSON list of {sentence_id, strategy, inclusion_prob}
-    trained_version INTEGER,         -- model version trained when the round was finished
-    PRIMARY KEY (tracker_id, number)
-);
-CREATE TABLE IF NOT EXISTS tags (
-    tracker_id INTEGER NOT NULL REFERENCES trackers(id) ON DELETE CASCADE,
-    sentence_id INTEGER NOT NULL,
-    answer TEXT NOT NULL CHECK (answer IN ('yes', 'no', 'not_sure')),
-    round_number INTEGER,
-    strategy TEXT,
-    inclusion_prob REAL,
-    text TEXT NOT NULL,
-    tagged_at TEXT NOT NULL,
-    PRIMARY KEY (tracker_id, sentence_id)
-);
-CREATE TABLE IF NOT EXISTS versions (
-    tracker_id INTEGER NOT NULL REFERENCES trackers(id) ON DELETE CASCADE,
-    version INTEGER NOT NULL,
-    run_id TEXT,
-    round_number INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    metrics TEXT NOT NULL,           -- JSON
-    PRIMARY KEY (tracker_id, version)
-);
-"""
+from workbench.storage.migrations import migrate
 
 
 def now_iso() -> str:
@@ -96,14 +30,7 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        # executescript commits on its own, so it runs outside our transaction; IF NOT EXISTS
-        # makes it safe when two processes open the same workspace at once.
-        self._connection().executescript(_SCHEMA)
-        with self.transaction() as con:
-            con.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
+        migrate(self._connection(), self.path)
 
     def _connection(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)

@@ -24,7 +24,7 @@ class StoredRound:
     trained_version: int | None
 
 
-class TrackerRecords:
+class TrainingStore:
     """The examples, tags, rounds and model versions of one tracker."""
 
     def __init__(self, store: Store, tracker_id: int) -> None:

@@ -10,9 +10,10 @@ from typing import Any
 
 import polars as pl
 
-from workbench.core.dates import utc_datetime
 from workbench.core.errors import ValidationError
 from workbench.core.schema import MENTIONED_BY
+from workbench.trackers.examples import validate_examples
+from workbench.trackers.filters import check_filters, filter_expression
 
 NAME_MAX = 60
 DEFAULT_FILTERS: dict[str, Any] = {"is_external": True}
@@ -56,60 +57,33 @@ def validate_channels(value: Any) -> str:
     return value
 
 
+def definition_errors(spec: dict[str, Any], calls_schema: dict[str, pl.DataType] | None = None,
+                      examples: list[str] | None = None) -> list[ValidationError]:
+    """Every error in a tracker's definition at once, each naming its field, for a form to show
+    beside its fields in one pass. The checks are the ones ``ws.create_tracker`` runs: the
+    fields of a TrackerDefinition, the filters against the calls columns (with
+    ``calls_schema``) and the examples (with ``examples``: each one sentence, no duplicate, at
+    most 100; the minimum of 5 holds when the first round starts, not here). Whether any
+    sentence is left in scope is known on create only."""
+    checks: list[tuple[Any, Any]] = [
+        (validate_name, spec.get("name")), (validate_mentioned_by, spec.get("mentioned_by", "any")),
+        (normalise_call_part, spec.get("call_part", "anytime")), (validate_channels, spec.get("channels", "calls")),
+    ]
+    if calls_schema is not None:
+        checks.append((lambda f: check_filters(f, calls_schema), spec.get("filters", DEFAULT_FILTERS)))
+    if examples is not None:
+        checks.append((validate_examples, examples))
+    errors = []
+    for check, value in checks:
+        try:
+            check(value)
+        except ValidationError as err:
+            errors.append(err)
+    return errors
+
+
 def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
-
-
-def _range_bounds(spec: Any) -> tuple[Any, Any] | None:
-    if isinstance(spec, dict) and set(spec) <= {"min", "max"} and spec:
-        return spec.get("min"), spec.get("max")
-    if isinstance(spec, tuple) and len(spec) == 2:
-        return spec
-    return None
-
-
-def _is_day(value: Any) -> bool:
-    if isinstance(value, str):
-        return "T" not in value and " " not in value.strip()
-    return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
-
-
-def _coerce_bound(value: Any, dtype: pl.DataType, *, end: bool = False) -> Any:
-    return utc_datetime(value, "filters", end=end) if isinstance(dtype, pl.Datetime) else value
-
-
-def filter_expression(filters: dict[str, Any], calls_schema: dict[str, pl.DataType]) -> pl.Expr:
-    """Turn {column: value | [values] | (min, max) | {'min':…, 'max':…}} into one polars expression.
-
-    Unknown columns are an error that lists the columns there are, so a typo is caught at once.
-    """
-    expr = pl.lit(True)
-    for column, spec in filters.items():
-        if column not in calls_schema:
-            known = ", ".join(sorted(calls_schema))
-            raise ValidationError(f"filters.{column}", f"the calls have no column '{column}'",
-                                  f"Filter on one of: {known}.")
-        dtype = calls_schema[column]
-        bounds = _range_bounds(spec)
-        col = pl.col(column)
-        if bounds is not None:
-            # A date as the upper bound means "through the end of that day".
-            lo, hi = _coerce_bound(bounds[0], dtype), _coerce_bound(bounds[1], dtype, end=True)
-            if lo is not None:
-                expr &= col >= lo
-            if hi is not None:
-                expr &= (col < hi) if isinstance(dtype, pl.Datetime) and _is_day(bounds[1]) else (col <= hi)
-        elif isinstance(spec, (list, set, frozenset)):
-            values = list(spec)
-            if not values:
-                raise ValidationError(f"filters.{column}", "an empty list of values matches no call",
-                                      "Give at least one value or drop the filter.")
-            expr &= col.is_in(values)
-        elif spec is None:
-            expr &= col.is_null()
-        else:
-            expr &= col == spec
-    return expr
 
 
 @dataclass

@@ -48,8 +48,16 @@ def validate_examples(new: list[str], existing: list[str] = ()) -> list[str]:
     return cleaned
 
 
+def examples_needed(examples: list[str]) -> int:
+    """How many more examples the first round needs (0 when there are enough).
+
+    A tracker may be created with fewer (a form or a script adds them one at a time); the
+    minimum holds when tagging starts, in the API, the form and the command line alike."""
+    return max(0, MIN_EXAMPLES - len(examples))
+
+
 def require_minimum(examples: list[str]) -> None:
-    if len(examples) < MIN_EXAMPLES:
+    if examples_needed(examples):
         raise ValidationError(
             "examples", f"{len(examples)} example sentence{'s' if len(examples) != 1 else ''} given, "
             f"at least {MIN_EXAMPLES} are needed",

@@ -114,7 +114,8 @@ def keyword_baseline(texts, examples, *, random_state: int = 0) -> tuple[tuple[s
 
     It depends on the examples and the scope only, not on the tags, so a caller can keep it
     across rounds (about a second on 100,000 sentences)."""
-    from workbench.trackers.keywords import KeywordMatcher, keyword_phrases_from_examples
+    from workbench.trackers.keyword_phrases import keyword_phrases_from_examples
+    from workbench.trackers.keywords import KeywordMatcher
 
     texts = np.asarray(texts, dtype=object)
     rng = np.random.default_rng(random_state)

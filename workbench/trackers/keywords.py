@@ -17,8 +17,8 @@ Matching rules (the same in `matches`, `find` and `match_frame`):
   its Snowball (Porter 2) stem: "discount" matches "discounts", "discounted", "discounting";
   "price" matches "prices", "priced", "pricing" but not "priceless". Shorter words and words
   with digits stay exact (the stemmer leaves them alone anyway).
-* With `question_only`, a match counts only when its text is a question; see `question_mask`
-  for the rule. Each text is judged as one sentence: pass the sentences table's sentences,
+* With `question_only`, a match counts only when its text is a question; see
+  `questions.question_mask` for the rule. Each text is judged as one sentence: pass the sentences table's sentences,
   not whole utterances.
 
 How it stays fast over a million sentences: all phrases go into one alternation regex that
@@ -31,80 +31,61 @@ phrase word's stem are spliced into the same single regex.
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import polars as pl
-from nltk.stem.snowball import SnowballStemmer
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from workbench.core.errors import ValidationError
+from workbench.trackers.questions import question_expr, question_mask
+from workbench.trackers.words import (
+    APOSTROPHE,
+    CURLY_TO_STRAIGHT,
+    WORD_RE,
+    as_text_series,
+    escape_regex,
+    normalise_phrase,
+    stem_of,
+)
 
-__all__ = [
-    "KeywordMatcher",
-    "MAX_PHRASE_WORDS",
-    "MAX_PHRASES",
-    "keyword_phrases_from_examples",
-    "normalise_phrase",
-    "question_mask",
-]
+__all__ = ["KeywordMatcher", "MAX_PHRASE_WORDS", "MAX_PHRASES"]
 
 MAX_PHRASE_WORDS = 8
 # Far more than anyone types by hand; keeps the compiled alternation well inside the regex
 # engine's size limit even with related forms spliced in.
 MAX_PHRASES = 500
 
-_APOSTROPHES = "'\u2019\u2018\u02bc"
-_A = "['\u2019\u2018\u02bc]"  # one apostrophe of any kind, as a regex class
-_CURLY = str.maketrans({c: "'" for c in _APOSTROPHES[1:]})
 _CLITICS = "(?:s|re|ve|ll|d|m)"
-
-# Escaping only the characters that are special in both Python's `re` and Rust's `regex`:
-# Rust rejects some escapes that `re.escape` emits (e.g. an escaped space).
-_META = set("\\.+*?()|[]{}^$#&-~")
 
 # Context a phrase edge needs, by the kind of character at that edge. The consuming forms
 # run in polars (Rust regex has no look-arounds); the look-around forms run in Python for
 # `find`, where the context must not be consumed or adjacent matches would be lost. The two
 # say the same thing and a test checks they agree.
 _LEFT = {
-    "word": rf"(?:^|[^\w'\u2019\u2018\u02bc]|^{_A}|\W{_A})",
+    "word": rf"(?:^|[^\w'\u2019\u2018\u02bc]|^{APOSTROPHE}|\W{APOSTROPHE})",
     "digit": r"(?:^|[^\w.,]|^[.,]|\D[.,])",
     "other": r"(?:^|\W)",
 }
 _RIGHT = {
-    "word": rf"(?:$|[^\w'\u2019\u2018\u02bc]|{_A}$|{_A}\W|{_A}{_CLITICS}(?:$|\W))",
+    "word": rf"(?:$|[^\w'\u2019\u2018\u02bc]|{APOSTROPHE}$|{APOSTROPHE}\W|{APOSTROPHE}{_CLITICS}(?:$|\W))",
     "digit": r"(?:$|[^\w.,]|[.,]$|[.,]\D)",
     "other": r"(?:$|\W)",
 }
 _LEFT_LOOK = {
-    "word": rf"(?<!\w)(?<!\w{_A})",
+    "word": rf"(?<!\w)(?<!\w{APOSTROPHE})",
     "digit": r"(?<!\w)(?<!\d[.,])",
     "other": r"(?<!\w)",
 }
 _RIGHT_LOOK = {
-    "word": rf"(?!\w)(?!{_A}(?!{_CLITICS}(?!\w))\w)",
+    "word": rf"(?!\w)(?!{APOSTROPHE}(?!{_CLITICS}(?!\w))\w)",
     "digit": r"(?!\w)(?![.,]\d)",
     "other": r"(?!\w)",
 }
 
-# A word for stemming: letters with inner apostrophes ("can't", "price's").
-_WORD = rf"[^\W\d_]+(?:{_A}[^\W\d_]+)*"
-_WORD_RE = re.compile(_WORD)
 # Pieces of a phrase: runs of word characters (kept together with inner apostrophes),
 # whitespace, and single other characters.
-_PIECE_RE = re.compile(rf"\w+(?:{_A}\w+)*|\s+|.", re.S)
-
-_stemmer = SnowballStemmer("english")
-
-
-@lru_cache(maxsize=200_000)
-def _stem(word: str) -> str:
-    return _stemmer.stem(word)
+_PIECE_RE = re.compile(rf"\w+(?:{APOSTROPHE}\w+)*|\s+|.", re.S)
 
 
 def _stem_prefix(stem: str) -> str:
@@ -123,31 +104,13 @@ def _irregular_prefixes() -> dict[str, tuple[str, ...]]:
     # The English Snowball stemmer's exception list (snowball.tartarus.org/algorithms/english).
     for word in ("skis", "skies", "dying", "lying", "tying", "idly", "gently", "ugly",
                  "early", "only", "singly"):
-        stem = _stem(word)
+        stem = stem_of(word)
         if not word.startswith(_stem_prefix(stem)):
             out.setdefault(stem, []).append(word[:2])
     return {k: tuple(v) for k, v in out.items()}
 
 
 _IRREGULAR_PREFIXES = _irregular_prefixes()
-
-
-def normalise_phrase(phrase: str) -> str:
-    """The form two phrases are compared in: NFC, lowercase, straight apostrophes, single spaces."""
-    text = unicodedata.normalize("NFC", phrase).translate(_CURLY).lower()
-    return " ".join(text.split())
-
-
-def _escape(text: str) -> str:
-    out = []
-    for ch in text:
-        if ch == "'":
-            out.append(_A)
-        elif ch in _META:
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def _edge_kind(ch: str) -> str:
@@ -170,8 +133,8 @@ def _pieces(normalised: str, related: bool) -> tuple[_Piece, ...]:
         text = m.group()
         if text.isspace():
             out.append(_Piece(" ", None))
-        elif related and len(text) >= 3 and _WORD_RE.fullmatch(text):
-            out.append(_Piece(text, _stem(text)))
+        elif related and len(text) >= 3 and WORD_RE.fullmatch(text):
+            out.append(_Piece(text, stem_of(text)))
         else:
             out.append(_Piece(text, None))
     return tuple(out)
@@ -198,82 +161,10 @@ class _Phrase:
                 parts.append(r"\s+")
             elif p.stem is not None and forms:
                 variants = sorted(set(forms.get(p.stem, ())) | {p.text}, key=lambda w: (-len(w), w))
-                parts.append("(?:" + "|".join(_escape(v) for v in variants) + ")")
+                parts.append("(?:" + "|".join(escape_regex(v) for v in variants) + ")")
             else:
-                parts.append(_escape(p.text))
+                parts.append(escape_regex(p.text))
         return "".join(parts)
-
-
-def _as_series(texts) -> pl.Series:
-    if isinstance(texts, pl.Series):
-        s = texts
-    elif isinstance(texts, str):
-        raise TypeError("matches() takes a sequence of texts; use find() for a single text")
-    else:
-        s = pl.Series("text", list(texts) if not isinstance(texts, np.ndarray) else texts.tolist(),
-                      dtype=pl.String, strict=False)
-    if s.dtype != pl.String:
-        s = s.cast(pl.String)
-    return s
-
-
-# ---------------------------------------------------------------------------------------------
-# Questions
-# ---------------------------------------------------------------------------------------------
-
-_CLOSERS = "\\s\"'\u2019\u201d)\\]"
-_ENDS_WITH_QUESTION = rf"\?[{_CLOSERS}]*$"
-# A single "." or "!" ends a statement; "..." and "…" trail off and say nothing.
-_ENDS_WITH_STATEMENT = rf"(?:^|[^.])[.!][{_CLOSERS}]*$"
-_FILLERS = ("so", "and", "but", "um", "umm", "uh", "uhm", "er", "erm", "ah", "oh", "hmm", "mm",
-            "ok", "okay", "well", "yeah", "yes", "right", "alright", "hey", "hi", "hello", "now",
-            "then", "also", "just", "like", "sorry", "actually", "basically", "anyway")
-_WH_WORDS = ("what", "when", "where", "which", "who", "whom", "whose", "why", "how")
-# "wo" is the stem of "won't" (wo + n't); "can't" is can + 't.
-_AUXILIARIES = ("is", "are", "am", "was", "were", "do", "does", "did", "can", "could", "will",
-                "wo", "would", "shall", "should", "may", "might", "have", "has", "had")
-_SUBJECTS = ("i", "you", "we", "they", "he", "she", "it", "there", "that", "this", "these",
-             "those", "the", "any", "my", "your", "our", "their", "his", "her", "its",
-             "someone", "somebody", "anyone", "anybody", "everyone", "y'all", "u", "ya")
-_OPENS_WITH_QUESTION = (
-    r"(?i)^[\W_]*"
-    rf"(?:(?:{'|'.join(_FILLERS)})[\W_]+)*"
-    rf"(?:(?:{'|'.join(_WH_WORDS)})(?:{_A}[a-z]+)?(?:$|[^\w'\u2019\u2018\u02bc])"
-    rf"|(?:{'|'.join(_AUXILIARIES)})(?:n?{_A}[a-z]+)?[^\w'\u2019\u2018\u02bc]+"
-    rf"(?:{'|'.join(_escape(s) for s in _SUBJECTS)})(?:$|[^\w'\u2019\u2018\u02bc]))"
-)
-
-
-def _question_expr(col: pl.Expr) -> pl.Expr:
-    return col.str.contains(_ENDS_WITH_QUESTION) | (
-        ~col.str.contains(_ENDS_WITH_STATEMENT) & col.str.contains(_OPENS_WITH_QUESTION)
-    )
-
-
-def question_mask(texts) -> np.ndarray:
-    """Which texts are questions, one bool per text (null texts are not).
-
-    The rule, for one sentence at a time:
-
-    1. Ending punctuation decides when there is any: a final "?" (closing quotes or brackets
-       may follow) makes a question, a final "." or "!" a statement. Punctuated transcripts
-       get their punctuation from a model that heard the intonation, which beats guessing
-       from the words.
-    2. Without it (many transcripts are unpunctuated, or a sentence trails off with "..."),
-       the opening words decide, after skipping fillers such as "so", "okay", "um", "and":
-       a wh-word ("what", "how much", "why's") opens a question, and so does an auxiliary
-       followed by a subject ("can we", "do you", "is there", "won't they", "could the").
-       An auxiliary alone is not enough: "will do" and "have a good one" are statements.
-       ("a"/"an" do not count as a subject for the same reason: "have a look", "do a demo".)
-
-    Known misses: tag questions ("that works, right"), declarative questions without a "?"
-    ("you offer discounts"), and unpunctuated statements that open with a wh-word ("what we
-    can do is ...").
-    """
-    s = _as_series(texts)
-    if len(s) == 0:
-        return np.zeros(0, dtype=bool)
-    return s.to_frame("t").select(_question_expr(pl.col("t")).fill_null(False))["t"].to_numpy()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,8 +206,8 @@ class KeywordMatcher:
             for stem in self._stems:
                 prefixes.add(_stem_prefix(stem))
                 prefixes.update(_IRREGULAR_PREFIXES.get(stem, ()))
-            alternation = "|".join(_escape(x) for x in sorted(prefixes, key=len, reverse=True))
-            self._candidates = rf"(?:{alternation})[^\W\d_]*(?:{_A}[^\W\d_]+)*"
+            alternation = "|".join(escape_regex(x) for x in sorted(prefixes, key=len, reverse=True))
+            self._candidates = rf"(?:{alternation})[^\W\d_]*(?:{APOSTROPHE}[^\W\d_]+)*"
             self._candidates_re = re.compile(self._candidates, re.I)
 
     def __repr__(self) -> str:
@@ -382,11 +273,11 @@ class KeywordMatcher:
 
     def _learn_forms(self, words: Iterable[str]) -> None:
         for raw in words:
-            word = raw.translate(_CURLY).lower()
+            word = raw.translate(CURLY_TO_STRAIGHT).lower()
             if word in self._checked_words:
                 continue
             self._checked_words.add(word)
-            stem = _stem(word)
+            stem = stem_of(word)
             if stem in self._forms:
                 self._forms[stem].add(word)
 
@@ -394,7 +285,7 @@ class KeywordMatcher:
         """The forms of each phrase stem among `words` (the words of the texts at hand)."""
         if not self._stems:
             return None
-        words = {w.translate(_CURLY).lower() for w in words}
+        words = {w.translate(CURLY_TO_STRAIGHT).lower() for w in words}
         self._learn_forms(words)
         return {s: sorted(f & words) for s, f in self._forms.items()}
 
@@ -426,7 +317,7 @@ class KeywordMatcher:
             return found
         # Rust and Python lowercase a few letters differently; fall back to asking each
         # phrase's own pattern.
-        forms = self._forms_in(_WORD_RE.findall(surface))
+        forms = self._forms_in(WORD_RE.findall(surface))
         for p in self._phrases:
             if re.fullmatch(p.body(forms), surface, re.I):
                 return p.original
@@ -444,13 +335,13 @@ class KeywordMatcher:
     def _mask(self, s: pl.Series, pattern: str) -> np.ndarray:
         expr = pl.col("t").str.contains(pattern)
         if self.question_only:
-            expr = expr & _question_expr(pl.col("t"))
+            expr = expr & question_expr(pl.col("t"))
         return s.to_frame("t").select(expr.fill_null(False))["t"].to_numpy()
 
     def matches(self, texts) -> np.ndarray:
         """One bool per text: does it contain any phrase (and, with `question_only`, is it a
         question). Takes a list, numpy array or polars Series of strings; nulls are False."""
-        s = _as_series(texts)
+        s = as_text_series(texts)
         if len(s) == 0:
             return np.zeros(0, dtype=bool)
         return self._mask(s, self._series_pattern(s))
@@ -467,7 +358,7 @@ class KeywordMatcher:
             raise TypeError(f"find() takes one text, got {type(text).__name__}")
         if self.question_only and not question_mask([text])[0]:
             return []
-        forms = self._forms_in(_WORD_RE.findall(text)) if self._stems else None
+        forms = self._forms_in(WORD_RE.findall(text)) if self._stems else None
         pattern = self._python_pattern(forms)
         return [(m.start(), m.end(), self._phrase_of(m.group())) for m in pattern.finditer(text)]
 
@@ -480,7 +371,7 @@ class KeywordMatcher:
                 f"(it has {', '.join(sentences.columns) or 'none'})",
                 "Pass a sentences table, or name its text column with text_column=",
             )
-        s = _as_series(sentences.get_column(text_column))
+        s = as_text_series(sentences.get_column(text_column))
         n = len(s)
         if n == 0:
             return sentences.with_columns(
@@ -500,123 +391,3 @@ class KeywordMatcher:
         return sentences.with_columns(
             pl.Series("matched", mask, dtype=pl.Boolean), phrase
         )
-
-
-# ---------------------------------------------------------------------------------------------
-# Phrases from a smart tracker's examples
-# ---------------------------------------------------------------------------------------------
-
-# Contractions are function words ("don't", "we're", "i'm"); a possessive keeps its noun.
-_POSSESSIVE = re.compile(r"'s$")
-
-
-def _content_tokens(text: str) -> list[str | None]:
-    """Words of `text` in order, with None where a stop word, contraction or short word was."""
-    out: list[str | None] = []
-    for word in _WORD_RE.findall(text.translate(_CURLY).lower()):
-        word = _POSSESSIVE.sub("", word)
-        if "'" in word or len(word) < 3 or word in ENGLISH_STOP_WORDS:
-            out.append(None)
-        else:
-            out.append(word)
-    return out
-
-
-def keyword_phrases_from_examples(
-    examples: Sequence[str],
-    max_phrases: int = 10,
-    *,
-    min_examples: int | None = None,
-    background: Sequence[str] | None = None,
-    min_lift: float = 5.0,
-) -> list[str]:
-    """The keyword tracker a person would write from a smart tracker's example sentences.
-
-    Used as the baseline a smart tracker must beat. The rule:
-
-    1. Words are lowercased letter runs; stop words (scikit-learn's English list), words under
-       three letters and contractions are dropped, and a possessive 's is removed.
-    2. Candidates are single content words, grouped by Snowball stem ("discount", "discounts"
-       and "discounted" are one candidate, shown in its commonest form), and bigrams of two
-       content words that stand next to each other in an example with nothing dropped
-       between them ("discount code", but not "discount for the code").
-    3. A candidate's score is the number of examples it occurs in. It must occur in at least
-       `min_examples` of them (default: 2, or 1 when there are fewer than 4 examples).
-    4. With `background` (sentences that are mostly not about the concept, e.g. a sample of
-       the corpus), a candidate must also be `min_lift` times as frequent among the examples
-       as in the background (both rates add-one smoothed), which drops words that are common
-       everywhere ("today", "account").
-    5. Highest score first; at equal score a bigram comes before a single word (it is more
-       precise), then earliest first appearance. A single word is left out when every example
-       it occurs in is covered by an already chosen bigram that contains it: it would find
-       nothing new among the examples and match more loosely elsewhere.
-    6. At most `max_phrases` phrases are returned; the list may be shorter, or empty when
-       nothing recurs.
-    """
-    examples = [e for e in examples if isinstance(e, str) and e.strip()]
-    if max_phrases < 1:
-        raise ValidationError("max_phrases", f"must be at least 1, got {max_phrases}")
-    if not examples:
-        return []
-    if min_examples is None:
-        min_examples = 2 if len(examples) >= 4 else 1
-
-    def candidates(text: str) -> dict[tuple[str, ...], tuple[str, ...]]:
-        """Candidate key (stems) -> surface words, for one text."""
-        tokens = _content_tokens(text)
-        found: dict[tuple[str, ...], tuple[str, ...]] = {}
-        for i, tok in enumerate(tokens):
-            if tok is None:
-                continue
-            found.setdefault((_stem(tok),), (tok,))
-            nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-            if nxt is not None:
-                found.setdefault((_stem(tok), _stem(nxt)), (tok, nxt))
-        return found
-
-    doc_freq: Counter[tuple[str, ...]] = Counter()
-    surfaces: dict[tuple[str, ...], Counter[tuple[str, ...]]] = {}
-    first_seen: dict[tuple[str, ...], int] = {}
-    occurs_in: dict[tuple[str, ...], set[int]] = {}
-    order = 0
-    for j, example in enumerate(examples):
-        for key, surface in candidates(example).items():
-            doc_freq[key] += 1
-            surfaces.setdefault(key, Counter())[surface] += 1
-            occurs_in.setdefault(key, set()).add(j)
-            if key not in first_seen:
-                first_seen[key] = order
-                order += 1
-
-    keep = [k for k, n in doc_freq.items() if n >= min_examples]
-    if background is not None:
-        bg = [b for b in background if isinstance(b, str)]
-        bg_freq: Counter[tuple[str, ...]] = Counter()
-        wanted = set(keep)
-        for text in bg:
-            bg_freq.update(k for k in candidates(text) if k in wanted)
-        n_ex, n_bg = len(examples), len(bg)
-        keep = [
-            k for k in keep
-            if (doc_freq[k] + 1) / (n_ex + 2) >= min_lift * (bg_freq[k] + 1) / (n_bg + 2)
-        ]
-    keep.sort(key=lambda k: (-doc_freq[k], -len(k), first_seen[k]))
-
-    chosen: list[tuple[str, ...]] = []
-    for key in keep:
-        if len(key) == 1:
-            covered = set()
-            for other in chosen:
-                if len(other) == 2 and key[0] in other:
-                    covered |= occurs_in[other]
-            if occurs_in[key] <= covered:
-                continue
-        chosen.append(key)
-        if len(chosen) == max_phrases:
-            break
-
-    def shown(key: tuple[str, ...]) -> str:
-        # Commonest surface; ties go to the first seen (Counter keeps insertion order).
-        return " ".join(surfaces[key].most_common(1)[0][0])
-
-    return [shown(k) for k in chosen]

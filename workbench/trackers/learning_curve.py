@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from workbench.trackers.rounds import BASIC_MODEL_ROUNDS, MAX_ROUNDS
+from workbench.core.settings import BASIC_MODEL_ROUNDS, MAX_ROUNDS
 from workbench.training.curve import RoundRecord, assess_learning_curve
 
 
@@ -40,7 +40,7 @@ VERSION_SCHEMA = {"version": pl.Int64, "round": pl.Int64, "run_id": pl.String, "
 
 
 def versions_table(versions: list[dict]) -> pl.DataFrame:
-    """A tracker's stored versions (``TrackerRecords.versions``) as one row each: version,
+    """A tracker's stored versions (``TrainingStore.versions``) as one row each: version,
     round, run_id, created_at, n_yes, n_no, precision and hit rate (honest where there were
     random tags, else the reference figures), detected_sentences, detection_change."""
     out = []

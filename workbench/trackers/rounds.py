@@ -1,14 +1,18 @@
-"""A tagging round: the candidates one round shows, with their context, and the user's answers."""
+"""A tagging round: the candidates one round shows, with their context, and the user's answers;
+and the tagging session the screen and the terminal share (which round opens, which sentence is
+shown, where an answer or a move goes, when the round is trained).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
+from workbench.core.errors import ValidationError, WorkbenchError
+
 ANSWERS = ("yes", "no", "not_sure")
 ROUND_SIZE = 25
-BASIC_MODEL_ROUNDS = 4
-MAX_ROUNDS = 10
 CONTEXT_SENTENCES = 2
 VERIFICATION_SIZE = 20
 VERIFICATION_STRATEGY = "detected_sample"
@@ -82,6 +86,124 @@ class Round:
         return pl.DataFrame(
             [{k: v for k, v in c.__dict__.items() if k not in ("context_before", "context_after")} for c in self.candidates]
         )
+
+
+@dataclass
+class RoundCursor:
+    """Which candidate of a round is shown, and where answering or moving goes next.
+
+    It opens on the first candidate not tagged yet. An answer moves to the next one not tagged
+    after it, else the first one before it, else stays (the round is complete); back and
+    forward step one candidate, within the round.
+    """
+
+    round: Round
+    index: int = 0
+
+    @classmethod
+    def at_first_gap(cls, rnd: Round) -> "RoundCursor":
+        first = rnd.next_untagged()
+        return cls(rnd, rnd.candidates.index(first) if first is not None else 0)
+
+    @property
+    def candidate(self) -> Candidate:
+        return self.round[self.index]
+
+    @property
+    def at_start(self) -> bool:
+        return self.index == 0
+
+    @property
+    def at_end(self) -> bool:
+        return self.index >= len(self.round) - 1
+
+    def answered(self, answer: str) -> None:
+        self.candidate.answer = answer
+        gaps = [i for i, c in enumerate(self.round) if c.answer is None]
+        following = [i for i in gaps if i > self.index]
+        if gaps:
+            self.index = (following or gaps)[0]
+
+    def go_to(self, index: int) -> None:
+        self.index = max(0, min(len(self.round) - 1, index))
+
+    def back(self) -> None:
+        self.go_to(self.index - 1)
+
+    def forward(self) -> None:
+        self.go_to(self.index + 1)
+
+
+def round_trained(tracker: Any, number: int) -> bool:
+    """Whether a model version was trained after this round (versions record their round)."""
+    versions = tracker.versions()
+    return versions.height > 0 and versions.filter(pl.col("round") == number).height > 0
+
+
+def open_round(tracker: Any, *, verify: int = 0) -> Round:
+    """The round a person tags now.
+
+    The last round when it is not finished: some candidates untagged, or all tagged but no
+    version trained on it (the kernel or the terminal stopped between the last tag and
+    training; it is trained next, not skipped). Otherwise a new round: 25 candidates, or with
+    ``verify=N`` a verification round of N random detections.
+    """
+    current = tracker.current_round()
+    if current is not None and (not current.complete or not round_trained(tracker, current.number)):
+        return current
+    return tracker.verification_round(verify) if verify else tracker.next_round()
+
+
+class TaggingSession:
+    """A person tagging a tracker's rounds: what the tagging screen and `workbench tag` both drive.
+
+    Each answer is saved (``tracker.tag``) before the cursor moves, so a stopped session loses
+    nothing and the next one resumes the same round (``open_round``).
+    """
+
+    def __init__(self, tracker: Any, rnd: Round | None = None, *, verify: int = 0) -> None:
+        self.tracker = tracker
+        self.last_training = None  # the TrainingResult of this session's last finish()
+        self.cursor = RoundCursor.at_first_gap(rnd if rnd is not None else open_round(tracker, verify=verify))
+
+    @property
+    def round(self) -> Round:
+        return self.cursor.round
+
+    @property
+    def candidate(self) -> Candidate:
+        return self.cursor.candidate
+
+    @property
+    def untagged(self) -> int:
+        return len(self.round) - self.round.tagged
+
+    @property
+    def trained(self) -> bool:
+        """This round has been trained in this session: the next round may start."""
+        return self.last_training is not None and self.last_training.round_number == self.round.number
+
+    def answer(self, answer: str) -> None:
+        """Tag the shown candidate (saved at once) and move to the next one not tagged yet."""
+        if answer not in ANSWERS:
+            raise ValidationError("answer", f"{answer!r} is not an answer", "Use 'yes', 'no' or 'not_sure'.")
+        self.tracker.tag(self.candidate.sentence_id, answer)
+        self.cursor.answered(answer)
+
+    def finish(self):
+        """Train a new model version on every tag so far; the round must be complete."""
+        if not self.round.complete:
+            left = self.untagged
+            raise WorkbenchError(f"{left} sentence{'s' if left != 1 else ''} of round {self.round.number} "
+                                 "not tagged yet.")
+        self.last_training = self.tracker.train()
+        return self.last_training
+
+    def open(self, *, verify: int = 0) -> Round:
+        """Move on to the round to tag now (``open_round``): a new one once this one is trained,
+        with ``verify=N`` a verification round of N random detections."""
+        self.cursor = RoundCursor.at_first_gap(open_round(self.tracker, verify=verify))
+        return self.round
 
 
 def with_context(sentences: pl.DataFrame, sentence_ids: list[int], n: int = CONTEXT_SENTENCES) -> dict[int, tuple[list[dict], list[dict]]]:

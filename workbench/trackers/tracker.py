@@ -8,16 +8,18 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from workbench.core.errors import NotFoundError, ValidationError, WorkbenchError
-from workbench.live import LiveTracker, TrackerActivation
-from workbench.storage.store import dumps, loads, now_iso
-from workbench.storage.trackers import TrackerRecords
+from workbench.registry.linear_model import LinearTrackerModel
+from workbench.storage.store import dumps, loads
+from workbench.storage.trackers import TrainingStore
 from workbench.trackers.definition import TrackerDefinition
+from workbench.trackers.records import TrackerRecord, definition_from_row, definition_snapshot
 from workbench.trackers.examples import require_minimum, validate_examples
 from workbench.trackers.rounds import ANSWERS, ROUND_SIZE, VERIFICATION_SIZE, Round, round_kind, with_context
 from workbench.trackers.tracker_state import ScopeArrays, TrackerSessions, round_to_show
@@ -44,24 +46,12 @@ class TrainingResult:
     threshold: float
 
 
-class _ProbabilityModel:
-    """What MLflow stores: the classifier with its threshold on the probability scale.
-
-    TrackerModel's own threshold_ lives on the raw decision scale and its predict_proba is
-    0.5 exactly at that threshold, so the registered model detects at 0.5.
-    """
-
-    threshold_ = 0.5
-
-    def __init__(self, model) -> None:
-        self.model = model
-
-    def predict_proba(self, X):
-        return self.model.predict_proba(X)
-
-
 class BaseTracker:
-    """What smart and keyword trackers share: definition, scope and storage."""
+    """What smart and keyword trackers share: definition, scope, storage, and going live.
+
+    Activation and results are services of the workspace (``ws.services``, wired by the
+    Workspace): the methods below hand them this tracker's ``record`` and refresh it afterwards.
+    """
 
     kind = ""
 
@@ -72,23 +62,23 @@ class BaseTracker:
 
     def _load(self, row: Any) -> None:
         self.name: str = row["name"]
-        self.definition = TrackerDefinition(
-            name=row["name"],
-            description=row["description"],
-            mentioned_by=row["mentioned_by"],
-            filters=loads(row["filters"]),
-            call_part=tuple(loads(row["call_part"])),
-            channels=loads(row["channels"]),
-        )
+        self.definition = definition_from_row(row)
         self.settings: dict = loads(row["settings"]) or {}
         self.status: str = row["status"]
         self.published_version: int | None = row["published_version"]
 
     def refresh(self) -> None:
-        row = self.ws.store.query_one("SELECT * FROM trackers WHERE id = ?", (self.id,))
+        row = self.ws.catalog.get(self.id)
         if row is None:
             raise NotFoundError(f"Tracker '{self.name}' was deleted.")
         self._load(row)
+
+    @property
+    def record(self) -> TrackerRecord:
+        """This tracker as the services below the workspace take it."""
+        return TrackerRecord(id=self.id, name=self.name, kind=self.kind, definition=self.definition,
+                             settings=dict(self.settings), status=self.status,
+                             published_version=self.published_version)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.definition.describe_scope()})"
@@ -120,17 +110,50 @@ class BaseTracker:
             channels=changes.get("channels", d.channels),
         )
         check_scope(self.ws, new)
-        with self.ws.store.transaction() as con:
-            con.execute(
-                "UPDATE trackers SET description=?, mentioned_by=?, filters=?, call_part=?, channels=?, updated_at=?"
-                " WHERE id=?",
-                (new.description, new.mentioned_by, dumps(new.filters), dumps(list(new.call_part)),
-                 dumps(new.channels), now_iso(), self.id),
-            )
+        self.ws.catalog.update_definition(self.id, definition_snapshot(new))
         self.definition = new
 
-    def _calls_for(self, frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.join(self.ws.calls.select("call_id", "started_at", "team", "rep"), on="call_id", how="left")
+    # -- going live (workbench.activation, through ws.services.activation) -------------------------------------
+    def backfill_plan(self, backfill_months: int = 12, *, as_of: Any = None):
+        """How many calls and sentences a backfill covers and how long it should take."""
+        return self.ws.services.activation.backfill_plan(self.record, backfill_months, as_of=as_of)
+
+    def activate(self, backfill_months: int = 12, *, as_of: Any = None, progress: bool = True,
+                 engine: str = "local", spark: Any = None, verbose: bool = True):
+        """Apply the published version (a keyword tracker: its phrases) to the last N months (0-12)
+        and to every new call."""
+        result = self.ws.services.activation.activate(self.record, backfill_months, as_of=as_of, progress=progress,
+                                                      engine=engine, spark=spark, verbose=verbose)
+        self.refresh()
+        return result
+
+    def deactivate(self) -> None:
+        """Stop scoring new calls; the results so far are kept."""
+        self.ws.services.activation.deactivate(self.record)
+        self.refresh()
+
+    def delete(self, *, confirm: bool = False) -> None:
+        """Delete the tracker, its results, tags and versions (needs confirm=True)."""
+        self.ws.delete_tracker(self.name, confirm=confirm)
+
+    @property
+    def is_active(self) -> bool:
+        return self.ws.services.activation.is_active(self.record)
+
+    def results(self):
+        """The stored detections and scored calls of the published version (LiveResults)."""
+        return self.ws.services.activation.results(self.record)
+
+    def team_stats(self, **selection: Any):
+        """Mention rate per team, rep and month of the stored results (TeamStats)."""
+        return self.ws.services.results.team_stats(self.record, **selection)
+
+    def report(self, detections: pl.DataFrame | None = None):
+        """The results dashboard's numbers (TrackerReport): of the stored results once active,
+        else of ``detections`` (default: ``self.detections()``, the current model's)."""
+        if detections is None and not self.is_active:
+            detections = self.detections()
+        return self.ws.services.results.report(self.record, detections)
 
 
 def check_scope(ws: "Workspace", definition: TrackerDefinition) -> pl.DataFrame:
@@ -155,14 +178,37 @@ def check_scope(ws: "Workspace", definition: TrackerDefinition) -> pl.DataFrame:
     return scope
 
 
-class Tracker(TrackerActivation, BaseTracker):
+class Tracker(BaseTracker):
     """A smart tracker: learns a concept from example sentences and tagged rounds."""
 
     kind = "smart"
 
+    # -- publishing and bundles (workbench.activation, through ws.services.publishing) -------------------------
+    def unpublished_changes(self) -> list[str]:
+        return self.ws.services.publishing.unpublished_changes(self.record)
+
+    @property
+    def has_unpublished_changes(self) -> bool:
+        return bool(self.unpublished_changes())
+
+    def diff(self, version: int | None = None, **options: Any):
+        """What publishing ``version`` (default: the latest) would change: gained and lost detections."""
+        return self.ws.services.publishing.diff(self.record, version, **options)
+
+    def publish(self, version: int | None = None, **options: Any):
+        """Make ``version`` (default: the latest) live and re-apply it to the history."""
+        result = self.ws.services.publishing.publish(self.record, version, **options)
+        self.refresh()
+        return result
+
+    def export_bundle(self, path: str | Path, *, version: int | None = None) -> Path:
+        """Write the tracker as a self-contained bundle (definition, examples, tags, model, metrics)."""
+        return self.ws.services.publishing.export_bundle(self.record, path, examples=self.examples, tags=self.tags(),
+                                                         version=version)
+
     @cached_property
-    def _records(self) -> TrackerRecords:
-        return TrackerRecords(self.ws.store, self.id)
+    def _records(self) -> TrainingStore:
+        return TrainingStore(self.ws.store, self.id)
 
     # ------------------------------------------------------------------ examples
     @property
@@ -315,14 +361,15 @@ class Tracker(TrackerActivation, BaseTracker):
         metrics["yes_tags_learnt_from_their_turn"] = learnt_from["learnt_from_sentence_id"].is_not_null().sum()
         curve = self.learning_curve()
         record = self.ws.registry.log_training(
-            self.name, model=_ProbabilityModel(model), params=params, metrics=metrics,
+            self.name, model=LinearTrackerModel.from_estimator(model, self.ws.embedder.model_id), params=params,
+            metrics=metrics,
             tags_table=tags.rename({"answer": "label"}).join(learnt_from, on="sentence_id", how="left"),
             figures={"performance.png": performance_figure(est, curve)},
             extra_artifacts={"estimate.json": est.as_dict(), "definition.json": {
                 "name": self.name, "description": self.description, "mentioned_by": self.mentioned_by,
                 "filters": self.filters, "call_part": list(self.call_part), "channels": self.channels,
                 "examples": self.examples}},
-            description=self.description, embedding_model=self.ws.embedder.model_id,
+            description=self.description,
         )
         self._records.add_version(record.version, record.run_id, round_number,
                                   {**est.as_dict(), "detection_change": metrics["detection_change"]})
@@ -340,9 +387,9 @@ class Tracker(TrackerActivation, BaseTracker):
         previous = self._records.latest_version()
         if previous is None:
             return None
-        old = self.ws.registry.load_model(self.name, version=previous).unwrap_python_model()
+        old = self.ws.registry.linear_model(self.name, version=previous)
         # The registered model puts its threshold at probability 0.5; the session cuts at 0.
-        return session.detection_change(old.score_embeddings(session.embeddings) - 0.5)
+        return session.detection_change(old.score(session.embeddings) - 0.5)
 
     def _learnt_from(self, session: ActiveLearningSession) -> pl.DataFrame:
         """Per YES/NO tag (sentence_id), the sentence of its turn the classifier learnt from
@@ -467,7 +514,7 @@ class Tracker(TrackerActivation, BaseTracker):
         return out if all_sentences else out.filter(pl.col("detected"))
 
 
-class KeywordTracker(LiveTracker, BaseTracker):
+class KeywordTracker(BaseTracker):
     """Exact words and phrases; the fallback for small corpora and the baseline for smart trackers."""
 
     kind = "keyword"
@@ -478,10 +525,7 @@ class KeywordTracker(LiveTracker, BaseTracker):
 
     @property
     def matcher(self):
-        from workbench.trackers.keywords import KeywordMatcher
-
-        return KeywordMatcher(self.phrases, related_forms=self.settings.get("related_forms", False),
-                              question_only=self.settings.get("question_only", False))
+        return self.record.matcher()
 
     def detections(self, *, all_sentences: bool = True) -> pl.DataFrame:
         """Same contract as a smart tracker: every sentence in scope with score and detected."""

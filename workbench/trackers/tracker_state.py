@@ -105,7 +105,7 @@ class TrackerSessions:
         return session
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        from workbench.embedding.cache import embed_texts
+        from workbench.embedding.embedder import embed_texts
 
         if not texts:
             return np.zeros((0, self.ws.embedder.dimension), dtype=np.float32)

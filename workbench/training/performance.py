@@ -10,7 +10,7 @@ Two estimates sit side by side:
   the others are cut into bands by the final score, and each band's share of positives is
   estimated from the stratified random tags (the probe) in it, weighted by 1/probability,
   with a prior from the calibrated scores that lets a band the probe barely reaches keep a
-  wide, honest spread (see ``workbench.training.estimate`` for the maths and the options).
+  wide, honest spread (see ``workbench.training.estimate`` for the maths and its parameters).
   A Tracker's honest figures count speaker turns (``unit == "turn"``): a turn is detected
   when any of its sentences is, and is a mention when a tagged sentence of it is YES.
 
@@ -50,6 +50,8 @@ class PerformanceEstimate:
     estimated_true_detections: how many of the detected units are right (honest
     precision x detected, with its interval); estimated_positives: units in the scope
     that carry the concept, found or not.
+    estimator_params: the parameters of the estimators that made it, flat
+    ("reference.n_repeats", "honest.n_draws", ...), for a training run to log.
     """
 
     n_yes: int
@@ -79,6 +81,7 @@ class PerformanceEstimate:
     unit: str = "sentence"
     detected_units: int | None = None
     notes: tuple[str, ...] = field(default=())
+    estimator_params: dict[str, object] = field(default_factory=dict, hash=False)
 
     @property
     def precision(self) -> Figure | None:

@@ -13,6 +13,7 @@ from typing import Mapping, Sequence, Union
 
 import numpy as np
 
+from workbench.core.settings import BASIC_MODEL_ROUNDS
 from workbench.training.pool import Pool
 from workbench.training.strategies import (
     SimilarityStrategy,
@@ -40,7 +41,6 @@ LATE_MIX: dict[str, float] = {
     "diversity": 2,
     "stratified": 13,
 }
-BASIC_MODEL_ROUNDS = 4
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,12 @@ from typing import Any, Callable
 import numpy as np
 
 from workbench.training.curve import detection_change
-from workbench.training.estimate import estimate_performance, held_out_scores, sample_detections
+from workbench.training.estimate import (
+    configured_estimators,
+    estimate_performance,
+    held_out_scores,
+    sample_detections,
+)
 from workbench.training.model import TrackerModel, turn_mates
 from workbench.training.performance import PerformanceEstimate
 from workbench.training.pool import NO, UNKNOWN, YES, Pool
@@ -55,7 +60,8 @@ class ActiveLearningSession:
         ``sample_detections`` shows each text once. None: every row is its own text.
     planner_params : RoundPlanner settings (early_mix, late_mix, basic_rounds, shuffle).
     model_params : TrackerModel parameters.
-    estimate_params : options of ``estimate_performance``.
+    estimate_params : options of ``estimate_performance`` (its estimators' parameters by
+        name, or ``reference=`` / ``honest=`` estimator objects).
     pool_params : Pool options (description_weight).
     seed : seeds the planner, the model's folds and the estimate.
     """
@@ -225,9 +231,11 @@ class ActiveLearningSession:
         def compute():
             if self.model() is None:
                 return None
+            # The honest estimator's folds, so that the estimate takes these instead of refitting.
+            _, honest = configured_estimators(**self._estimator_params())
             return held_out_scores(self.model(), self.embeddings, self._labels,
-                                   example_embeddings=self.example_embeddings,
-                                   n_folds=(self.estimate_params or {}).get("n_folds", 10), random_state=self.seed)
+                                   example_embeddings=self.example_embeddings, n_folds=honest.n_folds,
+                                   random_state=honest.random_state)
         return self._cached("held_out", compute)
 
     def estimate(self) -> PerformanceEstimate | None:
@@ -239,9 +247,12 @@ class ActiveLearningSession:
                 self.embeddings, self._labels, self.model(), excluded=self._shown, tag_round=self._tag_round,
                 inclusion_prob=self._inclusion_prob, scores=self.scores(), call_ids=self.call_ids,
                 groups=self.turns, example_embeddings=self.example_embeddings, held_out=self.held_out(),
-                random_state=self.seed, **(self.estimate_params or {}),
+                **self._estimator_params(),
             )
         return self._cached("estimate", compute)
+
+    def _estimator_params(self) -> dict:
+        return {"random_state": self.seed, **(self.estimate_params or {})}
 
     def detection_change(self, previous_scores: np.ndarray) -> float | None:
         """Share of detections that moved since a previous model's decision values (1 -

@@ -65,10 +65,6 @@ def figure_html(fig: Figure, alt: str) -> str:
     return f'<img class="wb-figure" alt="{esc(alt)}" src="data:image/png;base64,{data}" style="max-width:100%">'
 
 
-def figure_widget(fig: Figure, alt: str) -> widgets.HTML:
-    return widgets.HTML(figure_html(fig, alt))
-
-
 def bar_figure(labels: Iterable[Any], values: Iterable[float], *, title: str, ylabel: str,
                percent: bool = False, rotate: bool = False, width: float = 6.0) -> Figure:
     labels = [str(x) if x is not None else "(none)" for x in labels]

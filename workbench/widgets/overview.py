@@ -9,8 +9,9 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from workbench.trackers.summary import FEW_TAGS, WIDE_INTERVAL, percent, reliability_notes  # noqa: F401 (re-exported)
+from workbench.trackers.summary import percent, reliability_notes
 from workbench.widgets._render import esc, figure_html, html_block, set_html, speaker_line
+
 
 def _figure_card(title: str, fig: Any, explain: str) -> str:
     if fig is None:

@@ -1,8 +1,8 @@
 """Notebook 5's screen (a Voila dashboard for stakeholders): which calls mention the concept,
 how often per team, rep and month, and the sentences in their context.
 
-The numbers come from workbench.results.reports.tracker_report (the tracker's detections joined with
-the calls); this module only draws them.
+The numbers come from ``tracker.report()`` (workbench.results.reports: the tracker's detections
+joined with the calls); this module only draws them.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import ipywidgets as widgets
 import polars as pl
 
-from workbench.results.reports import TrackerReport, tracker_report
+from workbench.results.reports import TrackerReport
 from workbench.trackers.rounds import with_context
 from workbench.widgets._render import bar_figure, esc, figure_html, html_block, set_html, speaker_line, time_label
 
@@ -29,7 +29,7 @@ class TrackerResults:
     def __init__(self, tracker: Any, report: TrackerReport | None = None) -> None:
         self.tracker = tracker
         self.ws = tracker.ws
-        self.report = report if report is not None else tracker_report(self.ws, tracker)
+        self.report = report if report is not None else tracker.report()
         self.headline = html_block(self._headline())
         self.figures = html_block(self._figures())
         self.calls_table = html_block(self._calls_table())

@@ -1,9 +1,10 @@
 """Notebook 3's screen: tag a round's 25 sentences, then train and go on.
 
-The stream (``tracker.next_round()``), the view (this class) and the update (``tracker.tag`` and
-``tracker.train``) stay apart: the view only shows a Candidate and forwards the click. Each
-click is written to the workspace before the screen moves on, so a crashed kernel loses
-nothing, and reopening the notebook continues the same round where it stopped.
+The view only draws a TaggingSession (workbench/trackers/rounds.py) and forwards each click to
+it; the session decides which round opens, which sentence comes next and when a round can be
+trained, the same way for `workbench tag` in a terminal. Each click is written to the workspace
+before the screen moves on, so a crashed kernel loses nothing, and reopening the notebook
+continues the same round where it stopped.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any, Callable
 import ipywidgets as widgets
 import polars as pl
 
-from workbench.trackers.rounds import ANSWERS
+from workbench.core.errors import WorkbenchError
+from workbench.trackers.rounds import ANSWERS, VERIFICATION_SIZE, TaggingSession
 from workbench.widgets._render import (
     ANSWER_COLOURS,
     ANSWER_LABELS,
@@ -43,7 +45,6 @@ class TaggingView:
         self.tracker = tracker
         self.ws = tracker.ws
         self.on_overview = on_overview
-        self.last_training = None
 
         self.progress = html_block("")
         self.card = html_block("", min_height="180px")
@@ -97,7 +98,8 @@ class TaggingView:
 
         self.keys = Event(source=self.one_box, watched_events=["keydown"], prevent_default_action=True)
         self.keys.on_dom_event(self.on_key)
-        self._load(round if round is not None else self._open_round())
+        self.session = TaggingSession(tracker, round)
+        self._shown()
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
@@ -113,47 +115,39 @@ class TaggingView:
             return
         if key.lower() in self.KEYS:
             self.answer(self.KEYS[key.lower()])
-        elif key == "ArrowLeft" and self.index > 0:
+        elif key == "ArrowLeft" and not self.session.cursor.at_start:
             self.back()
-        elif key == "ArrowRight" and self.index < len(self.round) - 1:
+        elif key == "ArrowRight" and not self.session.cursor.at_end:
             self.forward()
 
-    # ------------------------------------------------------------------ state
-    def _open_round(self):
-        # The round in progress, or the last one when it is complete but not trained yet (the
-        # kernel stopped between the last tag and training), else a new one.
-        current = self.tracker.current_round()
-        if current is not None and (not current.complete or not self._trained(current.number)):
-            return current
-        return self.tracker.next_round()
+    # ------------------------------------------------------------------ state (the session's)
+    @property
+    def round(self):
+        return self.session.round
 
-    def _trained(self, round_number: int) -> bool:
-        versions = self.tracker.versions()
-        return versions.height > 0 and versions.filter(pl.col("round") == round_number).height > 0
+    @property
+    def index(self) -> int:
+        return self.session.cursor.index
 
-    def _load(self, rnd) -> None:
-        self.round = rnd
-        first = rnd.next_untagged()
-        self.index = rnd.candidates.index(first) if first is not None else 0
+    @property
+    def candidate(self):
+        return self.session.candidate
+
+    @property
+    def last_training(self):
+        return self.session.last_training
+
+    def _shown(self) -> None:
+        """A round was opened: show it from its first untagged sentence."""
         self.call_button.value = False
         set_html(self.status, "")
         self.after.children = ()
         self.render()
 
-    @property
-    def candidate(self):
-        return self.round[self.index]
-
     # ------------------------------------------------------------------ actions (what the buttons call)
     def answer(self, value: str) -> None:
         """Tag the shown sentence (saved at once) and move to the next one not tagged yet."""
-        c = self.candidate
-        self.tracker.tag(c.sentence_id, value)
-        c.answer = value
-        following = [i for i in range(self.index + 1, len(self.round)) if self.round[i].answer is None]
-        earlier = [i for i in range(self.index) if self.round[i].answer is None]
-        if following or earlier:
-            self.index = (following or earlier)[0]
+        self.session.answer(value)
         self.call_button.value = False
         self.render()
 
@@ -173,7 +167,7 @@ class TaggingView:
         self.go_to(self.index + 1)
 
     def go_to(self, index: int) -> None:
-        self.index = max(0, min(len(self.round) - 1, index))
+        self.session.cursor.go_to(index)
         self.call_button.value = False
         self.mode.value = "one"
         self.render()
@@ -186,35 +180,33 @@ class TaggingView:
     def finish_round(self):
         """Train a new model version on every tag so far; returns the TrainingResult."""
         if not self.round.complete:
-            left = len(self.round) - self.round.tagged
+            left = self.session.untagged
             set_html(self.status, f"<p class='wb-warning'>{left} sentence{'s' if left != 1 else ''} of this round "
                                   "not tagged yet.</p>")
             return None
         set_html(self.status, "<p class='wb-muted'>Training a new model version…</p>")
         self.finish_button.disabled = True
         try:
-            result = self.tracker.train()
+            result = self.session.finish()
         except Exception as err:  # shown, not swallowed: the user must see why training failed
             set_html(self.status, f"<p class='wb-error'>Training failed: {esc(err)}</p>")
             self.finish_button.disabled = False
             raise
-        self.last_training = result
         self.render()
         return result
 
     def start_next_round(self):
-        self._load(self.tracker.next_round())
+        self.session.open()
+        self._shown()
         return self.round
 
     def start_verification_round(self):
-        from workbench.core.errors import WorkbenchError
-
         try:
-            rnd = self.tracker.verification_round()
+            self.session.open(verify=VERIFICATION_SIZE)
         except WorkbenchError as err:  # e.g. every detection is tagged already: say so, keep the round
             set_html(self.status, f"<p class='wb-warning'>{esc(err)}</p>")
             return None
-        self._load(rnd)
+        self._shown()
         return self.round
 
     def show_overview(self):
@@ -229,7 +221,7 @@ class TaggingView:
     # ------------------------------------------------------------------ drawing
     def render(self) -> None:
         rnd = self.round
-        trained = self.last_training is not None and self.last_training.round_number == rnd.number
+        trained = self.session.trained
         set_html(self.progress, f"<b>{esc(self.tracker.name)}</b> &nbsp; <span class='wb-muted'>{esc(rnd.progress)}"
                                 "</span>")
         listing = self.mode.value == "list"
@@ -239,8 +231,8 @@ class TaggingView:
             self._render_list()
         else:
             self._render_card()
-        self.back_button.disabled = self.index == 0
-        self.forward_button.disabled = self.index >= len(rnd) - 1
+        self.back_button.disabled = self.session.cursor.at_start
+        self.forward_button.disabled = self.session.cursor.at_end
         complete = rnd.complete
         self.finish_box.layout.display = None if complete else "none"
         self.finish_button.disabled = trained

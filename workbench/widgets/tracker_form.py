@@ -1,8 +1,10 @@
 """Notebook 2's screen: define a smart tracker and give its example sentences.
 
-The form validates with the same functions the API uses and shows each ValidationError beside
-the field it names (``error.field``), all of them at once where they are independent, so a user
-fixes the form in one pass rather than one error per click.
+The form reads its fields and draws; the checks are the core's (``definition_errors``, the
+ones ``ws.create_tracker`` runs), each ValidationError shown beside the field it names
+(``error.field``), all of them at once where they are independent, so a user fixes the form in
+one pass rather than one error per click. The examples follow the API's rule: a tracker may be
+created with fewer than 5, and the form says how many more the first round needs.
 """
 from __future__ import annotations
 
@@ -12,13 +14,8 @@ from typing import Any, Callable
 import ipywidgets as widgets
 
 from workbench.core.errors import ValidationError
-from workbench.trackers.definition import (
-    normalise_call_part,
-    validate_channels,
-    validate_mentioned_by,
-    validate_name,
-)
-from workbench.trackers.examples import MAX_EXAMPLES, MIN_EXAMPLES, require_minimum, validate_examples
+from workbench.trackers.definition import definition_errors
+from workbench.trackers.examples import MAX_EXAMPLES, MIN_EXAMPLES, examples_needed
 from workbench.widgets._render import esc, html_block, set_html
 
 # The call columns offered as pick-lists; any other column can still be filtered from the API.
@@ -122,7 +119,7 @@ class TrackerForm:
 
     def _count_examples(self) -> None:
         n = len(self.example_lines())
-        note = f"at least {MIN_EXAMPLES}" if n < MIN_EXAMPLES else f"at most {MAX_EXAMPLES}"
+        note = f"at least {MIN_EXAMPLES} to start tagging" if n < MIN_EXAMPLES else f"at most {MAX_EXAMPLES}"
         cls = "wb-muted" if MIN_EXAMPLES <= n <= MAX_EXAMPLES else "wb-warning"
         set_html(self.example_count, f"<span class='{cls}'>{n} example{'s' if n != 1 else ''} ({note})</span>")
 
@@ -182,17 +179,8 @@ class TrackerForm:
         """Validate, create the tracker with its examples, and return it (None when the form has errors)."""
         self.clear_errors()
         spec = self.definition()
-        for check, value in ((validate_name, spec["name"]), (validate_mentioned_by, spec["mentioned_by"]),
-                             (normalise_call_part, spec["call_part"]), (validate_channels, spec["channels"])):
-            try:
-                check(value)
-            except ValidationError as err:
-                self.show_error(err)
         examples = [text for _, text in self.example_lines()]
-        try:
-            examples = validate_examples(examples)
-            require_minimum(examples)
-        except ValidationError as err:
+        for err in definition_errors(spec, dict(self.ws.calls.schema), examples):
             self.show_error(err)
         if self.errors:
             return None
@@ -207,9 +195,11 @@ class TrackerForm:
         if notes:
             set_html(self.warning, "".join(f"<p class='wb-warning'>⚠ {esc(n)}</p>" for n in notes))
         self.tracker = tracker
+        missing = examples_needed(tracker.examples)
+        next_step = (f"Next: add {missing} more example{'s' if missing != 1 else ''} (at least {MIN_EXAMPLES} "
+                     "start the first round)" if missing else "Next: tag its first round (notebook 3)")
         set_html(self.result, f"<p>Created the tracker <b>{esc(tracker.name)}</b> with {len(tracker.examples)} "
-                              f"examples, {esc(tracker.definition.describe_scope())}. Next: tag its first round "
-                              "(notebook 3).</p>")
+                              f"examples, {esc(tracker.definition.describe_scope())}. {next_step}.</p>")
         if self.on_created:
             self.on_created(tracker)
         return tracker

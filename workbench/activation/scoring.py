@@ -1,0 +1,79 @@
+"""Scoring in-scope sentences locally: a smart tracker's published version, or a keyword
+tracker's phrases.
+
+Scoring is a matrix product, not a model run: the published model is a logistic regression over
+sentence embeddings, so its weights are read once (the Scorer) and applied to the float32 sentence
+matrix (workbench.embedding.matrix) block by block. A model that is not linear falls back to its
+own ``predict_proba``, chunked.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+
+from workbench.activation.context import LiveContext
+from workbench.activation.frames import detection_frames, no_results
+from workbench.activation.scorer import Scorer, load_scorer
+from workbench.core.errors import WorkbenchError
+from workbench.trackers.records import TrackerRecord, definition_from_snapshot
+
+KEYWORD_VERSION = 0  # keyword trackers have no trained versions: their phrases are the model
+
+
+def scope_rows(ctx: LiveContext, snapshot: dict, call_ids: pl.Series | list | None = None,
+               window_start: dt.datetime | None = None) -> pl.DataFrame:
+    """The in-scope sentences (with ``_row``, their position in the sentences table) of the given
+    calls and/or of the calls started at or after ``window_start``."""
+    keep = pl.lit(False)
+    if window_start is not None:
+        keep |= pl.col("started_at") >= window_start
+    if call_ids is not None:
+        keep |= pl.col("call_id").is_in(pl.Series(list(call_ids), dtype=pl.String).implode())
+    return definition_from_snapshot(snapshot).scope(ctx.calls.filter(keep), ctx.sentences.with_row_index("_row"))
+
+
+def score_frame(ctx: LiveContext, scorer: Scorer, scope: pl.DataFrame, *, progress: bool = False,
+                desc: str = "Scoring") -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Score in-scope sentences (a frame with ``_row``): (detections, calls scored)."""
+    from workbench.embedding.matrix import SentenceMatrix
+
+    scored_at = dt.datetime.now(dt.timezone.utc)
+    if scope.height == 0:
+        return no_results()
+    model_id = ctx.embedder.model_id
+    if scorer.embedding_model and scorer.embedding_model != model_id:
+        raise WorkbenchError(
+            f"Version {scorer.version} of '{scorer.tracker}' was trained on {scorer.embedding_model} embeddings, but "
+            f"{ctx.path} uses {model_id}. Open the workspace with that model, or train the tracker here.")
+    view = SentenceMatrix(ctx).view(progress=progress)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=scope.height, desc=desc, unit="sentence", unit_scale=True)
+    try:
+        scores, detected = scorer.score(view, scope["_row"].to_numpy(), on_block=bar.update if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    return detection_frames(scope, scores, detected, scorer.version, scored_at)
+
+
+def keyword_score_frame(record: TrackerRecord, scope: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A keyword tracker's matches over in-scope sentences: (detections, calls scored); score 1.0 per match."""
+    scored_at = dt.datetime.now(dt.timezone.utc)
+    if scope.height == 0:
+        return no_results()
+    detected = record.matcher().matches(scope["text"])
+    return detection_frames(scope, detected.astype(np.float64), detected, KEYWORD_VERSION, scored_at)
+
+
+def score_scope(ctx: LiveContext, record: TrackerRecord, version: int, scope: pl.DataFrame, *,
+                progress: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The tracker's detections over ``scope`` with ``version`` (its phrases, for a keyword tracker)."""
+    if record.kind == "keyword":
+        return keyword_score_frame(record, scope)
+    scorer = load_scorer(ctx, record.name, version)
+    return score_frame(ctx, scorer, scope, progress=progress, desc=f"Scoring '{record.name}'")

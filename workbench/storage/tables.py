@@ -1,0 +1,128 @@
+"""The corpus tables: calls, utterances and sentences as parquet generations.
+
+    data/tables/CURRENT            JSON pointer to the live generation, replaced atomically
+    data/tables/gen-000042/        calls.parquet, utterances.parquet, sentences.parquet
+    data/.write.lock               one writer at a time
+
+Why generations: an import writes a complete new set of tables into a fresh folder and then
+flips CURRENT with os.replace. A reader (a Voila dashboard) either sees the old set or the new
+one, never half of each, and a failed import leaves CURRENT untouched. The two newest
+generations are kept, because a reader may still be opening the one before.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+from workbench.core import schema
+from workbench.core.errors import WorkbenchError
+from workbench.core.files import atomic_write_text, file_lock
+from workbench.storage.store import now_iso
+
+_KEEP_GENERATIONS = 2  # the live one and the one before, which a reader may still be opening
+
+
+class CorpusTables:
+    """The tables of one workspace's ``data/`` folder, read lazily and pinned to one generation."""
+
+    def __init__(self, data_dir: Path, *, label: Path | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.tables_dir = self.data_dir / "tables"
+        self.tables_dir.mkdir(parents=True, exist_ok=True)
+        self.label = label or self.data_dir.parent  # how errors name the workspace
+        self._cache: dict[str, tuple[int, pl.DataFrame]] = {}
+        self._pinned: int | None = None
+
+    @property
+    def generation(self) -> int:
+        """The generation these tables are read from (0 while nothing has been imported).
+
+        Pinned at first use, so that calls, utterances and sentences always come from the same
+        import even while another process imports; ``refresh()`` moves to the latest one.
+        """
+        if self._pinned is None:
+            self._pinned = self.latest_generation()
+        return self._pinned
+
+    def latest_generation(self) -> int:
+        try:
+            return int(json.loads((self.tables_dir / "CURRENT").read_text())["generation"])
+        except FileNotFoundError:
+            return 0
+
+    def refresh(self) -> None:
+        self._pinned = self.latest_generation()
+        self._cache.clear()
+
+    def _gen_dir(self, generation: int) -> Path:
+        return self.tables_dir / f"gen-{generation:06d}"
+
+    def _table(self, name: str, columns: dict[str, pl.DataType]) -> pl.DataFrame:
+        for _ in range(5):
+            gen = self.generation
+            cached = self._cache.get(name)
+            if cached and cached[0] == gen:
+                return cached[1]
+            if gen == 0:
+                return pl.DataFrame(schema=dict(columns))
+            try:
+                df = pl.read_parquet(self._gen_dir(gen) / f"{name}.parquet")
+            except FileNotFoundError:
+                # Our generation was pruned by two newer imports: move to the latest, whole.
+                self.refresh()
+                continue
+            self._cache[name] = (gen, df)
+            return df
+        raise WorkbenchError(f"Could not read the {name} table of {self.label}: it keeps changing. Try again.")
+
+    @property
+    def calls(self) -> pl.DataFrame:
+        return self._table("calls", schema.CALLS_REQUIRED)
+
+    @property
+    def utterances(self) -> pl.DataFrame:
+        return self._table("utterances", schema.UTTERANCES_STORED)
+
+    @property
+    def sentences(self) -> pl.DataFrame:
+        return self._table("sentences", schema.SENTENCES)
+
+    def write_lock(self):
+        """One writer of the tables at a time, across processes."""
+        return file_lock(self.data_dir / ".write.lock")
+
+    def write_generation(self, calls: pl.DataFrame, utterances: pl.DataFrame, sentences: pl.DataFrame) -> int:
+        """Write a new generation and make it the live one (callers hold the write lock)."""
+        new = self.latest_generation() + 1
+        tmp = Path(tempfile.mkdtemp(prefix=".gen-tmp-", dir=self.tables_dir))
+        try:
+            calls.write_parquet(tmp / "calls.parquet")
+            utterances.write_parquet(tmp / "utterances.parquet")
+            sentences.write_parquet(tmp / "sentences.parquet")
+            for f in tmp.iterdir():  # make the data durable before the pointer names it
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+            os.replace(tmp, self._gen_dir(new))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        atomic_write_text(self.tables_dir / "CURRENT", json.dumps({"generation": new, "written_at": now_iso()}))
+        self._prune(new)
+        self.refresh()
+        return new
+
+    def _prune(self, live: int) -> None:
+        for d in self.tables_dir.glob("gen-*"):
+            try:
+                g = int(d.name.split("-")[1])
+            except (IndexError, ValueError):
+                continue
+            if g <= live - _KEEP_GENERATIONS:
+                shutil.rmtree(d, ignore_errors=True)
+        for d in self.tables_dir.glob(".gen-tmp-*"):  # left by a killed import
+            shutil.rmtree(d, ignore_errors=True)

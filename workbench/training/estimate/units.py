@@ -1,0 +1,102 @@
+"""What the honest estimator counts: its rows (sentences, or speaker turns) and their scores.
+
+The Tracker passes each sentence's speaker turn, and the estimator then runs with turns as
+its rows (``Units.by_turn``): a turn's score is its best sentence's, it is a positive when a
+tagged sentence of it is YES, and its probe weight is 1 / the chance that the round's sample
+reached the turn through any of its sentences (the stratified sampler states that chance
+when its pool has groups). That is the level the quality benchmark's truth (utterance
+labels) and its F1 use.
+
+Scores are then put on a log-rank scale (``Units.on_rank_scale``): doublings of rank below
+the threshold rather than raw decision values; the calibration is a logistic map of that
+scale, measured better on the benchmark than of the raw score (hit rate within 0.10 of the
+truth on 61% of runs against 58%; benchmarks/results/tracker_quality.md, "the estimate by
+speaker turn").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Units:
+    """The honest estimator's inputs, one entry per unit (N units).
+
+    labels: 1 YES, 0 NO, -1 unknown (untagged or NOT SURE). shown: shown to the user.
+    detected: the final model detects the unit. scores: the final model's scores.
+    tagged: indices of the YES/NO units; y: their labels; oof: their out-of-fold scores.
+    tag_round, inclusion_prob: the round each unit was shown in and, for a unit drawn by a
+    probability sampler, its inclusion probability (NaN otherwise); None when not recorded.
+    """
+
+    labels: np.ndarray
+    shown: np.ndarray
+    detected: np.ndarray
+    scores: np.ndarray
+    tagged: np.ndarray
+    y: np.ndarray
+    oof: np.ndarray
+    tag_round: np.ndarray | None
+    inclusion_prob: np.ndarray | None
+
+    def by_turn(self, groups) -> Units:
+        """The same inputs with speaker turns as the units.
+
+        A turn's score is its best sentence's, so it is detected when any sentence is; it is
+        shown when any sentence was, and a positive when any tagged sentence is YES (else NO
+        when some are NO). Its auxiliary score (what the estimator calibrates) takes the
+        tagged sentences' out-of-fold values and the others' final scores. A turn drawn by
+        the probe carries the round and inclusion probability of that draw (with groups in
+        its pool, the stratified sampler states for every sentence the chance that its turn
+        was reached)."""
+        _, inv = np.unique(np.asarray(groups), return_inverse=True)
+        G = int(inv.max()) + 1 if inv.size else 0
+        s_u = np.full(G, -np.inf)
+        np.maximum.at(s_u, inv, self.scores)
+        shown_u = np.zeros(G, bool)
+        shown_u[inv[self.shown]] = True
+        labels_u = np.full(G, -1, np.int8)
+        np.maximum.at(labels_u, inv[self.tagged], self.y.astype(np.int8))
+        aux = self.scores.copy()
+        aux[self.tagged] = self.oof
+        aux_u = np.full(G, -np.inf)
+        np.maximum.at(aux_u, inv, aux)
+        tagged_u = np.flatnonzero(labels_u >= 0)
+        round_u = pi_u = None
+        if self.tag_round is not None and self.inclusion_prob is not None:
+            round_u, pi_u = self._turn_draws(inv, G)
+        return Units(labels_u, shown_u, s_u > 0, s_u, tagged_u, labels_u[tagged_u].astype(int),
+                     aux_u[tagged_u], round_u, pi_u)
+
+    def _turn_draws(self, inv: np.ndarray, G: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per turn: the round it was first shown in, and the probe draw that reached it."""
+        tr = np.asarray(self.tag_round).astype(np.int64)
+        pi = np.asarray(self.inclusion_prob, dtype=float)
+        never = np.iinfo(np.int64).max
+        round_u = np.full(G, never)
+        has_round = self.shown & (tr >= 0)
+        np.minimum.at(round_u, inv[has_round], tr[has_round])
+        round_u[round_u == never] = -1
+        pi_u = np.full(G, np.nan)
+        probe = self.shown & np.isfinite(pi) & (pi > 0) & (tr >= 1)
+        # A turn drawn twice (its best sentence, then another in a later round) keeps the
+        # first draw; later draws are of a turn already known.
+        for i in np.flatnonzero(probe)[np.argsort(-tr[probe], kind="stable")]:
+            round_u[inv[i]], pi_u[inv[i]] = tr[i], pi[i]
+        return round_u, pi_u
+
+    def on_rank_scale(self) -> Units:
+        """Scores and out-of-fold scores on the log-rank scale of the units' final scores."""
+        ref = np.sort(self.scores)
+        return replace(self, scores=log_rank(self.scores, ref), oof=log_rank(self.oof, ref))
+
+
+def log_rank(values: np.ndarray, ref_sorted: np.ndarray) -> np.ndarray:
+    """Scores on a log-rank scale: -log2 of (rows scoring at least as high + 1) over
+    (detected rows + 1); 0 at the threshold, -1 one doubling of rank below it."""
+    n = ref_sorted.size
+    d = n - np.searchsorted(ref_sorted, 0.0, side="right")
+    r = n - np.searchsorted(ref_sorted, values, side="left")
+    return -np.log2((r + 1.0) / (d + 1.0))
