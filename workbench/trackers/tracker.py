@@ -6,7 +6,6 @@ a tag survives a killed kernel, and reopening the workspace continues the same r
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,8 +20,9 @@ from workbench.storage.trackers import TrainingStore
 from workbench.trackers.definition import TrackerDefinition
 from workbench.trackers.records import TrackerRecord, definition_from_row, definition_snapshot
 from workbench.trackers.examples import require_minimum, validate_examples
-from workbench.trackers.rounds import ANSWERS, ROUND_SIZE, VERIFICATION_SIZE, Round, round_kind, with_context
-from workbench.trackers.tracker_state import ScopeArrays, TrackerSessions, round_to_show
+from workbench.trackers.rounds import ANSWERS, ROUND_SIZE, VERIFICATION_SIZE, Round, round_kind
+from workbench.trackers import tracker_state
+from workbench.trackers.tracker_state import ScopeArrays, TrackerSessions, TrainingResult
 from workbench.training.session import ActiveLearningSession
 
 if TYPE_CHECKING:
@@ -33,17 +33,6 @@ MIN_CALLS_FOR_SMART = 500
 
 class SmallCorpusWarning(UserWarning):
     """Too few calls in scope for a smart tracker to learn from; a keyword tracker is the better tool."""
-
-
-@dataclass
-class TrainingResult:
-    version: int
-    run_id: str | None
-    round_number: int
-    n_yes: int
-    n_no: int
-    n_not_sure: int
-    threshold: float
 
 
 class BaseTracker:
@@ -256,7 +245,7 @@ class Tracker(BaseTracker):
 
     def _round_to_show(self, stored) -> Round:
         answers = self._records.answers([p["sentence_id"] for p in stored.picks])
-        return round_to_show(self.ws.sentences, stored, answers)
+        return tracker_state.round_to_show(self.ws.sentences, stored, answers)
 
     def next_round(self, n: int = ROUND_SIZE) -> Round:
         """The round to tag now: the unfinished one if there is one, else 25 new candidates."""
@@ -283,8 +272,7 @@ class Tracker(BaseTracker):
         current = self.current_round()
         if current is not None and not current.complete:
             return current
-        session = self._session()
-        self._require_model(session)
+        session = self._session_with_model()
         number = (current.number + 1) if current else 1
         planned = session.plan_verification(number, n)
         if len(planned) == 0:
@@ -292,11 +280,7 @@ class Tracker(BaseTracker):
         return self._store_round(number, planned)
 
     def _store_round(self, number: int, planned) -> Round:
-        ids = self._scope_arrays().frame["sentence_id"].to_numpy()
-        self._records.add_round(number, [
-            {"sentence_id": int(ids[i]), "strategy": str(s), "inclusion_prob": None if np.isnan(p) else float(p)}
-            for i, s, p in zip(planned.indices, planned.strategies, planned.inclusion_prob)
-        ])
+        self._records.add_round(number, tracker_state.stored_picks(self._scope_arrays().frame, planned))
         return self.current_round()
 
     def _trained_round_number(self) -> int:
@@ -318,22 +302,23 @@ class Tracker(BaseTracker):
         """The active-learning session over this tracker's scope, holding its stored tags."""
         return self._sessions.session(self.definition, self.examples, self.settings, self.tags())
 
-    def _require_model(self, session: ActiveLearningSession):
-        model = session.model()
-        if model is None:
+    def _session_with_model(self) -> ActiveLearningSession:
+        """The session, once its tags make a model: at least one YES and one NO."""
+        session = self._session()
+        if session.model() is None:
             raise ValidationError(
                 "tags", f"{session.n_yes} YES and {session.n_no} NO tags: a model needs at least one of each",
                 "Tag more of the round's sentences (expect many NO answers in the first rounds).",
             )
-        return model
+        return session
 
     # ------------------------------------------------------------------ training
     def train(self) -> TrainingResult:
         """Train on every tag so far and record a new model version (an MLflow run and version)."""
         from workbench.trackers.plots import performance_figure
 
-        session = self._session()
-        model = self._require_model(session)
+        session = self._session_with_model()
+        model = session.model()
         est = session.estimate()
         round_number = self._trained_round_number()
         tags = self.tags()
@@ -394,26 +379,16 @@ class Tracker(BaseTracker):
     def _learnt_from(self, session: ActiveLearningSession) -> pl.DataFrame:
         """Per YES/NO tag (sentence_id), the sentence of its turn the classifier learnt from
         instead (``learnt_from_sentence_id``; null: the tag itself), for the MLflow record."""
-        tagged, witness = session.learnt_from()
-        ids = self._scope_arrays().frame["sentence_id"].to_numpy()
-        return pl.DataFrame({
-            "sentence_id": ids[tagged],
-            "learnt_from_sentence_id": pl.Series([int(ids[w]) if w >= 0 else None for w in witness], dtype=pl.Int64),
-        }).cast({"sentence_id": pl.Int64})
+        return tracker_state.learnt_from_table(self._scope_arrays().frame, *session.learnt_from())
 
     def yes_learnt_from(self) -> pl.DataFrame:
         """The YES tags the current model learnt from another sentence of their speaker turn
         (the one it scores highest; see TrackerModel's ``yes_sentence``): sentence_id, text,
         learnt_from_sentence_id, learnt_from_text. Empty when every YES was learnt as tagged.
         Raises like ``performance()`` while there is no model."""
-        session = self._session()
-        self._require_model(session)
-        chosen = self._learnt_from(session).drop_nulls("learnt_from_sentence_id")
-        texts = self.ws.sentences.select(pl.col("sentence_id").cast(pl.Int64), "text")
-        return (chosen.join(texts, on="sentence_id", how="left")
-                .join(texts.rename({"sentence_id": "learnt_from_sentence_id", "text": "learnt_from_text"}),
-                      on="learnt_from_sentence_id", how="left")
-                .select("sentence_id", "text", "learnt_from_sentence_id", "learnt_from_text"))
+        session = self._session_with_model()
+        learnt = self._learnt_from(session).drop_nulls("learnt_from_sentence_id")
+        return tracker_state.with_learnt_texts(learnt, self.ws.sentences)
 
     # ------------------------------------------------------------------ performance
     def versions(self) -> pl.DataFrame:
@@ -430,9 +405,7 @@ class Tracker(BaseTracker):
 
     def performance(self):
         """The performance overview of the model the current tags make (see PerformanceEstimate)."""
-        session = self._session()
-        self._require_model(session)
-        return session.estimate()
+        return self._session_with_model().estimate()
 
     def keyword_comparison(self):
         """The keyword tracker its examples suggest, against this tracker: on the tags (each
@@ -440,8 +413,7 @@ class Tracker(BaseTracker):
         from workbench.trackers.keyword_baseline import compare_with_keywords
         from workbench.training.estimate import detected_where
 
-        session = self._session()
-        self._require_model(session)
+        session = self._session_with_model()
         cached = self.__dict__.get("_comparison_cache")
         if cached is not None and cached[0] is session and cached[1] == session.key:
             return cached[2]  # train() and the overview after it ask alike
@@ -454,17 +426,7 @@ class Tracker(BaseTracker):
         return comparison
 
     def _keyword_baseline(self):
-        from workbench.trackers.keyword_baseline import keyword_baseline
-
-        # The keywords depend on the examples and the scope, not on the tags: kept across rounds.
-        seed = self.settings.get("seed", 0)
-        key = (self.ws.generation, tuple(self.examples), repr(self.definition), seed)
-        cached = self.__dict__.get("_keyword_cache")
-        if cached is None or cached[0] != key:
-            texts = self._scope_arrays().frame["text"].to_numpy()
-            cached = (key, keyword_baseline(texts, self.examples, random_state=seed))
-            self._keyword_cache = cached
-        return cached[1]
+        return self._sessions.keyword_baseline(self.definition, self.examples, self.settings.get("seed", 0))
 
     def create_keyword_baseline(self, name: str | None = None):
         """Make the keyword tracker of ``keyword_comparison()`` a tracker of its own: the
@@ -487,16 +449,10 @@ class Tracker(BaseTracker):
     # ------------------------------------------------------------------ detections
     def sample_detections(self, n: int = 20) -> pl.DataFrame:
         """n detections from the whole scope (not from the tags), spread over the score range."""
-        session = self._session()
-        self._require_model(session)
+        session = self._session_with_model()
         rows = session.sample_detections(n)
-        picked = self._scope_arrays().frame[rows.tolist()].with_columns(pl.Series("score", session.scores()[rows]))
-        context = with_context(self.ws.sentences, picked["sentence_id"].to_list())
-        return picked.select("sentence_id", "call_id", "utterance_id", "speaker", "side", "start_s", "text", "score") \
-            .with_columns(
-                pl.Series("context_before", [[c["text"] for c in context[s][0]] for s in picked["sentence_id"]]),
-                pl.Series("context_after", [[c["text"] for c in context[s][1]] for s in picked["sentence_id"]]),
-            )
+        frame = self._scope_arrays().frame
+        return tracker_state.rows_with_context(self.ws.sentences, frame, rows, session.scores()[rows])
 
     def detections(self, *, all_sentences: bool = True) -> pl.DataFrame:
         """Every sentence the tracker applies to, scored by the current model.
@@ -504,7 +460,7 @@ class Tracker(BaseTracker):
         Columns: call_id, utterance_id, sentence_id, text, speaker, side, start_s, score
         (probability-like, 0.5 at the threshold), detected.
         """
-        model = self._require_model(self._session())
+        model = self._session_with_model().model()
         sents = self.ws.sentences.with_row_index("_row")
         scope = self.definition.scope(self.ws.calls, sents)  # emails too, when the tracker covers them
         X = self.ws.embeddings()[scope["_row"].to_numpy()]

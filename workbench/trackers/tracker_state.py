@@ -1,5 +1,6 @@
-"""What a smart tracker reads from its workspace: its training scope and tags as arrays for the
-active-learning session, and its stored rounds as Rounds to show."""
+"""What a smart tracker reads from its workspace and shows of it: its training scope and tags as
+arrays for the active-learning session (``TrackerSessions``), its stored rounds as Rounds, and
+the tables it returns (what a YES was learnt from, detections with their context)."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,21 @@ from workbench.core.errors import ValidationError
 from workbench.storage.trackers import StoredRound
 from workbench.trackers.definition import TrackerDefinition
 from workbench.trackers.rounds import Candidate, Round, with_context
+from workbench.training.rounds import PlannedRound
 from workbench.training.session import ActiveLearningSession
+
+
+@dataclass
+class TrainingResult:
+    """What ``Tracker.train`` made: the new version, its MLflow run and what it learnt from."""
+
+    version: int
+    run_id: str | None
+    round_number: int
+    n_yes: int
+    n_no: int
+    n_not_sure: int
+    threshold: float
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,7 @@ class TrackerSessions:
         self.ws = ws
         self._scope: tuple | None = None
         self._session: tuple | None = None
+        self._keywords: tuple | None = None
 
     def scope(self, definition: TrackerDefinition) -> ScopeArrays:
         key = (self.ws.generation, repr(definition))
@@ -103,6 +119,17 @@ class TrackerSessions:
         session = self._session[1]
         session.set_tags(**tag_arrays(scope.frame, tags))
         return session
+
+    def keyword_baseline(self, definition: TrackerDefinition, examples: list[str], seed: int):
+        """The keyword tracker the examples suggest (``keyword_baseline``) over the scope: it
+        depends on the examples and the scope, not on the tags, so it is kept across rounds."""
+        from workbench.trackers.keyword_baseline import keyword_baseline
+
+        key = (self.ws.generation, repr(definition), tuple(examples), seed)
+        if self._keywords is None or self._keywords[0] != key:
+            texts = self.scope(definition).frame["text"].to_numpy()
+            self._keywords = (key, keyword_baseline(texts, examples, random_state=seed))
+        return self._keywords[1]
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         from workbench.embedding.embedder import embed_texts
@@ -130,3 +157,41 @@ def round_to_show(sentences: pl.DataFrame, stored: StoredRound, answers: dict[in
             answer=answers.get(s["sentence_id"]),
         ))
     return Round(number=stored.number, candidates=candidates)
+
+
+def stored_picks(frame: pl.DataFrame, planned: PlannedRound) -> list[dict]:
+    """A planned round as the rounds table keeps it: sentence_id, strategy, inclusion_prob."""
+    ids = frame["sentence_id"].to_numpy()
+    return [{"sentence_id": int(ids[i]), "strategy": str(s), "inclusion_prob": None if np.isnan(p) else float(p)}
+            for i, s, p in zip(planned.indices, planned.strategies, planned.inclusion_prob)]
+
+
+def learnt_from_table(frame: pl.DataFrame, tagged: np.ndarray, witness: np.ndarray) -> pl.DataFrame:
+    """Per YES/NO tag (sentence_id), the sentence of its turn the classifier learnt it from
+    (``learnt_from_sentence_id``; null: the tag itself), from ``session.learnt_from()``."""
+    ids = frame["sentence_id"].to_numpy()
+    return pl.DataFrame({
+        "sentence_id": ids[tagged],
+        "learnt_from_sentence_id": pl.Series([int(ids[w]) if w >= 0 else None for w in witness], dtype=pl.Int64),
+    }).cast({"sentence_id": pl.Int64})
+
+
+def with_learnt_texts(learnt: pl.DataFrame, sentences: pl.DataFrame) -> pl.DataFrame:
+    """sentence_id, text, learnt_from_sentence_id, learnt_from_text."""
+    texts = sentences.select(pl.col("sentence_id").cast(pl.Int64), "text")
+    return (learnt.join(texts, on="sentence_id", how="left")
+            .join(texts.rename({"sentence_id": "learnt_from_sentence_id", "text": "learnt_from_text"}),
+                  on="learnt_from_sentence_id", how="left")
+            .select("sentence_id", "text", "learnt_from_sentence_id", "learnt_from_text"))
+
+
+def rows_with_context(sentences: pl.DataFrame, frame: pl.DataFrame, rows: np.ndarray,
+                      scores: np.ndarray) -> pl.DataFrame:
+    """Scope rows with their score and the texts around them in the call."""
+    picked = frame[rows.tolist()].with_columns(pl.Series("score", scores))
+    context = with_context(sentences, picked["sentence_id"].to_list())
+    return picked.select("sentence_id", "call_id", "utterance_id", "speaker", "side", "start_s", "text", "score") \
+        .with_columns(
+            pl.Series("context_before", [[c["text"] for c in context[s][0]] for s in picked["sentence_id"]]),
+            pl.Series("context_after", [[c["text"] for c in context[s][1]] for s in picked["sentence_id"]]),
+        )
