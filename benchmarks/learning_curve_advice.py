@@ -4,10 +4,11 @@ After each round from the 4th on, the performance overview says whether another 
 tagging is likely to help (``workbench.training.curve.assess_learning_curve``: the estimated
 F1 gain of the last round, and how much the detections moved). This runs the loop of
 ``tracker_quality.py`` (same corpora, concepts, examples and simulated user) for 8 rounds,
-takes the advice after rounds 4 to 7 exactly as the product computes it, and compares it
+takes the advice after rounds 4 to 7 exactly as the product computes it (the Tracker's own
+loop, ``workbench.training.session.ActiveLearningSession``, without SQLite), and compares it
 with what the next round really did to the F1 over the corpus (utterance level).
 
-    .venv/bin/python benchmarks/learning_curve_advice.py             # seeds 0-11, about 4 min
+    .venv/bin/python benchmarks/learning_curve_advice.py             # seeds 0-11 (3 s a run of 8 rounds on multiwoz-val)
     .venv/bin/python benchmarks/learning_curve_advice.py --seeds 0 1
 
 Writes benchmarks/results/learning_curve_advice.md and .json. A benchmark, not a test.
@@ -25,9 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tracker_quality as tq  # noqa: E402
 from _text_cache import TextEmbeddingCache  # noqa: E402
 
-from workbench.training import RoundPlanner, estimate_performance  # noqa: E402
-from workbench.training.curve import RoundRecord, assess_learning_curve, detection_change  # noqa: E402
-from workbench.training.pool import Pool  # noqa: E402
+from workbench.training.curve import RoundRecord, assess_learning_curve  # noqa: E402
 
 ROUNDS = 8
 ADVISED_AFTER = (4, 5, 6, 7)  # the product advises from the 4th round (a basic model) on
@@ -50,35 +49,25 @@ def run_concept(corpus, concept, seeds):
     truth_sent = utt_truth[utt_key]
     n_sent_in_utt = np.bincount(utt_key_all, minlength=n_utts)
     call_ids = corpus.sentences["call_id"].to_numpy()[scope]
+    duplicates = np.unique(corpus.sentences["text"].to_numpy()[scope], return_inverse=True)[1]
     out = []
     for seed in seeds:
         examples = tq.pick_examples(truth_sent, utt_key, n_sent_in_utt, seed)
-        E = X[examples]
-        labels = np.full(len(X), -1, np.int8)
-        tag_round = np.full(len(X), -1, np.int16)
-        inclusion = np.full(len(X), np.nan)
-        planner = RoundPlanner(seed=seed)
-        scores, previous, records, true_f1 = None, None, [], []
-        for r in range(ROUNDS):
-            pool = Pool(X, labels, E, None, round_number=r, scores=scores, threshold=0.0, groups=utt_key)
-            plan = planner.plan(pool, tq.ROUND_SIZE)
-            labels[plan.indices] = truth_sent[plan.indices]
-            tag_round[plan.indices] = plan.round_number
-            inclusion[plan.indices] = plan.inclusion_prob
-            tagged = labels >= 0
-            if not (labels[tagged] == 0).any() or not (labels[tagged] == 1).any():
-                scores = None
-                records.append(RoundRecord(r + 1, int(tagged.sum()), None, 0, None))
+        session = tq.new_session(X, examples, seed, call_ids=call_ids, groups=utt_key, duplicates=duplicates)
+        previous, records, true_f1 = None, [], []
+        for number in range(1, ROUNDS + 1):
+            plan = session.plan_round(number, tq.ROUND_SIZE)
+            session.tag(plan.indices, truth_sent[plan.indices], number, plan.inclusion_prob)
+            n_tags = int((session.labels >= 0).sum())
+            est = session.estimate()
+            if est is None:  # no model until a YES and a NO
+                records.append(RoundRecord(number, n_tags, None, 0, None))
                 true_f1.append(0.0)
                 continue
-            model = tq.fit_model(X, labels, E, utt_key, seed)  # as the Tracker fits: with the tags' turn mates
-            scores = model.decision_function(X)
-            est = estimate_performance(X, labels, model, tag_round=tag_round, inclusion_prob=inclusion,
-                                       scores=scores, call_ids=call_ids, groups=utt_key, example_embeddings=E,
-                                       random_state=seed)
+            scores = session.scores()
             f1 = _f1(est.precision.value if est.precision else None, est.hit_rate.value if est.hit_rate else None)
-            change = None if previous is None else detection_change(previous, scores)
-            records.append(RoundRecord(r + 1, int(tagged.sum()), f1, int((scores > 0).sum()), change))
+            change = None if previous is None else session.detection_change(previous)
+            records.append(RoundRecord(number, n_tags, f1, int((scores > 0).sum()), change))
             previous = scores
             det = np.zeros(n_utts, bool)
             det[utt_key[scores > 0]] = True

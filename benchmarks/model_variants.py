@@ -24,7 +24,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import SVC
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import tracker_quality as tq  # noqa: E402
+from _corpora import dumped_runs, load_corpora, median_and_worst, write_study  # noqa: E402
 from _text_cache import TextEmbeddingCache  # noqa: E402
 
 from workbench.training.model import best_f1_threshold  # noqa: E402
@@ -123,13 +123,13 @@ def main(argv=None) -> None:
     ap.add_argument("dumps", type=Path, nargs="+", help="folders written by tracker_quality.py --dump")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
-    corpora = tq.load_corpora(TextEmbeddingCache())
+    corpora = load_corpora(TextEmbeddingCache())
     sections = []
     for dump in args.dumps:
         chosen: dict[str, dict[str, list[float]]] = {v: {} for v in VARIANTS}
         hindsight: dict[str, dict[str, list[float]]] = {v: {} for v in VARIANTS}
         seeds = set()
-        for run in tq.dumped_runs(dump, corpora):
+        for run in dumped_runs(dump, corpora):
             seeds.add(run.seed)
             X = run.X
             tagged = np.flatnonzero(run.labels >= 0)
@@ -149,12 +149,12 @@ def main(argv=None) -> None:
                  "", "| model | median F1 / ceiling | worst concept | at the best threshold in hindsight: median / worst |",
                  "|---|---|---|---|"]
         for name in VARIANTS:
-            (median, worst), (h_median, h_worst) = tq.median_and_worst(chosen[name]), tq.median_and_worst(hindsight[name])
+            (median, worst), (h_median, h_worst) = median_and_worst(chosen[name]), median_and_worst(hindsight[name])
             lines.append(f"| {name} | {median:.3f} | {worst:.3f} | {h_median:.3f} / {h_worst:.3f} |")
         sections.append("\n".join(lines))
         print(sections[-1], flush=True)
     if not args.no_write:
-        tq.write_study("model_variants.md", "Other models on the same tags", "model_variants.py", sections)
+        write_study("model_variants.md", "Other models on the same tags", "model_variants.py", sections)
 
 
 if __name__ == "__main__":

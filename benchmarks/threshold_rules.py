@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import tracker_quality as tq  # noqa: E402
+from _corpora import dumped_runs, load_corpora, median_and_worst, write_study  # noqa: E402
 from _text_cache import TextEmbeddingCache  # noqa: E402
 
 from workbench.training.model import TrackerModel, best_f1_threshold, turn_mates  # noqa: E402
@@ -123,12 +123,12 @@ def main(argv=None) -> None:
                          "--model-param yes_sentence=tagged (the tables recorded in session 4)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
-    corpora = tq.load_corpora(TextEmbeddingCache())
+    corpora = load_corpora(TextEmbeddingCache())
     sections = []
     for dump in args.dumps:
         ratios: dict[str, dict[str, list[float]]] = {name: {} for name in [*RULES, "oracle"]}
         seeds = set()
-        for run in tq.dumped_runs(dump, corpora):
+        for run in dumped_runs(dump, corpora):
             seeds.add(run.seed)
             y, oof, turn = out_of_fold(run.X, run.labels, run.examples, run.seed, run.utt_key, args.yes_sentence)
             for name, rule in RULES.items():
@@ -141,13 +141,13 @@ def main(argv=None) -> None:
         lines = [f"### {dump.name}: seeds {min(seeds)}-{max(seeds)}, {sum(map(len, ratios['oracle'].values()))} runs",
                  "", "| rule | median F1 / ceiling | worst concept |", "|---|---|---|"]
         for name, by in ratios.items():
-            median, worst = tq.median_and_worst(by)
+            median, worst = median_and_worst(by)
             label = "best threshold in hindsight (needs the ground truth)" if name == "oracle" else name
             lines.append(f"| {label} | {median:.3f} | {worst:.3f} |")
         sections.append("\n".join(lines))
         print(sections[-1], flush=True)
     if not args.no_write:
-        tq.write_study("threshold_rules.md", "Threshold rules on the same final models", "threshold_rules.py", sections)
+        write_study("threshold_rules.md", "Threshold rules on the same final models", "threshold_rules.py", sections)
 
 
 if __name__ == "__main__":

@@ -233,28 +233,28 @@ def test_keyword_tracker_detections(demo_ws):
 def test_a_yes_is_learnt_from_its_turn_but_never_from_a_not_sure(demo_ws, tmp_path, capsys):
     t = make_tracker(demo_ws, name="Turn witnesses", examples=DEMO_EXAMPLES)
     answer_round(t, t.next_round())
-    state = t._state()
-    texts = state.scope["text"].to_list()
-    ids = state.scope["sentence_id"].to_numpy()
-    free = (state.labels < 0) & ~state.shown
+    scope, session = t._scope_arrays(), t._session()
+    texts = scope.frame["text"].to_list()
+    ids = scope.frame["sentence_id"].to_numpy()
+    free = ~session.shown
     # A turn of 3+ untagged sentences, one of them a discount request: a user who reads the
     # context tags another sentence of it YES (the turn asks for a discount).
-    size = np.bincount(state.turns)
-    asks = np.bincount(state.turns, weights=[sentence_label(x) == "discount_request" for x in texts])
-    untouched = np.bincount(state.turns, weights=free) == size
+    size = np.bincount(scope.turns)
+    asks = np.bincount(scope.turns, weights=[sentence_label(x) == "discount_request" for x in texts])
+    untouched = np.bincount(scope.turns, weights=free) == size
     turn = int(np.flatnonzero((size >= 3) & (asks == 1) & untouched)[0])
-    rows = np.flatnonzero(state.turns == turn)
+    rows = np.flatnonzero(scope.turns == turn)
     ask = next(r for r in rows if sentence_label(texts[r]) == "discount_request")
     yes, not_sure = [r for r in rows if r != ask][:2]
     t.tag(int(ids[yes]), "yes")
     t.tag(int(ids[not_sure]), "not_sure")
-    state = t._state()
-    tagged = np.flatnonzero(state.labels >= 0)
-    mates, of = t._turn_mates(state, tagged)
+    session = t._session()
+    tagged = np.flatnonzero(session.labels >= 0)
+    mates, of = session.turn_mates(tagged)
     yes_at = int(np.flatnonzero(tagged == yes)[0])
     # The rest of the YES tag's turn may stand in for it, except the sentence tagged NOT SURE.
     assert sorted(mates[of == yes_at].tolist()) == sorted(set(rows.tolist()) - {yes, not_sure})
-    assert t._fit(state).get_params()["yes_sentence"] == "best_of_turn"
+    assert session.model().get_params()["yes_sentence"] == "best_of_turn"
     # The classifier learns that YES from the discount request, and MLflow records it.
     result = t.train()
     client = MlflowClient(tracking_uri=demo_ws.registry.tracking_uri, registry_uri=demo_ws.registry.tracking_uri)
@@ -275,3 +275,33 @@ def test_a_yes_is_learnt_from_its_turn_but_never_from_a_not_sure(demo_ws, tmp_pa
     assert "learnt from another sentence of their speaker turn" in out and texts[ask] in out
     html = PerformanceOverview(t).learnt_from.value
     assert "How your YES tags were read" in html and escape(texts[ask]) in html
+
+
+def test_a_changed_answer_is_seen_at_once(demo_ws, monkeypatch):
+    """Changing YES to NO and reading the figures within the same second shows the new answer.
+
+    The clock is frozen so that both answers carry the same second, as two clicks within a
+    second do; the tracker must not take the unchanged tag count and time for unchanged tags."""
+    from datetime import datetime, timezone
+
+    from workbench.storage import store
+
+    class FrozenClock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2026, 1, 5, 9, 30, 0, tzinfo=timezone.utc)
+
+    monkeypatch.setattr(store, "datetime", FrozenClock)
+    t = make_tracker(demo_ws, name="Changed answers", examples=DEMO_EXAMPLES)
+    rnd = t.next_round()
+    answer_round(t, rnd)
+    yes = [c.sentence_id for c in t.current_round() if c.answer == "yes"]
+    assert len(yes) >= 2
+    before = t.performance()
+    scores_before = t.detections()["score"].to_numpy()
+    t.tag(yes[0], "no")
+    after = t.performance()
+    assert (after.n_yes, after.n_no) == (before.n_yes - 1, before.n_no + 1)
+    assert not np.array_equal(t.detections()["score"].to_numpy(), scores_before)  # a model refitted on it
+    t.tag(yes[0], "yes")
+    assert t.performance().n_yes == before.n_yes

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from workbench.training import Pool, RoundPlanner, TrackerModel
+from workbench.training import ActiveLearningSession, RoundPlanner
 from workbench.training.rounds import EARLY_MIX, LATE_MIX, _allocate
 from workbench.training.strategies import NearMissStrategy
 
@@ -80,44 +80,37 @@ def test_mix_validation():
 
 
 def _simulate(X, truth, E, answer, rounds=4, seed=0):
-    """The Tracker's loop; `answer` maps the shown rows to the user's labels."""
-    labels = np.full(len(X), -1, np.int8)
-    scores = None
-    planner = RoundPlanner(seed=seed)
-    for r in range(rounds):
-        plan = planner.plan(Pool(X, labels, E, None, round_number=r, scores=scores), 25)
+    """The Tracker's loop (its session); `answer` maps the shown rows to the user's labels."""
+    session = ActiveLearningSession(X, E, seed=seed)
+    for number in range(1, rounds + 1):
+        plan = session.plan_round(number, 25)
         assert len(plan) == 25
-        assert (labels[plan.indices] == -1).all()
-        labels[plan.indices] = answer(plan.indices)
-        t = labels >= 0
-        if (labels[t] == 0).any():  # the examples are the YES class
-            scores = TrackerModel().fit(X[t], labels[t], example_embeddings=E).decision_function(X)
-        else:
-            scores = None
-    return labels
+        assert not session.shown[plan.indices].any()
+        session.tag(plan.indices, answer(plan.indices), number, plan.inclusion_prob)
+    return session
 
 
 def test_no_collapse_when_every_answer_is_yes(clustered):
     X, truth, E, _ = clustered
-    labels = _simulate(X, truth, E, lambda idx: np.ones(idx.size, np.int8))
-    assert (labels == 1).sum() == 100  # four full rounds, no crash, no repeats
+    session = _simulate(X, truth, E, lambda idx: np.ones(idx.size, np.int8))
+    assert (session.labels == 1).sum() == 100  # four full rounds, no crash, no repeats
+    assert session.model() is None  # nothing to learn a boundary from
 
 
 def test_no_collapse_when_every_answer_is_no(clustered):
     X, truth, E, _ = clustered
-    # The examples are positives, so a model fits even with only NO tags; rounds continue.
-    labels = _simulate(X, truth, E, lambda idx: np.zeros(idx.size, np.int8))
-    assert (labels == 0).sum() == 100
+    # No model without a YES: the planner falls back to similarity and diverse picks, and
+    # the rounds continue without repeats.
+    session = _simulate(X, truth, E, lambda idx: np.zeros(idx.size, np.int8))
+    assert (session.labels == 0).sum() == 100
 
 
 def test_a_real_loop_finds_the_concept(clustered):
     X, truth, E, _ = clustered
-    labels = _simulate(X, truth, E, lambda idx: truth[idx])
-    t = labels >= 0
-    model = TrackerModel().fit(X[t], labels[t], example_embeddings=E)
-    pred = model.predict(X)
-    assert (pred == truth).mean() > 0.97
-    assert labels[t].sum() >= 20 and (labels[t] == 0).sum() >= 20  # both kinds shown
+    session = _simulate(X, truth, E, lambda idx: truth[idx])
+    t = session.labels >= 0
+    assert (session.model().predict(X) == truth).mean() > 0.97
+    assert session.labels[t].sum() >= 20 and (session.labels[t] == 0).sum() >= 20  # both kinds shown
 
 
 def test_filler_fills_a_mix_without_a_random_sampler(clustered):

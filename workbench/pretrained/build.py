@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from workbench import Workspace
-    from workbench.activation.bundles import SUFFIX, export_bundle
+    from workbench.activation.bundles import SUFFIX
     from workbench.demo.generator import generate_demo, sentence_label
     from workbench.trackers.tracker import SmallCorpusWarning
 
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         if not t.versions().height:
             print(f"skip '{name}': no version could be trained", file=sys.stderr)
             continue
-        out = export_bundle(t, args.out / f"{slug(name)}{SUFFIX}")
+        out = t.export_bundle(args.out / f"{slug(name)}{SUFFIX}")
         print(f"  wrote {out} ({out.stat().st_size / 1024:.0f} KB)")
     return 0
 

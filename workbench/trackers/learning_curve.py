@@ -34,6 +34,28 @@ class LearningCurve:
         )
 
 
+VERSION_SCHEMA = {"version": pl.Int64, "round": pl.Int64, "run_id": pl.String, "created_at": pl.String,
+                  "n_yes": pl.Int64, "n_no": pl.Int64, "precision": pl.Float64, "hit_rate": pl.Float64,
+                  "detected_sentences": pl.Int64, "detection_change": pl.Float64}
+
+
+def versions_table(versions: list[dict]) -> pl.DataFrame:
+    """A tracker's stored versions (``TrainingStore.versions``) as one row each: version,
+    round, run_id, created_at, n_yes, n_no, precision and hit rate (honest where there were
+    random tags, else the reference figures), detected_sentences, detection_change."""
+    out = []
+    for r in versions:
+        m = r["metrics"]
+        p = m.get("honest_precision") or m.get("reference_precision") or {}
+        h = m.get("honest_hit_rate") or m.get("reference_hit_rate") or {}
+        out.append({"version": r["version"], "round": r["round_number"], "run_id": r["run_id"],
+                    "created_at": r["created_at"], "n_yes": m.get("n_yes"), "n_no": m.get("n_no"),
+                    "precision": p.get("value"), "hit_rate": h.get("value"),
+                    "detected_sentences": m.get("detected_sentences"),
+                    "detection_change": m.get("detection_change")})
+    return pl.DataFrame(out, schema=VERSION_SCHEMA)
+
+
 def _f1(p: float | None, r: float | None) -> float | None:
     if p is None or r is None or p + r == 0:
         return None

@@ -1,4 +1,5 @@
-"""The training core: pools, query strategies, round planning, the model and its estimate.
+"""The training core: pools, query strategies, round planning, the model and its estimate,
+and the active-learning session that runs them as one loop.
 
 Pure functions and small objects over numpy arrays; the Tracker owns storage.
 """
@@ -13,10 +14,11 @@ from workbench.training.model import TrackerModel, best_f1_threshold, turn_mates
 from workbench.training.performance import Figure, PerformanceEstimate
 from workbench.training.pool import NO, UNKNOWN, YES, Pool
 from workbench.training.rounds import EARLY_MIX, LATE_MIX, PlannedRound, RoundPlanner
+from workbench.training.session import ActiveLearningSession
 from workbench.training.strategies import STRATEGIES, Strategy, get_strategy, register_strategy
 
 __all__ = [
-    "CurveAssessment", "EARLY_MIX", "Figure", "LATE_MIX", "NO", "PerformanceEstimate",
+    "ActiveLearningSession", "CurveAssessment", "EARLY_MIX", "Figure", "LATE_MIX", "NO", "PerformanceEstimate",
     "PlannedRound", "Pool", "RoundPlanner", "RoundRecord", "STRATEGIES", "Strategy",
     "TrackerModel", "UNKNOWN", "YES", "assess_learning_curve", "best_f1_threshold",
     "detection_change", "estimate_performance", "get_strategy", "register_strategy",

@@ -94,3 +94,13 @@ class PerformanceEstimate:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def flat_metrics(self) -> dict[str, float]:
+        """The numbers as flat MLflow metrics: each Figure as name, name_low, name_high."""
+        out: dict[str, float] = {}
+        for k, v in self.as_dict().items():
+            if isinstance(v, dict) and "value" in v:
+                out[k], out[f"{k}_low"], out[f"{k}_high"] = v["value"], v["low"], v["high"]
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[k] = v
+        return out

@@ -1,0 +1,130 @@
+"""The active-learning session: the one loop the Tracker, the benchmarks and the tests drive."""
+import numpy as np
+import pytest
+
+from workbench.training import TrackerModel, estimate_performance
+from workbench.training.session import ActiveLearningSession
+
+
+def _session(clustered, seed=0, **kw):
+    X, truth, examples, which = clustered
+    turns = np.arange(len(X)) // 2  # speaker turns of two sentences
+    return ActiveLearningSession(X, examples, turns=turns, seed=seed, **kw)
+
+
+def _run(session, truth, rounds=3):
+    for number in range(1, rounds + 1):
+        plan = session.plan_round(number)
+        session.tag(plan.indices, truth[plan.indices], number, plan.inclusion_prob)
+    return session
+
+
+def test_rounds_never_offer_a_shown_row_or_a_copy_of_its_text(clustered):
+    X, truth, _, _ = clustered
+    duplicates = np.arange(len(X)) % 300  # every text said twice: rows i and i + 300
+    session = _session(clustered, duplicates=duplicates)
+    shown_texts = np.empty(0, int)
+    for number in range(1, 5):
+        plan = session.plan_round(n=25)  # the round number follows the tags
+        assert plan.round_number == number
+        assert not np.isin(duplicates[plan.indices], shown_texts).any()
+        session.tag(plan.indices, truth[plan.indices], number, plan.inclusion_prob)
+        shown_texts = np.union1d(shown_texts, duplicates[plan.indices])
+    assert not session.available[np.isin(duplicates, shown_texts)].any()
+    assert session.available.sum() == 2 * (300 - len(shown_texts))
+    samples = session.sample_detections(40)  # each text once
+    assert len(samples) and len(np.unique(duplicates[samples])) == len(samples)
+
+
+def test_reproducible_from_the_seed(clustered):
+    X, truth, _, _ = clustered
+    a, b = _run(_session(clustered, seed=3), truth), _run(_session(clustered, seed=3), truth)
+    assert np.array_equal(a.labels, b.labels) and np.array_equal(a.tag_round, b.tag_round)
+    assert np.array_equal(a.scores(), b.scores())
+    assert a.estimate().as_dict() == b.estimate().as_dict()
+    other = _run(_session(clustered, seed=4), truth)
+    assert not np.array_equal(a.shown, other.shown)
+
+
+def test_results_are_cached_by_the_content_of_the_tags(clustered):
+    X, truth, _, _ = clustered
+    session = _run(_session(clustered), truth)
+    model, estimate = session.model(), session.estimate()
+    tags = {k: getattr(session, k).copy() for k in ("labels", "shown", "tag_round", "inclusion_prob")}
+    session.set_tags(**tags)  # the same answers read again: nothing is refitted
+    assert session.model() is model and session.estimate() is estimate
+    yes = np.flatnonzero(session.labels == 1)[0]
+    session.tag([yes], [0], int(session.tag_round[yes]), session.inclusion_prob[[yes]])  # YES -> NO
+    assert session.model() is not model and session.estimate().n_yes == estimate.n_yes - 1
+    session.set_tags(**tags)  # and back: the same answers give the same figures
+    assert session.estimate().as_dict() == estimate.as_dict()
+    with pytest.raises(ValueError, match="read-only"):
+        session.labels[0] = 1  # the tags change through tag() and set_tags() only
+
+
+def test_no_model_without_a_yes_and_a_no(clustered):
+    X, truth, _, _ = clustered
+    session = _session(clustered)
+    plan = session.plan_round(1)
+    session.tag(plan.indices, np.zeros(len(plan), np.int8), 1, plan.inclusion_prob)
+    assert session.model() is None and session.estimate() is None and session.scores() is None
+    assert session.plan_round(2).notes  # the planner falls back to similarity
+    with pytest.raises(ValueError, match="needs a model"):
+        session.plan_verification(2)
+
+
+def test_the_model_and_estimate_are_those_of_the_training_core(clustered):
+    X, truth, examples, _ = clustered
+    session = _run(_session(clustered, model_params={"C": 3.0}, estimate_params={"n_draws": 50}), truth)
+    tagged = np.flatnonzero(session.labels >= 0)
+    mates, of = session.turn_mates(tagged)
+    model = TrackerModel(C=3.0, random_state=0).fit(X[tagged], session.labels[tagged].astype(int),
+                                                     example_embeddings=examples, mate_embeddings=X[mates],
+                                                     mate_of=of)
+    assert np.allclose(session.scores(), model.decision_function(X))
+    est = estimate_performance(X, session.labels, model, tag_round=session.tag_round,
+                               inclusion_prob=session.inclusion_prob, groups=session.turns,
+                               example_embeddings=examples, n_draws=50)
+    assert session.estimate().as_dict() == est.as_dict()
+    assert session.estimate().unit == "turn"
+
+
+def test_not_sure_is_shown_but_never_a_label_nor_a_turn_mate(clustered):
+    X, truth, _, _ = clustered
+    session = _session(clustered)
+    plan = session.plan_round(1)
+    answers = truth[plan.indices].astype(np.int8)
+    answers[:5] = -1  # NOT SURE
+    session.tag(plan.indices, answers, 1, plan.inclusion_prob)
+    assert session.shown.sum() == 25 and (session.labels >= 0).sum() == 20
+    mates, _ = session.turn_mates(np.flatnonzero(session.labels >= 0))
+    assert not session.shown[mates].any()
+    assert session.estimate().n_not_sure == 5
+
+
+def test_verification_round_draws_unshown_detections(clustered):
+    X, truth, _, _ = clustered
+    session = _run(_session(clustered), truth)
+    plan = session.plan_verification(4, n=10)
+    assert len(plan) == 10 and set(plan.strategies) == {"detected_sample"}
+    assert (session.scores()[plan.indices] > 0).all() and not session.shown[plan.indices].any()
+    assert (plan.inclusion_prob > 0).all()
+
+
+def test_witnesses_detection_change_and_samples(clustered):
+    X, truth, _, _ = clustered
+    session = _run(_session(clustered), truth, rounds=2)
+    previous = session.scores().copy()
+    assert session.detection_change(previous) == 0.0
+    tagged, witness = session.learnt_from()
+    assert np.array_equal(tagged, np.flatnonzero(session.labels >= 0))
+    for row, w in zip(tagged, witness):  # another sentence of the tag's own turn, or itself
+        assert w == -1 or (session.turns[w] == session.turns[row] and not session.shown[w])
+    plan = session.plan_round(3)
+    session.tag(plan.indices, truth[plan.indices], 3, plan.inclusion_prob)
+    assert 0.0 < session.detection_change(previous) <= 1.0
+    rows = session.sample_detections(5)
+    open_detections = int(((session.scores() > 0) & ~session.shown).sum())
+    assert len(rows) == min(5, open_detections) > 0
+    assert (session.scores()[rows] > 0).all() and not session.shown[rows].any()
+    assert list(rows) == sorted(rows, key=lambda r: -session.scores()[r])

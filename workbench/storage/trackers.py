@@ -1,0 +1,134 @@
+"""A smart tracker's records in the workspace's SQLite store: examples, tags, rounds, versions.
+
+Every write is one transaction, committed before it returns (see ``Store``): a tag survives a
+killed kernel, and reopening the workspace continues the same round.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from workbench.storage.store import Store, dumps, loads, now_iso
+
+TAG_SCHEMA = {"sentence_id": pl.Int64, "answer": pl.String, "round_number": pl.Int64, "strategy": pl.String,
+              "inclusion_prob": pl.Float64, "text": pl.String, "tagged_at": pl.String}
+
+
+@dataclass(frozen=True)
+class StoredRound:
+    """A round as stored: its number and its picks ({sentence_id, strategy, inclusion_prob})."""
+
+    number: int
+    picks: list[dict]
+    trained_version: int | None
+
+
+class TrainingStore:
+    """The examples, tags, rounds and model versions of one tracker."""
+
+    def __init__(self, store: Store, tracker_id: int) -> None:
+        self.store = store
+        self.tracker_id = tracker_id
+
+    # ------------------------------------------------------------------ examples
+    def examples(self) -> list[str]:
+        rows = self.store.query("SELECT text FROM examples WHERE tracker_id=? ORDER BY position", (self.tracker_id,))
+        return [r["text"] for r in rows]
+
+    def add_examples(self, texts: list[str]) -> None:
+        """Append examples after the existing ones."""
+        start = len(self.examples())
+        with self.store.transaction() as con:
+            for i, text in enumerate(texts, start=start):
+                con.execute("INSERT INTO examples(tracker_id, position, text, added_at) VALUES (?,?,?,?)",
+                            (self.tracker_id, i, text, now_iso()))
+
+    def replace_examples(self, texts: list[str]) -> None:
+        with self.store.transaction() as con:
+            con.execute("DELETE FROM examples WHERE tracker_id=?", (self.tracker_id,))
+            for i, text in enumerate(texts):
+                con.execute("INSERT INTO examples(tracker_id, position, text, added_at) VALUES (?,?,?,?)",
+                            (self.tracker_id, i, text, now_iso()))
+
+    # ------------------------------------------------------------------ tags
+    def tags(self) -> pl.DataFrame:
+        """Every tag: sentence_id, answer, round_number, strategy, inclusion_prob, text, tagged_at."""
+        rows = self.store.query(
+            "SELECT sentence_id, answer, round_number, strategy, inclusion_prob, text, tagged_at FROM tags"
+            " WHERE tracker_id=? ORDER BY tagged_at, sentence_id", (self.tracker_id,))
+        return pl.DataFrame([dict(r) for r in rows], schema=TAG_SCHEMA)
+
+    def answers(self, sentence_ids: list[int]) -> dict[int, str]:
+        if not sentence_ids:
+            return {}
+        return dict(self.store.query(
+            f"SELECT sentence_id, answer FROM tags WHERE tracker_id=? AND sentence_id IN ({','.join('?' * len(sentence_ids))})",
+            (self.tracker_id, *sentence_ids)))
+
+    def save_tag(self, sentence_id: int, answer: str, text: str) -> None:
+        """Tag a sentence, or change its answer. A new tag keeps the round, strategy and
+        inclusion probability of the latest round that offered the sentence."""
+        origin = self._origin(sentence_id)
+        with self.store.transaction() as con:
+            con.execute(
+                "INSERT INTO tags(tracker_id, sentence_id, answer, round_number, strategy, inclusion_prob, text, tagged_at)"
+                " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(tracker_id, sentence_id) DO UPDATE SET"
+                " answer=excluded.answer, tagged_at=excluded.tagged_at",
+                (self.tracker_id, sentence_id, answer, origin.get("round"), origin.get("strategy"),
+                 origin.get("inclusion_prob"), text, now_iso()),
+            )
+
+    def delete_tag(self, sentence_id: int) -> None:
+        with self.store.transaction() as con:
+            con.execute("DELETE FROM tags WHERE tracker_id=? AND sentence_id=?", (self.tracker_id, sentence_id))
+
+    def _origin(self, sentence_id: int) -> dict:
+        for r in reversed(self.rounds()):
+            for pick in r.picks:
+                if pick["sentence_id"] == sentence_id:
+                    return {"round": r.number, **pick}
+        return {}
+
+    # ------------------------------------------------------------------ rounds
+    def rounds(self) -> list[StoredRound]:
+        rows = self.store.query("SELECT * FROM rounds WHERE tracker_id=? ORDER BY number", (self.tracker_id,))
+        return [_round(r) for r in rows]
+
+    def latest_round(self) -> StoredRound | None:
+        row = self.store.query_one("SELECT * FROM rounds WHERE tracker_id=? ORDER BY number DESC LIMIT 1",
+                                   (self.tracker_id,))
+        return _round(row) if row else None
+
+    def round(self, number: int) -> StoredRound | None:
+        row = self.store.query_one("SELECT * FROM rounds WHERE tracker_id=? AND number=?", (self.tracker_id, number))
+        return _round(row) if row else None
+
+    def add_round(self, number: int, picks: list[dict]) -> None:
+        with self.store.transaction() as con:
+            con.execute("INSERT INTO rounds(tracker_id, number, created_at, candidates) VALUES (?,?,?,?)",
+                        (self.tracker_id, number, now_iso(), dumps(picks)))
+
+    # ------------------------------------------------------------------ versions
+    def versions(self) -> list[dict]:
+        """Every model version: version, round_number, run_id, created_at and its metrics (dict)."""
+        rows = self.store.query("SELECT * FROM versions WHERE tracker_id=? ORDER BY version", (self.tracker_id,))
+        return [{**dict(r), "metrics": loads(r["metrics"])} for r in rows]
+
+    def latest_version(self) -> int | None:
+        row = self.store.query_one("SELECT version FROM versions WHERE tracker_id=? ORDER BY version DESC LIMIT 1",
+                                   (self.tracker_id,))
+        return None if row is None else row["version"]
+
+    def add_version(self, version: int, run_id: str | None, round_number: int, metrics: dict) -> None:
+        """Record a trained version, and mark its round as trained."""
+        with self.store.transaction() as con:
+            con.execute("INSERT INTO versions(tracker_id, version, run_id, round_number, created_at, metrics)"
+                        " VALUES (?,?,?,?,?,?)",
+                        (self.tracker_id, version, run_id, round_number, now_iso(), dumps(metrics)))
+            con.execute("UPDATE rounds SET trained_version=? WHERE tracker_id=? AND number=?",
+                        (version, self.tracker_id, round_number))
+
+
+def _round(row) -> StoredRound:
+    return StoredRound(number=row["number"], picks=loads(row["candidates"]), trained_version=row["trained_version"])

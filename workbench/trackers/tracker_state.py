@@ -1,0 +1,197 @@
+"""What a smart tracker reads from its workspace and shows of it: its training scope and tags as
+arrays for the active-learning session (``TrackerSessions``), its stored rounds as Rounds, and
+the tables it returns (what a YES was learnt from, detections with their context)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from workbench.core.errors import ValidationError
+from workbench.storage.trackers import StoredRound
+from workbench.trackers.definition import TrackerDefinition
+from workbench.trackers.rounds import Candidate, Round, with_context
+from workbench.training.rounds import PlannedRound
+from workbench.training.session import ActiveLearningSession
+
+
+@dataclass
+class TrainingResult:
+    """What ``Tracker.train`` made: the new version, its MLflow run and what it learnt from."""
+
+    version: int
+    run_id: str | None
+    round_number: int
+    n_yes: int
+    n_no: int
+    n_not_sure: int
+    threshold: float
+
+
+@dataclass(frozen=True)
+class ScopeArrays:
+    """A tracker's training scope, in the session's row order.
+
+    frame: the scope's sentences (sentence_id, call_id, utterance_id, text, ...).
+    embeddings: (n, d) their embeddings.
+    turns: (n,) integer code of each row's speaker turn (call, utterance): the unit the honest
+        estimate counts (a turn mentions the concept when any of its sentences does).
+    duplicates: (n,) integer code of each row's text: repeated sentences ("thank you", "yes")
+        are judged once, so a copy of a shown sentence is never offered again.
+    """
+
+    frame: pl.DataFrame
+    embeddings: np.ndarray
+    turns: np.ndarray
+    duplicates: np.ndarray
+
+
+def scope_arrays(calls: pl.DataFrame, sentences: pl.DataFrame, embeddings: np.ndarray,
+                 definition: TrackerDefinition) -> ScopeArrays:
+    """The training scope of ``definition`` over the workspace's tables; ``embeddings``: one
+    row per row of ``sentences``."""
+    scope = definition.scope(calls, sentences.with_row_index("_row"), training=True)
+    if scope.height == 0:
+        raise ValidationError("filters", f"no call sentences are in scope ({definition.describe_scope()})",
+                              "Loosen the tracker's filters.")
+    codes = scope.select(pl.struct("call_id", "utterance_id").rank("dense").alias("turn"),
+                         pl.col("text").rank("dense").alias("text"))
+    return ScopeArrays(
+        frame=scope.drop("_row"), embeddings=embeddings[scope["_row"].to_numpy()],
+        turns=codes["turn"].to_numpy().astype(np.int64) - 1,
+        duplicates=codes["text"].to_numpy().astype(np.int64) - 1,
+    )
+
+
+def tag_arrays(frame: pl.DataFrame, tags: pl.DataFrame) -> dict[str, np.ndarray]:
+    """The tags as the session's arrays over the scope's rows (tags outside the scope are
+    left out): labels (1 YES, 0 NO, -1 untagged or NOT SURE), shown, tag_round, inclusion_prob."""
+    n = frame.height
+    out = {"labels": np.full(n, -1, np.int8), "shown": np.zeros(n, bool), "tag_round": np.full(n, -1, np.int64),
+           "inclusion_prob": np.full(n, np.nan)}
+    rows = pl.DataFrame({"sentence_id": frame["sentence_id"], "_pos": np.arange(n)})
+    joined = tags.join(rows, on="sentence_id", how="inner")
+    if joined.height:
+        p = joined["_pos"].to_numpy()
+        answers = joined["answer"].to_numpy()
+        out["labels"][p] = np.where(answers == "yes", 1, np.where(answers == "no", 0, -1))
+        out["shown"][p] = True
+        out["tag_round"][p] = joined["round_number"].fill_null(-1).to_numpy()
+        out["inclusion_prob"][p] = joined["inclusion_prob"].fill_null(np.nan).to_numpy()
+    return out
+
+
+class TrackerSessions:
+    """A tracker's scope arrays and active-learning session over a workspace.
+
+    The scope is rebuilt when the workspace's tables (their generation) or the tracker's
+    definition change, the session when the examples or settings change too; the tags are
+    loaded into the session on every call, and the session caches its results by their
+    content, so that a changed answer is seen at once.
+    """
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        self._scope: tuple | None = None
+        self._session: tuple | None = None
+        self._keywords: tuple | None = None
+
+    def scope(self, definition: TrackerDefinition) -> ScopeArrays:
+        key = (self.ws.generation, repr(definition))
+        if self._scope is None or self._scope[0] != key:
+            self._scope = (key, scope_arrays(self.ws.calls, self.ws.sentences, self.ws.embeddings(), definition))
+        return self._scope[1]
+
+    def session(self, definition: TrackerDefinition, examples: list[str], settings: dict,
+                tags: pl.DataFrame) -> ActiveLearningSession:
+        scope = self.scope(definition)
+        key = (self.ws.generation, repr(definition), tuple(examples), json.dumps(settings, sort_keys=True))
+        if self._session is None or self._session[0] != key:
+            d = definition.description
+            self._session = (key, ActiveLearningSession(
+                scope.embeddings, self._embed(examples), self._embed([d])[0] if d else None,
+                turns=scope.turns, call_ids=scope.frame["call_id"].to_numpy(), duplicates=scope.duplicates,
+                planner_params=settings.get("planner"), model_params=settings.get("model"),
+                seed=settings.get("seed", 0),
+            ))
+        session = self._session[1]
+        session.set_tags(**tag_arrays(scope.frame, tags))
+        return session
+
+    def keyword_baseline(self, definition: TrackerDefinition, examples: list[str], seed: int):
+        """The keyword tracker the examples suggest (``keyword_baseline``) over the scope: it
+        depends on the examples and the scope, not on the tags, so it is kept across rounds."""
+        from workbench.trackers.keyword_baseline import keyword_baseline
+
+        key = (self.ws.generation, repr(definition), tuple(examples), seed)
+        if self._keywords is None or self._keywords[0] != key:
+            texts = self.scope(definition).frame["text"].to_numpy()
+            self._keywords = (key, keyword_baseline(texts, examples, random_state=seed))
+        return self._keywords[1]
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        from workbench.embedding.embedder import embed_texts
+
+        if not texts:
+            return np.zeros((0, self.ws.embedder.dimension), dtype=np.float32)
+        return embed_texts(texts, self.ws._cache(), self.ws.embedder, progress=False)
+
+
+def round_to_show(sentences: pl.DataFrame, stored: StoredRound, answers: dict[int, str]) -> Round:
+    """A stored round with each pick's sentence, context and answer so far."""
+    ids = [p["sentence_id"] for p in stored.picks]
+    by_id = {r["sentence_id"]: r for r in sentences.filter(pl.col("sentence_id").is_in(ids)).iter_rows(named=True)}
+    context = with_context(sentences, ids)
+    candidates = []
+    for pick in stored.picks:
+        s = by_id.get(pick["sentence_id"])
+        if s is None:  # the call was replaced by a re-import with other text: skip it
+            continue
+        before, after = context[pick["sentence_id"]]
+        candidates.append(Candidate(
+            sentence_id=s["sentence_id"], call_id=s["call_id"], utterance_id=s["utterance_id"], text=s["text"],
+            speaker=s["speaker"], side=s["side"], start_s=s["start_s"], timing_estimated=s["timing_estimated"],
+            context_before=before, context_after=after, strategy=pick.get("strategy", ""),
+            answer=answers.get(s["sentence_id"]),
+        ))
+    return Round(number=stored.number, candidates=candidates)
+
+
+def stored_picks(frame: pl.DataFrame, planned: PlannedRound) -> list[dict]:
+    """A planned round as the rounds table keeps it: sentence_id, strategy, inclusion_prob."""
+    ids = frame["sentence_id"].to_numpy()
+    return [{"sentence_id": int(ids[i]), "strategy": str(s), "inclusion_prob": None if np.isnan(p) else float(p)}
+            for i, s, p in zip(planned.indices, planned.strategies, planned.inclusion_prob)]
+
+
+def learnt_from_table(frame: pl.DataFrame, tagged: np.ndarray, witness: np.ndarray) -> pl.DataFrame:
+    """Per YES/NO tag (sentence_id), the sentence of its turn the classifier learnt it from
+    (``learnt_from_sentence_id``; null: the tag itself), from ``session.learnt_from()``."""
+    ids = frame["sentence_id"].to_numpy()
+    return pl.DataFrame({
+        "sentence_id": ids[tagged],
+        "learnt_from_sentence_id": pl.Series([int(ids[w]) if w >= 0 else None for w in witness], dtype=pl.Int64),
+    }).cast({"sentence_id": pl.Int64})
+
+
+def with_learnt_texts(learnt: pl.DataFrame, sentences: pl.DataFrame) -> pl.DataFrame:
+    """sentence_id, text, learnt_from_sentence_id, learnt_from_text."""
+    texts = sentences.select(pl.col("sentence_id").cast(pl.Int64), "text")
+    return (learnt.join(texts, on="sentence_id", how="left")
+            .join(texts.rename({"sentence_id": "learnt_from_sentence_id", "text": "learnt_from_text"}),
+                  on="learnt_from_sentence_id", how="left")
+            .select("sentence_id", "text", "learnt_from_sentence_id", "learnt_from_text"))
+
+
+def rows_with_context(sentences: pl.DataFrame, frame: pl.DataFrame, rows: np.ndarray,
+                      scores: np.ndarray) -> pl.DataFrame:
+    """Scope rows with their score and the texts around them in the call."""
+    picked = frame[rows.tolist()].with_columns(pl.Series("score", scores))
+    context = with_context(sentences, picked["sentence_id"].to_list())
+    return picked.select("sentence_id", "call_id", "utterance_id", "speaker", "side", "start_s", "text", "score") \
+        .with_columns(
+            pl.Series("context_before", [[c["text"] for c in context[s][0]] for s in picked["sentence_id"]]),
+            pl.Series("context_after", [[c["text"] for c in context[s][1]] for s in picked["sentence_id"]]),
+        )

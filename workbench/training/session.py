@@ -1,0 +1,310 @@
+"""One tracker's active-learning loop over arrays: plan a round, record the answers, fit, estimate.
+
+This is the only copy of the loop. The Tracker builds a session from its workspace (the scope's
+embeddings, the tags in SQLite) and asks it for rounds, the model and the estimate; the
+benchmarks and tests drive the same session with a simulated user::
+
+    session = ActiveLearningSession(X, X[examples], turns=turns, duplicates=text_codes, seed=0)
+    for number in range(1, 5):
+        plan = session.plan_round(number)
+        session.tag(plan.indices, truth[plan.indices], number, plan.inclusion_prob)
+    model, estimate = session.model(), session.estimate()
+
+Everything the session computes (the model, its scores, the held-out scores, the estimate) is
+cached under a hash of the tags' *content* (answers, shown, rounds, inclusion probabilities),
+so that a changed answer is seen at once and an unchanged one costs nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Callable
+
+import numpy as np
+
+from workbench.training.curve import detection_change
+from workbench.training.estimate import (
+    configured_estimators,
+    estimate_performance,
+    held_out_scores,
+    sample_detections,
+)
+from workbench.training.model import TrackerModel, turn_mates
+from workbench.training.performance import PerformanceEstimate
+from workbench.training.pool import NO, UNKNOWN, YES, Pool
+from workbench.training.rounds import PlannedRound, RoundPlanner
+
+ROUND_SIZE = 25
+# A verification round is a random sample of the detections (DetectedSampleStrategy) and
+# nothing else: every tag of it has a known chance of being drawn.
+VERIFICATION_MIX = {"detected_sample": 1}
+
+
+class ActiveLearningSession:
+    """The tags of one tracker over its scope, and what they make: rounds, model, estimate.
+
+    Rows are the sentences of the tracker's scope (the Tracker's training scope), in a fixed
+    order the caller maps back to sentence ids.
+
+    Parameters
+    ----------
+    embeddings : (n, d) unit-length sentence embeddings.
+    example_embeddings : (k, d) the tracker's example sentences.
+    description_embedding : (d,) the tracker's description, or None.
+    turns : (n,) integer code of each row's speaker turn, or None. With turns, a YES is
+        learnt from its turn's best sentence, the probe reports each turn's chance, and the
+        estimate counts turns.
+    call_ids : (n,) each row's call, for the number of calls with a detection.
+    duplicates : (n,) integer code of each row's text: a row whose text was shown (in any
+        row) is never offered again, so a round is not spent on the same words twice, and
+        ``sample_detections`` shows each text once. None: every row is its own text.
+    planner_params : RoundPlanner settings (early_mix, late_mix, basic_rounds, shuffle).
+    model_params : TrackerModel parameters.
+    estimate_params : options of ``estimate_performance`` (its estimators' parameters by
+        name, or ``reference=`` / ``honest=`` estimator objects).
+    pool_params : Pool options (description_weight).
+    seed : seeds the planner, the model's folds and the estimate.
+    """
+
+    def __init__(
+        self,
+        embeddings: np.ndarray,
+        example_embeddings: np.ndarray,
+        description_embedding: np.ndarray | None = None,
+        *,
+        turns: np.ndarray | None = None,
+        call_ids: np.ndarray | None = None,
+        duplicates: np.ndarray | None = None,
+        planner_params: dict | None = None,
+        model_params: dict | None = None,
+        estimate_params: dict | None = None,
+        pool_params: dict | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.embeddings = embeddings
+        self.example_embeddings = example_embeddings
+        self.description_embedding = description_embedding
+        self.turns = turns
+        self.call_ids = call_ids
+        self.duplicates = duplicates
+        self.planner_params = planner_params
+        self.model_params = model_params
+        self.estimate_params = estimate_params
+        self.pool_params = pool_params
+        self.seed = seed
+        n = len(embeddings)
+        self._labels = np.full(n, UNKNOWN, np.int8)
+        self._shown = np.zeros(n, bool)
+        self._tag_round = np.full(n, -1, np.int64)
+        self._inclusion_prob = np.full(n, np.nan)
+        self._settings_key = _digest(
+            np.asarray(example_embeddings, np.float32).tobytes(),
+            b"" if description_embedding is None else np.asarray(description_embedding, np.float32).tobytes(),
+            json.dumps([planner_params, model_params, estimate_params, pool_params, seed],
+                       sort_keys=True, default=repr).encode(),
+        )
+        self._key: str | None = None
+        self._cache: dict[str, tuple[str, Any]] = {}
+
+    # ------------------------------------------------------------------ the tags
+    labels = property(lambda self: _read_only(self._labels),
+                      doc="(n,) 1 YES, 0 NO, -1 untagged or NOT SURE (NOT SURE is never a label).")
+    shown = property(lambda self: _read_only(self._shown), doc="(n,) tagged with any answer, NOT SURE included.")
+    tag_round = property(lambda self: _read_only(self._tag_round), doc="(n,) the round of each tag, -1 if none.")
+    inclusion_prob = property(lambda self: _read_only(self._inclusion_prob),
+                              doc="(n,) the chance a random sampler had of drawing the tag; NaN otherwise.")
+
+    def tag(self, rows, answers, round_number: int, inclusion_prob=None) -> None:
+        """Record answers (1 YES, 0 NO, -1 NOT SURE) to rows shown in round ``round_number``;
+        ``inclusion_prob``: the round's PlannedRound.inclusion_prob for them (NaN: not drawn
+        at random). Answering a row again changes its answer."""
+        rows = np.asarray(rows, dtype=np.int64)
+        answers = np.asarray(answers).astype(np.int8)
+        if not np.isin(answers, (YES, NO, UNKNOWN)).all():
+            raise ValueError("answers must be 1 (YES), 0 (NO) or -1 (NOT SURE)")
+        self._labels[rows] = answers
+        self._shown[rows] = True
+        self._tag_round[rows] = round_number
+        self._inclusion_prob[rows] = np.nan if inclusion_prob is None else inclusion_prob
+        self._key = None
+
+    def set_tags(self, labels, shown, tag_round, inclusion_prob) -> None:
+        """Replace every tag at once (the Tracker: its stored tags, in row order)."""
+        n = len(self._labels)
+        arrays = (np.asarray(labels, np.int8), np.asarray(shown, bool), np.asarray(tag_round, np.int64),
+                  np.asarray(inclusion_prob, np.float64))
+        if any(a.shape != (n,) for a in arrays):
+            raise ValueError(f"every tag array must have shape ({n},)")
+        self._labels, self._shown, self._tag_round, self._inclusion_prob = (a.copy() for a in arrays)
+        self._key = None
+
+    @property
+    def key(self) -> str:
+        """A hash of the tags' content and the session's settings: what every cached result
+        depends on. Two reads with the same answers share it, a changed answer changes it."""
+        if self._key is None:
+            self._key = _digest(self._settings_key.encode(), self._labels.tobytes(), self._shown.tobytes(),
+                                self._tag_round.tobytes(), self._inclusion_prob.tobytes())
+        return self._key
+
+    @property
+    def n_yes(self) -> int:
+        return int((self._labels == YES).sum())
+
+    @property
+    def n_no(self) -> int:
+        return int((self._labels == NO).sum())
+
+    @property
+    def available(self) -> np.ndarray:
+        """Rows that may still be offered: never shown, and no copy of their text shown."""
+        return self._cached("available", self._available)
+
+    def _available(self) -> np.ndarray:
+        if self.duplicates is None:
+            return ~self._shown
+        codes = np.asarray(self.duplicates)
+        return ~np.isin(codes, codes[self._shown])
+
+    # ------------------------------------------------------------------ rounds
+    def plan_round(self, round_number: int | None = None, n: int = ROUND_SIZE) -> PlannedRound:
+        """The next learning round: ``n`` rows chosen by the planner's mix for this round
+        (``round_number``: default, one after the last tagged round). Empty when every row
+        has been shown."""
+        return self._plan(round_number, n, self.planner_params or {})
+
+    def plan_verification(self, round_number: int | None = None, n: int = 20) -> PlannedRound:
+        """A verification round: up to ``n`` random detections of the current model, spread
+        over their scores, none shown before. Empty when no detection is left to show."""
+        scores = self.scores()
+        if scores is None:
+            raise ValueError("a verification round needs a model: tag at least one YES and one NO")
+        n = min(n, int((self.available & (scores > 0)).sum()))
+        return self._plan(round_number, n, {"early_mix": VERIFICATION_MIX, "late_mix": VERIFICATION_MIX})
+
+    def _plan(self, round_number: int | None, n: int, planner_params: dict) -> PlannedRound:
+        if round_number is None:
+            round_number = max(int(self._tag_round.max(initial=0)), 0) + 1
+        pool = Pool(
+            self.embeddings, self._labels, self.example_embeddings, self.description_embedding,
+            excluded=~self.available, round_number=round_number - 1, scores=self.scores(), threshold=0.0,
+            groups=self.turns, **(self.pool_params or {}),
+        )
+        return RoundPlanner(seed=self.seed, **planner_params).plan(pool, n)
+
+    # ------------------------------------------------------------------ the model
+    def turn_mates(self, tagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The other sentences of each tagged row's speaker turn and, for each, the position
+        in ``tagged`` of its tag (``model.turn_mates``). A row tagged NOT SURE is never one of
+        them, since NOT SURE is never used as a label. Empty without turns."""
+        if self.turns is None:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        rows, of = turn_mates(self.turns, tagged)
+        keep = ~self._shown[rows]
+        return rows[keep], of[keep]
+
+    def model(self) -> TrackerModel | None:
+        """The classifier fitted on every YES and NO tag (each YES learnt from its turn's best
+        sentence), or None while there is not at least one of each."""
+        return self._cached("model", self._fit)
+
+    def _fit(self) -> TrackerModel | None:
+        if self.n_yes == 0 or self.n_no == 0:
+            return None
+        tagged = np.flatnonzero(self._labels >= 0)
+        mates = {}
+        if self.turns is not None:
+            rows, of = self.turn_mates(tagged)
+            mates = {"mate_embeddings": self.embeddings[rows], "mate_of": of}
+        model = TrackerModel(random_state=self.seed, **(self.model_params or {}))
+        return model.fit(self.embeddings[tagged], self._labels[tagged].astype(int),
+                         example_embeddings=self.example_embeddings, **mates)
+
+    def scores(self) -> np.ndarray | None:
+        """The model's decision values on every row (0 at its threshold), or None."""
+        return self._cached("scores", lambda: None if self.model() is None
+                            else self.model().decision_function(self.embeddings))
+
+    def held_out(self) -> np.ndarray | None:
+        """Per tagged row, the decision value of the model refitted without it (k-fold, the
+        estimate's own folds); NaN elsewhere. None without a model or with too few tags."""
+        def compute():
+            if self.model() is None:
+                return None
+            # The honest estimator's folds, so that the estimate takes these instead of refitting.
+            _, honest = configured_estimators(**self._estimator_params())
+            return held_out_scores(self.model(), self.embeddings, self._labels,
+                                   example_embeddings=self.example_embeddings, n_folds=honest.n_folds,
+                                   random_state=honest.random_state)
+        return self._cached("held_out", compute)
+
+    def estimate(self) -> PerformanceEstimate | None:
+        """The performance estimate of the current model (see PerformanceEstimate), or None."""
+        def compute():
+            if self.model() is None:
+                return None
+            return estimate_performance(
+                self.embeddings, self._labels, self.model(), excluded=self._shown, tag_round=self._tag_round,
+                inclusion_prob=self._inclusion_prob, scores=self.scores(), call_ids=self.call_ids,
+                groups=self.turns, example_embeddings=self.example_embeddings, held_out=self.held_out(),
+                **self._estimator_params(),
+            )
+        return self._cached("estimate", compute)
+
+    def _estimator_params(self) -> dict:
+        return {"random_state": self.seed, **(self.estimate_params or {})}
+
+    def detection_change(self, previous_scores: np.ndarray) -> float | None:
+        """Share of detections that moved since a previous model's decision values (1 -
+        Jaccard; both cut at 0). None without a model."""
+        scores = self.scores()
+        return None if scores is None else detection_change(previous_scores, scores)
+
+    def learnt_from(self) -> tuple[np.ndarray, np.ndarray]:
+        """The YES and NO tags (rows, ascending) and, for each, the row of its speaker turn
+        the classifier learnt it from instead (-1: the tag itself; only a YES is ever read
+        from another sentence). Empty without a model."""
+        model = self.model()
+        if model is None:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        tagged = np.flatnonzero(self._labels >= 0)
+        rows, _ = self.turn_mates(tagged)
+        witness = np.full(len(tagged), -1, np.int64)
+        chosen = model.witness_rows_ >= 0
+        witness[chosen] = rows[model.witness_rows_[chosen]]
+        return tagged, witness
+
+    def sample_detections(self, n: int = 20) -> np.ndarray:
+        """``n`` detections (rows, highest score first) spread over the score range, none of
+        them shown and each text once (a sentence said in many calls would crowd out the
+        rest). Empty without a model."""
+        scores = self.scores()
+        if scores is None:
+            return np.empty(0, np.int64)
+        unshown = np.flatnonzero(~self._shown)
+        codes = unshown if self.duplicates is None else np.asarray(self.duplicates)[unshown]
+        first = np.zeros(len(scores), bool)
+        first[unshown[np.unique(codes, return_index=True)[1]]] = True
+        return sample_detections(np.where(first, scores, -np.inf), 0.0, n=n, rng=np.random.default_rng(self.seed))
+
+    def _cached(self, name: str, compute: Callable[[], Any]) -> Any:
+        key = self.key
+        hit = self._cache.get(name)
+        if hit is None or hit[0] != key:
+            hit = (key, compute())
+            self._cache[name] = hit
+        return hit[1]
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    view = a.view()
+    view.flags.writeable = False
+    return view
