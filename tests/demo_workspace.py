@@ -29,7 +29,7 @@ EXAMPLES = [
 
 def tag_by_truth(tracker, rnd) -> None:
     """Answer a round as a careful person would, from the demo corpus's ground truth."""
-    from workbench.demo.generator import sentence_label
+    from workbench.demo.concepts import sentence_label
 
     for c in rnd:
         tracker.tag(c.sentence_id, "yes" if sentence_label(c.text) == "discount_request" else "no")

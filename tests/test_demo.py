@@ -11,7 +11,7 @@ import pytest
 from workbench.corpus.sentences import split_text
 from workbench.demo import CONCEPTS, generate_demo, phrases, sentence_label
 from workbench.demo.__main__ import main as cli_main
-from workbench.demo.generator import DEAL_STAGES, HARDNEG_PREFIX
+from workbench.demo.concepts import DEAL_STAGES, HARDNEG_PREFIX
 from workbench.core.schema import CALLS_OPTIONAL, CALLS_NULLABLE, CALLS_REQUIRED, SIDES, UTTERANCES_REQUIRED
 
 END = dt.date(2026, 1, 15)

@@ -12,7 +12,7 @@ import pytest
 
 from tests.activation.conftest import AS_OF
 from workbench.activation.bundles import pretrained, read_manifest
-from workbench.demo.generator import sentence_label
+from workbench.demo.concepts import sentence_label
 from workbench.core.errors import ValidationError
 
 

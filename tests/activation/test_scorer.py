@@ -6,7 +6,7 @@ import warnings
 import polars as pl
 
 from tests.activation.conftest import AS_OF
-from workbench.demo.generator import sentence_label
+from workbench.demo.concepts import sentence_label
 
 
 def trained_tracker(ws, name: str, label: str):

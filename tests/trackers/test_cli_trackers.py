@@ -9,7 +9,7 @@ from workbench.cli.app import main
 from workbench.trackers.filters import parse_filters
 from tests.demo_workspace import tag_by_truth
 from workbench import Workspace
-from workbench.demo.generator import sentence_label
+from workbench.demo.concepts import sentence_label
 from workbench.demo.job import DEMO_EXAMPLES
 from workbench.core.errors import ValidationError
 
@@ -106,7 +106,7 @@ def test_verification_round_from_the_terminal(demo_ws, monkeypatch, capsys):
 
     import polars as pl
 
-    from workbench.demo.generator import sentence_label as label
+    from workbench.demo.concepts import sentence_label as label
 
     w = ["-w", str(demo_ws.path)]
     assert main(w + ["tracker", "create", "Verified", "--mentioned-by", "customer",

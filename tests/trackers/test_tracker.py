@@ -15,7 +15,8 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import REPO
 from workbench import Workspace
-from workbench.demo.generator import sentence_label
+from workbench.training.estimate import HonestEstimate
+from workbench.demo.concepts import sentence_label
 from workbench.demo.job import DEMO_EXAMPLES
 from workbench.core.errors import NotFoundError, ValidationError
 from workbench.trackers.tracker import SmallCorpusWarning
@@ -117,6 +118,8 @@ def test_rounds_tags_training_and_mlflow(demo_ws):
     assert run.data.params["n_not_sure"] == "1"
     assert "detected_sentences" in run.data.metrics and "detected_units" in run.data.metrics
     assert run.data.params["estimate_unit"] == "turn"
+    assert run.data.params["estimator.honest.n_draws"] == str(HonestEstimate().get_params()["n_draws"])
+    assert run.data.params["estimator.reference.n_repeats"] == "10"
     kw = t.keyword_comparison()
     assert run.data.params["keyword_baseline"] == ", ".join(kw.phrases)
     assert run.data.metrics["keyword_f1_on_tags"] == kw.keyword_f1

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from workbench.training import (
+    ActiveLearningSession,
     PerformanceEstimate,
     Pool,
-    RoundPlanner,
     TrackerModel,
     estimate_performance,
     sample_detections,
@@ -29,25 +29,16 @@ def _world(seed, n=3000, d=12, prevalence_shift=1.2):
 
 
 def _tracker(X, truth, E, seed, rounds=4, not_sure=None, groups=None):
-    labels = np.full(len(X), -1, np.int8)
-    excluded = np.zeros(len(X), bool)
-    tag_round = np.full(len(X), -1)
-    pi = np.full(len(X), np.nan)
-    scores, planner = None, RoundPlanner(seed=seed)
-    for r in range(rounds):
-        pool = Pool(X, labels, E, None, excluded=excluded, round_number=r, scores=scores, groups=groups)
-        plan = planner.plan(pool, 25)
+    """``rounds`` rounds of 25 answered from ``truth``, through the product's one loop."""
+    session = ActiveLearningSession(X, E, turns=groups, seed=seed)
+    for number in range(1, rounds + 1):
+        plan = session.plan_round(number, 25)
         answers = truth[plan.indices].copy()
         if not_sure is not None:
             answers[not_sure(plan.indices)] = -1
-        labels[plan.indices] = answers
-        excluded[plan.indices] = True
-        tag_round[plan.indices] = plan.round_number
-        pi[plan.indices] = plan.inclusion_prob
-        t = labels >= 0
-        model = TrackerModel(random_state=seed).fit(X[t], labels[t], example_embeddings=E)
-        scores = model.decision_function(X)
-    return model, scores, labels, excluded, tag_round, pi
+        session.tag(plan.indices, answers, number, plan.inclusion_prob)
+    return (session.model(), session.scores(), session.labels, session.shown,
+            session.tag_round, session.inclusion_prob)
 
 
 def test_reference_repeat_structure_and_counts():

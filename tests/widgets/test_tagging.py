@@ -8,7 +8,7 @@ import polars as pl
 from tests.conftest import tiny_corpus
 from tests.demo_workspace import EXAMPLES, tag_by_truth
 from workbench import Workspace
-from workbench.demo.generator import sentence_label
+from workbench.demo.concepts import sentence_label
 from workbench.widgets import TaggingView
 
 

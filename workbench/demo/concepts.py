@@ -17,7 +17,7 @@ DEAL_STAGES: tuple[str, ...] = (
     "Discovery", "Demo", "Proposal", "Negotiation", "Closed Won", "Closed Lost",
 )
 # None stands for a call not attached to an opportunity (deal_stage null).
-_STAGE_WEIGHTS: dict[str | None, float] = {
+STAGE_WEIGHTS: dict[str | None, float] = {
     "Discovery": 0.22, "Demo": 0.20, "Proposal": 0.15, "Negotiation": 0.13,
     "Closed Won": 0.10, "Closed Lost": 0.08, None: 0.12,
 }
@@ -53,7 +53,7 @@ class Concept:
 
 
 def _flat(value: float) -> dict[str | None, float]:
-    return {s: value for s in _STAGE_WEIGHTS}
+    return {s: value for s in STAGE_WEIGHTS}
 
 
 CONCEPTS: tuple[Concept, ...] = (
@@ -135,7 +135,7 @@ def sentence_label(sentence: str) -> str | None:
 
 
 # Conversation blocks an external call's middle is built from, weighted by deal stage.
-_STAGE_TOPICS: dict[str | None, dict[str, float]] = {
+STAGE_TOPICS: dict[str | None, dict[str, float]] = {
     "Discovery": {"discovery": 4, "product": 1.5, "integrations": 1, "timeline": 1, "references": 0.5,
                   "pricing": 0.5},
     "Demo": {"product": 4, "integrations": 2, "discovery": 1, "security": 1, "onboarding": 1,
@@ -146,10 +146,10 @@ _STAGE_TOPICS: dict[str | None, dict[str, float]] = {
     "Closed Lost": {"pricing": 2, "product": 1.5, "timeline": 1.5, "discovery": 1},
     None: {"discovery": 2, "product": 2, "integrations": 1, "pricing": 1, "timeline": 1},
 }
-_INTERNAL_TOPICS = {"deal_review": 3, "forecast": 2, "coaching": 2}
-_BODY_TOPICS = frozenset(t for w in (*_STAGE_TOPICS.values(), _INTERNAL_TOPICS) for t in w) | {"agenda"}
+INTERNAL_TOPICS = {"deal_review": 3, "forecast": 2, "coaching": 2}
+BODY_TOPICS = frozenset(t for w in (*STAGE_TOPICS.values(), INTERNAL_TOPICS) for t in w) | {"agenda"}
 
-_TITLES: dict[str | None, tuple[str, ...]] = {
+TITLES: dict[str | None, tuple[str, ...]] = {
     "Discovery": ("Discovery call", "Intro and discovery", "First conversation"),
     "Demo": ("Product demo", "Platform walkthrough", "Demo for the sales team"),
     "Proposal": ("Proposal review", "Commercials walkthrough", "Proposal follow-up"),
@@ -158,4 +158,4 @@ _TITLES: dict[str | None, tuple[str, ...]] = {
     "Closed Lost": ("Check-in", "Catch-up", "Quarterly check-in"),
     None: ("Intro call", "Catch-up", "Quick sync"),
 }
-_INTERNAL_TITLES = ("Deal review: {account}", "Pipeline sync", "1:1 coaching", "Forecast call")
+INTERNAL_TITLES = ("Deal review: {account}", "Pipeline sync", "1:1 coaching", "Forecast call")

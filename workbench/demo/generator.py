@@ -23,38 +23,29 @@ from pathlib import Path
 
 import polars as pl
 
+from workbench.core.schema import CALLS_OPTIONAL, CALLS_REQUIRED, UTTERANCES_REQUIRED
 from workbench.demo import phrases
-from workbench.demo.concepts import (  # noqa: F401  (CONCEPTS, Concept, sentence_label: re-exported)
+from workbench.demo.concepts import (
+    BODY_TOPICS,
     CONCEPTS,
-    Concept,
     DISCLOSURE_SHARE,
     HARDNEG_PREFIX,
     HARDNEG_RATE,
     INTERNAL_SHARE,
+    INTERNAL_TITLES,
+    INTERNAL_TOPICS,
     MAX_PER_CALL,
     MAX_UTTERANCES,
     MIN_UTTERANCES,
+    STAGE_TOPICS,
+    STAGE_WEIGHTS,
+    TITLES,
     TOPIC_PREFIX,
     TWO_CUSTOMER_SHARE,
-    _BODY_TOPICS,
-    _INTERNAL_TITLES,
-    _INTERNAL_TOPICS,
-    _STAGE_TOPICS,
-    _STAGE_WEIGHTS,
-    _TITLES,
-    sentence_label,
 )
-from workbench.core.schema import CALLS_OPTIONAL, CALLS_REQUIRED, UTTERANCES_REQUIRED
 
-__all__ = [
-    "CONCEPTS",
-    "Concept",
-    "DemoPaths",
-    "HARDNEG_PREFIX",
-    "TOPIC_PREFIX",
-    "generate_demo",
-    "sentence_label",
-]
+__all__ = ["DemoPaths", "generate_demo"]
+
 
 @dataclass(frozen=True)
 class DemoPaths:
@@ -142,7 +133,7 @@ class _CallBuilder:
         # A short acknowledgement now and then, but never two in a row: that reads as dead air.
         last = self.turns[-1] if self.turns else None
         prev_short = last is not None and last.sentences[0] in phrases.BACKCHANNELS[last.role]
-        if topic in _BODY_TOPICS and not prev_short and self.rng.random() < 0.14:
+        if topic in BODY_TOPICS and not prev_short and self.rng.random() < 0.14:
             sentences = [self.rng.choice(phrases.BACKCHANNELS[role])]
         else:
             sentences = self._filler(topic, role, self._sentence_count(topic, role))
@@ -165,13 +156,13 @@ class _CallBuilder:
         rng = self.rng
         if self.internal:
             roles = ["internal"] * n
-            topics_w = _INTERNAL_TOPICS
+            topics_w = INTERNAL_TOPICS
             plan = ["internal_open"] * rng.randint(2, 4)
             ending = ["internal_close"] * rng.randint(2, 3)
         else:
             # The rep opens, then strict alternation: one company voice, one customer side.
             roles = ["rep" if i % 2 == 0 else "customer" for i in range(n)]
-            topics_w = _STAGE_TOPICS[stage]
+            topics_w = STAGE_TOPICS[stage]
             plan = ["greeting"] * 2 + ["smalltalk"] * rng.randint(2, 5) + ["agenda"] * rng.randint(2, 4)
             ending = ["wrapup"] * rng.randint(2, 5) + ["goodbye"] * 2
         prev = None
@@ -309,12 +300,12 @@ def _call(seed: int, index: int, internal: bool, end_date: dt.date) -> tuple[dic
     customers: list[str] = []
     if internal:
         # Half the internal calls are about one deal (and carry its stage), half are not.
-        stage = _weighted(rng, _STAGE_WEIGHTS) if rng.random() < 0.5 else None
-        title = rng.choice(_INTERNAL_TITLES).format(account=account)
+        stage = _weighted(rng, STAGE_WEIGHTS) if rng.random() < 0.5 else None
+        title = rng.choice(INTERNAL_TITLES).format(account=account)
         pair = (manager, rep) if rng.random() < 0.5 else (rep, manager)
     else:
-        stage = _weighted(rng, _STAGE_WEIGHTS)
-        title = f"{account} / Fernhill: {rng.choice(_TITLES[stage])}"
+        stage = _weighted(rng, STAGE_WEIGHTS)
+        title = f"{account} / Fernhill: {rng.choice(TITLES[stage])}"
         taken = {rep, manager}
         customers = [_person(rng, taken) for _ in range(2 if rng.random() < TWO_CUSTOMER_SHARE else 1)]
     slots = {k: rng.choice(v) for k, v in phrases.SLOTS.items()}

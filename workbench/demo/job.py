@@ -70,7 +70,7 @@ def train_demo_tracker(ws: Workspace, concept: dict, *, rounds: int = DEMO_ROUND
     """
     import warnings
 
-    from workbench.demo.generator import sentence_label
+    from workbench.demo.concepts import sentence_label
     from workbench.core.errors import NotFoundError
     from workbench.trackers.tracker import SmallCorpusWarning
 

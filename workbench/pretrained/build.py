@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from workbench import Workspace
     from workbench.activation.bundles import SUFFIX
-    from workbench.demo.generator import generate_demo, sentence_label
+    from workbench.demo.concepts import sentence_label
+    from workbench.demo.generator import generate_demo
     from workbench.trackers.tracker import SmallCorpusWarning
 
     root = args.workspace or Path(tempfile.mkdtemp(prefix="wb-pretrained-"))

@@ -330,6 +330,8 @@ class Tracker(BaseTracker):
             "classifier": model.get_params(), "embedding_model": self.ws.embedder.model_id,
             "seed": session.seed, "estimate_unit": est.unit,
             "round_kind": self._round_kind(round_number),
+            # The estimators' settings (scikit-learn get_params), so runs compare like for like.
+            "estimator": est.estimator_params,
         }
         metrics = est.flat_metrics()
         metrics["detection_change"] = self._detection_change(session)
