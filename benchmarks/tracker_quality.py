@@ -289,6 +289,9 @@ def main(argv=None) -> None:
                     help="also compare these planner mixes (default: all of MIXES)")
     ap.add_argument("--concept", default=None, help="only concepts whose name contains this")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--results-name", default="tracker_quality", metavar="NAME",
+                    help="write benchmarks/results/NAME.md and .json (e.g. tracker_quality_fresh for seeds "
+                         "kept apart from every choice of settings)")
     ap.add_argument("--with-description", action="store_true",
                     help="also give each tracker its concept's description, as a user would")
     ap.add_argument("--model-param", action="append", default=[], metavar="KEY=VALUE")
@@ -366,8 +369,8 @@ def main(argv=None) -> None:
     print(json.dumps(summary, indent=1))
     if not args.no_write:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "tracker_quality.json").write_text(json.dumps(result, indent=1, default=float))
-        (RESULTS / "tracker_quality.md").write_text(render_markdown(result))
+        (RESULTS / f"{args.results_name}.json").write_text(json.dumps(result, indent=1, default=float))
+        (RESULTS / f"{args.results_name}.md").write_text(render_markdown(result))
 
 
 if __name__ == "__main__":

@@ -10,12 +10,14 @@ from typing import Any
 import polars as pl
 
 from workbench.core.errors import ValidationError, WorkbenchError
+from workbench.training.session import (  # noqa: F401  (the round sizes, said once, in the loop)
+    ROUND_SIZE,
+    VERIFICATION_SIZE,
+    VERIFICATION_STRATEGY,
+)
 
 ANSWERS = ("yes", "no", "not_sure")
-ROUND_SIZE = 25
 CONTEXT_SENTENCES = 2
-VERIFICATION_SIZE = 20
-VERIFICATION_STRATEGY = "detected_sample"
 
 
 def round_kind(strategies: list[str]) -> str:

@@ -35,9 +35,11 @@ from workbench.training.pool import NO, UNKNOWN, YES, Pool
 from workbench.training.rounds import PlannedRound, RoundPlanner
 
 ROUND_SIZE = 25
+VERIFICATION_SIZE = 20
 # A verification round is a random sample of the detections (DetectedSampleStrategy) and
 # nothing else: every tag of it has a known chance of being drawn.
-VERIFICATION_MIX = {"detected_sample": 1}
+VERIFICATION_STRATEGY = "detected_sample"
+VERIFICATION_MIX = {VERIFICATION_STRATEGY: 1}
 
 
 class ActiveLearningSession:
@@ -173,7 +175,7 @@ class ActiveLearningSession:
         has been shown."""
         return self._plan(round_number, n, self.planner_params or {})
 
-    def plan_verification(self, round_number: int | None = None, n: int = 20) -> PlannedRound:
+    def plan_verification(self, round_number: int | None = None, n: int = VERIFICATION_SIZE) -> PlannedRound:
         """A verification round: up to ``n`` random detections of the current model, spread
         over their scores, none shown before. Empty when no detection is left to show."""
         scores = self.scores()
