@@ -92,10 +92,6 @@ class Pool:
         return int((self.labels == YES).sum())
 
     @property
-    def n_negative(self) -> int:
-        return int((self.labels == NO).sum())
-
-    @property
     def has_model(self) -> bool:
         return self.scores is not None
 
