@@ -41,3 +41,14 @@ def use_offline_environment() -> None:
     hub says so itself). Call it before the first import of transformers or huggingface_hub."""
     for name, value in OFFLINE_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
+
+
+# MLflow as the registry runs it: no telemetry, and no progress bar for copying two small files.
+MLFLOW_ENVIRONMENT = {**NO_TELEMETRY_ENVIRONMENT, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
+def use_quiet_mlflow_environment() -> None:
+    """Set MLflow's variables, keeping any value the user set. MLflow reads them when it is
+    imported, so ``workbench.registry`` calls this before any of its modules imports mlflow."""
+    for name, value in MLFLOW_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)

@@ -19,7 +19,6 @@ registry needs) and `artifacts/`. Everything goes through an `MlflowClient` boun
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -29,25 +28,18 @@ from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-# The workbench runs without a network and must not try to reach one: MLflow reads these when it
-# is imported (and again before each telemetry event), so they are set before the import.
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("DO_NOT_TRACK", "true")
-# Logging a model copies two small local files; MLflow's progress bars for that are only noise.
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+import mlflow
+import polars as pl
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-import mlflow  # noqa: E402
-import polars as pl  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore  # noqa: E402
-
-from workbench.core.errors import NotFoundError, ValidationError  # noqa: E402
-from workbench.registry import transfer  # noqa: E402
-from workbench.registry.linear_model import LinearTrackerModel  # noqa: E402
-from workbench.registry.mlflow_store import MlflowStore, TrainingRecord  # noqa: E402
-from workbench.registry.model_files import is_plain, read_model, save_plain_copy, write_run_artifacts  # noqa: E402
-from workbench.registry.names import (  # noqa: E402
+from workbench.core.errors import NotFoundError, ValidationError
+from workbench.registry import transfer
+from workbench.registry.linear_model import LinearTrackerModel
+from workbench.registry.mlflow_store import MlflowStore, TrainingRecord
+from workbench.registry.model_files import is_plain, read_model, save_plain_copy, write_run_artifacts
+from workbench.registry.names import (
     DEFAULT_EMBEDDING_MODEL,
     PUBLISHED_ALIAS,
     TAG_MODEL_NAME,
