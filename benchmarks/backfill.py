@@ -158,7 +158,7 @@ def main() -> int:
             lambda: tracker.activate(12, as_of="2026-11-01", progress=False, verbose=False))
         warm, results["activate_warm_s"] = timed(
             lambda: tracker.activate(12, as_of="2026-11-01", progress=False, verbose=False))
-        scorer = scorers.load_scorer(ctx, tracker.name, warm.version)
+        scorer = scorers.load_scorer(ctx.registry, tracker.name, warm.version)
         view = SentenceMatrix(ws).view()
         scope = scope_rows(ctx, tracker.record.snapshot(), window_start=plan.window_start)
         rows = scope["_row"].to_numpy()

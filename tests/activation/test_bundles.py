@@ -85,7 +85,7 @@ def test_a_bundle_from_the_previous_release_imports_and_scores_as_before(live_ws
     assert t.published_version == 1
     vectors, expected = legacy_expectation()
     np.testing.assert_array_equal(live_ws.registry.linear_model(t.name, version=1).score(vectors), expected)
-    assert load_scorer(live_ws, t.name, 1).model.threshold == live_ws.registry.linear_model(t.name).threshold
+    assert load_scorer(live_ws.registry, t.name, 1).model.threshold == live_ws.registry.linear_model(t.name).threshold
     # Imported as plain data: the pickle stays in the bundle.
     assert is_plain(Path(live_ws.registry.model_path(t.name, version=1).removeprefix("file://")))
     t.activate(12, as_of=AS_OF, progress=False, verbose=False)

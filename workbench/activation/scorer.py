@@ -20,7 +20,7 @@ from workbench.embedding.matrix import MatrixView, linear_scores
 from workbench.registry.linear_model import LinearTrackerModel
 
 if TYPE_CHECKING:
-    from workbench.workspace import Workspace
+    from workbench.registry.versions import TrackerRegistry
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Scorer:
         return 1.0 / (1.0 + np.exp(-d.astype(np.float64))), d >= 0
 
 
-def load_scorer(ws: Workspace, tracker_name: str, version: int) -> Scorer:
-    """The scorer of a registered version of a tracker in ``ws``'s registry."""
-    model = ws.registry.linear_model(tracker_name, version=int(version))
+def load_scorer(registry: TrackerRegistry, tracker_name: str, version: int) -> Scorer:
+    """The scorer of a registered version of a tracker in ``registry``."""
+    model = registry.linear_model(tracker_name, version=int(version))
     return Scorer(tracker=tracker_name, version=int(version), model=model)

@@ -75,5 +75,5 @@ def score_scope(ctx: LiveContext, record: TrackerRecord, version: int, scope: pl
     """The tracker's detections over ``scope`` with ``version`` (its phrases, for a keyword tracker)."""
     if record.kind == "keyword":
         return keyword_score_frame(record, scope)
-    scorer = load_scorer(ctx, record.name, version)
+    scorer = load_scorer(ctx.registry, record.name, version)
     return score_frame(ctx, scorer, scope, progress=progress, desc=f"Scoring '{record.name}'")
