@@ -36,6 +36,7 @@ from workbench.activation.context import LiveContext
 from workbench.core.errors import NotFoundError, ValidationError
 from workbench.registry.legacy import UnsafeModelError
 from workbench.storage.store import loads
+from workbench.storage.trackers import TrainingStore
 from workbench.trackers.records import TrackerRecord
 
 FORMAT = "workbench-tracker-bundle/1"
@@ -146,8 +147,8 @@ def install(ctx: LiveContext, record: TrackerRecord, path: str | Path, manifest:
             raise UnsafeModelError(str(path), f"{member} {exc.problem}", exc.fix) from None
         tags = pl.read_parquet(root / "tags.parquet") if (root / "tags.parquet").exists() else None
     restored = _restore_tags(ctx, record, tags)
-    ctx.catalog.add_imported_version(record.id, registered.version, registered.run_id, int(manifest.get("round") or 0),
-                                     manifest.get("estimate") or {})
+    TrainingStore(ctx.store, record.id).add_version(registered.version, registered.run_id,
+                                                   int(manifest.get("round") or 0), manifest.get("estimate") or {})
     ctx.registry.client.set_model_version_tag(
         registered.registered_model, str(registered.version), "workbench.bundle",
         f"{manifest['name']} v{manifest['version']} exported {manifest.get('exported_at', '')}")
@@ -173,7 +174,7 @@ def _restore_tags(ctx: LiveContext, record: TrackerRecord, tags: pl.DataFrame | 
     present = present.filter(pl.col("text") == pl.col("_text"))  # same id, same words: the same sentence
     if present.height == 0:
         return 0
-    ctx.catalog.add_imported_tags(record.id, list(present.iter_rows(named=True)))
+    TrainingStore(ctx.store, record.id).add_imported_tags(list(present.iter_rows(named=True)))
     return present.height
 
 

@@ -85,24 +85,6 @@ class TrackerCatalog:
                                    (int(tracker_id), int(version)))
         return row["metrics"] if row is not None else None
 
-    # -- what a bundle brings: a version trained elsewhere and the tags that made it ------------------------
-    def add_imported_version(self, tracker_id: int, version: int, run_id: str | None, round_number: int,
-                             metrics: dict) -> None:
-        with self.store.transaction() as con:
-            con.execute("INSERT INTO versions(tracker_id, version, run_id, round_number, created_at, metrics)"
-                        " VALUES (?,?,?,?,?,?)",
-                        (int(tracker_id), int(version), run_id, int(round_number), now_iso(), dumps(metrics)))
-
-    def add_imported_tags(self, tracker_id: int, tags: list[dict]) -> None:
-        """Tags carried by a bundle (sentence_id, answer, round_number, strategy, inclusion_prob,
-        text, tagged_at); a sentence already tagged here keeps its answer."""
-        with self.store.transaction() as con:
-            con.executemany(
-                "INSERT OR IGNORE INTO tags(tracker_id, sentence_id, answer, round_number, strategy, inclusion_prob,"
-                " text, tagged_at) VALUES (?,?,?,?,?,?,?,?)",
-                [(int(tracker_id), t["sentence_id"], t["answer"], t.get("round_number"), t.get("strategy"),
-                  t.get("inclusion_prob"), t["text"], t.get("tagged_at") or now_iso()) for t in tags])
-
 
 class ImportLog:
     """One row per import: where the calls came from and what they added."""

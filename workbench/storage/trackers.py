@@ -120,8 +120,18 @@ class TrainingStore:
                                    (self.tracker_id,))
         return None if row is None else row["version"]
 
+    def add_imported_tags(self, tags: list[dict]) -> None:
+        """Tags a bundle carries (sentence_id, answer, round_number, strategy, inclusion_prob, text,
+        tagged_at); a sentence already tagged here keeps its answer."""
+        with self.store.transaction() as con:
+            con.executemany(
+                "INSERT OR IGNORE INTO tags(tracker_id, sentence_id, answer, round_number, strategy, inclusion_prob,"
+                " text, tagged_at) VALUES (?,?,?,?,?,?,?,?)",
+                [(self.tracker_id, t["sentence_id"], t["answer"], t.get("round_number"), t.get("strategy"),
+                  t.get("inclusion_prob"), t["text"], t.get("tagged_at") or now_iso()) for t in tags])
+
     def add_version(self, version: int, run_id: str | None, round_number: int, metrics: dict) -> None:
-        """Record a trained version, and mark its round as trained."""
+        """Record a trained (or imported) version, and mark its round as trained."""
         with self.store.transaction() as con:
             con.execute("INSERT INTO versions(tracker_id, version, run_id, round_number, created_at, metrics)"
                         " VALUES (?,?,?,?,?,?)",
