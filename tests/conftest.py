@@ -38,8 +38,11 @@ def tiny_corpus(n_calls: int = 6, *, start: int = 0, utterances_per_call: int = 
     base = dt.datetime(2026, 1, 5, 15, 0, tzinfo=dt.timezone.utc)
     for i in range(start, start + n_calls):
         cid = f"call-{i:04d}"
+        # Weekly for the first 40 calls, then hourly: later calls (start=500) stay in order but
+        # in the past, since the import refuses dates after now + 1 day.
+        started_at = base + dt.timedelta(days=7 * min(i, 40), hours=max(0, i - 40))
         calls.append({
-            "call_id": cid, "started_at": base + dt.timedelta(days=7 * i), "duration_s": 60.0 * utterances_per_call,
+            "call_id": cid, "started_at": started_at, "duration_s": 60.0 * utterances_per_call,
             "title": f"Call {i}", "is_external": i % 5 != 4, "team": ["EMEA", "NA", "APAC"][i % 3],
             "rep": f"rep-{i % 4}", "deal_stage": ["Discovery", "Demo", None][i % 3], "channel": "call",
         })

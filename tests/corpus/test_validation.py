@@ -1,6 +1,7 @@
 """Each malformed input gives one InputError naming the file, rows, column and fix."""
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,6 +118,22 @@ CASES = [
     Case("epoch seconds as started_at", "parquet",
          calls=edit(edit(base_calls(), 0, started_at=1767605400), 1, started_at=1767693600),
          blame="calls", rows=[1, 2], column="started_at", says="expected an ISO-8601 timestamp"),
+    Case("year 0001", "csv", calls=edit(base_calls(), 1, started_at="0001-01-01T00:00:00Z"),
+         blame="calls", rows=[2], column="started_at", says="'0001-01-01T00:00:00+00:00' is outside"),
+    Case("year 9999 in parquet", "parquet", calls=edit(base_calls(), 0, started_at="9999-12-31"),
+         blame="calls", rows=[1], column="started_at", says="is outside 1990-01-01"),
+    Case("before 1990", "jsonl", calls=edit(base_calls(), 0, started_at="1989-12-31T23:59:59Z"),
+         blame="calls", rows=[1], column="started_at", says="outside"),
+    Case("zero-width text", "csv", utterances=edit(base_utterances(), 1, text="\u200b\u200d \ufeff"),
+         rows=[2], column="text", says="no visible text"),
+    Case("NUL-only text", "jsonl", utterances=edit(base_utterances(), 3, text="\x00\x00"),
+         rows=[4], column="text", says="no visible text"),
+    Case("JSON object as text", "jsonl", utterances=edit(base_utterances(), 2, text={"say": "hi"}),
+         rows=[3], column="text", says="holds a JSON object, not text"),
+    Case("JSON array as speaker", "jsonl", utterances=edit(base_utterances(), 0, speaker=["a", "b"]),
+         rows=[1], column="speaker", says="holds a JSON array"),
+    Case("negative utterance_id", "csv", utterances=edit(base_utterances(), 4, utterance_id="-1"),
+         rows=[5], column="utterance_id", says="negative value -1"),
     Case("semicolon csv", "csv", calls=b"call_id;started_at;duration_s\nc1;2026-01-01;3\n",
          blame="calls", column="call_id", says="another separator"),
     Case("unclosed quote", "csv", calls=b'call_id,title\nc1,"broken\n', blame="calls",
@@ -164,6 +181,30 @@ def test_dataframe_source_is_named(tmp_path):
 def test_path_that_does_not_exist(tmp_path):
     with pytest.raises(InputError, match="file not found"):
         prepare_import(tmp_path / "nope.csv", tmp_path / "nope2.csv")
+
+
+def test_symlink_loop_is_named_as_such(tmp_path):
+    loop = tmp_path / "calls.csv"
+    loop.symlink_to(tmp_path / "other.csv")
+    (tmp_path / "other.csv").symlink_to(loop)
+    utts = write_rows(tmp_path / "u.csv", base_utterances())
+    with pytest.raises(InputError, match="symlink loop") as caught:
+        prepare_import(loop, utts)
+    assert caught.value.source == str(loop)
+
+
+def test_started_at_up_to_a_day_ahead_is_accepted(tmp_path):
+    # A clock a little ahead (or a zone east of UTC written as UTC) is not a broken date.
+    soon = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=20)).isoformat()
+    calls = write_rows(tmp_path / "c.csv", edit(base_calls(), 0, started_at=soon))
+    prepared = prepare_import(calls, write_rows(tmp_path / "u.csv", base_utterances()))
+    assert prepared.calls.height == 2
+
+
+def test_text_with_zero_width_characters_around_words_is_kept(tmp_path):
+    calls = write_rows(tmp_path / "c.csv", base_calls())
+    utts = write_rows(tmp_path / "u.csv", edit(base_utterances(), 0, text="\u200bhello\ufeff"))
+    assert prepare_import(calls, utts).utterances["text"][0] == "\u200bhello\ufeff"
 
 
 def test_not_a_table():

@@ -10,13 +10,16 @@ value is reported with its row and column instead of as a parser error for the f
 """
 from __future__ import annotations
 
+import errno
 import io
 import json
+import os
 from os import PathLike
 from pathlib import Path
 
 import polars as pl
 
+from workbench.core import schema
 from workbench.core.errors import InputError
 
 ROW = "__workbench_row__"
@@ -27,6 +30,14 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 SUPPORTED = CSV_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES
 
 TableSource = str | PathLike | pl.DataFrame
+
+# Columns the import format defines as text, by table: a JSON object or array there is refused
+# instead of being turned into its JSON text, which polars does when other lines hold strings.
+TEXT_COLUMNS = {
+    "calls": [c for c, t in schema.CALLS_REQUIRED.items() if t == pl.String]
+             + [c for c, (t, _) in schema.CALLS_OPTIONAL.items() if t == pl.String],
+    "utterances": [c for c, t in schema.UTTERANCES_REQUIRED.items() if t == pl.String],
+}
 
 
 def read_table(source: TableSource, kind: str) -> tuple[pl.DataFrame, str]:
@@ -54,9 +65,7 @@ def read_table(source: TableSource, kind: str) -> tuple[pl.DataFrame, str]:
             source=name,
             fix="Save the table as .csv, .jsonl/.ndjson or .parquet and name the file with that extension",
         )
-    if not path.is_file():
-        raise InputError("file not found" if not path.exists() else "not a file", source=name,
-                         fix="Check the path")
+    _require_file(path, name)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -69,9 +78,26 @@ def read_table(source: TableSource, kind: str) -> tuple[pl.DataFrame, str]:
         df = _read_parquet(data, name)
     else:
         text = _decode_utf8(data, name, header=suffix in CSV_SUFFIXES)
-        df = _read_csv(text, name) if suffix in CSV_SUFFIXES else _read_jsonl(text, name)
+        df = (_read_csv(text, name) if suffix in CSV_SUFFIXES
+              else _read_jsonl(text, name, TEXT_COLUMNS.get(kind, [])))
     _require_rows(df, name, kind)
     return df, name
+
+
+def _require_file(path: Path, name: str) -> None:
+    if path.is_file():
+        return
+    try:
+        os.stat(path)
+    except OSError as exc:
+        # Path.exists() hides a symlink loop as a missing file; the user needs to know the
+        # link is there but goes round in circles.
+        if exc.errno == errno.ELOOP:
+            raise InputError("the path is a symlink loop (a link that leads back to itself)",
+                             source=name, fix="Point the symlink at the real file, or pass "
+                                              "the real file's path") from exc
+        raise InputError("file not found", source=name, fix="Check the path") from exc
+    raise InputError("not a file", source=name, fix="Check the path")
 
 
 def _require_rows(df: pl.DataFrame, name: str, kind: str | None = None) -> None:
@@ -110,7 +136,7 @@ def _read_csv(text: str, name: str) -> pl.DataFrame:
     return df.with_row_index(ROW, offset=1)
 
 
-def _read_jsonl(text: str, name: str) -> pl.DataFrame:
+def _read_jsonl(text: str, name: str, text_columns: list[str]) -> pl.DataFrame:
     lines = text.splitlines()
     data_lines = [i + 1 for i, line in enumerate(lines) if line.strip()]
     try:
@@ -118,11 +144,40 @@ def _read_jsonl(text: str, name: str) -> pl.DataFrame:
         df = pl.read_ndjson(io.StringIO(text), infer_schema_length=None)
     except (pl.exceptions.PolarsError, ValueError) as exc:
         raise _jsonl_error(lines, name, exc) from exc
+    _refuse_nested_text(lines, name, [c for c in text_columns if c in df.columns])
     if df.height != len(data_lines):
         # Only if polars ever counts lines differently; better no row numbers than wrong ones.
         return df.with_row_index(ROW, offset=1)
     # Blank lines are skipped by the reader, so rows are reported by their line number.
     return df.with_columns(pl.Series(ROW, data_lines, dtype=pl.UInt32))
+
+
+def _refuse_nested_text(lines: list[str], name: str, text_columns: list[str]) -> None:
+    """Refuse a JSON object or array in a text column, naming its lines.
+
+    Only lines with a second '{' or any '[' can hold one, so the rest are not parsed twice.
+    """
+    found: dict[str, list[int]] = {}
+    kinds: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        body = line.strip()
+        if "{" not in body[1:] and "[" not in body:
+            continue
+        try:
+            value = json.loads(body)
+        except json.JSONDecodeError:  # polars read it, so only its own extensions land here
+            continue
+        if not isinstance(value, dict):
+            continue
+        for col in text_columns:
+            if isinstance(value.get(col), (dict, list)):
+                found.setdefault(col, []).append(number)
+                kinds.setdefault(col, "object" if isinstance(value[col], dict) else "array")
+    for col in text_columns:  # in the format's column order
+        if col in found:
+            raise InputError(f"holds a JSON {kinds[col]}, not text", source=name, rows=found[col],
+                             column=col, fix=f"Write '{col}' as a JSON string on every line; "
+                                             f"serialise structured data into a string first")
 
 
 def _jsonl_error(lines: list[str], name: str, exc: Exception) -> InputError:

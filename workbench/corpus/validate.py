@@ -10,7 +10,12 @@ Decisions a user may trip over:
 - Booleans accept true/false, 1/0, yes/no (any case) as text, and 0/1 as numbers.
 - ``started_at`` accepts ISO-8601 text with or without a zone (no zone means UTC) and a
   bare date (midnight UTC); timestamps with a zone are converted to UTC.
-- ``utterance_id`` must be a whole number; ``2.0`` is accepted, ``2.5`` is not.
+- ``started_at`` must lie between 1990-01-01 and one day after now (UTC): a year 0001 or 9999
+  is a broken export, and a future call would fall into every "last 12 months" backfill. The
+  day of slack covers clocks a little ahead and zones east of UTC.
+- ``utterance_id`` must be a whole number, 0 or more; ``2.0`` is accepted, ``2.5`` is not.
+- ``text`` must keep something after removing whitespace, zero-width characters
+  (U+200B..U+200D, U+FEFF) and NUL: such text looks blank and has no sentence to track.
 - ids are kept exactly as given (no trimming): a stray space in one file but not the other
   shows up as an utterance whose call is unknown, which names the value.
 - A missing or null ``language`` becomes the default ("en"); extra call columns are kept
@@ -20,13 +25,19 @@ Decisions a user may trip over:
 from __future__ import annotations
 
 import difflib
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import polars as pl
 
 from workbench.core import schema
 from workbench.corpus.readers import ROW
 from workbench.core.errors import InputError
+
+EARLIEST_STARTED_AT = datetime(1990, 1, 1, tzinfo=timezone.utc)
+FUTURE_SLACK = timedelta(days=1)
+# Characters that render as nothing: zero-width space, non-joiner, joiner, the byte-order mark
+# (zero-width no-break space), and NUL.
+INVISIBLE = r"\x{200B}-\x{200D}\x{FEFF}\x00"  # as a regex character-class body
 
 TRUE_WORDS = ("true", "1", "yes")
 FALSE_WORDS = ("false", "0", "no")
@@ -196,6 +207,29 @@ def check_not_null(df: pl.DataFrame, col: str, source: str) -> None:
                          fix=f"Every row needs a value in '{col}'; fill it in or remove those rows")
 
 
+def check_visible_text(df: pl.DataFrame, col: str, source: str) -> None:
+    """Refuse text that is empty once whitespace and invisible characters are removed."""
+    visible = df[col].str.replace_all(rf"[\s{INVISIBLE}]", "")
+    blank = (visible == "").fill_null(False)
+    if blank.any():
+        raise InputError("has no visible text (only whitespace, zero-width characters or NUL)",
+                         source=source, rows=rows_where(df, blank), column=col,
+                         fix=f"Give each row readable text in '{col}', or remove those rows")
+
+
+def check_started_at_range(df: pl.DataFrame, col: str, source: str) -> None:
+    latest = datetime.now(timezone.utc) + FUTURE_SLACK
+    out = ((df[col] < EARLIEST_STARTED_AT) | (df[col] > latest)).fill_null(False)
+    if out.any():
+        values = [v.isoformat() for v in df.filter(out)[col].to_list()]
+        raise InputError(
+            f"{_show(values)} {'is' if len(values) == 1 else 'are'} outside "
+            f"{EARLIEST_STARTED_AT.date()} .. {latest.date()} (now + 1 day)",
+            source=source, rows=rows_where(df, out), column=col,
+            fix=f"Check the export's dates: '{col}' must be a real past date, "
+                f"with a four-digit year from 1990")
+
+
 def check_allowed(df: pl.DataFrame, col: str, allowed: tuple[str, ...], source: str) -> pl.Series:
     normalised = df[col].str.strip_chars().str.to_lowercase()
     bad = normalised.is_not_null() & ~normalised.is_in(allowed)
@@ -235,6 +269,7 @@ def validate_calls(df: pl.DataFrame, source: str) -> tuple[pl.DataFrame, list[st
             check_not_null(df, col, source)
         out[col] = cast_column(df, col, dtype, source).alias(col)
     df = df.with_columns(**out)
+    check_started_at_range(df, "started_at", source)
     check_unique(df, ["call_id"], source, "call_id")
     check_not_negative(df, "duration_s", source, "Give the call's length in seconds, 0 or more")
     df = df.with_columns(check_allowed(df, "channel", schema.CHANNELS, source).alias("channel"))
@@ -266,6 +301,9 @@ def validate_utterances(df: pl.DataFrame, source: str) -> tuple[pl.DataFrame, li
             check_not_null(df, col, source)
         out[col] = cast_column(df, col, dtype, source).alias(col)
     df = df.with_columns(**out)
+    check_visible_text(df, "text", source)
+    check_not_negative(df, "utterance_id", source,
+                       "Number the rows of each call from 0 up in 'utterance_id' (0, 1, 2, ...)")
     check_unique(df, ["call_id", "utterance_id"], source, "utterance (call_id, utterance_id)")
     df = df.with_columns(check_allowed(df, "side", schema.SIDES, source).alias("side"))
     for col in ("start_s", "end_s"):
