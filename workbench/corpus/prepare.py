@@ -145,8 +145,9 @@ def _long_utterance_warnings(utts: pl.DataFrame, source: str) -> list[str]:
              long.select("call_id", "utterance_id", pl.col("text").str.len_chars()).iter_rows()]
     return [f"{source}: {long.height} utterance{'s are' if long.height > 1 else ' is'} longer than "
             f"{LONG_UTTERANCE_CHARS:,} characters (rows {_few(long[ROW].to_list())}: {_few(where)}); "
-            f"they are split into sentences {WINDOW_CHARS:,} characters at a time, and a sentence longer "
-            f"than that is cut at a space. Check that each row holds one speaker turn"]
+            f"{'they are' if long.height > 1 else 'it is'} split into sentences {WINDOW_CHARS:,} characters at "
+            f"a time, and a sentence longer than that is cut at a space. Check that each row holds one "
+            f"speaker turn"]
 
 
 def _timing_warnings(utts: pl.DataFrame, calls: pl.DataFrame, source: str) -> list[str]:
