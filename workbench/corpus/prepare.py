@@ -22,7 +22,7 @@ import polars as pl
 
 from workbench.core import schema
 from workbench.corpus.readers import ROW, TableSource, read_table
-from workbench.corpus.sentences import split_utterances, splitter_language
+from workbench.corpus.sentences import LONG_UTTERANCE_CHARS, WINDOW_CHARS, split_utterances, splitter_language
 from workbench.corpus.timing import estimate_timings
 from workbench.corpus.validate import validate_calls, validate_utterances
 from workbench.core.errors import InputError
@@ -102,6 +102,7 @@ def prepare_import(
     if unsupported:
         warnings.append(f"{calls_src}: no sentence rules for language {', '.join(unsupported)}; "
                         f"those calls are split with the English rules")
+    warnings += _long_utterance_warnings(utts_df, utts_src)
     sentences = split_utterances(utts_df, languages)
 
     return PreparedImport(
@@ -133,6 +134,20 @@ def _orphans(rows: pl.DataFrame, existing: set[str], utts_src: str, calls_src: s
         fix=f"Add the call{'s' if len(ids) > 1 else ''} to {calls_src} or remove those utterances "
             f"(check for stray spaces or changed case in the ids)",
     )
+
+
+def _long_utterance_warnings(utts: pl.DataFrame, source: str) -> list[str]:
+    """A note naming utterances long enough to be split a window at a time."""
+    long = utts.filter(pl.col("text").str.len_chars() > LONG_UTTERANCE_CHARS)
+    if long.height == 0:
+        return []
+    where = [f"{c} utterance {u} ({n:,} characters)" for c, u, n in
+             long.select("call_id", "utterance_id", pl.col("text").str.len_chars()).iter_rows()]
+    return [f"{source}: {long.height} utterance{'s are' if long.height > 1 else ' is'} longer than "
+            f"{LONG_UTTERANCE_CHARS:,} characters (rows {_few(long[ROW].to_list())}: {_few(where)}); "
+            f"{'they are' if long.height > 1 else 'it is'} split into sentences {WINDOW_CHARS:,} characters at "
+            f"a time, and a sentence longer than that is cut at a space. Check that each row holds one "
+            f"speaker turn"]
 
 
 def _timing_warnings(utts: pl.DataFrame, calls: pl.DataFrame, source: str) -> list[str]:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+import polars as pl
 
 from workbench.core.errors import WorkbenchError
 
@@ -185,7 +186,9 @@ class SentenceMatrix:
                         batch = texts[start : start + _SYNC_BATCH]
                         matrix, missing = cache.lookup_keys(text_keys(list(batch)))
                         if missing.any():
-                            n_missing = int(np.isin(sents["text"].to_numpy(), batch[missing]).sum())
+                            # A hash join: np.isin on text (object) arrays compares every pair.
+                            unembedded = pl.Series(list(batch[missing]), dtype=pl.String).implode()
+                            n_missing = int(sents["text"].is_in(unembedded).sum())
                             raise WorkbenchError(
                                 f"{n_missing:,} sentences in {self.ws.path} have no embedding for model "
                                 f"{self.model_id}. Run `workbench embed` (or ws.embed()) first."
