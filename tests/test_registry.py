@@ -147,6 +147,19 @@ def test_training_is_one_run_with_params_metrics_and_artifacts(registry, client,
     assert record.model_uri == f"models:/{record.registered_model}/{record.version}"
 
 
+def test_tags_csv_artifact_neutralises_formula_cells(registry, client, tmp_path):
+    """tags.csv is downloaded from the MLflow UI and opened in spreadsheets: a sentence that reads
+    like a formula gets a leading quote there, and stays as typed in tags.parquet."""
+    table = tags_table().with_columns(pl.Series("text", ["=HYPERLINK(\"http://x\")", "-2+3 a year", "@SUM(A1)",
+                                                        "+1 for that", "fine", "a = b"]))
+    record = log(registry, "Formula tags", 1, tags_table=table)
+    local = Path(client.download_artifacts(record.run_id, "tags", str(tmp_path)))
+    csv = pl.read_csv(local / "tags.csv")
+    assert csv["text"].to_list() == ["'=HYPERLINK(\"http://x\")", "'-2+3 a year", "'@SUM(A1)", "'+1 for that", "fine",
+                                     "a = b"]
+    assert pl.read_parquet(local / "tags.parquet")["text"].to_list() == table["text"].to_list()
+
+
 def test_versions_increase_with_each_training(registry):
     records = [log(registry, "Versions", r, metrics={"recall": r / 10}) for r in (1, 2, 3)]
     assert [r.version for r in records] == [1, 2, 3]

@@ -179,3 +179,39 @@ def test_the_dashboard_and_team_stats_report_the_same_breakdowns(live_ws, live):
     stats = live.team_stats()
     for by in ("team", "rep", "month"):
         assert getattr(report, f"by_{by}").equals(stats.table(by)), by
+
+
+FORMULAS = {"team": "=cmd|' /C calc'!A0", "rep": "@SUM(A1:A9)", "title": '=HYPERLINK("http://x.example","y")'}
+
+
+def test_csv_export_neutralises_formula_cells_and_parquet_json_keep_them(live_ws, live, tmp_path):
+    calls, utts = new_calls(2, start=940)
+    calls = calls.with_columns(*(pl.lit(v).alias(k) for k, v in FORMULAS.items()))
+    calls = calls.with_columns(pl.Series("deal_stage", ["+1+1", "-2+3"]))
+    live_ws.import_calls(calls, utts, progress=False)
+    ids = {"call-0940", "call-0941"}
+
+    back = pl.read_csv(live_ws.export_detections(tmp_path / "mentions.csv"), infer_schema=False)
+    hostile = back.filter(pl.col("call_id").is_in(ids))
+    assert hostile.height >= 2
+    for column, typed in FORMULAS.items():
+        assert set(hostile[column]) == {"'" + typed}
+    assert set(hostile["deal_stage"]) == {"'+1+1", "'-2+3"}
+    # Numbers, negative ones too, and ordinary text are left as they are.
+    assert hostile["score"].cast(pl.Float64).is_not_null().all()
+    assert not back.filter(~pl.col("call_id").is_in(ids))["team"].str.starts_with("'").any()
+
+    raw = pl.read_parquet(live_ws.export_detections(tmp_path / "mentions.parquet")).filter(pl.col("call_id").is_in(ids))
+    assert set(raw["team"]) == {FORMULAS["team"]} and set(raw["deal_stage"]) == {"+1+1", "-2+3"}
+    doc = json.loads(live_ws.export_detections(tmp_path / "calls.json").read_text())
+    assert {c["metaData"]["rep"] for c in doc["calls"] if c["metaData"]["id"] in ids} == {FORMULAS["rep"]}
+
+
+def test_neutralise_formulas_only_touches_text_starting_like_a_formula():
+    from workbench.core.csv_cells import neutralise_formulas
+
+    frame = pl.DataFrame({"text": ["=1+1", "+1", "-1", "@A1", "\tx", "\rx", "a=b", "plain", None],
+                          "number": [-1.5, 1, 2, 3, 4, 5, 6, 7, 8]})
+    out = neutralise_formulas(frame)
+    assert out["text"].to_list() == ["'=1+1", "'+1", "'-1", "'@A1", "'\tx", "'\rx", "a=b", "plain", None]
+    assert out["number"].to_list() == frame["number"].to_list() and out.schema == frame.schema

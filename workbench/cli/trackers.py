@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.cli.common import open_workspace
+from workbench.core.csv_cells import write_spreadsheet_safe_csv
 from workbench.core.errors import ValidationError
 from workbench.trackers.examples import examples_needed
 from workbench.trackers.filters import FILTER_HELP, parse_filters
@@ -184,7 +185,7 @@ def cmd_detections(args) -> int:
     if out.suffix == ".parquet":
         det.write_parquet(out)
     elif out.suffix == ".csv":
-        det.write_csv(out)
+        write_spreadsheet_safe_csv(det, out)  # formula-like cells start with ', as in every CSV export
     else:
         raise ValidationError("--out", f"'{out.name}' is neither .csv nor .parquet", "Name a .csv or .parquet file.")
     print(f"Wrote {det.height:,} rows to {out}")

@@ -22,6 +22,7 @@ import polars as pl
 from mlflow.models import Model, ModelSignature
 from mlflow.types.schema import Array, ColSpec, ParamSchema, ParamSpec, Schema
 
+from workbench.core.csv_cells import write_spreadsheet_safe_csv
 from workbench.core.errors import ValidationError
 from workbench.registry.legacy import CLASSIFIER_FILE, read_legacy_model
 from workbench.registry.linear_model import FILE_NAME, LinearTrackerModel
@@ -115,7 +116,7 @@ def write_run_artifacts(
         name for name, dtype in tags_table.schema.items()
         if not isinstance(dtype, (pl.List, pl.Array, pl.Struct, pl.Object, pl.Binary))
     ]
-    tags_table.select(flat).write_csv(tags_dir / "tags.csv")
+    write_spreadsheet_safe_csv(tags_table.select(flat), tags_dir / "tags.csv")  # opened in spreadsheets too
     if figures:
         fig_dir = run_dir / "figures"
         fig_dir.mkdir()

@@ -11,6 +11,7 @@ import polars as pl
 
 from workbench.activation.context import LiveContext
 from workbench.activation.frames import CALLS_SCORED_SCHEMA, DETECTION_SCHEMA
+from workbench.core.csv_cells import write_spreadsheet_safe_csv
 from workbench.core.errors import ValidationError
 from workbench.core.files import atomic_path
 from workbench.results.search import select_calls
@@ -52,7 +53,10 @@ def export_detections(ctx: LiveContext, path: str | Path, records: list[TrackerR
                       per: str = "sentence", **selection: Any) -> Path:
     """Write detections (``per="sentence"``) or per-call counts (``per="call"``) as CSV, Parquet or
     JSON (the calls API document; ``per`` is ignored). The format follows the file's suffix unless
-    given. Written atomically. Returns the path."""
+    given. Written atomically. Returns the path.
+
+    In CSV only, a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+    is written with a leading ``'`` so that a spreadsheet cannot run it as a formula."""
     path = Path(path)
     fmt = (format or path.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
@@ -66,7 +70,9 @@ def export_detections(ctx: LiveContext, path: str | Path, records: list[TrackerR
         else:
             table = detections_table(ctx, records, per=per, **selection)
             if fmt == "csv":
-                table.with_columns(pl.col(pl.Datetime).dt.to_string("%Y-%m-%dT%H:%M:%S%z")).write_csv(tmp)
+                # Formula-like text cells get a leading ' so that a spreadsheet shows them as text.
+                write_spreadsheet_safe_csv(
+                    table.with_columns(pl.col(pl.Datetime).dt.to_string("%Y-%m-%dT%H:%M:%S%z")), tmp)
             else:
                 table.write_parquet(tmp)
     return path

@@ -68,11 +68,12 @@ class TeamStats:
 
     def plot(self, by: str = "team") -> "Figure":
         """Two panels: share of calls with a mention, and mentions per call."""
-        from matplotlib.figure import Figure
+        # Team and rep names are the user's data: plain text, never mathtext.
+        from workbench.core.figures import plain_text_figure
 
         frame = self.table(by)
         labels = [str(x) for x in frame[by].to_list()]
-        fig = Figure(figsize=(max(6, 0.45 * len(labels) + 3), 5.5), layout="constrained")
+        fig = plain_text_figure(figsize=(max(6, 0.45 * len(labels) + 3), 5.5), layout="constrained")
         ax1, ax2 = fig.subplots(2, 1, sharex=True)
         ax1.bar(labels, frame["share"].to_list(), color="#3b7dd8")
         ax1.set_ylabel("calls with a mention")

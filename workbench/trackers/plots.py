@@ -4,12 +4,13 @@ from __future__ import annotations
 # matplotlib.figure.Figure needs no pyplot and no backend: safe in a server, a kernel or a test.
 from matplotlib.figure import Figure
 
+from workbench.core.figures import plain_text_figure
 from workbench.trackers.learning_curve import LearningCurve
 
 
 def performance_figure(est, curve: LearningCurve | None = None) -> Figure:
     """Precision and hit rate with their intervals (reference and honest), and the learning curve."""
-    fig = Figure(figsize=(9, 3.4), layout="constrained")
+    fig = plain_text_figure(figsize=(9, 3.4), layout="constrained")
     ax, ax2 = fig.subplots(1, 2, width_ratios=[1, 1.3])
     rows = [
         ("precision (honest)", est.honest_precision, "#1f77b4"),

@@ -15,6 +15,8 @@ from typing import Any, Iterable
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
+from workbench.core.figures import plain_text_figure
+
 # One palette for the whole workbench: YES / NO / NOT SURE and the two sides of a call.
 ANSWER_COLOURS = {"yes": "#1b7f3b", "no": "#b3261e", "not_sure": "#8a6d00", None: "#666"}
 ANSWER_LABELS = {"yes": "YES", "no": "NO", "not_sure": "NOT SURE", None: "not tagged"}
@@ -55,7 +57,8 @@ def set_html(widget: widgets.HTML, body: str) -> None:
 
 def new_figure(width: float = 6.0, height: float = 2.8) -> Figure:
     # A bare Figure (not pyplot): nothing global is touched, and it is garbage once rendered.
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+    # Plain text: a name like "Deals $5k_$10k" shows as typed, never as mathtext.
+    return plain_text_figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
 def figure_html(fig: Figure, alt: str) -> str:
