@@ -56,12 +56,15 @@ def relocate(mlruns_dir: Path | str) -> Relocation | None:
     new_root = (root / "artifacts").as_uri()
     con = sqlite3.connect(db, timeout=60, isolation_level=None)
     try:
+        # Every open of a store that is at home stops at this read, without a write lock.
+        if _recorded_root(con) in (None, new_root):
+            return None
         # Overwrite the old text in the file, not only in the live rows, so no page of the copy
         # still names the folder it came from.
         con.execute("PRAGMA secure_delete = ON")
         con.execute("BEGIN IMMEDIATE")
         try:
-            old_root = _recorded_root(con)
+            old_root = _recorded_root(con)  # again: another opener may have relocated it meanwhile
             if old_root is None or old_root == new_root:
                 con.execute("ROLLBACK")
                 return None
