@@ -14,7 +14,9 @@ plain-data copy under ``mlruns/plain-models/``.
 
 The store is a workspace folder's `mlruns/`: a SQLite database (`mlflow.db`, which the model
 registry needs) and `artifacts/`. Everything goes through an `MlflowClient` bound to that store
-(workbench.registry.mlflow_store).
+(workbench.registry.mlflow_store). MLflow records absolute locations, so opening a store that was
+copied or moved with its workspace first points them at its own folder
+(workbench.registry.relocation).
 """
 from __future__ import annotations
 
