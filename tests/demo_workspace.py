@@ -81,8 +81,8 @@ def demo_workspace(tmp_path_factory, embedder, cache=None) -> Path:
 def private_copy(template: Path, dest: Path) -> Path:
     """A copy of the session's demo workspace that a test may change without reaching other tests.
 
-    (MLflow keeps absolute artifact paths, so the copy's runs still read their artifacts from the
-    template, which outlives every test of the session.)
+    (Opening the copy's MLflow store rewrites its locations to the copy, see
+    workbench.registry.relocation, so the copy reads and writes only its own artifacts.)
     """
     shutil.copytree(template, dest, ignore=shutil.ignore_patterns("detections", "matrix", "*.lock"))
     return dest

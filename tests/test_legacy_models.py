@@ -129,3 +129,35 @@ def test_a_pickle_of_other_objects_is_refused(legacy_model_dir):
     pickle_path.write_bytes(b"not a pickle")
     with pytest.raises(ValueError, match="cannot be read as a legacy tracker model"):
         read_legacy_model(legacy_model_dir)
+
+
+def test_a_moved_store_keeps_its_plain_copies_and_leaves_other_locations_alone(legacy_model_dir, tmp_path):
+    """A moved store reads its legacy version's plain copy from mlruns/plain-models/ of the new
+    folder (the same copy, not a new one), and only locations under the old artifact root move."""
+    import shutil
+    import sqlite3
+
+    original = tmp_path / "original" / "mlruns"
+    registry = TrackerRegistry(original)
+    version = register_as_the_previous_release_did(registry, "Old tracker", legacy_model_dir)
+    copy_uri = registry.model_path("Old tracker", version=version)
+    # A hand-made experiment beside the store, whose folder name merely begins like the root's.
+    beside = (original / "artifacts-2").as_uri()
+    registry.client.create_experiment("made by hand", artifact_location=beside)
+    moved = tmp_path / "moved" / "mlruns"
+    shutil.copytree(original, moved)
+    shutil.rmtree(original.parent)
+
+    registry = TrackerRegistry(moved)
+    assert registry.relocation is not None
+    assert registry.model_path("Old tracker", version=version) == copy_uri.replace(
+        original.resolve().as_uri(), moved.resolve().as_uri())
+    assert sorted(p.name for p in (moved / "plain-models").iterdir()) == [Path(copy_uri).name]
+    vectors, expected = legacy_expectation()
+    np.testing.assert_array_equal(registry.linear_model("Old tracker", version=version).score(vectors), expected)
+    out = registry.load_model("Old tracker", version=version).predict(pd.DataFrame({"embedding": list(vectors)}))
+    np.testing.assert_array_equal(out["score"].to_numpy(), expected)
+    assert registry.client.get_experiment_by_name("made by hand").artifact_location == beside
+    with sqlite3.connect(moved / "mlflow.db") as con:
+        default = con.execute("SELECT artifact_location FROM experiments WHERE experiment_id = 0").fetchone()[0]
+    assert default == (moved / "artifacts" / "0").resolve().as_uri()

@@ -14,7 +14,9 @@ plain-data copy under ``mlruns/plain-models/``.
 
 The store is a workspace folder's `mlruns/`: a SQLite database (`mlflow.db`, which the model
 registry needs) and `artifacts/`. Everything goes through an `MlflowClient` bound to that store
-(workbench.registry.mlflow_store).
+(workbench.registry.mlflow_store). MLflow records absolute locations, so opening a store that was
+copied or moved with its workspace first points them at its own folder
+(workbench.registry.relocation).
 """
 from __future__ import annotations
 
@@ -54,6 +56,7 @@ from workbench.registry.names import (
     registered_model_name,
     round_of,
 )
+from workbench.registry.relocation import relocate
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -101,6 +104,8 @@ class TrackerRegistry:
         # gives MLflow's built-in "Default" experiment a location inside this folder instead of
         # ./mlruns under whatever directory the process happens to run in.
         SqlAlchemyStore(self.tracking_uri, self.artifacts_dir.as_uri())
+        # A copied or moved workspace still names its original folder; point it here first.
+        self.relocation = relocate(self.root)
         self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self.store = MlflowStore(self.client, self.artifacts_dir)
 
@@ -277,8 +282,13 @@ class TrackerRegistry:
 
     def _plain_copy(self, mv, legacy_dir: Path, tracker_name: str) -> Path:
         """A plain-data copy of a legacy version's pyfunc, made once. The original folder stays
-        as MLflow wrote it; the copy is keyed by it, so a recreated tracker never finds another's."""
-        key = hashlib.sha1(str(legacy_dir).encode("utf-8")).hexdigest()[:16]
+        as MLflow wrote it; the copy is keyed by it, so a recreated tracker never finds another's.
+        The key is the folder's place inside the store, so a moved workspace keeps its copies."""
+        try:
+            place = legacy_dir.resolve().relative_to(self.root).as_posix()
+        except ValueError:  # not under this store (MLflow was pointed elsewhere by hand)
+            place = str(legacy_dir)
+        key = hashlib.sha1(place.encode("utf-8")).hexdigest()[:16]
         dest = self.root / "plain-models" / f"{mv.name}-v{mv.version}-{key}"
         if not dest.is_dir():
             dest.parent.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.settings import ENV_WORKSPACE, NO_TELEMETRY_ENVIRONMENT
+from workbench.registry.relocation import relocate
 from workbench.serve.processes import ProcessGroup
 
 __all__ = [
@@ -329,6 +330,9 @@ class MlflowUIServer(Server):
     def start(self) -> "Server":
         # A fresh workspace has no mlruns/ yet; the UI on an empty store is still useful.
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        # A copied or moved workspace's store still names its original folder; the UI's artifact
+        # links and downloads must show this folder's files.
+        relocate(self.mlruns_dir)
         return super().start()
 
     def _argv(self) -> list[str]:
