@@ -56,6 +56,7 @@ def summarise(rows: list[dict]) -> dict:
             oracle.setdefault(f"{r['corpus']}/{r['concept']}", []).append(r["oracle_threshold_ratio"])
     oracle_ratio = {k: float(np.mean(v)) for k, v in oracle.items()}
     return {
+        "finds_little_flags": finds_little_flags(rows),
         # Runs where the overview says "the keywords do as well", and where they really do (corpus F1).
         "keyword_advice": {"said_and_true": sum(a and t for a, t in advice), "said_and_false": sum(a and not t for a, t in advice),
                            "not_said_but_true": sum(t and not a for a, t in advice),
@@ -91,6 +92,43 @@ def summarise(rows: list[dict]) -> dict:
             for r in rows if r.get("estimate") and r["estimate"]["honest_hit_rate"]
         ] or [np.nan])),
     }
+
+
+LOW_HIT_RATE = 0.20  # the issue's bar: a tracker under it must be flagged by the overview
+
+
+def finds_little_flags(rows: list[dict]) -> dict:
+    """Whether the overview flags the trackers that find little: of the runs whose true hit rate
+    is under 0.20, how many carry any finding; of those at 0.50 or more, how many do anyway."""
+    low = [r for r in rows if r.get("estimate") and r[r.get("estimate_truth", "sentence")]["hit_rate"] < LOW_HIT_RATE]
+    good = [r for r in rows if r.get("estimate") and r[r.get("estimate_truth", "sentence")]["hit_rate"] >= 0.5]
+    return {"low_runs": len(low), "low_flagged": sum(bool(r["estimate"].get("findings")) for r in low),
+            "good_runs": len(good), "good_flagged": sum(bool(r["estimate"].get("findings")) for r in good)}
+
+
+def per_concept_table(rows: list[dict]) -> list[str]:
+    """Per concept, means over its seeds: what a user of that concept gets, and how far the
+    intervals can be trusted there."""
+    lines = ["", "## Per concept (mean over seeds)", "",
+             "| corpus | concept | F1 / ceiling | F1 | ceiling | precision | hit rate | YES tags | interval coverage "
+             "| flagged | seeds |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    keys = list(dict.fromkeys((r["corpus"], r["concept"]) for r in rows))
+    for corpus, concept in keys:
+        sub = [r for r in rows if (r["corpus"], r["concept"]) == (corpus, concept)]
+        cov = []
+        for r in sub:
+            e, truth = r.get("estimate") or {}, r[r.get("estimate_truth", "sentence")]
+            for name, t in (("honest_precision", truth["precision"]), ("honest_hit_rate", truth["hit_rate"])):
+                if e.get(name):
+                    cov.append(e[name]["low"] <= t <= e[name]["high"])
+        flagged = sum(bool((r.get("estimate") or {}).get("findings")) for r in sub)
+        lines.append(
+            f"| {corpus} | {concept} | {np.mean([r['ratio_to_ceiling'] or 0 for r in sub]):.2f} | "
+            f"{np.mean([r['utterance']['f1'] for r in sub]):.3f} | {sub[0]['ceiling']['f1']:.3f} | "
+            f"{np.mean([r['utterance']['precision'] for r in sub]):.2f} | {np.mean([r['utterance']['hit_rate'] for r in sub]):.2f} | "
+            f"{np.mean([r['tags_yes'] for r in sub]):.1f} | {np.mean(cov) if cov else float('nan'):.0%} | "
+            f"{flagged}/{len(sub)} | {len(sub)} |")
+    return lines
 
 
 def render_markdown(result: dict) -> str:
@@ -135,6 +173,9 @@ def render_markdown(result: dict) -> str:
               f"| honest precision within ±0.05 of truth | >= 80% of runs | {s['honest_precision_within_0.05']:.0%} (reference {s['reference_precision_within_0.05']:.0%}) |",
               f"| honest hit rate within ±0.10 of truth | >= 80% of runs | {s['honest_hit_rate_within_0.10']:.0%} (reference {s['reference_hit_rate_within_0.10']:.0%}) |",
               f"| 90% intervals contain the truth | >= 85% | {s['honest_interval_coverage']:.0%} (reference {s['reference_interval_coverage']:.0%}) |",
+              *([f"| trackers with a true hit rate under 0.20 that the overview flags | all | "
+                 f"{fl['low_flagged']} of {fl['low_runs']} (flags on trackers at 0.50 or more: {fl['good_flagged']} of {fl['good_runs']}) |"]
+                if (fl := s.get("finds_little_flags")) else []),
               f"| mean hit-rate error (estimate - truth) | – | honest {s['honest_hit_rate_bias']:+.3f}, reference {s['reference_hit_rate_bias']:+.3f} |",
               f"| a round on 100,000 sentences | <= 1 s | {t['total']:.2f} s (fit {t['fit']:.2f}, score {t['score']:.2f}, estimate {t['estimate']:.2f}, plan {t['plan']:.2f}) |" if t else "| a round on 100,000 sentences | <= 1 s | not timed (--quick) |",
               ]
@@ -147,8 +188,9 @@ def render_markdown(result: dict) -> str:
               ("multidogo-train", lambda r: "multidogo" in r["corpus"]),
               ("multiwoz-val", lambda r: "multiwoz" in r["corpus"])]
     lines += ["", "## Breakdown", "",
-              "| runs | n | median F1 / ceiling | worst concept | beat keywords | P within 0.05 | HR within 0.10 | coverage | HR bias |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| runs | n | median F1 / ceiling | worst concept | beat keywords | P within 0.05 | HR within 0.10 | coverage | HR bias "
+              "| HR < 0.20 flagged |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, keep in groups:
         sub = [r for r in rows if keep(r)]
         if not sub:
@@ -157,7 +199,8 @@ def render_markdown(result: dict) -> str:
         lines.append(f"| {name} | {g['runs']} | {g['median_ratio_over_concepts']:.3f} | {g['min_concept_ratio']:.3f} | "
                      f"{g['concepts_beating_keywords_every_seed']}/{g['concepts']} | {g['honest_precision_within_0.05']:.0%} | "
                      f"{g['honest_hit_rate_within_0.10']:.0%} | {g['honest_interval_coverage']:.0%} | "
-                     f"{g['honest_hit_rate_bias']:+.3f} |")
+                     f"{g['honest_hit_rate_bias']:+.3f} | {g['finds_little_flags']['low_flagged']}/{g['finds_little_flags']['low_runs']} |")
+    lines += per_concept_table(rows)
     v = result.get("verified")
     if v:
         lines += ["", f"## With a verification round ({v['size']} random detections tagged after the 4 rounds)", "",

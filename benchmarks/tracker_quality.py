@@ -53,6 +53,7 @@ from _quality_report import render_markdown, summarise  # noqa: E402
 from _text_cache import TextEmbeddingCache  # noqa: E402
 
 from workbench.trackers.keyword_baseline import compare_with_keywords, keyword_baseline  # noqa: E402
+from workbench.training.diagnosis import diagnose  # noqa: E402
 from workbench.training.estimate import detected_where  # noqa: E402
 from workbench.training.session import ActiveLearningSession  # noqa: E402
 from workbench.training.strategies import DiversityStrategy, StratifiedStrategy  # noqa: E402
@@ -214,6 +215,8 @@ def run_concept(corpus: Corpus, concept: dict, seeds: list[int], mix, ceiling_ca
                 "n_probe_tags": est.n_probe_tags, "n_yes": est.n_yes, "n_no": est.n_no,
                 "detected_sentences": est.detected_sentences, "detected_calls": est.detected_calls,
                 "notes": list(est.notes),
+                # What the overview says about the tracker in plain words (finds little, ...).
+                "findings": [f.code for f in diagnose(est, session.held_out(), labels)],
             }
         if with_keywords:
             # The product's keyword baseline (Tracker.keyword_comparison), and whether its advice
@@ -285,9 +288,11 @@ def main(argv=None) -> None:
     # looked at 0-5; seeds 6-11 were never used to choose anything.
     ap.add_argument("--seeds", type=int, nargs="+", default=list(range(12)))
     ap.add_argument("--quick", action="store_true", help="1 seed, no round timing")
+    ap.add_argument("--no-timing", action="store_true", help="skip the round timing")
     ap.add_argument("--mixes", nargs="*", default=None,
                     help="also compare these planner mixes (default: all of MIXES)")
     ap.add_argument("--concept", default=None, help="only concepts whose name contains this")
+    ap.add_argument("--corpus", default=None, help="only corpora whose folder name contains this")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--results-name", default="tracker_quality", metavar="NAME",
                     help="write benchmarks/results/NAME.md and .json (e.g. tracker_quality_fresh for seeds "
@@ -325,7 +330,8 @@ def main(argv=None) -> None:
     _TEXT_CACHE, USE_DESCRIPTION, USE_TURNS = cache, args.with_description, not args.sentences
     ceiling_path = DEFAULT_DIR / "ceilings.json"
     ceiling_cache = json.loads(ceiling_path.read_text()) if ceiling_path.exists() else {}
-    corpora = [load_corpus(d, cache) for d in sorted(DATASETS.iterdir()) if (d / "concepts.json").exists()]
+    corpora = [load_corpus(d, cache) for d in sorted(DATASETS.iterdir())
+               if (d / "concepts.json").exists() and (args.corpus or "") in d.name]
 
     def run_all(mix, with_keywords=True):
         rows = []
@@ -354,7 +360,7 @@ def main(argv=None) -> None:
             mixes[name] = summarise(run_all(MIXES[name], with_keywords=False))
         mixes["default"] = summary
     timing = None
-    if not args.quick:
+    if not (args.quick or args.no_timing):
         big = max(corpora, key=lambda c: len(c.sentences))
         X = big.embeddings
         if len(X) < 100_000:

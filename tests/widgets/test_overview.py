@@ -69,3 +69,22 @@ def test_the_keyword_baseline_button_creates_the_keyword_tracker(demo_ws):
     assert "Created the keyword tracker" in view.keyword_status.value
     view.keyword_button.click()  # a second time: the name is taken, and the screen says so
     assert "wb-error" in view.keyword_status.value and "already" in view.keyword_status.value
+
+
+def test_the_overview_says_what_the_figures_mean_and_what_to_do(demo_ws):
+    from workbench.trackers.advice import TrackerDiagnosis, next_steps
+    from workbench.training.diagnosis import diagnose
+
+    tracker = demo_ws.tracker("Asking for a discount")
+    est = tracker.performance()
+    d = tracker.diagnosis()
+    session = tracker._session_with_model()
+    assert d.findings == diagnose(est, session.held_out(), session.labels)
+    low = dataclasses.replace(est, honest_hit_rate=dataclasses.replace(est.hit_rate, value=0.05, low=0.01, high=0.2))
+    findings = diagnose(low, session.held_out(), session.labels)
+    shown = TrackerDiagnosis(findings, next_steps(findings, rounds_done=2, another_round_helps=True))
+    view = PerformanceOverview(tracker, low, diagnosis=shown)
+    html = view.findings.value
+    assert "What the figures say" in html and "finds few of the mentions: an estimated 5% of them" in html
+    assert "What to do next" in html and "Tag another round (2 of 10 done)" in html
+    assert "What the figures say" not in PerformanceOverview(tracker, est, diagnosis=TrackerDiagnosis()).findings.value

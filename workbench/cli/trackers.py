@@ -88,6 +88,11 @@ def cmd_list(args) -> int:
     return 0
 
 
+def overview_text(t) -> str:
+    """The performance overview in plain text: figures, learning curve, what they say and what to do."""
+    return performance_text(t.performance(), t.learning_curve(), t.diagnosis())
+
+
 def cmd_show(args) -> int:
     t = open_workspace(args).tracker(args.name)
     print(repr(t))
@@ -99,7 +104,7 @@ def cmd_show(args) -> int:
     v = t.versions()
     if v.height:
         print(v)
-        print(performance_text(t.performance(), t.learning_curve()))
+        print(overview_text(t))
     return 0
 
 
@@ -141,7 +146,7 @@ def cmd_tag(args) -> int:
         result = session.finish()
         print(f"\nRound {session.round.number} done: model version {result.version} "
               f"({result.n_yes} YES, {result.n_no} NO, {result.n_not_sure} NOT SURE).")
-        print(performance_text(t.performance(), t.learning_curve()))
+        print(overview_text(t))
     return 0
 
 
@@ -149,7 +154,7 @@ def cmd_train(args) -> int:
     t = open_workspace(args).tracker(args.name)
     result = t.train()
     print(f"Trained '{t.name}': model version {result.version} after round {result.round_number}.")
-    print(performance_text(t.performance(), t.learning_curve()))
+    print(overview_text(t))
     return 0
 
 
@@ -157,7 +162,7 @@ def cmd_performance(args) -> int:
     from workbench.trackers.plots import performance_figure
     t = open_workspace(args).tracker(args.name)
     est, curve = t.performance(), t.learning_curve()
-    print(performance_text(est, curve))
+    print(performance_text(est, curve, t.diagnosis()))
     learnt = t.yes_learnt_from()
     if learnt.height:
         print(f"\n{learnt.height} YES tag(s) learnt from another sentence of their speaker turn, the one the model "

@@ -43,7 +43,9 @@ def figure_text(fig) -> str:
     return f"{fig.value:.2f}  [{fig.low:.2f}, {fig.high:.2f}]  ({fig.n} tags)"
 
 
-def performance_text(est, curve=None) -> str:
+def performance_text(est, curve=None, diagnosis=None) -> str:
+    """The overview as lines for the terminal; ``diagnosis`` (Tracker.diagnosis()) adds what
+    the figures say in plain words and what to do next."""
     lines = [
         f"Tags: {est.n_yes} YES, {est.n_no} NO, {est.n_not_sure} NOT SURE (not used as labels)",
         f"Estimates with {est.confidence:.0%} intervals:",
@@ -67,6 +69,8 @@ def performance_text(est, curve=None) -> str:
         lines.append(f"Learning curve (F1): {pts}")
         verdict = "Another round is likely to help" if curve.another_round_helps else "Another round is unlikely to help much"
         lines.append(f"{verdict}. {curve.advice}")
+    if diagnosis is not None and diagnosis.concerns:
+        lines.append(diagnosis.text())
     return "\n".join(lines)
 
 

@@ -409,6 +409,21 @@ class Tracker(BaseTracker):
         """The performance overview of the model the current tags make (see PerformanceEstimate)."""
         return self._session_with_model().estimate()
 
+    def diagnosis(self):
+        """What the figures say about the current model in plain words (finds few mentions,
+        cannot tell the concept apart, ...) and what to do next: a TrackerDiagnosis, with no
+        findings when there is no reason for concern."""
+        from workbench.trackers.advice import TrackerDiagnosis, next_steps
+        from workbench.training.diagnosis import diagnose
+
+        session = self._session_with_model()
+        findings = diagnose(session.estimate(), session.held_out(), session.labels)
+        curve = self.learning_curve()
+        steps = next_steps(findings, rounds_done=self._trained_round_number(),
+                           another_round_helps=curve.another_round_helps,
+                           keywords_do_as_well=bool(findings) and self.keyword_comparison().keywords_do_as_well)
+        return TrackerDiagnosis(findings, steps)
+
     def keyword_comparison(self):
         """The keyword tracker its examples suggest, against this tracker: on the tags (each
         tag judged by a model that did not see it) and in scope. See KeywordComparison."""

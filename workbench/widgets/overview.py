@@ -32,14 +32,16 @@ class PerformanceOverview:
     """
 
     def __init__(self, tracker: Any, estimate: Any = None, *, curve: Any = None, samples: Any = None,
-                 keywords: Any = None, learnt_from: Any = None, n_samples: int = 20) -> None:
+                 keywords: Any = None, learnt_from: Any = None, diagnosis: Any = None, n_samples: int = 20) -> None:
         self.tracker = tracker
         self.estimate = estimate if estimate is not None else tracker.performance()
         self.curve = curve if curve is not None else tracker.learning_curve()
         self.samples = samples if samples is not None else tracker.sample_detections(n_samples)
         self.keywords = keywords if keywords is not None else tracker.keyword_comparison()
         self.notes = reliability_notes(self.estimate)
+        self.diagnosis = diagnosis if diagnosis is not None else tracker.diagnosis()
         self.headline = html_block(self._headline())
+        self.findings = html_block(self._findings())
         self.figure = html_block(self._figure())
         self.counts = html_block(self._counts())
         self.keyword_baseline = html_block(self._keywords())
@@ -51,7 +53,7 @@ class PerformanceOverview:
         self.sample_list = html_block(self._samples())
         self.learnt_from = html_block(self._learnt_from(learnt_from if learnt_from is not None
                                                         else tracker.yes_learnt_from()))
-        self.widget = widgets.VBox([self.headline, self.figure, self.counts, self.learnt_from, self.keyword_baseline,
+        self.widget = widgets.VBox([self.headline, self.findings, self.figure, self.counts, self.learnt_from, self.keyword_baseline,
                                     widgets.HBox([self.keyword_button, self.keyword_status]), self.sample_list])
 
     def create_keyword_tracker(self) -> Any:
@@ -86,6 +88,16 @@ class PerformanceOverview:
         warn = "".join(f"<p class='wb-warning'>⚠ {esc(n)}</p>" for n in self.notes)
         return (f"<h2>{esc(self.tracker.name)}</h2><div class='wb-muted'>{esc(version)} · "
                 f"{est.confidence:.0%} intervals</div>{warn}<div style='display:flex;flex-wrap:wrap;gap:8px 40px'>{cards}</div>")
+
+    def _findings(self) -> str:
+        """What the figures say in plain words, and what to do next; nothing when all is well."""
+        d = self.diagnosis
+        if not d.findings:
+            return ""
+        said = "".join(f"<li>{esc(f.message)}</li>" for f in d.findings)
+        todo = "".join(f"<li>{esc(s.message)}</li>" for s in d.suggestions)
+        return (f"<div class='wb-warning'><b>What the figures say</b><ul>{said}</ul></div>"
+                + (f"<div><b>What to do next</b><ul>{todo}</ul></div>" if todo else ""))
 
     def _figure(self) -> str:
         from workbench.trackers.plots import performance_figure

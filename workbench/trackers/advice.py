@@ -1,0 +1,80 @@
+"""What the overview tells a user to do next, from what the figures say.
+
+The findings come from the training core (workbench.training.diagnosis: finds little, few
+detections, weak separation, few YES tags); this module adds what only the tracker knows:
+how many rounds are tagged, whether the learning curve still climbs, whether the examples'
+keywords do as well, and which training options exist. Each suggestion is offered only when
+the figures support it, so that a tracker with no findings gets no advice at all.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from workbench.core.settings import BASIC_MODEL_ROUNDS, MAX_ROUNDS
+from workbench.training.diagnosis import (
+    FEW_DETECTIONS,
+    FEW_YES_TAGS,
+    FINDS_LITTLE,
+    WEAK_SEPARATION,
+    Finding,
+)
+
+MORE_ROUNDS = "more_rounds"
+DIFFERENT_EXAMPLES = "different_examples"
+DEEP_TRAINING = "deep_training"
+KEYWORD_TRACKER = "keyword_tracker"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class TrackerDiagnosis:
+    """The findings about a tracker's current model and what to do about them."""
+
+    findings: tuple[Finding, ...] = ()
+    suggestions: tuple[Suggestion, ...] = field(default=())
+
+    @property
+    def concerns(self) -> bool:
+        return bool(self.findings)
+
+    def text(self) -> str:
+        """Lines for the terminal; empty when there is nothing to say."""
+        if not self.findings:
+            return ""
+        lines = ["What the figures say:"] + [f"  - {f.message}" for f in self.findings]
+        if self.suggestions:
+            lines += ["What to do next:"] + [f"  - {s.message}" for s in self.suggestions]
+        return "\n".join(lines)
+
+
+def next_steps(findings: tuple[Finding, ...], *, rounds_done: int, another_round_helps: bool | None,
+               keywords_do_as_well: bool = False, deep_trained: bool = False) -> tuple[Suggestion, ...]:
+    """Suggestions for a tracker with ``findings``, in the order worth trying."""
+    if not findings:
+        return ()
+    codes = {f.code for f in findings}
+    out = []
+    if rounds_done < MAX_ROUNDS and (rounds_done < BASIC_MODEL_ROUNDS or another_round_helps or FEW_YES_TAGS in codes):
+        out.append(Suggestion(MORE_ROUNDS, (
+            f"Tag another round ({rounds_done} of {MAX_ROUNDS} done): each round looks for more mentions where the "
+            "model is unsure, and more YES tags teach it the other ways people say it.")))
+    if codes & {FEW_YES_TAGS, FEW_DETECTIONS, WEAK_SEPARATION}:
+        out.append(Suggestion(DIFFERENT_EXAMPLES, (
+            "Try different example sentences: copy a few mentions as your calls really say them (fillers, "
+            "half-sentences and all) from the transcripts, or start a new tracker with them.")))
+    if codes & {WEAK_SEPARATION, FINDS_LITTLE} and not deep_trained:
+        out.append(Suggestion(DEEP_TRAINING, (
+            "Try deep training: it tunes the tracker's own copy of the language model on your tags, which helps "
+            "most where the concept is said in ways the shared model does not tell apart "
+            "(t.train(deep=True), `workbench train NAME --deep`, or \"Deep training\" in the tagging view).")))
+    if keywords_do_as_well or codes & {FEW_DETECTIONS}:
+        out.append(Suggestion(KEYWORD_TRACKER, (
+            "Consider a keyword tracker: when a concept is said in a few fixed words, exact phrases find it "
+            "as well and are easier to trust (\"Create this keyword tracker\" in the overview, or "
+            "t.create_keyword_baseline()).")))
+    return tuple(out)
