@@ -106,6 +106,33 @@ def finds_little_flags(rows: list[dict]) -> dict:
             "good_runs": len(good), "good_flagged": sum(bool(r["estimate"].get("findings")) for r in good)}
 
 
+def _coverage(sub: list[dict], name: str) -> float:
+    hits = [r["estimate"][name]["low"] <= r[r.get("estimate_truth", "sentence")][key] <= r["estimate"][name]["high"]
+            for r in sub for key in [name.split("_", 1)[1]] if r.get("estimate") and r["estimate"].get(name)]
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def speech_targets(rows: list[dict]) -> list[str]:
+    """The real-speech issue's targets (issue 15), each with its measured value."""
+    spoken = [r for r in rows if r["corpus"] in SPOKEN]
+    typed = [r for r in rows if r["corpus"] not in SPOKEN]
+    if not spoken:
+        return []
+    sp, ty = summarise(spoken), summarise(typed) if typed else None
+    fl = sp["finds_little_flags"]
+    below = sorted(k.split("/", 1)[1] for k, v in sp["concept_ratio"].items() if v < 0.5)
+    return ["", "## Real-speech targets (transcribed speech: mrda-meetings)", "",
+            "| target | goal | measured |", "|---|---|---|",
+            f"| median F1 / ceiling | >= 0.80 | {sp['median_ratio_over_concepts']:.3f} |",
+            f"| no concept below 0.50x | none | {len(below)} of {sp['concepts']} below: {', '.join(below) or 'none'} "
+            f"(worst {sp['min_concept_ratio']:.3f}) |",
+            f"| trackers with a true hit rate under 0.20 flagged by the overview | all | "
+            f"{fl['low_flagged']} of {fl['low_runs']} |",
+            f"| 90% intervals hold the true precision | >= 88% | {_coverage(spoken, 'honest_precision'):.0%} |",
+            f"| 90% intervals hold the true hit rate | >= 88% | {_coverage(spoken, 'honest_hit_rate'):.0%} |",
+            *([f"| typed corpora keep their median | >= 0.95 | {ty['median_ratio_over_concepts']:.3f} |"] if ty else [])]
+
+
 def per_concept_table(rows: list[dict]) -> list[str]:
     """Per concept, means over its seeds: what a user of that concept gets, and how far the
     intervals can be trusted there."""
@@ -200,6 +227,7 @@ def render_markdown(result: dict) -> str:
                      f"{g['concepts_beating_keywords_every_seed']}/{g['concepts']} | {g['honest_precision_within_0.05']:.0%} | "
                      f"{g['honest_hit_rate_within_0.10']:.0%} | {g['honest_interval_coverage']:.0%} | "
                      f"{g['honest_hit_rate_bias']:+.3f} | {g['finds_little_flags']['low_flagged']}/{g['finds_little_flags']['low_runs']} |")
+    lines += speech_targets(rows)
     lines += per_concept_table(rows)
     v = result.get("verified")
     if v:
