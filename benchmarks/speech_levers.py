@@ -39,7 +39,7 @@ from _text_cache import TextEmbeddingCache  # noqa: E402
 from workbench.training.estimate.calibration import RIDGE, logistic  # noqa: E402
 from workbench.training.session import ActiveLearningSession  # noqa: E402
 
-MODELS = {"C = 10 (the default before session 6)": {"C": 10.0}, "C = 3": {"C": 3.0}, "C = 2": {"C": 2.0},
+MODELS = {"C = 10 (the default)": {"C": 10.0}, "C = 3": {"C": 3.0}, "C = 2": {"C": 2.0},
           "C = 1": {"C": 1.0}, "C = 0.3": {"C": 0.3}}
 
 

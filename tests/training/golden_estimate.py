@@ -69,8 +69,7 @@ def template(name: str, stored: dict):
         return LogisticRegression(C=10.0)
     from workbench.training import TrackerModel
 
-    # C=10: the default when the cases were recorded (session 6 lowered it to 2).
-    return TrackerModel(C=10.0, random_state=CASES[name]["seed"], threshold=float(stored[f"{name}.threshold"]))
+    return TrackerModel(random_state=CASES[name]["seed"], threshold=float(stored[f"{name}.threshold"]))
 
 
 def _tag_rounds(name: str, X, truth, E, groups) -> dict[str, np.ndarray]:

@@ -26,7 +26,7 @@ def test_fit_predict_contract(data):
     assert np.array_equal(m.predict(X), (d > 0).astype(int))
     assert np.array_equal(m.predict(X), p.argmax(1))
     assert (m.predict(X) == y).mean() > 0.85
-    assert m.get_params()["C"] == 2.0 and clone(m).get_params() == m.get_params()
+    assert m.get_params()["C"] == 10.0 and clone(m).get_params() == m.get_params()
 
 
 def test_reproducible_from_the_seed(data):

@@ -1,17 +1,19 @@
 """The tracker's classifier: logistic regression over sentence embeddings, with a threshold.
 
 Tags from active learning are few (a hundred or so), over-represent the boundary, and are
-often unbalanced either way, so the defaults are: unweighted classes, moderate
-regularisation, the user's example sentences as extra positives, and a threshold chosen by
+often unbalanced either way, so the defaults are: unweighted classes, weak regularisation
+(C=10: the embeddings are unit vectors and a strong penalty flattens every score towards
+zero), the user's example sentences as extra positives, and a threshold chosen by
 cross-validated F1 on the tags rather than probability 0.5.
 
-The regularisation, C=2, was chosen in session 6 through the product's loop on the quality
-benchmark's seeds 0-11 (benchmarks/results/speech_levers.md and tracker_quality.md): C=10,
-chosen on typed dialogues alone, overfits the 10-30 YES tags a rare concept gets on
-transcribed speech (mrda-meetings: median F1 / ceiling 0.34 at C=10, 0.42 at C=2, 0.42 at
-C=1), while typed dialogues keep their level (0.963 at C=10, 0.954 at C=2, 0.949 at C=1; worst
-concept 0.807, 0.815, 0.778). Cross-validation on the tags cannot make this choice: the tags
-over-represent the concept's look-alikes, and on them C=10 always looks best.
+Session 6 tried a stronger penalty for transcribed speech, where a rare concept gets only 10-30
+YES tags and C=10 lands on high precision and near-zero recall. Through the product's loop on
+seeds 0-11, C=2 lifted speech (mrda-meetings) from 0.34x to 0.42x the ceiling and kept typed
+dialogues at 0.954x; on the held-out seeds 12-17 it lifted speech only from 0.28x to 0.30x and
+cost typed dialogues 0.952x -> 0.943x (worst concept 0.832x -> 0.777x), so it was not adopted
+(benchmarks/tracker_quality_history.md, "Session 6"). Cross-validation on the tags cannot make
+the choice either: the tags over-represent the concept's look-alikes, and on them C=10 looks
+best in most runs.
 
 A tracker reports speaker turns (a turn mentions the concept when any of its sentences is
 detected). With ``threshold_unit="turn"`` and each tag's turn mates passed to ``fit`` (the
@@ -74,7 +76,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        C: float = 2.0,
+        C: float = 10.0,
         class_weight: str | dict | None = None,
         example_weight: float = 1.0,
         threshold: str | float = "cv",
