@@ -105,7 +105,7 @@ def main(argv=None) -> None:
             raw = session.scores() + session.model().threshold_
             chosen.setdefault(name, {}).setdefault(run.key, []).append(run.f1_ratio(raw, session.model().threshold_))
             hindsight.setdefault(name, {}).setdefault(run.key, []).append(run.oracle_ratio(raw))
-            if name.startswith("C = 1"):
+            if params["C"] == 1.0:
                 for rule, cut in threshold_rules(session, inclusion).items():
                     rules.setdefault(rule, {}).setdefault(run.key, []).append(run.f1_ratio(raw, cut))
         print(f"  {run.key} seed {run.seed}", flush=True)
