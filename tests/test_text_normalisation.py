@@ -175,3 +175,45 @@ def test_a_version_scores_transcribed_text_as_the_workbench_does(speech_embedder
     np.testing.assert_allclose(result["score"][:3], expected, atol=1e-5)
     as_is = clf.predict_proba(embedder.encode(texts))[:, 1]
     assert np.abs(as_is - expected).max() > 1e-3  # had the pyfunc skipped the rules, this test would fail
+
+
+# --- the workspace setting ----------------------------------------------------------------------
+
+def test_a_new_workspace_records_the_default_and_an_embedded_one_keeps_raw_text(tmp_path, monkeypatch):
+    from workbench.embedding import normalise
+    from workbench.workspace import Workspace
+
+    assert Workspace(tmp_path / "new").embedder.text_normalisation == normalise.DEFAULT_NORMALISATION
+    # Were the default to change, a workspace embedded before keeps its raw vectors (and the
+    # versions trained on them), while a new one takes the new default and keeps it.
+    monkeypatch.setattr(normalise, "DEFAULT_NORMALISATION", "speech-1")
+    old = tmp_path / "old"
+    (old / "data" / "embeddings" / "all-MiniLM-L6-v2-fp32-1a2b3c4d").mkdir(parents=True)
+    assert Workspace(old).embedder.text_normalisation is None
+    assert Workspace(tmp_path / "newer").embedder.text_normalisation == "speech-1"
+    monkeypatch.setattr(normalise, "DEFAULT_NORMALISATION", None)
+    assert Workspace(tmp_path / "newer").embedder.text_normalisation == "speech-1"  # recorded
+    assert Workspace(tmp_path / "new").embedder.text_normalisation is None
+    with pytest.raises(ValueError, match="unknown text normalisation"):
+        normalise.set_workspace_normalisation(tmp_path / "new" / "data" / "embeddings", "speech-0")
+
+
+def test_a_normalising_workspace_embeds_normalised_text_and_shows_the_original(tmp_path, embedder):
+    import polars as pl
+
+    from tests.conftest import tiny_corpus
+    from workbench.embedding.normalise import set_workspace_normalisation
+    from workbench.workspace import Workspace
+
+    calls, utts = tiny_corpus(2)
+    utts = utts.with_columns(pl.concat_str([pl.lit("um so so "), pl.col("text")]).alias("text"))
+    set_workspace_normalisation(tmp_path / "ws" / "data" / "embeddings", "speech-1")
+    ws = Workspace(tmp_path / "ws")
+    ws.import_calls(calls, utts)
+    ws.embed(progress=False)
+    assert ws.embedder.model_id == f"{embedder.model_id}+speech-1"
+    texts = ws.sentences["text"].to_list()
+    assert texts[0].startswith("um so so ")  # stored and shown as said
+    expected = embedder.encode(normalise_texts(texts)).astype(np.float16).astype(np.float32)
+    np.testing.assert_allclose(ws.embeddings(), expected, atol=2e-3)
+    assert not np.allclose(ws.embeddings()[0], embedder.encode(texts[:1])[0], atol=2e-3)

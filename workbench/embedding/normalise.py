@@ -24,11 +24,15 @@ never mixed.
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 
-__all__ = ["DEFAULT_NORMALISATION", "NORMALISATIONS", "STRIP", "normalise_text", "normalise_texts", "normaliser"]
+__all__ = ["DEFAULT_NORMALISATION", "NORMALISATIONS", "STRIP", "normalise_text", "normalise_texts", "normaliser",
+           "set_workspace_normalisation", "workspace_normalisation"]
 
 # Hesitation sounds that mean nothing on their own. Not "uhhuh"/"mhm"/"mm-hmm" (yes), "oh"
 # (news, surprise), "huh" ("what?"), "ah" ("I see"), "eh" (a tag question).
@@ -123,3 +127,39 @@ def normaliser(name: str | None):
         return normalise_texts(texts, name)
 
     return apply
+
+
+# --- the workspace setting ------------------------------------------------------------------
+
+SETTING_FILE = "text_normalisation.json"  # in the workspace's embeddings folder
+
+
+def workspace_normalisation(embeddings_dir: str | Path) -> str | None:
+    """The text normalisation a workspace embeds with.
+
+    Recorded in ``<embeddings_dir>/text_normalisation.json``. A workspace without a record gets
+    DEFAULT_NORMALISATION when it has no embeddings yet (recorded now, so it keeps it if the
+    default changes), and None when it was embedded before the setting existed: its vectors, and
+    the versions trained on them, stay valid without re-embedding.
+    """
+    folder = Path(embeddings_dir)
+    path = folder / SETTING_FILE
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))["text_normalisation"]
+    embedded = folder.is_dir() and any(p.is_dir() for p in folder.iterdir())
+    name = None if embedded else DEFAULT_NORMALISATION
+    set_workspace_normalisation(folder, name)
+    return name
+
+
+def set_workspace_normalisation(embeddings_dir: str | Path, name: str | None) -> None:
+    """Record that the workspace embeds with text normalisation ``name`` (None: the text as it
+    is). Its sentences must then be embedded again (``ws.embed()``), and versions trained under
+    the other setting no longer score there: their embedding model differs."""
+    if name is not None:
+        _compiled(name)  # refuse unknown names before anything is written
+    folder = Path(embeddings_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{SETTING_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"text_normalisation": name}), encoding="utf-8")
+    tmp.replace(folder / SETTING_FILE)

@@ -1,0 +1,228 @@
+"""Benchmark: what speech text should be embedded as, measured through the product's own loop.
+
+Issue 15, item 2: transcript normalisation before embedding, and segmentation for speech. Each
+variant changes only the text each sentence is embedded as (or, for segmentation, the sentence
+rows); the truth, the simulated user, the 5 examples and the 4 rounds of 25 are those of
+tracker_quality.py (its run_concept, the Tracker's ActiveLearningSession). The ceiling is
+recomputed on each variant's embeddings, so both the ratio to the ceiling and the absolute F1 are
+reported: a variant that lowers the ceiling must not look better for it.
+
+Variants:
+- raw: the sentence as imported.
+- speech-1: workbench.embedding.normalise (fillers, repetitions, disfluency marks removed).
+- speech-1 + run-on windows: sentences over RUN_ON_WORDS words cut into windows of at most
+  WINDOW_WORDS words, each its own row (a turn is detected when any of its rows is).
+- speech-1 + fragments with context: fragments (at most FRAGMENT_WORDS words and no sentence end:
+  "so", "and", "uh", "i mean", the pieces of abandoned turns) embedded together with the next
+  sentence of the call; the row and its display stay the fragment. Short sentences that end
+  ("yeah.", "no.", "right?") carry meaning on their own and are left alone.
+
+Diagnostics per variant, by sentence length (words of the original): share of the scope and of
+the positives, hit rate and precision of the final detections; they say whether run-ons or
+fragments are where the tracker goes wrong.
+
+    nice -n 10 .venv/bin/python benchmarks/speech_text.py                      # seeds 0-11, every variant
+    nice -n 10 .venv/bin/python benchmarks/speech_text.py --seeds 12 13 14 15 16 17 \\
+        --variants raw speech-1 --results-name speech_text_fresh             # held out, once
+
+Writes benchmarks/results/NAME.md and .json (default speech_text).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import tracker_quality as tq  # noqa: E402
+from _corpora import DATASETS, RESULTS, Corpus, concept_scope, load_corpus, utterance_truth  # noqa: E402
+from _text_cache import TextEmbeddingCache  # noqa: E402
+
+from workbench.embedding.normalise import normaliser  # noqa: E402
+
+RUN_ON_WORDS, WINDOW_WORDS = 24, 16
+FRAGMENT_WORDS = 2
+SENTENCE_END = re.compile(r"[.?!…]\W*$")
+LENGTHS = {"1-2 words": (1, 2), "3-24 words": (3, 24), "25+ words": (25, 10**9)}
+VARIANTS = {
+    "raw": (None, None),
+    "speech-1": ("speech-1", None),
+    "speech-1 + run-on windows": ("speech-1", "windows"),
+    "speech-1 + fragments with context": ("speech-1", "fragment-context"),
+}
+
+
+# --- segmentations ------------------------------------------------------------------------
+
+def run_on_windows(sentences: pl.DataFrame) -> pl.DataFrame:
+    """Sentences over RUN_ON_WORDS words cut into equal windows of at most WINDOW_WORDS words."""
+    def cut(text: str) -> list[str]:
+        words = text.split()
+        if len(words) <= RUN_ON_WORDS:
+            return [text]
+        n = -(-len(words) // WINDOW_WORDS)
+        bounds = np.linspace(0, len(words), n + 1).round().astype(int)
+        return [" ".join(words[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    return sentences.with_columns(pl.col("text").map_elements(cut, return_dtype=pl.List(pl.String))).explode("text")
+
+
+def embedded_texts(sentences: pl.DataFrame, segmentation: str | None) -> list[str]:
+    """The text each row is embedded as, before normalisation."""
+    texts = sentences["text"].to_list()
+    if segmentation != "fragment-context":
+        return texts
+    calls = sentences["call_id"].to_list()
+    out = list(texts)
+    for i, text in enumerate(texts):
+        fragment = len(text.split()) <= FRAGMENT_WORDS and not SENTENCE_END.search(text)
+        if fragment and i + 1 < len(texts) and calls[i + 1] == calls[i]:
+            out[i] = f"{text} {texts[i + 1]}"
+    return out
+
+
+def variant_corpus(base: Corpus, name: str, cache: TextEmbeddingCache) -> Corpus:
+    normalisation, segmentation = VARIANTS[name]
+    sentences = run_on_windows(base.sentences) if segmentation == "windows" else base.sentences
+    texts = embedded_texts(sentences, segmentation)
+    normalise = normaliser(normalisation)
+    embeddings = cache.get(normalise(texts) if normalise else texts)
+    key_suffix = f"+{segmentation}" if segmentation else ""
+    return replace(base, sentences=sentences, embeddings=embeddings, normalisation=(normalisation or "raw") + key_suffix
+                   if normalisation or segmentation else None)
+
+
+# --- diagnostics --------------------------------------------------------------------------
+
+def by_length(corpus: Corpus, concept: dict, dump: Path, seeds: list[int]) -> dict:
+    """Per sentence length: share of the scope and of the positive sentences, and the final
+    detections' hit rate and precision (sentence rows against their turn's truth), over seeds."""
+    scope = concept_scope(corpus, concept)
+    texts = corpus.sentences["text"].to_numpy()[scope]
+    words = np.array([len(t.split()) for t in texts])
+    truth = utterance_truth(corpus, concept)[corpus.sentences["utt_key"].to_numpy()[scope]]
+    out = {}
+    for label, (low, high) in LENGTHS.items():
+        in_bucket = (words >= low) & (words <= high)
+        tp = fp = fn = 0
+        for seed in seeds:
+            path = dump / f"{corpus.name}__{concept['name']}__{seed}.npz"
+            if path.exists():
+                d = np.load(path)
+                detected = d["raw"] > d["threshold"]
+            else:  # the model collapsed: nothing detected
+                detected = np.zeros(len(scope), bool)
+            tp += int((detected & truth & in_bucket).sum())
+            fp += int((detected & ~truth & in_bucket).sum())
+            fn += int((~detected & truth & in_bucket).sum())
+        out[label] = {"share_of_scope": float(in_bucket.mean()),
+                      "share_of_positives": float((truth & in_bucket).sum() / max(truth.sum(), 1)),
+                      "hit_rate": tp / (tp + fn) if tp + fn else None,
+                      "precision": tp / (tp + fp) if tp + fp else None}
+    return out
+
+
+# --- summary and report -------------------------------------------------------------------
+
+def concept_summary(rows: list[dict]) -> dict:
+    f1 = [r["utterance"]["f1"] for r in rows]
+    return {
+        "ceiling_f1": rows[0]["ceiling"]["f1"], "f1": float(np.mean(f1)),
+        "ratio": float(np.mean([r["ratio_to_ceiling"] or 0.0 for r in rows])),
+        "worst_seed_f1": float(min(f1)),
+        "precision": float(np.mean([r["utterance"]["precision"] for r in rows])),
+        "hit_rate": float(np.mean([r["utterance"]["hit_rate"] for r in rows])),
+        "tags_yes": float(np.mean([r["tags_yes"] for r in rows])), "runs": len(rows),
+    }
+
+
+def variant_summary(concepts: dict[str, dict]) -> dict:
+    ratios = [c["ratio"] for c in concepts.values()]
+    return {"median_ratio": float(np.median(ratios)), "worst_ratio": float(min(ratios)),
+            "median_f1": float(np.median([c["f1"] for c in concepts.values()])),
+            "median_ceiling_f1": float(np.median([c["ceiling_f1"] for c in concepts.values()]))}
+
+
+def render(result: dict) -> str:
+    lines = [f"# {result['title']}", "", "Generated by `benchmarks/speech_text.py`; do not edit by hand.", "",
+             f"Seeds {result['seeds']}; the loop of tracker_quality.py (5 examples, 4 rounds of 25, no verification "
+             "round); F1 at utterance level; the ceiling recomputed on each variant's embeddings.", "",
+             "## Summary", "", "| corpus | variant | median F1 | median ceiling F1 | median F1/ceiling | worst F1/ceiling |",
+             "|---|---|---|---|---|---|"]
+    for corpus, variants in result["corpora"].items():
+        for name, v in variants.items():
+            s = v["summary"]
+            lines.append(f"| {corpus} | {name} | {s['median_f1']:.3f} | {s['median_ceiling_f1']:.3f} | "
+                         f"{s['median_ratio']:.2f} | {s['worst_ratio']:.2f} |")
+    lines += ["", "## Per concept", "", "| corpus | concept | variant | ceiling F1 | F1 (mean) | F1 (worst seed) | "
+              "F1/ceiling | precision | hit rate | YES tags |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for corpus, variants in result["corpora"].items():
+        concepts = next(iter(variants.values()))["concepts"]
+        for concept in concepts:
+            for name, v in variants.items():
+                c = v["concepts"][concept]
+                lines.append(f"| {corpus} | {concept} | {name} | {c['ceiling_f1']:.3f} | {c['f1']:.3f} | "
+                             f"{c['worst_seed_f1']:.3f} | {c['ratio']:.2f} | {c['precision']:.2f} | {c['hit_rate']:.2f} | "
+                             f"{c['tags_yes']:.1f} |")
+    lines += ["", "## Where the tracker goes wrong, by sentence length", "",
+              "Final detections of all seeds, sentence rows against their turn's truth.", "",
+              "| corpus | concept | variant | length | share of scope | share of positives | hit rate | precision |",
+              "|---|---|---|---|---|---|---|---|"]
+    for corpus, variants in result["corpora"].items():
+        for name, v in variants.items():
+            for concept, buckets in v["by_length"].items():
+                for label, b in buckets.items():
+                    hr = "-" if b["hit_rate"] is None else f"{b['hit_rate']:.2f}"
+                    p = "-" if b["precision"] is None else f"{b['precision']:.2f}"
+                    lines.append(f"| {corpus} | {concept} | {name} | {label} | {b['share_of_scope']:.3f} | "
+                                 f"{b['share_of_positives']:.3f} | {hr} | {p} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(range(12)))
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--corpora", nargs="+", default=["mrda-meetings"])
+    ap.add_argument("--results-name", default="speech_text")
+    ap.add_argument("--title", default="Speech text: normalisation and segmentation before embedding")
+    args = ap.parse_args(argv)
+    cache = TextEmbeddingCache()
+    ceiling_path = tq.DEFAULT_DIR / "ceilings.json"
+    ceilings = json.loads(ceiling_path.read_text()) if ceiling_path.exists() else {}
+    result = {"title": args.title, "seeds": args.seeds, "corpora": {},
+              "settings": {"run_on_words": RUN_ON_WORDS, "window_words": WINDOW_WORDS, "fragment_words": FRAGMENT_WORDS}}
+    for corpus_name in args.corpora:
+        base = load_corpus(DATASETS / corpus_name, cache)
+        result["corpora"][corpus_name] = {}
+        for name in args.variants:
+            corpus = variant_corpus(base, name, cache)
+            print(f"== {corpus_name}, {name}: {len(corpus.sentences)} sentences", flush=True)
+            with tempfile.TemporaryDirectory() as dump:
+                tq.DUMP = Path(dump)
+                concepts, lengths = {}, {}
+                for concept in corpus.concepts:
+                    rows = tq.run_concept(corpus, concept, args.seeds, None, ceilings, with_keywords=False)
+                    ceiling_path.write_text(json.dumps(ceilings))
+                    concepts[concept["name"]] = concept_summary(rows)
+                    lengths[concept["name"]] = by_length(corpus, concept, Path(dump), args.seeds)
+            result["corpora"][corpus_name][name] = {"concepts": concepts, "by_length": lengths,
+                                                   "summary": variant_summary(concepts)}
+            print(json.dumps(result["corpora"][corpus_name][name]["summary"]), flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.results_name}.json").write_text(json.dumps(result, indent=1))
+    (RESULTS / f"{args.results_name}.md").write_text(render(result))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    main()
