@@ -6,12 +6,14 @@ marks ("--", "=="). To a sentence encoder these are words like any other, and on
 they outweigh the meaning. :func:`normalise_text` removes them from the text *to embed*; the
 workspace keeps and shows the original text everywhere.
 
-The normalisation is plain data: an ordered list of ``(pattern, replacement)`` pairs for
-Python's ``re`` (case-insensitive), each applied until the text stops changing, then spaces
-tidied, and the original returned if nothing with a letter or digit is left. That is what the
-MLflow pyfunc (workbench/registry/pyfunc.py, which cannot import the workbench) repeats from
-the same table, so a logged version embeds text exactly as the workspace did;
-tests/test_registry.py checks that the two tables are equal.
+The normalisation is plain data: an ordered list of ``(trigger characters, pattern,
+replacement)`` rules for Python's ``re`` (case-insensitive), each applied until the text stops
+changing (a rule with triggers only to texts holding one of them), then the ends stripped of
+STRIP, and the original returned if nothing with a letter or digit is left. The MLflow pyfunc
+(workbench/registry/pyfunc.py, which cannot import the workbench) repeats the same table and
+steps, so a logged version embeds text exactly as the workspace did;
+tests/test_text_normalisation.py checks that both tables and their outputs are equal. About
+15 microseconds a sentence (1.5 s of CPU for 100,000), against about 2 ms to embed it.
 
 Kept on purpose: backchannels and answers that carry meaning ("uhhuh", "mhm", "yeah", "no",
 "oh", "huh?"), discourse markers ("you know", "i mean", "like": they are words as often as

@@ -19,7 +19,7 @@ Text normalisation: an embedding model id that ends in "+NAME" (e.g.
 "all-MiniLM-L6-v2-fp32-1a2b3c4d+speech-1") was embedded by the workbench after rewriting each
 text by normalisation NAME (fillers, repetitions and disfluency marks removed; see
 workbench/embedding/normalise.py). Text given here is rewritten by the same rules, repeated below
-as plain data; tests/test_registry.py checks that both tables are equal.
+as plain data; tests/test_text_normalisation.py checks that both tables are equal.
 """
 import json
 import os
