@@ -103,28 +103,30 @@ def variant_corpus(base: Corpus, name: str, cache: TextEmbeddingCache) -> Corpus
 # --- diagnostics --------------------------------------------------------------------------
 
 def by_length(corpus: Corpus, concept: dict, dump: Path, seeds: list[int]) -> dict:
-    """Per sentence length: share of the scope and of the positive sentences, and the final
-    detections' hit rate and precision (sentence rows against their turn's truth), over seeds."""
+    """Per sentence length, and for the fragments the context variant changes: share of the
+    scope, of the positive sentences and of the final detections, and the detections' hit rate
+    and precision (sentence rows against their turn's truth), over seeds."""
     scope = concept_scope(corpus, concept)
     texts = corpus.sentences["text"].to_numpy()[scope]
     words = np.array([len(t.split()) for t in texts])
+    ends = np.array([bool(SENTENCE_END.search(t)) for t in texts])
     truth = utterance_truth(corpus, concept)[corpus.sentences["utt_key"].to_numpy()[scope]]
+    buckets = {label: (words >= low) & (words <= high) for label, (low, high) in LENGTHS.items()}
+    buckets["fragments (<= 2 words, no sentence end)"] = (words <= FRAGMENT_WORDS) & ~ends
+    detected = np.zeros((len(seeds), len(scope)), bool)
+    for i, seed in enumerate(seeds):
+        path = dump / f"{corpus.name}__{concept['name']}__{seed}.npz"
+        if path.exists():  # else the model collapsed: nothing detected
+            d = np.load(path)
+            detected[i] = d["raw"] > d["threshold"]
     out = {}
-    for label, (low, high) in LENGTHS.items():
-        in_bucket = (words >= low) & (words <= high)
-        tp = fp = fn = 0
-        for seed in seeds:
-            path = dump / f"{corpus.name}__{concept['name']}__{seed}.npz"
-            if path.exists():
-                d = np.load(path)
-                detected = d["raw"] > d["threshold"]
-            else:  # the model collapsed: nothing detected
-                detected = np.zeros(len(scope), bool)
-            tp += int((detected & truth & in_bucket).sum())
-            fp += int((detected & ~truth & in_bucket).sum())
-            fn += int((~detected & truth & in_bucket).sum())
+    for label, in_bucket in buckets.items():
+        tp = int((detected & truth & in_bucket).sum())
+        fp = int((detected & ~truth & in_bucket).sum())
+        fn = int((~detected & truth & in_bucket).sum())
         out[label] = {"share_of_scope": float(in_bucket.mean()),
                       "share_of_positives": float((truth & in_bucket).sum() / max(truth.sum(), 1)),
+                      "share_of_detections": float((tp + fp) / max(detected.sum(), 1)),
                       "hit_rate": tp / (tp + fn) if tp + fn else None,
                       "precision": tp / (tp + fp) if tp + fp else None}
     return out
@@ -183,8 +185,8 @@ def render_section(section: dict) -> list[str]:
 def render_lengths(section: dict) -> list[str]:
     lines = [f"## Where the tracker goes wrong, by sentence length ({section['title']})", "",
              "Final detections of all seeds, sentence rows against their turn's truth.", "",
-             "| corpus | concept | variant | length | share of scope | share of positives | hit rate | precision |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| corpus | concept | variant | length | share of scope | share of positives | share of detections | "
+             "hit rate | precision |", "|---|---|---|---|---|---|---|---|---|"]
     for corpus, variants in section["corpora"].items():
         for name, v in variants.items():
             for concept, buckets in v["by_length"].items():
@@ -192,7 +194,7 @@ def render_lengths(section: dict) -> list[str]:
                     hr = "-" if b["hit_rate"] is None else f"{b['hit_rate']:.2f}"
                     p = "-" if b["precision"] is None else f"{b['precision']:.2f}"
                     lines.append(f"| {corpus} | {concept} | {name} | {label} | {b['share_of_scope']:.3f} | "
-                                 f"{b['share_of_positives']:.3f} | {hr} | {p} |")
+                                 f"{b['share_of_positives']:.3f} | {b['share_of_detections']:.3f} | {hr} | {p} |")
     return lines + [""]
 
 
