@@ -41,11 +41,14 @@ class Corpus:
     utt_side: np.ndarray
     concepts: list[dict]
     normalisation: str | None = None  # the text normalisation the embeddings were made with
+    segmentation: str | None = None  # a benchmark's own sentence rows (speech_text.py), else None
 
     @property
     def key(self) -> str:
-        """The corpus's name, with its text normalisation when there is one (ceilings differ)."""
-        return f"{self.name}@{self.normalisation}" if self.normalisation else self.name
+        """The corpus's name, with its text normalisation and segmentation when it has them
+        (their ceilings differ), e.g. "mrda-meetings@speech-1+windows"."""
+        key = f"{self.name}@{self.normalisation or 'raw'}" if self.normalisation or self.segmentation else self.name
+        return f"{key}+{self.segmentation}" if self.segmentation else key
 
 
 def load_corpus(folder: Path, cache: TextEmbeddingCache, normalisation: str | None = None) -> Corpus:

@@ -95,9 +95,8 @@ def variant_corpus(base: Corpus, name: str, cache: TextEmbeddingCache) -> Corpus
     texts = embedded_texts(sentences, segmentation)
     normalise = normaliser(normalisation)
     embeddings = cache.get(normalise(texts) if normalise else texts)
-    key_suffix = f"+{segmentation}" if segmentation else ""
-    return replace(base, sentences=sentences, embeddings=embeddings, normalisation=(normalisation or "raw") + key_suffix
-                   if normalisation or segmentation else None)
+    return replace(base, sentences=sentences, embeddings=embeddings, normalisation=normalisation,
+                   segmentation=segmentation)
 
 
 # --- diagnostics --------------------------------------------------------------------------
