@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO))
 from _text_cache import DEFAULT_DIR, TextEmbeddingCache  # noqa: E402
 
 from workbench.corpus.prepare import prepare_import  # noqa: E402
+from workbench.embedding.normalise import normaliser  # noqa: E402
 from workbench.training.model import best_f1_threshold  # noqa: E402
 
 DATASETS = (REPO / ".." / "shared" / "datasets").resolve()
@@ -39,9 +40,21 @@ class Corpus:
     utt_labels: list[set[str]]  # per utterance key
     utt_side: np.ndarray
     concepts: list[dict]
+    normalisation: str | None = None  # the text normalisation the embeddings were made with
+    segmentation: str | None = None  # a benchmark's own sentence rows (speech_text.py), else None
+
+    @property
+    def key(self) -> str:
+        """The corpus's name, with its text normalisation and segmentation when it has them
+        (their ceilings differ), e.g. "mrda-meetings@speech-1+windows"."""
+        key = f"{self.name}@{self.normalisation or 'raw'}" if self.normalisation or self.segmentation else self.name
+        return f"{key}+{self.segmentation}" if self.segmentation else key
 
 
-def load_corpus(folder: Path, cache: TextEmbeddingCache) -> Corpus:
+def load_corpus(folder: Path, cache: TextEmbeddingCache, normalisation: str | None = None) -> Corpus:
+    """A corpus of ../shared/datasets, its sentences embedded as the product embeds them under
+    ``normalisation`` (workbench.embedding.normalise; None: the text as it is). The sentences
+    keep their original text, as the workspace does."""
     split_cache = DEFAULT_DIR / f"{folder.name}-sentences.parquet"
     if split_cache.exists():
         sentences = pl.read_parquet(split_cache)
@@ -55,10 +68,12 @@ def load_corpus(folder: Path, cache: TextEmbeddingCache) -> Corpus:
     sentences = sentences.join(
         utts.select("call_id", "utterance_id", "utt_key"), on=["call_id", "utterance_id"], how="left"
     )
-    emb = cache.get(sentences["text"].to_list())
+    texts = sentences["text"].to_list()
+    normalise = normaliser(normalisation)
+    emb = cache.get(normalise(texts) if normalise else texts)
     utt_labels = [set(x or []) for x in utts["labels"].to_list()]
     concepts = json.loads((folder / "concepts.json").read_text())
-    return Corpus(folder.name, sentences, emb, utt_labels, utts["side"].to_numpy(), concepts)
+    return Corpus(folder.name, sentences, emb, utt_labels, utts["side"].to_numpy(), concepts, normalisation)
 
 
 def _matches(label: str, wanted: list[str]) -> bool:

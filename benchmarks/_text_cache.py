@@ -2,11 +2,15 @@
 
 Keyed by the sentence text alone so that any sentence splitter (the temporary pysbd split
 or workbench.corpus) reuses the same vectors: the machine is shared and embedding the
-shared corpora costs minutes.
+shared corpora costs minutes. Several benchmark processes share the folder: the texts and the
+vectors are read under a shared lock and written under an exclusive one, merged with what
+others added meanwhile, so a text never points at another text's vector.
 """
 from __future__ import annotations
 
+import fcntl
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +27,28 @@ class TextEmbeddingCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._texts_path = self.dir / "texts.parquet"
         self._vecs_path = self.dir / "vectors.npy"
+        with self._locked(fcntl.LOCK_SH):
+            self._read()
+        self._model = None
+
+    @contextmanager
+    def _locked(self, mode: int):
+        with open(self.dir / ".lock", "a") as lock:
+            fcntl.flock(lock, mode)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _read(self) -> None:
         if self._texts_path.exists():
             self._texts = pl.read_parquet(self._texts_path)["text"].to_list()
             self._vecs = np.load(self._vecs_path)
+            if len(self._texts) != len(self._vecs):
+                raise RuntimeError(f"{self.dir}: {len(self._texts)} texts but {len(self._vecs)} vectors; delete the folder")
         else:
             self._texts, self._vecs = [], np.zeros((0, 384), np.float32)
         self._index = {t: i for i, t in enumerate(self._texts)}
-        self._model = None
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         if self._model is None:
@@ -49,13 +68,17 @@ class TextEmbeddingCache:
             # Embed short texts together: padding per batch is what costs time.
             missing.sort(key=len)
             new = self._embed(missing)
-            start = len(self._texts)
-            self._texts.extend(missing)
-            self._vecs = np.concatenate([self._vecs, new])
-            for i, t in enumerate(missing):
-                self._index[t] = start + i
-            tmp = self._vecs_path.with_suffix(".tmp.npy")
-            np.save(tmp, self._vecs)
-            pl.DataFrame({"text": self._texts}).write_parquet(self._texts_path)
-            tmp.replace(self._vecs_path)
+            with self._locked(fcntl.LOCK_EX):
+                self._read()  # what other processes added while this one embedded
+                keep = [i for i, t in enumerate(missing) if t not in self._index]
+                start = len(self._texts)
+                self._texts.extend(missing[i] for i in keep)
+                self._vecs = np.concatenate([self._vecs, new[keep]])
+                for i, t in enumerate(self._texts[start:]):
+                    self._index[t] = start + i
+                tmp_vecs, tmp_texts = self._vecs_path.with_suffix(".tmp.npy"), self._texts_path.with_suffix(".tmp")
+                np.save(tmp_vecs, self._vecs)
+                pl.DataFrame({"text": self._texts}).write_parquet(tmp_texts)
+                tmp_vecs.replace(self._vecs_path)
+                tmp_texts.replace(self._texts_path)
         return self._vecs[[self._index[t] for t in texts]]

@@ -52,6 +52,7 @@ from _corpora import (  # noqa: E402
 from _quality_report import render_markdown, summarise  # noqa: E402
 from _text_cache import TextEmbeddingCache  # noqa: E402
 
+from workbench.embedding.normalise import DEFAULT_NORMALISATION, NORMALISATIONS, normalise_text  # noqa: E402
 from workbench.trackers.keyword_baseline import compare_with_keywords, keyword_baseline  # noqa: E402
 from workbench.training.diagnosis import diagnose  # noqa: E402
 from workbench.training.estimate import detected_where  # noqa: E402
@@ -101,10 +102,10 @@ VERIFY = 0  # --verify N: a verification round of N random detections after the 
 USE_TURNS = True  # the Tracker's default: probe and estimate by speaker turn (--sentences: off)
 
 
-def _description(concept: dict):
+def _description(concept: dict, normalisation: str | None):
     if not USE_DESCRIPTION or _TEXT_CACHE is None or not concept.get("description"):
         return None
-    return _TEXT_CACHE.get([concept["description"]])[0]
+    return _TEXT_CACHE.get([normalise_text(concept["description"], normalisation)])[0]
 
 
 def new_session(X, examples, seed, mix=None, call_ids=None, description=None, groups=None, duplicates=None):
@@ -154,7 +155,7 @@ def run_concept(corpus: Corpus, concept: dict, seeds: list[int], mix, ceiling_ca
     texts = corpus.sentences["text"].to_numpy()[scope]
     call_ids = corpus.sentences["call_id"].to_numpy()[scope]
 
-    key = f"{corpus.name}/{concept['name']}"
+    key = f"{corpus.key}/{concept['name']}"
     if key not in ceiling_cache:
         t = time.time()
         ceiling_cache[key] = ceiling(X, truth_sent.astype(int), utt_key, utt_truth, utt_in_scope)
@@ -174,7 +175,7 @@ def run_concept(corpus: Corpus, concept: dict, seeds: list[int], mix, ceiling_ca
             _, kw = keyword_baseline(texts, texts[examples].tolist(), random_state=seed)
             X = np.column_stack([X_base, KEYWORD_FEATURE * kw.astype(np.float32)]).astype(np.float32)
         t = time.time()
-        session = new_session(X, examples, seed, mix, call_ids=call_ids, description=_description(concept),
+        session = new_session(X, examples, seed, mix, call_ids=call_ids, description=_description(concept, corpus.normalisation),
                               groups=utt_key if USE_TURNS else None, duplicates=duplicates)
         history = run_tracker(session, truth_sent)
         model, scores, labels, est = session.model(), session.scores(), session.labels, session.estimate()
@@ -193,7 +194,7 @@ def run_concept(corpus: Corpus, concept: dict, seeds: list[int], mix, ceiling_ca
         sent_m = prf(det_sent, truth_sent)
         oracle = oracle_threshold_f1(scores, utt_key, n_utts, utt_in_scope, utt_truth)
         row = {
-            "corpus": corpus.name, "concept": concept["name"], "seed": seed,
+            "corpus": corpus.name, "concept": concept["name"], "seed": seed, "normalisation": corpus.normalisation,
             "population_sentences": int(len(X)), "prevalence_sentences": float(truth_sent.mean()),
             "collapsed": collapsed, "seconds": elapsed,
             "tags_yes": int((labels == 1).sum()), "tags_no": int((labels == 0).sum()),
@@ -312,6 +313,10 @@ def main(argv=None) -> None:
     ap.add_argument("--dump", type=Path, default=None, metavar="DIR",
                     help="write each run's tags and final scores to DIR (to study threshold rules offline)")
     ap.add_argument("--mix", default=None, help="run with this mix of MIXES instead of the default")
+    ap.add_argument("--normalise", default=DEFAULT_NORMALISATION or "none", metavar="NAME",
+                    help="embed each sentence's text as the product does under this text normalisation "
+                         f"(workbench.embedding.normalise: {', '.join(NORMALISATIONS)}, or none; "
+                         f"default: the product's, {DEFAULT_NORMALISATION})")
     args = ap.parse_args(argv)
     for target, pairs in ((MODEL_PARAMS, args.model_param), (ESTIMATE_PARAMS, args.estimate_param),
                           (POOL_PARAMS, args.pool_param)):
@@ -330,7 +335,8 @@ def main(argv=None) -> None:
     _TEXT_CACHE, USE_DESCRIPTION, USE_TURNS = cache, args.with_description, not args.sentences
     ceiling_path = DEFAULT_DIR / "ceilings.json"
     ceiling_cache = json.loads(ceiling_path.read_text()) if ceiling_path.exists() else {}
-    corpora = [load_corpus(d, cache) for d in sorted(DATASETS.iterdir())
+    normalisation = None if args.normalise == "none" else args.normalise
+    corpora = [load_corpus(d, cache, normalisation) for d in sorted(DATASETS.iterdir())
                if (d / "concepts.json").exists() and (args.corpus or "") in d.name]
 
     def run_all(mix, with_keywords=True):

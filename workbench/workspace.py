@@ -205,8 +205,9 @@ class Workspace:
     def embedder(self) -> "Embedder":
         if self._embedder is None:
             from workbench.embedding.embedder import Embedder
+            from workbench.embedding.normalise import workspace_normalisation
 
-            self._embedder = Embedder(self._model_path)
+            self._embedder = Embedder(self._model_path, text_normalisation=workspace_normalisation(self.embeddings_dir))
         return self._embedder
 
     def _cache(self):

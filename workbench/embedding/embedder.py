@@ -6,6 +6,10 @@
   the Linear layers: faster on CPU, but not free (mean cosine to the fp32 vectors about
   0.965, 1 sentence in 100 below 0.91; figures in ``benchmarks/results/embedding.md``),
   so it is opt-in and caches its vectors apart from fp32.
+  ``text_normalisation="speech-1"`` embeds each text as :mod:`workbench.embedding.normalise`
+  turns it (fillers, repetitions and disfluency marks removed); the text itself, as stored and
+  shown, is unchanged. The normalisation's name ends the model id (``...-fp32-1a2b3c4d+speech-1``),
+  so its vectors are cached, matrixed and recorded in versions apart from the raw text's.
 * :func:`embed_texts` ties it to the :class:`~workbench.embedding.cache.EmbeddingCache`: it
   deduplicates, looks the cache up, embeds only what is missing in length-sorted chunks and
   saves each chunk as soon as it is done, so an interrupted run resumes where it stopped.
@@ -24,6 +28,7 @@ import numpy as np
 from workbench.core.errors import InputError, ValidationError
 from workbench.core.settings import use_offline_environment
 from workbench.embedding.cache import EmbeddingCache, text_keys
+from workbench.embedding.normalise import DEFAULT_NORMALISATION, NORMALISATIONS, normalise_texts
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "Embedder", "default_model_path", "embed_texts"]
 
@@ -92,7 +97,9 @@ class Embedder:
     The model is loaded on first use, so creating an Embedder (and reading its
     :attr:`model_id`) is cheap. ``quantize=True`` applies int8 dynamic quantisation to
     the Linear layers (CPU only); its vectors differ slightly from fp32, so it gets its
-    own :attr:`model_id` and never shares a cache with the fp32 model.
+    own :attr:`model_id` and never shares a cache with the fp32 model. ``text_normalisation``
+    names how a text is rewritten before it is embedded (None: as it is); it ends the
+    :attr:`model_id` too, so the cache is keyed by the original text under that id.
     """
 
     def __init__(
@@ -102,6 +109,7 @@ class Embedder:
         batch_size: int = 64,
         device: str = "cpu",
         quantize: bool = False,
+        text_normalisation: str | None = DEFAULT_NORMALISATION,
     ) -> None:
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_dir():
@@ -125,7 +133,13 @@ class Embedder:
                 "quantize", f"int8 dynamic quantisation runs on CPU only, not on {device!r}",
                 "Use device='cpu' or quantize=False",
             )
+        if text_normalisation is not None and text_normalisation not in NORMALISATIONS:
+            raise ValidationError(
+                "text_normalisation", f"unknown normalisation {text_normalisation!r}",
+                f"Use one of {', '.join(sorted(NORMALISATIONS))}, or None to embed the text as it is",
+            )
         self.model_path = path
+        self.text_normalisation = text_normalisation
         self.batch_size = int(batch_size)
         self.device = device
         self.quantize = bool(quantize)
@@ -134,14 +148,17 @@ class Embedder:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"Embedder({str(self.model_path)!r}, batch_size={self.batch_size}, device={self.device!r}, quantize={self.quantize})"
+        return (f"Embedder({str(self.model_path)!r}, batch_size={self.batch_size}, device={self.device!r}, "
+                f"quantize={self.quantize}, text_normalisation={self.text_normalisation!r})")
 
     @property
     def model_id(self) -> str:
-        """Stable name of model + backend, e.g. ``all-MiniLM-L6-v2-fp32-1a2b3c4d``; the cache key."""
+        """Stable name of model + backend (+ text normalisation), e.g. ``all-MiniLM-L6-v2-fp32-1a2b3c4d``
+        or ``all-MiniLM-L6-v2-fp32-1a2b3c4d+speech-1``; the cache key."""
         if self._model_id is None:
             backend = "int8" if self.quantize else "fp32"
-            self._model_id = f"{_model_name(self.model_path)}-{backend}-{_model_fingerprint(self.model_path)}"
+            suffix = f"+{self.text_normalisation}" if self.text_normalisation else ""
+            self._model_id = f"{_model_name(self.model_path)}-{backend}-{_model_fingerprint(self.model_path)}{suffix}"
         return self._model_id
 
     @property
@@ -199,9 +216,12 @@ class Embedder:
 
         Texts are batched by descending length so a batch pads to similar lengths, and the
         result is put back in input order. ``on_batch(n)`` is called after each batch with
-        the number of texts it held (progress reporting).
+        the number of texts it held (progress reporting). Under a text normalisation each text
+        is embedded as normalised.
         """
         texts = list(texts)
+        if self.text_normalisation:
+            texts = normalise_texts(texts, self.text_normalisation)
         model = self.model
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         if not texts:

@@ -14,9 +14,16 @@ Input: a pandas DataFrame with a `text` column, an `embedding` column (one 384-d
 or both; rows with an embedding are not re-embedded (embedding text needs sentence-transformers).
 Output: a DataFrame with `score` (the logistic of the decision value, 0.5 at the version's
 threshold) and `detected` (score >= 0.5, or >= the `threshold` param passed to predict).
+
+Text normalisation: an embedding model id that ends in "+NAME" (e.g.
+"all-MiniLM-L6-v2-fp32-1a2b3c4d+speech-1") was embedded by the workbench after rewriting each
+text by normalisation NAME (fillers, repetitions and disfluency marks removed; see
+workbench/embedding/normalise.py). Text given here is rewritten by the same rules, repeated below
+as plain data; tests/test_text_normalisation.py checks that both tables are equal.
 """
 import json
 import os
+import re
 import warnings
 from typing import Any
 
@@ -28,6 +35,50 @@ from mlflow.pyfunc import PythonModel
 LINEAR_MODEL_ARTIFACT = "linear_model"
 FORMAT = "workbench-linear-tracker-model/1"
 SCORE_THRESHOLD = 0.5  # the version's threshold, on the score scale
+
+# workbench.embedding.normalise.NORMALISATIONS and STRIP: (trigger characters, pattern,
+# replacement), applied in order with re.IGNORECASE, each until the text stops changing, a rule
+# with triggers only to texts holding one of them; then the ends stripped of STRIP, and the
+# original text kept when no letter or digit is left.
+TEXT_NORMALISATIONS = {
+    "speech-1": (
+        ("<[{=-", "<[^<>]*+>|\\[[^\\[\\]]*+\\]|\\{[^{}]*+\\}|={2,}|-{2,}|(?<!\\S)[-=](?!\\S)", " "),
+        ("-", "(?<![\\w-])([^\\W_]++(?:'[^\\W_]++)?+)-\\s+(?=\\1)", ""),
+        ("-", "(?<=\\w)-(?=\\s|[,.?!]|$)", ""),
+        ("", "(?<![\\w'-])(?:u+h+|u+m+|u+h+m+|(?-i:[Ee]r+m*)|e+h+m+|h+m+)(?![\\w'-])\\s*+,?", " "),
+        ("", "\\s{2,}|[^\\S ]", " "),
+        ("", "(?<![\\w'-])([^\\W_]++(?:'[^\\W_]++)?+(?: [^\\W_]++(?:'[^\\W_]++)?+){0,3})(?:,? \\1)+(?![\\w'-])", "\\1"),
+        ("", " (?=[,.?!;:])", ""),
+        (",", ",(?: ?,)++", ","),
+        (",", ",(?=[.?!])", ""),
+    ),
+}
+STRIP = " ,;:"
+_HAS_CONTENT = re.compile(r"[^\W_]")
+
+
+def _split_model_id(model_id: str) -> tuple:
+    """(the encoder's id, the text normalisation's name or None) of a recorded embedding model."""
+    encoder_id, plus, normalisation = model_id.rpartition("+")
+    return (encoder_id, normalisation) if plus else (model_id, None)
+
+
+def normalise_texts(texts: list, name: str) -> list:
+    """Each text as the workbench embeds it under text normalisation ``name``."""
+    if name not in TEXT_NORMALISATIONS:
+        raise ValueError(f"unknown text normalisation {name!r}; this model code knows {sorted(TEXT_NORMALISATIONS)}")
+    rules = [(frozenset(t), re.compile(p, re.IGNORECASE), r) for t, p, r in TEXT_NORMALISATIONS[name]]
+    out = []
+    for text in texts:
+        new = text
+        for trigger, pattern, replacement in rules:
+            if trigger and trigger.isdisjoint(new):
+                continue
+            while (changed := pattern.sub(replacement, new)) != new:
+                new = changed
+        new = new.strip(STRIP)
+        out.append(new if _HAS_CONTENT.search(new) else text)
+    return out
 
 
 def _bundled_model_path(model_id: str) -> str:
@@ -90,7 +141,7 @@ class TrackerPyfunc(PythonModel):
             import transformers
             from sentence_transformers import SentenceTransformer
 
-            model_id = self.config["embedding_model"]
+            model_id, _ = _split_model_id(self.config["embedding_model"])
             # A "Loading weights" bar per Spark partition or per load is clutter, not progress.
             transformers.utils.logging.disable_progress_bar()
             encoder = SentenceTransformer(_bundled_model_path(model_id), device="cpu")
@@ -104,6 +155,9 @@ class TrackerPyfunc(PythonModel):
                     warnings.simplefilter("ignore")
                     encoder = quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
             self._encoder = encoder
+        _, normalisation = _split_model_id(self.config["embedding_model"])
+        if normalisation:
+            texts = normalise_texts(list(texts), normalisation)
         with warnings.catch_warnings():
             # Quantised Linear layers warn about deprecated qint8 tensors on every call.
             warnings.simplefilter("ignore", UserWarning)
