@@ -315,16 +315,12 @@ class Tracker(BaseTracker):
     # ------------------------------------------------------------------ training
     def train(self, *, deep: bool = False, progress=None) -> TrainingResult:
         """Train on every tag so far and record a new model version (an MLflow run and version).
-
-        ``deep=True`` first fine-tunes the tracker's own copy of the encoder on its tags, then
-        re-embeds its scope and fits the head on that (workbench.trackers.deep_training; minutes:
-        ``deep_training_estimate()`` says how long first, ``progress(stage, done, total)``
-        reports it). Without it, a training takes about a second."""
+        ``deep=True``: first fine-tune the tracker's own encoder on its tags (minutes, see
+        workbench.trackers.deep_training); ``progress(stage, done, total)`` reports it."""
         from workbench.trackers.plots import performance_figure
 
         if deep:
             from workbench.trackers.deep_training import train_deep
-
             return train_deep(self, progress)
         session = self._session_with_model()
         model = session.model()
@@ -380,11 +376,9 @@ class Tracker(BaseTracker):
 
     def _detection_change(self, session: ActiveLearningSession) -> float | None:
         """Share of detections that moved since the previous version (1 - Jaccard); None for the first."""
-        from workbench.trackers.deep_training import is_deep
-
         # A deep version scores other embeddings than the session's; compare with a frozen one.
-        frozen = [v["version"] for v in self._records.versions() if not is_deep(v)]
-        if not frozen:
+        frozen = self.versions().filter(pl.col("training") == "frozen")["version"]
+        if frozen.is_empty():
             return None
         old = self.ws.registry.linear_model(self.name, version=frozen[-1])
         # The registered model puts its threshold at probability 0.5; the session cuts at 0.
@@ -406,32 +400,30 @@ class Tracker(BaseTracker):
 
     # ------------------------------------------------------------------ performance
     def versions(self) -> pl.DataFrame:
-        """Model versions trained so far: version, round, run id, precision and hit rate."""
+        """Model versions trained so far: version, round, run id, precision and hit rate, and
+        ``training`` ("frozen", or "deep" for ``train(deep=True)``)."""
+        from workbench.trackers.deep_training import is_deep
         from workbench.trackers.learning_curve import versions_table
 
-        return versions_table(self._records.versions())
+        stored = self._records.versions()
+        return versions_table(stored).with_columns(
+            pl.Series("training", ["deep" if is_deep(v) else "frozen" for v in stored], dtype=pl.String))
 
     def learning_curve(self):
         """Precision, hit rate and F1 after each trained round, and whether another round helps
-        (the frozen versions: a deep one is compared in ``deep_comparison()``)."""
-        from workbench.trackers.deep_training import is_deep
+        (frozen versions; ``deep_comparison()`` sets a deep one beside them)."""
         from workbench.trackers.learning_curve import learning_curve
 
-        deep = [v["version"] for v in self._records.versions() if is_deep(v)]
-        return learning_curve(self.versions().filter(~pl.col("version").is_in(deep)))
+        return learning_curve(self.versions().filter(pl.col("training") == "frozen"))
 
     def deep_training_estimate(self):
-        """How long ``train(deep=True)`` should take on this machine (DeepTrainingTime; measured
-        from a timed training step and embedding sample, a few seconds)."""
+        """How long ``train(deep=True)`` takes here (a DeepTrainingTime, measured in a few seconds)."""
         from workbench.trackers.deep_training import time_estimate
-
         return time_estimate(self)
 
     def deep_comparison(self):
-        """The latest deep-trained version beside the frozen model on the same tags (DeepComparison:
-        both estimates and held-out F1s on the tags), or None before any deep training."""
+        """The latest deep version beside the frozen model on the same tags (a DeepComparison), or None."""
         from workbench.trackers.deep_training import deep_comparison
-
         return deep_comparison(self._records.versions())
 
     def performance(self):
