@@ -199,6 +199,9 @@ def cmd_performance(args) -> int:
             print(f"  ... and {learnt.height - 5} more (t.yes_learnt_from())")
     print()
     print(t.keyword_comparison().text())
+    deep = t.deep_comparison()
+    if deep is not None:
+        print("\n" + deep.text())
     samples = t.sample_detections()
     print(f"\n{samples.height} sample detections from the calls (not from the tags):")
     for row in samples.iter_rows(named=True):

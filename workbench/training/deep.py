@@ -94,7 +94,8 @@ class EncoderFineTuning:
         ``num_iterations``): 2 * num_iterations * n pairs per epoch.
     num_epochs : passes over the pairs.
     batch_size : pairs per training step.
-    learning_rate : of the encoder's weights (SetFit's body learning rate).
+    learning_rate : of the encoder's weights (SetFit's body learning rate), reached after a
+        linear warm-up over the first tenth of the steps (at least one step, taken at rate 0).
     seed : seeds the trainer (pair order, dropout); the same seed and inputs give the same encoder.
     """
 
