@@ -524,7 +524,7 @@ def test_a_deep_version_carries_its_encoder_and_scores_text_without_the_workbenc
              ("I'll send the proposal over by Friday.", 0), ("Who else should be in the next meeting?", 0)]
     texts, labels = [t for t, _ in train], [y for _, y in train]
     # Two steps of 8 pairs: the first step of a run is its warm-up, at learning rate 0.
-    tuning = EncoderFineTuning(batch_size=8, learning_rate=1e-4, seed=0).fit(texts, labels)
+    tuning = EncoderFineTuning(num_iterations=1, batch_size=8, learning_rate=1e-4, seed=0).fit(texts, labels)
     folder = tuning.save(tmp_path / "deep-encoder")
     # A weak penalty would push every score to 0 or 1 on 8 sentences; these stay in between.
     clf = TrackerModel(C=0.5, threshold="balanced").fit(tuning.transform(texts), labels)

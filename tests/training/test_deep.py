@@ -26,7 +26,7 @@ PROBES = ["Could we get a reduced rate?", "Please share the agenda.", "Any chanc
 @pytest.fixture(scope="module")
 def tuned():
     reports = []
-    tuning = EncoderFineTuning(learning_rate=1e-4, seed=3)
+    tuning = EncoderFineTuning(num_iterations=1, learning_rate=1e-4, seed=3)
     tuning.fit(TEXTS, LABELS, EXAMPLES, progress=lambda *report: reports.append(report))
     return tuning, reports
 
@@ -56,7 +56,7 @@ def test_same_seed_same_encoder_and_the_saved_folder_loads(tuned, tmp_path):
     from sentence_transformers import SentenceTransformer
 
     tuning, _ = tuned
-    again = EncoderFineTuning(learning_rate=1e-4, seed=3).fit(TEXTS, LABELS, EXAMPLES)
+    again = EncoderFineTuning(num_iterations=1, learning_rate=1e-4, seed=3).fit(TEXTS, LABELS, EXAMPLES)
     np.testing.assert_array_equal(again.transform(PROBES), tuning.transform(PROBES))
     folder = tuning.save(tmp_path / "encoder")
     loaded = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
@@ -66,7 +66,8 @@ def test_same_seed_same_encoder_and_the_saved_folder_loads(tuned, tmp_path):
 def test_time_estimate_is_measured_and_scales_with_the_work():
     tuning = EncoderFineTuning(seed=0)
     small = tuning.estimate_time(TEXTS, LABELS, EXAMPLES, NO)
-    assert small.pairs == 50 and small.steps == 4 and small.sentences == len(NO)
+    # The defaults: 2 iterations x 2 pairs x 25 sentences = 100 pairs, 7 steps of 16.
+    assert small.pairs == 100 and small.steps == 7 and small.sentences == len(NO)
     assert small.seconds_per_step > 0 and small.seconds_per_sentence > 0
     big = EncoderFineTuning(num_iterations=4, seed=0).estimate_time(TEXTS, LABELS, EXAMPLES, NO * 100)
     assert big.steps == 13 and big.sentences == 100 * len(NO)

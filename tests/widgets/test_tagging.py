@@ -174,6 +174,8 @@ def test_deep_training_button_shows_the_estimate_progress_and_the_comparison(dem
     from workbench.widgets import PerformanceOverview
 
     tracker = demo_ws.tracker("Asking for a discount")
+    demo_ws.catalog.update_settings(tracker.id, {**tracker.settings, "deep": {"num_iterations": 1}})  # for speed
+    tracker.refresh()
     view = TaggingView(tracker, tracker.current_round())  # round 2: tagged, trained before this view
     assert view.deep_button.disabled  # deep training follows a training in this view
     view.finish_button.click()
