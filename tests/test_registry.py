@@ -508,3 +508,50 @@ def test_pyfunc_scores_text_in_a_fresh_process(registry, embedder, tmp_path):
     expected = clf.predict_proba(np.vstack([embedder.encode(texts), x[0][None, :]]))[:, 1]
     np.testing.assert_allclose(result["score"], expected, atol=1e-5)
     assert result["detected"] == [True, False, True, True]
+
+
+@pytest.mark.slow
+def test_a_deep_version_carries_its_encoder_and_scores_text_without_the_workbench(registry, elsewhere, embedder,
+                                                                                  tmp_path):
+    """A deep-trained version (its own fine-tuned encoder as the pyfunc's `encoder` artifact) embeds
+    text with that encoder in a process where the workbench cannot be imported; versions without
+    one are unchanged, and export/import keeps the encoder."""
+    from workbench.training.deep import EncoderFineTuning
+
+    train = [("Can you knock ten percent off the list price for us?", 1), ("Is that price negotiable?", 1),
+             ("Any chance of a discount for a longer contract?", 1), ("We need a better price to sign.", 1),
+             ("Thanks for joining the call today.", 0), ("What does the onboarding look like?", 0),
+             ("I'll send the proposal over by Friday.", 0), ("Who else should be in the next meeting?", 0)]
+    texts, labels = [t for t, _ in train], [y for _, y in train]
+    # Two steps of 8 pairs: the first step of a run is its warm-up, at learning rate 0.
+    tuning = EncoderFineTuning(num_iterations=1, batch_size=8, learning_rate=1e-4, seed=0).fit(texts, labels)
+    folder = tuning.save(tmp_path / "deep-encoder")
+    # A weak penalty would push every score to 0 or 1 on 8 sentences; these stay in between.
+    clf = TrackerModel(C=0.5, threshold="balanced").fit(tuning.transform(texts), labels)
+    name = "Deep fresh process"
+    log(registry, name, 1)
+    record = registry.log_training(name, model=LinearTrackerModel.from_estimator(clf, "deep-encoder-test"),
+                                   params={"round": 1}, metrics={}, tags_table=tags_table(), encoder=folder)
+    registry.set_alias(name, PUBLISHED_ALIAS, record.version)
+    assert registry.encoder_path(name, version=1) is None
+    assert (registry.encoder_path(name, version=2) / "model.safetensors").is_file()
+
+    probes = ["Could you do any better on the price?", "Let me share my screen.", "Is there a discount for two years?"]
+    vectors = tuning.transform(probes)
+    # The last row gives its embedding (from the version's encoder), so it is not embedded again.
+    result = score_in_a_fresh_process(registry, record.registered_model, probes + ["ignored: the embedding is given"],
+                                      [None] * 3 + [vectors[0].astype(np.float64).tolist()], tmp_path)
+    expected = clf.predict_proba(vectors)[:, 1]
+    np.testing.assert_allclose(result["score"], [*expected, expected[0]], atol=1e-5)
+    # The bundled encoder would have scored the same texts otherwise.
+    assert 0.05 < expected.min() and expected.max() < 0.95
+    assert np.abs(clf.predict_proba(embedder.encode(probes))[:, 1] - expected).max() > 1e-3
+
+    exported = registry.export_version(name, record.version, tmp_path / "exported")
+    imported = elsewhere.import_version("Deep imported", exported)
+    np.testing.assert_allclose(
+        elsewhere.load_model("Deep imported").predict(pd.DataFrame({"text": probes}))["score"], expected, atol=1e-5)
+    assert elsewhere.encoder_path("Deep imported", version=imported.version) is not None
+    with pytest.raises(ValidationError, match="not a sentence-transformers folder"):
+        registry.log_training(name, model=plain(make_classifier(1)[0]), params={}, metrics={},
+                              tags_table=tags_table(), encoder=tmp_path)

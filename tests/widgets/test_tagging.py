@@ -166,3 +166,29 @@ def test_keys_answer_and_move_like_the_buttons(demo_ws, new_tracker):
     view.on_key({"type": "keydown", "key": "y"})  # the list view has no "shown sentence"
     assert len(saved_tags(demo_ws, new_tracker)) == 2
     assert any("<b>Y</b> yes" in getattr(w, "value", "") for w in view.one_box.children)
+
+
+def test_deep_training_button_shows_the_estimate_progress_and_the_comparison(demo_ws):
+    """The button calls Tracker.train(deep=True) (real fine-tuning, one iteration) and shows what
+    it says; the overview then sets the deep version beside the frozen one."""
+    from workbench.widgets import PerformanceOverview
+
+    tracker = demo_ws.tracker("Asking for a discount")
+    demo_ws.catalog.update_settings(tracker.id, {**tracker.settings, "deep": {"num_iterations": 1}})  # for speed
+    tracker.refresh()
+    view = TaggingView(tracker, tracker.current_round())  # round 2: tagged, trained before this view
+    assert view.deep_button.disabled  # deep training follows a training in this view
+    view.finish_button.click()
+    assert not view.deep_button.disabled
+    view.deep_button.click()
+    status = view.status.value
+    assert "Deep version <b>4</b> trained" in status and "held-out F1 on tags" in status and "flattering" in status
+    assert view.deep_bar.layout.display == "none" and view.deep_bar.value == view.deep_bar.max > 1
+    assert view.deep_bar.description == "Embedding" and not view.deep_button.disabled
+    assert tracker.versions()["training"].to_list() == ["frozen", "frozen", "frozen", "deep"]
+
+    overview = PerformanceOverview(tracker)
+    assert "model version 3, round 2" in overview.headline.value  # the figures are the frozen model's
+    deep = overview.deep_line.value
+    assert "<h3>Deep training</h3>" in deep and "Deep version 4 (round 2)" in deep
+    assert deep.count("<tr>") == 3 and "<th>frozen</th>" in deep and "<th>deep</th>" in deep

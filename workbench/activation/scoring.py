@@ -42,6 +42,9 @@ def score_frame(ctx: LiveContext, scorer: Scorer, scope: pl.DataFrame, *, progre
     scored_at = dt.datetime.now(dt.timezone.utc)
     if scope.height == 0:
         return no_results()
+    if scorer.encoder is not None:  # deep-trained: its own encoder, not the workspace's matrix
+        scores, detected = scorer.score_texts(scope["text"].to_list(), ctx.embeddings_dir, progress=progress)
+        return detection_frames(scope, scores, detected, scorer.version, scored_at)
     model_id = ctx.embedder.model_id
     if scorer.embedding_model and scorer.embedding_model != model_id:
         raise WorkbenchError(

@@ -88,17 +88,20 @@ def spark_score(ctx: "LiveContext", tracker_name: str, version: int, scope: pl.D
     local_stage = staging is None
     stage = Path(staging) if staging is not None else ctx.data_dir / ".spark-staging" / uuid.uuid4().hex
     try:
-        view = SentenceMatrix(ctx).view()
+        # A deep-trained version embeds with its own encoder: the executors get the texts, and
+        # its pyfunc embeds them; any other version gets the workspace's embeddings.
+        column = "text" if ctx.registry.encoder_path(tracker_name, version=int(version)) else "embedding"
+        view = SentenceMatrix(ctx).view() if column == "embedding" else None
         rows = scope["_row"].to_numpy()
         inp, out = f"{stage}/input", f"{stage}/scores"
         if local_stage:
             Path(inp).mkdir(parents=True, exist_ok=True)
         for i, lo in enumerate(range(0, len(rows), _STAGE_ROWS)):
             part = rows[lo : lo + _STAGE_ROWS]
-            emb = view.embeddings(part)
             frame = pl.DataFrame({
                 "sentence_id": scope["sentence_id"][lo : lo + len(part)],
-                "embedding": pl.Series(emb.astype(np.float64), dtype=pl.List(pl.Float64)),
+                column: scope["text"][lo : lo + len(part)] if view is None
+                else pl.Series(view.embeddings(part).astype(np.float64), dtype=pl.List(pl.Float64)),
             })
             target = f"{inp}/part-{i:05d}.parquet"
             if local_stage:
@@ -118,7 +121,7 @@ def spark_score(ctx: "LiveContext", tracker_name: str, version: int, scope: pl.D
             udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="score double, detected boolean",
                                           env_manager="local")
             df = spark.read.parquet(inp)
-            scored = df.select("sentence_id", udf(F.struct(F.col("embedding"))).alias("r")).select(
+            scored = df.select("sentence_id", udf(F.struct(F.col(column))).alias("r")).select(
                 "sentence_id", F.col("r.score").alias("score"), F.col("r.detected").alias("detected"))
             scored.write.mode("overwrite").parquet(out)
         if local_stage:

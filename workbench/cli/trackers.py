@@ -152,9 +152,40 @@ def cmd_tag(args) -> int:
 
 def cmd_train(args) -> int:
     t = open_workspace(args).tracker(args.name)
+    if args.deep:
+        return _train_deep(t)
     result = t.train()
     print(f"Trained '{t.name}': model version {result.version} after round {result.round_number}.")
     print(overview_text(t))
+    return 0
+
+
+def _train_deep(t) -> int:
+    """`workbench train NAME --deep`: the time estimate first, a bar per stage, then the comparison."""
+    from tqdm.auto import tqdm
+
+    print(f"Deep training of '{t.name}' takes {t.deep_training_estimate().describe()}.", flush=True)
+    bars: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            for other in bars.values():
+                other.close()
+            bar = bars[stage] = tqdm(total=total, desc=stage.capitalize(), unit="step" if stage == "fine-tuning"
+                                     else "sentence", dynamic_ncols=True)
+        bar.update(done - bar.n)
+
+    try:
+        result = t.train(deep=True, progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    comparison = t.deep_comparison()
+    print(f"Trained '{t.name}' with its own fine-tuned encoder: model version {result.version} after round "
+          f"{result.round_number}.")
+    print(comparison.text())
+    print(f'To score calls with it: workbench publish "{t.name}" --version {result.version}')
     return 0
 
 
@@ -173,6 +204,9 @@ def cmd_performance(args) -> int:
             print(f"  ... and {learnt.height - 5} more (t.yes_learnt_from())")
     print()
     print(t.keyword_comparison().text())
+    deep = t.deep_comparison()
+    if deep is not None:
+        print("\n" + deep.text())
     samples = t.sample_detections()
     print(f"\n{samples.height} sample detections from the calls (not from the tags):")
     for row in samples.iter_rows(named=True):
@@ -252,6 +286,9 @@ def register(sub) -> None:
 
     p = sub.add_parser("train", help="train on every tag so far: a new model version in MLflow")
     p.add_argument("name")
+    p.add_argument("--deep", action="store_true",
+                   help="fine-tune the tracker's own copy of the encoder on its tags first, then re-embed its "
+                        "scope (minutes; prints the time estimate first)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("performance", help="the performance overview: precision, hit rate, samples")

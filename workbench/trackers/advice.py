@@ -17,6 +17,7 @@ from workbench.training.diagnosis import (
     FINDS_LITTLE,
     WEAK_SEPARATION,
     Finding,
+    diagnose,
 )
 
 MORE_ROUNDS = "more_rounds"
@@ -78,3 +79,18 @@ def next_steps(findings: tuple[Finding, ...], *, rounds_done: int, another_round
             "as well and are easier to trust (\"Create this keyword tracker\" in the overview, or "
             "t.create_keyword_baseline()).")))
     return tuple(out)
+
+
+def diagnose_tracker(tracker, session, rounds_done: int) -> TrackerDiagnosis:
+    """The diagnosis of a Tracker's current model (``session``: its session with a model).
+    The keyword comparison is computed only when there is a finding to advise on."""
+    findings = diagnose(session.estimate(), session.held_out(), session.labels)
+    if not findings:
+        return TrackerDiagnosis()
+    versions = tracker.versions()
+    deep_trained = "training" in versions.columns and (versions["training"] == "deep").any()
+    steps = next_steps(findings, rounds_done=rounds_done,
+                       another_round_helps=tracker.learning_curve().another_round_helps,
+                       keywords_do_as_well=tracker.keyword_comparison().keywords_do_as_well,
+                       deep_trained=bool(deep_trained))
+    return TrackerDiagnosis(findings, steps)

@@ -313,10 +313,15 @@ class Tracker(BaseTracker):
         return session
 
     # ------------------------------------------------------------------ training
-    def train(self) -> TrainingResult:
-        """Train on every tag so far and record a new model version (an MLflow run and version)."""
+    def train(self, *, deep: bool = False, progress=None) -> TrainingResult:
+        """Train on every tag so far and record a new model version (an MLflow run and version).
+        ``deep=True``: first fine-tune the tracker's own encoder on its tags (minutes, see
+        workbench.trackers.deep_training); ``progress(stage, done, total)`` reports it."""
         from workbench.trackers.plots import performance_figure
 
+        if deep:
+            from workbench.trackers.deep_training import train_deep
+            return train_deep(self, progress)
         session = self._session_with_model()
         model = session.model()
         est = session.estimate()
@@ -371,10 +376,11 @@ class Tracker(BaseTracker):
 
     def _detection_change(self, session: ActiveLearningSession) -> float | None:
         """Share of detections that moved since the previous version (1 - Jaccard); None for the first."""
-        previous = self._records.latest_version()
-        if previous is None:
+        # A deep version scores other embeddings than the session's; compare with a frozen one.
+        frozen = self.versions().filter(pl.col("training") == "frozen")["version"]
+        if frozen.is_empty():
             return None
-        old = self.ws.registry.linear_model(self.name, version=previous)
+        old = self.ws.registry.linear_model(self.name, version=frozen[-1])
         # The registered model puts its threshold at probability 0.5; the session cuts at 0.
         return session.detection_change(old.score(session.embeddings) - 0.5)
 
@@ -394,35 +400,40 @@ class Tracker(BaseTracker):
 
     # ------------------------------------------------------------------ performance
     def versions(self) -> pl.DataFrame:
-        """Model versions trained so far: version, round, run id, precision and hit rate."""
+        """Model versions trained so far: version, round, run id, precision and hit rate, and
+        ``training`` ("frozen", or "deep" for ``train(deep=True)``)."""
+        from workbench.trackers.deep_training import is_deep
         from workbench.trackers.learning_curve import versions_table
 
-        return versions_table(self._records.versions())
+        stored = self._records.versions()
+        return versions_table(stored).with_columns(
+            pl.Series("training", ["deep" if is_deep(v) else "frozen" for v in stored], dtype=pl.String))
 
     def learning_curve(self):
-        """Precision, hit rate and F1 after each trained round, and whether another round helps."""
+        """Precision, hit rate and F1 after each trained round, and whether another round helps
+        (frozen versions; ``deep_comparison()`` sets a deep one beside them)."""
         from workbench.trackers.learning_curve import learning_curve
 
-        return learning_curve(self.versions())
+        return learning_curve(self.versions().filter(pl.col("training") == "frozen"))
+
+    def deep_training_estimate(self):
+        """How long ``train(deep=True)`` takes here (a DeepTrainingTime, measured in a few seconds)."""
+        from workbench.trackers.deep_training import time_estimate
+        return time_estimate(self)
+
+    def deep_comparison(self):
+        """The latest deep version beside the frozen model on the same tags (a DeepComparison), or None."""
+        from workbench.trackers.deep_training import deep_comparison
+        return deep_comparison(self._records.versions())
 
     def performance(self):
         """The performance overview of the model the current tags make (see PerformanceEstimate)."""
         return self._session_with_model().estimate()
 
     def diagnosis(self):
-        """What the figures say about the current model in plain words (finds few mentions,
-        cannot tell the concept apart, ...) and what to do next: a TrackerDiagnosis, with no
-        findings when there is no reason for concern."""
-        from workbench.trackers.advice import TrackerDiagnosis, next_steps
-        from workbench.training.diagnosis import diagnose
-
-        session = self._session_with_model()
-        findings = diagnose(session.estimate(), session.held_out(), session.labels)
-        curve = self.learning_curve()
-        steps = next_steps(findings, rounds_done=self._trained_round_number(),
-                           another_round_helps=curve.another_round_helps,
-                           keywords_do_as_well=bool(findings) and self.keyword_comparison().keywords_do_as_well)
-        return TrackerDiagnosis(findings, steps)
+        """What the figures say in plain words, and what to do next (a TrackerDiagnosis)."""
+        from workbench.trackers.advice import diagnose_tracker
+        return diagnose_tracker(self, self._session_with_model(), self._trained_round_number())
 
     def keyword_comparison(self):
         """The keyword tracker its examples suggest, against this tracker: on the tags (each
@@ -484,31 +495,5 @@ class Tracker(BaseTracker):
         p = model.predict_proba(X)[:, 1] if scope.height else np.zeros(0)
         out = scope.select("call_id", "utterance_id", "sentence_id", "text", "speaker", "side", "start_s").with_columns(
             pl.Series("score", p, dtype=pl.Float64), pl.Series("detected", p >= 0.5, dtype=pl.Boolean))
-        return out if all_sentences else out.filter(pl.col("detected"))
-
-
-class KeywordTracker(BaseTracker):
-    """Exact words and phrases; the fallback for small corpora and the baseline for smart trackers."""
-
-    kind = "keyword"
-
-    @property
-    def phrases(self) -> list[str]:
-        return list(self.settings.get("phrases", []))
-
-    @property
-    def matcher(self):
-        return self.record.matcher()
-
-    def detections(self, *, all_sentences: bool = True) -> pl.DataFrame:
-        """Same contract as a smart tracker: every sentence in scope with score and detected."""
-        scope = self.scope()
-        matched = self.matcher.match_frame(scope)
-        out = matched.select(
-            "call_id", "utterance_id", "sentence_id", "text", "speaker", "side", "start_s",
-            pl.col("matched").cast(pl.Float64).alias("score"),
-            pl.col("matched").alias("detected"),
-            pl.col("matched_phrase"),
-        )
         return out if all_sentences else out.filter(pl.col("detected"))
 

@@ -28,6 +28,7 @@ class TrainingResult:
     n_no: int
     n_not_sure: int
     threshold: float
+    deep: bool = False  # trained with the tracker's own fine-tuned encoder (train(deep=True))
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,17 @@ def scope_arrays(calls: pl.DataFrame, sentences: pl.DataFrame, embeddings: np.nd
         frame=scope.drop("_row"), embeddings=embeddings[scope["_row"].to_numpy()],
         turns=codes["turn"].to_numpy().astype(np.int64) - 1,
         duplicates=codes["text"].to_numpy().astype(np.int64) - 1,
+    )
+
+
+def scope_session(scope: ScopeArrays, embeddings: np.ndarray, example_embeddings: np.ndarray,
+                  description_embedding: np.ndarray | None, settings: dict) -> ActiveLearningSession:
+    """The tracker's session over its scope with the given embeddings: the workspace's, or those of
+    a deep-trained encoder (the same rows, turns and settings, so both models see the same tags)."""
+    return ActiveLearningSession(
+        embeddings, example_embeddings, description_embedding,
+        turns=scope.turns, call_ids=scope.frame["call_id"].to_numpy(), duplicates=scope.duplicates,
+        planner_params=settings.get("planner"), model_params=settings.get("model"), seed=settings.get("seed", 0),
     )
 
 
@@ -110,12 +122,8 @@ class TrackerSessions:
         key = (self.ws.generation, repr(definition), tuple(examples), json.dumps(settings, sort_keys=True))
         if self._session is None or self._session[0] != key:
             d = definition.description
-            self._session = (key, ActiveLearningSession(
-                scope.embeddings, self._embed(examples), self._embed([d])[0] if d else None,
-                turns=scope.turns, call_ids=scope.frame["call_id"].to_numpy(), duplicates=scope.duplicates,
-                planner_params=settings.get("planner"), model_params=settings.get("model"),
-                seed=settings.get("seed", 0),
-            ))
+            self._session = (key, scope_session(scope, scope.embeddings, self._embed(examples),
+                                                self._embed([d])[0] if d else None, settings))
         session = self._session[1]
         session.set_tags(**tag_arrays(scope.frame, tags))
         return session

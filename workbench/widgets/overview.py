@@ -32,18 +32,21 @@ class PerformanceOverview:
     """
 
     def __init__(self, tracker: Any, estimate: Any = None, *, curve: Any = None, samples: Any = None,
-                 keywords: Any = None, learnt_from: Any = None, diagnosis: Any = None, n_samples: int = 20) -> None:
+                 keywords: Any = None, learnt_from: Any = None, diagnosis: Any = None, deep: Any = None,
+                 n_samples: int = 20) -> None:
         self.tracker = tracker
         self.estimate = estimate if estimate is not None else tracker.performance()
         self.curve = curve if curve is not None else tracker.learning_curve()
         self.samples = samples if samples is not None else tracker.sample_detections(n_samples)
         self.keywords = keywords if keywords is not None else tracker.keyword_comparison()
+        self.deep = deep if deep is not None else tracker.deep_comparison()
         self.notes = reliability_notes(self.estimate)
         self.diagnosis = diagnosis if diagnosis is not None else tracker.diagnosis()
         self.headline = html_block(self._headline())
         self.findings = html_block(self._findings())
         self.figure = html_block(self._figure())
         self.counts = html_block(self._counts())
+        self.deep_line = html_block(self._deep())
         self.keyword_baseline = html_block(self._keywords())
         self.keyword_button = widgets.Button(description="Create this keyword tracker", icon="plus",
                                              layout=widgets.Layout(width="240px",
@@ -53,7 +56,8 @@ class PerformanceOverview:
         self.sample_list = html_block(self._samples())
         self.learnt_from = html_block(self._learnt_from(learnt_from if learnt_from is not None
                                                         else tracker.yes_learnt_from()))
-        self.widget = widgets.VBox([self.headline, self.findings, self.figure, self.counts, self.learnt_from, self.keyword_baseline,
+        self.widget = widgets.VBox([self.headline, self.findings, self.figure, self.counts, self.deep_line,
+                                    self.learnt_from, self.keyword_baseline,
                                     widgets.HBox([self.keyword_button, self.keyword_status]), self.sample_list])
 
     def create_keyword_tracker(self) -> Any:
@@ -77,6 +81,8 @@ class PerformanceOverview:
     def _headline(self) -> str:
         est = self.estimate
         versions = self.tracker.versions()
+        if "training" in versions.columns:  # the figures are the frozen model's; a deep one is below
+            versions = versions.filter(versions["training"] == "frozen")
         version = (f"model version {versions['version'][-1]}, round {versions['round'][-1]}" if versions.height
                    else "current tags, not trained yet")
         honest = est.honest_precision is not None
@@ -141,6 +147,21 @@ class PerformanceOverview:
         notes = "".join(f"<li>{esc(n)}</li>" for n in est.notes)
         return (f"<h3>Expected detections and the counts behind the figures</h3><table class='wb-table'>{table}</table>"
                 + (f"<div class='wb-muted'>Notes:<ul>{notes}</ul></div>" if notes else ""))
+
+    def _deep(self) -> str:
+        """The latest deep version beside the frozen model on the same tags (train(deep=True))."""
+        d = self.deep
+        if d is None:
+            return ""
+        rows = "".join(
+            f"<tr><th>{esc(r['model'])}</th>" + "".join(
+                f"<td>{'–' if r[k] is None else f'{r[k]:.2f}'}</td>" for k in ("precision", "hit_rate", "f1",
+                                                                                 "held_out_f1_on_tags"))
+            + f"<td>{r['detected_sentences']:,}</td></tr>" for r in d.to_frame().iter_rows(named=True))
+        head = "<tr><th></th><th>precision</th><th>hit rate</th><th>F1</th><th>held-out F1 on the tags</th>" \
+               "<th>detected sentences</th></tr>"
+        return (f"<h3>Deep training</h3><p>{esc(d.summary())}</p><table class='wb-table'>{head}{rows}</table>"
+                f"<p class='wb-muted'>{esc(d.caveat)}</p>")
 
     def _learnt_from(self, learnt: Any) -> str:
         if learnt is None or learnt.height == 0:

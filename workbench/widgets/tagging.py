@@ -77,6 +77,12 @@ class TaggingView:
         self.overview_button = widgets.Button(description="Performance overview", icon="line-chart",
                                               layout=widgets.Layout(width="200px"))
         self.overview_button.on_click(lambda _: self.show_overview())
+        self.deep_button = widgets.Button(description="Deep training", icon="graduation-cap",
+                                          tooltip="Fine-tune the tracker's own copy of the encoder on its tags, then "
+                                                  "train: minutes; the time estimate comes first",
+                                          layout=widgets.Layout(width="160px"))
+        self.deep_button.on_click(lambda _: self.deep_training())
+        self.deep_bar = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(display="none"))
         self.status = html_block("")
         self.after = widgets.VBox()  # the performance overview, when asked for
 
@@ -88,8 +94,9 @@ class TaggingView:
                        "<b>N</b> no · <b>S</b> not sure · <b>←</b> <b>→</b> back and forward</span>"),
             self.transcript,
         ])
-        self.finish_box = widgets.VBox([self.status, widgets.HBox([self.finish_button, self.next_button,
-                                                                   self.verify_button, self.overview_button])])
+        self.finish_box = widgets.VBox([self.status, self.deep_bar,
+                                        widgets.HBox([self.finish_button, self.next_button, self.verify_button,
+                                                      self.overview_button, self.deep_button])])
         self.widget = widgets.VBox([self.progress, self.mode, self.one_box, self.list_box, self.finish_box, self.after])
         # Keyboard answers: ipyevents forwards key presses made while the pointer is over
         # the card (it focuses the card on mouse enter), so tagging 25 sentences needs no
@@ -209,6 +216,33 @@ class TaggingView:
         self._shown()
         return self.round
 
+    def deep_training(self):
+        """Deep training (Tracker.train(deep=True)): the measured time estimate first, a bar per
+        stage, then the deep version beside the frozen one. Returns the TrainingResult."""
+        self.deep_button.disabled = True
+        set_html(self.status, "<p class='wb-muted'>Measuring how long deep training takes here…</p>")
+        try:
+            estimate = self.tracker.deep_training_estimate()
+            set_html(self.status, f"<p>Deep training takes {esc(estimate.describe())}.</p>")
+            self.deep_bar.layout.display = None
+            result = self.tracker.train(deep=True, progress=self._deep_progress)
+        except Exception as err:  # shown, not swallowed: e.g. too few tags, with how many are needed
+            set_html(self.status, f"<p class='wb-error'>Deep training failed: {esc(err)}</p>")
+            if not isinstance(err, WorkbenchError):
+                raise
+            return None
+        finally:
+            self.deep_bar.layout.display = "none"
+            self.deep_button.disabled = False
+        set_html(self.status, f"<p>Deep version <b>{result.version}</b> trained.</p>"
+                              f"<pre>{esc(self.tracker.deep_comparison().text())}</pre>")
+        return result
+
+    def _deep_progress(self, stage: str, done: int, total: int) -> None:
+        self.deep_bar.description = stage.capitalize()
+        self.deep_bar.max = max(total, 1)
+        self.deep_bar.value = done
+
     def show_overview(self):
         if self.on_overview is not None:
             return self.on_overview(self.tracker)
@@ -239,6 +273,7 @@ class TaggingView:
         self.next_button.disabled = not trained
         self.verify_button.disabled = not trained
         self.overview_button.disabled = not trained
+        self.deep_button.disabled = not trained
         if trained:
             r = self.last_training
             set_html(self.status, f"<p>Round {r.round_number} done: model version <b>{r.version}</b> trained on "
