@@ -70,9 +70,10 @@ def next_steps(findings: tuple[Finding, ...], *, rounds_done: int, another_round
             "half-sentences and all) from the transcripts, or start a new tracker with them.")))
     if codes & {WEAK_SEPARATION, FINDS_LITTLE} and not deep_trained:
         out.append(Suggestion(DEEP_TRAINING, (
-            "Try deep training: it tunes the tracker's own copy of the language model on your tags, which helps "
-            "most where the concept is said in ways the shared model does not tell apart "
-            "(t.train(deep=True), `workbench train NAME --deep`, or \"Deep training\" in the tagging view).")))
+            "Deep training may help: it tunes the tracker's own copy of the language model on your tags "
+            "(t.train(deep=True), `workbench train NAME --deep`, or \"Deep training\" in the tagging view). "
+            "On the benchmark's meeting speech it did not help on average, so compare it with this version "
+            "before you activate it.")))
     if keywords_do_as_well or codes & {FEW_DETECTIONS}:
         out.append(Suggestion(KEYWORD_TRACKER, (
             "Consider a keyword tracker: when a concept is said in a few fixed words, exact phrases find it "
