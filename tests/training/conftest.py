@@ -27,3 +27,11 @@ def make_pool(X, examples, labels=None, scores=None, excluded=None, description=
     labels = np.full(len(X), -1, np.int8) if labels is None else labels
     return Pool(X, labels, examples, description, excluded=excluded, scores=scores,
                 round_number=round_number, threshold=0.0, groups=groups)
+
+
+def answer_rounds(session, truth, rounds=3):
+    """Plan and answer ``rounds`` rounds of ``session`` from ``truth``, as the benchmark's user does."""
+    for number in range(1, rounds + 1):
+        plan = session.plan_round(number)
+        session.tag(plan.indices, truth[plan.indices], number, plan.inclusion_prob)
+    return session

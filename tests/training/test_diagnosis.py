@@ -26,13 +26,11 @@ from workbench.training.diagnosis import (
 )
 from workbench.training.session import ActiveLearningSession
 
+from .conftest import answer_rounds
+
 
 def _trained(X, truth, examples, rounds=4):
-    session = ActiveLearningSession(X, examples, seed=0)
-    for number in range(1, rounds + 1):
-        plan = session.plan_round(number)
-        session.tag(plan.indices, truth[plan.indices], number, plan.inclusion_prob)
-    return session
+    return answer_rounds(ActiveLearningSession(X, examples, seed=0), truth, rounds)
 
 
 def test_a_tracker_that_finds_its_concept_gets_no_finding(clustered):

@@ -5,18 +5,13 @@ import pytest
 from workbench.training import TrackerModel, estimate_performance
 from workbench.training.session import ActiveLearningSession
 
+from .conftest import answer_rounds
+
 
 def _session(clustered, seed=0, **kw):
     X, truth, examples, which = clustered
     turns = np.arange(len(X)) // 2  # speaker turns of two sentences
     return ActiveLearningSession(X, examples, turns=turns, seed=seed, **kw)
-
-
-def _run(session, truth, rounds=3):
-    for number in range(1, rounds + 1):
-        plan = session.plan_round(number)
-        session.tag(plan.indices, truth[plan.indices], number, plan.inclusion_prob)
-    return session
 
 
 def test_rounds_never_offer_a_shown_row_or_a_copy_of_its_text(clustered):
@@ -38,17 +33,17 @@ def test_rounds_never_offer_a_shown_row_or_a_copy_of_its_text(clustered):
 
 def test_reproducible_from_the_seed(clustered):
     X, truth, _, _ = clustered
-    a, b = _run(_session(clustered, seed=3), truth), _run(_session(clustered, seed=3), truth)
+    a, b = answer_rounds(_session(clustered, seed=3), truth), answer_rounds(_session(clustered, seed=3), truth)
     assert np.array_equal(a.labels, b.labels) and np.array_equal(a.tag_round, b.tag_round)
     assert np.array_equal(a.scores(), b.scores())
     assert a.estimate().as_dict() == b.estimate().as_dict()
-    other = _run(_session(clustered, seed=4), truth)
+    other = answer_rounds(_session(clustered, seed=4), truth)
     assert not np.array_equal(a.shown, other.shown)
 
 
 def test_results_are_cached_by_the_content_of_the_tags(clustered):
     X, truth, _, _ = clustered
-    session = _run(_session(clustered), truth)
+    session = answer_rounds(_session(clustered), truth)
     model, estimate = session.model(), session.estimate()
     tags = {k: getattr(session, k).copy() for k in ("labels", "shown", "tag_round", "inclusion_prob")}
     session.set_tags(**tags)  # the same answers read again: nothing is refitted
@@ -75,7 +70,7 @@ def test_no_model_without_a_yes_and_a_no(clustered):
 
 def test_the_model_and_estimate_are_those_of_the_training_core(clustered):
     X, truth, examples, _ = clustered
-    session = _run(_session(clustered, model_params={"C": 3.0}, estimate_params={"n_draws": 50}), truth)
+    session = answer_rounds(_session(clustered, model_params={"C": 3.0}, estimate_params={"n_draws": 50}), truth)
     tagged = np.flatnonzero(session.labels >= 0)
     mates, of = session.turn_mates(tagged)
     model = TrackerModel(C=3.0, random_state=0).fit(X[tagged], session.labels[tagged].astype(int),
@@ -104,7 +99,7 @@ def test_not_sure_is_shown_but_never_a_label_nor_a_turn_mate(clustered):
 
 def test_verification_round_draws_unshown_detections(clustered):
     X, truth, _, _ = clustered
-    session = _run(_session(clustered), truth)
+    session = answer_rounds(_session(clustered), truth)
     plan = session.plan_verification(4, n=10)
     assert len(plan) == 10 and set(plan.strategies) == {"detected_sample"}
     assert (session.scores()[plan.indices] > 0).all() and not session.shown[plan.indices].any()
@@ -113,7 +108,7 @@ def test_verification_round_draws_unshown_detections(clustered):
 
 def test_witnesses_detection_change_and_samples(clustered):
     X, truth, _, _ = clustered
-    session = _run(_session(clustered), truth, rounds=2)
+    session = answer_rounds(_session(clustered), truth, rounds=2)
     previous = session.scores().copy()
     assert session.detection_change(previous) == 0.0
     tagged, witness = session.learnt_from()
