@@ -108,6 +108,8 @@ def train_deep(tracker: "Tracker", progress: Callable[[str, int, int], None] | N
     scope = tracker._scope_arrays()
     description = tracker.description
     with tempfile.TemporaryDirectory(prefix="workbench-deep-") as tmp:
+        # No text normalisation, whatever the workspace's: the encoder was tuned on the raw tag
+        # texts, and its version's pyfunc and scorer embed raw text too, so all three agree.
         encoder = Embedder(tuning.save(Path(tmp, ENCODER_FOLDER)))
         report = None if progress is None else (lambda done, total: progress("embedding", done, total))
         vectors = embed_texts(list(scope.frame["text"]) + tracker.examples + ([description] if description else []),
