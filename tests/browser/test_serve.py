@@ -81,8 +81,9 @@ def test_voila_dashboard_renders_widgets_and_round_trips(tmp_path, page, screens
     workspace.mkdir()
 
     with start_voila([dashboard, broken], workspace) as server:
-        assert server.urls == [f"{server.base_url}/voila/render/{quote('04_dash board.ipynb')}",
-                               f"{server.base_url}/voila/render/05_broken.ipynb"]
+        token = f"?token={server.token}"
+        assert server.urls == [f"{server.base_url}/voila/render/{quote('04_dash board.ipynb')}{token}",
+                               f"{server.base_url}/voila/render/05_broken.ipynb{token}"]
         assert server.url.startswith("http://127.0.0.1:")
         page.goto(server.urls[0])
         wait_for_widgets(page, timeout=60, min_count=3)
@@ -105,7 +106,7 @@ def test_voila_dashboard_renders_widgets_and_round_trips(tmp_path, page, screens
         clicks.filter(has_text="clicked 2 times").wait_for()
         page.screenshot(path=str(screenshot_dir / "voila-dashboard.png"), full_page=True)
 
-        code, _ = http_get(f"{server.base_url}/voila/render/01_private.ipynb")
+        code, _ = http_get(f"{server.base_url}/voila/render/01_private.ipynb{token}")
         assert code == 404
 
         # wait_for_widgets gives up at once on a failed cell instead of waiting out its timeout.
@@ -132,11 +133,15 @@ def test_voila_folder_serves_every_notebook_with_the_workspace(tmp_path):
     workspace = tmp_path / "ws"
     workspace.mkdir()
     with start_voila(notebooks, workspace) as server:
-        assert server.urls == [f"{server.base_url}/voila/render/05_summary.ipynb",
-                               f"{server.base_url}/voila/render/sub/06_more.ipynb"]
+        assert server.urls == [f"{server.base_url}/voila/render/05_summary.ipynb?token={server.token}",
+                               f"{server.base_url}/voila/render/sub/06_more.ipynb?token={server.token}"]
         code, body = http_get(server.urls[0])
         assert code == 200
         assert f"WS={workspace.resolve()}" in body
+        # Without the token no page renders, and the token never shows in the process list.
+        code, body = http_get(f"{server.base_url}/voila/render/05_summary.ipynb")
+        assert "WS=" not in body and (code in (401, 403) or "token" in body.lower()), (code, body[:300])
+        assert server.token not in Path(f"/proc/{server.pid}/cmdline").read_text()
         assert "os.environ" not in body  # the source stays hidden in the HTML too
 
 

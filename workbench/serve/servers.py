@@ -240,14 +240,20 @@ def _notebooks_in(folder: Path) -> list[Path]:
 
 
 class VoilaServer(Server):
-    """Voila on a folder of notebooks. Code cells stay hidden (Voila's strip_sources), and a
-    viewer cannot switch to another template through the query string."""
+    """Voila on a folder of notebooks. Code cells stay hidden (Voila's strip_sources), a
+    viewer cannot switch to another template through the query string, and every page and
+    kernel needs the login token: `urls` carry it, and a client without it is refused (the
+    dashboards show transcripts, and their widgets can create trackers)."""
 
     name = "voila"
 
     def __init__(self, root: Path, notebooks: Sequence[Path], workspace: Path, *,
-                 port: int | None = None, show_tracebacks: bool = False, **kwargs) -> None:
-        env = {ENV_WORKSPACE: str(Path(workspace).resolve())}
+                 port: int | None = None, show_tracebacks: bool = False, token: str | None = None,
+                 **kwargs) -> None:
+        self.token = token or secrets.token_hex(24)
+        # By environment, not argv (see LabServer); Voila's identity provider reads JUPYTER_TOKEN
+        # when auto_token is on and no token is configured.
+        env = {ENV_WORKSPACE: str(Path(workspace).resolve()), "JUPYTER_TOKEN": self.token}
         super().__init__(port=port, env=env, cwd=root, **kwargs)
         self.root = Path(root)
         self.notebooks = [Path(nb) for nb in notebooks]
@@ -263,11 +269,16 @@ class VoilaServer(Server):
             "--VoilaConfiguration.strip_sources=True",
             f"--VoilaConfiguration.show_tracebacks={self.show_tracebacks}",
             "--VoilaConfiguration.allow_template_override=NO",
+            "--Voila.auto_token=True",
         ]
 
     @property
+    def url(self) -> str:
+        return f"{self.base_url}/?token={self.token}"
+
+    @property
     def urls(self) -> list[str]:
-        return [f"{self.base_url}/voila/render/{quote(nb.as_posix())}" for nb in self.notebooks]
+        return [f"{self.base_url}/voila/render/{quote(nb.as_posix())}?token={self.token}" for nb in self.notebooks]
 
 
 class LabServer(Server):
