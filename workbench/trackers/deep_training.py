@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import polars as pl
 
-from workbench.storage.store import dumps
 from workbench.registry.linear_model import LinearTrackerModel
 from workbench.trackers import tracker_state
 from workbench.trackers.tracker_state import TrainingResult
@@ -138,18 +137,11 @@ def _log_version(tracker: "Tracker", tuning: EncoderFineTuning, encoder, session
     model, est, frozen_est = session.model(), session.estimate(), frozen.estimate()
     round_number = tracker._trained_round_number()
     tags = tracker.tags()
-    n_not_sure = int((tags["answer"] == "not_sure").sum())
     held = {"held_out_f1_on_tags": _held_out_f1(session), "frozen_held_out_f1_on_tags": _held_out_f1(frozen)}
-    params = {
-        "tracker": tracker.name, "round": round_number, "training": DEEP, "n_yes": session.n_yes,
-        "n_no": session.n_no, "n_not_sure": n_not_sure, "n_examples": len(tracker.examples),
-        "scope_sentences": len(session.labels), "classifier": model.get_params(), "seed": session.seed,
-        "embedding_model": encoder.model_id, "base_embedding_model": tracker.ws.embedder.model_id,
-        "fine_tuning": tuning.get_params(), "fine_tuning_pairs": tuning.n_pairs_,
-        "estimate_unit": est.unit, "estimator": est.estimator_params,
-        "mentioned_by": tracker.mentioned_by, "filters": dumps(tracker.filters),
-        "call_part": dumps(list(tracker.call_part)),
-    }
+    params = {**tracker_state.training_params(tracker, session, est, round_number, tags, encoder.model_id),
+              "training": DEEP, "base_embedding_model": tracker.ws.embedder.model_id,
+              "fine_tuning": tuning.get_params(), "fine_tuning_pairs": tuning.n_pairs_}
+    n_not_sure = params["n_not_sure"]
     metrics = {**est.flat_metrics(), **{f"frozen_{k}": v for k, v in frozen_est.flat_metrics().items()}, **held,
                "fine_tuning_seconds": tuning.fit_seconds_,
                # How far the deep model's detections are from the frozen model's on the same tags.
@@ -172,7 +164,7 @@ def _log_version(tracker: "Tracker", tuning: EncoderFineTuning, encoder, session
 
 def deep_comparison(stored_versions: list[dict]) -> DeepComparison | None:
     """The latest deep version beside the frozen figures stored with it; None without one."""
-    deep = [v for v in stored_versions if v["metrics"].get("training") == DEEP]
+    deep = [v for v in stored_versions if is_deep(v)]
     if not deep:
         return None
     v = deep[-1]

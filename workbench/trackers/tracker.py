@@ -15,7 +15,7 @@ import polars as pl
 
 from workbench.core.errors import NotFoundError, ValidationError, WorkbenchError
 from workbench.registry.linear_model import LinearTrackerModel
-from workbench.storage.store import dumps, loads
+from workbench.storage.store import loads
 from workbench.storage.trackers import TrainingStore
 from workbench.trackers.definition import TrackerDefinition
 from workbench.trackers.records import TrackerRecord, definition_from_row, definition_snapshot
@@ -327,17 +327,9 @@ class Tracker(BaseTracker):
         est = session.estimate()
         round_number = self._trained_round_number()
         tags = self.tags()
-        n_not_sure = int((tags["answer"] == "not_sure").sum())
-        params = {
-            "tracker": self.name, "round": round_number, "n_yes": session.n_yes, "n_no": session.n_no,
-            "n_not_sure": n_not_sure, "n_examples": len(self.examples), "scope_sentences": len(session.labels),
-            "mentioned_by": self.mentioned_by, "filters": dumps(self.filters), "call_part": dumps(list(self.call_part)),
-            "classifier": model.get_params(), "embedding_model": self.ws.embedder.model_id,
-            "seed": session.seed, "estimate_unit": est.unit,
-            "round_kind": self._round_kind(round_number),
-            # The estimators' settings (scikit-learn get_params), so runs compare like for like.
-            "estimator": est.estimator_params,
-        }
+        params = tracker_state.training_params(self, session, est, round_number, tags, self.ws.embedder.model_id)
+        params["round_kind"] = self._round_kind(round_number)
+        n_not_sure = params["n_not_sure"]
         metrics = est.flat_metrics()
         metrics["detection_change"] = self._detection_change(session)
         # The keyword baseline at this version, so that a reviewer sees in MLflow whether the

@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from workbench.core.errors import ValidationError
+from workbench.storage.store import dumps
 from workbench.storage.trackers import StoredRound
 from workbench.trackers.definition import TrackerDefinition
 from workbench.trackers.rounds import Candidate, Round, with_context
@@ -75,6 +76,23 @@ def scope_session(scope: ScopeArrays, embeddings: np.ndarray, example_embeddings
         turns=scope.turns, call_ids=scope.frame["call_id"].to_numpy(), duplicates=scope.duplicates,
         planner_params=settings.get("planner"), model_params=settings.get("model"), seed=settings.get("seed", 0),
     )
+
+
+def training_params(tracker, session: ActiveLearningSession, estimate, round_number: int, tags: pl.DataFrame,
+                    embedding_model: str) -> dict:
+    """The MLflow params every training of a tracker logs, frozen or deep, so that runs compare
+    like for like: the tags' counts, the definition, the classifier's and the estimators'
+    settings and the embedding model the classifier's weights apply to."""
+    return {
+        "tracker": tracker.name, "round": round_number, "n_yes": session.n_yes, "n_no": session.n_no,
+        "n_not_sure": int((tags["answer"] == "not_sure").sum()), "n_examples": len(tracker.examples),
+        "scope_sentences": len(session.labels), "mentioned_by": tracker.mentioned_by,
+        "filters": dumps(tracker.filters), "call_part": dumps(list(tracker.call_part)),
+        "classifier": session.model().get_params(), "embedding_model": embedding_model, "seed": session.seed,
+        "estimate_unit": estimate.unit,
+        # The estimators' settings (scikit-learn get_params).
+        "estimator": estimate.estimator_params,
+    }
 
 
 def tag_arrays(frame: pl.DataFrame, tags: pl.DataFrame) -> dict[str, np.ndarray]:
