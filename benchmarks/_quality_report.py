@@ -112,6 +112,76 @@ def _coverage(sub: list[dict], name: str) -> float:
     return float(np.mean(hits)) if hits else float("nan")
 
 
+def interval_trust(rows: list[dict]) -> dict:
+    """How far the honest intervals can be trusted over ``rows``: for precision and hit rate,
+    the share of 90% intervals holding the truth, their median and 90th-percentile widths, and
+    the share of points within ±0.05 (precision) / ±0.10 (hit rate) of the truth."""
+    out: dict = {"runs": 0}
+    for name, key, tol in (("precision", "honest_precision", 0.05), ("hit_rate", "honest_hit_rate", 0.10)):
+        held, widths, close = [], [], []
+        for r in rows:
+            f = (r.get("estimate") or {}).get(key)
+            if not f:
+                continue
+            t = r[r.get("estimate_truth", "sentence")][name]
+            held.append(f["low"] <= t <= f["high"])
+            widths.append(f["high"] - f["low"])
+            close.append(abs(f["value"] - t) <= tol)
+        out["runs"] = max(out["runs"], len(held))
+        out[name] = {"coverage": float(np.mean(held)) if held else float("nan"),
+                     "median_width": float(np.median(widths)) if widths else float("nan"),
+                     "p90_width": float(np.quantile(widths, 0.9)) if widths else float("nan"),
+                     "within": float(np.mean(close)) if close else float("nan"), "tolerance": tol}
+    return out
+
+
+# Issue 12's targets for the intervals after 5 examples and 4 rounds.
+COVERAGE_TARGET = 0.88
+WIDTH_TARGET = {"precision": 0.20, "hit_rate": 0.25}
+
+
+def trust_tables(rows: list[dict]) -> list[str]:
+    """The intervals per corpus (coverage, widths, points within the issue's tolerances), with
+    the held-out seeds 12-17 apart, then issue 12's interval targets with their gaps."""
+    lines = ["", "## How far the intervals can be trusted (per corpus)", "",
+             "After 5 examples and 4 rounds. Coverage: 90% intervals holding the truth; widths: high - low; "
+             "within: the point within ±0.05 (precision) or ±0.10 (hit rate) of the truth.", "",
+             "| corpus | seeds | runs | P coverage | P width median / p90 | P within ±0.05 | HR coverage "
+             "| HR width median / p90 | HR within ±0.10 |", "|---|---|---|---|---|---|---|---|---|"]
+    corpora = list(dict.fromkeys(r["corpus"] for r in rows))
+    seed_sets = [("0-11", lambda s: s <= 11), ("12-17 (held out)", lambda s: s >= 12)]
+    for corpus in corpora:
+        for label, keep in seed_sets:
+            sub = [r for r in rows if r["corpus"] == corpus and keep(r["seed"])]
+            if not sub:
+                continue
+            t = interval_trust(sub)
+            p, h = t["precision"], t["hit_rate"]
+            lines.append(f"| {corpus} | {label} | {t['runs']} | {p['coverage']:.0%} | {p['median_width']:.2f} / "
+                         f"{p['p90_width']:.2f} | {p['within']:.0%} | {h['coverage']:.0%} | {h['median_width']:.2f} / "
+                         f"{h['p90_width']:.2f} | {h['within']:.0%} |")
+    lines += ["", "| interval target (issue 12) | goal | measured | gap |", "|---|---|---|---|"]
+    for corpus in corpora:
+        t = interval_trust([r for r in rows if r["corpus"] == corpus])
+        for name, label in (("precision", "precision"), ("hit_rate", "hit rate")):
+            c = t[name]["coverage"]
+            lines.append(f"| {corpus}: intervals hold the true {label} | >= {COVERAGE_TARGET:.0%} | {c:.0%} | "
+                         f"{_gap(c - COVERAGE_TARGET, '%')} |")
+    t = interval_trust(rows)
+    for name, label in (("precision", "precision"), ("hit_rate", "hit rate")):
+        w = t[name]["median_width"]
+        lines.append(f"| median {label} interval width, all corpora | <= {WIDTH_TARGET[name]:.2f} | {w:.2f} | "
+                     f"{_gap(WIDTH_TARGET[name] - w, '')} |")
+    return lines
+
+
+def _gap(margin: float, unit: str) -> str:
+    """'met' when ``margin`` >= 0, else how far short, in points or percentage points."""
+    if margin >= 0:
+        return "met"
+    return f"short by {-margin:.0%}" if unit == "%" else f"short by {-margin:.2f}"
+
+
 def speech_targets(rows: list[dict]) -> list[str]:
     """The real-speech issue's targets (issue 15), each with its measured value."""
     spoken = [r for r in rows if r["corpus"] in SPOKEN]
@@ -228,6 +298,7 @@ def render_markdown(result: dict) -> str:
                      f"{g['honest_hit_rate_within_0.10']:.0%} | {g['honest_interval_coverage']:.0%} | "
                      f"{g['honest_hit_rate_bias']:+.3f} | {g['finds_little_flags']['low_flagged']}/{g['finds_little_flags']['low_runs']} |")
     lines += speech_targets(rows)
+    lines += trust_tables(rows)
     lines += per_concept_table(rows)
     v = result.get("verified")
     if v:

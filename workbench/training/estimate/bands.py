@@ -118,20 +118,25 @@ def mean_matched_logit(q: np.ndarray, sd: np.ndarray, iters: int = 30) -> np.nda
     return (lo + hi) / 2
 
 
-def prior_centres(bands: Bands, cal_draws: list[Calibration], prior_sd: float) -> np.ndarray:
+def prior_centres(bands: Bands, cal_draws: list[Calibration], prior_sd: np.ndarray,
+                  max_tail_slope: float | None = None) -> np.ndarray:
     """(draws, B): the centre of each band's logit-normal prior under each calibration
-    replicate, placed so that the prior's mean is the band's average calibrated rate."""
+    replicate, placed so that the prior's mean is the band's average calibrated rate;
+    ``prior_sd``: (B,) each band's prior spread. ``max_tail_slope``: the most the calibrated
+    logit may fall per doubling of rank below the threshold (the rate at the threshold kept)."""
     rep = bands.representatives
     m = np.empty((len(cal_draws), rep.shape[0]))
     for d, (a, b, (a2, b2)) in enumerate(cal_draws):
+        if max_tail_slope is not None:
+            a = min(a, max_tail_slope)
         q = np.where(rep > 0, expit(a2 * rep + b2), expit(a * rep + b))
         qm = np.clip(q.mean(axis=1), 1e-6, 1 - 1e-6)
         m[d] = np.log(qm) - np.log1p(-qm)
-    sd = np.full(rep.shape[0], prior_sd, dtype=float)
+    sd = np.broadcast_to(np.asarray(prior_sd, dtype=float), (rep.shape[0],))
     return mean_matched_logit(expit(m), sd[None, :])
 
 
-def posterior_rates(bands: Bands, centres: np.ndarray, prior_sd: float, rng: np.random.Generator) -> np.ndarray:
+def posterior_rates(bands: Bands, centres: np.ndarray, prior_sd: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(draws, B): one positive rate per band and draw, sampled from its posterior on the
     logit grid (the binomial evidence times the draw's prior), jittered within a grid step."""
     g = LOGIT_GRID
@@ -139,7 +144,7 @@ def posterior_rates(bands: Bands, centres: np.ndarray, prior_sd: float, rng: np.
     n_eff, k_eff = bands.n_eff, bands.k_eff
     loglik = k_eff[:, None] * np.log(pg)[None] + (n_eff - k_eff)[:, None] * np.log1p(-pg)[None]
     n_draws, B = centres.shape
-    sd = np.full(B, prior_sd, dtype=float)[None, :, None]
+    sd = np.broadcast_to(np.asarray(prior_sd, dtype=float), (B,))[None, :, None]
     logpost = loglik[None] - 0.5 * ((g[None, None, :] - centres[:, :, None]) / sd) ** 2
     logpost -= logpost.max(axis=2, keepdims=True)
     cdf = np.cumsum(np.exp(logpost), axis=2)
@@ -151,11 +156,22 @@ def posterior_rates(bands: Bands, centres: np.ndarray, prior_sd: float, rng: np.
 
 
 def band_totals(bands: Bands, tp_known: float, fn_known: float, cal_draws: list[Calibration],
-                prior_sd: float, rng: np.random.Generator) -> np.ndarray:
+                prior_sd: float, rng: np.random.Generator, *, detected_prior_sd: float | None = None,
+                tail_shift_sd: float = 0.0, max_tail_slope: float | None = None) -> np.ndarray:
     """(draws, 2): Monte Carlo draws of the totals (TP, FN): the known tags' counts plus
-    each band's realised count of positives, Binomial(U_b, p_b)."""
-    centres = prior_centres(bands, cal_draws, prior_sd)
-    p = posterior_rates(bands, centres, prior_sd, rng)
+    each band's realised count of positives, Binomial(U_b, p_b).
+
+    ``detected_prior_sd``: the prior's spread in the detected bands (default ``prior_sd``).
+    ``tail_shift_sd``: the sd of one logit shift, drawn once per draw and shared by every band
+    below the threshold. The calibration's error there is systematic, not independent per
+    band: it extrapolates one curve into bands the probe barely reaches, so when it is wrong
+    it is wrong in all of them together. Independent per-band spreads average out over the
+    many deep bands; a shared shift does not."""
+    sd = np.where(bands.detected, prior_sd if detected_prior_sd is None else detected_prior_sd, prior_sd)
+    centres = prior_centres(bands, cal_draws, sd, max_tail_slope)
+    if tail_shift_sd > 0:
+        centres = centres + np.where(bands.detected, 0.0, tail_shift_sd)[None, :] * rng.standard_normal((len(cal_draws), 1))
+    p = posterior_rates(bands, centres, sd, rng)
     counts = rng.binomial(bands.unknown.astype(np.int64)[None, :].repeat(len(cal_draws), 0), p)
     tp = tp_known + counts[:, bands.detected].sum(axis=1)
     fn = fn_known + counts[:, ~bands.detected].sum(axis=1)

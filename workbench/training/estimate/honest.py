@@ -66,18 +66,28 @@ class HonestEstimate(BaseEstimator):
     band_prior_sd : sd of each band's logit-normal prior around the calibrated rate
         (measured: 1.5 covers the truth, 0.5 does not).
     detected_bands : bands of equal count among the detected units.
+    detected_prior_sd : the prior's spread in the detected bands (None: ``band_prior_sd``).
+    tail_shift_sd : sd of one logit shift of the calibration shared by all bands below the
+        threshold (0: none); see ``bands.band_totals``.
+    max_tail_slope : the most the calibrated logit may fall per doubling of rank below the
+        threshold (None: as fitted); see ``bands.prior_centres``.
     n_folds : folds of the tags' out-of-fold scores, when the caller passes none.
     random_state : seeds the folds, the bootstrap and the draws.
     """
 
     def __init__(self, confidence: float = 0.9, n_draws: int = 200, band_prior_sd: float = 1.5,
-                 detected_bands: int = 1, n_folds: int = 10, random_state: int = 0) -> None:
+                 detected_bands: int = 1, n_folds: int = 10, random_state: int = 0,
+                 detected_prior_sd: float | None = None, tail_shift_sd: float = 0.0,
+                 max_tail_slope: float | None = None) -> None:
         self.confidence = confidence
         self.n_draws = n_draws
         self.band_prior_sd = band_prior_sd
         self.detected_bands = detected_bands
         self.n_folds = n_folds
         self.random_state = random_state
+        self.detected_prior_sd = detected_prior_sd
+        self.tail_shift_sd = tail_shift_sd
+        self.max_tail_slope = max_tail_slope
 
     def estimate(self, embeddings, labels, model, *, scores, excluded=None, tag_round=None,
                  inclusion_prob=None, groups=None, example_embeddings=None,
@@ -128,7 +138,9 @@ class HonestEstimate(BaseEstimator):
         bands = cut_bands(units.scores[~known], aux, y_shown, probe_w, self.detected_bands)
         tp_known = float((y_shown * det_shown)[labelled].sum())
         fn_known = float((y_shown * ~det_shown)[labelled].sum())
-        T = band_totals(bands, tp_known, fn_known, cal_draws, self.band_prior_sd, rng)
+        T = band_totals(bands, tp_known, fn_known, cal_draws, self.band_prior_sd, rng,
+                        detected_prior_sd=self.detected_prior_sd, tail_shift_sd=self.tail_shift_sd,
+                        max_tail_slope=self.max_tail_slope)
         method = (f"{bands.edges.size + 1} score bands; per-band rate from {bands.n_probe} random tags "
                   f"(1/pi weights); prior: calibrated scores, logit sd {self.band_prior_sd}; Monte Carlo interval")
         n_detected = float(units.detected.sum())
