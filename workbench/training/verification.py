@@ -111,6 +111,10 @@ class VerificationNeed:
         """In words: "About 80 more tags (4 rounds of up to 20) for precision to ±0.05 (now ±0.12, ...)"."""
         now = "; ".join(f"{FIGURE_WORDS[f.name]} now ±{f.half_width:.2f}, from {f.random_tags} random tags"
                         for f in self.figures)
+        short = [FIGURE_WORDS[f.name] for f in self.figures if f.half_width > f.asked]
+        if self.reached and short:
+            return (f"{self.goal.describe().capitalize()}: nothing is left to verify for {' and '.join(short)}, every "
+                    f"unit on its side is tagged ({now}).")
         if self.reached:
             return f"{self.goal.describe().capitalize()} is reached ({now})."
         rounds = math.ceil(self.more / 20)
