@@ -85,9 +85,10 @@ def run_concept(corpus, concept, seeds, goal, max_rounds) -> list[dict]:
                          "half_width_before": (f0.high - f0.low) / 2, "half_width": (f.high - f.low) / 2}
         row["seconds"] = time.time() - t
         rows.append(row)
-        p = row["precision"]
+        name = next(iter(goal))
+        p = row[name]
         print(f"  {concept['name'][:30]:30s} seed {seed}: projected {row['projected']:4d} used {row['extra_tags']:4d} "
-              f"P truth {p['truth']:.3f} est {p['value']:.3f} [{p['low']:.3f},{p['high']:.3f}] "
+              f"{name} truth {p['truth']:.3f} est {p['value']:.3f} [{p['low']:.3f},{p['high']:.3f}] "
               f"hw {p['half_width_before']:.3f}->{p['half_width']:.3f} {row['seconds']:.0f}s", flush=True)
     return rows
 
