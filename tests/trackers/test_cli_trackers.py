@@ -122,3 +122,38 @@ def test_verification_round_from_the_terminal(demo_ws, monkeypatch, capsys):
     assert "(verification: random detections)" in out and "Round 3 done" in out
     last = demo_ws.tracker("Verified").tags().filter(pl.col("round_number") == 3)
     assert 0 < last.height <= 5 and (last["strategy"] == "detected_sample").all()
+
+
+def test_verify_until_sure_from_the_terminal(demo_ws, monkeypatch, capsys):
+    import itertools
+
+    from workbench.demo.concepts import sentence_label as label
+
+    w = ["-w", str(demo_ws.path)]
+    for bad, why in (("recall=0.05", "not an accuracy"), ("precision=0.6", "between 0 and 0.5"),
+                     ("precision=abc", "not an accuracy")):
+        with pytest.raises(SystemExit) as exit_:
+            main(w + ["tag", "Nobody", "--verify", "--until", bad])
+        assert exit_.value.code == 2 and why in capsys.readouterr().err
+    assert main(w + ["tracker", "create", "Until sure", "--mentioned-by", "customer",
+                     *sum((["--example", e] for e in DEMO_EXAMPLES), [])]) == 0
+    t = demo_ws.tracker("Until sure")
+    for _ in range(2):
+        for c in t.next_round():
+            t.tag(c.sentence_id, "yes" if label(c.text) == "discount_request" else "no")
+        t.train()
+    # Quitting stops it, every tag saved; the next run continues the same round.
+    answers = itertools.chain(["n"], itertools.repeat("q"))
+    monkeypatch.setattr(builtins, "input", lambda prompt="": next(answers))
+    assert main(w + ["tag", "Until sure", "--until", "precision=0.02"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("more tags") < out.index("(verification: random detections)") < out.index("Stopped")
+    assert not t.current_round().complete and t.current_round().tagged == 1
+    # The person answers from the demo's truth: the prompt's candidate is the one shown last.
+    shown = []
+    monkeypatch.setattr("workbench.cli.trackers.candidate_text", lambda c: shown.append(c) or c.text)
+    monkeypatch.setattr(builtins, "input", lambda prompt="": "y" if label(shown[-1].text) == "discount_request" else "n")
+    assert main(w + ["tag", "Until sure", "--verify", "--until", "precision=0.02"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("more tags") < out.index("Round 3 done") < out.index("Precision to ±0.02 is reached")
+    assert t.verification_need(precision=0.02).reached and t.current_round().complete

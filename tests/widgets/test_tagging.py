@@ -120,6 +120,47 @@ def test_verify_button_starts_a_round_of_random_detections(demo_ws, new_tracker)
     assert "no untagged detections" in view.status.value
 
 
+def test_verify_until_sure_says_the_tags_it_takes_then_serves_rounds_until_reached(demo_ws, new_tracker,
+                                                                                   monkeypatch):
+    from workbench.training.verification import VerificationGoal
+    from workbench.widgets import tagging
+
+    assert [label for label, _ in tagging.ACCURACY_CHOICES] == ["precision ±0.05", "precision ±0.10",
+                                                                "hit rate ±0.10", "hit rate ±0.15"]
+    # The demo's 20 detections are soon all tagged: ask for more than the view offers, so
+    # that it takes rounds.
+    narrow = VerificationGoal(precision=0.02)
+    monkeypatch.setattr(tagging, "ACCURACY_CHOICES", tagging.ACCURACY_CHOICES + [("precision ±0.02", narrow)])
+    view = TaggingView(new_tracker)
+    assert view.until_button.disabled  # nothing to verify before a model
+    for number in (1, 2):
+        if number == 2:
+            view.next_button.click()
+        for c in list(view.round):
+            view.go_to(view.round.candidates.index(c))
+            view.buttons["yes" if sentence_label(c.text) == "discount_request" else "no"].click()
+        view.finish_button.click()
+    assert not view.until_button.disabled
+    view.accuracy.value = narrow
+    assert not new_tracker.verification_need(precision=0.02).reached
+    view.until_button.click()
+    assert "more tags" in view.status.value and view.round.number == 3
+    assert view.round.kind == "verification" and "random detections" in view.progress.value
+    for _ in range(20):
+        for c in list(view.round):
+            view.go_to(view.round.candidates.index(c))
+            view.buttons["yes" if sentence_label(c.text) == "discount_request" else "no"].click()
+        view.finish_button.click()
+        if "is reached" in view.status.value or "left to verify" in view.status.value:
+            break
+        assert "Verify until sure goes on" in view.status.value
+        view.until_button.click()
+    assert new_tracker.verification_need(precision=0.02).reached
+    shown = view.round.number
+    view.until_button.click()  # reached: the round shown stays, the status says so
+    assert view.round.number == shown and "Precision to ±0.02" in view.status.value
+
+
 def test_a_round_complete_but_not_trained_reopens_to_be_trained(demo_ws, new_tracker, embedder):
     tag_by_truth(new_tracker, new_tracker.next_round())  # the kernel died before "finish"
     view = TaggingView(Workspace(demo_ws.path, model=embedder).tracker(new_tracker.name))

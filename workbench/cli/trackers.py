@@ -13,6 +13,7 @@ from workbench.trackers.examples import examples_needed
 from workbench.trackers.filters import FILTER_HELP, parse_filters
 from workbench.trackers.rounds import TaggingSession
 from workbench.trackers.summary import candidate_text, performance_text
+from workbench.training.verification import VerificationGoal
 
 
 def _call_part(args) -> Any:
@@ -136,6 +137,8 @@ def cmd_tag(args) -> int:
     The same session as the tagging screen: it resumes the round in progress, or trains a
     round that was tagged to the end but never trained, before it starts a new one."""
     t = open_workspace(args).tracker(args.name)
+    if args.until is not None:
+        return _verify_until(t, args.until, args.verify)
     session = TaggingSession(t, verify=args.verify)
     for number in range(args.rounds):
         if number:
@@ -148,6 +151,31 @@ def cmd_tag(args) -> int:
               f"({result.n_yes} YES, {result.n_no} NO, {result.n_not_sure} NOT SURE).")
         print(overview_text(t))
     return 0
+
+
+def _verify_until(t, goal: VerificationGoal, size: int) -> int:
+    """`workbench tag NAME --verify --until precision=0.05`: how many more tags it will likely
+    take, then verification rounds (each trained) until the round comes back empty."""
+    print(t.verification_need(**goal.asked).describe())
+    session = TaggingSession(t, verify=size, until=goal)
+    while len(session.round):
+        if not _tag_round(session):
+            print("Stopped; every tag so far is saved. `workbench tag --verify --until` continues this round.")
+            return 0
+        result = session.finish()
+        print(f"\nRound {session.round.number} done: model version {result.version}.")
+        print(t.verification_need(**goal.asked).describe())
+        session.open(verify=size, until=goal)
+    print(overview_text(t))
+    return 0
+
+
+def _accuracy(text: str) -> VerificationGoal:
+    """--until's value, or argparse's error naming what to write."""
+    try:
+        return VerificationGoal.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_train(args) -> int:
@@ -282,6 +310,10 @@ def register(sub) -> None:
     p.add_argument("--verify", type=int, nargs="?", const=20, default=0, metavar="N",
                    help="tag a verification round instead: N random detections (default 20), which the "
                         "honest estimate takes as random tags")
+    p.add_argument("--until", type=_accuracy, default=None, metavar="ACCURACY",
+                   help="verify until sure: rounds of random tags until the 90%% interval is this narrow, e.g. "
+                        "precision=0.05 or hit_rate=0.10 (or both, comma-separated); says first how many more "
+                        "tags that will likely take")
     p.set_defaults(func=cmd_tag)
 
     p = sub.add_parser("train", help="train on every tag so far: a new model version in MLflow")

@@ -13,16 +13,19 @@ from workbench.core.errors import ValidationError, WorkbenchError
 from workbench.training.session import (  # noqa: F401  (the round sizes, said once, in the loop)
     ROUND_SIZE,
     VERIFICATION_SIZE,
+    VERIFICATION_STRATEGIES,
     VERIFICATION_STRATEGY,
 )
+from workbench.training.verification import VerificationGoal
 
 ANSWERS = ("yes", "no", "not_sure")
 CONTEXT_SENTENCES = 2
 
 
 def round_kind(strategies: list[str]) -> str:
-    """"verification" when every pick of a round is a random detection, else "learning"."""
-    return "verification" if strategies and all(s == VERIFICATION_STRATEGY for s in strategies) else "learning"
+    """"verification" when every pick of a round is a random detection (or, verifying the hit
+    rate, a likely miss), else "learning"."""
+    return "verification" if strategies and all(s in VERIFICATION_STRATEGIES for s in strategies) else "learning"
 
 
 @dataclass
@@ -69,7 +72,10 @@ class Round:
 
     @property
     def progress(self) -> str:
-        label = " (verification: random detections)" if self.kind == "verification" else ""
+        label = ""
+        if self.kind == "verification":
+            drawn = "random detections" if self.candidates[0].strategy == VERIFICATION_STRATEGY else "likely misses"
+            label = f" (verification: {drawn})"
         return f"{self.tagged} of {len(self.candidates)}, round {self.number}{label}"
 
     def next_untagged(self) -> Candidate | None:
@@ -142,17 +148,20 @@ def round_trained(tracker: Any, number: int) -> bool:
     return versions.height > 0 and versions.filter(pl.col("round") == number).height > 0
 
 
-def open_round(tracker: Any, *, verify: int = 0) -> Round:
+def open_round(tracker: Any, *, verify: int = 0, until: VerificationGoal | None = None) -> Round:
     """The round a person tags now.
 
     The last round when it is not finished: some candidates untagged, or all tagged but no
     version trained on it (the kernel or the terminal stopped between the last tag and
     training; it is trained next, not skipped). Otherwise a new round: 25 candidates, or with
-    ``verify=N`` a verification round of N random detections.
+    ``verify=N`` a verification round of N random detections; with ``until`` (the asked
+    accuracy) the next round of verify-until-sure, empty once it is reached.
     """
     current = tracker.current_round()
     if current is not None and (not current.complete or not round_trained(tracker, current.number)):
         return current
+    if until is not None:
+        return tracker.verification_round(verify or VERIFICATION_SIZE, **until.asked)
     return tracker.verification_round(verify) if verify else tracker.next_round()
 
 
@@ -163,10 +172,13 @@ class TaggingSession:
     nothing and the next one resumes the same round (``open_round``).
     """
 
-    def __init__(self, tracker: Any, rnd: Round | None = None, *, verify: int = 0) -> None:
+    def __init__(self, tracker: Any, rnd: Round | None = None, *, verify: int = 0,
+                 until: VerificationGoal | None = None) -> None:
         self.tracker = tracker
         self.last_training = None  # the TrainingResult of this session's last finish()
-        self.cursor = RoundCursor.at_first_gap(rnd if rnd is not None else open_round(tracker, verify=verify))
+        self.until = until  # the accuracy being verified until, while its rounds go on
+        rnd = rnd if rnd is not None else open_round(tracker, verify=verify, until=until)
+        self.cursor = RoundCursor.at_first_gap(rnd)
 
     @property
     def round(self) -> Round:
@@ -201,11 +213,28 @@ class TaggingSession:
         self.last_training = self.tracker.train()
         return self.last_training
 
-    def open(self, *, verify: int = 0) -> Round:
+    def open(self, *, verify: int = 0, until: VerificationGoal | None = None) -> Round:
         """Move on to the round to tag now (``open_round``): a new one once this one is trained,
-        with ``verify=N`` a verification round of N random detections."""
-        self.cursor = RoundCursor.at_first_gap(open_round(self.tracker, verify=verify))
+        with ``verify=N`` a verification round of N random detections, with ``until`` the next
+        round of verify-until-sure (empty once the accuracy is reached)."""
+        self.cursor = RoundCursor.at_first_gap(open_round(self.tracker, verify=verify, until=until))
+        self.until = until
         return self.round
+
+    def open_verification(self, until: VerificationGoal, size: int = VERIFICATION_SIZE):
+        """Verify until sure: where the asked accuracy stands (``tracker.verification_need``:
+        ``.reached``, ``.describe()``) and, unless it is reached, its next round opened (the
+        round in progress first, as ``open``). The round shown stays when it is reached."""
+        need = self.tracker.verification_need(**until.asked)
+        if need.reached:
+            self.until = None
+            return need
+        self.open(verify=size, until=until)
+        return need
+
+    def verification_need(self):
+        """Where the accuracy being verified until stands now, or None when none is."""
+        return None if self.until is None else self.tracker.verification_need(**self.until.asked)
 
 
 def with_context(sentences: pl.DataFrame, sentence_ids: list[int], n: int = CONTEXT_SENTENCES) -> dict[int, tuple[list[dict], list[dict]]]:

@@ -24,6 +24,7 @@ from workbench.trackers.rounds import ANSWERS, ROUND_SIZE, VERIFICATION_SIZE, Ro
 from workbench.trackers import tracker_state
 from workbench.trackers.tracker_state import ScopeArrays, TrackerSessions, TrainingResult
 from workbench.training.session import ActiveLearningSession
+from workbench.training.verification import VerificationGoal
 
 if TYPE_CHECKING:
     from workbench.workspace import Workspace
@@ -260,7 +261,8 @@ class Tracker(BaseTracker):
             raise WorkbenchError(f"Every sentence in scope of '{self.name}' has been tagged: there is nothing left to offer.")
         return self._store_round(number, planned)
 
-    def verification_round(self, n: int = VERIFICATION_SIZE) -> Round:
+    def verification_round(self, n: int = VERIFICATION_SIZE, *, precision: float | None = None,
+                           hit_rate: float | None = None) -> Round:
         """A round of ``n`` random detections of the current model, spread over their scores.
 
         Tagging it checks the model where it matters to a user, its detections, with tags
@@ -268,16 +270,34 @@ class Tracker(BaseTracker):
         so precision rests on more of them (on the benchmark, 20 such tags put the estimated
         precision within 0.05 of the truth on 53% of runs instead of 41%). The tags also
         train the next version like any others. An unfinished round is returned instead.
+
+        Verify until sure: with ``precision=0.05`` and/or ``hit_rate=0.10`` (the half-width
+        asked of the honest 90% interval), the round serves the figure furthest from it:
+        random detections for precision, the non-detections most likely to be misses for the
+        hit rate. Once every asked half-width is reached, the round is empty (nothing stored);
+        ``verification_need`` says how many more tags it will likely take.
         """
         current = self.current_round()
         if current is not None and not current.complete:
             return current
+        until = precision is not None or hit_rate is not None
+        if until:
+            _verification_goal(precision, hit_rate)
         session = self._session_with_model()
         number = (current.number + 1) if current else 1
-        planned = session.plan_verification(number, n)
+        planned = session.plan_verification(number, n, precision=precision, hit_rate=hit_rate)
         if len(planned) == 0:
+            if until:
+                return Round(number, [])
             raise WorkbenchError(f"'{self.name}' has no untagged detections to verify.")
         return self._store_round(number, planned)
+
+    def verification_need(self, *, precision: float | None = None, hit_rate: float | None = None):
+        """How many more random tags the asked accuracy will likely take (``.more``, and in
+        words ``.describe()``), and where each figure's interval stands now; ``.reached`` once
+        it is. See ``workbench.training.verification``."""
+        _verification_goal(precision, hit_rate)
+        return self._session_with_model().verification_need(precision=precision, hit_rate=hit_rate)
 
     def _store_round(self, number: int, planned) -> Round:
         self._records.add_round(number, tracker_state.stored_picks(self._scope_arrays().frame, planned))
@@ -489,3 +509,10 @@ class Tracker(BaseTracker):
             pl.Series("score", p, dtype=pl.Float64), pl.Series("detected", p >= 0.5, dtype=pl.Boolean))
         return out if all_sentences else out.filter(pl.col("detected"))
 
+
+def _verification_goal(precision: float | None, hit_rate: float | None) -> VerificationGoal:
+    """The asked accuracy, or a ValidationError that says what to ask instead."""
+    try:
+        return VerificationGoal(precision=precision, hit_rate=hit_rate)
+    except ValueError as exc:
+        raise ValidationError("accuracy", str(exc), "Ask for precision=0.05 and/or hit_rate=0.10") from None

@@ -33,13 +33,16 @@ from workbench.training.model import TrackerModel, turn_mates
 from workbench.training.performance import PerformanceEstimate
 from workbench.training.pool import NO, UNKNOWN, YES, Pool
 from workbench.training.rounds import PlannedRound, RoundPlanner
+from workbench.training.verification import SAMPLERS, VerificationGoal, VerificationNeed, verification_need
 
 ROUND_SIZE = 25
 VERIFICATION_SIZE = 20
 # A verification round is a random sample of the detections (DetectedSampleStrategy) and
 # nothing else: every tag of it has a known chance of being drawn.
 VERIFICATION_STRATEGY = "detected_sample"
-VERIFICATION_MIX = {VERIFICATION_STRATEGY: 1}
+# Verifying until an accuracy is reached also draws likely misses (``verification.SAMPLERS``):
+# a round of any of these samplers alone is a verification round.
+VERIFICATION_STRATEGIES = tuple(SAMPLERS.values())
 
 
 class ActiveLearningSession:
@@ -175,14 +178,40 @@ class ActiveLearningSession:
         has been shown."""
         return self._plan(round_number, n, self.planner_params or {})
 
-    def plan_verification(self, round_number: int | None = None, n: int = VERIFICATION_SIZE) -> PlannedRound:
+    def plan_verification(self, round_number: int | None = None, n: int = VERIFICATION_SIZE, *,
+                          precision: float | None = None, hit_rate: float | None = None) -> PlannedRound:
         """A verification round: up to ``n`` random detections of the current model, spread
-        over their scores, none shown before. Empty when no detection is left to show."""
+        over their scores, none shown before. Empty when no detection is left to show.
+
+        With an accuracy asked (``precision=0.05``, ``hit_rate=0.10``: half-widths of the
+        honest 90% intervals), the round serves the figure furthest from it (random detections
+        for precision, likely misses for the hit rate; ``workbench.training.verification``),
+        and is empty once every asked half-width is reached."""
         scores = self.scores()
         if scores is None:
             raise ValueError("a verification round needs a model: tag at least one YES and one NO")
-        n = min(n, int((self.available & (scores > 0)).sum()))
-        return self._plan(round_number, n, {"early_mix": VERIFICATION_MIX, "late_mix": VERIFICATION_MIX})
+        figure = "precision"
+        if precision is not None or hit_rate is not None:
+            figure = self.verification_need(precision=precision, hit_rate=hit_rate).next_figure()
+            if figure is None:
+                n = 0
+        side = scores <= 0 if figure == "hit_rate" else scores > 0
+        n = min(n, int((self.available & side).sum()))
+        mix = {SAMPLERS[figure or "precision"]: 1}
+        return self._plan(round_number, n, {"early_mix": mix, "late_mix": mix})
+
+    def verification_need(self, *, precision: float | None = None, hit_rate: float | None = None) -> VerificationNeed:
+        """How far the honest estimate is from the asked accuracy, and the projected tags
+        still needed (``verification.tags_needed`` says what the projection assumes)."""
+        goal = VerificationGoal(precision=precision, hit_rate=hit_rate)
+        scores = self.scores()
+        if scores is None:
+            raise ValueError("a verification needs a model: tag at least one YES and one NO")
+        random_tag = (self._labels >= 0) & np.isfinite(self._inclusion_prob) & (self._inclusion_prob > 0)
+        detected = scores > 0
+        random_tags = {"precision": int((random_tag & detected).sum()), "hit_rate": int((random_tag & ~detected).sum())}
+        left = {"precision": int((self.available & detected).sum()), "hit_rate": int((self.available & ~detected).sum())}
+        return verification_need(goal, self.estimate(), random_tags, left)
 
     def _plan(self, round_number: int | None, n: int, planner_params: dict) -> PlannedRound:
         if round_number is None:

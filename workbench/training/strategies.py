@@ -369,3 +369,68 @@ class DetectedSampleStrategy(Strategy):
                 pi[ranked[edges[i] : edges[i + 1]]] = 1.0 / (edges[i + 1] - edges[i])
         return _per_turn(pool, pi)
 
+
+
+@register_strategy
+class LikelyMissStrategy(Strategy):
+    """A random sample of the non-detections, drawn where the misses are likeliest.
+
+    The rows the model does not detect are ranked by score from the threshold down; the row
+    at rank r (0 first) weighs 1 / (r + D), D the detections (at least ``n``), so each
+    doubling of rank below the threshold gets the same share of the draw, as the honest
+    estimate's bands do, and most of it lands just below the threshold, where a model's
+    misses are. A uniform share ``floor`` keeps every non-detection a known chance. Drawn by
+    systematic sampling along the ranking, with probability proportional to that mix: a
+    row's inclusion probability is exactly n x its share (capped at 1, the capped rows
+    certain). Tagged as a *verification round for the hit rate*, it feeds the honest
+    estimate's missed bands with random tags.
+    """
+
+    name = "likely_miss"
+    needs_model = True
+    is_probability_sample = True
+
+    def __init__(self, floor: float = 0.2) -> None:
+        self.floor = floor
+
+    def _design(self, pool: Pool, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(non-detections best first, their inclusion probabilities)."""
+        avail = pool.available
+        missed = avail & (pool.scores <= pool.threshold)
+        ranked = _top(pool.scores, missed, int(missed.sum()))
+        m = ranked.size
+        if m <= n:
+            return ranked, np.ones(m)
+        detections = max(int((avail & (pool.scores > pool.threshold)).sum()), n, 1)
+        w = 1.0 / (np.arange(m) + detections)
+        share = (1.0 - self.floor) * w / w.sum() + self.floor / m
+        pi = n * share
+        # Rows whose share would exceed one draw are taken for certain; the rest of the
+        # draws are spread over the others in proportion to their shares.
+        certain = np.zeros(m, bool)
+        while (pi[~certain] >= 1.0).any():
+            certain |= pi >= 1.0
+            rest = share[~certain]
+            pi = np.where(certain, 1.0, 0.0)
+            pi[~certain] = (n - certain.sum()) * rest / rest.sum()
+        return ranked, pi
+
+    def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:
+        ranked, pi = self._design(pool, n)
+        if ranked.size == 0 or n <= 0:
+            return np.empty(0, np.int64)
+        certain = pi >= 1.0
+        cum = np.cumsum(pi[~certain])
+        if cum.size == 0:
+            return ranked[certain].astype(np.int64)
+        # One random start, then steps of one along the cumulated probabilities: a row
+        # (its pi < 1) holds at most one point, and holds one with chance exactly pi.
+        points = rng.random() + np.arange(int(round(cum[-1])))
+        hit = np.minimum(np.searchsorted(cum, points, side="right"), cum.size - 1)
+        return np.concatenate([ranked[certain], ranked[~certain][hit]]).astype(np.int64)
+
+    def inclusion_probabilities(self, pool: Pool, n: int) -> np.ndarray:
+        ranked, pi_ranked = self._design(pool, n)
+        pi = np.zeros(len(pool))
+        pi[ranked] = pi_ranked
+        return _per_turn(pool, pi)

@@ -15,6 +15,7 @@ import polars as pl
 
 from workbench.core.errors import WorkbenchError
 from workbench.trackers.rounds import ANSWERS, VERIFICATION_SIZE, TaggingSession
+from workbench.training.verification import VerificationGoal
 from workbench.widgets._render import (
     ANSWER_COLOURS,
     ANSWER_LABELS,
@@ -27,6 +28,13 @@ from workbench.widgets._render import (
 
 # Sentences shown either side of the candidate when the whole call is opened.
 TRANSCRIPT_WINDOW = 12
+# The accuracies "Verify until sure" offers: half-widths of the honest 90% interval.
+ACCURACY_CHOICES = [
+    ("precision ±0.05", VerificationGoal(precision=0.05)),
+    ("precision ±0.10", VerificationGoal(precision=0.10)),
+    ("hit rate ±0.10", VerificationGoal(hit_rate=0.10)),
+    ("hit rate ±0.15", VerificationGoal(hit_rate=0.15)),
+]
 
 
 class TaggingView:
@@ -74,6 +82,13 @@ class TaggingView:
                                             tooltip="A round of 20 random detections: the honest precision rests on them",
                                             layout=widgets.Layout(width="200px"))
         self.verify_button.on_click(lambda _: self.start_verification_round())
+        self.accuracy = widgets.Dropdown(options=ACCURACY_CHOICES, value=ACCURACY_CHOICES[0][1],
+                                         layout=widgets.Layout(width="150px"))
+        self.until_button = widgets.Button(description="Verify until sure", icon="bullseye",
+                                           tooltip="Rounds of up to 20 random tags until the 90% interval is as "
+                                                   "narrow as the accuracy chosen; says first how many tags it takes",
+                                           layout=widgets.Layout(width="160px"))
+        self.until_button.on_click(lambda _: self.verify_until())
         self.overview_button = widgets.Button(description="Performance overview", icon="line-chart",
                                               layout=widgets.Layout(width="200px"))
         self.overview_button.on_click(lambda _: self.show_overview())
@@ -96,7 +111,8 @@ class TaggingView:
         ])
         self.finish_box = widgets.VBox([self.status, self.deep_bar,
                                         widgets.HBox([self.finish_button, self.next_button, self.verify_button,
-                                                      self.overview_button, self.deep_button])])
+                                                      self.overview_button, self.deep_button]),
+                                        widgets.HBox([self.accuracy, self.until_button])])
         self.widget = widgets.VBox([self.progress, self.mode, self.one_box, self.list_box, self.finish_box, self.after])
         # Keyboard answers: ipyevents forwards key presses made while the pointer is over
         # the card (it focuses the card on mouse enter), so tagging 25 sentences needs no
@@ -216,6 +232,21 @@ class TaggingView:
         self._shown()
         return self.round
 
+    def verify_until(self):
+        """Verify until the accuracy chosen: how many more tags it will likely take, and its
+        next round (none once it is reached). Returns the session's VerificationNeed."""
+        try:
+            need = self.session.open_verification(self.accuracy.value, VERIFICATION_SIZE)
+        except WorkbenchError as err:
+            set_html(self.status, f"<p class='wb-warning'>{esc(err)}</p>")
+            return None
+        if need.reached:
+            set_html(self.status, f"<p>{esc(need.describe())}</p>")
+            return need
+        self._shown()
+        set_html(self.status, f"<p>{esc(need.describe())}</p>")
+        return need
+
     def deep_training(self):
         """Deep training (Tracker.train(deep=True)): the measured time estimate first, a bar per
         stage, then the deep version beside the frozen one. Returns the TrainingResult."""
@@ -272,14 +303,18 @@ class TaggingView:
         self.finish_button.disabled = trained
         self.next_button.disabled = not trained
         self.verify_button.disabled = not trained
+        self.until_button.disabled = not trained
         self.overview_button.disabled = not trained
         self.deep_button.disabled = not trained
         if trained:
             r = self.last_training
+            need = self.session.verification_need()
+            then = ("Start the next round, verify 20 random detections (sharper precision), verify until sure, or "
+                    "read the performance overview." if need is None else
+                    f"{need.describe()} {'' if need.reached else 'Verify until sure goes on with the next round.'}")
             set_html(self.status, f"<p>Round {r.round_number} done: model version <b>{r.version}</b> trained on "
-                                  f"{r.n_yes} YES and {r.n_no} NO tags ({r.n_not_sure} NOT SURE left out). Start "
-                                  "the next round, verify 20 random detections (sharper precision), or read "
-                                  "the performance overview.</p>")
+                                  f"{r.n_yes} YES and {r.n_no} NO tags ({r.n_not_sure} NOT SURE left out). "
+                                  f"{esc(then)}</p>")
         elif complete:
             set_html(self.status, f"<p>All {len(rnd)} sentences of round {rnd.number} are tagged. Change any tag "
                                   "with Back, or finish the round to train a new model version.</p>")

@@ -1,0 +1,173 @@
+"""Benchmark: verify until sure. After 5 examples and 4 rounds, verify until the asked accuracy.
+
+For every concept of every corpus of ../shared/datasets and every seed: the loop of
+tracker_quality.py (its session, 4 rounds of 25 answered from the labels), then verification
+rounds of up to 20 through the session's own ``plan_verification(precision=0.05)`` (or the
+accuracy asked with --precision / --hit-rate), answered from the labels, until the round comes
+back empty (the honest 90% interval's half-width reached) or --max-rounds. Reports, per corpus:
+the extra tags used (median, 90th percentile), the tags projected before the first round
+(``verification_need``), and the share of runs whose final point lies within the asked accuracy
+of the truth (utterance level, over the scope), and whose interval holds the truth.
+
+    nice -n 10 .venv/bin/python benchmarks/verify_until.py --seeds 0 1 2 3 4 5
+    nice -n 10 .venv/bin/python benchmarks/verify_until.py --seeds 12 13 14 15 16 17 --results-name verify_until_fresh
+
+Writes benchmarks/results/NAME.md and .json (default verify_until).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _corpora import DATASETS, RESULTS, concept_scope, load_corpus, pick_examples, prf, to_utterances, utterance_truth  # noqa: E402
+from _text_cache import TextEmbeddingCache  # noqa: E402
+from tracker_quality import new_session, run_tracker  # noqa: E402
+
+from workbench.embedding.normalise import DEFAULT_NORMALISATION  # noqa: E402
+
+FIGURES = ("precision", "hit_rate")
+
+
+def verify_until(session, truth_sent, goal: dict, first_round: int, max_rounds: int) -> dict:
+    """Verification rounds answered from ``truth_sent`` until the session's round is empty."""
+    need = session.verification_need(**goal)
+    extra, number = 0, first_round
+    while number < first_round + max_rounds:
+        plan = session.plan_verification(number, **goal)
+        if len(plan) == 0:
+            break
+        session.tag(plan.indices, truth_sent[plan.indices].astype(np.int8), number, plan.inclusion_prob)
+        extra += len(plan)
+        number += 1
+    return {"projected": need.more, "extra_tags": extra, "rounds": number - first_round,
+            "reached": session.verification_need(**goal).reached}
+
+
+def run_concept(corpus, concept, seeds, goal, max_rounds) -> list[dict]:
+    scope = concept_scope(corpus, concept)
+    X = corpus.embeddings[scope]
+    utt_key = corpus.sentences["utt_key"].to_numpy()[scope]
+    n_utts = len(corpus.utt_labels)
+    utt_truth = utterance_truth(corpus, concept)
+    in_scope = np.zeros(n_utts, bool)
+    in_scope[utt_key] = True
+    truth_sent = utt_truth[utt_key]
+    n_sent_in_utt = np.bincount(corpus.sentences["utt_key"].to_numpy(), minlength=n_utts)
+    texts = corpus.sentences["text"].to_numpy()[scope]
+    call_ids = corpus.sentences["call_id"].to_numpy()[scope]
+    duplicates = np.unique(texts, return_inverse=True)[1]
+    rows = []
+    for seed in seeds:
+        t = time.time()
+        examples = pick_examples(truth_sent, utt_key, n_sent_in_utt, seed)
+        session = new_session(X, examples, seed, call_ids=call_ids, groups=utt_key, duplicates=duplicates)
+        run_tracker(session, truth_sent)
+        if session.model() is None:
+            rows.append({"corpus": corpus.name, "concept": concept["name"], "seed": seed, "collapsed": True})
+            continue
+        before = session.estimate()
+        row = {"corpus": corpus.name, "concept": concept["name"], "seed": seed, "collapsed": False}
+        row |= verify_until(session, truth_sent, goal, 5, max_rounds)
+        est = session.estimate()
+        det = to_utterances(session.scores() > 0, utt_key, n_utts)
+        truth = prf(det[in_scope], utt_truth[in_scope])
+        for name in FIGURES:
+            f, f0 = getattr(est, f"honest_{name}"), getattr(before, f"honest_{name}")
+            row[name] = {"truth": truth[name], "value": f.value, "low": f.low, "high": f.high,
+                         "half_width_before": (f0.high - f0.low) / 2, "half_width": (f.high - f.low) / 2}
+        row["seconds"] = time.time() - t
+        rows.append(row)
+        name = next(iter(goal))
+        p = row[name]
+        print(f"  {concept['name'][:30]:30s} seed {seed}: projected {row['projected']:4d} used {row['extra_tags']:4d} "
+              f"{name} truth {p['truth']:.3f} est {p['value']:.3f} [{p['low']:.3f},{p['high']:.3f}] "
+              f"hw {p['half_width_before']:.3f}->{p['half_width']:.3f} {row['seconds']:.0f}s", flush=True)
+    return rows
+
+
+def summarise(rows: list[dict], goal: dict) -> dict:
+    """Per corpus and over all: extra tags (median, p90), projected tags, share within the asked
+    accuracy and interval coverage, for each asked figure."""
+    out = {}
+    groups = {"all": [r for r in rows if not r["collapsed"]]}
+    for r in groups["all"]:
+        groups.setdefault(r["corpus"], []).append(r)
+    for name, rs in groups.items():
+        extra = np.array([r["extra_tags"] for r in rs], float)
+        s = {"runs": len(rs), "extra_median": float(np.median(extra)), "extra_p90": float(np.quantile(extra, 0.9)),
+             "projected_median": float(np.median([r["projected"] for r in rs])),
+             "reached": float(np.mean([r["reached"] for r in rs]))}
+        for fig, asked in goal.items():
+            err = np.array([abs(r[fig]["value"] - r[fig]["truth"]) for r in rs])
+            s[fig] = {"asked": asked, "within": float(np.mean(err <= asked)),
+                      "covered": float(np.mean([r[fig]["low"] <= r[fig]["truth"] <= r[fig]["high"] for r in rs])),
+                      "half_width_median": float(np.median([r[fig]["half_width"] for r in rs])),
+                      "half_width_before_median": float(np.median([r[fig]["half_width_before"] for r in rs]))}
+        out[name] = s
+    return out
+
+
+def render(result: dict) -> str:
+    goal, seeds = result["goal"], result["seeds"]
+    asked = ", ".join(f"{k} ±{v}" for k, v in goal.items())
+    lines = [f"# Verify until sure ({asked})", "",
+             "Generated by `benchmarks/verify_until.py`; do not edit by hand.", "",
+             f"Seeds {seeds}. After 5 examples and 4 rounds of 25 (tracker_quality.py's loop), verification "
+             f"rounds of up to 20 from `session.plan_verification({', '.join(f'{k}={v}' for k, v in goal.items())})` "
+             f"until it comes back empty (at most {result['max_rounds']} rounds). Truth: utterance level over the scope.",
+             "", "| corpus | runs | extra tags median | extra tags p90 | projected median | reached | "
+             + " | ".join(f"{f} within ±{a} | {f} covered | {f} half-width before -> after" for f, a in goal.items())
+             + " |", "|---" * (6 + 3 * len(goal)) + "|"]
+    for name, s in result["summary"].items():
+        cells = [name, str(s["runs"]), f"{s['extra_median']:.0f}", f"{s['extra_p90']:.0f}",
+                 f"{s['projected_median']:.0f}", f"{s['reached']:.0%}"]
+        for f in goal:
+            g = s[f]
+            cells += [f"{g['within']:.0%}", f"{g['covered']:.0%}",
+                      f"{g['half_width_before_median']:.3f} -> {g['half_width_median']:.3f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(range(6)))
+    ap.add_argument("--precision", type=float, default=None, help="asked half-width (default 0.05 when no --hit-rate)")
+    ap.add_argument("--hit-rate", type=float, default=None)
+    ap.add_argument("--max-rounds", type=int, default=15)
+    ap.add_argument("--concept", default=None)
+    ap.add_argument("--results-name", default="verify_until")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args(argv)
+    goal = {k: v for k, v in (("precision", args.precision), ("hit_rate", args.hit_rate)) if v is not None}
+    goal = goal or {"precision": 0.05}
+    cache = TextEmbeddingCache()
+    corpora = [load_corpus(d, cache, DEFAULT_NORMALISATION) for d in sorted(DATASETS.iterdir())
+               if (d / "concepts.json").exists()]
+    rows = []
+    for corpus in corpora:
+        print(f"{corpus.name}: {len(corpus.sentences)} sentences", flush=True)
+        for concept in corpus.concepts:
+            if args.concept and args.concept.lower() not in concept["name"].lower():
+                continue
+            rows += run_concept(corpus, concept, args.seeds, goal, args.max_rounds)
+    result = {"goal": goal, "seeds": args.seeds, "max_rounds": args.max_rounds, "summary": summarise(rows, goal),
+              "runs": rows}
+    print(json.dumps(result["summary"], indent=1))
+    if not args.no_write:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"{args.results_name}.json").write_text(json.dumps(result, indent=1, default=float))
+        (RESULTS / f"{args.results_name}.md").write_text(render(result))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    main()
