@@ -32,7 +32,7 @@ def _proper_words() -> frozenset[str]:
     words |= {w for n in (*people, *phrases.ACCOUNTS) for w in n.split()} | set(phrases.CUSTOMER_FIRST_NAMES)
     banks = [s for src in (phrases.POSITIVES, phrases.HARD_NEGATIVES, phrases.FILLER)
              for roles in src.values() for b in roles.values() for s in b]
-    words |= {w.strip(",.?!'s") for s in banks for w in s.split()[1:] if w[:1].isupper()}
+    words |= {w.strip(",.?!").removesuffix("'s") for s in banks for w in s.split()[1:] if w[:1].isupper()}
     return frozenset(words)
 
 

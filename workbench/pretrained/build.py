@@ -4,7 +4,8 @@
 
 Generates the seeded demo corpus (fixed end date, so every build sees the same calls), embeds it,
 and for each concept of the generator creates a tracker, answers ``--rounds`` rounds of 25 from
-the ground truth (as a careful person would), trains, and exports the bundle into this folder.
+the ground truth (as a careful person would), trains, prints its estimate beside the demo's
+truth, and exports the bundle into this folder.
 The demo is synthetic: the bundles show the mechanics on a new workspace, they are not models
 for real calls.
 """
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.activation.bundles import SUFFIX
     from workbench.demo.concepts import sentence_label
     from workbench.demo.generator import generate_demo
+    from workbench.demo.job import DEMO_TRUTH, estimate_beside_truth, reference_labels
     from workbench.trackers.tracker import SmallCorpusWarning
 
     root = args.workspace or Path(tempfile.mkdtemp(prefix="wb-pretrained-"))
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         if not t.versions().height:
             print(f"skip '{name}': no version could be trained", file=sys.stderr)
             continue
+        t.set_reference_labels(reference_labels(paths.labels, concept["labels"]), source=DEMO_TRUTH)
+        print("  " + estimate_beside_truth(t).replace("\n", "\n  "))
         out = t.export_bundle(args.out / f"{slug(name)}{SUFFIX}")
         print(f"  wrote {out} ({out.stat().st_size / 1024:.0f} KB)")
     return 0
