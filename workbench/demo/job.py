@@ -67,8 +67,9 @@ def run_demo(
     return ws
 
 
-def train_demo_tracker(ws: Workspace, concept: dict, *, rounds: int = DEMO_ROUNDS):
-    """Create the demo tracker and tag its first rounds as a person who knows the answers would.
+def train_demo_tracker(ws: Workspace, concept: dict, *, rounds: int = DEMO_ROUNDS, examples: list[str] | None = None):
+    """Create the demo tracker (``examples``: DEMO_EXAMPLES by default) and tag its first rounds
+    as a person who knows the answers would.
 
     The answers come from the generator's ground truth (``sentence_label``), so the demo shows
     a trained tracker without anyone tagging; a tracker that already has versions is kept.
@@ -85,7 +86,7 @@ def train_demo_tracker(ws: Workspace, concept: dict, *, rounds: int = DEMO_ROUND
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SmallCorpusWarning)  # the demo is small on purpose
             tracker = ws.create_tracker(concept["name"], description=concept["description"],
-                                        mentioned_by=concept["mentioned_by"], examples=DEMO_EXAMPLES)
+                                        mentioned_by=concept["mentioned_by"], examples=examples or DEMO_EXAMPLES)
     label = concept["labels"][0]
     while True:
         done = tracker.current_round()
