@@ -96,7 +96,7 @@ def test_the_overview_shows_the_demo_truth_beside_the_estimate(demo_ws):
 
     tracker = demo_ws.tracker("Asking for a discount")
     est = tracker.performance()
-    assert "wb-truth" not in PerformanceOverview(tracker, est).headline.value  # no truth known: none shown
+    assert "class='wb-truth'" not in PerformanceOverview(tracker, est).headline.value  # no truth known: none shown
     labels = reference_labels(demo_ws.data_dir / "raw" / "demo" / "labels.parquet", ["discount_request"])
     tracker.set_reference_labels(labels, source=DEMO_TRUTH)
     truth = tracker.truth()
