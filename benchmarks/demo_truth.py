@@ -43,6 +43,7 @@ def _examples(ws, label: str) -> list[str]:
 
 def run(seed: int, n_calls: int, concepts: list[str] | None, cache: Path, rounds: int) -> list[dict]:
     from workbench import Workspace
+    from workbench.core.errors import WorkbenchError
     from workbench.demo.generator import generate_demo
     from workbench.demo.job import DEMO_TRACKER, DEMO_TRUTH, reference_labels, train_demo_tracker
 
@@ -63,7 +64,12 @@ def run(seed: int, n_calls: int, concepts: list[str] | None, cache: Path, rounds
         examples = None if concept["name"] == DEMO_TRACKER else _examples(ws, concept["labels"][0])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            t = train_demo_tracker(ws, concept, rounds=rounds, examples=examples)
+            try:
+                t = train_demo_tracker(ws, concept, rounds=rounds, examples=examples)
+            except WorkbenchError as err:  # a round without a YES on a small corpus: no model, say so
+                print(f"{concept['name']}: {err}", file=sys.stderr)
+                rows.append({"seed": seed, "calls": n_calls, "concept": concept["name"], "error": str(err)})
+                continue
         t.set_reference_labels(reference_labels(paths.labels, concept["labels"]), source=DEMO_TRUTH)
         est, truth = t.performance(), t.truth()
         row = {"seed": seed, "calls": n_calls, "concept": concept["name"], "embed_s": round(embed_s, 1),
@@ -96,9 +102,12 @@ def report(rows: list[dict], argv: list[str]) -> str:
              "| seed | calls | concept | precision: estimate [interval] vs truth | hit rate: estimate [interval] vs truth |",
              "|---|---|---|---|---|"]
     for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['seed']} | {r['calls']} | {r['concept']} | no model: {r['error']} | |")
+            continue
         lines.append(f"| {r['seed']} | {r['calls']} | {r['concept']} | {_cell(r['precision'])} | {_cell(r['hit_rate'])} |")
     for key in ("precision", "hit_rate"):
-        figs = [r[key] for r in rows if r[key] is not None]
+        figs = [r[key] for r in rows if r.get(key) is not None]
         if figs:
             lines.append(f"\n{key.replace('_', ' ')}: interval holds the truth in {sum(f['held'] for f in figs)}/"
                          f"{len(figs)} runs, point within target in {sum(f['within'] for f in figs)}/{len(figs)}.")
