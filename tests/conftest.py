@@ -73,8 +73,13 @@ def embedder():
 
 
 @pytest.fixture(scope="session")
-def demo_workspace_template(tmp_path_factory, embedder) -> Path:
-    """A small embedded demo workspace (150 calls), built once per session; copy it before changing it."""
+def demo_workspace_template(tmp_path_factory, embedder, request) -> Path:
+    """A small embedded demo workspace (150 calls), built once per session; copy it before changing it.
+
+    Its embeddings are kept in pytest's cache between sessions (as tests/demo_workspace.py does):
+    the demo's sentences are nearly all distinct, so embedding them is most of the fixture's time."""
+    import shutil
+
     from workbench.demo.generator import generate_demo
     from workbench.workspace import Workspace
 
@@ -82,7 +87,14 @@ def demo_workspace_template(tmp_path_factory, embedder) -> Path:
     paths = generate_demo(root / "raw", n_calls=150, seed=3, end_date=dt.date(2026, 11, 1))
     ws = Workspace(root / "ws", model=embedder)
     ws.import_calls(paths.calls, paths.utterances, embed=False)
+    cache = getattr(request.config, "cache", None)
+    kept = cache.mkdir("workbench-demo-embeddings-150-3") if cache is not None else None
+    if kept is not None:
+        shutil.copytree(kept, ws.embeddings_dir, dirs_exist_ok=True)
     ws.embed(progress=False)
+    if kept is not None:  # only this corpus's texts, so the cache does not grow with every change
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.copytree(ws.embeddings_dir, kept)
     return root
 
 

@@ -33,6 +33,12 @@ def _texts_with(joined: pl.DataFrame, label: str) -> pl.DataFrame:
     return joined.filter(pl.col("labels").list.contains(label))
 
 
+def _body(sentence: str) -> str:
+    """What of a bank sentence is said verbatim whatever words go around it: all but its first
+    letter (lowercased after an opener) and its final punctuation (a tail goes before it)."""
+    return sentence[1:-1]
+
+
 # -- determinism ---------------------------------------------------------------------------
 
 
@@ -192,7 +198,7 @@ def test_each_concept_is_rare_trainable_varied_and_on_its_side(full, concept):
     assert 0.004 <= pos.height / population <= 0.035
 
     bank = [s for by_role in [phrases.POSITIVES[concept.label]] for b in by_role.values() for s in b]
-    present = {s for s in bank if pos["text"].str.contains(s, literal=True).any()}
+    present = {s for s in bank if pos["text"].str.contains(_body(s), literal=True).any()}
     assert len(present) >= 30
     # Concept sentences also sit next to unrelated sentences, not only alone.
     assert (~pos["text"].is_in(bank)).sum() > pos.height * 0.3
@@ -203,7 +209,7 @@ def test_concept_sentences_never_hide_in_unlabelled_utterances(full, concept):
     _, _, _, _, joined = full
     others = joined.filter(~pl.col("labels").list.contains(concept.label))
     for s in (s for b in phrases.POSITIVES[concept.label].values() for s in b):
-        assert not others["text"].str.contains(s, literal=True).any(), s
+        assert not others["text"].str.contains(_body(s), literal=True).any(), s
 
 
 def test_any_side_concepts_are_said_by_both_sides(full):
@@ -235,7 +241,7 @@ def test_hard_negatives_are_present_and_never_positive(full, label):
     assert hard.height >= 40
     assert not hard["labels"].list.contains(label).any()
     bank = [s for b in phrases.HARD_NEGATIVES[label].values() for s in b]
-    assert sum(hard["text"].str.contains(s, literal=True).any() for s in bank) >= 0.6 * len(bank)
+    assert sum(hard["text"].str.contains(_body(s), literal=True).any() for s in bank) >= 0.6 * len(bank)
 
 
 def test_sentence_labels_recover_the_utterance_labels_after_splitting(full):
@@ -253,6 +259,30 @@ def test_sentence_labels_recover_the_utterance_labels_after_splitting(full):
     assert sentence_label("Is there any flexibility on the price if we sign this quarter?") == "discount_request"
     assert sentence_label("The list price is on the website, I saw it.") == "hardneg:discount_request"
     assert sentence_label("Sounds good, bye.") is None
+
+
+def test_most_sentences_in_a_trackers_scope_are_distinct_texts(full):
+    """Real calls rarely repeat a sentence word for word: at least 80% of the sentences on each
+    side (a tracker's scope) are distinct texts, while the ground truth stays exact (above)."""
+    utts = full[2]
+    for side in ("customer", "company"):
+        texts = [s for t in utts.filter(pl.col("side") == side)["text"] for _, s in split_text(t)]
+        assert len(set(texts)) >= 0.8 * len(texts), side
+
+
+def test_wrapped_sentences_unwrap_to_their_bank_sentence():
+    import random
+
+    from workbench.demo.wording import unwrapped, wrap
+
+    rng = random.Random(0)
+    bank = [s for src in (phrases.POSITIVES, phrases.HARD_NEGATIVES) for roles in src.values()
+            for b in roles.values() for s in b]
+    said = [(s, wrap(s, rng, address="Dana")) for s in bank for _ in range(5)]
+    assert sum(w != s for s, w in said) > 0.8 * len(said)
+    assert all(s in unwrapped(w) for s, w in said)
+    assert sentence_label("Okay, and honestly, is there any flexibility on the price if we sign this quarter, Dana?") \
+        == "discount_request"
 
 
 def test_concepts_json_matches_the_labels(full):
@@ -300,6 +330,9 @@ def test_filler_stays_clear_of_concept_vocabulary():
     keywords = [re.compile(k, re.IGNORECASE) for k in phrases.CONCEPT_KEYWORDS]
     filler = [s for t in phrases.FILLER.values() for b in t.values() for s in b]
     filler += [s for b in phrases.BACKCHANNELS.values() for s in b] + list(phrases.DISCOUNT_REPLIES)
+    # The words said around any sentence, concepts included, must not carry a concept either.
+    filler += [*phrases.OPENERS, *phrases.STATEMENT_TAILS, *phrases.QUESTION_TAILS, *phrases.CONTEXT_TAILS]
+    filler += [v for values in phrases.SLOTS.values() for v in values]
     offending = [s for s in filler if any(k.search(s) for k in keywords)]
     assert offending == []
     # The keywords do catch the concepts they stand for.

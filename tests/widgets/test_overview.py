@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from html import escape
 
 from workbench.trackers.summary import percent, reliability_notes
 from workbench.widgets import PerformanceOverview
@@ -88,3 +89,18 @@ def test_the_overview_says_what_the_figures_mean_and_what_to_do(demo_ws):
     assert "What the figures say" in html and "finds few of the mentions: an estimated 5% of them" in html
     assert "What to do next" in html and "Tag another round (2 of 10 done)" in html
     assert "What the figures say" not in PerformanceOverview(tracker, est, diagnosis=TrackerDiagnosis()).findings.value
+
+
+def test_the_overview_shows_the_demo_truth_beside_the_estimate(demo_ws):
+    from workbench.demo.job import DEMO_TRUTH, reference_labels
+
+    tracker = demo_ws.tracker("Asking for a discount")
+    est = tracker.performance()
+    assert "class='wb-truth'" not in PerformanceOverview(tracker, est).headline.value  # no truth known: none shown
+    labels = reference_labels(demo_ws.data_dir / "raw" / "demo" / "labels.parquet", ["discount_request"])
+    tracker.set_reference_labels(labels, source=DEMO_TRUTH)
+    truth = tracker.truth()
+    head = PerformanceOverview(tracker, est).headline.value
+    assert f"<b>Demo truth: precision {truth.precision:.2f}, hit rate {truth.hit_rate:.2f} (" in head
+    assert escape(truth.reading(est)) in head and "interval" in truth.reading(est)
+    assert head.index("wb-card") < head.index("Demo truth")  # beside the estimate, after its figures

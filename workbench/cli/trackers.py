@@ -221,7 +221,7 @@ def cmd_performance(args) -> int:
     from workbench.trackers.plots import performance_figure
     t = open_workspace(args).tracker(args.name)
     est, curve = t.performance(), t.learning_curve()
-    print(performance_text(est, curve, t.diagnosis()))
+    print(performance_text(est, curve, t.diagnosis(), t.truth()))
     learnt = t.yes_learnt_from()
     if learnt.height:
         print(f"\n{learnt.height} YES tag(s) learnt from another sentence of their speaker turn, the one the model "

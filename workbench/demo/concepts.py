@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workbench.demo import phrases
+from workbench.demo.wording import unwrapped
 
 HARDNEG_PREFIX = "hardneg:"
 TOPIC_PREFIX = "topic:"
@@ -116,7 +117,8 @@ CONCEPTS: tuple[Concept, ...] = (
     ),
 )
 # Every concept and hard-negative sentence is unique across the banks, so a sentence's text
-# alone says what it is: this is the sentence-level ground truth behind the utterance labels.
+# alone (once the words said around it are taken off) says what it is: this is the
+# sentence-level ground truth behind the utterance labels.
 _SENTENCE_LABELS: dict[str, str] = {
     **{s: HARDNEG_PREFIX + label for label, roles in phrases.HARD_NEGATIVES.items()
        for bank in roles.values() for s in bank},
@@ -129,9 +131,13 @@ def sentence_label(sentence: str) -> str | None:
     demo sentence, or None for filler.
 
     Utterance labels say an utterance contains a concept; this says which of its sentences
-    does, for simulating a person tagging sentences in the demo.
+    does, for simulating a person tagging sentences in the demo. The generator says a bank
+    sentence with words around it (``workbench.demo.wording``); they are taken off first.
     """
-    return _SENTENCE_LABELS.get(sentence.strip())
+    for core in unwrapped(sentence.strip()):
+        if (label := _SENTENCE_LABELS.get(core)) is not None:
+            return label
+    return None
 
 
 # Conversation blocks an external call's middle is built from, weighted by deal stage.

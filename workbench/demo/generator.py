@@ -24,7 +24,7 @@ from pathlib import Path
 import polars as pl
 
 from workbench.core.schema import CALLS_OPTIONAL, CALLS_REQUIRED, UTTERANCES_REQUIRED
-from workbench.demo import phrases
+from workbench.demo import phrases, wording
 from workbench.demo.concepts import (
     BODY_TOPICS,
     CONCEPTS,
@@ -43,6 +43,8 @@ from workbench.demo.concepts import (
     TOPIC_PREFIX,
     TWO_CUSTOMER_SHARE,
 )
+
+BACKCHANNEL_SHARE = 0.08  # body turns that are only an acknowledgement ("Got it.")
 
 __all__ = ["DemoPaths", "generate_demo"]
 
@@ -117,7 +119,14 @@ class _CallBuilder:
         fresh = [s for s in bank if s not in self.used] or list(bank)
         picked = self.rng.sample(fresh, min(k, len(fresh)))
         self.used.update(picked)
-        return [self._fill(s) for s in picked]
+        # "So, hi Dana" reads wrong: a greeting gets no opener, only a name or a word at its end.
+        return [self._say(self._fill(s), role, opener=topic != "greeting") for s in picked]
+
+    def _say(self, sentence: str, role: str, *, opener: bool = True) -> str:
+        """A bank sentence with the words people put around it; in an external call, now and
+        then the other side's first name."""
+        address = {"rep": self.slots["cust"], "customer": self.slots["rep"]}.get(role)
+        return wording.wrap(sentence, self.rng, address=address, opener=opener)
 
     def _sentence_count(self, topic: str, role: str) -> int:
         if topic in ("greeting", "goodbye"):
@@ -133,7 +142,7 @@ class _CallBuilder:
         # A short acknowledgement now and then, but never two in a row: that reads as dead air.
         last = self.turns[-1] if self.turns else None
         prev_short = last is not None and last.sentences[0] in phrases.BACKCHANNELS[last.role]
-        if topic in BODY_TOPICS and not prev_short and self.rng.random() < 0.14:
+        if topic in BODY_TOPICS and not prev_short and self.rng.random() < BACKCHANNEL_SHARE:
             sentences = [self.rng.choice(phrases.BACKCHANNELS[role])]
         else:
             sentences = self._filler(topic, role, self._sentence_count(topic, role))
@@ -208,7 +217,7 @@ class _CallBuilder:
         if not cands:
             return None
         i = self.rng.choice(cands)
-        self._put(i, self.rng.choice(bank), HARDNEG_PREFIX + label if hardneg else label)
+        self._put(i, self._say(self.rng.choice(bank), role), HARDNEG_PREFIX + label if hardneg else label)
         return i
 
     def weave(self, stage: str | None) -> None:
@@ -217,7 +226,7 @@ class _CallBuilder:
             # The rep opens (turn 0); the disclosure comes in that greeting or the rep's
             # next turn, which is what "near the start" means for a compliance tracker.
             i = 0 if rng.random() < 0.7 else 2
-            sentence = rng.choice(phrases.POSITIVES["recording_disclosure"]["rep"])
+            sentence = self._say(rng.choice(phrases.POSITIVES["recording_disclosure"]["rep"]), "rep")
             self._put(i, sentence, "recording_disclosure", keep=i == 0)
 
         for concept in CONCEPTS:
@@ -247,9 +256,10 @@ class _CallBuilder:
         if nxt >= len(self.turns) or self.turns[nxt].tagged:
             return
         if label == "discovery_question" and self.rng.random() < 0.45:
-            self._put(nxt, self.rng.choice(phrases.POSITIVES["pain_statement"]["customer"]), "pain_statement")
+            pain = self._say(self.rng.choice(phrases.POSITIVES["pain_statement"]["customer"]), "customer")
+            self._put(nxt, pain, "pain_statement")
         elif label == "discount_request" and self.rng.random() < 0.5:
-            self.turns[nxt].sentences = [self.rng.choice(phrases.DISCOUNT_REPLIES)]
+            self.turns[nxt].sentences = [self._say(self.rng.choice(phrases.DISCOUNT_REPLIES), "rep")]
 
 
 def _person(rng: random.Random, taken: set[str]) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from workbench.workspace import Workspace, default_workspace_path
 
 DEMO_TRACKER = "Asking for a discount"
+DEMO_TRUTH = "Demo truth"  # how the overview names the generator's labels beside the estimate
 DEMO_ROUNDS = 4
 DEMO_EXAMPLES = [
     "Can you give us a discount?",
@@ -46,6 +47,10 @@ def run_demo(
         print(f"4. Training the demo tracker '{DEMO_TRACKER}': {DEMO_ROUNDS} rounds of 25, answered by a simulated "
               "user from the demo's ground truth")
         tracker = train_demo_tracker(ws, concepts[DEMO_TRACKER])
+        # The generator knows the truth: stored with the tracker, the overview shows it beside the estimate.
+        tracker.set_reference_labels(reference_labels(paths.labels, concepts[DEMO_TRACKER]["labels"]),
+                                     source=DEMO_TRUTH)
+        print("   " + estimate_beside_truth(tracker).replace("\n", "\n   "))
         print("5. Activating it over the past 12 months of calls")
         if tracker.has_unpublished_changes or not tracker.is_active:
             if tracker.is_active:
@@ -62,8 +67,9 @@ def run_demo(
     return ws
 
 
-def train_demo_tracker(ws: Workspace, concept: dict, *, rounds: int = DEMO_ROUNDS):
-    """Create the demo tracker and tag its first rounds as a person who knows the answers would.
+def train_demo_tracker(ws: Workspace, concept: dict, *, rounds: int = DEMO_ROUNDS, examples: list[str] | None = None):
+    """Create the demo tracker (``examples``: DEMO_EXAMPLES by default) and tag its first rounds
+    as a person who knows the answers would.
 
     The answers come from the generator's ground truth (``sentence_label``), so the demo shows
     a trained tracker without anyone tagging; a tracker that already has versions is kept.
@@ -80,7 +86,7 @@ def train_demo_tracker(ws: Workspace, concept: dict, *, rounds: int = DEMO_ROUND
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SmallCorpusWarning)  # the demo is small on purpose
             tracker = ws.create_tracker(concept["name"], description=concept["description"],
-                                        mentioned_by=concept["mentioned_by"], examples=DEMO_EXAMPLES)
+                                        mentioned_by=concept["mentioned_by"], examples=examples or DEMO_EXAMPLES)
     label = concept["labels"][0]
     while True:
         done = tracker.current_round()
@@ -94,10 +100,28 @@ def train_demo_tracker(ws: Workspace, concept: dict, *, rounds: int = DEMO_ROUND
         print(f"   round {rnd.number}: {result.n_yes} YES, {result.n_no} NO so far -> model version {result.version}")
     if tracker.versions().height == 0:
         tracker.train()
-    est = tracker.performance()
-    p, h = est.precision, est.hit_rate
-    if p is not None and h is not None:
-        print(f"   estimated precision {p.value:.2f} [{p.low:.2f}, {p.high:.2f}], "
-              f"hit rate {h.value:.2f} [{h.low:.2f}, {h.high:.2f}] ({est.confidence:.0%} intervals); "
-              f"{est.detected_sentences:,} sentences detected")
     return tracker
+
+
+def reference_labels(labels_path: str | Path, concept_labels: list[str]):
+    """The demo's ground truth for one concept, per utterance (call_id, utterance_id, positive),
+    from the generator's labels.parquet: what Tracker.set_reference_labels takes."""
+    import polars as pl
+
+    return pl.read_parquet(labels_path).select(
+        "call_id", "utterance_id",
+        pl.col("labels").list.eval(pl.element().is_in(concept_labels)).list.any().alias("positive"))
+
+
+def estimate_beside_truth(tracker) -> str:
+    """The estimate and the true values, in two lines and a plain reading."""
+    est, truth = tracker.performance(), tracker.truth()
+    p, h = est.precision, est.hit_rate
+    lines = []
+    if p is not None and h is not None:
+        lines.append(f"Estimate:   precision {p.value:.2f} [{p.low:.2f}, {p.high:.2f}], hit rate {h.value:.2f} "
+                     f"[{h.low:.2f}, {h.high:.2f}] ({est.confidence:.0%} intervals; "
+                     f"{est.detected_sentences:,} sentences detected)")
+    if truth is not None:
+        lines += [truth.line(), truth.reading(est)]
+    return "\n".join(lines)

@@ -9,7 +9,8 @@ Rules the generator and the tests rely on:
 
 * Every concept phrasing and hard negative is exactly one sentence, with no abbreviations
   that would trip a sentence splitter ("e.g.", "Mr."), so a sentence-level tracker can
-  isolate it and a test can find it verbatim in the output.
+  isolate it and a test can find it in the output: verbatim but for the words said around
+  it (``OPENERS`` and tails below, put on by ``workbench.demo.wording``).
 * Concept and hard-negative sentences have no slots: their wording is the variety, and
   each one is written by hand rather than produced from a template.
 * Filler may use slots ({cust}, {rep}, {account}, {crm}, {city}, {day}, {month}, {num},
@@ -1133,6 +1134,8 @@ SLOTS: dict[str, tuple[str, ...]] = {
     "num": ("twelve", "twenty", "thirty-five", "forty", "sixty", "eighty", "a hundred"),
     "years": ("two", "three", "four", "five", "six"),
     "crm": ("Salesforce", "HubSpot", "Dynamics", "Pipedrive"),
+    "dept": ("sales", "customer success", "marketing", "revenue operations", "finance", "support",
+             "partnerships", "field sales", "inside sales", "solutions"),
 }
 
 # Team -> (manager, reps). Fixed so the roster is the same for every seed.
@@ -1166,4 +1169,48 @@ ACCOUNTS: tuple[str, ...] = (
     "Saltmarsh Marine", "Thornbury Pharma", "Upland Outdoors", "Vantage Clinics",
     "Willowmere Insurance", "Yellowfin Payments", "Zephyr Cloud", "Alder Grove Realty",
     "Birchwood Staffing", "Coldspring Water", "Dovetail Furniture", "Ember Studios",
+)
+
+# ---------------------------------------------------------------------------------------
+# Wording around a sentence: how people actually start and end what they say. The generator
+# wraps most sentences (concepts, hard negatives and filler alike) in one of these, so the
+# same thought is rarely said with the same words twice, as in real calls.
+# ``workbench.demo.wording`` puts them on and takes them off again.
+# ---------------------------------------------------------------------------------------
+
+# Said in front of a sentence: an acknowledgement ("Okay, "), a discourse marker ("so ",
+# "honestly, ") or both ("Okay, so "); the sentence's first word is lowercased after them.
+ACKNOWLEDGEMENTS: tuple[str, ...] = (
+    "Okay", "Yeah", "Right", "Sure", "Alright", "Got it", "Good", "Fair enough", "Yes", "Mm-hmm",
+    "Sure thing", "Understood", "Totally", "Hmm", "Oh", "Great", "Perfect", "Cool",
+)
+MARKERS: tuple[str, ...] = (
+    "so ", "so, ", "honestly, ", "look, ", "I mean, ", "well, ", "and ", "also, ", "actually, ",
+    "to be honest, ", "just quickly, ", "one thing, ", "now, ", "anyway, ", "frankly, ", "basically, ",
+    "you know, ", "listen, ", "by the way, ", "oh, and ", "um, ", "uh, ", "thinking about it, ",
+    "on that, ", "going back to that, ", "if I'm honest, ", "for us, ", "from where I sit, ",
+    "and honestly, ", "just to add, ", "real quick, ", "in that case, ", "then again, ",
+)
+OPENERS: tuple[str, ...] = (
+    *(f"{a}, " for a in ACKNOWLEDGEMENTS),
+    *(m[0].upper() + m[1:] for m in MARKERS),
+    *(f"{a}, {m}" for a in ACKNOWLEDGEMENTS for m in MARKERS),
+)
+# Said at the end of a statement or of a question, before its final punctuation.
+STATEMENT_TAILS: tuple[str, ...] = (
+    ", I think", ", to be honest", ", if that makes sense", ", for what it's worth", ", at least from my side",
+    ", as far as I know", ", more or less", ", honestly", ", you know", ", I'd say", ", in fairness",
+    ", just so you know", ", if I'm honest", ", at this point", ", at the moment", ", for now", ", so far",
+    ", to be fair", ", I suppose", ", in my experience", ", as I said", ", I guess", ", basically",
+)
+QUESTION_TAILS: tuple[str, ...] = (
+    ", by the way", ", out of curiosity", ", do you know", ", roughly", ", just so I know",
+    ", if you don't mind me asking", ", in your experience", ", do you think", ", just wondering",
+    ", quickly", ", as a rule", ", in general",
+)
+# Context added at the end of a statement; slots are drawn afresh for each sentence.
+CONTEXT_TAILS: tuple[str, ...] = (
+    ", at least for the {dept} team", ", here in {city}", ", since we moved to {crm}",
+    ", for the {dept} side", ", with {num} people on the team", ", before {month}",
+    ", going into {month}", ", after the {day} meeting", ", on the {dept} team",
 )

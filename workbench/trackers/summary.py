@@ -43,9 +43,10 @@ def figure_text(fig) -> str:
     return f"{fig.value:.2f}  [{fig.low:.2f}, {fig.high:.2f}]  ({fig.n} tags)"
 
 
-def performance_text(est, curve=None, diagnosis=None) -> str:
+def performance_text(est, curve=None, diagnosis=None, truth=None) -> str:
     """The overview as lines for the terminal; ``diagnosis`` (Tracker.diagnosis()) adds what
-    the figures say in plain words and what to do next."""
+    the figures say in plain words and what to do next, ``truth`` (Tracker.truth()) the true
+    values beside the estimate."""
     lines = [
         f"Tags: {est.n_yes} YES, {est.n_no} NO, {est.n_not_sure} NOT SURE (not used as labels)",
         f"Estimates with {est.confidence:.0%} intervals:",
@@ -57,6 +58,8 @@ def performance_text(est, curve=None, diagnosis=None) -> str:
         + (f", in {est.detected_units:,} speaker turns" if est.unit == "turn" and est.detected_units is not None else "")
         + (f", in {est.detected_calls:,} calls" if est.detected_calls is not None else ""),
     ]
+    if truth is not None:
+        lines += [truth.line(), f"  {truth.reading(est)}"]
     if est.unit == "turn":
         lines.insert(2, "  (honest figures count speaker turns: a turn is a mention when any of its sentences says it)")
     if est.estimated_true_detections is not None:

@@ -15,6 +15,7 @@ import polars as pl
 
 from workbench.core.errors import NotFoundError, ValidationError, WorkbenchError
 from workbench.registry.linear_model import LinearTrackerModel
+from workbench.storage.reference import ReferenceLabels
 from workbench.storage.store import loads
 from workbench.storage.trackers import TrainingStore
 from workbench.trackers.definition import TrackerDefinition
@@ -23,6 +24,7 @@ from workbench.trackers.examples import require_minimum, validate_examples
 from workbench.trackers.rounds import ANSWERS, ROUND_SIZE, VERIFICATION_SIZE, Round, round_kind
 from workbench.trackers import tracker_state
 from workbench.trackers.tracker_state import ScopeArrays, TrackerSessions, TrainingResult
+from workbench.trackers.truth import reference_truth
 from workbench.training.session import ActiveLearningSession
 from workbench.training.verification import VerificationGoal
 
@@ -441,6 +443,18 @@ class Tracker(BaseTracker):
     def performance(self):
         """The performance overview of the model the current tags make (see PerformanceEstimate)."""
         return self._session_with_model().estimate()
+
+    def set_reference_labels(self, labels: pl.DataFrame, *, source: str) -> int:
+        """Store the known truth of this tracker's concept: one row per utterance (call_id,
+        utterance_id, positive), from ``source`` (e.g. "Hand labels"). Nothing trains on it;
+        ``truth()`` sets it against the estimate. Replaces earlier ones; returns the rows kept."""
+        return ReferenceLabels(self.ws.data_dir).write(self.id, labels, source)
+
+    def truth(self):
+        """The true precision and hit rate by speaker turn of the current model against the
+        reference labels (a ReferenceTruth), or None when there are none (set_reference_labels)."""
+        stored = ReferenceLabels(self.ws.data_dir).read(self.id)
+        return None if stored is None else reference_truth(self.detections(), *stored)
 
     def diagnosis(self):
         """What the figures say in plain words, and what to do next (a TrackerDiagnosis)."""

@@ -36,6 +36,7 @@ STYLE = """
 .wb table.wb-table td, .wb table.wb-table th { padding: 2px 8px; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }
 .wb .wb-big { font-size: 28px; font-weight: 700; }
 .wb .wb-card { display: inline-block; margin: 0 24px 12px 0; vertical-align: top; }
+.wb .wb-truth { border-left: 3px solid #1b7f3b; padding-left: 8px; margin: 0 0 12px; }
 .wb mark { background: #fff3b0; }
 </style>
 """

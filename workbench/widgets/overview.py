@@ -23,7 +23,8 @@ def _figure_card(title: str, fig: Any, explain: str) -> str:
 
 
 class PerformanceOverview:
-    """Precision and hit rate with intervals, the counts behind them, the learning curve,
+    """Precision and hit rate with intervals (and the true values beside them where the workspace
+    knows them, see Tracker.truth), the counts behind them, the learning curve,
     expected detections in the corpus, the keyword baseline and 20 sample detections with
     their context.
 
@@ -33,13 +34,15 @@ class PerformanceOverview:
 
     def __init__(self, tracker: Any, estimate: Any = None, *, curve: Any = None, samples: Any = None,
                  keywords: Any = None, learnt_from: Any = None, diagnosis: Any = None, deep: Any = None,
-                 n_samples: int = 20) -> None:
+                 truth: Any = None, n_samples: int = 20) -> None:
         self.tracker = tracker
         self.estimate = estimate if estimate is not None else tracker.performance()
         self.curve = curve if curve is not None else tracker.learning_curve()
         self.samples = samples if samples is not None else tracker.sample_detections(n_samples)
         self.keywords = keywords if keywords is not None else tracker.keyword_comparison()
         self.deep = deep if deep is not None else tracker.deep_comparison()
+        # The known truth beside the estimate, where the workspace has one (the demo's ground truth).
+        self.truth = truth if truth is not None else tracker.truth()
         self.notes = reliability_notes(self.estimate)
         self.diagnosis = diagnosis if diagnosis is not None else tracker.diagnosis()
         self.headline = html_block(self._headline())
@@ -92,8 +95,11 @@ class PerformanceOverview:
         cards = (_figure_card("Precision: detections that are right", est.precision, kind)
                  + _figure_card("Hit rate: mentions it finds", est.hit_rate, kind))
         warn = "".join(f"<p class='wb-warning'>⚠ {esc(n)}</p>" for n in self.notes)
+        truth = (f"<div class='wb-truth'><b>{esc(self.truth.line())}</b><br>{esc(self.truth.reading(est))}</div>"
+                 if self.truth is not None else "")
         return (f"<h2>{esc(self.tracker.name)}</h2><div class='wb-muted'>{esc(version)} · "
-                f"{est.confidence:.0%} intervals</div>{warn}<div style='display:flex;flex-wrap:wrap;gap:8px 40px'>{cards}</div>")
+                f"{est.confidence:.0%} intervals</div>{warn}<div style='display:flex;flex-wrap:wrap;gap:8px 40px'>{cards}</div>"
+                f"{truth}")
 
     def _findings(self) -> str:
         """What the figures say in plain words, and what to do next; nothing when all is well."""
