@@ -231,6 +231,10 @@ class StratifiedStrategy(Strategy):
     which is what the turn-level estimate weights by. ``by_turn=True`` draws turns instead,
     each shown by its best row (measured on the benchmark: the same estimate accuracy,
     a worse model, as turns' best rows teach less about the boundary).
+
+    With ``pool.texts`` the pool offers one row per text, so the frame is the distinct
+    texts: a row's probability is its text's, and a drawn text reaches every turn holding
+    one of its copies (``_per_turn``).
     """
 
     name = "stratified"
@@ -321,15 +325,27 @@ def _per_turn(pool: Pool, pi: np.ndarray) -> np.ndarray:
     turn through any of its sentences; every available row of a turn carries it. Strata
     are small samples of large sets, so the draws of a turn's sentences are close to
     independent: 1 - prod(1 - pi). Without turns, ``pi`` unchanged.
+
+    With ``pool.texts`` a row's ``pi`` is its text's chance of being drawn, and a drawn text
+    reveals every copy: its chance reaches each turn holding a copy, once per turn however
+    many copies the turn holds.
     """
     if pool.groups is None:
         return pi
     avail = pool.available
-    g = pool.groups[avail]
+    rows, texts = np.flatnonzero(avail), None
+    if pool.texts is not None:
+        text_pi = np.zeros(int(pool.texts.max()) + 1)
+        text_pi[pool.texts[avail]] = pi[avail]
+        rows = np.flatnonzero(avail | pool.copies)
+        key = pool.groups[rows].astype(np.int64) * text_pi.size + pool.texts[rows]
+        rows = rows[np.unique(key, return_index=True)[1]]
+        texts = pool.texts[rows]
+    row_pi = pi[rows] if texts is None else text_pi[texts]
     log_miss = np.zeros(int(pool.groups.max()) + 1 if pool.groups.size else 0)
-    np.add.at(log_miss, g, np.log1p(-np.minimum(pi[avail], 1.0 - 1e-12)))
+    np.add.at(log_miss, pool.groups[rows], np.log1p(-np.minimum(row_pi, 1.0 - 1e-12)))
     out = pi.copy()
-    out[avail] = -np.expm1(log_miss)[g]
+    out[avail] = -np.expm1(log_miss)[pool.groups[avail]]
     return out
 
 
