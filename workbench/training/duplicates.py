@@ -9,19 +9,24 @@ so a drawn text reveals all its copies at once (the honest estimate treats it as
 from __future__ import annotations
 
 import re
-import sys
 import unicodedata
-from functools import cache
 
 import numpy as np
 
 _SPACES = re.compile(r"\s+")
 
 
-@cache
-def _punctuation_to_space() -> dict[int, str]:
-    # Every Unicode punctuation character (categories Pc Pd Pe Pf Pi Po Ps), built once.
-    return {c: " " for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)).startswith("P")}
+class _PunctuationToSpace(dict):
+    """A ``str.translate`` table mapping every Unicode punctuation character (categories Pc Pd
+    Pe Pf Pi Po Ps) to a space and any other to itself, filled as characters are met."""
+
+    def __missing__(self, ordinal: int):
+        value = " " if unicodedata.category(chr(ordinal)).startswith("P") else ordinal
+        self[ordinal] = value
+        return value
+
+
+_PUNCTUATION_TO_SPACE = _PunctuationToSpace()
 
 
 def text_key(text: str) -> str:
@@ -32,17 +37,17 @@ def text_key(text: str) -> str:
     "Okay." "okay!" "o-kay" are "okay", "okay", "o kay") and spaces (runs of white space become
     one, the ends are stripped). Keeps letters, digits and symbols: "$5" and "5" differ.
     """
-    folded = unicodedata.normalize("NFKC", text).casefold().translate(_punctuation_to_space())
+    folded = unicodedata.normalize("NFKC", text).casefold().translate(_PUNCTUATION_TO_SPACE)
     return _SPACES.sub(" ", folded).strip()
 
 
 def text_codes(texts) -> np.ndarray:
     """(n,) int64 code of each text: equal exactly when their ``text_key`` is, numbered
     0, 1, ... in the keys' sorted order."""
-    unique, inverse = np.unique(np.asarray(texts, dtype=object).astype(str), return_inverse=True)
-    keys = np.array([text_key(t) for t in unique], dtype=object)
-    _, key_codes = np.unique(keys.astype(str), return_inverse=True)
-    return key_codes[inverse.ravel()].astype(np.int64)
+    key_of: dict[str, str] = {}
+    keys = [key_of[t] if t in key_of else key_of.setdefault(t, text_key(t)) for t in map(str, texts)]
+    code_of = {k: i for i, k in enumerate(sorted(set(key_of.values())))}
+    return np.fromiter((code_of[k] for k in keys), np.int64, len(keys))
 
 
 def multiplicity(codes: np.ndarray) -> np.ndarray:

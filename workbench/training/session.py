@@ -216,7 +216,8 @@ class ActiveLearningSession:
         if round_number is None:
             round_number = max(int(self._tag_round.max(initial=0)), 0) + 1
         pool = Pool(
-            self.embeddings, self._labels, self.example_embeddings, self.description_embedding,
+            # Each answer once (not per copy): what similarity to the YES tags is measured against.
+            self.embeddings, self._answers(), self.example_embeddings, self.description_embedding,
             excluded=~self.available, round_number=round_number - 1, scores=self.scores(), threshold=0.0,
             groups=self.turns, texts=self._texts, **(self.pool_params or {}),
         )
