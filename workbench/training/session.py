@@ -183,10 +183,18 @@ class ActiveLearningSession:
         """NO answers, one per text."""
         return int((self._labels[self._source] == NO).sum())
 
-    def _answers(self) -> np.ndarray:
-        """(n,) each text's answer on the one row that stands for it, -1 on its copies: what
-        the model learns from, once per text."""
-        return np.where(self._source, self._labels, UNKNOWN).astype(np.int8)
+    @property
+    def answers(self) -> np.ndarray:
+        """(n,) the user's answers once per text: on the row that stands for it, -1 on its
+        copies (and untagged or NOT SURE). What the model learns from, and what figures
+        "on your tags" count."""
+        return _read_only(np.where(self._source, self._labels, UNKNOWN).astype(np.int8))
+
+    @property
+    def recorded_tags(self) -> tuple[np.ndarray, ...]:
+        """(labels, shown, tag_round, inclusion_prob) as recorded, on the rows shown only:
+        what ``set_tags`` takes to give another session the same tags."""
+        return tuple(_read_only(a) for a in self._own)
 
     @property
     def available(self) -> np.ndarray:
@@ -217,7 +225,7 @@ class ActiveLearningSession:
             round_number = max(int(self._tag_round.max(initial=0)), 0) + 1
         pool = Pool(
             # Each answer once (not per copy): what similarity to the YES tags is measured against.
-            self.embeddings, self._answers(), self.example_embeddings, self.description_embedding,
+            self.embeddings, self.answers, self.example_embeddings, self.description_embedding,
             excluded=~self.available, round_number=round_number - 1, scores=self.scores(), threshold=0.0,
             groups=self.turns, texts=self._texts, **(self.pool_params or {}),
         )
@@ -242,7 +250,7 @@ class ActiveLearningSession:
     def _fit(self) -> TrackerModel | None:
         if self.n_yes == 0 or self.n_no == 0:
             return None
-        answers = self._answers()
+        answers = self.answers
         tagged = np.flatnonzero(answers >= 0)
         mates = {}
         if self.turns is not None:
@@ -267,7 +275,7 @@ class ActiveLearningSession:
             # The honest estimator's folds, so that the estimate takes these instead of refitting.
             # Folds of texts, not rows: a copy in the training fold would score its text as seen.
             _, honest = configured_estimators(**self._estimator_params())
-            held = held_out_scores(self.model(), self.embeddings, self._answers(),
+            held = held_out_scores(self.model(), self.embeddings, self.answers,
                                    example_embeddings=self.example_embeddings, n_folds=honest.n_folds,
                                    random_state=honest.random_state)
             if held is None:
@@ -289,7 +297,7 @@ class ActiveLearningSession:
                 self.embeddings, self._labels, self.model(), excluded=self._shown, tag_round=self._tag_round,
                 inclusion_prob=self._inclusion_prob, scores=self.scores(), call_ids=self.call_ids,
                 groups=self.turns, example_embeddings=self.example_embeddings, held_out=self.held_out(),
-                answers=self._answers(), clusters=self._texts, **self._estimator_params(),
+                answers=self.answers, clusters=self._texts, **self._estimator_params(),
             )
         return self._cached("estimate", compute)
 
@@ -309,7 +317,7 @@ class ActiveLearningSession:
         model = self.model()
         if model is None:
             return np.empty(0, np.int64), np.empty(0, np.int64)
-        tagged = np.flatnonzero(self._answers() >= 0)
+        tagged = np.flatnonzero(self.answers >= 0)
         rows, _ = self.turn_mates(tagged)
         witness = np.full(len(tagged), -1, np.int64)
         chosen = model.witness_rows_ >= 0
