@@ -8,7 +8,12 @@ from workbench.training import Pool
 from workbench.training.duplicates import answer_copies, multiplicity, representatives, text_codes, text_key
 from workbench.training.estimate.bands import cut_bands
 from workbench.training.session import ActiveLearningSession
-from workbench.training.strategies import DetectedSampleStrategy, StratifiedStrategy
+from workbench.training.strategies import (
+    DetectedSampleStrategy,
+    StratifiedStrategy,
+    proportional_to_size,
+    systematic_sample,
+)
 
 
 @pytest.mark.parametrize("variant", ["okay", "Okay.", "  OKAY !", "okay...", "\u00abOkay\u00bb", "\uff4f\uff4b\uff41\uff59"])
@@ -91,7 +96,8 @@ def test_the_copies_of_a_tagged_text_count_as_tagged_and_are_never_offered(clust
         np.testing.assert_array_equal(held[copies], held[plan.indices])
 
 
-def test_stratified_draws_texts_with_the_stated_chance():
+@pytest.mark.parametrize("by_copies", [False, True])
+def test_stratified_draws_texts_with_the_stated_chance(by_copies):
     """Monte Carlo: how often each text is drawn, and each turn reached through a copy,
     matches the probability the sampler states (and a round records) for it."""
     rng = np.random.default_rng(1)
@@ -103,15 +109,16 @@ def test_stratified_draws_texts_with_the_stated_chance():
     X = unit(rng.normal(size=(30, 8)))[codes]
     labels, scores = np.full(len(X), -1, np.int8), X @ X[0] - 0.5
     n, runs = 6, 4000
-    by_text = StratifiedStrategy().inclusion_probabilities(Pool(X, labels, X[:2], texts=codes, scores=scores), n)
+    strategy = StratifiedStrategy(by_copies=by_copies)
+    by_text = strategy.inclusion_probabilities(Pool(X, labels, X[:2], texts=codes, scores=scores), n)
     by_turn_pool = Pool(X, labels, X[:2], texts=codes, groups=turns, scores=scores)
-    stated = StratifiedStrategy().inclusion_probabilities(by_turn_pool, n)
+    stated = strategy.inclusion_probabilities(by_turn_pool, n)
     assert by_turn_pool.available.sum() == 30 and np.isclose(by_text.sum(), n)
     # Each turn holds one text, counted once however many copies: its chance is the text's.
     np.testing.assert_allclose(stated[:30], by_text[:30])
     drawn, reached = np.zeros(30), np.zeros(turns.max() + 1)
     for seed in range(runs):
-        picks = StratifiedStrategy().select(by_turn_pool, n, np.random.default_rng(seed))
+        picks = strategy.select(by_turn_pool, n, np.random.default_rng(seed))
         assert np.unique(codes[picks]).size == picks.size
         drawn[codes[picks]] += 1
         reached[np.unique(turns[np.isin(codes, codes[picks])])] += 1
@@ -146,3 +153,16 @@ def test_a_drawn_text_counts_once_in_the_effective_sample_size():
     # Weights 5000 (the text) and ten of 10: (5100)^2 / (5000^2 + 10 * 100).
     assert clustered.n_eff[band] == pytest.approx(5100 ** 2 / (5000 ** 2 + 1000))
     assert clustered.k_eff[band] / clustered.n_eff[band] == pytest.approx(10 / 510)
+
+
+def test_systematic_sampling_draws_each_unit_with_its_probability_proportional_to_size():
+    sizes = np.array([1.0, 1.0, 2.0, 10.0, 1.0, 30.0])
+    pi = proportional_to_size(sizes, 3)
+    np.testing.assert_allclose(pi, [0.2, 0.2, 0.4, 1.0, 0.2, 1.0])  # 10 and 30 copies: drawn for certain
+    runs = 5000
+    counts = np.zeros(sizes.size)
+    for seed in range(runs):
+        drawn = systematic_sample(pi, np.random.default_rng(seed))
+        assert drawn.size == 3 and np.unique(drawn).size == 3
+        counts[drawn] += 1
+    assert np.all(np.abs(counts / runs - pi) <= 4 * np.sqrt(pi * (1 - pi) / runs) + 1e-9)
