@@ -5,7 +5,7 @@ import pytest
 
 from tests.training.conftest import unit
 from workbench.training import Pool
-from workbench.training.duplicates import answer_copies, multiplicity, representatives, text_codes, text_key
+from workbench.training.duplicates import answer_copies, representatives, text_codes, text_key
 from workbench.training.estimate.bands import cut_bands
 from workbench.training.session import ActiveLearningSession
 from workbench.training.strategies import (
@@ -35,7 +35,6 @@ def test_text_codes_are_equal_exactly_when_the_keys_are():
     for i, a in enumerate(texts):
         for j, b in enumerate(texts):
             assert (codes[i] == codes[j]) == (text_key(a) == text_key(b))
-    assert multiplicity(codes).tolist() == [2, 2, 2, 2, 2, 2, 1]
     assert representatives(codes, np.array([False, True, True, True, True, True, True])).tolist() == \
         [False, True, True, False, True, False, True]
 

@@ -50,12 +50,6 @@ def text_codes(texts) -> np.ndarray:
     return np.fromiter((code_of[k] for k in keys), np.int64, len(keys))
 
 
-def multiplicity(codes: np.ndarray) -> np.ndarray:
-    """(n,) the number of rows sharing each row's text code."""
-    codes = np.asarray(codes)
-    return np.bincount(codes)[codes] if codes.size else np.zeros(0, np.int64)
-
-
 def representatives(codes: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """(n,) bool: the first row of each text code among the rows of ``mask``, the one row
     that stands for its text when the text is offered."""
