@@ -319,12 +319,13 @@ class ActiveLearningSession:
 
     def sample_detections(self, n: int = 20) -> np.ndarray:
         """``n`` detections (rows, highest score first) spread over the score range, none of
-        them shown and each text once (a sentence said in many calls would crowd out the
-        rest). Empty without a model."""
+        them a sentence shown and each text once (a sentence said in many calls would crowd
+        out the rest). A tagged text's copy may be one: these show what the tracker finds,
+        and a scope of few texts would otherwise have none left. Empty without a model."""
         scores = self.scores()
         if scores is None:
             return np.empty(0, np.int64)
-        first = representatives(self._texts, ~self._shown)
+        first = representatives(self._texts, ~self._own[1])
         return sample_detections(np.where(first, scores, -np.inf), 0.0, n=n, rng=np.random.default_rng(self.seed))
 
     def _cached(self, name: str, compute: Callable[[], Any]) -> Any:
