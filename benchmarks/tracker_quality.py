@@ -55,6 +55,7 @@ from _text_cache import TextEmbeddingCache  # noqa: E402
 from workbench.embedding.normalise import DEFAULT_NORMALISATION, NORMALISATIONS, normalise_text  # noqa: E402
 from workbench.trackers.keyword_baseline import compare_with_keywords, keyword_baseline  # noqa: E402
 from workbench.training.diagnosis import diagnose  # noqa: E402
+from workbench.training.duplicates import text_codes  # noqa: E402
 from workbench.training.estimate import detected_where  # noqa: E402
 from workbench.training.session import ActiveLearningSession  # noqa: E402
 from workbench.training.strategies import DiversityStrategy, StratifiedStrategy  # noqa: E402
@@ -164,8 +165,8 @@ def run_concept(corpus: Corpus, concept: dict, seeds: list[int], mix, ceiling_ca
 
     out = []
     X_base = X
-    # The Tracker's code of each sentence's text: a copy of a shown sentence is never offered again.
-    duplicates = np.unique(texts, return_inverse=True)[1]
+    # The Tracker's code of each sentence's text (case, spaces, punctuation folded): one candidate, one answer.
+    duplicates = text_codes(texts)
     for seed in seeds:
         examples = pick_examples(truth_sent, utt_key, n_sent_in_utt, seed)
         X = X_base

@@ -95,13 +95,12 @@ def test_finishing_a_round_trains_a_new_version_and_offers_the_next_round(demo_w
 def test_verify_button_starts_a_round_of_random_detections(demo_ws, new_tracker):
     view = TaggingView(new_tracker)
     assert view.verify_button.disabled  # nothing to verify before a model
-    for number in (1, 2):
-        if number == 2:
-            view.next_button.click()
-        for c in list(view.round):
-            view.go_to(view.round.candidates.index(c))
-            view.buttons["yes" if sentence_label(c.text) == "discount_request" else "no"].click()
-        view.finish_button.click()
+    # One round: its tags answer every copy of their texts, and after two rounds no detected
+    # text of the small demo is left open.
+    for c in list(view.round):
+        view.go_to(view.round.candidates.index(c))
+        view.buttons["yes" if sentence_label(c.text) == "discount_request" else "no"].click()
+    view.finish_button.click()
     view.verify_button.click()
     assert view.round.kind == "verification" and "verification" in view.progress.value
     assert {c.strategy for c in view.round} == {"detected_sample"}

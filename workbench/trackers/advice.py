@@ -85,7 +85,7 @@ def next_steps(findings: tuple[Finding, ...], *, rounds_done: int, another_round
 def diagnose_tracker(tracker, session, rounds_done: int) -> TrackerDiagnosis:
     """The diagnosis of a Tracker's current model (``session``: its session with a model).
     The keyword comparison is computed only when there is a finding to advise on."""
-    findings = diagnose(session.estimate(), session.held_out(), session.labels)
+    findings = diagnose(session.estimate(), session.held_out(), session.answers)
     if not findings:
         return TrackerDiagnosis()
     versions = tracker.versions()

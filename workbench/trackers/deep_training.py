@@ -116,17 +116,17 @@ def train_deep(tracker: "Tracker", progress: Callable[[str, int, int], None] | N
         n, k = scope.frame.height, len(tracker.examples)
         session = tracker_state.scope_session(scope, vectors[:n], vectors[n : n + k],
                                               vectors[n + k] if description else None, tracker.settings)
-        session.set_tags(frozen.labels, frozen.shown, frozen.tag_round, frozen.inclusion_prob)
+        session.set_tags(*frozen.recorded_tags)
         return _log_version(tracker, tuning, encoder, session, frozen)
 
 
 def _work(tracker: "Tracker") -> tuple[list[str], list[int], list[str]]:
-    """The YES/NO tags in scope (texts, labels) and the distinct texts to re-embed."""
+    """The YES/NO tags in scope (texts, labels; each text once) and the distinct texts to re-embed."""
     session = tracker._session()
     frame = tracker._scope_arrays().frame
-    tagged = np.flatnonzero(session.labels >= 0)
+    tagged = np.flatnonzero(session.answers >= 0)
     texts = frame["text"].to_numpy()
-    return [str(t) for t in texts[tagged]], session.labels[tagged].astype(int).tolist(), \
+    return [str(t) for t in texts[tagged]], session.answers[tagged].astype(int).tolist(), \
         list(dict.fromkeys(texts.tolist()))
 
 
@@ -191,8 +191,8 @@ def _held_out_f1(session) -> float | None:
     held = session.held_out()
     if held is None:
         return None
-    rows = np.flatnonzero(~np.isnan(held) & (session.labels >= 0))
-    truth, found = session.labels[rows] == 1, held[rows] > 0
+    rows = np.flatnonzero(~np.isnan(held) & (session.answers >= 0))
+    truth, found = session.answers[rows] == 1, held[rows] > 0
     tp = int((truth & found).sum())
     denominator = int(truth.sum() + found.sum())
     return None if denominator == 0 else 2 * tp / denominator

@@ -473,7 +473,7 @@ class Tracker(BaseTracker):
             return cached[2]  # train() and the overview after it ask alike
         scope = self._scope_arrays()
         held_out = detected_where(session.held_out(), len(session.labels))
-        comparison = compare_with_keywords(scope.frame["text"].to_numpy(), session.labels, session.scores() > 0,
+        comparison = compare_with_keywords(scope.frame["text"].to_numpy(), session.answers, session.scores() > 0,
                                            held_out, self.examples, inclusion_prob=session.inclusion_prob,
                                            groups=scope.turns, baseline=self._keyword_baseline())
         self._comparison_cache = (session, session.key, comparison)

@@ -15,6 +15,7 @@ from workbench.storage.trackers import StoredRound
 from workbench.trackers.definition import TrackerDefinition
 from workbench.trackers.rounds import Candidate, Round, with_context
 from workbench.training.rounds import PlannedRound
+from workbench.training.duplicates import text_codes
 from workbench.training.session import ActiveLearningSession
 
 
@@ -40,8 +41,9 @@ class ScopeArrays:
     embeddings: (n, d) their embeddings.
     turns: (n,) integer code of each row's speaker turn (call, utterance): the unit the honest
         estimate counts (a turn mentions the concept when any of its sentences does).
-    duplicates: (n,) integer code of each row's text: repeated sentences ("thank you", "yes")
-        are judged once, so a copy of a shown sentence is never offered again.
+    duplicates: (n,) integer code of each row's text, case, spaces and punctuation folded
+        (``text_codes``): repeated sentences ("Thank you.", "yes") are one candidate, offered
+        once and answered for every copy by one tag.
     """
 
     frame: pl.DataFrame
@@ -58,12 +60,10 @@ def scope_arrays(calls: pl.DataFrame, sentences: pl.DataFrame, embeddings: np.nd
     if scope.height == 0:
         raise ValidationError("filters", f"no call sentences are in scope ({definition.describe_scope()})",
                               "Loosen the tracker's filters.")
-    codes = scope.select(pl.struct("call_id", "utterance_id").rank("dense").alias("turn"),
-                         pl.col("text").rank("dense").alias("text"))
+    turns = scope.select(pl.struct("call_id", "utterance_id").rank("dense")).to_series()
     return ScopeArrays(
         frame=scope.drop("_row"), embeddings=embeddings[scope["_row"].to_numpy()],
-        turns=codes["turn"].to_numpy().astype(np.int64) - 1,
-        duplicates=codes["text"].to_numpy().astype(np.int64) - 1,
+        turns=turns.to_numpy().astype(np.int64) - 1, duplicates=text_codes(scope["text"].to_numpy()),
     )
 
 

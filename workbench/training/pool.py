@@ -11,6 +11,8 @@ from functools import cached_property
 
 import numpy as np
 
+from workbench.training.duplicates import representatives
+
 YES, NO, UNKNOWN = 1, 0, -1
 
 
@@ -43,6 +45,7 @@ class Pool:
     scores: np.ndarray | None = None
     threshold: float = 0.0
     groups: np.ndarray | None = None
+    texts: np.ndarray | None = None
     # Weight of the description against the best-matching example in seed similarity.
     description_weight: float = field(default=0.3)
 
@@ -78,14 +81,22 @@ class Pool:
                     or (self.groups.size and self.groups.min() < 0)):
                 raise ValueError(f"groups must be non-negative integer codes of shape ({n},), "
                                  f"got {self.groups.dtype} {self.groups.shape}")
+        # Rows not offered because another row stands for their text (fixed for the pool's
+        # life: a planner marking a representative taken leaves its copies out too).
+        self.copies = np.zeros(n, bool)
+        if self.texts is not None:
+            self.texts = np.asarray(self.texts, dtype=np.int64)
+            if self.texts.shape != (n,) or (self.texts.size and self.texts.min() < 0):
+                raise ValueError(f"texts must be non-negative integer codes of shape ({n},), got {self.texts.shape}")
+            self.copies = ~self.excluded & ~representatives(self.texts, ~self.excluded)
 
     def __len__(self) -> int:
         return self.embeddings.shape[0]
 
     @property
     def available(self) -> np.ndarray:
-        """Boolean mask of rows that may still be offered."""
-        return ~self.excluded
+        """Boolean mask of rows that may still be offered: not excluded, and each text once."""
+        return ~self.excluded & ~self.copies
 
     @property
     def n_positive(self) -> int:

@@ -1,0 +1,167 @@
+"""A duplicate text is one item: its key, its copies' answers, one offer per round, its chance of
+being drawn, and one cluster in the honest estimate."""
+import numpy as np
+import pytest
+
+from tests.training.conftest import unit
+from workbench.training import Pool
+from workbench.training.duplicates import answer_copies, representatives, text_codes, text_key
+from workbench.training.estimate.bands import cut_bands
+from workbench.training.session import ActiveLearningSession
+from workbench.training.strategies import (
+    DetectedSampleStrategy,
+    StratifiedStrategy,
+    proportional_to_size,
+    systematic_sample,
+)
+
+
+@pytest.mark.parametrize("variant", ["okay", "Okay.", "  OKAY !", "okay...", "\u00abOkay\u00bb", "\uff4f\uff4b\uff41\uff59"])
+def test_text_key_folds_case_spaces_punctuation_and_width(variant):
+    assert text_key(variant) == "okay"
+
+
+def test_text_key_keeps_words_digits_and_symbols_apart():
+    assert text_key("Thank  you,\tsir!") == text_key("thank you sir") == "thank you sir"
+    assert text_key("yes, no") == text_key("yes no") != text_key("yesno")
+    assert text_key("$5") != text_key("5")
+    assert text_key("okay") != text_key("ok")
+
+
+def test_text_codes_are_equal_exactly_when_the_keys_are():
+    texts = ["Okay.", "okay", "Thank you!", "thank you", "no", "No?", "nope"]
+    codes = text_codes(texts)
+    assert codes.dtype == np.int64 and codes.min() == 0 and codes.max() == 3
+    for i, a in enumerate(texts):
+        for j, b in enumerate(texts):
+            assert (codes[i] == codes[j]) == (text_key(a) == text_key(b))
+    assert representatives(codes, np.array([False, True, True, True, True, True, True])).tolist() == \
+        [False, True, True, False, True, False, True]
+
+
+def test_a_tag_answers_every_copy_and_not_sure_is_never_a_label():
+    codes = np.array([0, 0, 0, 1, 1, 2, 2])
+    labels = np.array([1, -1, -1, -1, -1, 0, 1], np.int8)
+    shown = np.array([1, 0, 0, 1, 0, 1, 1], bool)
+    tag_round = np.array([2, -1, -1, 3, -1, 1, 2])
+    pi = np.array([0.1, np.nan, np.nan, 0.2, np.nan, np.nan, np.nan])
+    lab, sh, tr, p, source = answer_copies(codes, labels, shown, tag_round, pi)
+    assert lab.tolist() == [1, 1, 1, -1, -1, 0, 1]  # rows shown themselves keep their answers
+    assert sh.all()  # a NOT SURE text is shown (never offered again) in every copy
+    assert tr.tolist() == [2, 2, 2, 3, 3, 1, 2]
+    np.testing.assert_allclose(p[:5], [0.1, 0.1, 0.1, 0.2, 0.2])
+    assert source.tolist() == [True, False, False, True, False, False, True]  # the latest YES/NO answers
+
+
+def _twin_session(clustered, **kw):
+    """The clustered pool with every text said twice, as identical rows i and i + 300."""
+    X, truth, examples, _ = clustered
+    X = np.vstack([X[:300], X[:300]])
+    truth = np.concatenate([truth[:300], truth[:300]])
+    codes = np.arange(600) % 300
+    turns = np.arange(600) // 2  # two sentences a turn: rows 2k, 2k+1
+    return ActiveLearningSession(X, examples, turns=turns, duplicates=codes, seed=kw.pop("seed", 0), **kw), truth, codes
+
+
+def test_no_round_shows_a_text_twice_within_or_across_rounds(clustered):
+    session, truth, codes = _twin_session(clustered)
+    seen = []
+    for number in range(1, 5):
+        plan = session.plan_round(number)
+        # Identical rows score the same: without one offer per text, top_scored and
+        # similarity would take both copies of their best texts.
+        assert len(plan) == 25 and np.unique(codes[plan.indices]).size == 25
+        assert not np.isin(codes[plan.indices], seen).any()
+        seen.extend(codes[plan.indices])
+        session.tag(plan.indices, truth[plan.indices], number, plan.inclusion_prob)
+    verification = session.plan_verification(5)
+    assert len(verification) and np.unique(codes[verification.indices]).size == len(verification)
+    assert not np.isin(codes[verification.indices], seen).any()
+
+
+def test_the_copies_of_a_tagged_text_count_as_tagged_and_are_never_offered(clustered):
+    session, truth, codes = _twin_session(clustered)
+    plan = session.plan_round(1)
+    session.tag(plan.indices, truth[plan.indices], 1, plan.inclusion_prob)
+    copies = (plan.indices + 300) % 600
+    assert (session.labels[copies] == truth[plan.indices]).all() and session.shown[copies].all()
+    np.testing.assert_array_equal(session.inclusion_prob[copies], plan.inclusion_prob)
+    assert not session.available[copies].any()
+    # The user answered 25 texts; the estimate counts 50 rows as known, the model learnt 25.
+    assert session.n_yes + session.n_no == 25
+    assert len(session.learnt_from()[0]) == 25
+    held = session.held_out()
+    if held is not None:
+        np.testing.assert_array_equal(held[copies], held[plan.indices])
+
+
+@pytest.mark.parametrize("by_copies", [False, True])
+def test_stratified_draws_texts_with_the_stated_chance(by_copies):
+    """Monte Carlo: how often each text is drawn, and each turn reached through a copy,
+    matches the probability the sampler states (and a round records) for it."""
+    rng = np.random.default_rng(1)
+    # 30 texts in turns 0-29; texts 0-4 said again six times: once more in their own turn
+    # ("yeah. yeah.") and in pairs elsewhere. A turn is reached exactly when its text is drawn.
+    codes = np.concatenate([np.arange(30), np.repeat(np.arange(5), 6)])
+    copy_turns = np.array([[k, 30 + 3 * k, 30 + 3 * k, 31 + 3 * k, 31 + 3 * k, 32 + 3 * k] for k in range(5)])
+    turns = np.concatenate([np.arange(30), copy_turns.ravel()])
+    X = unit(rng.normal(size=(30, 8)))[codes]
+    labels, scores = np.full(len(X), -1, np.int8), X @ X[0] - 0.5
+    n, runs = 6, 4000
+    strategy = StratifiedStrategy(by_copies=by_copies)
+    by_text = strategy.inclusion_probabilities(Pool(X, labels, X[:2], texts=codes, scores=scores), n)
+    by_turn_pool = Pool(X, labels, X[:2], texts=codes, groups=turns, scores=scores)
+    stated = strategy.inclusion_probabilities(by_turn_pool, n)
+    assert by_turn_pool.available.sum() == 30 and np.isclose(by_text.sum(), n)
+    # Each turn holds one text, counted once however many copies: its chance is the text's.
+    np.testing.assert_allclose(stated[:30], by_text[:30])
+    drawn, reached = np.zeros(30), np.zeros(turns.max() + 1)
+    for seed in range(runs):
+        picks = strategy.select(by_turn_pool, n, np.random.default_rng(seed))
+        assert np.unique(codes[picks]).size == picks.size
+        drawn[codes[picks]] += 1
+        reached[np.unique(turns[np.isin(codes, codes[picks])])] += 1
+    tol = 4 * np.sqrt(by_text[:30] * (1 - by_text[:30]) / runs) + 1e-9
+    assert np.all(np.abs(drawn / runs - by_text[:30]) <= tol)
+    per_turn = by_text[codes[np.unique(turns, return_index=True)[1]]]
+    assert np.all(np.abs(reached / runs - per_turn) <= 4 * np.sqrt(per_turn * (1 - per_turn) / runs) + 1e-9)
+
+
+def test_detected_sample_offers_each_text_once():
+    rng = np.random.default_rng(2)
+    codes = np.repeat(np.arange(10), 5)
+    X = unit(rng.normal(size=(10, 8)))[codes]
+    pool = Pool(X, np.full(len(X), -1, np.int8), X[:1], texts=codes, scores=X @ X[0], threshold=-2.0)
+    pi = DetectedSampleStrategy().inclusion_probabilities(pool, 4)
+    assert pool.available.sum() == 10 and np.isclose(pi[pool.available].sum(), 4)
+    picks = DetectedSampleStrategy().select(pool, 4, rng)
+    assert np.unique(codes[picks]).size == picks.size == 4
+
+
+def test_a_drawn_text_counts_once_in_the_effective_sample_size():
+    """500 copies of one drawn 'okay' are one observation of a band's rate, not 500."""
+    s_tags = np.full(510, -0.5)
+    y = np.r_[np.zeros(500), np.ones(10)]
+    w = np.full(510, 10.0)
+    clusters = np.r_[np.zeros(500, int), np.arange(1, 11)]
+    s_unknown = np.linspace(-1, -0.1, 100)
+    independent = cut_bands(s_unknown, s_tags, y, w, 1)
+    clustered = cut_bands(s_unknown, s_tags, y, w, 1, clusters)
+    band = np.searchsorted(independent.edges, -0.5)
+    assert independent.n_eff[band] == pytest.approx(510)
+    # Weights 5000 (the text) and ten of 10: (5100)^2 / (5000^2 + 10 * 100).
+    assert clustered.n_eff[band] == pytest.approx(5100 ** 2 / (5000 ** 2 + 1000))
+    assert clustered.k_eff[band] / clustered.n_eff[band] == pytest.approx(10 / 510)
+
+
+def test_systematic_sampling_draws_each_unit_with_its_probability_proportional_to_size():
+    sizes = np.array([1.0, 1.0, 2.0, 10.0, 1.0, 30.0])
+    pi = proportional_to_size(sizes, 3)
+    np.testing.assert_allclose(pi, [0.2, 0.2, 0.4, 1.0, 0.2, 1.0])  # 10 and 30 copies: drawn for certain
+    runs = 5000
+    counts = np.zeros(sizes.size)
+    for seed in range(runs):
+        drawn = systematic_sample(pi, np.random.default_rng(seed))
+        assert drawn.size == 3 and np.unique(drawn).size == 3
+        counts[drawn] += 1
+    assert np.all(np.abs(counts / runs - pi) <= 4 * np.sqrt(pi * (1 - pi) / runs) + 1e-9)
