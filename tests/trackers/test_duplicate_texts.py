@@ -14,7 +14,7 @@ def test_a_tag_answers_every_copy_and_a_round_offers_each_text_once(demo_ws):
     t = make_tracker(demo_ws, examples=DEMO_EXAMPLES)
     scope = t.scope(training=True)
     keys = scope["text"].map_elements(text_key, return_dtype=pl.String)
-    assert keys.n_unique() < scope.height / 2  # the demo repeats its sentences
+    assert keys.n_unique() < scope.height  # the demo repeats some sentences ("Okay.", greetings)
 
     first = t.next_round()
     assert len({text_key(c.text) for c in first}) == len(first)  # never one text twice in a round
@@ -26,18 +26,14 @@ def test_a_tag_answers_every_copy_and_a_round_offers_each_text_once(demo_ws):
 
     session = t._session()
     copies = keys.is_in(list(tagged)).to_numpy()
-    assert copies.sum() > len(tagged)
+    assert copies.sum() >= len(tagged)
     # Every copy of a tagged text reads as tagged with its text's answer ...
     expected = np.array([{"yes": 1, "no": 0}.get(tagged.get(k), -1) for k in keys])
     np.testing.assert_array_equal(session.labels[copies], expected[copies])
     assert session.shown[copies].all() and not session.available[copies].any()
-    # ... the estimate counts the detected YES copies' turns as known positives, and reports
-    # the user's answers once per text ...
+    # ... the estimate reports the user's answers once per text (it leaves the untagged copies
+    # to be estimated: a text's meaning can depend on its turn) ...
     est = t.performance()
-    turns = scope.select(pl.struct("call_id", "utterance_id").rank("dense")).to_series().to_numpy()
-    detected_yes_turns = np.unique(turns[(expected == 1) & (session.scores() > 0)]).size
-    assert detected_yes_turns > (tags["answer"] == "yes").sum()
-    assert est.honest_tp >= detected_yes_turns
     assert est.n_yes + est.n_no + est.n_not_sure == len(tagged)
     # ... and no copy is ever offered again.
     for rnd in (t.next_round(), t.verification_round(10)):

@@ -1,19 +1,13 @@
-"""A duplicate text is one item: its key, its copies' answers, one offer per round, its chance of
-being drawn, and one cluster in the honest estimate."""
+"""A duplicate text is one item: its key, its copies' answers, one offer per round, and the
+random samplers' frame of every copy with its stated chance."""
 import numpy as np
 import pytest
 
 from tests.training.conftest import unit
 from workbench.training import Pool
 from workbench.training.duplicates import answer_copies, representatives, text_codes, text_key
-from workbench.training.estimate.bands import cut_bands
 from workbench.training.session import ActiveLearningSession
-from workbench.training.strategies import (
-    DetectedSampleStrategy,
-    StratifiedStrategy,
-    proportional_to_size,
-    systematic_sample,
-)
+from workbench.training.strategies import DetectedSampleStrategy, StratifiedStrategy, _frame
 
 
 @pytest.mark.parametrize("variant", ["okay", "Okay.", "  OKAY !", "okay...", "\u00abOkay\u00bb", "\uff4f\uff4b\uff41\uff59"])
@@ -87,44 +81,39 @@ def test_the_copies_of_a_tagged_text_count_as_tagged_and_are_never_offered(clust
     assert (session.labels[copies] == truth[plan.indices]).all() and session.shown[copies].all()
     np.testing.assert_array_equal(session.inclusion_prob[copies], plan.inclusion_prob)
     assert not session.available[copies].any()
-    # The user answered 25 texts; the estimate counts 50 rows as known, the model learnt 25.
-    assert session.n_yes + session.n_no == 25
+    # The user answered 25 texts: the model learnt 25, the estimate reports 25 answers.
+    assert session.n_yes + session.n_no == 25 and session.estimate().n_yes + session.estimate().n_no == 25
     assert len(session.learnt_from()[0]) == 25
     held = session.held_out()
     if held is not None:
         np.testing.assert_array_equal(held[copies], held[plan.indices])
 
 
-@pytest.mark.parametrize("by_copies", [False, True])
-def test_stratified_draws_texts_with_the_stated_chance(by_copies):
-    """Monte Carlo: how often each text is drawn, and each turn reached through a copy,
-    matches the probability the sampler states (and a round records) for it."""
+def test_the_random_sample_draws_copies_with_the_stated_chance_and_each_text_once():
+    """Monte Carlo: the stratified probe draws among every copy of the texts on offer, so a
+    text said seven times is drawn as its seven rows would be; each row is drawn as
+    often as the chance the sampler states (and a round records) for it, and never two
+    copies of one text in one round."""
     rng = np.random.default_rng(1)
-    # 30 texts in turns 0-29; texts 0-4 said again six times: once more in their own turn
-    # ("yeah. yeah.") and in pairs elsewhere. A turn is reached exactly when its text is drawn.
+    # 30 texts; texts 0-4 said six more times.
     codes = np.concatenate([np.arange(30), np.repeat(np.arange(5), 6)])
-    copy_turns = np.array([[k, 30 + 3 * k, 30 + 3 * k, 31 + 3 * k, 31 + 3 * k, 32 + 3 * k] for k in range(5)])
-    turns = np.concatenate([np.arange(30), copy_turns.ravel()])
     X = unit(rng.normal(size=(30, 8)))[codes]
     labels, scores = np.full(len(X), -1, np.int8), X @ X[0] - 0.5
-    n, runs = 6, 4000
-    strategy = StratifiedStrategy(by_copies=by_copies)
-    by_text = strategy.inclusion_probabilities(Pool(X, labels, X[:2], texts=codes, scores=scores), n)
-    by_turn_pool = Pool(X, labels, X[:2], texts=codes, groups=turns, scores=scores)
-    stated = strategy.inclusion_probabilities(by_turn_pool, n)
-    assert by_turn_pool.available.sum() == 30 and np.isclose(by_text.sum(), n)
-    # Each turn holds one text, counted once however many copies: its chance is the text's.
-    np.testing.assert_allclose(stated[:30], by_text[:30])
-    drawn, reached = np.zeros(30), np.zeros(turns.max() + 1)
+    n, runs = 4, 4000
+    strategy = StratifiedStrategy()
+    pool = Pool(X, labels, X[:2], texts=codes, scores=scores)
+    stated = strategy.inclusion_probabilities(pool, n)
+    frame = _frame(pool)
+    assert pool.available.sum() == 30 and frame.sum() == 60 and np.isclose(stated[frame].sum(), n)
+    drawn = np.zeros(len(X))
     for seed in range(runs):
-        picks = strategy.select(by_turn_pool, n, np.random.default_rng(seed))
+        picks = strategy.select(pool, n, np.random.default_rng(seed))
         assert np.unique(codes[picks]).size == picks.size
-        drawn[codes[picks]] += 1
-        reached[np.unique(turns[np.isin(codes, codes[picks])])] += 1
-    tol = 4 * np.sqrt(by_text[:30] * (1 - by_text[:30]) / runs) + 1e-9
-    assert np.all(np.abs(drawn / runs - by_text[:30]) <= tol)
-    per_turn = by_text[codes[np.unique(turns, return_index=True)[1]]]
-    assert np.all(np.abs(reached / runs - per_turn) <= 4 * np.sqrt(per_turn * (1 - per_turn) / runs) + 1e-9)
+        drawn[picks] += 1
+    tol = 4 * np.sqrt(stated * (1 - stated) / runs) + 1e-9
+    assert np.all(np.abs(drawn / runs - stated) <= tol)
+    for text in range(5):  # every copy of a text equally likely to be the one shown
+        assert np.ptp(stated[codes == text]) < 1e-12
 
 
 def test_detected_sample_offers_each_text_once():
@@ -133,35 +122,7 @@ def test_detected_sample_offers_each_text_once():
     X = unit(rng.normal(size=(10, 8)))[codes]
     pool = Pool(X, np.full(len(X), -1, np.int8), X[:1], texts=codes, scores=X @ X[0], threshold=-2.0)
     pi = DetectedSampleStrategy().inclusion_probabilities(pool, 4)
-    assert pool.available.sum() == 10 and np.isclose(pi[pool.available].sum(), 4)
+    assert pool.available.sum() == 10 and np.isclose(pi[_frame(pool)].sum(), 4)
+    np.testing.assert_allclose(pi[codes == codes[0]], pi[0])  # each copy: its text's chance / 5
     picks = DetectedSampleStrategy().select(pool, 4, rng)
     assert np.unique(codes[picks]).size == picks.size == 4
-
-
-def test_a_drawn_text_counts_once_in_the_effective_sample_size():
-    """500 copies of one drawn 'okay' are one observation of a band's rate, not 500."""
-    s_tags = np.full(510, -0.5)
-    y = np.r_[np.zeros(500), np.ones(10)]
-    w = np.full(510, 10.0)
-    clusters = np.r_[np.zeros(500, int), np.arange(1, 11)]
-    s_unknown = np.linspace(-1, -0.1, 100)
-    independent = cut_bands(s_unknown, s_tags, y, w, 1)
-    clustered = cut_bands(s_unknown, s_tags, y, w, 1, clusters)
-    band = np.searchsorted(independent.edges, -0.5)
-    assert independent.n_eff[band] == pytest.approx(510)
-    # Weights 5000 (the text) and ten of 10: (5100)^2 / (5000^2 + 10 * 100).
-    assert clustered.n_eff[band] == pytest.approx(5100 ** 2 / (5000 ** 2 + 1000))
-    assert clustered.k_eff[band] / clustered.n_eff[band] == pytest.approx(10 / 510)
-
-
-def test_systematic_sampling_draws_each_unit_with_its_probability_proportional_to_size():
-    sizes = np.array([1.0, 1.0, 2.0, 10.0, 1.0, 30.0])
-    pi = proportional_to_size(sizes, 3)
-    np.testing.assert_allclose(pi, [0.2, 0.2, 0.4, 1.0, 0.2, 1.0])  # 10 and 30 copies: drawn for certain
-    runs = 5000
-    counts = np.zeros(sizes.size)
-    for seed in range(runs):
-        drawn = systematic_sample(pi, np.random.default_rng(seed))
-        assert drawn.size == 3 and np.unique(drawn).size == 3
-        counts[drawn] += 1
-    assert np.all(np.abs(counts / runs - pi) <= 4 * np.sqrt(pi * (1 - pi) / runs) + 1e-9)

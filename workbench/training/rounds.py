@@ -153,7 +153,7 @@ class RoundPlanner:
             pi = strategy.inclusion_probabilities(current, k) if strategy.is_probability_sample else None
             picks = strategy.select(current, k, rng)
             picks = picks[~taken[picks]][:k]
-            taken[picks] = True
+            _take(pool, taken, picks)
             chosen.append(picks)
             names.append(np.full(picks.size, strategy.name, dtype=object))
             probs.append(pi[picks] if pi is not None else np.full(picks.size, np.nan))
@@ -165,7 +165,7 @@ class RoundPlanner:
                     break
                 picks = filler.select(current, shortfall, rng)
                 picks = picks[~taken[picks]][:shortfall]
-                taken[picks] = True
+                _take(pool, taken, picks)
                 chosen.append(picks)
                 # The filler's picks are not a designed sample: no inclusion probability.
                 names.append(np.full(picks.size, filler.name, dtype=object))
@@ -181,6 +181,15 @@ class RoundPlanner:
             perm = rng.permutation(indices.size)
             indices, strategies, inclusion = indices[perm], strategies[perm], inclusion[perm]
         return PlannedRound(round_number, indices.astype(np.int64), strategies, inclusion, tuple(notes))
+
+
+def _take(pool: Pool, taken: np.ndarray, picks: np.ndarray) -> None:
+    """Mark ``picks`` taken, and with ``pool.texts`` every row of their texts, so that no
+    later strategy of the round offers the same text again (a random sampler may pick any
+    copy, the others the text's offered row)."""
+    taken[picks] = True
+    if pool.texts is not None and picks.size:
+        taken |= np.isin(pool.texts, pool.texts[picks])
 
 
 def _with_excluded(pool: Pool, excluded: np.ndarray) -> Pool:

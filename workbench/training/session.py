@@ -317,11 +317,16 @@ class ActiveLearningSession:
         def compute():
             if self.model() is None:
                 return None
+            # The answers as given, on the rows shown: a copy of a tagged text stays an unknown
+            # unit, estimated like any other. Counted as answered by its text's tag, it broke
+            # the intervals on real conversations, where a text's meaning depends on its turn
+            # (benchmarks/tracker_quality_history.md, session 7).
+            _, shown, tag_round, inclusion_prob = self._own
             return estimate_performance(
-                self.embeddings, self._labels, self.model(), excluded=self._shown, tag_round=self._tag_round,
-                inclusion_prob=self._inclusion_prob, scores=self.scores(), call_ids=self.call_ids,
+                self.embeddings, self.answers, self.model(), excluded=shown, tag_round=tag_round,
+                inclusion_prob=inclusion_prob, scores=self.scores(), call_ids=self.call_ids,
                 groups=self.turns, example_embeddings=self.example_embeddings, held_out=self.held_out(),
-                answers=self.answers, clusters=self._texts, **self._estimator_params(),
+                **self._estimator_params(),
             )
         return self._cached("estimate", compute)
 

@@ -203,13 +203,13 @@ class RandomStrategy(Strategy):
 
     def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:
         idx = np.flatnonzero(pool.available)
-        return rng.choice(idx, size=min(n, idx.size), replace=False).astype(np.int64)
+        return _a_random_copy(pool, rng.choice(idx, size=min(n, idx.size), replace=False).astype(np.int64), rng)
 
     def inclusion_probabilities(self, pool: Pool, n: int) -> np.ndarray:
         avail = pool.available
         pi = np.zeros(len(pool))
         pi[avail] = min(1.0, n / max(avail.sum(), 1))
-        return pi
+        return _per_copy(pool, pi)
 
 
 @register_strategy
@@ -232,39 +232,30 @@ class StratifiedStrategy(Strategy):
     each shown by its best row (measured on the benchmark: the same estimate accuracy,
     a worse model, as turns' best rows teach less about the boundary).
 
-    With ``pool.texts`` the pool offers one row per text, so the frame is the distinct
-    texts: a row's probability is its text's, and a drawn text reaches every turn holding
-    one of its copies (``_per_turn``). ``by_copies=True`` draws a stratum's texts with
-    probability proportional to their copies instead (systematic sampling, exact
-    probabilities), as likely as when rows were drawn. Measured on benchmarks/tracker_quality.py
-    (seeds 0-11) it won back model quality (median F1 ratio 0.925 against 0.917 drawing texts
-    uniformly, multidogo 0.970 against 0.918) but broke the estimate: it draws the frequent
-    short texts ("no", "yeah") almost surely, their one answer then stands for hundreds of
-    turns whose truth depends on the context, and the intervals held the hit rate in 40% of
-    runs (74% uniformly). So texts are drawn uniformly within a stratum.
+    With ``pool.texts`` the strata hold texts (all copies of a text score alike), a stratum's
+    texts are drawn with probability proportional to their copies on offer (systematic
+    sampling, exact probabilities), and a random copy of each drawn text is shown: every row
+    of the frame (``_frame``) then has the chance rows had before texts were one item, and no
+    text shows twice.
     """
 
     name = "stratified"
     is_probability_sample = True
 
-    def __init__(self, max_strata: int = 8, prior_fraction: float = 0.02, by_turn: bool = False,
-                 by_copies: bool = False) -> None:
+    def __init__(self, max_strata: int = 8, prior_fraction: float = 0.02, by_turn: bool = False) -> None:
         self.max_strata = max_strata
         self.prior_fraction = prior_fraction
         self.by_turn = by_turn
-        self.by_copies = by_copies
 
     def _stratum_probabilities(self, pool: Pool, units: np.ndarray, k: int) -> np.ndarray:
         """Each unit's chance of being among a stratum's ``k`` draws: k / size, or with
-        ``by_copies`` and ``pool.texts`` proportional to its text's copies (a text said 500
-        times is as likely to be drawn as when rows were drawn)."""
-        if not (self.by_copies and pool.texts is not None) or units.size == 0:
+        ``pool.texts`` proportional to its text's copies on offer."""
+        if pool.texts is None or self.by_turn or units.size == 0:
             return np.full(units.size, k / max(units.size, 1))
-        copies = np.bincount(pool.texts[pool.available | pool.copies])[pool.texts[units]]
-        return proportional_to_size(copies.astype(float), k)
+        return proportional_to_size(_copies_on_offer(pool)[pool.texts[units]].astype(float), k)
 
     def _units(self, pool: Pool) -> np.ndarray:
-        """Available rows to sample, best first: every row, or (``by_turn`` with
+        """Available rows to sample, best first (one per text), or (``by_turn`` with
         ``pool.groups``) the best available row of each turn, which then stands for it."""
         avail = pool.available
         rel = pool.relevance()
@@ -316,11 +307,10 @@ class StratifiedStrategy(Strategy):
         for h in np.flatnonzero(alloc):
             units = ranked[edges[h] : edges[h + 1]]
             pi = self._stratum_probabilities(pool, units, alloc[h])
-            if np.all(pi == pi[0]):
-                picks.append(rng.choice(units, size=alloc[h], replace=False))
-            else:
-                picks.append(units[systematic_sample(pi, rng)])
-        return np.concatenate(picks).astype(np.int64) if picks else np.empty(0, np.int64)
+            picks.append(units[systematic_sample(pi, rng)] if pool.texts is not None and not self.by_turn
+                         else rng.choice(units, size=alloc[h], replace=False))
+        picks = np.concatenate(picks).astype(np.int64) if picks else np.empty(0, np.int64)
+        return picks if self.by_turn else _a_random_copy(pool, picks, rng)
 
     def inclusion_probabilities(self, pool: Pool, n: int) -> np.ndarray:
         ranked, edges = self.strata(pool, n)
@@ -337,7 +327,7 @@ class StratifiedStrategy(Strategy):
             avail = pool.available
             pi[avail] = turn_pi[pool.groups[avail]]
             return pi
-        return _per_turn(pool, pi)
+        return _per_turn(pool, _per_copy(pool, pi))
 
 
 def proportional_to_size(sizes: np.ndarray, k: int) -> np.ndarray:
@@ -365,34 +355,69 @@ def systematic_sample(pi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return order[drawn]
 
 
+def _frame(pool: Pool) -> np.ndarray:
+    """The rows a probability sampler draws from: every row of the texts still on offer.
+
+    The other strategies see one row per text (``pool.available``). A random sample draws
+    among all the rows instead, copies included, so that it stands for the corpus's turns: a
+    text said 500 times is 500 times as likely to be drawn, and the copy drawn, in its own
+    turn, is the one shown. Its answer is then a random draw of what that text means across
+    its turns; the honest estimate weighs it by 1/pi and leaves the other copies unknown
+    (measured: counting one answer for every copy broke the intervals on real conversations,
+    where "no" is a rejection in some turns and not in others)."""
+    if pool.texts is None:
+        return pool.available
+    on_offer = np.zeros(int(pool.texts.max()) + 1 if pool.texts.size else 0, bool)
+    on_offer[pool.texts[pool.available]] = True
+    return (pool.available | pool.copies) & on_offer[pool.texts]
+
+
+def _copies_on_offer(pool: Pool) -> np.ndarray:
+    """(texts,) how many rows of each text are in the frame."""
+    return np.bincount(pool.texts[_frame(pool)], minlength=int(pool.texts.max()) + 1)
+
+
+def _per_copy(pool: Pool, pi: np.ndarray) -> np.ndarray:
+    """From each offered row's chance that its text is drawn, each frame row's chance of
+    being the copy shown: the text's chance over its copies on offer."""
+    if pool.texts is None:
+        return pi
+    text_pi = np.zeros(int(pool.texts.max()) + 1)
+    text_pi[pool.texts[pool.available]] = pi[pool.available]
+    frame = _frame(pool)
+    out = pi.copy()
+    out[frame] = text_pi[pool.texts[frame]] / _copies_on_offer(pool)[pool.texts[frame]]
+    return out
+
+
+def _a_random_copy(pool: Pool, picks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each picked text shown by one of its copies on offer, chosen at random, so that the copy
+    shown, in its own turn, is a random draw of what the text means across its turns."""
+    if pool.texts is None or picks.size == 0:
+        return picks
+    frame = np.flatnonzero(_frame(pool))
+    rows = frame[np.argsort(pool.texts[frame], kind="stable")]
+    starts = np.searchsorted(pool.texts[rows], pool.texts[picks])
+    counts = _copies_on_offer(pool)[pool.texts[picks]]
+    return rows[starts + (rng.random(picks.size) * counts).astype(np.int64)]
+
+
 def _per_turn(pool: Pool, pi: np.ndarray) -> np.ndarray:
     """With turns (``pool.groups``), the chance that the sample reached each row's turn.
 
     What the turn-level estimate needs is the chance that the sample reached the row's
-    turn through any of its sentences; every available row of a turn carries it. Strata
-    are small samples of large sets, so the draws of a turn's sentences are close to
-    independent: 1 - prod(1 - pi). Without turns, ``pi`` unchanged.
-
-    With ``pool.texts`` a row's ``pi`` is its text's chance of being drawn, and a drawn text
-    reveals every copy: its chance reaches each turn holding a copy, once per turn however
-    many copies the turn holds.
+    turn through any of its sentences; every row of the frame (``_frame``) carries it for its
+    turn. Strata are small samples of large sets, so the draws of a turn's sentences are
+    close to independent: 1 - prod(1 - pi). Without turns, ``pi`` unchanged.
     """
     if pool.groups is None:
         return pi
-    avail = pool.available
-    rows, texts = np.flatnonzero(avail), None
-    if pool.texts is not None:
-        text_pi = np.zeros(int(pool.texts.max()) + 1)
-        text_pi[pool.texts[avail]] = pi[avail]
-        rows = np.flatnonzero(avail | pool.copies)
-        key = pool.groups[rows].astype(np.int64) * text_pi.size + pool.texts[rows]
-        rows = rows[np.unique(key, return_index=True)[1]]
-        texts = pool.texts[rows]
-    row_pi = pi[rows] if texts is None else text_pi[texts]
+    frame = _frame(pool)
+    g = pool.groups[frame]
     log_miss = np.zeros(int(pool.groups.max()) + 1 if pool.groups.size else 0)
-    np.add.at(log_miss, pool.groups[rows], np.log1p(-np.minimum(row_pi, 1.0 - 1e-12)))
+    np.add.at(log_miss, g, np.log1p(-np.minimum(pi[frame], 1.0 - 1e-12)))
     out = pi.copy()
-    out[avail] = -np.expm1(log_miss)[pool.groups[avail]]
+    out[frame] = -np.expm1(log_miss)[g]
     return out
 
 
@@ -421,8 +446,8 @@ class DetectedSampleStrategy(Strategy):
         ranked, edges = self._bins(pool, n)
         if ranked.size == 0 or n <= 0:
             return np.empty(0, np.int64)
-        return np.array([ranked[rng.integers(edges[i], edges[i + 1])] for i in range(edges.size - 1)
-                         if edges[i + 1] > edges[i]], dtype=np.int64)
+        return _a_random_copy(pool, np.array([ranked[rng.integers(edges[i], edges[i + 1])]
+                                              for i in range(edges.size - 1) if edges[i + 1] > edges[i]], dtype=np.int64), rng)
 
     def inclusion_probabilities(self, pool: Pool, n: int) -> np.ndarray:
         ranked, edges = self._bins(pool, n)
@@ -430,7 +455,7 @@ class DetectedSampleStrategy(Strategy):
         for i in range(edges.size - 1):
             if edges[i + 1] > edges[i]:
                 pi[ranked[edges[i] : edges[i + 1]]] = 1.0 / (edges[i + 1] - edges[i])
-        return _per_turn(pool, pi)
+        return _per_turn(pool, _per_copy(pool, pi))
 
 
 
@@ -490,10 +515,10 @@ class LikelyMissStrategy(Strategy):
         # (its pi < 1) holds at most one point, and holds one with chance exactly pi.
         points = rng.random() + np.arange(int(round(cum[-1])))
         hit = np.minimum(np.searchsorted(cum, points, side="right"), cum.size - 1)
-        return np.concatenate([ranked[certain], ranked[~certain][hit]]).astype(np.int64)
+        return _a_random_copy(pool, np.concatenate([ranked[certain], ranked[~certain][hit]]).astype(np.int64), rng)
 
     def inclusion_probabilities(self, pool: Pool, n: int) -> np.ndarray:
         ranked, pi_ranked = self._design(pool, n)
         pi = np.zeros(len(pool))
         pi[ranked] = pi_ranked
-        return _per_turn(pool, pi)
+        return _per_turn(pool, _per_copy(pool, pi))

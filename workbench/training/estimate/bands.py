@@ -9,11 +9,7 @@ probe units. U_b: the band's unknown units.
 * Band b's positive rate p_b is learned from the probe units whose out-of-fold score falls in
   it (the final model was trained on them, so its own score would move YES units up),
   weighted by 1/pi_i times the round's weight: Hajek rate k/n with the Kish effective size
-  n = (sum w)^2 / sum w^2 as a binomial likelihood p^k (1-p)^(n-k). A drawn text reveals every
-  copy with one answer, so its copies are one cluster, not independent observations: the sum
-  of squares is over clusters (sum_c (sum_{i in c} w_i)^2), and a text with m copies in a
-  band counts once, with weight m/pi; counted m times, a 500-copy "okay" would fake the
-  certainty of 500 independent tags. The other tags (chosen
+  n = (sum w)^2 / sum w^2 as a binomial likelihood p^k (1-p)^(n-k). The other tags (chosen
   by similarity or score) are not counted: measured, they bias precision up by ~0.1 even
   within a band.
 * Prior: logit p_b ~ Normal(mu_b, prior_sd^2), with mu_b set so that the prior's *mean* is
@@ -76,10 +72,10 @@ def band_edges(s_unknown: np.ndarray, detected_bands: int) -> np.ndarray:
 
 
 def cut_bands(s_unknown: np.ndarray, s_tags: np.ndarray, y_tags: np.ndarray, probe_w: np.ndarray,
-              detected_bands: int, clusters: np.ndarray | None = None) -> Bands:
+              detected_bands: int) -> Bands:
     """Bands of the unknown units' scores ``s_unknown``, with the evidence of the tags
     (scores ``s_tags``, labels ``y_tags``, probe weights ``probe_w``: 0 for a tag not drawn
-    by a probability sampler; ``clusters``: the draw that revealed each tag, None: its own)."""
+    by a probability sampler)."""
     edges = band_edges(s_unknown, detected_bands)
     B = edges.size + 1
     band_det = np.arange(B) > int(np.searchsorted(edges, 0.0))
@@ -95,25 +91,12 @@ def cut_bands(s_unknown: np.ndarray, s_tags: np.ndarray, y_tags: np.ndarray, pro
     b_tag = np.searchsorted(edges, s_tags, side="left")
     is_p = probe_w > 0
     W = np.bincount(b_tag[is_p], probe_w[is_p], minlength=B)
-    W2 = _cluster_sum_of_squares(b_tag[is_p], probe_w[is_p], None if clusters is None else clusters[is_p], B)
+    W2 = np.bincount(b_tag[is_p], probe_w[is_p] ** 2, minlength=B)
     K = np.bincount(b_tag[is_p], probe_w[is_p] * y_tags[is_p], minlength=B)
     with np.errstate(invalid="ignore", divide="ignore"):
         n_eff = np.where(W > 0, W ** 2 / np.maximum(W2, 1e-300), 0.0)
         k_eff = np.where(W > 0, K / np.maximum(W, 1e-300), 0.0) * n_eff
     return Bands(edges, band_det, U, rep, n_eff, k_eff, int(is_p.sum()))
-
-
-def _cluster_sum_of_squares(band: np.ndarray, w: np.ndarray, clusters: np.ndarray | None, B: int) -> np.ndarray:
-    """(B,) per band, the sum over clusters of the squared total weight of the cluster's tags
-    in it (Kish's denominator for a cluster sample); each tag its own cluster without
-    ``clusters``."""
-    if clusters is None:
-        return np.bincount(band, w ** 2, minlength=B)
-    _, cluster = np.unique(np.asarray(clusters), return_inverse=True)
-    key = band.astype(np.int64) * (int(cluster.max(initial=0)) + 1) + cluster.ravel()
-    keys, of = np.unique(key, return_inverse=True)
-    totals = np.bincount(of.ravel(), w)
-    return np.bincount(keys // (int(cluster.max(initial=0)) + 1), totals ** 2, minlength=B)
 
 
 def mean_matched_logit(q: np.ndarray, sd: np.ndarray, iters: int = 30) -> np.ndarray:

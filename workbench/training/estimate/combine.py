@@ -50,8 +50,6 @@ def estimate_performance(
     groups: np.ndarray | None = None,
     example_embeddings: np.ndarray | None = None,
     held_out: np.ndarray | None = None,
-    answers: np.ndarray | None = None,
-    clusters: np.ndarray | None = None,
     reference: ReferenceEstimate | None = None,
     honest: HonestEstimate | None = None,
     **params,
@@ -76,12 +74,6 @@ def estimate_performance(
     held_out: ``held_out_scores(model, embeddings, labels, ...)`` with the honest
         estimator's n_folds and random_state and the same example_embeddings, when the
         caller has it: the tags' out-of-fold values are then not refitted here.
-    answers: the user's answers once per text (``labels`` with the copies of a tagged text
-        left out), when ``labels`` extends each tag to its copies: the reference estimate
-        refits on them and the tag counts report them. Default: ``labels``.
-    clusters: (n,) the draw each row's tag came with (its text code: a drawn text reveals
-        every copy), so that the honest estimate counts a drawn text once in its effective
-        sample size, and NOT SURE once per text. Default: every row its own.
     reference, honest: the estimators (``ReferenceEstimate()`` and ``HonestEstimate()`` by
         default); ``params`` set their parameters by name on top (``random_state=`` and
         ``confidence=`` on both; ``n_repeats=``, ``n_draws=`` ... on the one that has it).
@@ -93,16 +85,14 @@ def estimate_performance(
     if scores is None:
         scores = np.asarray(model.decision_function(X))
     detected = np.asarray(scores) > 0
-    answers = labels if answers is None else np.asarray(answers).astype(np.int8)
-    not_sure = shown & (labels < 0)
-    n_not_sure = int(not_sure.sum()) if clusters is None else int(np.unique(np.asarray(clusters)[not_sure]).size)
-    ref = reference.estimate(X, answers, model, example_embeddings=example_embeddings)
+    ref = reference.estimate(X, labels, model, example_embeddings=example_embeddings)
     hon = honest.estimate(X, labels, model, scores=scores, excluded=excluded, tag_round=tag_round,
                           inclusion_prob=inclusion_prob, groups=groups, example_embeddings=example_embeddings,
-                          held_out=held_out, clusters=clusters)
+                          held_out=held_out)
     n_calls = None if call_ids is None else int(np.unique(np.asarray(call_ids)[detected]).size)
     return PerformanceEstimate(
-        n_yes=int((answers == 1).sum()), n_no=int((answers == 0).sum()), n_not_sure=n_not_sure, population=len(labels),
+        n_yes=int((labels == 1).sum()), n_no=int((labels == 0).sum()),
+        n_not_sure=int((shown & (labels < 0)).sum()), population=len(labels),
         confidence=honest.confidence,
         reference_precision=ref.precision, reference_hit_rate=ref.hit_rate,
         reference_repeats=ref.repeats, reference_test_size=ref.test_size,

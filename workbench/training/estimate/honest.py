@@ -91,7 +91,7 @@ class HonestEstimate(BaseEstimator):
 
     def estimate(self, embeddings, labels, model, *, scores, excluded=None, tag_round=None,
                  inclusion_prob=None, groups=None, example_embeddings=None,
-                 held_out=None, clusters=None) -> HonestFigures:
+                 held_out=None) -> HonestFigures:
         """The estimate from per-row arrays (see ``estimate_performance`` for each)."""
         labels = np.asarray(labels).astype(np.int8)
         excluded = labels >= 0 if excluded is None else (np.asarray(excluded, bool) | (labels >= 0))
@@ -106,8 +106,7 @@ class HonestEstimate(BaseEstimator):
             return HonestFigures(precision=None, hit_rate=None, f1=None, positives=None, true_detections=None,
                                  tp=None, fp=None, fn=None, n_probe_tags=0, n_probe_rounds=0, unit="sentence",
                                  detected_units=int(detected.sum()), notes=(NO_ESTIMATE,))
-        units = Units(labels, excluded, detected, scores, tagged, y, oof, tag_round, inclusion_prob,
-                      None if clusters is None else np.asarray(clusters))
+        units = Units(labels, excluded, detected, scores, tagged, y, oof, tag_round, inclusion_prob)
         unit = "sentence"
         if groups is not None:
             units, unit = units.by_turn(groups), "turn"
@@ -136,8 +135,7 @@ class HonestEstimate(BaseEstimator):
 
         known = np.zeros(len(units.scores), bool)
         known[shown[labelled]] = True
-        bands = cut_bands(units.scores[~known], aux, y_shown, probe_w, self.detected_bands,
-                          None if units.clusters is None else units.clusters[shown])
+        bands = cut_bands(units.scores[~known], aux, y_shown, probe_w, self.detected_bands)
         tp_known = float((y_shown * det_shown)[labelled].sum())
         fn_known = float((y_shown * ~det_shown)[labelled].sum())
         T = band_totals(bands, tp_known, fn_known, cal_draws, self.band_prior_sd, rng,

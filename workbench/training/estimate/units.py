@@ -29,8 +29,6 @@ class Units:
     tagged: indices of the YES/NO units; y: their labels; oof: their out-of-fold scores.
     tag_round, inclusion_prob: the round each unit was shown in and, for a unit drawn by a
     probability sampler, its inclusion probability (NaN otherwise); None when not recorded.
-    clusters: the draw that revealed each unit (the text code of its row: a drawn text
-        reveals all its copies at once), or None when every unit is its own draw.
     """
 
     labels: np.ndarray
@@ -42,7 +40,6 @@ class Units:
     oof: np.ndarray
     tag_round: np.ndarray | None
     inclusion_prob: np.ndarray | None
-    clusters: np.ndarray | None = None
 
     def by_turn(self, groups) -> Units:
         """The same inputs with speaker turns as the units.
@@ -67,16 +64,14 @@ class Units:
         aux_u = np.full(G, -np.inf)
         np.maximum.at(aux_u, inv, aux)
         tagged_u = np.flatnonzero(labels_u >= 0)
-        round_u = pi_u = cluster_u = None
+        round_u = pi_u = None
         if self.tag_round is not None and self.inclusion_prob is not None:
-            round_u, pi_u, cluster_u = self._turn_draws(inv, G)
+            round_u, pi_u = self._turn_draws(inv, G)
         return Units(labels_u, shown_u, s_u > 0, s_u, tagged_u, labels_u[tagged_u].astype(int),
-                     aux_u[tagged_u], round_u, pi_u, cluster_u)
+                     aux_u[tagged_u], round_u, pi_u)
 
-    def _turn_draws(self, inv: np.ndarray, G: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Per turn: the round it was first shown in, the probe draw that reached it, and
-        that draw's cluster (turns reached by copies of one drawn text share it; None
-        without clusters)."""
+    def _turn_draws(self, inv: np.ndarray, G: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per turn: the round it was first shown in, and the probe draw that reached it."""
         tr = np.asarray(self.tag_round).astype(np.int64)
         pi = np.asarray(self.inclusion_prob, dtype=float)
         never = np.iinfo(np.int64).max
@@ -85,15 +80,12 @@ class Units:
         np.minimum.at(round_u, inv[has_round], tr[has_round])
         round_u[round_u == never] = -1
         pi_u = np.full(G, np.nan)
-        cluster_u = None if self.clusters is None else -1 - np.arange(G)  # not drawn: its own
         probe = self.shown & np.isfinite(pi) & (pi > 0) & (tr >= 1)
         # A turn drawn twice (its best sentence, then another in a later round) keeps the
         # first draw; later draws are of a turn already known.
         for i in np.flatnonzero(probe)[np.argsort(-tr[probe], kind="stable")]:
             round_u[inv[i]], pi_u[inv[i]] = tr[i], pi[i]
-            if cluster_u is not None:
-                cluster_u[inv[i]] = self.clusters[i]
-        return round_u, pi_u, cluster_u
+        return round_u, pi_u
 
     def on_rank_scale(self) -> Units:
         """Scores and out-of-fold scores on the log-rank scale of the units' final scores."""
