@@ -42,6 +42,12 @@ CASES: dict[str, dict] = {
     "every_row_tagged_turns": {"seed": 7, "n": 600, "all_tagged": True, "turns": True},
 }
 
+# The tail of the calibration prior as the figures were recorded (before session 7 made a
+# capped tail with a shared shift the default): the golden cases pin the code path, and the
+# new defaults are measured by the benchmark instead. The old code takes no such options, so
+# --write with it needs these left out.
+RECORDED_TAIL = {"max_tail_slope": None, "tail_shift_sd": 0.0}
+
 
 def unit(x):
     x = np.asarray(x, dtype=np.float32)
@@ -132,7 +138,7 @@ def case_call(name: str, stored) -> tuple[tuple, dict]:
     case = CASES[name]
     X, _, E = world(case["seed"], n=case.get("n", 3000))
     labels = stored[f"{name}.labels"]
-    kw = {"scores": stored[f"{name}.scores"], **case.get("options", {})}
+    kw = {"scores": stored[f"{name}.scores"], **RECORDED_TAIL, **case.get("options", {})}
     if case.get("model") != "logistic":
         kw["example_embeddings"] = E
     if not case.get("all_tagged"):
