@@ -7,7 +7,8 @@ from tests.training.conftest import unit
 from workbench.training import Pool
 from workbench.training.duplicates import answer_copies, representatives, text_codes, text_key
 from workbench.training.session import ActiveLearningSession
-from workbench.training.strategies import DetectedSampleStrategy, StratifiedStrategy, _frame
+from workbench.training.sampling import sampling_frame
+from workbench.training.strategies import DetectedSampleStrategy, StratifiedStrategy
 
 
 @pytest.mark.parametrize("variant", ["okay", "Okay.", "  OKAY !", "okay...", "\u00abOkay\u00bb", "\uff4f\uff4b\uff41\uff59"])
@@ -103,7 +104,7 @@ def test_the_random_sample_draws_copies_with_the_stated_chance_and_each_text_onc
     strategy = StratifiedStrategy()
     pool = Pool(X, labels, X[:2], texts=codes, scores=scores)
     stated = strategy.inclusion_probabilities(pool, n)
-    frame = _frame(pool)
+    frame = sampling_frame(pool)
     assert pool.available.sum() == 30 and frame.sum() == 60 and np.isclose(stated[frame].sum(), n)
     drawn = np.zeros(len(X))
     for seed in range(runs):
@@ -122,7 +123,7 @@ def test_detected_sample_offers_each_text_once():
     X = unit(rng.normal(size=(10, 8)))[codes]
     pool = Pool(X, np.full(len(X), -1, np.int8), X[:1], texts=codes, scores=X @ X[0], threshold=-2.0)
     pi = DetectedSampleStrategy().inclusion_probabilities(pool, 4)
-    assert pool.available.sum() == 10 and np.isclose(pi[_frame(pool)].sum(), 4)
+    assert pool.available.sum() == 10 and np.isclose(pi[sampling_frame(pool)].sum(), 4)
     np.testing.assert_allclose(pi[codes == codes[0]], pi[0])  # each copy: its text's chance / 5
     picks = DetectedSampleStrategy().select(pool, 4, rng)
     assert np.unique(codes[picks]).size == picks.size == 4

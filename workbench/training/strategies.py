@@ -18,6 +18,14 @@ from typing import ClassVar
 import numpy as np
 
 from workbench.training.pool import Pool
+from workbench.training.sampling import (
+    a_random_copy,
+    copies_on_offer,
+    per_copy,
+    per_turn,
+    proportional_to_size,
+    systematic_sample,
+)
 
 STRATEGIES: dict[str, type["Strategy"]] = {}
 
@@ -203,13 +211,13 @@ class RandomStrategy(Strategy):
 
     def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:
         idx = np.flatnonzero(pool.available)
-        return _a_random_copy(pool, rng.choice(idx, size=min(n, idx.size), replace=False).astype(np.int64), rng)
+        return a_random_copy(pool, rng.choice(idx, size=min(n, idx.size), replace=False).astype(np.int64), rng)
 
     def inclusion_probabilities(self, pool: Pool, n: int) -> np.ndarray:
         avail = pool.available
         pi = np.zeros(len(pool))
         pi[avail] = min(1.0, n / max(avail.sum(), 1))
-        return _per_copy(pool, pi)
+        return per_copy(pool, pi)
 
 
 @register_strategy
@@ -235,8 +243,8 @@ class StratifiedStrategy(Strategy):
     With ``pool.texts`` the strata hold texts (all copies of a text score alike), a stratum's
     texts are drawn with probability proportional to their copies on offer (systematic
     sampling, exact probabilities), and a random copy of each drawn text is shown: every row
-    of the frame (``_frame``) then has the chance rows had before texts were one item, and no
-    text shows twice.
+    of the frame (``sampling.sampling_frame``) then has the chance rows had before texts were
+    one item, and no text shows twice.
     """
 
     name = "stratified"
@@ -252,7 +260,7 @@ class StratifiedStrategy(Strategy):
         ``pool.texts`` proportional to its text's copies on offer."""
         if pool.texts is None or self.by_turn or units.size == 0:
             return np.full(units.size, k / max(units.size, 1))
-        return proportional_to_size(_copies_on_offer(pool)[pool.texts[units]].astype(float), k)
+        return proportional_to_size(copies_on_offer(pool)[pool.texts[units]].astype(float), k)
 
     def _units(self, pool: Pool) -> np.ndarray:
         """Available rows to sample, best first (one per text), or (``by_turn`` with
@@ -310,7 +318,7 @@ class StratifiedStrategy(Strategy):
             picks.append(units[systematic_sample(pi, rng)] if pool.texts is not None and not self.by_turn
                          else rng.choice(units, size=alloc[h], replace=False))
         picks = np.concatenate(picks).astype(np.int64) if picks else np.empty(0, np.int64)
-        return picks if self.by_turn else _a_random_copy(pool, picks, rng)
+        return picks if self.by_turn else a_random_copy(pool, picks, rng)
 
     def inclusion_probabilities(self, pool: Pool, n: int) -> np.ndarray:
         ranked, edges = self.strata(pool, n)
@@ -327,98 +335,7 @@ class StratifiedStrategy(Strategy):
             avail = pool.available
             pi[avail] = turn_pi[pool.groups[avail]]
             return pi
-        return _per_turn(pool, _per_copy(pool, pi))
-
-
-def proportional_to_size(sizes: np.ndarray, k: int) -> np.ndarray:
-    """Inclusion probabilities of ``k`` draws proportional to ``sizes``: k s_i / sum s, with
-    the units that would exceed 1 taken for certain and the rest scaled again."""
-    pi = np.zeros(sizes.size)
-    certain = np.zeros(sizes.size, bool)
-    while True:
-        rest = np.flatnonzero(~certain)
-        p = (k - certain.sum()) * sizes[rest] / sizes[rest].sum()
-        if (p < 1).all() or rest.size == 0:
-            pi[rest], pi[certain] = p, 1.0
-            return pi
-        certain[rest[p >= 1]] = True
-
-
-def systematic_sample(pi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Positions drawn by systematic sampling in random order: each is drawn with exactly its
-    ``pi`` (which sum to the number of draws), and never twice."""
-    order = rng.permutation(pi.size)
-    cum = np.cumsum(pi[order])
-    start = rng.random()
-    # Unit j is drawn when some point start + t (t = 0, 1, ...) falls in [cum_{j-1}, cum_j).
-    drawn = np.floor(cum - start) > np.floor(np.r_[0.0, cum[:-1]] - start)
-    return order[drawn]
-
-
-def _frame(pool: Pool) -> np.ndarray:
-    """The rows a probability sampler draws from: every row of the texts still on offer.
-
-    The other strategies see one row per text (``pool.available``). A random sample draws
-    among all the rows instead, copies included, so that it stands for the corpus's turns: a
-    text said 500 times is 500 times as likely to be drawn, and the copy drawn, in its own
-    turn, is the one shown. Its answer is then a random draw of what that text means across
-    its turns; the honest estimate weighs it by 1/pi and leaves the other copies unknown
-    (measured: counting one answer for every copy broke the intervals on real conversations,
-    where "no" is a rejection in some turns and not in others)."""
-    if pool.texts is None:
-        return pool.available
-    on_offer = np.zeros(int(pool.texts.max()) + 1 if pool.texts.size else 0, bool)
-    on_offer[pool.texts[pool.available]] = True
-    return (pool.available | pool.copies) & on_offer[pool.texts]
-
-
-def _copies_on_offer(pool: Pool) -> np.ndarray:
-    """(texts,) how many rows of each text are in the frame."""
-    return np.bincount(pool.texts[_frame(pool)], minlength=int(pool.texts.max()) + 1)
-
-
-def _per_copy(pool: Pool, pi: np.ndarray) -> np.ndarray:
-    """From each offered row's chance that its text is drawn, each frame row's chance of
-    being the copy shown: the text's chance over its copies on offer."""
-    if pool.texts is None:
-        return pi
-    text_pi = np.zeros(int(pool.texts.max()) + 1)
-    text_pi[pool.texts[pool.available]] = pi[pool.available]
-    frame = _frame(pool)
-    out = pi.copy()
-    out[frame] = text_pi[pool.texts[frame]] / _copies_on_offer(pool)[pool.texts[frame]]
-    return out
-
-
-def _a_random_copy(pool: Pool, picks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Each picked text shown by one of its copies on offer, chosen at random, so that the copy
-    shown, in its own turn, is a random draw of what the text means across its turns."""
-    if pool.texts is None or picks.size == 0:
-        return picks
-    frame = np.flatnonzero(_frame(pool))
-    rows = frame[np.argsort(pool.texts[frame], kind="stable")]
-    starts = np.searchsorted(pool.texts[rows], pool.texts[picks])
-    counts = _copies_on_offer(pool)[pool.texts[picks]]
-    return rows[starts + (rng.random(picks.size) * counts).astype(np.int64)]
-
-
-def _per_turn(pool: Pool, pi: np.ndarray) -> np.ndarray:
-    """With turns (``pool.groups``), the chance that the sample reached each row's turn.
-
-    What the turn-level estimate needs is the chance that the sample reached the row's
-    turn through any of its sentences; every row of the frame (``_frame``) carries it for its
-    turn. Strata are small samples of large sets, so the draws of a turn's sentences are
-    close to independent: 1 - prod(1 - pi). Without turns, ``pi`` unchanged.
-    """
-    if pool.groups is None:
-        return pi
-    frame = _frame(pool)
-    g = pool.groups[frame]
-    log_miss = np.zeros(int(pool.groups.max()) + 1 if pool.groups.size else 0)
-    np.add.at(log_miss, g, np.log1p(-np.minimum(pi[frame], 1.0 - 1e-12)))
-    out = pi.copy()
-    out[frame] = -np.expm1(log_miss)[g]
-    return out
+        return per_turn(pool, per_copy(pool, pi))
 
 
 @register_strategy
@@ -446,7 +363,7 @@ class DetectedSampleStrategy(Strategy):
         ranked, edges = self._bins(pool, n)
         if ranked.size == 0 or n <= 0:
             return np.empty(0, np.int64)
-        return _a_random_copy(pool, np.array([ranked[rng.integers(edges[i], edges[i + 1])]
+        return a_random_copy(pool, np.array([ranked[rng.integers(edges[i], edges[i + 1])]
                                               for i in range(edges.size - 1) if edges[i + 1] > edges[i]], dtype=np.int64), rng)
 
     def inclusion_probabilities(self, pool: Pool, n: int) -> np.ndarray:
@@ -455,7 +372,7 @@ class DetectedSampleStrategy(Strategy):
         for i in range(edges.size - 1):
             if edges[i + 1] > edges[i]:
                 pi[ranked[edges[i] : edges[i + 1]]] = 1.0 / (edges[i + 1] - edges[i])
-        return _per_turn(pool, _per_copy(pool, pi))
+        return per_turn(pool, per_copy(pool, pi))
 
 
 
@@ -515,10 +432,10 @@ class LikelyMissStrategy(Strategy):
         # (its pi < 1) holds at most one point, and holds one with chance exactly pi.
         points = rng.random() + np.arange(int(round(cum[-1])))
         hit = np.minimum(np.searchsorted(cum, points, side="right"), cum.size - 1)
-        return _a_random_copy(pool, np.concatenate([ranked[certain], ranked[~certain][hit]]).astype(np.int64), rng)
+        return a_random_copy(pool, np.concatenate([ranked[certain], ranked[~certain][hit]]).astype(np.int64), rng)
 
     def inclusion_probabilities(self, pool: Pool, n: int) -> np.ndarray:
         ranked, pi_ranked = self._design(pool, n)
         pi = np.zeros(len(pool))
         pi[ranked] = pi_ranked
-        return _per_turn(pool, _per_copy(pool, pi))
+        return per_turn(pool, per_copy(pool, pi))
