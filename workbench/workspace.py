@@ -45,7 +45,8 @@ from workbench.storage.tables import CorpusTables
 from workbench.trackers.definition import DEFAULT_FILTERS, TrackerDefinition
 from workbench.trackers.records import definition_snapshot, not_found
 from workbench.trackers.keyword_tracker import KeywordTracker
-from workbench.trackers.tracker import SmallCorpusWarning, Tracker, check_scope
+from workbench.trackers.scope_check import SmallCorpusWarning, check_scope
+from workbench.trackers.tracker import Tracker
 
 if TYPE_CHECKING:
     from workbench.embedding.embedder import Embedder

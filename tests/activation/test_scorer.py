@@ -14,7 +14,7 @@ def trained_tracker(ws, name: str, label: str):
     answered from the ground truth, trained (version 1 of a new tracker)."""
     texts = ws.sentences.filter(pl.col("side") == "customer")["text"].unique(maintain_order=True).to_list()
     examples = [t for t in texts if sentence_label(t) == label][:5]
-    from workbench.trackers.tracker import SmallCorpusWarning
+    from workbench.trackers.scope_check import SmallCorpusWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SmallCorpusWarning)  # the demo corpus is small on purpose

@@ -20,7 +20,7 @@ from workbench.training.estimate import HonestEstimate
 from workbench.demo.concepts import sentence_label
 from workbench.demo.job import DEMO_EXAMPLES
 from workbench.core.errors import NotFoundError, ValidationError
-from workbench.trackers.tracker import SmallCorpusWarning
+from workbench.trackers.scope_check import SmallCorpusWarning
 
 DESCRIPTION = "The customer asks for a lower price or a discount"
 

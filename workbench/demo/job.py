@@ -78,7 +78,7 @@ def train_demo_tracker(ws: Workspace, concept: dict, *, rounds: int = DEMO_ROUND
 
     from workbench.demo.concepts import sentence_label
     from workbench.core.errors import NotFoundError
-    from workbench.trackers.tracker import SmallCorpusWarning
+    from workbench.trackers.scope_check import SmallCorpusWarning
 
     try:
         tracker = ws.tracker(concept["name"])

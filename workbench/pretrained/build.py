@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.demo.concepts import sentence_label
     from workbench.demo.generator import generate_demo
     from workbench.demo.job import DEMO_TRUTH, estimate_beside_truth, reference_labels
-    from workbench.trackers.tracker import SmallCorpusWarning
+    from workbench.trackers.scope_check import SmallCorpusWarning
 
     root = args.workspace or Path(tempfile.mkdtemp(prefix="wb-pretrained-"))
     ws = Workspace(root)

@@ -5,7 +5,6 @@ a tag survives a killed kernel, and reopening the workspace continues the same r
 """
 from __future__ import annotations
 
-import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,19 +23,13 @@ from workbench.trackers.examples import require_minimum, validate_examples
 from workbench.trackers.rounds import ANSWERS, ROUND_SIZE, VERIFICATION_SIZE, Round, round_kind
 from workbench.trackers import tracker_state
 from workbench.trackers.tracker_state import ScopeArrays, TrackerSessions, TrainingResult
+from workbench.trackers.scope_check import check_scope
 from workbench.trackers.truth import reference_truth
 from workbench.training.session import ActiveLearningSession
 from workbench.training.verification import VerificationGoal
 
 if TYPE_CHECKING:
     from workbench.workspace import Workspace
-
-MIN_CALLS_FOR_SMART = 500
-
-
-class SmallCorpusWarning(UserWarning):
-    """Too few calls in scope for a smart tracker to learn from; a keyword tracker is the better tool."""
-
 
 class BaseTracker:
     """What smart and keyword trackers share: definition, scope, storage, and going live.
@@ -146,28 +139,6 @@ class BaseTracker:
         if detections is None and not self.is_active:
             detections = self.detections()
         return self.ws.services.results.report(self.record, detections)
-
-
-def check_scope(ws: "Workspace", definition: TrackerDefinition) -> pl.DataFrame:
-    """Validate that a definition leaves something to track; warn when the corpus is small."""
-    scope = definition.scope(ws.calls, ws.sentences)
-    if ws.sentences.height == 0:
-        raise ValidationError("workspace", f"{ws.path} holds no calls yet", "Import calls first (ws.import_calls).")
-    if scope.height == 0:
-        raise ValidationError(
-            "filters", f"no sentences are left in scope ({definition.describe_scope()})",
-            "Loosen the call filters, the part of the call or who mentions it.",
-        )
-    n_calls = scope["call_id"].n_unique()
-    if n_calls < MIN_CALLS_FOR_SMART:
-        warnings.warn(
-            f"Only {n_calls:,} calls are in scope of '{definition.name}'. A smart tracker needs about "
-            f"{MIN_CALLS_FOR_SMART} calls to find enough examples; consider a keyword tracker "
-            "(ws.create_keyword_tracker) for a corpus this small.",
-            SmallCorpusWarning,
-            stacklevel=3,
-        )
-    return scope
 
 
 class Tracker(BaseTracker):
