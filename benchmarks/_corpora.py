@@ -23,6 +23,7 @@ from _text_cache import DEFAULT_DIR, TextEmbeddingCache  # noqa: E402
 
 from workbench.corpus.prepare import prepare_import  # noqa: E402
 from workbench.embedding.normalise import normaliser  # noqa: E402
+from workbench.training.duplicates import text_codes  # noqa: E402
 from workbench.training.model import best_f1_threshold  # noqa: E402
 
 DATASETS = (REPO / ".." / "shared" / "datasets").resolve()
@@ -99,6 +100,41 @@ def concept_scope(corpus: Corpus, concept: dict) -> np.ndarray:
     side = concept["mentioned_by"]
     sides = corpus.sentences["side"].to_numpy()
     return np.flatnonzero(sides == side) if side != "any" else np.arange(len(sides))
+
+
+@dataclass(frozen=True)
+class ConceptArrays:
+    """A concept's scope in the arrays a benchmark's session runs on: the scope's rows of the
+    corpus, their embeddings, utterances (the tracker's turns), texts, calls and text codes (as
+    the Tracker codes them), and the truth per utterance and per sentence."""
+
+    scope: np.ndarray
+    X: np.ndarray
+    utt_key: np.ndarray
+    n_utts: int
+    utt_truth: np.ndarray
+    in_scope: np.ndarray
+    truth_sent: np.ndarray
+    n_sent_in_utt: np.ndarray
+    texts: np.ndarray
+    call_ids: np.ndarray
+    duplicates: np.ndarray
+
+
+def concept_arrays(corpus: Corpus, concept: dict) -> ConceptArrays:
+    """``ConceptArrays`` of ``concept`` over ``corpus``."""
+    scope = concept_scope(corpus, concept)
+    utt_key_all = corpus.sentences["utt_key"].to_numpy()
+    n_utts = len(corpus.utt_labels)
+    utt_truth = utterance_truth(corpus, concept)
+    in_scope = np.zeros(n_utts, bool)
+    in_scope[utt_key_all[scope]] = True
+    texts = corpus.sentences["text"].to_numpy()[scope]
+    return ConceptArrays(
+        scope=scope, X=corpus.embeddings[scope], utt_key=utt_key_all[scope], n_utts=n_utts, utt_truth=utt_truth,
+        in_scope=in_scope, truth_sent=utt_truth[utt_key_all[scope]],
+        n_sent_in_utt=np.bincount(utt_key_all, minlength=n_utts), texts=texts,
+        call_ids=corpus.sentences["call_id"].to_numpy()[scope], duplicates=text_codes(texts))
 
 
 def pick_examples(sent_pos: np.ndarray, utt_key: np.ndarray, n_sent_in_utt: np.ndarray,

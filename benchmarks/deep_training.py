@@ -45,6 +45,7 @@ from _corpora import (  # noqa: E402
     DATASETS,
     DEFAULT_DIR,
     RESULTS,
+    concept_arrays,
     concept_scope,
     load_corpus,
     pick_examples,
@@ -113,20 +114,11 @@ def deep_run(frozen, texts, utt_key, call_ids, examples, sample_rows, seed, sett
 
 
 def run_concept(corpus, concept, seeds, settings, ceilings) -> list[dict]:
-    scope = concept_scope(corpus, concept)
-    X = corpus.embeddings[scope]
-    utt_key = corpus.sentences["utt_key"].to_numpy()[scope]
-    n_utts = len(corpus.utt_labels)
-    utt_truth = utterance_truth(corpus, concept)
-    in_scope = np.zeros(n_utts, bool)
-    in_scope[utt_key] = True
+    c = concept_arrays(corpus, concept)
+    X, utt_key, n_utts, utt_truth, in_scope, truth_sent = c.X, c.utt_key, c.n_utts, c.utt_truth, c.in_scope, c.truth_sent
+    texts, call_ids, n_sent_in_utt, duplicates = c.texts, c.call_ids, c.n_sent_in_utt, c.duplicates
     sample = evaluation_sample(in_scope)
     sample_rows = np.flatnonzero(sample[utt_key])
-    truth_sent = utt_truth[utt_key]
-    texts = corpus.sentences["text"].to_numpy()[scope]
-    call_ids = corpus.sentences["call_id"].to_numpy()[scope]
-    n_sent_in_utt = np.bincount(corpus.sentences["utt_key"].to_numpy(), minlength=n_utts)
-    duplicates = np.unique(texts, return_inverse=True)[1]
     ceiling = ceilings.get(f"{corpus.name}/{concept['name']}", {}).get("f1")
     rows = []
     for seed in seeds:
@@ -140,7 +132,7 @@ def run_concept(corpus, concept, seeds, settings, ceilings) -> list[dict]:
         frozen_full = prf(to_utterances(frozen.scores() > 0, utt_key, n_utts)[in_scope], utt_truth[in_scope])
         for name, setting in settings.items():
             scores, timing = deep_run(frozen, texts, utt_key, call_ids, examples, sample_rows, seed, setting)
-            det = np.zeros(len(scope), bool)
+            det = np.zeros(len(c.scope), bool)
             det[sample_rows] = scores > 0
             deep_f1 = sample_f1(det, utt_key, utt_truth, sample)
             row = {"concept": concept["name"], "seed": seed, "setting": name, "params": setting,

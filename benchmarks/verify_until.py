@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _corpora import DATASETS, RESULTS, concept_scope, load_corpus, pick_examples, prf, to_utterances, utterance_truth  # noqa: E402
+from _corpora import DATASETS, RESULTS, concept_arrays, load_corpus, pick_examples, prf, to_utterances  # noqa: E402
 from _text_cache import TextEmbeddingCache  # noqa: E402
 from tracker_quality import new_session, run_tracker  # noqa: E402
 
@@ -52,23 +52,13 @@ def verify_until(session, truth_sent, goal: dict, first_round: int, max_rounds: 
 
 
 def run_concept(corpus, concept, seeds, goal, max_rounds) -> list[dict]:
-    scope = concept_scope(corpus, concept)
-    X = corpus.embeddings[scope]
-    utt_key = corpus.sentences["utt_key"].to_numpy()[scope]
-    n_utts = len(corpus.utt_labels)
-    utt_truth = utterance_truth(corpus, concept)
-    in_scope = np.zeros(n_utts, bool)
-    in_scope[utt_key] = True
-    truth_sent = utt_truth[utt_key]
-    n_sent_in_utt = np.bincount(corpus.sentences["utt_key"].to_numpy(), minlength=n_utts)
-    texts = corpus.sentences["text"].to_numpy()[scope]
-    call_ids = corpus.sentences["call_id"].to_numpy()[scope]
-    duplicates = np.unique(texts, return_inverse=True)[1]
+    c = concept_arrays(corpus, concept)
+    X, utt_key, n_utts, utt_truth, in_scope, truth_sent = c.X, c.utt_key, c.n_utts, c.utt_truth, c.in_scope, c.truth_sent
     rows = []
     for seed in seeds:
         t = time.time()
-        examples = pick_examples(truth_sent, utt_key, n_sent_in_utt, seed)
-        session = new_session(X, examples, seed, call_ids=call_ids, groups=utt_key, duplicates=duplicates)
+        examples = pick_examples(truth_sent, utt_key, c.n_sent_in_utt, seed)
+        session = new_session(X, examples, seed, call_ids=c.call_ids, groups=utt_key, duplicates=c.duplicates)
         run_tracker(session, truth_sent)
         if session.model() is None:
             rows.append({"corpus": corpus.name, "concept": concept["name"], "seed": seed, "collapsed": True})
