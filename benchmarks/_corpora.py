@@ -259,5 +259,12 @@ def write_study(filename: str, title: str, script: str, sections: list[str]) -> 
                                     + "\n\n".join(sections) + "\n")
 
 
+def write_results(name: str, result: dict, markdown: str) -> None:
+    """A benchmark's figures as benchmarks/results/NAME.json and its report as NAME.md."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1, default=float))
+    (RESULTS / f"{name}.md").write_text(markdown)
+
+
 def load_corpora(cache: TextEmbeddingCache) -> dict[str, Corpus]:
     return {d.name: load_corpus(d, cache) for d in sorted(DATASETS.iterdir()) if (d / "concepts.json").exists()}

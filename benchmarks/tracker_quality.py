@@ -38,7 +38,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpora import (  # noqa: E402
     DATASETS,
     DEFAULT_DIR,
-    RESULTS,
     Corpus,
     ceiling,
     concept_scope,
@@ -48,6 +47,7 @@ from _corpora import (  # noqa: E402
     prf,
     to_utterances,
     utterance_truth,
+    write_results,
 )
 from _quality_report import render_markdown, summarise  # noqa: E402
 from _text_cache import TextEmbeddingCache  # noqa: E402
@@ -381,9 +381,7 @@ def main(argv=None) -> None:
               "seeds": seeds, "keyword_baseline": "workbench.trackers.keywords (related_forms, background-filtered)"}
     print(json.dumps(summary, indent=1))
     if not args.no_write:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / f"{args.results_name}.json").write_text(json.dumps(result, indent=1, default=float))
-        (RESULTS / f"{args.results_name}.md").write_text(render_markdown(result))
+        write_results(args.results_name, result, render_markdown(result))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _corpora import DATASETS, RESULTS, concept_arrays, load_corpus, pick_examples, prf, to_utterances  # noqa: E402
+from _corpora import DATASETS, concept_arrays, load_corpus, pick_examples, prf, to_utterances, write_results  # noqa: E402
 from _text_cache import TextEmbeddingCache  # noqa: E402
 from tracker_quality import new_session, run_tracker  # noqa: E402
 
@@ -153,9 +153,7 @@ def main(argv=None) -> None:
               "runs": rows}
     print(json.dumps(result["summary"], indent=1))
     if not args.no_write:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / f"{args.results_name}.json").write_text(json.dumps(result, indent=1, default=float))
-        (RESULTS / f"{args.results_name}.md").write_text(render(result))
+        write_results(args.results_name, result, render(result))
 
 
 if __name__ == "__main__":
