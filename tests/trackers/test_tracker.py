@@ -314,6 +314,8 @@ def test_a_changed_answer_is_seen_at_once(demo_ws, monkeypatch):
 
 
 def test_verify_until_sure_serves_rounds_until_the_asked_accuracy(demo_ws):
+    # ±0.15: since the calibration's tail carries a shared shift (session 7), the hit-rate
+    # interval on this 150-call corpus narrows more slowly than ±0.10 in 30 rounds.
     t = make_tracker(demo_ws, name="Verified until sure", examples=DEMO_EXAMPLES)
     for _ in range(2):
         answer_round(t, t.next_round())
@@ -322,9 +324,9 @@ def test_verify_until_sure_serves_rounds_until_the_asked_accuracy(demo_ws):
         t.verification_round(precision=0.7)
     with pytest.raises(ValidationError, match="ask for an accuracy"):
         t.verification_need()
-    need = t.verification_need(hit_rate=0.10)
+    need = t.verification_need(hit_rate=0.15)
     assert not need.reached and need.more > 0 and need.describe().startswith("About")
-    rnd = t.verification_round(hit_rate=0.10)
+    rnd = t.verification_round(hit_rate=0.15)
     assert rnd.kind == "verification" and "likely misses" in rnd.progress and 0 < len(rnd) <= 20
     assert {c.strategy for c in rnd} == {"likely_miss"}
     assert not {c.sentence_id for c in rnd} & set(t.detections().filter(pl.col("detected"))["sentence_id"])
@@ -333,11 +335,11 @@ def test_verify_until_sure_serves_rounds_until_the_asked_accuracy(demo_ws):
         assert len(rnd) and rnd.number == number
         answer_round(t, rnd)
         t.train()
-        rnd = t.verification_round(hit_rate=0.10)
+        rnd = t.verification_round(hit_rate=0.15)
         if not len(rnd):
             break
-    assert len(rnd) == 0 and t.verification_need(hit_rate=0.10).reached
+    assert len(rnd) == 0 and t.verification_need(hit_rate=0.15).reached
     hit_rate = t.performance().honest_hit_rate
-    assert (hit_rate.high - hit_rate.low) / 2 <= 0.10 or t.verification_need(hit_rate=0.10).figures[0].left == 0
+    assert (hit_rate.high - hit_rate.low) / 2 <= 0.15 or t.verification_need(hit_rate=0.15).figures[0].left == 0
     assert t.current_round().complete  # an empty round is never stored
     assert t.verification_round().kind == "verification"  # the plain round is as before
