@@ -266,5 +266,15 @@ def write_results(name: str, result: dict, markdown: str) -> None:
     (RESULTS / f"{name}.md").write_text(markdown)
 
 
+def each_concept(corpora: list[Corpus], wanted: str | None):
+    """(corpus, concept) for every concept whose name contains ``wanted`` (all when None),
+    saying which corpus it is on."""
+    for corpus in corpora:
+        print(f"{corpus.name}: {len(corpus.sentences)} sentences", flush=True)
+        for concept in corpus.concepts:
+            if not wanted or wanted.lower() in concept["name"].lower():
+                yield corpus, concept
+
+
 def load_corpora(cache: TextEmbeddingCache) -> dict[str, Corpus]:
     return {d.name: load_corpus(d, cache) for d in sorted(DATASETS.iterdir()) if (d / "concepts.json").exists()}

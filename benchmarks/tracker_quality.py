@@ -41,6 +41,7 @@ from _corpora import (  # noqa: E402
     Corpus,
     ceiling,
     concept_scope,
+    each_concept,
     load_corpus,
     oracle_threshold_f1,
     pick_examples,
@@ -342,13 +343,9 @@ def main(argv=None) -> None:
 
     def run_all(mix, with_keywords=True):
         rows = []
-        for corpus in corpora:
-            print(f"{corpus.name}: {len(corpus.sentences)} sentences", flush=True)
-            for concept in corpus.concepts:
-                if args.concept and args.concept.lower() not in concept["name"].lower():
-                    continue
-                rows += run_concept(corpus, concept, seeds, mix, ceiling_cache, with_keywords)
-                ceiling_path.write_text(json.dumps(ceiling_cache))
+        for corpus, concept in each_concept(corpora, args.concept):
+            rows += run_concept(corpus, concept, seeds, mix, ceiling_cache, with_keywords)
+            ceiling_path.write_text(json.dumps(ceiling_cache))
         return rows
 
     rows = run_all(MIXES[args.mix] if args.mix else None)

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _corpora import DATASETS, concept_arrays, load_corpus, pick_examples, prf, to_utterances, write_results  # noqa: E402
+from _corpora import DATASETS, concept_arrays, each_concept, load_corpus, pick_examples, prf, to_utterances, write_results  # noqa: E402
 from _text_cache import TextEmbeddingCache  # noqa: E402
 from tracker_quality import new_session, run_tracker  # noqa: E402
 
@@ -143,12 +143,8 @@ def main(argv=None) -> None:
     corpora = [load_corpus(d, cache, DEFAULT_NORMALISATION) for d in sorted(DATASETS.iterdir())
                if (d / "concepts.json").exists()]
     rows = []
-    for corpus in corpora:
-        print(f"{corpus.name}: {len(corpus.sentences)} sentences", flush=True)
-        for concept in corpus.concepts:
-            if args.concept and args.concept.lower() not in concept["name"].lower():
-                continue
-            rows += run_concept(corpus, concept, args.seeds, goal, args.max_rounds)
+    for corpus, concept in each_concept(corpora, args.concept):
+        rows += run_concept(corpus, concept, args.seeds, goal, args.max_rounds)
     result = {"goal": goal, "seeds": args.seeds, "max_rounds": args.max_rounds, "summary": summarise(rows, goal),
               "runs": rows}
     print(json.dumps(result["summary"], indent=1))
