@@ -64,7 +64,7 @@ def test_changes_stay_unpublished_until_publish(live_ws, tracker):
     assert set(after["version"]) <= {1}
     kept_calls = live_ws.calls.filter(pl.col("team") != dropped)["call_id"].implode()
     assert set(after["sentence_id"]) == set(before.filter(pl.col("call_id").is_in(kept_calls))["sentence_id"])
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match=f"tracker '{tracker.name}' has no version 99"):
         tracker.publish(99, verbose=False)
 
 

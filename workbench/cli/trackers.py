@@ -147,6 +147,9 @@ def cmd_tag(args) -> int:
             print("Stopped; every tag so far is saved. `workbench tag` continues this round.")
             return 0
         result = session.finish()
+        if result is None:
+            print(f"\nRound {session.round.number} tagged. {session.no_model_yet()}")
+            continue
         print(f"\nRound {session.round.number} done: model version {result.version} "
               f"({result.n_yes} YES, {result.n_no} NO, {result.n_not_sure} NOT SURE).")
         print(overview_text(t))
