@@ -74,3 +74,35 @@ def test_publish_before_activation_only_moves_the_alias(live_ws, tracker):
     d = tracker.diff(as_of=AS_OF)  # against the published version over the last 12 months
     assert (d.published_version, d.candidate_version) == (1, 2) and d.calls_before == d.calls_after > 0
     assert tracker.activate(12, as_of=AS_OF, progress=False, verbose=False).version == 1
+
+
+def test_dashboards_label_the_published_version_and_scope_and_carry_a_banner_to_publish(live_ws, tracker):
+    """After a newer training and an edited scope, the results screen still says what its figures
+    are of (published version 1, the scope it went live with); the banner on the results,
+    overview and tagging screens lists the changes, shows the diff and publishes."""
+    from workbench.widgets import TaggingView, TrackerResults
+    from workbench.widgets.banner import UnpublishedBanner
+
+    live_ws.registry.set_alias(tracker.name, "published", 1)
+    tracker.activate(12, as_of=AS_OF, progress=False, verbose=False)
+    live_scope = tracker.definition.describe_scope()
+    assert TrackerResults(tracker).banner.changes() == ["version 2 was trained after the published version 1"]
+    with pytest.warns(UserWarning):
+        tracker.update(filters={"is_external": True, "team": ["SMB"]})
+
+    view = TrackerResults(tracker)
+    assert "published version 1 · " + live_scope in view.headline.value.replace("&#x27;", "'")
+    assert "SMB" not in view.headline.value and "model version 2" not in view.headline.value
+    assert view.banner.widget.layout.display is None
+    banner = view.banner.message.value
+    assert "version 2 was trained after the published version 1" in banner and "filters changed" in banner
+    assert TaggingView(tracker).banner.widget.layout.display is None
+    assert UnpublishedBanner(tracker).changes() == tracker.unpublished_changes()
+
+    view.banner.diff_button.click()
+    assert "version 1 -&gt; version 2" in view.banner.details.value
+    view.banner.publish_button.click()
+    assert tracker.unpublished_changes() == [] and live_ws.registry.get_alias(tracker.name, "published") == 2
+    assert view.banner.widget.layout.display == "none" and "Published version 2" in view.banner.details.value
+    assert "published version 2 · " in view.headline.value and "SMB" in view.headline.value
+    assert view.report.calls_in_scope == tracker.report().calls_in_scope

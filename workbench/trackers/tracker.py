@@ -125,6 +125,12 @@ class BaseTracker:
     def is_active(self) -> bool:
         return self.ws.services.activation.is_active(self.record)
 
+    def live_state(self):
+        """What the stored results are of (LiveState: the published version and the scope it
+        is live with), or None before activation. It may differ from ``definition`` and the
+        latest version while changes are unpublished (``unpublished_changes``)."""
+        return self.ws.services.publishing.live_state(self.record)
+
     def results(self):
         """The stored detections and scored calls of the published version (LiveResults)."""
         return self.ws.services.activation.results(self.record)

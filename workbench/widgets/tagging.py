@@ -16,6 +16,7 @@ import polars as pl
 from workbench.core.errors import WorkbenchError
 from workbench.trackers.rounds import ANSWERS, VERIFICATION_SIZE, TaggingSession
 from workbench.training.verification import VerificationGoal
+from workbench.widgets.banner import UnpublishedBanner
 from workbench.widgets._render import (
     ANSWER_COLOURS,
     ANSWER_LABELS,
@@ -113,7 +114,8 @@ class TaggingView:
                                         widgets.HBox([self.finish_button, self.next_button, self.verify_button,
                                                       self.overview_button, self.deep_button]),
                                         widgets.HBox([self.accuracy, self.until_button])])
-        self.widget = widgets.VBox([self.progress, self.mode, self.one_box, self.list_box, self.finish_box, self.after])
+        self.banner = UnpublishedBanner(tracker)
+        self.widget = widgets.VBox([self.banner.widget, self.progress, self.mode, self.one_box, self.list_box, self.finish_box, self.after])
         # Keyboard answers: ipyevents forwards key presses made while the pointer is over
         # the card (it focuses the card on mouse enter), so tagging 25 sentences needs no
         # mouse travel. The keys only call the same methods the buttons do.
@@ -217,6 +219,7 @@ class TaggingView:
             self.finish_button.disabled = False
             raise
         self.render()
+        self.banner.refresh()  # once active, a new version is an unpublished change
         return result
 
     def start_next_round(self):
