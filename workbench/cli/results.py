@@ -8,12 +8,14 @@
     workbench search [--tracker NAME]... [--filter COL=VALUE]... [--from DATE] [--to DATE] [--text WORDS]
     workbench export --out FILE [--format csv|parquet|json] [--per sentence|call] [--tracker NAME]...
     workbench stream NAME                    new calls of a saved search (marks them read)
+    workbench streams [send [--deadline S]]  every stream's notifications (pending, sent, failed); send the due ones
     workbench bundle export TRACKER FILE | bundle import FILE [--name NAME] | bundle pretrained [NAME]...
 """
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -118,6 +120,38 @@ def cmd_stream(args) -> int:
     return 0
 
 
+def cmd_streams(args) -> int:
+    ws = open_workspace(args)
+    streams = ws.services.streams
+    if args.streams_command == "send":
+        if args.deadline is not None:
+            streams.settings.deadline_s = args.deadline
+        report = ws.deliver_streams()
+        if not args.quiet:
+            print(f"Stream notifications: {report}.")
+        return 1 if report.failed_attempts else 0
+    table = streams.status()
+    if table.height == 0:
+        print(f"No streams in {ws.path}. Create one with ws.create_stream().")
+    for r in table.iter_rows(named=True):
+        print(f"{r['stream']}: {r['target']}")
+        if r["target"] != "-":
+            print(f"  {r['pending']} pending, {r['sent']} sent, {r['failed']} failed; "
+                  f"{r['failed_attempts']} failed attempts" + (f"; last error: {r['last_error']}" if r["last_error"] else ""))
+    return 0
+
+
+def send_streams_detached(ws) -> None:
+    """Send the notifications an import queued from a process of their own, so that the command
+    that imported exits at once instead of waiting on a webhook (its output goes nowhere;
+    `workbench streams` shows how the deliveries went)."""
+    if ws.services.streams.outbox.rows.pending_count() == 0:
+        return
+    subprocess.Popen([sys.executable, "-m", "workbench.cli.app", "-w", str(ws.path), "streams", "send", "--quiet"],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+
+
 def cmd_bundle(args) -> int:
     from workbench.activation import bundles
 
@@ -197,6 +231,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stream", help="the new calls of a saved search (ws.create_stream); marks them read")
     p.add_argument("name")
     p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("streams", help="every stream's notifications: pending, sent, failed (and why); send the due ones")
+    ssub = p.add_subparsers(dest="streams_command", metavar="ACTION")
+    s = ssub.add_parser("send", help="send the queued notifications now, each within its deadline (retries are due "
+                                     "after a backoff; run this from cron to keep retrying)")
+    s.add_argument("--deadline", type=float, default=None, help="seconds for each webhook's whole exchange (default 15)")
+    s.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_streams)
 
     p = sub.add_parser("bundle", help="export and import trackers as bundles; import the pre-trained demo trackers")
     bsub = p.add_subparsers(dest="bundle_command", metavar="ACTION")
