@@ -174,6 +174,16 @@ def cmd_bundle(args) -> int:
     return 0
 
 
+def _register_streams(sub) -> None:
+    p = sub.add_parser("streams", help="every stream's notifications: pending, sent, failed (and why); send the due ones")
+    ssub = p.add_subparsers(dest="streams_command", metavar="ACTION")
+    s = ssub.add_parser("send", help="send the queued notifications now, each within its deadline (retries are due "
+                                     "after a backoff; run this from cron to keep retrying)")
+    s.add_argument("--deadline", type=float, default=None, help="seconds for each webhook's whole exchange (default 15)")
+    s.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_streams)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the activation, publishing, results and bundle subcommands to the `workbench` parser."""
     p = sub.add_parser("backfill", help="activate a tracker: apply its published version to past calls and new ones",
@@ -232,13 +242,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name")
     p.set_defaults(func=cmd_stream)
 
-    p = sub.add_parser("streams", help="every stream's notifications: pending, sent, failed (and why); send the due ones")
-    ssub = p.add_subparsers(dest="streams_command", metavar="ACTION")
-    s = ssub.add_parser("send", help="send the queued notifications now, each within its deadline (retries are due "
-                                     "after a backoff; run this from cron to keep retrying)")
-    s.add_argument("--deadline", type=float, default=None, help="seconds for each webhook's whole exchange (default 15)")
-    s.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_streams)
+    _register_streams(sub)
 
     p = sub.add_parser("bundle", help="export and import trackers as bundles; import the pre-trained demo trackers")
     bsub = p.add_subparsers(dest="bundle_command", metavar="ACTION")

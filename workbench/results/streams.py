@@ -229,7 +229,8 @@ class Streams:
                     out[stream.name] = stream.notify()
                 except Exception as exc:  # noqa: BLE001 - a broken stream (a tracker deleted) must not fail an import
                     warnings.warn(f"Stream '{stream.name}' could not be checked: {exc}", stacklevel=2)
-        if any(out.values()) and self.settings.background:
+        # Also when nothing new was queued: retries that came due since are sent too.
+        if self.settings.background and self.outbox.rows.pending_count():
             self.outbox.send_in_background()
         return out
 

@@ -100,7 +100,9 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         raw = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self.tls.wrap_socket(raw, server_hostname=self.host)
+        # The handshake runs after self.sock is set, so the deadline's timer can cut it too.
+        self.sock = self.tls.wrap_socket(raw, server_hostname=self.host, do_handshake_on_connect=False)
+        self.sock.do_handshake()
 
 
 def _cut(conn: http.client.HTTPConnection, expired: threading.Event) -> None:
