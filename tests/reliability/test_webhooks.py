@@ -68,8 +68,9 @@ def test_internal_addresses_are_refused_unless_allowed(tmp_path, url):
 def test_an_address_allowed_then_refused_is_checked_again_when_sending(tmp_path):
     ws = tiny_workspace(tmp_path / "ws")
     with http_server() as good:
-        stream = ws.create_stream("Hook", text="better price", webhook=good.url, allow_private=True)
-        stream.allow_private_addresses(False)
+        ws.create_stream("Hook", text="better price", webhook=good.url, allow_private=True)
+        assert main(["-w", str(ws.path), "streams", "allow-private", "Hook", "--refuse"]) == 0
+        assert not ws.stream("Hook").allow_private
         ws.services.streams.settings.background = False
         timed_import(ws, 100)
         with pytest.warns(UserWarning, match="refused: .* resolves to 127.0.0.1.*given up"):

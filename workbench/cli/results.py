@@ -9,6 +9,7 @@
     workbench export --out FILE [--format csv|parquet|json] [--per sentence|call] [--tracker NAME]...
     workbench stream NAME                    new calls of a saved search (marks them read)
     workbench streams [send [--deadline S]]  every stream's notifications (pending, sent, failed); send the due ones
+    workbench streams allow-private NAME [--refuse]   let a stream's webhook reach a private address
     workbench bundle export TRACKER FILE | bundle import FILE [--name NAME] | bundle pretrained [NAME]...
 """
 from __future__ import annotations
@@ -130,6 +131,11 @@ def cmd_streams(args) -> int:
         if not args.quiet:
             print(f"Stream notifications: {report}.")
         return 1 if report.failed_attempts else 0
+    if args.streams_command == "allow-private":
+        ws.stream(args.name).allow_private_addresses(not args.refuse)
+        print(f"Stream '{args.name}': webhooks to internal, loopback and link-local addresses are "
+              + ("refused." if args.refuse else "allowed."))
+        return 0
     table = streams.status()
     if table.height == 0:
         print(f"No streams in {ws.path}. Create one with ws.create_stream().")
@@ -181,6 +187,10 @@ def _register_streams(sub) -> None:
                                      "after a backoff; run this from cron to keep retrying)")
     s.add_argument("--deadline", type=float, default=None, help="seconds for each webhook's whole exchange (default 15)")
     s.add_argument("--quiet", action="store_true")
+    s = ssub.add_parser("allow-private", help="let a stream's webhook reach an internal, loopback or link-local "
+                                              "address (a receiver on this machine or network)")
+    s.add_argument("name")
+    s.add_argument("--refuse", action="store_true", help="refuse such addresses again (the default)")
     p.set_defaults(func=cmd_streams)
 
 

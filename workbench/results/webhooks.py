@@ -36,6 +36,10 @@ class DeliveryError(Exception):
         self.permanent = permanent
 
 
+class UnresolvedHostError(ValidationError):
+    """The webhook's host name did not resolve (now: it may later)."""
+
+
 def check_webhook_url(url: str) -> urllib.parse.SplitResult:
     """The parsed URL, or a ValidationError on field ``webhook`` when it is not http(s) with a host."""
     parsed = urllib.parse.urlsplit(str(url))
@@ -58,16 +62,37 @@ def _not_public(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-def resolve_webhook(url: str, *, allow_private: bool) -> tuple[urllib.parse.SplitResult, str]:
+def _getaddrinfo(host: str, port: int, timeout_s: float) -> list:
+    """socket.getaddrinfo within ``timeout_s``: it has no timeout of its own, so it runs in a
+    daemon thread that is left to the resolver when it takes longer."""
+    found: list = []
+
+    def lookup() -> None:
+        try:
+            found.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except (OSError, UnicodeError) as exc:
+            found.append(exc)
+
+    thread = threading.Thread(target=lookup, name="workbench-webhook-dns", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if not found:
+        raise socket.gaierror(f"no answer from the resolver within {timeout_s:g} s")
+    if isinstance(found[0], Exception):
+        raise found[0]
+    return found[0]
+
+
+def resolve_webhook(url: str, *, allow_private: bool, timeout_s: float = 10.0) -> tuple[urllib.parse.SplitResult, str]:
     """The parsed URL and the address to connect to. ValidationError (field ``webhook``) when the
-    host does not resolve, or resolves to an internal, loopback or link-local address and
-    ``allow_private`` is False."""
+    host does not resolve within ``timeout_s``, or resolves to an internal, loopback or link-local
+    address and ``allow_private`` is False."""
     parsed = check_webhook_url(url)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
-        infos = socket.getaddrinfo(parsed.hostname, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise ValidationError("webhook", f"the host of {url!r} cannot be resolved ({exc})",
+        infos = _getaddrinfo(parsed.hostname, port, timeout_s)
+    except (OSError, UnicodeError) as exc:
+        raise UnresolvedHostError("webhook", f"the host of {url!r} cannot be resolved ({exc})",
                               "Check the host name.") from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     private = [a for a in addresses if _not_public(a)]
@@ -119,16 +144,19 @@ def post_json(url: str, body: bytes, *, deadline_s: float, allow_private: bool) 
     """POST ``body`` to ``url``; returns the answer's status (2xx). Raises DeliveryError when the
     address is refused, the server fails or answers otherwise, or the whole exchange (connect,
     send, every read of the answer) takes longer than ``deadline_s`` seconds."""
+    deadline = time.monotonic() + deadline_s  # the name's lookup counts too
     try:
-        parsed, address = resolve_webhook(url, allow_private=allow_private)
+        parsed, address = resolve_webhook(url, allow_private=allow_private, timeout_s=deadline_s)
+    except UnresolvedHostError as exc:
+        raise DeliveryError(str(exc)) from None  # it may resolve later: tried again
     except ValidationError as exc:
-        raise DeliveryError(f"refused: {exc}", permanent=True) from None
-    deadline = time.monotonic() + deadline_s
+        raise DeliveryError(f"refused: {exc}", permanent=True) from None  # a refused address stays refused
+    remaining = max(0.001, deadline - time.monotonic())
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     kind = _PinnedHTTPS if parsed.scheme == "https" else _PinnedHTTP
-    conn = kind(parsed.hostname, port, address, timeout=deadline_s)
+    conn = kind(parsed.hostname, port, address, timeout=remaining)
     expired = threading.Event()
-    timer = threading.Timer(deadline_s, _cut, args=(conn, expired))
+    timer = threading.Timer(remaining, _cut, args=(conn, expired))
     timer.daemon = True
     timer.start()
     path = urllib.parse.urlunsplit(("", "", parsed.path or "/", parsed.query, ""))
