@@ -430,6 +430,11 @@ class Workspace:
     def streams(self) -> list[Stream]:
         return self.services.streams.all()
 
+    def deliver_streams(self):
+        """Send the streams' queued notifications now (imports queue them and send in the
+        background); a DeliveryReport. ``ws.services.streams.status()`` shows each stream's counts."""
+        return self.services.streams.deliver()
+
     @property
     def registry(self):
         """The workspace's MLflow store (tracking and model registry), opened on first use."""

@@ -8,12 +8,15 @@
     workbench search [--tracker NAME]... [--filter COL=VALUE]... [--from DATE] [--to DATE] [--text WORDS]
     workbench export --out FILE [--format csv|parquet|json] [--per sentence|call] [--tracker NAME]...
     workbench stream NAME                    new calls of a saved search (marks them read)
+    workbench streams [send [--deadline S]]  every stream's notifications (pending, sent, failed); send the due ones
+    workbench streams allow-private NAME [--refuse]   let a stream's webhook reach a private address
     workbench bundle export TRACKER FILE | bundle import FILE [--name NAME] | bundle pretrained [NAME]...
 """
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -118,6 +121,43 @@ def cmd_stream(args) -> int:
     return 0
 
 
+def cmd_streams(args) -> int:
+    ws = open_workspace(args)
+    streams = ws.services.streams
+    if args.streams_command == "send":
+        if args.deadline is not None:
+            streams.settings.deadline_s = args.deadline
+        report = ws.deliver_streams()
+        if not args.quiet:
+            print(f"Stream notifications: {report}.")
+        return 1 if report.failed_attempts else 0
+    if args.streams_command == "allow-private":
+        ws.stream(args.name).allow_private_addresses(not args.refuse)
+        print(f"Stream '{args.name}': webhooks to internal, loopback and link-local addresses are "
+              + ("refused." if args.refuse else "allowed."))
+        return 0
+    table = streams.status()
+    if table.height == 0:
+        print(f"No streams in {ws.path}. Create one with ws.create_stream().")
+    for r in table.iter_rows(named=True):
+        print(f"{r['stream']}: {r['target']}")
+        if r["target"] != "-":
+            print(f"  {r['pending']} pending, {r['sent']} sent, {r['failed']} failed; "
+                  f"{r['failed_attempts']} failed attempts" + (f"; last error: {r['last_error']}" if r["last_error"] else ""))
+    return 0
+
+
+def send_streams_detached(ws) -> None:
+    """Send the notifications an import queued from a process of their own, so that the command
+    that imported exits at once instead of waiting on a webhook (its output goes nowhere;
+    `workbench streams` shows how the deliveries went)."""
+    if ws.services.streams.outbox.rows.pending_count() == 0:
+        return
+    subprocess.Popen([sys.executable, "-m", "workbench.cli.app", "-w", str(ws.path), "streams", "send", "--quiet"],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+
+
 def cmd_bundle(args) -> int:
     from workbench.activation import bundles
 
@@ -138,6 +178,20 @@ def cmd_bundle(args) -> int:
         for t in ws.import_pretrained(None if args.all else args.names):
             print(f"  '{t.name}': version {t.published_version} published")
     return 0
+
+
+def _register_streams(sub) -> None:
+    p = sub.add_parser("streams", help="every stream's notifications: pending, sent, failed (and why); send the due ones")
+    ssub = p.add_subparsers(dest="streams_command", metavar="ACTION")
+    s = ssub.add_parser("send", help="send the queued notifications now, each within its deadline (retries are due "
+                                     "after a backoff; run this from cron to keep retrying)")
+    s.add_argument("--deadline", type=float, default=None, help="seconds for each webhook's whole exchange (default 15)")
+    s.add_argument("--quiet", action="store_true")
+    s = ssub.add_parser("allow-private", help="let a stream's webhook reach an internal, loopback or link-local "
+                                              "address (a receiver on this machine or network)")
+    s.add_argument("name")
+    s.add_argument("--refuse", action="store_true", help="refuse such addresses again (the default)")
+    p.set_defaults(func=cmd_streams)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -197,6 +251,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stream", help="the new calls of a saved search (ws.create_stream); marks them read")
     p.add_argument("name")
     p.set_defaults(func=cmd_stream)
+
+    _register_streams(sub)
 
     p = sub.add_parser("bundle", help="export and import trackers as bundles; import the pre-trained demo trackers")
     bsub = p.add_subparsers(dest="bundle_command", metavar="ACTION")
