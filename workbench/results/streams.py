@@ -146,7 +146,7 @@ class Stream:
         """Where its notifications stand: deliveries pending, sent and failed (given up), every
         failed attempt, the last error and when a delivery last got through."""
         row = self.rows.by_id(self.id)
-        return {"stream": self.name, "target": _target(self), **self.outbox.rows.counts(self.id),
+        return {"stream": self.name, "target": describe_target(self), **self.outbox.rows.counts(self.id),
                 "last_error": row["last_error"], "last_notified_at": row["last_notified_at"]}
 
     def allow_private_addresses(self, allowed: bool = True) -> None:
@@ -159,7 +159,8 @@ class Stream:
         self.rows.delete(self.id)
 
 
-def _target(stream: Stream) -> str:
+def describe_target(stream: Stream) -> str:
+    """Where a stream's notifications go: 'webhook URL', 'command ...', or '-'."""
     parts = ([f"webhook {stream.webhook}"] if stream.webhook else []) + (
         [f"command {shlex.join(stream.command)}"] if stream.command else [])
     return ", ".join(parts) or "-"
