@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.activation.conftest import AS_OF
-from workbench.core.errors import NotFoundError
+from workbench.core.errors import NotFoundError, ValidationError
 from workbench.registry.versions import registered_model_name
 
 
@@ -90,7 +90,9 @@ def test_dashboards_label_the_published_version_and_scope_and_carry_a_banner_to_
     with pytest.warns(UserWarning):
         tracker.update(filters={"is_external": True, "team": ["SMB"]})
 
+    tracker.update(description="The customer asks for a lower price & better terms")
     view = TrackerResults(tracker)
+    assert "title='The customer asks for a lower price &amp; better terms'" in view.headline.value
     assert "published version 1 · " + live_scope in view.headline.value.replace("&#x27;", "'")
     assert "SMB" not in view.headline.value and "model version 2" not in view.headline.value
     assert view.banner.widget.layout.display is None
@@ -106,3 +108,38 @@ def test_dashboards_label_the_published_version_and_scope_and_carry_a_banner_to_
     assert view.banner.widget.layout.display == "none" and "Published version 2" in view.banner.details.value
     assert "published version 2 · " in view.headline.value and "SMB" in view.headline.value
     assert view.report.calls_in_scope == tracker.report().calls_in_scope
+
+
+def test_renaming_keeps_versions_aliases_results_and_streams(live_ws, tracker, capsys):
+    from workbench.cli.app import main
+
+    tracker.activate(12, as_of=AS_OF, progress=False, verbose=False)
+    live_ws.create_stream("Asks", trackers=[tracker.name])
+    versions, results = tracker.versions(), tracker.results().detections
+    tags, published = tracker.tags(), live_ws.registry.get_alias(tracker.name, "published")
+    old = tracker.name
+    with pytest.raises(ValidationError, match="t.rename"):
+        tracker.update(name="Discount asks")
+    with pytest.raises(ValidationError, match="at most 60"):
+        tracker.rename("x" * 61)
+
+    renamed = tracker.rename("Discount asks")
+    assert renamed.name == tracker.name == "Discount asks" and renamed.id == tracker.id
+    assert renamed.versions().select("version", "round").equals(versions.select("version", "round"))
+    assert live_ws.registry.get_alias("Discount asks", "published") == published
+    assert live_ws.registry.get_alias(old, "published") is None and live_ws.registry.versions(old) == []
+    assert renamed.results().detections.equals(results) and renamed.tags().equals(tags)
+    assert renamed.is_active and renamed.unpublished_changes() == []
+    assert live_ws.stream("Asks").search_spec["trackers"] == ["Discount asks"]
+    assert live_ws.search("Discount asks").calls.height > 0
+    with pytest.raises(NotFoundError):
+        live_ws.tracker(old)
+    renamed.train()  # the next version lands in the renamed experiment and model
+    assert renamed.versions()["version"].to_list()[-1] == versions["version"].max() + 1
+
+    live_ws.create_keyword_tracker("Price words", phrases=["price"])
+    with pytest.raises(ValidationError, match="already exists"):
+        renamed.rename("price words")
+    assert main(["-w", str(live_ws.path), "tracker", "rename", "Discount asks", "Discount requests"]) == 0
+    assert "Renamed 'Discount asks' to 'Discount requests'" in capsys.readouterr().out
+    assert live_ws.tracker("discount requests").versions().height == versions.height + 1

@@ -220,6 +220,18 @@ class Streams:
     def all(self) -> list[Stream]:
         return [self.get(name) for name in self.rows.names()]
 
+    def rename_tracker(self, old_name: str, new_name: str) -> list[str]:
+        """Follow a tracker's new name in every stream that searches for it; returns those streams."""
+        changed = []
+        for stream in self.all():
+            names = stream.search_spec.get("trackers") or []
+            if any(" ".join(n.split()).casefold() == " ".join(old_name.split()).casefold() for n in names):
+                spec = {**stream.search_spec, "trackers": [new_name if n.casefold() == old_name.casefold() else n
+                                                           for n in names]}
+                self.rows.set_search(stream.id, spec)
+                changed.append(stream.name)
+        return changed
+
     def notify_all(self) -> dict[str, int]:
         """Queue every stream's notification for calls that entered it, then start the background
         sender (``settings.background``); {stream: calls queued}. Never waits on a delivery."""

@@ -35,6 +35,10 @@ class StreamRows:
         by = "name" if order == "name" else "id"
         return [r["name"] for r in self.store.query(f"SELECT name FROM streams ORDER BY {by}")]
 
+    def set_search(self, stream_id: int, search: dict) -> None:
+        with self.store.transaction() as con:
+            con.execute("UPDATE streams SET search=? WHERE id=?", (dumps(search), stream_id))
+
     def delete(self, stream_id: int) -> None:
         with self.store.transaction() as con:
             con.execute("DELETE FROM streams WHERE id=?", (stream_id,))

@@ -11,7 +11,7 @@ import ipywidgets as widgets
 
 from workbench.trackers.summary import percent, reliability_notes
 from workbench.widgets.banner import UnpublishedBanner
-from workbench.widgets._render import esc, figure_html, html_block, set_html, speaker_line
+from workbench.widgets._render import esc, figure_html, html_block, set_html, speaker_line, tracker_title
 
 
 def _figure_card(title: str, fig: Any, explain: str) -> str:
@@ -99,7 +99,7 @@ class PerformanceOverview:
         warn = "".join(f"<p class='wb-warning'>⚠ {esc(n)}</p>" for n in self.notes)
         truth = (f"<div class='wb-truth'><b>{esc(self.truth.line())}</b><br>{esc(self.truth.reading(est))}</div>"
                  if self.truth is not None else "")
-        return (f"<h2>{esc(self.tracker.name)}</h2><div class='wb-muted'>{esc(version)} · "
+        return (tracker_title(self.tracker) + f"<div class='wb-muted'>{esc(version)} · "
                 f"{est.confidence:.0%} intervals</div>{warn}<div style='display:flex;flex-wrap:wrap;gap:8px 40px'>{cards}</div>"
                 f"{truth}")
 

@@ -14,7 +14,8 @@ import polars as pl
 from workbench.results.reports import TrackerReport
 from workbench.trackers.rounds import with_context
 from workbench.widgets.banner import UnpublishedBanner
-from workbench.widgets._render import bar_figure, esc, figure_html, html_block, set_html, speaker_line, time_label
+from workbench.widgets._render import (bar_figure, esc, figure_html, html_block, set_html, speaker_line, time_label,
+                                      tracker_title)
 
 CALLS_LISTED = 50
 MENTIONS_IN_CONTEXT = 20
@@ -63,7 +64,7 @@ class TrackerResults:
         r = self.report
         n, k = r.calls_in_scope, r.calls_with_mention.height
         share = f" ({k / n:.0%})" if n else ""
-        return (f"<h2>{esc(self.tracker.name)}</h2><div class='wb-muted'>{esc(self._what_is_shown())}</div>"
+        return (tracker_title(self.tracker) + f"<div class='wb-muted'>{esc(self._what_is_shown())}</div>"
                 f"<p class='wb-big'>{k:,} of {n:,} calls{share}</p>"
                 f"<p>mention it, in {r.n_mentions:,} sentences.</p>")
 
