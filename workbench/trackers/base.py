@@ -14,7 +14,7 @@ from workbench.core.errors import NotFoundError, ValidationError
 from workbench.storage.store import loads
 from workbench.trackers.definition import TrackerDefinition
 from workbench.trackers.records import TrackerRecord, definition_from_row, definition_snapshot
-from workbench.trackers.scope_check import check_scope
+from workbench.trackers.scope_check import check_scope, scope_advice
 
 if TYPE_CHECKING:
     from workbench.workspace import Workspace
@@ -66,6 +66,11 @@ class BaseTracker:
     def scope(self, *, training: bool = False) -> pl.DataFrame:
         """The sentences this tracker applies to (or is trained on, with ``training=True``)."""
         return self.definition.scope(self.ws.calls, self.ws.sentences, training=training)
+
+    def scope_advice(self) -> str | None:
+        """What the number of calls in scope means for this tracker (under 500: a keyword or
+        pre-trained tracker; under 1,500: a common concept), or None from 1,500 calls on."""
+        return scope_advice(self.scope()["call_id"].n_unique(), self.name)
 
     def update(self, **changes: Any) -> None:
         """Change the description, mentioned_by, filters, call_part or channels."""

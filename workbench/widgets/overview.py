@@ -46,6 +46,7 @@ class PerformanceOverview:
         self.truth = truth if truth is not None else tracker.truth()
         self.notes = reliability_notes(self.estimate)
         self.diagnosis = diagnosis if diagnosis is not None else tracker.diagnosis()
+        self.scope_advice = tracker.scope_advice()  # the seed's advice on how many calls are in scope
         self.banner = UnpublishedBanner(tracker)
         self.headline = html_block(self._headline())
         self.findings = html_block(self._findings())
@@ -96,7 +97,8 @@ class PerformanceOverview:
                 else "from the tagged rounds (10 repeats of a 90/10 split)")
         cards = (_figure_card("Precision: detections that are right", est.precision, kind)
                  + _figure_card("Hit rate: mentions it finds", est.hit_rate, kind))
-        warn = "".join(f"<p class='wb-warning'>⚠ {esc(n)}</p>" for n in self.notes)
+        warn = "".join(f"<p class='wb-warning'>⚠ {esc(n)}</p>" for n in
+                       [*self.notes, *([self.scope_advice] if self.scope_advice else [])])
         truth = (f"<div class='wb-truth'><b>{esc(self.truth.line())}</b><br>{esc(self.truth.reading(est))}</div>"
                  if self.truth is not None else "")
         return (tracker_title(self.tracker) + f"<div class='wb-muted'>{esc(version)} · "
