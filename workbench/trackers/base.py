@@ -67,6 +67,10 @@ class BaseTracker:
         """The sentences this tracker applies to (or is trained on, with ``training=True``)."""
         return self.definition.scope(self.ws.calls, self.ws.sentences, training=training)
 
+    def activation_concerns(self, estimate=None) -> list[str]:
+        """Why activating now may be premature; a keyword tracker has no rounds to judge."""
+        return []
+
     def scope_advice(self) -> str | None:
         """What the number of calls in scope means for this tracker (under 500: a keyword or
         pre-trained tracker; under 1,500: a common concept), or None from 1,500 calls on."""

@@ -312,6 +312,15 @@ class Tracker(BaseTracker):
         stored = ReferenceLabels(self.ws.data_dir).read(self.id)
         return None if stored is None else reference_truth(self.detections(), *stored)
 
+    def activation_concerns(self, estimate=None) -> list[str]:
+        """Why activating now may be premature (fewer than 4 rounds, an interval that says
+        precision or hit rate may be low); [] when nothing stands out. Shown, never enforced."""
+        from workbench.trackers.advice import activation_concerns
+        rounds = self._trained_round_number()
+        if estimate is None and rounds:
+            estimate = self.performance()
+        return activation_concerns(rounds, estimate)
+
     def diagnosis(self):
         """What the figures say in plain words, and what to do next (a TrackerDiagnosis)."""
         from workbench.trackers.advice import diagnose_tracker

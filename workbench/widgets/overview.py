@@ -10,6 +10,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from workbench.trackers.summary import percent, reliability_notes
+from workbench.widgets.activation import ActivationPanel
 from workbench.widgets.banner import UnpublishedBanner
 from workbench.widgets._render import esc, figure_html, html_block, set_html, speaker_line, tracker_title
 
@@ -62,9 +63,13 @@ class PerformanceOverview:
         self.sample_list = html_block(self._samples())
         self.learnt_from = html_block(self._learnt_from(learnt_from if learnt_from is not None
                                                         else tracker.yes_learnt_from()))
+        # Activate from here: hidden once active (publishing then goes through the banner).
+        self.activation = ActivationPanel(tracker, estimate=self.estimate)
+        self.activation.widget.layout.display = "none" if tracker.is_active else None
         self.widget = widgets.VBox([self.banner.widget, self.headline, self.findings, self.figure, self.counts, self.deep_line,
                                     self.learnt_from, self.keyword_baseline,
-                                    widgets.HBox([self.keyword_button, self.keyword_status]), self.sample_list])
+                                    widgets.HBox([self.keyword_button, self.keyword_status]), self.sample_list,
+                                    self.activation.widget])
 
     def create_keyword_tracker(self) -> Any:
         """The button: the keyword baseline as a tracker of its own (Tracker.create_keyword_baseline)."""
