@@ -1,0 +1,64 @@
+"""kill -9 during training and backfill, then open (issue 14, item 8): no MLflow run is left
+RUNNING, every registered version is listed (versions stay contiguous), no orphan folder is
+left, and training works again."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.demo_workspace import DEMO_TRACKER, END_DATE, demo_workspace
+from tests.reliability.stale_state_cases import REPO, kill_and_reopen, orphan_folders
+
+
+@pytest.fixture
+def template(tmp_path_factory, embedder, request):
+    return demo_workspace(tmp_path_factory, embedder, getattr(request.config, "cache", None))
+
+
+def test_kills_during_training_and_backfill_are_healed_on_open(template, tmp_path):
+    counts = kill_and_reopen(template, tmp_path, DEMO_TRACKER, END_DATE.isoformat())
+    report = counts.as_dict()
+    assert counts.killed == counts.cases == 5 and counts.raw_errors == [], report
+    assert counts.stuck_runs_left == 0, report
+    assert counts.versions_missing == 0 and counts.versions_not_contiguous == 0, report
+    assert counts.orphan_folders_left == 0, report
+    assert counts.trained_again == 1, report  # versions 1, 2, 3 (adopted), then 4
+    notes = "\n".join(counts.notes)
+    assert "was left RUNNING" in notes and "marked KILLED" in notes and "marked FINISHED" in notes
+    assert "now listed in t.versions()" in notes and "left by a killed backfill" in notes
+
+
+def test_a_training_still_running_in_another_process_is_left_alone(template, tmp_path):
+    # A live owner: its RUNNING run and its folders are its own, whatever the opener finds.
+    from mlflow import MlflowClient
+
+    from workbench import Workspace
+    from workbench.registry.names import TAG_OWNER
+
+    path = tmp_path / "ws"
+    import shutil
+    shutil.copytree(template, path, ignore=shutil.ignore_patterns("detections", "matrix", "*.lock"))
+    ws = Workspace(path)
+    exp = ws.registry.client.get_experiment_by_name(f"tracker: {DEMO_TRACKER}")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        from workbench.core.processes import owner_token
+        token = owner_token().replace(f'"pid": {os.getpid()}', f'"pid": {sleeper.pid}')
+        token = token.rsplit('"start":', 1)[0] + '"start": null}'
+        run = ws.registry.client.create_run(exp.experiment_id, tags={TAG_OWNER: token})
+        stage = ws.data_dir / ".spark-staging" / "live"
+        stage.mkdir(parents=True)
+        (stage / "owner.json").write_text(token)
+        reopened = Workspace(path)
+        assert MlflowClient(reopened.registry.tracking_uri).get_run(run.info.run_id).info.status == "RUNNING"
+        assert stage.is_dir() and reopened.recovered == []
+    finally:
+        sleeper.send_signal(signal.SIGKILL)
+        sleeper.wait()
+    healed = Workspace(path)  # the owner is gone now
+    assert MlflowClient(healed.registry.tracking_uri).get_run(run.info.run_id).info.status == "KILLED"
+    assert orphan_folders(healed) == [] and len(healed.recovered) == 2
