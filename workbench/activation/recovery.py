@@ -39,9 +39,13 @@ def recover_left_behind(ctx: LiveContext, mlruns_dir: Path) -> list[str]:
     """Clean what killed processes left (see the module); returns a note per thing healed."""
     notes = [f"Removed {p}, left by a killed backfill, publish or import." for p in remove_orphan_folders(ctx)]
     if needs_recovery(mlruns_dir, ctx.store):
-        registry = ctx.registry  # opening it ends the runs killed trainings left RUNNING
-        notes += [run.note for run in registry.ended_runs]
-        notes += [version.note for version in reconcile_versions(ctx.store, registry)]
+        try:
+            registry = ctx.registry  # opening it ends the runs killed trainings left RUNNING
+            notes += [run.note for run in registry.ended_runs]
+            notes += [version.note for version in reconcile_versions(ctx.store, registry)]
+        except Exception as e:  # noqa: BLE001 - healing is for later opens too; opening must work
+            notes.append(f"Could not check {mlruns_dir} for runs and versions left by a killed training "
+                         f"({type(e).__name__}: {e}); the next open tries again.")
     for note in notes:
         log.warning(note)
     return notes
