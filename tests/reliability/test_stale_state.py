@@ -79,3 +79,18 @@ def test_opening_a_healthy_workspace_does_not_open_mlflow(template):
     out = subprocess.run([sys.executable, "-c", code, str(template)], cwd=REPO, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
     assert out.stdout.strip() == "[] False", out.stderr[-2000:]
+
+
+def test_a_version_mlflow_lost_is_named_not_invented(template, tmp_path):
+    # MLflow is the source of truth for which versions exist: a row the workspace keeps for a
+    # version removed in the MLflow UI stays (its round and figures are history) and is named.
+    from workbench import Workspace
+    from workbench.registry.names import registered_model_name
+
+    path = tmp_path / "ws"
+    shutil.copytree(template, path, ignore=shutil.ignore_patterns("detections", "matrix", "*.lock"))
+    Workspace(path).registry.client.delete_model_version(registered_model_name(DEMO_TRACKER), "1")
+    reopened = Workspace(path)
+    assert reopened.tracker(DEMO_TRACKER).versions()["version"].to_list() == [1, 2]
+    assert len(reopened.recovered) == 1 and "Version 1 of tracker" in reopened.recovered[0]
+    assert "MLflow has no such version" in reopened.recovered[0]

@@ -38,6 +38,8 @@ _TRACKER_FOLDER = re.compile(r"tracker-(\d+)")
 def recover_left_behind(ctx: LiveContext, mlruns_dir: Path) -> list[str]:
     """Clean what killed processes left (see the module); returns a note per thing healed."""
     notes = [f"Removed {p}, left by a killed backfill, publish or import." for p in remove_orphan_folders(ctx)]
+    for note in notes:  # the MLflow notes below are logged where they are made
+        log.warning(note)
     if needs_recovery(mlruns_dir, ctx.store):
         try:
             registry = ctx.registry  # opening it ends the runs killed trainings left RUNNING
@@ -46,8 +48,7 @@ def recover_left_behind(ctx: LiveContext, mlruns_dir: Path) -> list[str]:
         except Exception as e:  # noqa: BLE001 - healing is for later opens too; opening must work
             notes.append(f"Could not check {mlruns_dir} for runs and versions left by a killed training "
                          f"({type(e).__name__}: {e}); the next open tries again.")
-    for note in notes:
-        log.warning(note)
+            log.warning(notes[-1])
     return notes
 
 
