@@ -94,3 +94,4 @@ def test_a_version_mlflow_lost_is_named_not_invented(template, tmp_path):
     assert reopened.tracker(DEMO_TRACKER).versions()["version"].to_list() == [1, 2]
     assert len(reopened.recovered) == 1 and "Version 1 of tracker" in reopened.recovered[0]
     assert "MLflow has no such version" in reopened.recovered[0]
+    assert reopened._registry is None  # named from a direct read: nothing to heal, MLflow stays shut

@@ -7,14 +7,14 @@
   deleted while its folder was being removed leaves ``tracker-<id>/`` behind.
 - **Spark staging folders** (``data/.spark-staging/<id>/``) of a killed Spark backfill.
 - **MLflow** runs left RUNNING and versions registered but not recorded, healed through
-  workbench.registry.recovery and workbench.trackers.recovery when ``needs_recovery`` says so.
+  workbench.registry.recovery and workbench.trackers.recovery when ``probe`` finds them.
 
 Every writer of detections holds the detection lock (an flock, released when its process dies),
 so the cleanup takes it without waiting: if it is free, no backfill, publish or import is
 writing, and whatever no stored activation points at is left over. If it is held, the cleanup
 waits for the next open. A staging folder is removed once the process named in it is gone.
 Opening stays fast: a lock, a directory listing and one query, and MLflow is opened only when a
-direct read of its database finds something to heal.
+direct read of its database finds something to heal (``workbench.trackers.recovery.probe``).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from workbench.activation.context import LiveContext
 from workbench.activation.spark import OWNER_FILE, STAGING_FOLDER
 from workbench.core.files import try_file_lock
 from workbench.core.processes import left_behind
-from workbench.trackers.recovery import needs_recovery, reconcile_versions
+from workbench.trackers.recovery import probe, reconcile_versions
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,12 @@ _TRACKER_FOLDER = re.compile(r"tracker-(\d+)")
 
 def recover_left_behind(ctx: LiveContext, mlruns_dir: Path) -> list[str]:
     """Clean what killed processes left (see the module); returns a note per thing healed."""
+    found = probe(mlruns_dir, ctx.store)
     notes = [f"Removed {p}, left by a killed backfill, publish or import." for p in remove_orphan_folders(ctx)]
+    notes += [version.note for version in found.lost]
     for note in notes:  # the MLflow notes below are logged where they are made
         log.warning(note)
-    if needs_recovery(mlruns_dir, ctx.store):
+    if found.heal:
         try:
             registry = ctx.registry  # opening it ends the runs killed trainings left RUNNING
             notes += [run.note for run in registry.ended_runs]

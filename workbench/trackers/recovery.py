@@ -16,8 +16,9 @@ with the round and the estimate. So:
   ``mlruns/`` folder replaced by hand) cannot be loaded and is not invented back: it is kept,
   and named in a note.
 
-``needs_recovery`` tells, by reading both SQLite files directly (milliseconds, no MLflow import),
-whether a workspace being opened has anything to heal, so that opening stays fast.
+``probe`` tells, by reading both SQLite files directly (milliseconds, no MLflow import), whether
+a workspace being opened has anything to heal, and names the lost versions, so that opening
+stays fast.
 """
 from __future__ import annotations
 
@@ -59,14 +60,25 @@ class VersionNote:
                 "such version (removed in the MLflow UI, or mlruns/ replaced): its model cannot be loaded.")
 
 
-def needs_recovery(mlruns_dir: Path, store: Store, *, now: float | None = None) -> bool:
-    """Whether MLflow holds a run a killed training left RUNNING, or a version the workspace does
-    not list (or the reverse). Reads the two databases directly; False when MLflow has none."""
+@dataclass(frozen=True)
+class Probe:
+    """What a direct read of the two databases found: whether MLflow must be opened to heal
+    (a run left RUNNING by a dead owner, a version registered but not recorded), and the
+    versions the workspace lists that MLflow lost (named on every open, without opening MLflow:
+    nothing can heal them)."""
+
+    heal: bool
+    lost: tuple[VersionNote, ...] = ()
+
+
+def probe(mlruns_dir: Path, store: Store, *, now: float | None = None) -> Probe:
+    """Read both databases directly (milliseconds, no MLflow import); see Probe."""
     db = Path(mlruns_dir) / "mlflow.db"
     if not db.is_file():
-        return False
+        return Probe(False)
     now = time.time() if now is None else now
-    smart = {registered_model_name(r["name"]) for r in store.query("SELECT name FROM trackers WHERE kind='smart'")}
+    tracker_of = {registered_model_name(r["name"]): r["name"]
+                  for r in store.query("SELECT name FROM trackers WHERE kind='smart'")}
     recorded = {(registered_model_name(r["name"]), int(r["version"])) for r in store.query(
         "SELECT t.name, v.version FROM versions v JOIN trackers t ON t.id = v.tracker_id WHERE t.kind='smart'")}
     try:
@@ -76,18 +88,21 @@ def needs_recovery(mlruns_dir: Path, store: Store, *, now: float | None = None) 
                 "SELECT r.start_time, (SELECT value FROM tags t WHERE t.run_uuid = r.run_uuid AND t.key = ?)"
                 " FROM runs r WHERE r.status = 'RUNNING' AND r.lifecycle_stage = 'active'", (TAG_OWNER,)).fetchall()
             registered = {(name, int(version)) for name, version in con.execute(
-                "SELECT name, version FROM model_versions WHERE current_stage != 'Deleted_Internal'") if name in smart}
+                "SELECT name, version FROM model_versions WHERE current_stage != 'Deleted_Internal'")
+                if name in tracker_of}
         finally:
             con.close()
     except sqlite3.Error as e:  # an MLflow schema we do not know: the registry checks when it opens
         log.debug("could not probe %s: %s", db, e)
-        return False
+        return Probe(False)
     stale = any(left_behind(owner, (started or 0) / 1000, now) for started, owner in running)
-    return stale or registered != recorded
+    lost = tuple(VersionNote(tracker_of[model], version, "missing in MLflow")
+                 for model, version in sorted(recorded - registered))
+    return Probe(stale or bool(registered - recorded), lost)
 
 
 def reconcile_versions(store: Store, registry: "TrackerRegistry") -> list[VersionNote]:
-    """Adopt the versions MLflow registered and the workspace lacks; name the reverse (module)."""
+    """Adopt the versions MLflow registered and the workspace lacks (see the module)."""
     notes = []
     catalog = TrackerCatalog(store)
     for name in catalog.names(order="created"):
@@ -100,9 +115,7 @@ def reconcile_versions(store: Store, registry: "TrackerRegistry") -> list[Versio
         for version in sorted(set(registered) - recorded):
             if _adopt(records, registry, registered[version]):
                 notes.append(VersionNote(name, version, "adopted"))
-        notes += [VersionNote(name, v, "missing in MLflow") for v in sorted(recorded - set(registered))]
-    for n in notes:
-        log.warning(n.note)
+                log.warning(notes[-1].note)
     return notes
 
 
