@@ -56,6 +56,7 @@ from workbench.registry.names import (
     registered_model_name,
     round_of,
 )
+from workbench.registry.recovery import end_stale_runs
 from workbench.registry.relocation import relocate
 
 if TYPE_CHECKING:
@@ -108,6 +109,8 @@ class TrackerRegistry:
         self.relocation = relocate(self.root)
         self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self.store = MlflowStore(self.client, self.artifacts_dir)
+        # Runs of trainings killed with the process (kill -9) would show RUNNING for ever.
+        self.ended_runs = end_stale_runs(self.client)
 
     def __repr__(self) -> str:
         return f"TrackerRegistry({str(self.root)!r})"
