@@ -447,6 +447,15 @@ class Workspace:
     def calls_api(self, call_ids: Any = None, trackers: Any = None, **selection: Any) -> dict:
         return self.services.results.calls_api(call_ids, trackers, **selection)
 
+    def initiative_board(self, trackers: Any = None, **selection: Any):
+        """Activated trackers side by side: the share of calls that mention each, per month, team
+        and rep (InitiativeBoard; all activated trackers by default)."""
+        return self.services.results.initiative_board(trackers, **selection)
+
+    def deal_activity(self, deal_id: str, trackers: Any = None):
+        """One deal's calls in time order and the trackers' mentions in them (calls need a deal_id)."""
+        return self.services.results.deal_activity(deal_id, trackers)
+
     def create_stream(self, name: str, **options: Any) -> Stream:
         return self.services.streams.create(name, **options)
 
