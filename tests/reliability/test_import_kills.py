@@ -1,0 +1,68 @@
+"""Issue 14, item 2: an import is complete or absent whenever it is killed, and a reader never
+meets a sentence without its embedding (harness: tests/reliability/import_kills.py).
+
+One worker process loads the real embedding model once and forks a child per import, so that
+twenty SIGKILLs and the readers stay within about a minute on two cores.
+"""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.reliability.import_kills import (ImportWorker, finish_reader, inspect, run_import_kills, start_reader,
+                                            write_batch)
+
+N_KILLS = 20
+
+
+@pytest.fixture(scope="module")
+def worker():
+    w = ImportWorker()
+    yield w
+    w.close()
+
+
+def test_an_import_killed_at_any_moment_is_absent_or_completed_by_one_rerun(tmp_path, worker):
+    report = run_import_kills(tmp_path, N_KILLS, seed=14, worker=worker)
+    assert report.cases == N_KILLS
+    assert report.kills >= N_KILLS // 2, f"most imports finished before their kill: {report}"
+    assert report.problems == [], "\n".join(report.problems)
+    assert report.survived == N_KILLS
+    assert (report.tags_lost, report.unembedded_after_heal, report.unscored_after_heal, report.failed_reads) == (0, 0, 0, 0)
+
+
+def test_a_reader_refreshing_during_imports_never_fails(tmp_path, worker):
+    """A new page or kernel opening the workspace while an import embeds must not be told to
+    run `workbench embed`: the new calls are not live until their sentences are embedded."""
+    template = tmp_path / "template"
+    worker.build(template)
+    ws = tmp_path / "ws"
+    shutil.copytree(template, ws)
+    stop = tmp_path / "stop"
+    reader = start_reader(ws, stop)
+    try:
+        for i in range(3):
+            assert worker.run_import(ws, write_batch(tmp_path / f"batch-{i}", 6, start=200 + 10 * i))["exit"] == 0
+    finally:
+        reads = finish_reader(reader, stop)
+    assert reads["reads"] > 0
+    assert reads["failures"] == 0, f"{reads['failures']} of {reads['reads']} reads failed: {reads['first_error']}"
+    state = inspect(ws)
+    assert len(state.calls) == 4 + 3 * 6 and state.unembedded == state.unscored == state.pending == 0
+
+
+def test_an_import_without_embedding_is_live_until_embedded(tmp_path, worker):
+    """`import --no-embed` defers embedding on purpose: the calls are live at once, and a read
+    that needs their vectors says to run `workbench embed`; embedding then completes them."""
+    from workbench.cli.app import main as cli_main
+
+    template = tmp_path / "template"
+    worker.build(template)
+    calls, utts = write_batch(tmp_path / "batch", 3, start=300)
+    assert cli_main(["-w", str(template), "import", str(calls), str(utts), "--no-embed"]) == 0
+    deferred = inspect(template)
+    assert len(deferred.calls) == 7 and deferred.unembedded > 0 and "workbench embed" in deferred.read_error
+    assert worker.run({"op": "embed", "workspace": str(template)})["exit"] == 0
+    healed = inspect(template)
+    assert healed.unembedded == healed.unscored == healed.pending == 0 and not healed.read_error
