@@ -11,6 +11,12 @@ then re-runs the same import once, and checks what a user would see:
 * the live calls are either the ones before the import or all of them after the re-run,
 * every active tracker has scored every live call, and no tag was lost.
 
+For benchmarks/reliability.py: ``run_import_kills(workdir, n).counts()`` (cases, kills,
+kills survived, tags lost, sentences unembedded and calls unscored after the re-run, failed
+reads) and ``run_reads_during_imports(workdir)`` (reads and failed reads while imports embed).
+Both start their own worker unless given one; each needs about 10 s to start it, then about 2 s
+per kill case.
+
 ``python -m tests.reliability.import_kills read WS STOP_FILE`` is a reader: a new Workspace
 (as a new Voila page or kernel opens one) reading embeddings and live results until STOP_FILE
 appears; it prints how many reads it made and how many failed.
@@ -18,6 +24,7 @@ appears; it prints how many reads it made and how many failed.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import os
 import random
@@ -108,13 +115,12 @@ def serve() -> None:
     use_offline_environment()
     embedder = Embedder()
     embedder.encode(["warm up"])
-    # Imported here, not used: the children start at once, and polars starts no thread pool
-    # before its first query, so a forked child has none to miss.
-    import workbench.activation.new_calls  # noqa: F401
-    import workbench.activation.scoring  # noqa: F401
-    import workbench.corpus.prepare  # noqa: F401
-    import workbench.trackers.keywords  # noqa: F401
-    import workbench.workspace  # noqa: F401
+    # Imported here, not used: the children start at once. Nothing here runs a polars query:
+    # polars starts its thread pool on the first one, and a forked child would wait on threads
+    # it does not have.
+    for module in ("workbench.workspace", "workbench.corpus.prepare", "workbench.activation.scoring",
+                   "workbench.activation.new_calls", "workbench.trackers.keywords"):
+        importlib.import_module(module)
     _say({"ready": True})
     for line in sys.stdin:
         job = json.loads(line)
@@ -258,6 +264,14 @@ class KillReport:
     import_seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
+    def counts(self) -> dict:
+        """The figures for benchmarks/reliability.py."""
+        return {"cases": self.cases, "kills": self.kills, "kills_survived": self.survived,
+                "tags_lost": self.tags_lost, "unembedded_after_kill": self.unembedded_after_kill,
+                "unembedded_after_heal": self.unembedded_after_heal,
+                "unscored_after_heal": self.unscored_after_heal, "failed_reads": self.failed_reads,
+                "import_seconds": round(self.import_seconds, 2), "problems": len(self.problems)}
+
 
 def run_import_kills(workdir: Path, n_cases: int = 20, *, seed: int = 14, worker: ImportWorker | None = None) -> KillReport:
     """SIGKILL ``n_cases`` imports at random moments of their measured duration; after each, check
@@ -334,6 +348,35 @@ def read_until(path: Path, stop_file: Path) -> None:
             failures += 1
             first = first or f"{type(exc).__name__}: {exc}"
     _say({"reads": reads, "failures": failures, "first_error": first})
+
+
+def run_reads_during_imports(workdir: Path, n_imports: int = 3, *, worker: ImportWorker | None = None) -> dict:
+    """A reader process opens the workspace again and again while ``n_imports`` imports embed
+    and publish; returns the reads made, the reads that failed (the first error) and what the
+    workspace lacks at the end."""
+    workdir = Path(workdir)
+    own = worker is None
+    worker = worker or ImportWorker()
+    try:
+        worker.build(workdir / "template")
+        path = workdir / "ws"
+        shutil.copytree(workdir / "template", path)
+        stop = workdir / "stop"
+        reader = start_reader(path, stop)
+        exits = []
+        try:
+            for i in range(n_imports):
+                batch = write_batch(workdir / f"batch-{i}", NEW_CALLS, start=200 + 10 * i)
+                exits.append(worker.run_import(path, batch)["exit"])
+        finally:
+            reads = finish_reader(reader, stop)
+        state = inspect(path)
+        return {"imports": n_imports, "failed_imports": sum(e != 0 for e in exits), "reads": reads["reads"],
+                "failed_reads": reads["failures"], "first_error": reads["first_error"], "calls": len(state.calls),
+                "unembedded": state.unembedded, "unscored": state.unscored, "pending": state.pending}
+    finally:
+        if own:
+            worker.close()
 
 
 def start_reader(path: Path, stop_file: Path) -> subprocess.Popen:

@@ -6,12 +6,10 @@ twenty SIGKILLs and the readers stay within about a minute on two cores.
 """
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from tests.reliability.import_kills import (ImportWorker, finish_reader, inspect, run_import_kills, start_reader,
-                                            write_batch)
+from tests.reliability.import_kills import (BASE_CALLS, NEW_CALLS, ImportWorker, inspect, run_import_kills,
+                                            run_reads_during_imports, write_batch)
 
 N_KILLS = 20
 
@@ -35,21 +33,12 @@ def test_an_import_killed_at_any_moment_is_absent_or_completed_by_one_rerun(tmp_
 def test_a_reader_refreshing_during_imports_never_fails(tmp_path, worker):
     """A new page or kernel opening the workspace while an import embeds must not be told to
     run `workbench embed`: the new calls are not live until their sentences are embedded."""
-    template = tmp_path / "template"
-    worker.build(template)
-    ws = tmp_path / "ws"
-    shutil.copytree(template, ws)
-    stop = tmp_path / "stop"
-    reader = start_reader(ws, stop)
-    try:
-        for i in range(3):
-            assert worker.run_import(ws, write_batch(tmp_path / f"batch-{i}", 6, start=200 + 10 * i))["exit"] == 0
-    finally:
-        reads = finish_reader(reader, stop)
-    assert reads["reads"] > 0
-    assert reads["failures"] == 0, f"{reads['failures']} of {reads['reads']} reads failed: {reads['first_error']}"
-    state = inspect(ws)
-    assert len(state.calls) == 4 + 3 * 6 and state.unembedded == state.unscored == state.pending == 0
+    outcome = run_reads_during_imports(tmp_path, 3, worker=worker)
+    assert outcome["failed_imports"] == 0 and outcome["reads"] > 0
+    assert outcome["failed_reads"] == 0, f"{outcome['failed_reads']} of {outcome['reads']} reads failed: " \
+                                         f"{outcome['first_error']}"
+    assert outcome["calls"] == BASE_CALLS + 3 * NEW_CALLS
+    assert outcome["unembedded"] == outcome["unscored"] == outcome["pending"] == 0
 
 
 def test_an_import_without_embedding_is_live_until_embedded(tmp_path, worker):
@@ -62,7 +51,7 @@ def test_an_import_without_embedding_is_live_until_embedded(tmp_path, worker):
     calls, utts = write_batch(tmp_path / "batch", 3, start=300)
     assert cli_main(["-w", str(template), "import", str(calls), str(utts), "--no-embed"]) == 0
     deferred = inspect(template)
-    assert len(deferred.calls) == 7 and deferred.unembedded > 0 and "workbench embed" in deferred.read_error
+    assert len(deferred.calls) == BASE_CALLS + 3 and deferred.unembedded > 0 and "workbench embed" in deferred.read_error
     assert worker.run({"op": "embed", "workspace": str(template)})["exit"] == 0
     healed = inspect(template)
     assert healed.unembedded == healed.unscored == healed.pending == 0 and not healed.read_error
