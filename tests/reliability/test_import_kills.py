@@ -55,3 +55,22 @@ def test_an_import_without_embedding_is_live_until_embedded(tmp_path, worker):
     assert worker.run({"op": "embed", "workspace": str(template)})["exit"] == 0
     healed = inspect(template)
     assert healed.unembedded == healed.unscored == healed.pending == 0 and not healed.read_error
+
+
+def test_tables_staged_by_a_killed_import_are_discarded_by_the_next_one(tmp_path):
+    """A kill between the two steps of publishing leaves a gen-* folder newer than CURRENT (and a
+    kill while staging a .gen-tmp-* folder): never live, and no obstacle to the next import."""
+    import shutil
+
+    from tests.reliability.import_kills import corpus
+    from workbench.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    ws.import_calls(*corpus(2, start=0), embed=False, progress=False)
+    live = ws.tables.tables_dir / f"gen-{ws.generation:06d}"
+    shutil.copytree(live, ws.tables.tables_dir / f"gen-{ws.generation + 1:06d}")  # staged, never published
+    (ws.tables.tables_dir / ".gen-tmp-killed").mkdir()
+    assert Workspace(tmp_path / "ws").calls.height == 2
+    result = ws.import_calls(*corpus(3, start=10), embed=False, progress=False)
+    assert result.imported_calls == 3 and ws.refresh().calls.height == 5
+    assert not list(ws.tables.tables_dir.glob(".gen-tmp-*"))
