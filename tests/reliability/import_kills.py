@@ -35,6 +35,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,12 +186,16 @@ class ImportWorker:
         line, self._buffer = self._buffer.split(b"\n", 1)
         return json.loads(line)
 
-    def run(self, job: dict, *, kill_after: float | None = None) -> dict:
-        """Run one job; with ``kill_after`` SIGKILL it that many seconds after it started."""
+    def run(self, job: dict, *, kill_after: float | None = None, once: Callable[[], bool] | None = None) -> dict:
+        """Run one job; with ``kill_after`` SIGKILL it that many seconds after it started, or
+        after ``once()`` first returns True."""
         self.proc.stdin.write((json.dumps(job) + "\n").encode())
         self.proc.stdin.flush()
         pid = self._hear()["pid"]
         if kill_after is not None:
+            deadline = time.monotonic() + JOB_TIMEOUT_S
+            while once is not None and not once() and time.monotonic() < deadline:
+                time.sleep(0.0005)
             time.sleep(kill_after)
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -202,9 +207,14 @@ class ImportWorker:
         if self.run({"op": "build", "workspace": str(path)})["exit"] != 0:
             raise RuntimeError(f"building the template workspace {path} failed (see stderr)")
 
-    def run_import(self, path: Path, batch: tuple[Path, Path], *, kill_after: float | None = None) -> dict:
+    def run_import(self, path: Path, batch: tuple[Path, Path], *, kill_after: float | None = None,
+                   once_live: bool = False) -> dict:
+        """Import ``batch``; ``once_live`` counts ``kill_after`` from the moment its tables go live."""
+        current = path / "data" / "tables" / "CURRENT"
+        before = current.read_bytes() if current.exists() else b""
+        went_live = (lambda: current.exists() and current.read_bytes() != before) if once_live else None
         return self.run({"op": "import", "workspace": str(path), "calls": str(batch[0]),
-                         "utterances": str(batch[1])}, kill_after=kill_after)
+                         "utterances": str(batch[1])}, kill_after=kill_after, once=went_live)
 
     def close(self) -> None:
         self.proc.stdin.close()
@@ -255,6 +265,8 @@ class KillReport:
 
     cases: int = 0
     kills: int = 0                 # imports actually killed (not finished before the signal)
+    absent_after_kill: int = 0     # killed before its calls went live: the workspace as before
+    live_after_kill: int = 0       # killed after: all calls live (their scoring may be pending)
     survived: int = 0              # cases as before or complete after one re-run, all checks passed
     tags_lost: int = 0
     unembedded_after_kill: int = 0  # sentences of the live generation without a vector, right after a kill
@@ -267,15 +279,17 @@ class KillReport:
     def counts(self) -> dict:
         """The figures for benchmarks/reliability.py."""
         return {"cases": self.cases, "kills": self.kills, "kills_survived": self.survived,
+                "absent_after_kill": self.absent_after_kill, "live_after_kill": self.live_after_kill,
                 "tags_lost": self.tags_lost, "unembedded_after_kill": self.unembedded_after_kill,
                 "unembedded_after_heal": self.unembedded_after_heal,
                 "unscored_after_heal": self.unscored_after_heal, "failed_reads": self.failed_reads,
                 "import_seconds": round(self.import_seconds, 2), "problems": len(self.problems)}
 
 
-def run_import_kills(workdir: Path, n_cases: int = 20, *, seed: int = 14, worker: ImportWorker | None = None) -> KillReport:
-    """SIGKILL ``n_cases`` imports at random moments of their measured duration; after each, check
-    the killed workspace, re-run the import once and check it again. Returns the counts."""
+def run_import_kills(workdir: Path, n_kills: int = 20, *, seed: int = 14, worker: ImportWorker | None = None) -> KillReport:
+    """SIGKILL imports at random moments of their measured duration until ``n_kills`` were killed
+    before they finished (at most 2 * n_kills cases); after each, check the killed workspace,
+    re-run the import once and check it again. Returns the counts."""
     workdir = Path(workdir)
     own = worker is None
     worker = worker or ImportWorker()
@@ -284,16 +298,23 @@ def run_import_kills(workdir: Path, n_cases: int = 20, *, seed: int = 14, worker
         worker.build(template)
         batch = write_batch(workdir / "batch", NEW_CALLS, start=100)
         before = inspect(template)
-        reference = workdir / "reference"
-        shutil.copytree(template, reference)
-        timing = worker.run_import(reference, batch)
-        expected = inspect(reference).calls
-        report = KillReport(import_seconds=timing["seconds"])
+        seconds = []
+        for name in ("reference", "reference-2"):  # two, as the time of one varies with the load
+            shutil.copytree(template, workdir / name)
+            seconds.append(worker.run_import(workdir / name, batch)["seconds"])
+        expected = inspect(workdir / "reference").calls
+        report = KillReport(import_seconds=max(seconds))
         rng = random.Random(seed)
-        for case in range(n_cases):
+        for case in range(2 * n_kills):
+            if report.kills >= n_kills:
+                break
             path = workdir / f"case-{case:02d}"
             shutil.copytree(template, path)
-            outcome = worker.run_import(path, batch, kill_after=rng.uniform(0.0, timing["seconds"]))
+            if case % 4 == 3:  # the short last step: the calls are live, the trackers scoring them
+                outcome = worker.run_import(path, batch, kill_after=rng.uniform(0.0, 0.03), once_live=True)
+            else:  # a random moment in one of n equal slices of the import: every part of it is hit
+                kill_after = report.import_seconds * (case % n_kills + rng.random()) / n_kills
+                outcome = worker.run_import(path, batch, kill_after=kill_after)
             _check_case(report, case, path, outcome, before, expected, worker, batch)
             shutil.rmtree(path, ignore_errors=True)
         return report
@@ -308,6 +329,8 @@ def _check_case(report: KillReport, case: int, path: Path, outcome: dict, before
     report.kills += bool(outcome["killed"])
     killed = inspect(path)
     problems = []
+    report.absent_after_kill += killed.calls == before.calls
+    report.live_after_kill += killed.calls == expected
     if killed.calls not in (before.calls, expected):
         problems.append(f"{len(killed.calls)} live calls: neither the {len(before.calls)} before nor all {len(expected)}")
     report.unembedded_after_kill += killed.unembedded
