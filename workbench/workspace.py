@@ -17,8 +17,9 @@ Layout (documented for users in docs/workspace.md):
 The Workspace is where the layers meet: it owns the corpus tables (workbench.storage.tables) and
 the store, and wires the services that trackers and the results screens use (``services``:
 activation, publishing, results, streams), each given the LiveContext of this workspace. An
-import runs its steps in order: store the calls, embed the new sentences, let the active
-trackers score the new calls, then notify the streams.
+import runs its steps in order: stage the new tables, embed their new sentences, journal the new
+calls as pending for the active trackers, publish the tables, let the trackers score the calls,
+then notify the streams; so it is complete or absent whenever it is killed (docs/workspace.md).
 """
 from __future__ import annotations
 
@@ -159,8 +160,10 @@ class Workspace:
         import, ``workbench embed`` or ``ws.score_pending()``.
 
         ``embed=False`` (``import --no-embed``) defers embedding on purpose: the new calls are
-        live at once without embeddings, pending for smart trackers, and whatever needs their
-        vectors (training, performance, a smart tracker's scoring) asks for ``workbench embed``.
+        live at once without embeddings (as after a first import into a workspace that has none),
+        pending for the trackers that need vectors, and whatever needs them (training,
+        performance, a smart tracker's scoring) asks for ``workbench embed``. An error while
+        embedding (a missing model) leaves the workspace as it was, like any failed import.
         """
         with self.tables.write_lock():
             staged = self._stage_calls(calls, utterances, replace=replace)
