@@ -65,3 +65,23 @@ def test_search_reads_a_list_of_teams_as_any_of_them(live_ws, capsys):
     with pytest.raises(ValidationError) as e:
         run(live_ws, "search", "--filter", "is_external=maybe")
     assert e.value.field == "filters.is_external"
+
+
+def test_workbench_embed_lets_the_active_trackers_score_the_calls_that_waited(live_ws, tracker, tmp_path, capsys):
+    """`import --no-embed` leaves the new calls pending for a smart tracker; `workbench embed`
+    embeds them and completes that journal, as ws.embed() + ws.score_pending() do."""
+    from tests.activation.conftest import new_calls
+
+    tracker.activate(0, as_of=AS_OF, progress=False, verbose=False)
+    calls, utts = new_calls(1, start=940)
+    utts = utts.with_columns(pl.col("text").str.replace("Happy to be here.", "Happy to be here, at last."))
+    calls.write_parquet(tmp_path / "calls.parquet")
+    utts.write_parquet(tmp_path / "utterances.parquet")
+    with pytest.warns(UserWarning, match="score_pending"):
+        assert run(live_ws, "import", str(tmp_path / "calls.parquet"), str(tmp_path / "utterances.parquet"),
+                   "--no-embed") == 0
+    live_ws.refresh()  # the command imported through a Workspace of its own
+    assert "call-0940" in set(live_ws.calls["call_id"]) and "call-0940" not in set(tracker.results().calls["call_id"])
+    assert run(live_ws, "embed", "--quiet") == 0
+    assert f"'{tracker.name}' scored its pending calls" in capsys.readouterr().out
+    assert "call-0940" in set(tracker.results().calls["call_id"])
