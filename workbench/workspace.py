@@ -151,19 +151,14 @@ class Workspace:
 
         Calls already in the workspace are skipped, or replaced with ``replace=True``; never
         duplicated. On any error an InputError names the file, row and column and nothing in the
-        workspace changes. The steps, in order: stage the new tables (not live yet); with
-        ``embed=True`` (the default) and a workspace that already holds embeddings, embed their
-        sentences; record the new calls as pending for the active trackers; make the tables
-        live; let the active trackers score the new calls; tell the streams. So a reader never
-        sees a sentence without its embedding, a kill before the tables are live leaves the
-        workspace as it was, and a kill after leaves the calls pending, scored by the next
-        import, ``workbench embed`` or ``ws.score_pending()``.
-
-        ``embed=False`` (``import --no-embed``) defers embedding on purpose: the new calls are
-        live at once without embeddings (as after a first import into a workspace that has none),
-        pending for the trackers that need vectors, and whatever needs them (training,
-        performance, a smart tracker's scoring) asks for ``workbench embed``. An error while
-        embedding (a missing model) leaves the workspace as it was, like any failed import.
+        workspace changes. The steps (docs/workspace.md): stage the new tables; with ``embed=True``
+        and a workspace that holds embeddings, embed their sentences; journal the new calls as
+        pending for the active trackers; make the tables live; let the trackers score the calls;
+        tell the streams. A reader never sees a sentence without its embedding; a kill before
+        the tables are live leaves the workspace as it was, one after leaves the calls pending
+        for the next import, ``workbench embed`` or ``ws.score_pending()``.
+        ``embed=False`` (``--no-embed``) defers embedding on purpose: the calls are live at once
+        without embeddings, and what needs their vectors asks for ``workbench embed``.
         """
         with self.tables.write_lock():
             staged = self._stage_calls(calls, utterances, replace=replace)
