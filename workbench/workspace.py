@@ -40,11 +40,12 @@ from workbench.core.errors import NotFoundError, ValidationError, WorkbenchError
 from workbench.core.settings import ENV_MODEL, ENV_WORKSPACE
 from workbench.registry.renaming import rename_tracker as rename_in_mlflow
 from workbench.corpus.info import ImportResult, WorkspaceInfo, workspace_info
+from workbench.corpus.staging import StagedImport, stage_import
 from workbench.results.api import Results
 from workbench.results.streams import Stream, Streams
 from workbench.storage.catalog import ImportLog, TrackerCatalog
 from workbench.storage.store import Store
-from workbench.storage.tables import CorpusTables, StagedGeneration
+from workbench.storage.tables import CorpusTables
 from workbench.trackers.definition import DEFAULT_FILTERS, TrackerDefinition, validate_name
 from workbench.trackers.records import definition_snapshot, not_found
 from workbench.trackers.keyword_tracker import KeywordTracker
@@ -183,38 +184,15 @@ class Workspace:
             self.services.streams.notify_all()
         return result
 
-    def _stage_calls(self, calls: Any, utterances: Any, *, replace: bool) -> "_StagedImport":
+    def _stage_calls(self, calls: Any, utterances: Any, *, replace: bool) -> StagedImport:
         """The first step of an import (under the write lock): the new generation of the tables,
-        written but not live."""
-        from workbench.corpus.prepare import prepare_import
-
-        self.refresh()  # merge into what is there now, not into this object's older snapshot
+        written but not live, merged into what is there now (not this object's older snapshot)."""
+        self.refresh()
         self.tables.discard_abandoned()  # what an import killed before it published left
-        old_calls, old_utts, old_sents = self.calls, self.utterances, self.sentences
-        existing = set(old_calls["call_id"].to_list())
-        prepared = prepare_import(calls, utterances, existing_call_ids=existing, replace=replace)
-        drop = prepared.replaced_call_ids
-        if drop:
-            old_calls = old_calls.filter(~pl.col("call_id").is_in(drop))
-            old_utts = old_utts.filter(~pl.col("call_id").is_in(drop))
-            old_sents = old_sents.filter(~pl.col("call_id").is_in(drop))
-        staged = None
-        sentences = _append(old_sents, prepared.sentences)
-        if prepared.calls.height or drop:  # else nothing new: no need for another copy of the tables
-            staged = self.tables.stage_generation(_concat_calls(old_calls, prepared.calls),
-                                                  _append(old_utts, prepared.utterances), sentences)
-        log = dict(calls_source=_source_name(calls), utterances_source=_source_name(utterances),
-                   n_calls=prepared.calls.height, n_utterances=prepared.utterances.height,
-                   n_sentences=prepared.sentences.height, skipped_calls=len(prepared.skipped_call_ids),
-                   replaced_calls=len(drop))
-        result = ImportResult(
-            imported_calls=prepared.calls.height, imported_utterances=prepared.utterances.height,
-            imported_sentences=prepared.sentences.height, skipped_call_ids=list(prepared.skipped_call_ids),
-            replaced_call_ids=list(drop), warnings=list(prepared.warnings),
-            new_call_ids=prepared.calls["call_id"].to_list())
-        return _StagedImport(staged, sentences, result, log)
+        return stage_import(self.tables, (self.calls, self.utterances, self.sentences), calls, utterances,
+                            replace=replace)
 
-    def _publish(self, staged: "_StagedImport") -> None:
+    def _publish(self, staged: StagedImport) -> None:
         """Make an import's tables live (under the write lock): its new calls are journalled as
         pending for the active trackers first, so no kill can leave them live and forgotten."""
         generation = self.generation
@@ -508,31 +486,3 @@ class Workspace:
         """The import log, newest last."""
         rows = ImportLog(self.store).rows()
         return pl.DataFrame(rows) if rows else pl.DataFrame()
-
-
-@dataclass
-class _StagedImport:
-    """An import between its steps: the staged tables (None when nothing is new), the sentences
-    they hold, the result so far and the import log's row."""
-
-    generation: StagedGeneration | None
-    sentences: pl.DataFrame
-    result: ImportResult
-    log: dict[str, Any]
-
-
-def _concat_calls(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
-    if old.height == 0:
-        return new
-    # Extra columns may differ between imports: keep the union, nulls where a batch lacked one.
-    return pl.concat([old, new], how="diagonal_relaxed")
-
-
-def _append(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
-    return pl.concat([old, new.select(old.columns)], how="vertical") if old.height else new
-
-
-def _source_name(source: Any) -> str:
-    if isinstance(source, pl.DataFrame):
-        return f"DataFrame ({source.height} rows)"
-    return str(source)
