@@ -92,5 +92,6 @@ def test_notebook_runs_top_to_bottom(name, workspace, monkeypatch):
     elif name.startswith("06"):
         text = json.dumps([o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in outputs(nb)])
         assert ws.tracker(DEMO_TRACKER).is_active and "is active with version" in text
+        assert "Create stream" in state and "No streams yet" in state  # the streams panel
         assert any("image/png" in o.get("data", {}) for o in outputs(nb))  # the monthly plot
         assert "mentions" in text and "version" in text  # the search table and the diff

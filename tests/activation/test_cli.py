@@ -87,6 +87,10 @@ def test_streams_are_created_listed_and_deleted_from_the_command_line(live_ws, t
     assert "SMB asks: command python -c" in listing and "Hook: webhook http://127.0.0.1:9/x" in listing
     assert run(live_ws, "streams", "delete", "Hook") == 0
     assert [s.name for s in live_ws.streams()] == ["SMB asks"]
+    assert run(live_ws, "streams", "pause", "SMB asks") == 0 and live_ws.stream("SMB asks").paused
+    capsys.readouterr()
+    assert run(live_ws, "streams") == 0 and "(paused)" in capsys.readouterr().out
+    assert run(live_ws, "streams", "resume", "SMB asks") == 0 and not live_ws.stream("SMB asks").paused
 
 
 def test_workbench_embed_lets_the_active_trackers_score_the_calls_that_waited(live_ws, tracker, tmp_path, capsys):

@@ -269,3 +269,37 @@ def test_deal_activity_follows_one_deal_across_its_calls_in_time_order(live_ws, 
     view = InitiativeBoardView(live_ws)
     view.deal.value = deal
     assert view.deal_view.value.count("class='wb-mention'") == activity.mentions.height
+
+
+def test_streams_from_the_panel_pause_and_resume_without_a_burst_of_old_news(live_ws, live, tmp_path):
+    from workbench.widgets import StreamsPanel
+
+    out_file = tmp_path / "told.jsonl"
+    panel = StreamsPanel(live_ws)
+    assert "No streams yet" in panel.table.value and panel.trackers.value == (live.name,)
+    panel.name.value = "Asks"
+    panel.command.value = (f"{sys.executable} -c \"import sys; open('{out_file}', 'ab').write(sys.stdin.buffer.read()"
+                           " + b'\\n')\"")
+    panel.create_button.click()
+    assert "Created stream 'Asks'" in panel.status.value and "<td>Asks</td>" in panel.table.value
+    panel.filters.value = "region=EMEA"
+    panel.name.value = "Bad"
+    panel.create_button.click()  # a bad filter is shown; nothing is stored
+    assert "region" in panel.status.value and [s.name for s in live_ws.streams()] == ["Asks"]
+
+    panel.chosen.value = "Asks"
+    panel.pause_button.click()
+    assert live_ws.stream("Asks").paused and "<td>paused</td>" in panel.table.value
+    live_ws.import_calls(*new_calls(2, start=940), progress=False)
+    live_ws.deliver_streams()
+    assert not out_file.exists()  # paused: nothing told
+    assert set(live_ws.stream("Asks").peek()["call_id"]) == {"call-0940", "call-0941"}  # but listed
+    panel.resume_button.click()
+    live_ws.deliver_streams()
+    assert not out_file.exists()  # what entered while paused is the starting point, not news
+    live_ws.import_calls(*new_calls(1, start=950), progress=False)
+    live_ws.deliver_streams()
+    told = [json.loads(line) for line in out_file.read_text().splitlines()]
+    assert [{c["call_id"] for c in t["calls"]} for t in told] == [{"call-0950"}]
+    panel.delete_button.click()
+    assert live_ws.streams() == [] and "No streams yet" in panel.table.value

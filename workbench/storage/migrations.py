@@ -149,8 +149,11 @@ OUTBOX = [
     "CREATE INDEX IF NOT EXISTS stream_deliveries_due ON stream_deliveries(status, next_attempt_at)",
 ]
 
+# A paused stream lists its new calls but tells no webhook or command about them.
+STREAM_PAUSE = ["ALTER TABLE streams ADD COLUMN paused INTEGER NOT NULL DEFAULT 0"]
+
 # Migration n (1-based) brings a database from user_version n-1 to n.
-MIGRATIONS: list[list[str]] = [TRACKERS, ACTIVATIONS, STREAMS, OUTBOX]
+MIGRATIONS: list[list[str]] = [TRACKERS, ACTIVATIONS, STREAMS, OUTBOX, STREAM_PAUSE]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -7,8 +7,9 @@ from workbench.widgets.corpus import CorpusOverview
 from workbench.widgets.initiative import InitiativeBoardView
 from workbench.widgets.overview import PerformanceOverview
 from workbench.widgets.results import TrackerResults
+from workbench.widgets.streams import StreamsPanel
 from workbench.widgets.tagging import TaggingView
 from workbench.widgets.tracker_form import TrackerForm
 
 __all__ = ["ActivationPanel", "CorpusOverview", "InitiativeBoardView", "PerformanceOverview", "TaggingView", "TrackerForm",
-           "TrackerResults", "UnpublishedBanner"]
+           "StreamsPanel", "TrackerResults", "UnpublishedBanner"]
