@@ -86,6 +86,7 @@ def test_exports_and_calls_api(live_ws, live, tmp_path):
 
     doc = json.loads(live_ws.export_detections(tmp_path / "calls.json").read_text())
     assert doc["records"]["totalRecords"] == live_ws.calls.height
+    assert doc["trackers"] == [{"id": live.id, "name": live.name, "description": live.description, "version": 2}]
     looked = [c for c in doc["calls"] if c["content"]["trackers"]]
     assert len(looked) == per_call.height
     best = max(looked, key=lambda c: c["content"]["trackers"][0]["count"])

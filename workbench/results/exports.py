@@ -122,7 +122,8 @@ def calls_api(ctx: LiveContext, records: list[TrackerRecord], call_ids: Iterable
     return {
         "workspace": str(ctx.path),
         "generatedAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "trackers": [{"id": r.id, "name": n, "version": v} for n, (r, v, _, _) in per_tracker.items()],
+        "trackers": [{"id": r.id, "name": n, "description": r.definition.description, "version": v}
+                     for n, (r, v, _, _) in per_tracker.items()],
         "records": {"totalRecords": len(out_calls)},
         "calls": out_calls,
     }
