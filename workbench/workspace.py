@@ -436,7 +436,7 @@ class Workspace:
         if self._registry is None:
             from workbench.registry.versions import TrackerRegistry
 
-            self._registry = TrackerRegistry(self.mlruns_dir)
+            self._registry = TrackerRegistry(self.mlruns_dir, store=self.store)
         return self._registry
 
     def imports(self) -> pl.DataFrame:

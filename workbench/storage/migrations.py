@@ -126,8 +126,22 @@ STREAMS = [
     )""",
 ]
 
+ARTEFACTS = [
+    # What each version's model files hashed to when the workbench trained or imported it; kept
+    # here, not in MLflow, whose server lets any local client rewrite artifacts and tags.
+    """CREATE TABLE IF NOT EXISTS artefact_hashes (
+        model_name TEXT NOT NULL,          -- MLflow registered model of the tracker
+        version INTEGER NOT NULL,
+        model_id TEXT NOT NULL,            -- MLflow logged model behind the version
+        files TEXT NOT NULL,               -- JSON {path in the model folder: sha256}
+        recorded_how TEXT NOT NULL,        -- trained, imported, first load
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (model_name, version)
+    )""",
+]
+
 # Migration n (1-based) brings a database from user_version n-1 to n.
-MIGRATIONS: list[list[str]] = [TRACKERS, ACTIVATIONS, STREAMS]
+MIGRATIONS: list[list[str]] = [TRACKERS, ACTIVATIONS, STREAMS, ARTEFACTS]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
