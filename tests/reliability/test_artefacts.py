@@ -1,0 +1,151 @@
+"""Artefacts are data, and checked (issue 14, item 1): no code runs from a bundle or a changed
+version, whether the file was edited on disk or replaced through MLflow's artifact API."""
+from __future__ import annotations
+
+import logging
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.activation.conftest import AS_OF, live_ws, tracker  # noqa: F401 - fixtures
+from tests.demo_workspace import DEMO_TRACKER
+from tests.reliability.artefact_cases import (
+    BUNDLE_CASES,
+    VERSION_CASES,
+    edited_bundle,
+    put_artifact,
+    run_hostile_artefact_cases,
+)
+from workbench.core.errors import ArtefactChanged, WorkbenchError
+from workbench.registry.bundle_files import CHECKSUMS_FILE, BundleRefused
+
+
+def _case(label_start: str):
+    return next(c for c in BUNDLE_CASES if c.label.startswith(label_start))
+
+
+def test_an_exported_bundle_carries_checksums_and_is_previewed_before_import(live_ws, tracker, tmp_path, capsys):
+    from workbench.cli.app import main
+
+    path = tracker.export_bundle(tmp_path / "discount")
+    with zipfile.ZipFile(path) as zf:
+        assert CHECKSUMS_FILE in zf.namelist()
+    preview = live_ws.preview_bundle(path)
+    assert (preview.name, preview.version, preview.verified) == (DEMO_TRACKER, 2, True)
+    assert preview.examples == tracker.examples and preview.tags == tracker.tags().height
+    assert preview.model.startswith("linear classifier over sentence embeddings")
+    assert {"bundle.json", "version/model/artifacts/linear_model.json"} <= {f.name for f in preview.files}
+    assert all(f.size > 0 for f in preview.files)
+    before = len(live_ws.trackers())
+    assert main(["--workspace", str(live_ws.path), "bundle", "import", str(path), "--name", "Copy", "--dry-run"]) == 0
+    shown = capsys.readouterr().out
+    assert "tracker 'Asking for a discount' version 2" in shown and "verified against checksums.json" in shown
+    assert "version/model/artifacts/linear_model.json" in shown and "Dry run: nothing imported." in shown
+    assert len(live_ws.refresh().trackers()) == before
+
+
+@pytest.mark.parametrize("label", ["malicious pickle beside", "malicious pickle under", "malicious pickle as",
+                                   "no checksums.json"])
+def test_a_malicious_pickle_bundle_is_refused_and_never_runs(live_ws, tracker, tmp_path, label):
+    case = _case(label)
+    marker = tmp_path / "created-by-the-pickle"
+    source = tracker.export_bundle(tmp_path / "source")
+    hostile = edited_bundle(source, tmp_path / "hostile.tracker.zip", case.edit, marker,
+                            rewrite_checksums=case.rewrite_checksums)
+    before = len(live_ws.trackers())
+    with pytest.raises(WorkbenchError) as e:
+        live_ws.import_bundle(hostile, name="Hostile")
+    assert str(hostile) in str(e.value)
+    assert "version/model/artifacts/" in str(e.value) or "has no checksums.json" in str(e.value)
+    assert not marker.exists()
+    assert len(live_ws.trackers()) == before
+
+
+@pytest.mark.parametrize("label", ["model code edited", "tracker_model.py added", "python file added", "encoder naming"])
+def test_a_bundle_with_edited_or_added_code_is_refused(live_ws, tracker, tmp_path, label):
+    case = _case(label)
+    marker = tmp_path / "created-by-the-code"
+    source = tracker.export_bundle(tmp_path / "source")
+    hostile = edited_bundle(source, tmp_path / "hostile.tracker.zip", case.edit, marker,
+                            rewrite_checksums=case.rewrite_checksums)
+    with pytest.raises(BundleRefused) as e:
+        live_ws.import_bundle(hostile, name="Hostile")
+    assert str(hostile) in str(e.value) and "version/model/" in str(e.value)
+    assert live_ws.catalog.find("Hostile") is None and not marker.exists()
+
+
+def test_code_in_a_bundle_never_runs_even_when_its_checksums_agree(live_ws, tracker, tmp_path):
+    """Whoever writes a bundle can write its checksums: the import rebuilds the version from
+    linear_model.json with the workbench's own pyfunc.py, so the bundle's copy never runs."""
+    marker = tmp_path / "created-by-the-code"
+    hostile = edited_bundle(tracker.export_bundle(tmp_path / "source"), tmp_path / "hostile.tracker.zip",
+                            _case("model code edited").edit, marker, rewrite_checksums=True)
+    copy = live_ws.import_bundle(hostile, name="Edited code")
+    copy.activate(12, as_of=AS_OF, progress=False, verbose=False)
+    live_ws.registry.load_model(copy.name)
+    assert copy.results().detections.height > 0
+    assert not marker.exists()
+
+
+def test_a_version_file_replaced_on_disk_is_refused_before_anything_loads(live_ws, tracker, tmp_path):
+    marker = tmp_path / "created-by-the-model"
+    folder = Path(live_ws.registry.model_path(tracker.name, version=2).removeprefix("file://"))
+    code = folder / "pyfunc.py"
+    original = code.read_bytes()
+    code.write_bytes(VERSION_CASES[0].content(original, marker))
+    for load in (lambda: tracker.activate(12, as_of=AS_OF, progress=False, verbose=False),
+                 lambda: live_ws.registry.load_model(tracker.name, version=2),
+                 lambda: tracker.export_bundle(tmp_path / "out")):
+        with pytest.raises(ArtefactChanged) as e:
+            load()
+        assert (e.value.tracker, e.value.version, e.value.file) == (tracker.name, 2, str(code))
+        assert "has changed since it was recorded when the version was trained" in str(e.value)
+    assert not marker.exists() and not (tmp_path / "out.tracker.zip").exists()
+    assert live_ws.registry.linear_model(tracker.name, version=1) is not None  # other versions still load
+    code.write_bytes(original)
+    tracker.activate(12, as_of=AS_OF, progress=False, verbose=False)  # the recorded file loads again
+
+
+def test_a_version_stored_before_hashes_records_them_on_first_load(live_ws, tracker, caplog):
+    from workbench.registry.names import registered_model_name
+
+    model_name = registered_model_name(tracker.name)
+    with live_ws.store.transaction() as con:  # as a workspace written before this change
+        con.execute("DELETE FROM artefact_hashes WHERE model_name=?", (model_name,))
+    registry = type(live_ws.registry)(live_ws.mlruns_dir)  # a fresh process: nothing verified yet
+    with caplog.at_level(logging.WARNING, logger="workbench.registry.artefacts"):
+        registry.linear_model(tracker.name, version=2)
+    assert "stored before the workbench recorded model hashes" in caplog.text
+    assert registry.artefacts.hashes.get(model_name, 2).recorded_how == "first load"
+    assert registry.artefacts.hashes.get(model_name, 1) is None  # recorded when loaded, not before
+
+
+def test_every_hostile_case_is_refused_or_harmless(live_ws, tracker, tmp_path):
+    counts = run_hostile_artefact_cases(live_ws, tracker.name, tmp_path / "cases")
+    assert counts.failures == [] and counts.payloads_run == 0
+    assert counts.cases == len(BUNDLE_CASES) + len(VERSION_CASES)
+    assert counts.refused == counts.cases - sum(not c.refused for c in BUNDLE_CASES)
+
+
+@pytest.mark.slow
+def test_an_artefact_replaced_through_the_mlflow_server_is_refused(live_ws, tracker, tmp_path, monkeypatch):
+    """`workbench mlflow` answers a PUT to its artifact API from any local process; the next
+    load refuses the replaced file and nothing in it runs."""
+    from workbench.serve.servers import start_mlflow_ui
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    started = time.monotonic()
+    artifacts_dir = live_ws.mlruns_dir / "artifacts"
+    with start_mlflow_ui(live_ws.mlruns_dir) as server:
+        replaced = []
+
+        def through_the_server(file: Path, data: bytes) -> None:
+            assert put_artifact(server.base_url, artifacts_dir, file, data) == 200
+            replaced.append(file)
+
+        counts = run_hostile_artefact_cases(live_ws, tracker.name, tmp_path / "cases", replace=through_the_server)
+    assert len(replaced) == len(VERSION_CASES)
+    assert counts.failures == [] and counts.payloads_run == 0
+    assert time.monotonic() - started < 240
