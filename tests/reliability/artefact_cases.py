@@ -4,7 +4,9 @@ Every payload writes a marker file when it runs: a pickle whose ``__reduce__`` o
 for writing, or a line of Python that does. ``run_hostile_artefact_cases`` tries them all on a
 workspace with a trained tracker and returns the counts the reliability benchmark reports
 (benchmarks/reliability.py): cases tried, refused, payloads run (0 expected) and failures (a case
-that was neither refused nor harmless). tests/reliability/test_artefacts.py checks each case.
+that was neither refused nor harmless); ``run_through_mlflow_server`` does the same with the
+versions' files replaced through a running MLflow server. tests/reliability/test_artefacts.py
+checks each case.
 """
 from __future__ import annotations
 
@@ -101,7 +103,7 @@ def _encoder_naming_other_code(folder: Path, marker: Path) -> None:
 
 
 def _checksums_removed(folder: Path, marker: Path) -> None:
-    (folder / CHECKSUMS_FILE).unlink()
+    (folder / CHECKSUMS_FILE).unlink(missing_ok=True)
     _pickle_beside_the_model(folder, marker)
 
 
@@ -189,6 +191,21 @@ def run_hostile_artefact_cases(ws, tracker_name: str, workdir: Path, *, replace:
         if not refused:
             counts.failures.append(f"{case.label}: loaded")
     return counts
+
+
+def run_through_mlflow_server(ws, tracker_name: str, workdir: Path) -> ArtefactCounts:
+    """``run_hostile_artefact_cases`` with every version file replaced by a PUT through a
+    ``workbench mlflow`` server started on ``ws`` (and stopped after), as any local process can."""
+    from workbench.serve.servers import start_mlflow_ui
+
+    artifacts_dir = ws.mlruns_dir / "artifacts"
+    with start_mlflow_ui(ws.mlruns_dir) as server:
+        def through_the_server(file: Path, data: bytes) -> None:
+            status = put_artifact(server.base_url, artifacts_dir, file, data)
+            if status != 200:
+                raise AssertionError(f"the MLflow server answered {status} to a PUT of {file}")
+
+        return run_hostile_artefact_cases(ws, tracker_name, workdir, replace=through_the_server)
 
 
 def _try_bundle(ws, path: Path, name: str, marker: Path) -> bool:

@@ -80,7 +80,7 @@ class VersionArtefacts:
         # within a process re-hashes only when a file was rewritten (a deep version's encoder is ~90 MB).
         self._verified: dict[tuple[str, int], tuple] = {}
 
-    def record(self, tracker_name: str, mv, folder: Path, how: str) -> None:
+    def record(self, mv, folder: Path, how: str) -> None:
         """Record the folder of version ``mv`` as it is now; ``how``: trained, imported, first load."""
         self.hashes.record(mv.name, int(mv.version), _model_id(mv), folder_hashes(folder, self.store_uri), how)
         self._verified.pop((mv.name, int(mv.version)), None)
@@ -93,7 +93,7 @@ class VersionArtefacts:
             return
         recorded = self.hashes.get(mv.name, int(mv.version))
         if recorded is None:
-            self.record(tracker_name, mv, folder, "first load")
+            self.record(mv, folder, "first load")
             log.warning("Tracker '%s' version %s was stored before the workbench recorded model hashes; "
                         "recorded its files as they are now (%s).", tracker_name, mv.version, folder)
         else:

@@ -17,6 +17,10 @@ registry needs) and `artifacts/`. Everything goes through an `MlflowClient` boun
 (workbench.registry.mlflow_store). MLflow records absolute locations, so opening a store that was
 copied or moved with its workspace first points them at its own folder
 (workbench.registry.relocation).
+
+Every model folder is hashed when a version is trained or imported, and checked before any read
+of it (``_model_dir``): a file changed since, through MLflow's artifact API or by hand, raises
+ArtefactChanged (workbench.registry.artefacts).
 """
 from __future__ import annotations
 
@@ -311,7 +315,7 @@ class TrackerRegistry:
 
     def _record_artefacts(self, tracker_name: str, version: int, how: str) -> None:
         mv = self.store.model_version(registered_model_name(tracker_name), version, tracker_name)
-        self.artefacts.record(tracker_name, mv, self._stored_dir(mv), how)
+        self.artefacts.record(mv, self._stored_dir(mv), how)
 
     def _plain_copy(self, mv, legacy_dir: Path, tracker_name: str) -> Path:
         """A plain-data copy of a legacy version's pyfunc, made once. The original folder stays
