@@ -36,13 +36,14 @@ from workbench.activation.api import Activation, Publishing
 from workbench.activation.context import LiveContext
 from workbench.core.errors import NotFoundError, ValidationError, WorkbenchError
 from workbench.core.settings import ENV_MODEL, ENV_WORKSPACE
+from workbench.registry.renaming import rename_tracker as rename_in_mlflow
 from workbench.corpus.info import ImportResult, WorkspaceInfo, workspace_info
 from workbench.results.api import Results
 from workbench.results.streams import Stream, Streams
 from workbench.storage.catalog import ImportLog, TrackerCatalog
 from workbench.storage.store import Store
 from workbench.storage.tables import CorpusTables
-from workbench.trackers.definition import DEFAULT_FILTERS, TrackerDefinition
+from workbench.trackers.definition import DEFAULT_FILTERS, TrackerDefinition, validate_name
 from workbench.trackers.records import definition_snapshot, not_found
 from workbench.trackers.keyword_tracker import KeywordTracker
 from workbench.trackers.scope_check import SmallCorpusWarning, check_scope
@@ -367,6 +368,27 @@ class Workspace:
         if self._registry is not None or (self.mlruns_dir / "mlflow.db").exists():
             self.registry.delete_tracker(tracker.name)
 
+    def rename_tracker(self, name: str, new_name: str) -> Tracker | KeywordTracker:
+        """Give a tracker a new name: its examples, tags, versions (MLflow experiment and registered
+        model, aliases included), results and the streams that search for it follow."""
+        tracker = self.tracker(name)
+        new_name = validate_name(new_name)
+        if new_name == tracker.name:
+            return tracker
+        taken = self.catalog.find(new_name)
+        if taken is not None and taken["id"] != tracker.id:  # the same one: a change of case only
+            self._check_name_free(new_name)
+        if self._registry is not None or (self.mlruns_dir / "mlflow.db").exists():
+            rename_in_mlflow(self.registry, tracker.name, new_name)
+        try:
+            self.catalog.rename(tracker.id, new_name)
+        except Exception:
+            if self._registry is not None:  # keep MLflow and the catalog on one name
+                rename_in_mlflow(self.registry, new_name, tracker.name)
+            raise
+        self.services.streams.rename_tracker(tracker.name, new_name)
+        return self.tracker(new_name)
+
     def active_trackers(self) -> list:
         """The trackers that score new calls."""
         return [self.tracker(r.name) for r in self.services.activation.active()]
@@ -438,6 +460,11 @@ class Workspace:
 
     def streams(self) -> list[Stream]:
         return self.services.streams.all()
+
+    def deliver_streams(self):
+        """Send the streams' queued notifications now (imports queue them and send in the
+        background); a DeliveryReport. ``ws.services.streams.status()`` shows each stream's counts."""
+        return self.services.streams.deliver()
 
     @property
     def registry(self):

@@ -65,3 +65,25 @@ def test_search_reads_a_list_of_teams_as_any_of_them(live_ws, capsys):
     with pytest.raises(ValidationError) as e:
         run(live_ws, "search", "--filter", "is_external=maybe")
     assert e.value.field == "filters.is_external"
+
+
+def test_streams_are_created_listed_and_deleted_from_the_command_line(live_ws, tracker, tmp_path, capsys):
+    tracker.activate(12, as_of=AS_OF, progress=False, verbose=False)
+    out_file = tmp_path / "told.json"
+    command = f"python -c \"import sys; open('{out_file}', 'wb').write(sys.stdin.buffer.read())\""
+    assert run(live_ws, "streams", "create", "SMB asks", "--tracker", tracker.name, "--filter", "team=SMB",
+               "--command", command) == 0
+    out = capsys.readouterr().out
+    assert "Created stream 'SMB asks'" in out and "calls match now" in out and "command python -c" in out
+    stream = live_ws.stream("SMB asks")
+    assert stream.search_spec["filters"] == {"team": "SMB"} and stream.command[:2] == ["python", "-c"]
+    with pytest.raises(ValidationError, match="private|internal|loopback"):
+        run(live_ws, "streams", "create", "Hook", "--tracker", tracker.name, "--webhook", "http://127.0.0.1:9/x")
+    assert run(live_ws, "streams", "create", "Hook", "--tracker", tracker.name, "--webhook", "http://127.0.0.1:9/x",
+               "--allow-private") == 0
+    capsys.readouterr()
+    assert run(live_ws, "streams") == 0
+    listing = capsys.readouterr().out
+    assert "SMB asks: command python -c" in listing and "Hook: webhook http://127.0.0.1:9/x" in listing
+    assert run(live_ws, "streams", "delete", "Hook") == 0
+    assert [s.name for s in live_ws.streams()] == ["SMB asks"]

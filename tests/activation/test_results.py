@@ -124,14 +124,15 @@ def test_stream_reports_new_calls_to_a_webhook_and_a_command(live_ws, live, tmp_
     out_file = tmp_path / "notified.json"
     try:
         url = f"http://127.0.0.1:{server.server_port}/hook"
-        stream = live_ws.create_stream("Discount asks", trackers=[live.name], webhook=url)
+        stream = live_ws.create_stream("Discount asks", trackers=[live.name], webhook=url, allow_private=True)
         live_ws.create_stream("By command", trackers=[live.name], command=[
             sys.executable, "-c", f"import sys; open({str(out_file)!r}, 'wb').write(sys.stdin.buffer.read())"])
         assert stream.new().height == 0  # what matched at creation is the starting point, not news
         assert _Hook.received == []
 
         calls, utts = new_calls(2, start=940)
-        live_ws.import_calls(calls, utts, progress=False)
+        live_ws.import_calls(calls, utts, progress=False)  # queues; a background thread sends
+        live_ws.deliver_streams()  # waits for that thread, then sends what is still due
         assert len(_Hook.received) == 1
         sent = _Hook.received[0]
         assert sent["stream"] == "Discount asks" and sent["new_calls"] == 2
@@ -143,14 +144,17 @@ def test_stream_reports_new_calls_to_a_webhook_and_a_command(live_ws, live, tmp_
         assert set(fresh["call_id"]) == {"call-0940", "call-0941"}
         assert live_ws.stream("Discount asks").new().height == 0  # read now
         live_ws.import_calls(*new_calls(1, start=950), progress=False)
+        live_ws.deliver_streams()
         assert len(_Hook.received) == 2 and _Hook.received[1]["new_calls"] == 1
     finally:
         server.shutdown()
         server.server_close()
-    # A webhook that does not answer: the import still succeeds, the calls stay pending.
-    with pytest.warns(UserWarning, match="pending"):
-        live_ws.import_calls(*new_calls(1, start=960), progress=False)
+    # A webhook that does not answer: the import still succeeds, the delivery stays pending.
+    live_ws.import_calls(*new_calls(1, start=960), progress=False)
+    live_ws.deliver_streams()
     assert live_ws.stream("Discount asks").last_error
+    status = live_ws.stream("Discount asks").status()
+    assert (status["pending"], status["sent"], status["failed_attempts"]) == (1, 2, 1)
     with pytest.raises(ValidationError) as e:
         live_ws.create_stream("Bad", trackers=[live.name], webhook="ftp://127.0.0.1/x")
     assert e.value.field == "webhook"
@@ -170,6 +174,7 @@ def test_calls_scored_later_reach_the_streams_too(live_ws, live, tmp_path):
     assert not out_file.exists()  # nothing scored, nothing to tell
     live_ws.embed(progress=False)
     assert live_ws.score_pending(progress=False)[live.name] >= 1
+    live_ws.deliver_streams()
     assert {c["call_id"] for c in json.loads(out_file.read_text())["calls"]} == {"call-0970"}
 
 

@@ -1,0 +1,1 @@
+"""Bounded reliability tests: kills, concurrency, hostile input and servers (issue 14)."""

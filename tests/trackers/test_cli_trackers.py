@@ -94,6 +94,22 @@ def test_the_terminal_and_the_screen_both_train_a_round_tagged_but_never_trained
     assert TaggingView(reopened).round.number == 2
 
 
+def test_a_round_answered_all_no_is_complete_and_the_next_one_follows(demo_ws, monkeypatch, capsys):
+    """All NO makes no model yet; the round is done all the same (exit 0), and the next
+    `workbench tag` serves round 2 instead of the same round again."""
+    w = ["-w", str(demo_ws.path)]
+    assert main(w + ["tracker", "create", "Discount", "--mentioned-by", "customer",
+                     *sum((["--example", e] for e in DEMO_EXAMPLES), [])]) == 0
+    monkeypatch.setattr(builtins, "input", lambda prompt="": "n")
+    assert main(w + ["tag", "Discount", "--rounds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "Round 1 tagged. 0 YES and 25 NO tags so far: a model needs at least one of each" in out
+    assert "Round 2 tagged. 0 YES and 50 NO" in out
+    t = demo_ws.tracker("Discount")
+    assert [r.number for r in t.rounds()] == [1, 2] and t.versions().height == 0
+    assert t.tags().height == 50 and set(t.tags()["answer"]) == {"no"}
+
+
 def test_keyword_tracker_from_the_terminal(demo_ws, capsys):
     assert main(["-w", str(demo_ws.path), "tracker", "keyword", "Discount words", "--phrase", "discount",
                  "--related-forms", "--mentioned-by", "customer"]) == 0

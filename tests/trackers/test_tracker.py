@@ -57,6 +57,14 @@ def test_create_validates_and_warns_on_small_corpus(demo_ws):
     assert e.value.field == "call_part"
 
 
+def test_a_name_may_use_the_whole_limit_and_the_message_says_so():
+    from workbench.trackers.definition import NAME_MAX, validate_name
+
+    assert validate_name("x" * NAME_MAX) == "x" * NAME_MAX
+    with pytest.raises(ValidationError, match=f"at most {NAME_MAX} characters"):
+        validate_name("x" * (NAME_MAX + 1))
+
+
 def test_examples_are_validated(demo_ws):
     t = make_tracker(demo_ws)
     with pytest.raises(ValidationError) as e:

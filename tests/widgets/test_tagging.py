@@ -174,6 +174,18 @@ def test_a_round_complete_but_not_trained_reopens_to_be_trained(demo_ws, new_tra
     assert not view.finish_button.disabled and view.finish_box.layout.display is None
 
 
+def test_a_round_answered_all_no_finishes_without_a_model_and_offers_the_next(new_tracker):
+    view = TaggingView(new_tracker)
+    for _ in range(len(view.round)):
+        view.session.answer("no")
+    view.render()
+    assert view.finish_round() is None
+    assert "a model needs at least one of each" in view.status.value
+    assert not view.next_button.disabled and view.finish_button.disabled and view.verify_button.disabled
+    view.next_button.click()
+    assert view.round.number == 2 and not view.round.complete
+
+
 def test_transcript_text_is_escaped(tmp_path, embedder):
     calls, utts = tiny_corpus(6)
     utts = utts.with_columns(

@@ -50,6 +50,9 @@ class Publishing:
     def unpublished_changes(self, record: TrackerRecord) -> list[str]:
         return publishing.unpublished_changes(self.ctx, record)
 
+    def live_state(self, record: TrackerRecord) -> publishing.LiveState | None:
+        return publishing.live_state(self.ctx, record)
+
     def diff(self, record: TrackerRecord, version: int | None = None, **options: Any):
         return publishing.diff(self.ctx, record, version, **options)
 

@@ -35,7 +35,8 @@ from workbench.activation.scoring import score_frame, scope_rows
 from workbench.activation.scorer import load_scorer
 from workbench.core.errors import ValidationError
 from workbench.storage.store import loads
-from workbench.trackers.records import TrackerRecord
+from workbench.trackers.definition import TrackerDefinition
+from workbench.trackers.records import TrackerRecord, definition_from_snapshot
 
 _SCOPE_FIELDS = ("mentioned_by", "filters", "call_part", "channels")
 
@@ -50,6 +51,28 @@ def _published(ctx: LiveContext, record: TrackerRecord) -> tuple[int | None, dic
     version = ctx.registry.get_alias(record.name, PUBLISHED_ALIAS)
     row = ctx.activations.get(record.id)
     return version, (loads(row["definition"]) if row is not None else None)
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What a tracker's stored results are of: the published version (None for a keyword
+    tracker, which has none) and the definition it is live with."""
+
+    version: int | None
+    definition: TrackerDefinition
+
+    def describe(self) -> str:
+        version = f"published version {self.version} · " if self.version is not None else ""
+        return version + self.definition.describe_scope()
+
+
+def live_state(ctx: LiveContext, record: TrackerRecord) -> LiveState | None:
+    """The published version and scope the stored results come from; None before activation.
+    Dashboards label results with it, not with the latest version or the edited definition."""
+    version, snapshot = _published(ctx, record)
+    if snapshot is None:
+        return None
+    return LiveState(version=version, definition=definition_from_snapshot(snapshot))
 
 
 def unpublished_changes(ctx: LiveContext, record: TrackerRecord) -> list[str]:

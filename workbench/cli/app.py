@@ -25,9 +25,13 @@ repository's own data/ and mlruns/. See README.md for the import format.
 
 
 def cmd_import(args) -> int:
+    from workbench.cli.results import send_streams_detached
+
     ws = open_workspace(args)
+    ws.services.streams.settings.background = False  # a process of its own sends: this one exits now
     result = ws.import_calls(args.calls, args.utterances, replace=args.replace, embed=not args.no_embed)
     print(result)
+    send_streams_detached(ws)
     return 0
 
 

@@ -8,6 +8,10 @@
     workbench search [--tracker NAME]... [--filter COL=VALUE]... [--from DATE] [--to DATE] [--text WORDS]
     workbench export --out FILE [--format csv|parquet|json] [--per sentence|call] [--tracker NAME]...
     workbench stream NAME                    new calls of a saved search (marks them read)
+    workbench streams [send [--deadline S]]  every stream's notifications (pending, sent, failed); send the due ones
+    workbench streams create NAME [--tracker T]... [--filter C=V]... [--webhook URL | --command CMD]   save a search
+    workbench streams delete NAME            delete a stream
+    workbench streams allow-private NAME [--refuse]   let a stream's webhook reach a private address
     workbench bundle export TRACKER FILE | bundle pretrained [NAME]...
     workbench bundle import FILE [--name NAME] [--dry-run] [--allow-unverified]
 """
@@ -15,12 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from workbench.cli.common import open_workspace
 from workbench.core.errors import ValidationError
+from workbench.results.streams import describe_target
 from workbench.trackers.filters import FILTER_HELP, parse_filters
 
 
@@ -119,6 +126,62 @@ def cmd_stream(args) -> int:
     return 0
 
 
+def cmd_streams(args) -> int:
+    ws = open_workspace(args)
+    streams = ws.services.streams
+    if args.streams_command == "send":
+        if args.deadline is not None:
+            streams.settings.deadline_s = args.deadline
+        report = ws.deliver_streams()
+        if not args.quiet:
+            print(f"Stream notifications: {report}.")
+        return 1 if report.failed_attempts else 0
+    if args.streams_command == "create":
+        return _create_stream(ws, args)
+    if args.streams_command == "delete":
+        ws.stream(args.name).delete()
+        print(f"Deleted stream '{args.name}'.")
+        return 0
+    if args.streams_command == "allow-private":
+        ws.stream(args.name).allow_private_addresses(not args.refuse)
+        print(f"Stream '{args.name}': webhooks to internal, loopback and link-local addresses are "
+              + ("refused." if args.refuse else "allowed."))
+        return 0
+    table = streams.status()
+    if table.height == 0:
+        print(f"No streams in {ws.path}. Create one with `workbench streams create` or ws.create_stream().")
+    for r in table.iter_rows(named=True):
+        print(f"{r['stream']}: {r['target']}")
+        if r["target"] != "-":
+            print(f"  {r['pending']} pending, {r['sent']} sent, {r['failed']} failed; "
+                  f"{r['failed_attempts']} failed attempts" + (f"; last error: {r['last_error']}" if r["last_error"] else ""))
+    return 0
+
+
+def _create_stream(ws, args) -> int:
+    command = shlex.split(args.command) if args.command else None
+    stream = ws.create_stream(args.name, trackers=args.tracker or None, filters=_filters(ws, args),
+                              date_from=args.date_from, date_to=args.date_to, text=args.text, match=args.match,
+                              min_mentions=args.min_mentions, webhook=args.webhook, command=command,
+                              allow_private=args.allow_private)
+    told = (f"are sent to the {describe_target(stream)}" if stream.webhook or stream.command
+            else f"are listed by `workbench stream {shlex.quote(stream.name)}`")
+    print(f"Created stream '{stream.name}': {stream.matches().height:,} calls match now (its starting point); "
+          f"new calls that match {told}.")
+    return 0
+
+
+def send_streams_detached(ws) -> None:
+    """Send the notifications an import queued from a process of their own, so that the command
+    that imported exits at once instead of waiting on a webhook (its output goes nowhere;
+    `workbench streams` shows how the deliveries went)."""
+    if ws.services.streams.outbox.rows.pending_count() == 0:
+        return
+    subprocess.Popen([sys.executable, "-m", "workbench.cli.app", "-w", str(ws.path), "streams", "send", "--quiet"],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+
+
 def cmd_bundle(args) -> int:
     from workbench.activation import bundles
 
@@ -145,6 +208,39 @@ def cmd_bundle(args) -> int:
         for t in ws.import_pretrained(None if args.all else args.names):
             print(f"  '{t.name}': version {t.published_version} published")
     return 0
+
+
+def _selection(p) -> None:
+    p.add_argument("--tracker", action="append", help="an activated tracker (repeat for several)")
+    p.add_argument("--filter", action="append", metavar="COLUMN=VALUE", help=FILTER_HELP)
+    p.add_argument("--from", dest="date_from", default=None, help="first day, e.g. 2026-01-01")
+    p.add_argument("--to", dest="date_to", default=None, help="last day (included)")
+
+
+def _register_streams(sub) -> None:
+    p = sub.add_parser("streams", help="every stream's notifications: pending, sent, failed (and why); send the due ones")
+    ssub = p.add_subparsers(dest="streams_command", metavar="ACTION")
+    s = ssub.add_parser("send", help="send the queued notifications now, each within its deadline (retries are due "
+                                     "after a backoff; run this from cron to keep retrying)")
+    s.add_argument("--deadline", type=float, default=None, help="seconds for each webhook's whole exchange (default 15)")
+    s.add_argument("--quiet", action="store_true")
+    s = ssub.add_parser("create", help="save a search as a stream, optionally with a webhook or a command to tell")
+    s.add_argument("name")
+    _selection(s)
+    s.add_argument("--text", default=None, help="words that must appear in one sentence (case-insensitive)")
+    s.add_argument("--match", choices=("all", "any"), default="all", help="every tracker (default) or any of them")
+    s.add_argument("--min-mentions", type=int, default=1)
+    s.add_argument("--webhook", default=None, help="URL that gets the new calls as JSON (POST) after each import")
+    s.add_argument("--command", default=None, help="command that gets the new calls as JSON on its standard input")
+    s.add_argument("--allow-private", action="store_true",
+                   help="let the webhook reach an internal, loopback or link-local address")
+    s = ssub.add_parser("delete", help="delete a stream (its queued notifications go with it)")
+    s.add_argument("name")
+    s = ssub.add_parser("allow-private", help="let a stream's webhook reach an internal, loopback or link-local "
+                                              "address (a receiver on this machine or network)")
+    s.add_argument("name")
+    s.add_argument("--refuse", action="store_true", help="refuse such addresses again (the default)")
+    p.set_defaults(func=cmd_streams)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -179,14 +275,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_publish)
 
-    def selection(p):
-        p.add_argument("--tracker", action="append", help="an activated tracker (repeat for several)")
-        p.add_argument("--filter", action="append", metavar="COLUMN=VALUE", help=FILTER_HELP)
-        p.add_argument("--from", dest="date_from", default=None, help="first day, e.g. 2026-01-01")
-        p.add_argument("--to", dest="date_to", default=None, help="last day (included)")
 
     p = sub.add_parser("search", help="find calls by tracker mentions, call filters, dates and free text")
-    selection(p)
+    _selection(p)
     p.add_argument("--text", default=None, help="words that must appear in one sentence (case-insensitive)")
     p.add_argument("--match", choices=("all", "any"), default="all", help="every tracker (default) or any of them")
     p.add_argument("--min-mentions", type=int, default=1)
@@ -194,7 +285,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("export", help="export detections (CSV/Parquet) or the calls API document (JSON)")
-    selection(p)
+    _selection(p)
     p.add_argument("--out", type=Path, required=True, help="output file; '-' writes the JSON document to stdout")
     p.add_argument("--format", choices=("csv", "parquet", "json"), default=None, help="default: from the suffix")
     p.add_argument("--per", choices=("sentence", "call"), default="sentence",
@@ -204,6 +295,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stream", help="the new calls of a saved search (ws.create_stream); marks them read")
     p.add_argument("name")
     p.set_defaults(func=cmd_stream)
+
+    _register_streams(sub)
 
     p = sub.add_parser("bundle", help="export and import trackers as bundles; import the pre-trained demo trackers")
     bsub = p.add_subparsers(dest="bundle_command", metavar="ACTION")

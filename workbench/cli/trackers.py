@@ -86,6 +86,14 @@ def cmd_list(args) -> int:
             extra = f", round {cur.number} ({cur.progress})" if cur else ", no rounds yet"
             extra += f", {t.versions().height} versions"
         print(f"{t.name}  [{t.kind}] {t.definition.describe_scope()}{extra}")
+        if t.description:
+            print(f"    {t.description}")
+    return 0
+
+
+def cmd_rename(args) -> int:
+    t = open_workspace(args).rename_tracker(args.name, args.new_name)
+    print(f"Renamed '{args.name}' to '{t.name}': its examples, tags, versions, results and streams follow.")
     return 0
 
 
@@ -147,6 +155,9 @@ def cmd_tag(args) -> int:
             print("Stopped; every tag so far is saved. `workbench tag` continues this round.")
             return 0
         result = session.finish()
+        if result is None:
+            print(f"\nRound {session.round.number} tagged. {session.no_model_yet()}")
+            continue
         print(f"\nRound {session.round.number} done: model version {result.version} "
               f"({result.n_yes} YES, {result.n_no} NO, {result.n_not_sure} NOT SURE).")
         print(overview_text(t))
@@ -298,6 +309,11 @@ def register(sub) -> None:
     p.add_argument("--add", action="append", help="an example sentence, repeatable")
     p.add_argument("--file", help="a text file with one example per line")
     p.set_defaults(func=cmd_examples)
+
+    p = tsub.add_parser("rename", help="give a tracker a new name (tags, versions, results and streams follow)")
+    p.add_argument("name")
+    p.add_argument("new_name")
+    p.set_defaults(func=cmd_rename)
 
     tsub.add_parser("list", help="the workspace's trackers").set_defaults(func=cmd_list)
     p = tsub.add_parser("show", help="a tracker's definition, examples, versions and performance")

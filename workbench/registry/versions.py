@@ -250,7 +250,7 @@ class TrackerRegistry:
     def set_alias(self, tracker_name: str, alias: str, version: int) -> None:
         """Point `alias` at `version`, moving it from the version it was on."""
         model_name = registered_model_name(tracker_name)
-        self.store.model_version(model_name, version)  # a clear NotFoundError instead of MLflow's
+        self.store.model_version(model_name, version, tracker_name)  # a NotFoundError naming the tracker
         try:
             self.client.set_registered_model_alias(model_name, alias, str(int(version)))
         except MlflowException as e:

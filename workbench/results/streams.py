@@ -3,9 +3,15 @@
 A stream is a search (workbench.results.search.search) with a name. ``ws.stream(name).new()`` returns
 the calls that entered it since it was last read and marks them read. A stream may also name a
 notification command or a webhook: after each import has been scored, every stream with one is
-checked and, when calls entered it, the command is run (the calls as JSON on its standard input)
-or the URL is sent a POST with the same JSON. A failing notification never fails the import: it
-is reported as a warning and kept as the stream's ``last_error``.
+checked and, when calls entered it, a delivery is queued in the outbox (the calls as JSON). The
+sender (workbench.results.outbox) then runs the command (the JSON on its standard input) or POSTs
+the JSON to the URL, in the background, with a total deadline and retries, so an import never
+waits on a webhook. A failing notification never fails the import: it is counted on the stream
+(``stream.status()``, ``workbench streams``) and kept as the stream's ``last_error``.
+
+Webhooks go to public addresses only: a URL whose host is internal, loopback or link-local is
+refused when the stream is created and again when a delivery is sent, unless the stream was
+created with ``allow_private=True``.
 
 The calls that match when a stream is created are its starting point, not news. Notifying is an
 explicit step of the Workspace after an import and its scoring (``Streams.notify_all``), never a
@@ -15,12 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shlex
-import subprocess
-import urllib.error
-import urllib.parse
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -29,13 +30,13 @@ import polars as pl
 
 from workbench.activation.context import LiveContext
 from workbench.core.errors import NotFoundError, ValidationError
+from workbench.results.outbox import DeliveryReport, DeliverySettings, Outbox
 from workbench.results.search import activated_records, search
+from workbench.results.webhooks import resolve_webhook
 from workbench.storage.store import loads
 from workbench.storage.streams import StreamRows
 
 SEARCH_KEYS = ("trackers", "filters", "date_from", "date_to", "text", "match", "min_mentions")
-WEBHOOK_TIMEOUT_S = 10
-COMMAND_TIMEOUT_S = 60
 
 
 def _search_spec(spec: dict) -> dict:
@@ -56,13 +57,10 @@ def _search_spec(spec: dict) -> dict:
     return out
 
 
-def _check_webhook(url: str | None) -> str | None:
+def _check_webhook(url: str | None, allow_private: bool) -> str | None:
     if url is None:
         return None
-    parsed = urllib.parse.urlparse(str(url))
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ValidationError("webhook", f"{url!r} is not an http(s) URL",
-                              "Give a URL such as 'http://127.0.0.1:8765/hook'.")
+    resolve_webhook(url, allow_private=allow_private)  # refuses a bad URL, and internal hosts unless allowed
     return str(url)
 
 
@@ -85,12 +83,14 @@ def _matches(ctx: LiveContext, spec: dict) -> pl.DataFrame:
 class Stream:
     ctx: LiveContext
     rows: StreamRows
+    outbox: Outbox
     id: int
     name: str
     search_spec: dict
     command: list[str] | None
     webhook: str | None
     last_error: str | None = None
+    allow_private: bool = False
 
     def __repr__(self) -> str:
         return f"Stream({self.name!r}, {self.search_spec})"
@@ -119,8 +119,9 @@ class Stream:
         return out
 
     def notify(self) -> int:
-        """Send the calls that entered since the last notification to the command or webhook;
-        returns how many were sent. Called after every import; safe to call any time."""
+        """Queue the calls that entered since the last notification for the command or webhook;
+        returns how many calls were queued. Nothing is sent here (see :meth:`deliver`). Called
+        after every import; safe to call any time."""
         if not self.command and not self.webhook:
             return 0
         calls = self.matches()
@@ -133,59 +134,75 @@ class Stream:
             "sent_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "calls": json.loads(fresh.write_json()),
         }
-        body = json.dumps(payload, default=str).encode("utf-8")
-        error = None
-        try:
-            if self.webhook:
-                req = urllib.request.Request(self.webhook, data=body, method="POST",
-                                             headers={"Content-Type": "application/json",
-                                                      "User-Agent": "smart-tracker-workbench"})
-                with urllib.request.urlopen(req, timeout=WEBHOOK_TIMEOUT_S) as resp:
-                    if resp.status >= 300:
-                        error = f"webhook {self.webhook} answered {resp.status}"
-            if self.command and error is None:
-                env = {**os.environ, "WORKBENCH_STREAM": self.name, "WORKBENCH_NEW_CALLS": str(fresh.height)}
-                done = subprocess.run(self.command, input=body, env=env, capture_output=True,
-                                      timeout=COMMAND_TIMEOUT_S, check=False)
-                if done.returncode != 0:
-                    error = (f"command {shlex.join(self.command)} exited with {done.returncode}: "
-                             f"{done.stderr.decode(errors='replace').strip()[-300:]}")
-        except (urllib.error.URLError, OSError, subprocess.TimeoutExpired) as exc:
-            error = f"{'webhook ' + self.webhook if self.webhook else 'command'} failed: {exc}"
-        if error is None:
-            self.rows.mark_notified(self.id, fresh["call_id"].to_list())
-        else:
-            self.rows.record_error(self.id, error)
-        self.last_error = error
-        if error is not None:
-            warnings.warn(f"Stream '{self.name}': {error}. The calls stay pending and are sent next time.", stacklevel=2)
-            return 0
+        row = {"id": self.id, "webhook": self.webhook, "command": self.command}
+        self.outbox.enqueue(row, fresh["call_id"].to_list(), payload)
         return fresh.height
+
+    def deliver(self) -> DeliveryReport:
+        """Send this stream's due deliveries now (each within its deadline); returns what happened."""
+        return _warn_failures(self.outbox.deliver(self.id))
+
+    def status(self) -> dict[str, Any]:
+        """Where its notifications stand: deliveries pending, sent and failed (given up), every
+        failed attempt, the last error and when a delivery last got through."""
+        row = self.rows.by_id(self.id)
+        return {"stream": self.name, "target": describe_target(self), **self.outbox.rows.counts(self.id),
+                "last_error": row["last_error"], "last_notified_at": row["last_notified_at"]}
+
+    def allow_private_addresses(self, allowed: bool = True) -> None:
+        """Let this stream's webhook reach an internal, loopback or link-local address (a service
+        on your own machine or network), or refuse it again."""
+        self.rows.set_allow_private(self.id, allowed)
+        self.allow_private = allowed
 
     def delete(self) -> None:
         self.rows.delete(self.id)
 
 
+def describe_target(stream: Stream) -> str:
+    """Where a stream's notifications go: 'webhook URL', 'command ...', or '-'."""
+    parts = ([f"webhook {stream.webhook}"] if stream.webhook else []) + (
+        [f"command {shlex.join(stream.command)}"] if stream.command else [])
+    return ", ".join(parts) or "-"
+
+
+def _warn_failures(report: DeliveryReport) -> DeliveryReport:
+    for error in report.errors:
+        warnings.warn(f"Stream {error}. `workbench streams` shows every stream's deliveries.", stacklevel=3)
+    return report
+
+
 class Streams:
-    """The streams of one workspace."""
+    """The streams of one workspace, and the outbox that sends their notifications."""
 
     def __init__(self, ctx: LiveContext) -> None:
         self.ctx = ctx
         self.rows = StreamRows(ctx.store)
+        self.outbox = Outbox(ctx.store)
 
-    def create(self, name: str, *, command: Any = None, webhook: str | None = None, **search_settings: Any) -> Stream:
+    @property
+    def settings(self) -> DeliverySettings:
+        """Deadlines, retries and whether imports send in the background (``DeliverySettings``)."""
+        return self.outbox.settings
+
+    @settings.setter
+    def settings(self, value: DeliverySettings) -> None:
+        self.outbox.settings = value
+
+    def create(self, name: str, *, command: Any = None, webhook: str | None = None, allow_private: bool = False,
+               **search_settings: Any) -> Stream:
         """Save a search as a stream. ``search_settings`` are those of ``ws.search`` (trackers,
         filters, date_from, date_to, text, match, min_mentions). The calls it finds now are its
-        starting point."""
+        starting point. A webhook must resolve to public addresses unless ``allow_private``."""
         if not isinstance(name, str) or not name.strip():
             raise ValidationError("name", "a stream needs a name", "Give a name such as 'Discount asks in EMEA'.")
         name = " ".join(name.split())
         spec = _search_spec(search_settings)
-        argv, url = _check_command(command), _check_webhook(webhook)
+        argv, url = _check_command(command), _check_webhook(webhook, bool(allow_private))
         calls = _matches(self.ctx, spec)  # validates the search before anything is stored
         if self.rows.find(name) is not None:
             raise ValidationError("name", f"a stream named '{name}' already exists", "Choose another name or delete it.")
-        self.rows.insert(name, spec, argv, url)
+        self.rows.insert(name, spec, argv, url, allow_private=bool(allow_private))
         stream = self.get(name)
         stream._enter(calls, read=True, notified=True)
         return stream
@@ -196,14 +213,28 @@ class Streams:
             names = self.rows.names(order="name")
             raise NotFoundError(f"No stream named '{name}' in {self.ctx.path}. "
                                 + (f"There are: {', '.join(names)}." if names else "Create one with ws.create_stream()."))
-        return Stream(ctx=self.ctx, rows=self.rows, id=row["id"], name=row["name"], search_spec=loads(row["search"]),
-                      command=loads(row["command"]), webhook=row["webhook"], last_error=row["last_error"])
+        return Stream(ctx=self.ctx, rows=self.rows, outbox=self.outbox, id=row["id"], name=row["name"],
+                      search_spec=loads(row["search"]), command=loads(row["command"]), webhook=row["webhook"],
+                      last_error=row["last_error"], allow_private=bool(row["allow_private"]))
 
     def all(self) -> list[Stream]:
         return [self.get(name) for name in self.rows.names()]
 
+    def rename_tracker(self, old_name: str, new_name: str) -> list[str]:
+        """Follow a tracker's new name in every stream that searches for it; returns those streams."""
+        changed = []
+        for stream in self.all():
+            names = stream.search_spec.get("trackers") or []
+            if any(" ".join(n.split()).casefold() == " ".join(old_name.split()).casefold() for n in names):
+                spec = {**stream.search_spec, "trackers": [new_name if n.casefold() == old_name.casefold() else n
+                                                           for n in names]}
+                self.rows.set_search(stream.id, spec)
+                changed.append(stream.name)
+        return changed
+
     def notify_all(self) -> dict[str, int]:
-        """Run every stream's notification for calls that entered it; {stream: calls sent}."""
+        """Queue every stream's notification for calls that entered it, then start the background
+        sender (``settings.background``); {stream: calls queued}. Never waits on a delivery."""
         out = {}
         for stream in self.all():
             if stream.command or stream.webhook:
@@ -211,4 +242,19 @@ class Streams:
                     out[stream.name] = stream.notify()
                 except Exception as exc:  # noqa: BLE001 - a broken stream (a tracker deleted) must not fail an import
                     warnings.warn(f"Stream '{stream.name}' could not be checked: {exc}", stacklevel=2)
+        # Also when nothing new was queued: retries that came due since are sent too.
+        if self.settings.background and self.outbox.rows.pending_count():
+            self.outbox.send_in_background()
         return out
+
+    def deliver(self) -> DeliveryReport:
+        """Send every due delivery now, each within its deadline (after this process's background
+        sender is done); warns about each failed attempt and returns what happened."""
+        return _warn_failures(self.outbox.deliver())
+
+    def status(self) -> pl.DataFrame:
+        """One row per stream: target, deliveries pending, sent, failed, failed attempts, last error."""
+        rows = [stream.status() for stream in self.all()]
+        schema = {"stream": pl.Utf8, "target": pl.Utf8, "pending": pl.Int64, "sent": pl.Int64, "failed": pl.Int64,
+                  "failed_attempts": pl.Int64, "last_error": pl.Utf8, "last_notified_at": pl.Utf8}
+        return pl.DataFrame(rows, schema=schema)

@@ -56,6 +56,11 @@ class TrackerCatalog:
                 (definition["description"], definition["mentioned_by"], dumps(definition["filters"]),
                  dumps(list(definition["call_part"])), dumps(definition["channels"]), now_iso(), int(tracker_id)))
 
+    def rename(self, tracker_id: int, name: str) -> None:
+        with self.store.transaction() as con:
+            con.execute("UPDATE trackers SET name=?, updated_at=? WHERE id=?",
+                        (_normal_name(name), now_iso(), int(tracker_id)))
+
     def update_settings(self, tracker_id: int, settings: dict) -> None:
         with self.store.transaction() as con:
             con.execute("UPDATE trackers SET settings=?, updated_at=? WHERE id=?",

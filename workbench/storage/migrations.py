@@ -126,6 +126,29 @@ STREAMS = [
     )""",
 ]
 
+# Stream notifications leave the import through an outbox: the import only adds rows here, and a
+# sender (workbench.results.outbox) delivers them later, with a total deadline, retries and backoff.
+OUTBOX = [
+    # 1: the user allowed webhooks to internal, loopback or link-local addresses for this stream.
+    # Streams made before this migration were never checked, so they start refused (0).
+    "ALTER TABLE streams ADD COLUMN allow_private INTEGER NOT NULL DEFAULT 0",
+    """CREATE TABLE IF NOT EXISTS stream_deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        stream_id INTEGER NOT NULL REFERENCES streams(id) ON DELETE CASCADE,
+        target TEXT NOT NULL CHECK (target IN ('webhook', 'command')),
+        payload TEXT NOT NULL,             -- JSON: the body POSTed, or given to the command's stdin
+        n_calls INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        next_attempt_at TEXT NOT NULL,     -- ISO UTC: not tried again before this
+        leased_until TEXT,                 -- ISO UTC: a sender is trying it until then
+        last_error TEXT,
+        sent_at TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS stream_deliveries_due ON stream_deliveries(status, next_attempt_at)",
+]
+
 ARTEFACTS = [
     # What each version's model files hashed to when the workbench trained or imported it; kept
     # here, not in MLflow, whose server lets any local client rewrite artifacts and tags.
@@ -141,7 +164,7 @@ ARTEFACTS = [
 ]
 
 # Migration n (1-based) brings a database from user_version n-1 to n.
-MIGRATIONS: list[list[str]] = [TRACKERS, ACTIVATIONS, STREAMS, ARTEFACTS]
+MIGRATIONS: list[list[str]] = [TRACKERS, ACTIVATIONS, STREAMS, OUTBOX, ARTEFACTS]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

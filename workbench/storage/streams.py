@@ -1,4 +1,5 @@
-"""The streams tables: saved searches and the calls that entered each, read and notified."""
+"""The streams tables: saved searches and the calls that entered each, read and notified (queued in
+the outbox, workbench.storage.outbox)."""
 from __future__ import annotations
 
 import sqlite3
@@ -12,10 +13,20 @@ class StreamRows:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def insert(self, name: str, search: dict, command: list[str] | None, webhook: str | None) -> None:
+    def insert(self, name: str, search: dict, command: list[str] | None, webhook: str | None,
+               *, allow_private: bool = False) -> None:
         with self.store.transaction() as con:
-            con.execute("INSERT INTO streams(name, search, command, webhook, created_at) VALUES (?,?,?,?,?)",
-                        (name, dumps(search), dumps(command) if command else None, webhook, now_iso()))
+            con.execute("INSERT INTO streams(name, search, command, webhook, allow_private, created_at)"
+                        " VALUES (?,?,?,?,?,?)",
+                        (name, dumps(search), dumps(command) if command else None, webhook, int(allow_private),
+                         now_iso()))
+
+    def by_id(self, stream_id: int) -> sqlite3.Row | None:
+        return self.store.query_one("SELECT * FROM streams WHERE id=?", (stream_id,))
+
+    def set_allow_private(self, stream_id: int, allowed: bool) -> None:
+        with self.store.transaction() as con:
+            con.execute("UPDATE streams SET allow_private=? WHERE id=?", (int(allowed), stream_id))
 
     def find(self, name: str) -> sqlite3.Row | None:
         return self.store.query_one("SELECT * FROM streams WHERE name=?", (" ".join(str(name).split()),))
@@ -23,6 +34,10 @@ class StreamRows:
     def names(self, *, order: str = "id") -> list[str]:
         by = "name" if order == "name" else "id"
         return [r["name"] for r in self.store.query(f"SELECT name FROM streams ORDER BY {by}")]
+
+    def set_search(self, stream_id: int, search: dict) -> None:
+        with self.store.transaction() as con:
+            con.execute("UPDATE streams SET search=? WHERE id=?", (dumps(search), stream_id))
 
     def delete(self, stream_id: int) -> None:
         with self.store.transaction() as con:
@@ -55,14 +70,3 @@ class StreamRows:
             con.executemany("UPDATE stream_calls SET read_at=? WHERE stream_id=? AND call_id=?",
                             [(now, stream_id, c) for c in call_ids])
             con.execute("UPDATE streams SET last_read_at=? WHERE id=?", (now, stream_id))
-
-    def mark_notified(self, stream_id: int, call_ids: list[str]) -> None:
-        now = now_iso()
-        with self.store.transaction() as con:
-            con.executemany("UPDATE stream_calls SET notified_at=? WHERE stream_id=? AND call_id=?",
-                            [(now, stream_id, c) for c in call_ids])
-            con.execute("UPDATE streams SET last_notified_at=?, last_error=NULL WHERE id=?", (now, stream_id))
-
-    def record_error(self, stream_id: int, error: str) -> None:
-        with self.store.transaction() as con:
-            con.execute("UPDATE streams SET last_error=? WHERE id=?", (error, stream_id))

@@ -39,7 +39,7 @@ def validate_name(name: Any) -> str:
         raise ValidationError("name", "a tracker needs a name", "Give a short name such as 'Asking for a discount'.")
     name = " ".join(name.split())
     if len(name) > NAME_MAX:
-        raise ValidationError("name", f"'{name[:20]}…' is {len(name)} characters long", f"Keep it under {NAME_MAX}.")
+        raise ValidationError("name", f"'{name[:20]}…' is {len(name)} characters long", f"Use at most {NAME_MAX} characters.")
     return name
 
 

@@ -148,6 +148,20 @@ def round_trained(tracker: Any, number: int) -> bool:
     return versions.height > 0 and versions.filter(pl.col("round") == number).height > 0
 
 
+def no_model_yet(tracker: Any) -> str | None:
+    """Why the tags so far cannot make a model (no YES, or no NO), or None when they can.
+
+    A round answered all NO is complete all the same: there is nothing to train yet, and the
+    next round is served rather than the same round again."""
+    answers = tracker.tags()["answer"]
+    n_yes, n_no = int((answers == "yes").sum()), int((answers == "no").sum())
+    if n_yes and n_no:
+        return None
+    return (f"{n_yes} YES and {n_no} NO tags so far: a model needs at least one of each, so no version is "
+            "trained yet. The next round looks for likely YES sentences again (expect many NO answers in "
+            "the first rounds).")
+
+
 def open_round(tracker: Any, *, verify: int = 0, until: VerificationGoal | None = None) -> Round:
     """The round a person tags now.
 
@@ -155,10 +169,12 @@ def open_round(tracker: Any, *, verify: int = 0, until: VerificationGoal | None 
     version trained on it (the kernel or the terminal stopped between the last tag and
     training; it is trained next, not skipped). Otherwise a new round: 25 candidates, or with
     ``verify=N`` a verification round of N random detections; with ``until`` (the asked
-    accuracy) the next round of verify-until-sure, empty once it is reached.
+    accuracy) the next round of verify-until-sure, empty once it is reached. A complete round
+    whose tags cannot make a model yet (``no_model_yet``) is done: a new one follows.
     """
     current = tracker.current_round()
-    if current is not None and (not current.complete or not round_trained(tracker, current.number)):
+    if current is not None and (not current.complete or (not round_trained(tracker, current.number)
+                                                         and no_model_yet(tracker) is None)):
         return current
     if until is not None:
         return tracker.verification_round(verify or VERIFICATION_SIZE, **until.asked)
@@ -176,6 +192,7 @@ class TaggingSession:
                  until: VerificationGoal | None = None) -> None:
         self.tracker = tracker
         self.last_training = None  # the TrainingResult of this session's last finish()
+        self.finished_round: int | None = None  # the round that finish() closed, trained or not
         self.until = until  # the accuracy being verified until, while its rounds go on
         rnd = rnd if rnd is not None else open_round(tracker, verify=verify, until=until)
         self.cursor = RoundCursor.at_first_gap(rnd)
@@ -197,6 +214,12 @@ class TaggingSession:
         """This round has been trained in this session: the next round may start."""
         return self.last_training is not None and self.last_training.round_number == self.round.number
 
+    @property
+    def finished(self) -> bool:
+        """This round has been finished in this session, with or without a model: the next
+        round may start (``trained`` says whether a version was trained on it)."""
+        return self.finished_round == self.round.number and self.round.complete
+
     def answer(self, answer: str) -> None:
         """Tag the shown candidate (saved at once) and move to the next one not tagged yet."""
         if answer not in ANSWERS:
@@ -205,13 +228,20 @@ class TaggingSession:
         self.cursor.answered(answer)
 
     def finish(self):
-        """Train a new model version on every tag so far; the round must be complete."""
+        """Train a new model version on every tag so far; the round must be complete. Returns
+        the TrainingResult, or None when the tags cannot make a model yet (all NO so far):
+        ``no_model_yet`` then says why, and ``open()`` serves the next round."""
         if not self.round.complete:
             left = self.untagged
             raise WorkbenchError(f"{left} sentence{'s' if left != 1 else ''} of round {self.round.number} "
                                  "not tagged yet.")
-        self.last_training = self.tracker.train()
+        self.last_training = None if self.no_model_yet() else self.tracker.train()
+        self.finished_round = self.round.number
         return self.last_training
+
+    def no_model_yet(self) -> str | None:
+        """Why the tags so far make no model yet, or None when they do (``no_model_yet``)."""
+        return no_model_yet(self.tracker)
 
     def open(self, *, verify: int = 0, until: VerificationGoal | None = None) -> Round:
         """Move on to the round to tag now (``open_round``): a new one once this one is trained,

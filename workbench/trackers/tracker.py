@@ -82,6 +82,9 @@ class BaseTracker:
         """Change the description, mentioned_by, filters, call_part or channels."""
         allowed = {"description", "mentioned_by", "filters", "call_part", "channels"}
         unknown = set(changes) - allowed
+        if "name" in changes:
+            raise ValidationError("name", "is changed with t.rename(new_name)",
+                                  "Rename it: its tags, versions, results and streams follow the new name.")
         if unknown:
             raise ValidationError(", ".join(sorted(unknown)), "cannot be changed here",
                                   f"Change one of: {', '.join(sorted(allowed))}.")
@@ -117,6 +120,13 @@ class BaseTracker:
         self.ws.services.activation.deactivate(self.record)
         self.refresh()
 
+    def rename(self, new_name: str):
+        """Give the tracker a new name (``ws.rename_tracker``); returns it under that name.
+        Examples, tags, versions, results and streams are kept."""
+        renamed = self.ws.rename_tracker(self.name, new_name)
+        self.refresh()
+        return renamed
+
     def delete(self, *, confirm: bool = False) -> None:
         """Delete the tracker, its results, tags and versions (needs confirm=True)."""
         self.ws.delete_tracker(self.name, confirm=confirm)
@@ -124,6 +134,12 @@ class BaseTracker:
     @property
     def is_active(self) -> bool:
         return self.ws.services.activation.is_active(self.record)
+
+    def live_state(self):
+        """What the stored results are of (LiveState: the published version and the scope it
+        is live with), or None before activation. It may differ from ``definition`` and the
+        latest version while changes are unpublished (``unpublished_changes``)."""
+        return self.ws.services.publishing.live_state(self.record)
 
     def results(self):
         """The stored detections and scored calls of the published version (LiveResults)."""

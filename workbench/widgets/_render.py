@@ -27,6 +27,7 @@ STYLE = """
 <style>
 .wb { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; font-size: 14px; line-height: 1.45; }
 .wb .wb-muted { color: #666; }
+.wb .wb-description { color: #444; font-style: italic; margin: -6px 0 4px 0; }
 .wb .wb-error { color: #b3261e; }
 .wb .wb-warning { color: #8a6d00; }
 .wb .wb-context { color: #444; }
@@ -45,6 +46,13 @@ STYLE = """
 def esc(value: Any) -> str:
     """HTML-escape anything shown: transcript text, names, values from the user's calls."""
     return html.escape("" if value is None else str(value), quote=True)
+
+
+def tracker_title(tracker: Any) -> str:
+    """A tracker's name as a heading, its description shown on hover and under it."""
+    description = getattr(tracker, "description", "") or ""
+    under = f"<div class='wb-description'>{esc(description)}</div>" if description else ""
+    return f"<h2 title='{esc(description)}'>{esc(tracker.name)}</h2>{under}"
 
 
 def html_block(body: str, **layout: Any) -> widgets.HTML:

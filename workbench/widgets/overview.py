@@ -10,7 +10,8 @@ from typing import Any
 import ipywidgets as widgets
 
 from workbench.trackers.summary import percent, reliability_notes
-from workbench.widgets._render import esc, figure_html, html_block, set_html, speaker_line
+from workbench.widgets.banner import UnpublishedBanner
+from workbench.widgets._render import esc, figure_html, html_block, set_html, speaker_line, tracker_title
 
 
 def _figure_card(title: str, fig: Any, explain: str) -> str:
@@ -45,6 +46,7 @@ class PerformanceOverview:
         self.truth = truth if truth is not None else tracker.truth()
         self.notes = reliability_notes(self.estimate)
         self.diagnosis = diagnosis if diagnosis is not None else tracker.diagnosis()
+        self.banner = UnpublishedBanner(tracker)
         self.headline = html_block(self._headline())
         self.findings = html_block(self._findings())
         self.figure = html_block(self._figure())
@@ -59,7 +61,7 @@ class PerformanceOverview:
         self.sample_list = html_block(self._samples())
         self.learnt_from = html_block(self._learnt_from(learnt_from if learnt_from is not None
                                                         else tracker.yes_learnt_from()))
-        self.widget = widgets.VBox([self.headline, self.findings, self.figure, self.counts, self.deep_line,
+        self.widget = widgets.VBox([self.banner.widget, self.headline, self.findings, self.figure, self.counts, self.deep_line,
                                     self.learnt_from, self.keyword_baseline,
                                     widgets.HBox([self.keyword_button, self.keyword_status]), self.sample_list])
 
@@ -97,7 +99,7 @@ class PerformanceOverview:
         warn = "".join(f"<p class='wb-warning'>⚠ {esc(n)}</p>" for n in self.notes)
         truth = (f"<div class='wb-truth'><b>{esc(self.truth.line())}</b><br>{esc(self.truth.reading(est))}</div>"
                  if self.truth is not None else "")
-        return (f"<h2>{esc(self.tracker.name)}</h2><div class='wb-muted'>{esc(version)} · "
+        return (tracker_title(self.tracker) + f"<div class='wb-muted'>{esc(version)} · "
                 f"{est.confidence:.0%} intervals</div>{warn}<div style='display:flex;flex-wrap:wrap;gap:8px 40px'>{cards}</div>"
                 f"{truth}")
 

@@ -13,7 +13,9 @@ import polars as pl
 
 from workbench.results.reports import TrackerReport
 from workbench.trackers.rounds import with_context
-from workbench.widgets._render import bar_figure, esc, figure_html, html_block, set_html, speaker_line, time_label
+from workbench.widgets.banner import UnpublishedBanner
+from workbench.widgets._render import (bar_figure, esc, figure_html, html_block, set_html, speaker_line, time_label,
+                                      tracker_title)
 
 CALLS_LISTED = 50
 MENTIONS_IN_CONTEXT = 20
@@ -30,6 +32,7 @@ class TrackerResults:
         self.tracker = tracker
         self.ws = tracker.ws
         self.report = report if report is not None else tracker.report()
+        self.banner = UnpublishedBanner(tracker, on_publish=lambda _: self.refresh())
         self.headline = html_block(self._headline())
         self.figures = html_block(self._figures())
         self.calls_table = html_block(self._calls_table())
@@ -41,7 +44,7 @@ class TrackerResults:
         self.call_picker.observe(lambda ch: self.show_call(ch["new"]), "value")
         self.mentions = html_block("")
         self.show_call(None)
-        self.widget = widgets.VBox([self.headline, self.figures, self.calls_table,
+        self.widget = widgets.VBox([self.banner.widget, self.headline, self.figures, self.calls_table,
                                     html_block("<h3>The sentences in context</h3>"), self.call_picker, self.mentions])
 
     def _ipython_display_(self) -> None:
@@ -49,15 +52,32 @@ class TrackerResults:
 
         display(self.widget)
 
+    def refresh(self) -> None:
+        """Recompute the report (after publishing, say) and draw it again."""
+        self.report = self.tracker.report()
+        set_html(self.headline, self._headline())
+        set_html(self.figures, self._figures())
+        set_html(self.calls_table, self._calls_table())
+        self.show_call(None)
+
     def _headline(self) -> str:
         r = self.report
         n, k = r.calls_in_scope, r.calls_with_mention.height
         share = f" ({k / n:.0%})" if n else ""
-        versions = self.tracker.versions() if hasattr(self.tracker, "versions") else None
-        version = f" · model version {versions['version'][-1]}" if versions is not None and versions.height else ""
-        return (f"<h2>{esc(self.tracker.name)}</h2><div class='wb-muted'>{esc(self.tracker.definition.describe_scope())}"
-                f"{esc(version)}</div><p class='wb-big'>{k:,} of {n:,} calls{share}</p>"
+        return (tracker_title(self.tracker) + f"<div class='wb-muted'>{esc(self._what_is_shown())}</div>"
+                f"<p class='wb-big'>{k:,} of {n:,} calls{share}</p>"
                 f"<p>mention it, in {r.n_mentions:,} sentences.</p>")
+
+    def _what_is_shown(self) -> str:
+        """The version and scope the figures are of: once active, the published ones (the
+        stored results), whatever was trained or edited since; before, the latest model's."""
+        state = self.tracker.live_state() if self.tracker.is_active else None
+        if state is not None:
+            return state.describe()
+        versions = self.tracker.versions() if hasattr(self.tracker, "versions") else None
+        version = (f" · model version {versions['version'][-1]} (not active yet)"
+                   if versions is not None and versions.height else "")
+        return self.tracker.definition.describe_scope() + version
 
     def _figures(self) -> str:
         r = self.report

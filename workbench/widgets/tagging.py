@@ -16,6 +16,7 @@ import polars as pl
 from workbench.core.errors import WorkbenchError
 from workbench.trackers.rounds import ANSWERS, VERIFICATION_SIZE, TaggingSession
 from workbench.training.verification import VerificationGoal
+from workbench.widgets.banner import UnpublishedBanner
 from workbench.widgets._render import (
     ANSWER_COLOURS,
     ANSWER_LABELS,
@@ -113,7 +114,8 @@ class TaggingView:
                                         widgets.HBox([self.finish_button, self.next_button, self.verify_button,
                                                       self.overview_button, self.deep_button]),
                                         widgets.HBox([self.accuracy, self.until_button])])
-        self.widget = widgets.VBox([self.progress, self.mode, self.one_box, self.list_box, self.finish_box, self.after])
+        self.banner = UnpublishedBanner(tracker)
+        self.widget = widgets.VBox([self.banner.widget, self.progress, self.mode, self.one_box, self.list_box, self.finish_box, self.after])
         # Keyboard answers: ipyevents forwards key presses made while the pointer is over
         # the card (it focuses the card on mouse enter), so tagging 25 sentences needs no
         # mouse travel. The keys only call the same methods the buttons do.
@@ -201,7 +203,8 @@ class TaggingView:
         self._render_transcript()
 
     def finish_round(self):
-        """Train a new model version on every tag so far; returns the TrainingResult."""
+        """Train a new model version on every tag so far; returns the TrainingResult, or None
+        when the tags make no model yet (all NO so far), which the status then explains."""
         if not self.round.complete:
             left = self.session.untagged
             set_html(self.status, f"<p class='wb-warning'>{left} sentence{'s' if left != 1 else ''} of this round "
@@ -216,6 +219,7 @@ class TaggingView:
             self.finish_button.disabled = False
             raise
         self.render()
+        self.banner.refresh()  # once active, a new version is an unpublished change
         return result
 
     def start_next_round(self):
@@ -300,8 +304,8 @@ class TaggingView:
         self.forward_button.disabled = self.session.cursor.at_end
         complete = rnd.complete
         self.finish_box.layout.display = None if complete else "none"
-        self.finish_button.disabled = trained
-        self.next_button.disabled = not trained
+        self.finish_button.disabled = self.session.finished
+        self.next_button.disabled = not self.session.finished
         self.verify_button.disabled = not trained
         self.until_button.disabled = not trained
         self.overview_button.disabled = not trained
@@ -315,6 +319,8 @@ class TaggingView:
             set_html(self.status, f"<p>Round {r.round_number} done: model version <b>{r.version}</b> trained on "
                                   f"{r.n_yes} YES and {r.n_no} NO tags ({r.n_not_sure} NOT SURE left out). "
                                   f"{esc(then)}</p>")
+        elif self.session.finished:  # all NO so far: nothing to train yet; the next round may start
+            set_html(self.status, f"<p class='wb-warning'>{esc(self.session.no_model_yet())}</p>")
         elif complete:
             set_html(self.status, f"<p>All {len(rnd)} sentences of round {rnd.number} are tagged. Change any tag "
                                   "with Back, or finish the round to train a new model version.</p>")
