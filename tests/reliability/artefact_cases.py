@@ -2,10 +2,11 @@
 
 Every payload writes a marker file when it runs: a pickle whose ``__reduce__`` opens the marker
 for writing, or a line of Python that does. ``run_hostile_artefact_cases`` tries them all on a
-workspace with a trained tracker and returns the counts the reliability benchmark reports
-(benchmarks/reliability.py): cases tried, refused, payloads run (0 expected) and failures (a case
-that was neither refused nor harmless); ``run_through_mlflow_server`` does the same with the
-versions' files replaced through a running MLflow server. tests/reliability/test_artefacts.py
+workspace with a smart tracker and returns the counts: cases tried, refused, payloads run (0
+expected) and failures (a case that was neither refused nor harmless);
+``run_through_mlflow_server`` does the same with the versions' files replaced through a running
+MLflow server. ``run_artefact_cases`` makes its own tiny workspace and is what
+benchmarks/reliability.py calls. tests/reliability/test_artefacts.py
 checks each case.
 """
 from __future__ import annotations
@@ -206,6 +207,23 @@ def run_through_mlflow_server(ws, tracker_name: str, workdir: Path) -> ArtefactC
                 raise AssertionError(f"the MLflow server answered {status} to a PUT of {file}")
 
         return run_hostile_artefact_cases(ws, tracker_name, workdir, replace=through_the_server)
+
+
+def run_artefact_cases(workdir: Path, *, through_mlflow_server: bool = True) -> dict[str, int]:
+    """Every artefact case once, counted, for benchmarks/reliability.py (under a minute): a tiny
+    workspace with the shipped "Asking for a discount" tracker imported, then each bundle case and
+    each version case, the version's files replaced through a running ``workbench mlflow`` (or on
+    disk). Returns cases tried, refused, payloads run (0 expected) and failures (0 expected)."""
+    from tests.conftest import tiny_corpus
+    from workbench import Workspace
+
+    ws = Workspace(Path(workdir) / "artefacts-workspace")
+    ws.import_calls(*tiny_corpus(), progress=False)
+    [tracker] = ws.import_pretrained(["Asking for a discount"])
+    run = run_through_mlflow_server if through_mlflow_server else run_hostile_artefact_cases
+    counts = run(ws, tracker.name, Path(workdir) / "artefact-cases")
+    return dict(cases=counts.cases, refused=counts.refused, payloads_run=counts.payloads_run,
+                failures=len(counts.failures))
 
 
 def _try_bundle(ws, path: Path, name: str, marker: Path) -> bool:
