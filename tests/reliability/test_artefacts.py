@@ -122,6 +122,18 @@ def test_a_version_file_replaced_on_disk_is_refused_before_anything_loads(live_w
     tracker.activate(12, as_of=AS_OF, progress=False, verbose=False)  # the recorded file loads again
 
 
+def test_a_renamed_trackers_versions_keep_their_recorded_hashes(live_ws, tracker):
+    from workbench.registry.names import registered_model_name
+
+    folder = Path(live_ws.registry.model_path(tracker.name, version=2).removeprefix("file://"))
+    renamed = live_ws.rename_tracker(tracker.name, "Discount asks")
+    assert live_ws.registry.artefacts.hashes.get(registered_model_name("Discount asks"), 2).recorded_how == "trained"
+    (folder / "artifacts" / "linear_model.json").write_text("{}")
+    with pytest.raises(ArtefactChanged) as e:
+        renamed.activate(12, as_of=AS_OF, progress=False, verbose=False)
+    assert (e.value.tracker, e.value.version) == ("Discount asks", 2) and "when the version was trained" in str(e.value)
+
+
 def test_a_version_stored_before_hashes_records_them_on_first_load(live_ws, tracker, caplog):
     from workbench.registry.names import registered_model_name
 

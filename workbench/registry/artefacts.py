@@ -100,6 +100,10 @@ class VersionArtefacts:
             _compare(tracker_name, mv, folder, recorded, folder_hashes(folder, self.store_uri))
         self._verified[key] = stats
 
+    def rename(self, old_model_name: str, new_model_name: str) -> None:
+        self.hashes.rename(old_model_name, new_model_name)
+        self._verified = {k: v for k, v in self._verified.items() if k[0] != old_model_name}
+
     def forget(self, model_name: str) -> None:
         self.hashes.forget(model_name)
         self._verified = {k: v for k, v in self._verified.items() if k[0] != model_name}

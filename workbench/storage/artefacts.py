@@ -49,3 +49,8 @@ class ArtefactHashes:
         """Drop a deleted tracker's rows: a tracker made again under its name starts at version 1."""
         with self.store.transaction() as con:
             con.execute("DELETE FROM artefact_hashes WHERE model_name=?", (model_name,))
+
+    def rename(self, old_model_name: str, new_model_name: str) -> None:
+        """A renamed tracker's rows, under its registered model's new name."""
+        with self.store.transaction() as con:
+            con.execute("UPDATE artefact_hashes SET model_name=? WHERE model_name=?", (new_model_name, old_model_name))
