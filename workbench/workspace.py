@@ -34,6 +34,7 @@ import polars as pl
 from workbench.activation import bundles
 from workbench.activation.api import Activation, Publishing
 from workbench.activation.context import LiveContext
+from workbench.activation.recovery import recover_left_behind
 from workbench.core.errors import NotFoundError, ValidationError, WorkbenchError
 from workbench.core.settings import ENV_MODEL, ENV_WORKSPACE
 from workbench.registry.renaming import rename_tracker as rename_in_mlflow
@@ -104,6 +105,9 @@ class Workspace:
                                  embedder=lambda: self.embedder, registry=lambda: self.registry)
         self.services = Services(activation=Activation(self._live), publishing=Publishing(self._live),
                                  results=Results(self._live), streams=Streams(self._live))
+        # What killed processes left (orphan folders, RUNNING runs, unrecorded versions), healed
+        # now; a note per thing healed (workbench.activation.recovery). Cheap when nothing is.
+        self.recovered: list[str] = recover_left_behind(self._live, self.mlruns_dir)
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.path)!r})"

@@ -20,6 +20,9 @@ def test_overview_shows_the_estimate_its_counts_curve_and_samples(demo_ws):
     assert f"{est.detected_sentences:,}" in view.counts.value
     assert view.figure.value.count("<img") == 1 and view.curve.rounds == [1, 2]
     assert "Another round is likely to help" in view.figure.value  # 2 of the 4 basic rounds done
+    # 150 calls in scope: the seed's advice for a small corpus, in the overview and the terminal's
+    assert "consider a keyword tracker" in head and "pre-trained" in head
+    assert view.scope_advice == tracker.scope_advice()
     n = view.samples.height
     assert 0 < n <= 20 and view.sample_list.value.count("class='wb-sample'") == n
     k = view.keywords

@@ -30,10 +30,13 @@ import polars as pl
 
 from workbench.activation.frames import detection_frames
 from workbench.core.errors import WorkbenchError
+from workbench.core.processes import owner_token
 
 if TYPE_CHECKING:
     from workbench.activation.context import LiveContext
 
+OWNER_FILE = "owner.json"  # the process staging in a local staging folder
+STAGING_FOLDER = ".spark-staging"  # under the workspace's data/
 _STAGE_ROWS = 200_000  # rows per staged Parquet file: a partition each when Spark reads them
 
 
@@ -86,7 +89,7 @@ def spark_score(ctx: "LiveContext", tracker_name: str, version: int, scope: pl.D
     spark = spark or session()
     staging = staging or os.environ.get("WORKBENCH_SPARK_STAGING") or None
     local_stage = staging is None
-    stage = Path(staging) if staging is not None else ctx.data_dir / ".spark-staging" / uuid.uuid4().hex
+    stage = Path(staging) if staging is not None else ctx.data_dir / STAGING_FOLDER / uuid.uuid4().hex
     try:
         # A deep-trained version embeds with its own encoder: the executors get the texts, and
         # its pyfunc embeds them; any other version gets the workspace's embeddings.
@@ -96,6 +99,9 @@ def spark_score(ctx: "LiveContext", tracker_name: str, version: int, scope: pl.D
         inp, out = f"{stage}/input", f"{stage}/scores"
         if local_stage:
             Path(inp).mkdir(parents=True, exist_ok=True)
+            # Removed below; a killed backfill cannot, so the next open removes it once this
+            # process is gone (workbench.activation.recovery).
+            (stage / OWNER_FILE).write_text(owner_token(), encoding="utf-8")
         for i, lo in enumerate(range(0, len(rows), _STAGE_ROWS)):
             part = rows[lo : lo + _STAGE_ROWS]
             frame = pl.DataFrame({

@@ -49,6 +49,9 @@ def cmd_backfill(args) -> int:
     tracker = ws.tracker(args.tracker)
     plan = tracker.backfill_plan(args.months, as_of=args.as_of)
     print(plan)
+    concerns = tracker.activation_concerns()
+    if concerns:
+        print("Before you activate it:\n" + "\n".join(f"  - {c}" for c in concerns))
     if args.dry_run:
         return 0
     if not _confirm(args, "Start?"):

@@ -99,7 +99,8 @@ def cmd_rename(args) -> int:
 
 def overview_text(t) -> str:
     """The performance overview in plain text: figures, learning curve, what they say and what to do."""
-    return performance_text(t.performance(), t.learning_curve(), t.diagnosis())
+    advice = t.scope_advice()
+    return performance_text(t.performance(), t.learning_curve(), t.diagnosis()) + (f"\n{advice}" if advice else "")
 
 
 def cmd_show(args) -> int:

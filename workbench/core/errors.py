@@ -59,6 +59,18 @@ class NotFoundError(WorkbenchError, LookupError):
     """A tracker, call or sentence that does not exist in the workspace."""
 
 
+class ConcurrentChangeError(WorkbenchError):
+    """Another process changed the same record of the workspace at the same moment, or held the
+    database for longer than we wait. Nothing of this call was written: it is safe to retry."""
+
+    retryable = True
+
+    def __init__(self, where: str, what: str) -> None:
+        self.where = where
+        self.what = what
+        super().__init__(f"{where}: {what}. Nothing of this change was written; run it again.")
+
+
 class ArtefactChanged(WorkbenchError, ValueError):
     """A version's model file that is not the one the workbench recorded when it trained or
     imported the version (replaced through MLflow's artifact API, or by hand). Loading it could run

@@ -20,9 +20,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
 from workbench.core.errors import NotFoundError
+from workbench.core.processes import owner_token
 from workbench.registry.linear_model import LinearTrackerModel
 from workbench.registry.model_files import save_pyfunc
-from workbench.registry.names import TAG_MODEL_NAME, TAG_NOTE, TAG_TRACKER, experiment_name
+from workbench.registry.names import TAG_MODEL_NAME, TAG_NOTE, TAG_OWNER, TAG_TRACKER, experiment_name
 
 _BATCH = 100  # MLflow takes at most 100 params or tags (and 1000 metrics) per log_batch
 
@@ -56,9 +57,12 @@ class MlflowStore:
     @contextlib.contextmanager
     def run(self, tracker_name: str, model_name: str, run_name: str, tags: Mapping[str, str]) -> Iterator[RunInfo]:
         """A run in the tracker's experiment, FINISHED when the block ends and FAILED when it
-        raises: a failed attempt stays visible rather than stuck in RUNNING."""
+        raises: a failed attempt stays visible rather than stuck in RUNNING. A killed process
+        cannot end its run: the run names its owner, so that the next open ends it
+        (workbench.registry.recovery)."""
         experiment_id = self.ensure_experiment(tracker_name, model_name)
-        run_id = self.client.create_run(experiment_id, run_name=run_name, tags=dict(tags)).info.run_id
+        run_id = self.client.create_run(experiment_id, run_name=run_name,
+                                        tags={**tags, TAG_OWNER: owner_token()}).info.run_id
         try:
             yield RunInfo(run_id, experiment_id)
         except BaseException:

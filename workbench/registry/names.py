@@ -23,6 +23,9 @@ DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 TAG_TRACKER = "workbench.tracker"
 TAG_ROUND = "workbench.round"
 TAG_MODEL_NAME = "workbench.registered_model"
+# The process that runs a training (workbench.core.processes.owner_token): a run it leaves in
+# RUNNING when it is killed is ended by the next open of the store (workbench.registry.recovery).
+TAG_OWNER = "workbench.owner"
 # MLflow shows this tag as the description of a run or an experiment.
 TAG_NOTE = "mlflow.note.content"
 

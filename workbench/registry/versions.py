@@ -61,6 +61,7 @@ from workbench.registry.names import (
     registered_model_name,
     round_of,
 )
+from workbench.registry.recovery import end_stale_runs
 from workbench.registry.relocation import relocate
 from workbench.storage.store import Store
 
@@ -116,6 +117,8 @@ class TrackerRegistry:
         self.relocation = relocate(self.root)
         self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self.store = MlflowStore(self.client, self.artifacts_dir)
+        # Runs of trainings killed with the process (kill -9) would show RUNNING for ever.
+        self.ended_runs = end_stale_runs(self.client)
         # Outside mlruns/: MLflow's server lets any local client rewrite what is under it.
         self.artefacts = VersionArtefacts(store or Store(self.root.parent / "data" / "workbench.sqlite"),
                                           self.artifacts_dir.as_uri())

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from workbench.core.errors import ConcurrentChangeError
 from workbench.storage.migrations import migrate
 
 
@@ -47,12 +48,23 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write, all or nothing. The writes above make their rows unique inside the
+        transaction (BEGIN IMMEDIATE holds the write lock, so what they read there is current);
+        should a uniqueness conflict or a lock held past the timeout still reach us, the caller
+        gets a ConcurrentChangeError saying to retry instead of sqlite's own exception."""
         con = self._connection()
-        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            if _is_concurrent(e):
+                raise _concurrent(self.path, e) from e
+            raise
         try:
             yield con
-        except BaseException:
+        except BaseException as e:
             con.execute("ROLLBACK")
+            if isinstance(e, (sqlite3.IntegrityError, sqlite3.OperationalError)) and _is_concurrent(e):
+                raise _concurrent(self.path, e) from e
             raise
         else:
             con.execute("COMMIT")
@@ -68,6 +80,21 @@ class Store:
         if con is not None:
             con.close()
             self._local.con = None
+
+
+def _is_concurrent(error: sqlite3.Error) -> bool:
+    """A row another writer made first (a primary key or unique name), or a busy database; not a
+    broken CHECK or foreign key, which are bugs and keep sqlite's message."""
+    text = str(error).lower()
+    return "unique constraint" in text or "locked" in text or "busy" in text
+
+
+def _concurrent(path: Path, error: sqlite3.Error) -> ConcurrentChangeError:
+    if isinstance(error, sqlite3.IntegrityError):
+        what = f"another process wrote the same record at the same time ({error})"
+    else:
+        what = f"the database stayed busy with another process's write for more than 30 s ({error})"
+    return ConcurrentChangeError(str(path), what)
 
 
 def dumps(value: Any) -> str:

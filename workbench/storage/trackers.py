@@ -36,13 +36,25 @@ class TrainingStore:
         rows = self.store.query("SELECT text FROM examples WHERE tracker_id=? ORDER BY position", (self.tracker_id,))
         return [r["text"] for r in rows]
 
-    def add_examples(self, texts: list[str]) -> None:
-        """Append examples after the existing ones."""
-        start = len(self.examples())
+    def add_examples(self, texts: list[str]) -> list[str]:
+        """Append examples after the existing ones; returns those added.
+
+        The positions and the texts already there are read inside the write transaction: two
+        processes adding at once both succeed, one after the other, and a text the other one
+        has just added is not added twice."""
+        added = []
         with self.store.transaction() as con:
-            for i, text in enumerate(texts, start=start):
+            present = {r["text"] for r in con.execute("SELECT text FROM examples WHERE tracker_id=?", (self.tracker_id,))}
+            start = con.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM examples WHERE tracker_id=?",
+                                (self.tracker_id,)).fetchone()[0]
+            for text in texts:
+                if text in present:
+                    continue
+                present.add(text)
                 con.execute("INSERT INTO examples(tracker_id, position, text, added_at) VALUES (?,?,?,?)",
-                            (self.tracker_id, i, text, now_iso()))
+                            (self.tracker_id, start + len(added), text, now_iso()))
+                added.append(text)
+        return added
 
     def replace_examples(self, texts: list[str]) -> None:
         with self.store.transaction() as con:
@@ -104,10 +116,17 @@ class TrainingStore:
         row = self.store.query_one("SELECT * FROM rounds WHERE tracker_id=? AND number=?", (self.tracker_id, number))
         return _round(row) if row else None
 
-    def add_round(self, number: int, picks: list[dict]) -> None:
+    def add_round(self, number: int, picks: list[dict]) -> bool:
+        """Store round ``number``; False, storing nothing, when another process stored that
+        round (or a later one) first: the caller then shows that round, as every screen on
+        the tracker should (two kernels planning at once must not hold different rounds)."""
         with self.store.transaction() as con:
+            latest = con.execute("SELECT MAX(number) FROM rounds WHERE tracker_id=?", (self.tracker_id,)).fetchone()[0]
+            if latest is not None and latest >= number:
+                return False
             con.execute("INSERT INTO rounds(tracker_id, number, created_at, candidates) VALUES (?,?,?,?)",
                         (self.tracker_id, number, now_iso(), dumps(picks)))
+        return True
 
     # ------------------------------------------------------------------ versions
     def versions(self) -> list[dict]:
@@ -131,10 +150,12 @@ class TrainingStore:
                   t.get("inclusion_prob"), t["text"], t.get("tagged_at") or now_iso()) for t in tags])
 
     def add_version(self, version: int, run_id: str | None, round_number: int, metrics: dict) -> None:
-        """Record a trained (or imported) version, and mark its round as trained."""
+        """Record a trained (or imported) version, and mark its round as trained. Recording a
+        version again replaces its row: opening the workspace may have adopted it from MLflow
+        (workbench.trackers.recovery) while the training that registered it was finishing."""
         with self.store.transaction() as con:
-            con.execute("INSERT INTO versions(tracker_id, version, run_id, round_number, created_at, metrics)"
-                        " VALUES (?,?,?,?,?,?)",
+            con.execute("INSERT OR REPLACE INTO versions(tracker_id, version, run_id, round_number, created_at,"
+                        " metrics) VALUES (?,?,?,?,?,?)",
                         (self.tracker_id, version, run_id, round_number, now_iso(), dumps(metrics)))
             con.execute("UPDATE rounds SET trained_version=? WHERE tracker_id=? AND number=?",
                         (version, self.tracker_id, round_number))

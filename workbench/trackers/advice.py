@@ -95,3 +95,26 @@ def diagnose_tracker(tracker, session, rounds_done: int) -> TrackerDiagnosis:
                        keywords_do_as_well=tracker.keyword_comparison().keywords_do_as_well,
                        deep_trained=bool(deep_trained))
     return TrackerDiagnosis(findings, steps)
+
+
+# Before activating: an interval whose low end is under these says the tracker may be weak
+# (more than half its detections wrong, or fewer than three in ten mentions found).
+WEAK_PRECISION_LOW = 0.5
+WEAK_HIT_RATE_LOW = 0.3
+
+
+def activation_concerns(rounds_done: int, estimate) -> list[str]:
+    """Why activating may be premature, one line each; [] when nothing stands out. The user may
+    go on anyway: the warnings are shown before activation, never enforced."""
+    out = []
+    if rounds_done < BASIC_MODEL_ROUNDS:
+        out.append(f"Only {rounds_done} round{'s' if rounds_done != 1 else ''} tagged: {BASIC_MODEL_ROUNDS} rounds "
+                   "make a basic model.")
+    if estimate is None:
+        return out
+    p, h = estimate.precision, estimate.hit_rate
+    if p is not None and p.low < WEAK_PRECISION_LOW:
+        out.append(f"Precision may be as low as {p.low:.0%}: more than half of its detections could be wrong.")
+    if h is not None and h.low < WEAK_HIT_RATE_LOW:
+        out.append(f"The hit rate may be as low as {h.low:.0%}: it could miss most mentions.")
+    return out

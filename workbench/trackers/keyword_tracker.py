@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from workbench.trackers.tracker import BaseTracker
+from workbench.trackers.base import BaseTracker
 
 
 class KeywordTracker(BaseTracker):

@@ -85,4 +85,7 @@ def learning_curve(versions: pl.DataFrame) -> LearningCurve:
         verdict = assess_learning_curve(records)
         helps = verdict.likely_helps
         advice = verdict.reason[:1].upper() + verdict.reason[1:] + "."
+        if not helps and done > BASIC_MODEL_ROUNDS:
+            advice += (f" Rounds {BASIC_MODEL_ROUNDS + 1}-{done} have stopped improving it: if it still falls short, "
+                       "start a new tracker with different example sentences, closer to how your calls say it.")
     return LearningCurve(rounds, prec, hit, f1, change, helps, advice)

@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from workbench.workspace import Workspace
 
 MIN_CALLS_FOR_SMART = 500
+# The seed's guidance: the best results come from 1,500 calls or more in scope; with fewer, a
+# concept that comes up often still gives the rounds enough mentions to learn from.
+BEST_RESULTS_CALLS = 1_500
 
 
 class SmallCorpusWarning(UserWarning):
@@ -29,13 +32,20 @@ def check_scope(ws: "Workspace", definition: TrackerDefinition) -> pl.DataFrame:
             "filters", f"no sentences are left in scope ({definition.describe_scope()})",
             "Loosen the call filters, the part of the call or who mentions it.",
         )
-    n_calls = scope["call_id"].n_unique()
-    if n_calls < MIN_CALLS_FOR_SMART:
-        warnings.warn(
-            f"Only {n_calls:,} calls are in scope of '{definition.name}'. A smart tracker needs about "
-            f"{MIN_CALLS_FOR_SMART} calls to find enough examples; consider a keyword tracker "
-            "(ws.create_keyword_tracker) for a corpus this small.",
-            SmallCorpusWarning,
-            stacklevel=3,
-        )
+    advice = scope_advice(scope["call_id"].n_unique(), definition.name)
+    if advice is not None:
+        warnings.warn(advice, SmallCorpusWarning, stacklevel=3)
     return scope
+
+
+def scope_advice(n_calls: int, name: str) -> str | None:
+    """What the number of calls in a tracker's scope means for it, or None from 1,500 calls on."""
+    if n_calls < MIN_CALLS_FOR_SMART:
+        return (f"Only {n_calls:,} calls are in scope of '{name}'. A smart tracker needs about "
+                f"{MIN_CALLS_FOR_SMART} calls to find enough examples; consider a keyword tracker "
+                "(ws.create_keyword_tracker) or a pre-trained one (ws.import_pretrained) for a corpus this small.")
+    if n_calls < BEST_RESULTS_CALLS:
+        return (f"{n_calls:,} calls are in scope of '{name}': the best results come from {BEST_RESULTS_CALLS:,} "
+                "calls or more. With fewer, choose a concept that comes up often, so that the rounds find "
+                "enough mentions to learn from.")
+    return None

@@ -1,10 +1,12 @@
 """The workbench's screens as ipywidgets: each renders workspace and tracker state and forwards
 clicks to Workspace / Tracker methods. The notebooks under notebooks/ are one screen each.
 """
+from workbench.widgets.activation import ActivationPanel
+from workbench.widgets.banner import UnpublishedBanner
 from workbench.widgets.corpus import CorpusOverview
 from workbench.widgets.overview import PerformanceOverview
 from workbench.widgets.results import TrackerResults
 from workbench.widgets.tagging import TaggingView
 from workbench.widgets.tracker_form import TrackerForm
 
-__all__ = ["CorpusOverview", "PerformanceOverview", "TaggingView", "TrackerForm", "TrackerResults"]
+__all__ = ["ActivationPanel", "CorpusOverview", "PerformanceOverview", "TaggingView", "TrackerForm", "TrackerResults", "UnpublishedBanner"]

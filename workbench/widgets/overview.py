@@ -10,6 +10,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from workbench.trackers.summary import percent, reliability_notes
+from workbench.widgets.activation import ActivationPanel
 from workbench.widgets.banner import UnpublishedBanner
 from workbench.widgets._render import esc, figure_html, html_block, set_html, speaker_line, tracker_title
 
@@ -46,6 +47,7 @@ class PerformanceOverview:
         self.truth = truth if truth is not None else tracker.truth()
         self.notes = reliability_notes(self.estimate)
         self.diagnosis = diagnosis if diagnosis is not None else tracker.diagnosis()
+        self.scope_advice = tracker.scope_advice()  # the seed's advice on how many calls are in scope
         self.banner = UnpublishedBanner(tracker)
         self.headline = html_block(self._headline())
         self.findings = html_block(self._findings())
@@ -61,9 +63,13 @@ class PerformanceOverview:
         self.sample_list = html_block(self._samples())
         self.learnt_from = html_block(self._learnt_from(learnt_from if learnt_from is not None
                                                         else tracker.yes_learnt_from()))
+        # Activate from here: hidden once active (publishing then goes through the banner).
+        self.activation = ActivationPanel(tracker, estimate=self.estimate)
+        self.activation.widget.layout.display = "none" if tracker.is_active else None
         self.widget = widgets.VBox([self.banner.widget, self.headline, self.findings, self.figure, self.counts, self.deep_line,
                                     self.learnt_from, self.keyword_baseline,
-                                    widgets.HBox([self.keyword_button, self.keyword_status]), self.sample_list])
+                                    widgets.HBox([self.keyword_button, self.keyword_status]), self.sample_list,
+                                    self.activation.widget])
 
     def create_keyword_tracker(self) -> Any:
         """The button: the keyword baseline as a tracker of its own (Tracker.create_keyword_baseline)."""
@@ -96,7 +102,8 @@ class PerformanceOverview:
                 else "from the tagged rounds (10 repeats of a 90/10 split)")
         cards = (_figure_card("Precision: detections that are right", est.precision, kind)
                  + _figure_card("Hit rate: mentions it finds", est.hit_rate, kind))
-        warn = "".join(f"<p class='wb-warning'>⚠ {esc(n)}</p>" for n in self.notes)
+        warn = "".join(f"<p class='wb-warning'>⚠ {esc(n)}</p>" for n in
+                       [*self.notes, *([self.scope_advice] if self.scope_advice else [])])
         truth = (f"<div class='wb-truth'><b>{esc(self.truth.line())}</b><br>{esc(self.truth.reading(est))}</div>"
                  if self.truth is not None else "")
         return (tracker_title(self.tracker) + f"<div class='wb-muted'>{esc(version)} · "
