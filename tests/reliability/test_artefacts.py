@@ -11,6 +11,7 @@ import pytest
 
 from tests.activation.conftest import AS_OF
 from tests.demo_workspace import DEMO_TRACKER, demo_workspace, private_copy
+from tests.test_legacy_models import opened_after_an_upgrade
 from tests.reliability.artefact_cases import (
     BUNDLE_CASES,
     VERSION_CASES,
@@ -141,11 +142,27 @@ def test_a_version_stored_before_hashes_records_them_on_first_load(live_ws, trac
     with live_ws.store.transaction() as con:  # as a workspace written before this change
         con.execute("DELETE FROM artefact_hashes WHERE model_name=?", (model_name,))
     registry = type(live_ws.registry)(live_ws.mlruns_dir)  # a fresh process: nothing verified yet
+    opened_after_an_upgrade(registry)
     with caplog.at_level(logging.WARNING, logger="workbench.registry.artefacts"):
         registry.linear_model(tracker.name, version=2)
     assert "stored before the workbench recorded model hashes" in caplog.text
     assert registry.artefacts.hashes.get(model_name, 2).recorded_how == "first load"
     assert registry.artefacts.hashes.get(model_name, 1) is None  # recorded when loaded, not before
+
+
+def test_a_version_registered_through_mlflows_api_is_refused(live_ws, tracker, tmp_path):
+    """MLflow's API lets any local client register a version (and move the published alias to
+    it); one the workbench did not train or import has no recorded hashes and never loads."""
+    from workbench.registry.names import registered_model_name
+
+    registry = live_ws.registry
+    mv = registry.store.model_version(registered_model_name(tracker.name), 2)
+    foreign = registry.client.create_model_version(mv.name, source=mv.source, run_id=mv.run_id)
+    for load in (lambda: registry.linear_model(tracker.name, version=int(foreign.version)),
+                 lambda: registry.load_model(tracker.name)):
+        with pytest.raises(ArtefactChanged, match="workbench did not train or import it") as e:
+            load()
+        assert (e.value.tracker, e.value.version) == (tracker.name, int(foreign.version))
 
 
 def test_every_hostile_case_is_refused_or_harmless_on_an_imported_version(tmp_path):

@@ -9,7 +9,9 @@ answers ``PUT /api/2.0/mlflow-artifacts/artifacts/...`` from any local process, 
 pyfunc runs the code its folder holds.
 
 Versions written before hashes were recorded have none: the first load records what the folder
-holds then, with a logged note (it cannot tell whether the folder was changed before that).
+holds then, with a logged note (it cannot tell whether the folder was changed before that). A
+version without hashes registered after the workspace began recording them (its database notes
+when) is refused: MLflow's API lets any local client register a version and move an alias to it.
 
 ``MLmodel`` names the store's folder (``artifact_path``), which workbench.registry.relocation
 rewrites when a workspace is copied or moved; it is hashed with that folder replaced by a
@@ -93,12 +95,24 @@ class VersionArtefacts:
             return
         recorded = self.hashes.get(mv.name, int(mv.version))
         if recorded is None:
-            self.record(mv, folder, "first load")
-            log.warning("Tracker '%s' version %s was stored before the workbench recorded model hashes; "
-                        "recorded its files as they are now (%s).", tracker_name, mv.version, folder)
+            self._adopt(tracker_name, mv, folder)
         else:
             _compare(tracker_name, mv, folder, recorded, folder_hashes(folder, self.store_uri))
         self._verified[key] = stats
+
+    def _adopt(self, tracker_name: str, mv, folder: Path) -> None:
+        """Record a version that has no hashes, if it was registered before this workspace began
+        recording them; one registered since did not come from the workbench's training or import
+        (MLflow's API registers versions for any local client), or a kill cut its training short."""
+        since = self.hashes.since_ms()
+        if since is not None and int(mv.creation_timestamp or 0) > since:
+            raise ArtefactChanged(tracker_name, int(mv.version), str(folder),
+                                  "has no recorded hashes, yet the version was registered after this workspace began "
+                                  "recording them: the workbench did not train or import it (or was killed doing so)",
+                                  _FIX)
+        self.record(mv, folder, "first load")
+        log.warning("Tracker '%s' version %s was stored before the workbench recorded model hashes; "
+                    "recorded its files as they are now (%s).", tracker_name, mv.version, folder)
 
     def rename(self, old_model_name: str, new_model_name: str) -> None:
         self.hashes.rename(old_model_name, new_model_name)

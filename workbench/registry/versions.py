@@ -175,8 +175,10 @@ class TrackerRegistry:
                 run, model, tracker_name=tracker_name, model_name=model_name, params=run_params,
                 metrics=run_metrics, version_tags={TAG_TRACKER: tracker_name, **round_tag},
                 description=description, encoder=None if encoder is None else Path(encoder))
-        self._record_artefacts(tracker_name, record.version, "trained")
-        return record
+            # At once, before the run ends: a version left unrecorded by a kill is only adopted
+            # on its first load (workbench.registry.artefacts).
+            self._record_artefacts(tracker_name, record.version, "trained")
+            return record
 
     # -- reading back -------------------------------------------------------------------------
     def versions(self, tracker_name: str) -> list[VersionInfo]:

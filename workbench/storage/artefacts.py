@@ -38,6 +38,11 @@ class ArtefactHashes:
             return None
         return RecordedHashes(row["model_id"], json.loads(row["files"]), row["recorded_how"], row["recorded_at"])
 
+    def since_ms(self) -> int | None:
+        """When this database began recording hashes (ms since 1970), see migrations.ARTEFACTS."""
+        row = self.store.query_one("SELECT value FROM meta WHERE key='artefact_hashes_since'")
+        return None if row is None else int(row["value"])
+
     def record(self, model_name: str, version: int, model_id: str, files: dict[str, str], how: str) -> None:
         with self.store.transaction() as con:
             con.execute(

@@ -161,6 +161,10 @@ ARTEFACTS = [
         recorded_at TEXT NOT NULL,
         PRIMARY KEY (model_name, version)
     )""",
+    # When recording began (ms since 1970, MLflow's clock): a version registered later without a
+    # record did not come from the workbench, one registered before is recorded on first load.
+    """INSERT OR IGNORE INTO meta (key, value)
+       VALUES ('artefact_hashes_since', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))""",
 ]
 
 # Migration n (1-based) brings a database from user_version n-1 to n.
