@@ -156,6 +156,11 @@ VERSION_CASES = [
 ]
 
 
+# Every bundle case, every version case and a version registered outside the workbench.
+EXPECTED_CASES = len(BUNDLE_CASES) + len(VERSION_CASES) + 1
+EXPECTED_REFUSED = EXPECTED_CASES - sum(not c.refused for c in BUNDLE_CASES)
+
+
 @dataclass
 class ArtefactCounts:
     cases: int = 0
@@ -191,6 +196,11 @@ def run_hostile_artefact_cases(ws, tracker_name: str, workdir: Path, *, replace:
         counts.payloads_run += marker.exists()
         if not refused:
             counts.failures.append(f"{case.label}: loaded")
+    counts.cases += 1
+    refused = _try_foreign_version(ws, tracker_name)
+    counts.refused += refused
+    if not refused:
+        counts.failures.append("a version registered outside the workbench: loaded")
     return counts
 
 
@@ -257,6 +267,24 @@ def _try_version(ws, tracker_name: str, case: VersionCase, marker: Path, replace
             target.unlink()
         else:
             target.write_bytes(original)
+    return False
+
+
+def _try_foreign_version(ws, tracker_name: str) -> bool:
+    """A version registered with MLflow's client on the workspace's store, as MLflow's REST API
+    lets any local client do, pointing at the latest version's own files."""
+    from workbench.registry.names import registered_model_name
+
+    registry = ws.registry
+    latest = registry.versions(tracker_name)[-1].version
+    mv = registry.store.model_version(registered_model_name(tracker_name), latest)
+    foreign = registry.client.create_model_version(mv.name, source=mv.source, run_id=mv.run_id).version
+    try:
+        registry.load_model(tracker_name, version=int(foreign))
+    except ArtefactChanged:
+        return True
+    finally:
+        registry.client.delete_model_version(mv.name, str(foreign))
     return False
 
 
