@@ -54,7 +54,8 @@ def outputs(nb) -> list[dict]:
 
 def test_notebooks_are_saved_clean():
     assert ALL == ["01_import_calls.ipynb", "02_create_tracker.ipynb", "03_tag_rounds.ipynb",
-                   "04_performance_overview.ipynb", "05_tracker_results.ipynb", "06_activate_and_publish.ipynb"]
+                   "04_performance_overview.ipynb", "05_tracker_results.ipynb", "06_activate_and_publish.ipynb",
+                   "07_initiative_board.ipynb"]
     for name in ALL:
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
         nbformat.validate(nb)
@@ -85,8 +86,12 @@ def test_notebook_runs_top_to_bottom(name, workspace, monkeypatch):
         assert "Precision: detections that are right" in state and "wb-sample" in state and "data:image/png" in state
     elif name.startswith("05"):
         assert f"{DEMO_TRACKER}</h2>" in state and state.count("data:image/png") == 3
+    elif name.startswith("07"):  # after 06 activated the demo tracker in this module's workspace
+        assert "Initiative board" in state and DEMO_TRACKER in state and "data:image/png" in state
+        assert "Choose a deal" in state and "DEAL-" in state
     elif name.startswith("06"):
         text = json.dumps([o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in outputs(nb)])
         assert ws.tracker(DEMO_TRACKER).is_active and "is active with version" in text
+        assert "Create stream" in state and "No streams yet" in state  # the streams panel
         assert any("image/png" in o.get("data", {}) for o in outputs(nb))  # the monthly plot
         assert "mentions" in text and "version" in text  # the search table and the diff

@@ -17,8 +17,9 @@ Layout (documented for users in docs/workspace.md):
 The Workspace is where the layers meet: it owns the corpus tables (workbench.storage.tables) and
 the store, and wires the services that trackers and the results screens use (``services``:
 activation, publishing, results, streams), each given the LiveContext of this workspace. An
-import runs its steps in order: store the calls, embed the new sentences, let the active
-trackers score the new calls, then notify the streams.
+import runs its steps in order: stage the new tables, embed their new sentences, journal the new
+calls as pending for the active trackers, publish the tables, let the trackers score the calls,
+then notify the streams; so it is complete or absent whenever it is killed (docs/workspace.md).
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from workbench.core.errors import NotFoundError, ValidationError, WorkbenchError
 from workbench.core.settings import ENV_MODEL, ENV_WORKSPACE
 from workbench.registry.renaming import rename_tracker as rename_in_mlflow
 from workbench.corpus.info import ImportResult, WorkspaceInfo, workspace_info
+from workbench.corpus.staging import StagedImport, stage_import
 from workbench.results.api import Results
 from workbench.results.streams import Stream, Streams
 from workbench.storage.catalog import ImportLog, TrackerCatalog
@@ -151,54 +153,53 @@ class Workspace:
         embed: bool = True,
         progress: bool = True,
     ) -> ImportResult:
-        """Validate and import calls and their utterances; atomic.
+        """Validate and import calls and their utterances; atomic, and complete or absent if killed.
 
         Calls already in the workspace are skipped, or replaced with ``replace=True``; never
         duplicated. On any error an InputError names the file, row and column and nothing in the
-        workspace changes. With ``embed=True`` (the default) the new sentences are embedded when
-        the workspace already holds embeddings, active trackers score the new calls, and the
-        streams are told about them: four steps, in that order.
+        workspace changes. The steps (docs/workspace.md): stage the new tables; with ``embed=True``
+        and a workspace that holds embeddings, embed their sentences; journal the new calls as
+        pending for the active trackers; make the tables live; let the trackers score the calls;
+        tell the streams. A reader never sees a sentence without its embedding; a kill before
+        the tables are live leaves the workspace as it was, one after leaves the calls pending
+        for the next import, ``workbench embed`` or ``ws.score_pending()``.
+        ``embed=False`` (``--no-embed``) defers embedding on purpose: the calls are live at once
+        without embeddings, and what needs their vectors asks for ``workbench embed``.
         """
-        result = self._store_calls(calls, utterances, replace=replace)
-        if embed and result.imported_sentences and self.embedded_count() > 0:
-            # Upcoming calls: embed only what is new, so active trackers can score it.
-            result.embedded = self.embed(progress=progress)
+        with self.tables.write_lock():
+            staged = self._stage_calls(calls, utterances, replace=replace)
+            try:
+                if embed and staged.generation is not None and self.embedded_count() > 0:
+                    # Upcoming calls: embed before they are live, so readers and scoring find the vectors.
+                    staged.result.embedded = self._embed_missing(staged.sentences["text"], progress=progress)
+                self._publish(staged)
+            except BaseException:
+                if staged.generation is not None:
+                    self.tables.discard(staged.generation)
+                raise
+        result = staged.result
         new_ids = result.new_call_ids
         result.scored = self.services.activation.score_new_calls(new_ids)
         if result.scored or new_ids:
             self.services.streams.notify_all()
         return result
 
-    def _store_calls(self, calls: Any, utterances: Any, *, replace: bool) -> ImportResult:
-        """The first step of an import: the new generation of the tables, and the import log."""
-        from workbench.corpus.prepare import prepare_import
+    def _stage_calls(self, calls: Any, utterances: Any, *, replace: bool) -> StagedImport:
+        """The first step of an import (under the write lock): the new generation of the tables,
+        written but not live, merged into what is there now (not this object's older snapshot)."""
+        self.refresh()
+        self.tables.discard_abandoned()  # what an import killed before it published left
+        return stage_import(self.tables, (self.calls, self.utterances, self.sentences), calls, utterances,
+                            replace=replace)
 
-        with self.tables.write_lock():
-            self.refresh()  # merge into what is there now, not into this object's older snapshot
-            old_calls, old_utts, old_sents = self.calls, self.utterances, self.sentences
-            existing = set(old_calls["call_id"].to_list())
-            prepared = prepare_import(calls, utterances, existing_call_ids=existing, replace=replace)
-            drop = prepared.replaced_call_ids
-            if drop:
-                old_calls = old_calls.filter(~pl.col("call_id").is_in(drop))
-                old_utts = old_utts.filter(~pl.col("call_id").is_in(drop))
-                old_sents = old_sents.filter(~pl.col("call_id").is_in(drop))
-            if prepared.calls.height == 0 and not drop:
-                generation = self.generation  # nothing new: no need for another copy of the tables
-            else:
-                generation = self.tables.write_generation(
-                    _concat_calls(old_calls, prepared.calls), _append(old_utts, prepared.utterances),
-                    _append(old_sents, prepared.sentences))
-            ImportLog(self.store).record(
-                calls_source=_source_name(calls), utterances_source=_source_name(utterances), generation=generation,
-                n_calls=prepared.calls.height, n_utterances=prepared.utterances.height,
-                n_sentences=prepared.sentences.height, skipped_calls=len(prepared.skipped_call_ids),
-                replaced_calls=len(drop))
-        return ImportResult(
-            imported_calls=prepared.calls.height, imported_utterances=prepared.utterances.height,
-            imported_sentences=prepared.sentences.height, skipped_call_ids=list(prepared.skipped_call_ids),
-            replaced_call_ids=list(drop), warnings=list(prepared.warnings),
-            new_call_ids=prepared.calls["call_id"].to_list())
+    def _publish(self, staged: StagedImport) -> None:
+        """Make an import's tables live (under the write lock): its new calls are journalled as
+        pending for the active trackers first, so no kill can leave them live and forgotten."""
+        generation = self.generation
+        if staged.generation is not None:
+            self.services.activation.journal_new_calls(staged.result.new_call_ids)
+            generation = self.tables.publish(staged.generation)
+        ImportLog(self.store).record(generation=generation, **staged.log)
 
     def score_pending(self, *, progress: bool = True) -> dict[str, int]:
         """Score calls imported while they had no embeddings (after ``ws.embed()``), then tell the streams."""
@@ -228,12 +229,14 @@ class Workspace:
         Keyed by model and text: duplicate sentences and re-runs cost nothing, and an interrupted
         run resumes where it stopped.
         """
+        return self._embed_missing(self.sentences["text"], progress=progress)
+
+    def _embed_missing(self, texts: pl.Series, *, progress: bool) -> int:
         from workbench.embedding.embedder import embed_texts
 
-        texts = self.sentences["text"].unique(maintain_order=True)
         cache = self._cache()
         before = len(cache)
-        embed_texts(texts.to_list(), cache, self.embedder, progress=progress)
+        embed_texts(texts.unique(maintain_order=True).to_list(), cache, self.embedder, progress=progress)
         return len(cache) - before
 
     def embedded_count(self) -> int:
@@ -456,6 +459,15 @@ class Workspace:
     def calls_api(self, call_ids: Any = None, trackers: Any = None, **selection: Any) -> dict:
         return self.services.results.calls_api(call_ids, trackers, **selection)
 
+    def initiative_board(self, trackers: Any = None, **selection: Any):
+        """Activated trackers side by side: the share of calls that mention each, per month, team
+        and rep (InitiativeBoard; all activated trackers by default)."""
+        return self.services.results.initiative_board(trackers, **selection)
+
+    def deal_activity(self, deal_id: str, trackers: Any = None):
+        """One deal's calls in time order and the trackers' mentions in them (calls need a deal_id)."""
+        return self.services.results.deal_activity(deal_id, trackers)
+
     def create_stream(self, name: str, **options: Any) -> Stream:
         return self.services.streams.create(name, **options)
 
@@ -483,20 +495,3 @@ class Workspace:
         """The import log, newest last."""
         rows = ImportLog(self.store).rows()
         return pl.DataFrame(rows) if rows else pl.DataFrame()
-
-
-def _concat_calls(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
-    if old.height == 0:
-        return new
-    # Extra columns may differ between imports: keep the union, nulls where a batch lacked one.
-    return pl.concat([old, new], how="diagonal_relaxed")
-
-
-def _append(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
-    return pl.concat([old, new.select(old.columns)], how="vertical") if old.height else new
-
-
-def _source_name(source: Any) -> str:
-    if isinstance(source, pl.DataFrame):
-        return f"DataFrame ({source.height} rows)"
-    return str(source)

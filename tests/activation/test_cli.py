@@ -87,3 +87,27 @@ def test_streams_are_created_listed_and_deleted_from_the_command_line(live_ws, t
     assert "SMB asks: command python -c" in listing and "Hook: webhook http://127.0.0.1:9/x" in listing
     assert run(live_ws, "streams", "delete", "Hook") == 0
     assert [s.name for s in live_ws.streams()] == ["SMB asks"]
+    assert run(live_ws, "streams", "pause", "SMB asks") == 0 and live_ws.stream("SMB asks").paused
+    capsys.readouterr()
+    assert run(live_ws, "streams") == 0 and "(paused)" in capsys.readouterr().out
+    assert run(live_ws, "streams", "resume", "SMB asks") == 0 and not live_ws.stream("SMB asks").paused
+
+
+def test_workbench_embed_lets_the_active_trackers_score_the_calls_that_waited(live_ws, tracker, tmp_path, capsys):
+    """`import --no-embed` leaves the new calls pending for a smart tracker; `workbench embed`
+    embeds them and completes that journal, as ws.embed() + ws.score_pending() do."""
+    from tests.activation.conftest import new_calls
+
+    tracker.activate(0, as_of=AS_OF, progress=False, verbose=False)
+    calls, utts = new_calls(1, start=940)
+    utts = utts.with_columns(pl.col("text").str.replace("Happy to be here.", "Happy to be here, at last."))
+    calls.write_parquet(tmp_path / "calls.parquet")
+    utts.write_parquet(tmp_path / "utterances.parquet")
+    with pytest.warns(UserWarning, match="score_pending"):
+        assert run(live_ws, "import", str(tmp_path / "calls.parquet"), str(tmp_path / "utterances.parquet"),
+                   "--no-embed") == 0
+    live_ws.refresh()  # the command imported through a Workspace of its own
+    assert "call-0940" in set(live_ws.calls["call_id"]) and "call-0940" not in set(tracker.results().calls["call_id"])
+    assert run(live_ws, "embed", "--quiet") == 0
+    assert f"'{tracker.name}' scored its pending calls" in capsys.readouterr().out
+    assert "call-0940" in set(tracker.results().calls["call_id"])

@@ -220,3 +220,86 @@ def test_neutralise_formulas_only_touches_text_starting_like_a_formula():
     out = neutralise_formulas(frame)
     assert out["text"].to_list() == ["'=1+1", "'+1", "'-1", "'@A1", "'\tx", "'\rx", "a=b", "plain", None]
     assert out["number"].to_list() == frame["number"].to_list() and out.schema == frame.schema
+
+
+def test_the_initiative_board_sets_trackers_side_by_side_as_their_own_team_stats(live_ws, live):
+    from workbench.widgets import InitiativeBoardView
+
+    keyword = live_ws.create_keyword_tracker("Price words", phrases=["price"], mentioned_by="customer")
+    keyword.activate(12, as_of=AS_OF, progress=False, verbose=False)
+    board = live_ws.initiative_board()
+    assert board.trackers == [live.name, "Price words"]
+    for name in board.trackers:
+        stats = live_ws.team_stats(name)
+        for by in ("month", "team", "rep"):
+            mine = board.table(by).filter(pl.col("tracker") == name).drop("tracker")
+            assert mine.equals(stats.table(by).select(mine.columns)), (name, by)
+    wide = board.wide("team")
+    assert wide.columns == ["team", live.name, "Price words"] and wide.height == live_ws.calls["team"].n_unique()
+    assert f"Initiative board: {live.name}, Price words" in str(board)
+    with pytest.raises(ValidationError, match="team, rep, month"):
+        board.table("region")
+
+    view = InitiativeBoardView(live_ws)
+    assert view.trackers.value == (live.name, "Price words") and view.figure.value.count("<img") == 1
+    view.by.value = "rep"
+    assert view.table.value.count("<tr>") == live_ws.calls["rep"].n_unique() + 1
+    view.trackers.value = ("Price words",)
+    assert view.board.trackers == ["Price words"]
+
+
+def test_deal_activity_follows_one_deal_across_its_calls_in_time_order(live_ws, live):
+    from workbench.widgets import InitiativeBoardView
+
+    deals = live_ws.services.results.deal_ids()
+    calls = live_ws.calls.filter(pl.col("deal_id") == deals[0])
+    assert deals and calls.height == live_ws.calls.group_by("deal_id").len().drop_nulls()["len"].max()
+    # the deal whose calls hold the most mentions, so there is something to follow
+    mentioned = live.results().detections.join(live_ws.calls.select("call_id", "deal_id"), on="call_id")
+    deal = mentioned.drop_nulls("deal_id").group_by("deal_id").len().sort("len", descending=True)["deal_id"][0]
+    activity = live_ws.deal_activity(deal)
+    assert activity.calls["call_id"].to_list() == (
+        live_ws.calls.filter(pl.col("deal_id") == deal).sort("started_at")["call_id"].to_list())
+    assert activity.mentions.height == mentioned.filter(pl.col("deal_id") == deal).height > 0
+    assert activity.mentions["started_at"].is_sorted() and set(activity.mentions["tracker"]) == {live.name}
+    assert activity.calls[live.name].sum() == activity.mentions.height
+    with pytest.raises(NotFoundError):
+        live_ws.deal_activity("DEAL-NOBODY")
+
+    view = InitiativeBoardView(live_ws)
+    view.deal.value = deal
+    assert view.deal_view.value.count("class='wb-mention'") == activity.mentions.height
+
+
+def test_streams_from_the_panel_pause_and_resume_without_a_burst_of_old_news(live_ws, live, tmp_path):
+    from workbench.widgets import StreamsPanel
+
+    out_file = tmp_path / "told.jsonl"
+    panel = StreamsPanel(live_ws)
+    assert "No streams yet" in panel.table.value and panel.trackers.value == (live.name,)
+    panel.name.value = "Asks"
+    panel.command.value = (f"{sys.executable} -c \"import sys; open('{out_file}', 'ab').write(sys.stdin.buffer.read()"
+                           " + b'\\n')\"")
+    panel.create_button.click()
+    assert "Created stream 'Asks'" in panel.status.value and "<td>Asks</td>" in panel.table.value
+    panel.filters.value = "region=EMEA"
+    panel.name.value = "Bad"
+    panel.create_button.click()  # a bad filter is shown; nothing is stored
+    assert "region" in panel.status.value and [s.name for s in live_ws.streams()] == ["Asks"]
+
+    panel.chosen.value = "Asks"
+    panel.pause_button.click()
+    assert live_ws.stream("Asks").paused and "<td>paused</td>" in panel.table.value
+    live_ws.import_calls(*new_calls(2, start=940), progress=False)
+    live_ws.deliver_streams()
+    assert not out_file.exists()  # paused: nothing told
+    assert set(live_ws.stream("Asks").peek()["call_id"]) == {"call-0940", "call-0941"}  # but listed
+    panel.resume_button.click()
+    live_ws.deliver_streams()
+    assert not out_file.exists()  # what entered while paused is the starting point, not news
+    live_ws.import_calls(*new_calls(1, start=950), progress=False)
+    live_ws.deliver_streams()
+    told = [json.loads(line) for line in out_file.read_text().splitlines()]
+    assert [{c["call_id"] for c in t["calls"]} for t in told] == [{"call-0950"}]
+    panel.delete_button.click()
+    assert live_ws.streams() == [] and "No streams yet" in panel.table.value

@@ -42,6 +42,9 @@ class Activation:
     def score_new_calls(self, call_ids: list[str], *, progress: bool = False) -> dict[str, int]:
         return new_calls.score_new_calls(self.ctx, call_ids, progress=progress)
 
+    def journal_new_calls(self, call_ids: list[str]) -> None:
+        new_calls.journal_new_calls(self.ctx, call_ids)
+
 
 class Publishing:
     def __init__(self, ctx: LiveContext) -> None:

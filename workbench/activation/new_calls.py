@@ -3,6 +3,11 @@
 Calls whose sentences are not embedded yet (``import --no-embed``) are remembered and scored by
 the next run (e.g. ``ws.score_pending()`` after ``ws.embed()``). An import never fails because
 scoring did: the problem is reported as a warning.
+
+The memory is a journal: an import records its new calls as pending for every active tracker
+*before* they go live (``journal_new_calls``), and scoring removes exactly the calls it scored.
+So an import killed after its calls went live but before they were scored leaves them pending,
+and the next import, ``workbench embed`` or ``ws.score_pending()`` scores them.
 """
 from __future__ import annotations
 
@@ -45,9 +50,14 @@ def score_new_calls(ctx: LiveContext, call_ids: list[str] | None = None, *, prog
             if out_of_scope:
                 calls = pl.concat([calls, _unscored(out_of_scope, row["version"])])
             ctx.detections.write_part(row["tracker_id"], row["run_dir"], dets, calls)
-            ctx.activations.clear_pending(row["tracker_id"])
+            ctx.activations.clear_pending(row["tracker_id"], todo)
             out[row["name"]] = dets.height
     return out
+
+
+def journal_new_calls(ctx: LiveContext, call_ids: list[str]) -> None:
+    """Record ``call_ids`` as pending for every active tracker; call before they go live."""
+    ctx.activations.keep_pending_for_active(list(call_ids))
 
 
 def _unscored(call_ids: list[str], version: int) -> pl.DataFrame:

@@ -43,6 +43,10 @@ def cmd_embed(args) -> int:
         return 1
     computed = ws.embed(progress=not args.quiet)
     print(f"Embedded {computed:,} new distinct sentence texts; {ws.embedded_count():,} of {n:,} sentences have embeddings.")
+    # The journal of an import killed before its scoring, or of `import --no-embed`: the active
+    # trackers score the calls they were waiting for, now that their sentences have vectors.
+    for name, mentions in ws.score_pending(progress=not args.quiet).items():
+        print(f"'{name}' scored its pending calls: {mentions:,} mentions.")
     return 0
 
 

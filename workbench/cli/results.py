@@ -10,7 +10,7 @@
     workbench stream NAME                    new calls of a saved search (marks them read)
     workbench streams [send [--deadline S]]  every stream's notifications (pending, sent, failed); send the due ones
     workbench streams create NAME [--tracker T]... [--filter C=V]... [--webhook URL | --command CMD]   save a search
-    workbench streams delete NAME            delete a stream
+    workbench streams delete|pause|resume NAME   delete a stream; stop or restart sending its new calls
     workbench streams allow-private NAME [--refuse]   let a stream's webhook reach a private address
     workbench bundle export TRACKER FILE | bundle pretrained [NAME]...
     workbench bundle import FILE [--name NAME] [--dry-run] [--allow-unverified]
@@ -141,6 +141,12 @@ def cmd_streams(args) -> int:
         return 1 if report.failed_attempts else 0
     if args.streams_command == "create":
         return _create_stream(ws, args)
+    if args.streams_command in ("pause", "resume"):
+        stream = ws.stream(args.name)
+        stream.pause() if args.streams_command == "pause" else stream.resume()
+        print(f"Stream '{stream.name}' " + ("paused: new calls are listed, not sent." if stream.paused
+                                            else "resumed: new calls from now on are sent."))
+        return 0
     if args.streams_command == "delete":
         ws.stream(args.name).delete()
         print(f"Deleted stream '{args.name}'.")
@@ -154,7 +160,7 @@ def cmd_streams(args) -> int:
     if table.height == 0:
         print(f"No streams in {ws.path}. Create one with `workbench streams create` or ws.create_stream().")
     for r in table.iter_rows(named=True):
-        print(f"{r['stream']}: {r['target']}")
+        print(f"{r['stream']}: {r['target']}" + (" (paused)" if r["paused"] else ""))
         if r["target"] != "-":
             print(f"  {r['pending']} pending, {r['sent']} sent, {r['failed']} failed; "
                   f"{r['failed_attempts']} failed attempts" + (f"; last error: {r['last_error']}" if r["last_error"] else ""))
@@ -239,6 +245,9 @@ def _register_streams(sub) -> None:
                    help="let the webhook reach an internal, loopback or link-local address")
     s = ssub.add_parser("delete", help="delete a stream (its queued notifications go with it)")
     s.add_argument("name")
+    for action, what in (("pause", "stop sending a stream's new calls (they are still listed)"),
+                         ("resume", "send a paused stream's new calls again, from now on")):
+        ssub.add_parser(action, help=what).add_argument("name")
     s = ssub.add_parser("allow-private", help="let a stream's webhook reach an internal, loopback or link-local "
                                               "address (a receiver on this machine or network)")
     s.add_argument("name")

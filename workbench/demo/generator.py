@@ -339,6 +339,9 @@ def _call(seed: int, index: int, internal: bool, end_date: dt.date) -> tuple[dic
         "duration_s": round(times[-1][1] + rng.uniform(1.0, 5.0), 1),
         "title": title, "is_external": not internal, "team": team, "rep": rep,
         "deal_stage": stage, "channel": "call", "language": "en",
+        # The account's deal: what a deal view follows across calls (none for internal calls
+        # about no deal). Derived, not drawn, so the rest of the corpus is as before.
+        "deal_id": f"DEAL-{re.sub(r'[^A-Za-z0-9]+', '-', account).strip('-').upper()}" if stage else None,
     }
     return call, rows
 
@@ -407,7 +410,7 @@ def generate_demo(
         calls.append(call)
         rows.extend(utts)
 
-    calls_schema = {**CALLS_REQUIRED, **{k: t for k, (t, _) in CALLS_OPTIONAL.items()}}
+    calls_schema = {**CALLS_REQUIRED, **{k: t for k, (t, _) in CALLS_OPTIONAL.items()}, "deal_id": pl.String()}
     calls_df = pl.DataFrame(calls, schema=calls_schema)
     utt_all = pl.DataFrame(rows, schema={**UTTERANCES_REQUIRED, "labels": pl.List(pl.String())})
     utt_df = utt_all.select(list(UTTERANCES_REQUIRED))

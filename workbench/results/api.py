@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from workbench.activation.context import LiveContext
-from workbench.results import exports, reports, search, stats
+from workbench.results import exports, initiative, reports, search, stats
 from workbench.trackers.records import TrackerRecord
 
 
@@ -41,3 +41,12 @@ class Results:
         if detections is not None:
             return reports.detections_report(self.ctx, record.name, detections)
         return reports.live_report(self.ctx, self.ctx.live_results(record))
+
+    def initiative_board(self, trackers: Any = None, **selection: Any) -> initiative.InitiativeBoard:
+        return initiative.initiative_board(self.ctx, self._records(trackers, default_all=True), **selection)
+
+    def deal_activity(self, deal_id: str, trackers: Any = None) -> initiative.DealActivity:
+        return initiative.deal_activity(self.ctx, self._records(trackers, default_all=True), deal_id)
+
+    def deal_ids(self) -> list[str]:
+        return initiative.deal_ids(self.ctx)

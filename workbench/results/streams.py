@@ -91,6 +91,7 @@ class Stream:
     webhook: str | None
     last_error: str | None = None
     allow_private: bool = False
+    paused: bool = False
 
     def __repr__(self) -> str:
         return f"Stream({self.name!r}, {self.search_spec})"
@@ -122,7 +123,7 @@ class Stream:
         """Queue the calls that entered since the last notification for the command or webhook;
         returns how many calls were queued. Nothing is sent here (see :meth:`deliver`). Called
         after every import; safe to call any time."""
-        if not self.command and not self.webhook:
+        if (not self.command and not self.webhook) or self.paused:
             return 0
         calls = self.matches()
         self._enter(calls)
@@ -146,7 +147,8 @@ class Stream:
         """Where its notifications stand: deliveries pending, sent and failed (given up), every
         failed attempt, the last error and when a delivery last got through."""
         row = self.rows.by_id(self.id)
-        return {"stream": self.name, "target": describe_target(self), **self.outbox.rows.counts(self.id),
+        return {"stream": self.name, "target": describe_target(self), "paused": self.paused,
+                **self.outbox.rows.counts(self.id),
                 "last_error": row["last_error"], "last_notified_at": row["last_notified_at"]}
 
     def allow_private_addresses(self, allowed: bool = True) -> None:
@@ -154,6 +156,19 @@ class Stream:
         on your own machine or network), or refuse it again."""
         self.rows.set_allow_private(self.id, allowed)
         self.allow_private = allowed
+
+    def pause(self) -> None:
+        """Stop telling the command or webhook about new calls; ``new()`` still lists them."""
+        self.rows.set_paused(self.id, True)
+        self.paused = True
+
+    def resume(self) -> None:
+        """Tell the command or webhook again, from now on: the calls that entered while it was
+        paused become its starting point (as at creation), not a burst of old news."""
+        self._enter(self.matches())
+        self.rows.mark_notified(self.id, list(self.rows.unnotified(self.id)))
+        self.rows.set_paused(self.id, False)
+        self.paused = False
 
     def delete(self) -> None:
         self.rows.delete(self.id)
@@ -215,7 +230,8 @@ class Streams:
                                 + (f"There are: {', '.join(names)}." if names else "Create one with ws.create_stream()."))
         return Stream(ctx=self.ctx, rows=self.rows, outbox=self.outbox, id=row["id"], name=row["name"],
                       search_spec=loads(row["search"]), command=loads(row["command"]), webhook=row["webhook"],
-                      last_error=row["last_error"], allow_private=bool(row["allow_private"]))
+                      last_error=row["last_error"], allow_private=bool(row["allow_private"]),
+                      paused=bool(row["paused"]))
 
     def all(self) -> list[Stream]:
         return [self.get(name) for name in self.rows.names()]
@@ -255,6 +271,6 @@ class Streams:
     def status(self) -> pl.DataFrame:
         """One row per stream: target, deliveries pending, sent, failed, failed attempts, last error."""
         rows = [stream.status() for stream in self.all()]
-        schema = {"stream": pl.Utf8, "target": pl.Utf8, "pending": pl.Int64, "sent": pl.Int64, "failed": pl.Int64,
+        schema = {"stream": pl.Utf8, "target": pl.Utf8, "paused": pl.Boolean, "pending": pl.Int64, "sent": pl.Int64, "failed": pl.Int64,
                   "failed_attempts": pl.Int64, "last_error": pl.Utf8, "last_notified_at": pl.Utf8}
         return pl.DataFrame(rows, schema=schema)

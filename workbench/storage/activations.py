@@ -67,9 +67,22 @@ class ActivationRows:
             con.executemany("INSERT OR IGNORE INTO activation_pending(tracker_id, call_id) VALUES (?,?)",
                             [(tracker_id, c) for c in call_ids])
 
-    def clear_pending(self, tracker_id: int) -> None:
+    def keep_pending_for_active(self, call_ids: list[str]) -> None:
+        """Remember ``call_ids`` for every active tracker, in one transaction: the journal an
+        import writes before its calls go live, so a kill before they are scored leaves them
+        pending (scored by the next import, ``workbench embed`` or ``ws.score_pending()``)."""
+        if not call_ids:
+            return
         with self.store.transaction() as con:
-            con.execute("DELETE FROM activation_pending WHERE tracker_id=?", (tracker_id,))
+            ids = [r["tracker_id"] for r in con.execute("SELECT tracker_id FROM activations WHERE active = 1")]
+            con.executemany("INSERT OR IGNORE INTO activation_pending(tracker_id, call_id) VALUES (?,?)",
+                            [(t, c) for t in ids for c in call_ids])
+
+    def clear_pending(self, tracker_id: int, call_ids: list[str]) -> None:
+        """Forget the pending calls just scored; calls another import added meanwhile stay."""
+        with self.store.transaction() as con:
+            con.executemany("DELETE FROM activation_pending WHERE tracker_id=? AND call_id=?",
+                            [(tracker_id, c) for c in call_ids])
 
     # -- the scoring rate this workspace measured, for backfill plans ------------------------------------------
     def rate(self) -> float | None:

@@ -149,6 +149,9 @@ OUTBOX = [
     "CREATE INDEX IF NOT EXISTS stream_deliveries_due ON stream_deliveries(status, next_attempt_at)",
 ]
 
+# A paused stream lists its new calls but tells no webhook or command about them.
+STREAM_PAUSE = ["ALTER TABLE streams ADD COLUMN paused INTEGER NOT NULL DEFAULT 0"]
+
 ARTEFACTS = [
     # What each version's model files hashed to when the workbench trained or imported it; kept
     # here, not in MLflow, whose server lets any local client rewrite artifacts and tags.
@@ -168,7 +171,7 @@ ARTEFACTS = [
 ]
 
 # Migration n (1-based) brings a database from user_version n-1 to n.
-MIGRATIONS: list[list[str]] = [TRACKERS, ACTIVATIONS, STREAMS, OUTBOX, ARTEFACTS]
+MIGRATIONS: list[list[str]] = [TRACKERS, ACTIVATIONS, STREAMS, OUTBOX, STREAM_PAUSE, ARTEFACTS]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -35,6 +35,17 @@ class StreamRows:
         by = "name" if order == "name" else "id"
         return [r["name"] for r in self.store.query(f"SELECT name FROM streams ORDER BY {by}")]
 
+    def set_paused(self, stream_id: int, paused: bool) -> None:
+        with self.store.transaction() as con:
+            con.execute("UPDATE streams SET paused=? WHERE id=?", (int(paused), stream_id))
+
+    def mark_notified(self, stream_id: int, call_ids: list[str]) -> None:
+        """Calls that need no notification (they entered while the stream was paused)."""
+        now = now_iso()
+        with self.store.transaction() as con:
+            con.executemany("UPDATE stream_calls SET notified_at=? WHERE stream_id=? AND call_id=?",
+                            [(now, stream_id, c) for c in call_ids])
+
     def set_search(self, stream_id: int, search: dict) -> None:
         with self.store.transaction() as con:
             con.execute("UPDATE streams SET search=? WHERE id=?", (dumps(search), stream_id))

@@ -8,6 +8,11 @@ Why generations: an import writes a complete new set of tables into a fresh fold
 flips CURRENT with os.replace. A reader (a Voila dashboard) either sees the old set or the new
 one, never half of each, and a failed import leaves CURRENT untouched. The two newest
 generations are kept, because a reader may still be opening the one before.
+
+Why staging: an import first *stages* its generation (written, not live), embeds its sentences
+and only then *publishes* it, so a reader of the live generation always finds every embedding.
+A staged generation left by a killed import is never live; the next writer discards it, and
+the workspace is as it was before that import.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -25,6 +31,14 @@ from workbench.core.files import atomic_write_text, file_lock
 from workbench.storage.store import now_iso
 
 _KEEP_GENERATIONS = 2  # the live one and the one before, which a reader may still be opening
+
+
+@dataclass(frozen=True)
+class StagedGeneration:
+    """A complete set of tables written but not live yet: ``folder`` becomes gen-<number> on publish."""
+
+    number: int
+    folder: Path
 
 
 class CorpusTables:
@@ -98,7 +112,13 @@ class CorpusTables:
 
     def write_generation(self, calls: pl.DataFrame, utterances: pl.DataFrame, sentences: pl.DataFrame) -> int:
         """Write a new generation and make it the live one (callers hold the write lock)."""
-        new = self.latest_generation() + 1
+        return self.publish(self.stage_generation(calls, utterances, sentences))
+
+    def stage_generation(self, calls: pl.DataFrame, utterances: pl.DataFrame,
+                         sentences: pl.DataFrame) -> StagedGeneration:
+        """Write a complete new generation that no reader sees until ``publish`` (callers hold
+        the write lock until they publish or discard it)."""
+        self.discard_abandoned()
         tmp = Path(tempfile.mkdtemp(prefix=".gen-tmp-", dir=self.tables_dir))
         try:
             calls.write_parquet(tmp / "calls.parquet")
@@ -107,22 +127,43 @@ class CorpusTables:
             for f in tmp.iterdir():  # make the data durable before the pointer names it
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())
-            os.replace(tmp, self._gen_dir(new))
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        atomic_write_text(self.tables_dir / "CURRENT", json.dumps({"generation": new, "written_at": now_iso()}))
-        self._prune(new)
+        return StagedGeneration(self.latest_generation() + 1, tmp)
+
+    def publish(self, staged: StagedGeneration) -> int:
+        """Make a staged generation the live one: one rename, then the CURRENT pointer."""
+        os.replace(staged.folder, self._gen_dir(staged.number))
+        atomic_write_text(self.tables_dir / "CURRENT",
+                          json.dumps({"generation": staged.number, "written_at": now_iso()}))
+        self._prune(staged.number)
         self.refresh()
-        return new
+        return staged.number
+
+    def discard(self, staged: StagedGeneration) -> None:
+        shutil.rmtree(staged.folder, ignore_errors=True)
+
+    def discard_abandoned(self) -> None:
+        """Remove what a killed import staged and never published (callers hold the write lock):
+        temporary folders, and a generation folder newer than CURRENT (killed between the two
+        steps of ``publish``). No reader ever opened them: readers follow CURRENT."""
+        live = self.latest_generation()
+        for d in self.tables_dir.glob("gen-*"):
+            if _generation_number(d) > live:
+                shutil.rmtree(d, ignore_errors=True)
+        for d in self.tables_dir.glob(".gen-tmp-*"):
+            shutil.rmtree(d, ignore_errors=True)
 
     def _prune(self, live: int) -> None:
         for d in self.tables_dir.glob("gen-*"):
-            try:
-                g = int(d.name.split("-")[1])
-            except (IndexError, ValueError):
-                continue
-            if g <= live - _KEEP_GENERATIONS:
+            if 0 < _generation_number(d) <= live - _KEEP_GENERATIONS:
                 shutil.rmtree(d, ignore_errors=True)
-        for d in self.tables_dir.glob(".gen-tmp-*"):  # left by a killed import
-            shutil.rmtree(d, ignore_errors=True)
+
+
+def _generation_number(folder: Path) -> int:
+    """The number in a ``gen-000042`` folder's name; 0 for a name that has none."""
+    try:
+        return int(folder.name.split("-")[1])
+    except (IndexError, ValueError):
+        return 0
