@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import zipfile
 from pathlib import Path
 
@@ -53,7 +54,15 @@ def register_as_the_previous_release_did(registry: TrackerRegistry, tracker_name
     mv = registry.client.create_model_version(model_name, source=logged.artifact_location, run_id=run_id,
                                               model_id=logged.model_id)
     registry.client.set_terminated(run_id, "FINISHED")
+    opened_after_an_upgrade(registry)
     return int(mv.version)
+
+
+def opened_after_an_upgrade(registry: TrackerRegistry) -> None:
+    """As when a store written by an earlier release is opened by this one: the workspace begins
+    recording model hashes now, after its versions were registered (they get theirs on first load)."""
+    with registry.artefacts.hashes.store.transaction() as con:
+        con.execute("UPDATE meta SET value=? WHERE key='artefact_hashes_since'", (str(int(time.time() * 1000)),))
 
 
 def test_the_previous_releases_model_reads_as_the_same_scores(legacy_model_dir):

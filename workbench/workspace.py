@@ -401,12 +401,20 @@ class Workspace:
         return [self.tracker(r.name) for r in self.services.activation.active()]
 
     # ------------------------------------------------------------------ bundles
+    def preview_bundle(self, path: str | Path, *, allow_unverified: bool = False) -> bundles.BundlePreview:
+        """What ``import_bundle`` would add (name, version, model, examples, tags, files), checked as
+        import checks it; nothing is written."""
+        return bundles.preview(path, allow_unverified=allow_unverified)
+
     def import_bundle(self, path: str | Path, *, name: str | None = None, publish: bool = True,
-                      filters: dict | None = None) -> Tracker:
+                      filters: dict | None = None, allow_unverified: bool = False) -> Tracker:
         """Create a tracker from a bundle (workbench.activation.bundles), with its model as a
         registered and (by default) published version. ``name`` renames it (e.g. when the name is
         taken); ``filters`` replaces the bundle's call filters when they name columns or values
-        this workspace does not have."""
+        this workspace does not have. A bundle that holds anything but data, or whose files do
+        not match its checksums.json, is refused before anything is written; one without
+        checksums.json (older bundles) only with ``allow_unverified=True``."""
+        bundles.preview(path, allow_unverified=allow_unverified)
         manifest = bundles.read_manifest(path)
         new_name = " ".join((name or manifest["name"]).split())
         bundles.check_importable(self._live, manifest, new_name)
@@ -415,7 +423,8 @@ class Workspace:
             warnings.simplefilter("ignore", SmallCorpusWarning)
             tracker = self.create_tracker(new_name, **bundles.tracker_arguments(manifest, filters))
         try:
-            restored = bundles.install(self._live, tracker.record, path, manifest, publish=publish)
+            restored = bundles.install(self._live, tracker.record, path, manifest, publish=publish,
+                                       allow_unverified=allow_unverified)
         except BaseException:
             # Leave no half-imported tracker behind: the import can simply be run again.
             self.delete_tracker(tracker.name, confirm=True)
@@ -479,7 +488,7 @@ class Workspace:
         if self._registry is None:
             from workbench.registry.versions import TrackerRegistry
 
-            self._registry = TrackerRegistry(self.mlruns_dir)
+            self._registry = TrackerRegistry(self.mlruns_dir, store=self.store)
         return self._registry
 
     def imports(self) -> pl.DataFrame:

@@ -81,7 +81,12 @@ def test_a_bundle_from_the_previous_release_imports_and_scores_as_before(live_ws
     from workbench.activation.scorer import load_scorer
     from workbench.registry.model_files import is_plain
 
-    t = live_ws.import_bundle(LEGACY_BUNDLE, name="Discount (previous release)")
+    from workbench.registry.bundle_files import BundleRefused
+
+    # Made before bundles carried checksums.json: imported only when the user says so.
+    with pytest.raises(BundleRefused, match="has no checksums.json"):
+        live_ws.import_bundle(LEGACY_BUNDLE, name="Discount (previous release)")
+    t = live_ws.import_bundle(LEGACY_BUNDLE, name="Discount (previous release)", allow_unverified=True)
     assert t.published_version == 1
     vectors, expected = legacy_expectation()
     np.testing.assert_array_equal(live_ws.registry.linear_model(t.name, version=1).score(vectors), expected)
@@ -116,7 +121,7 @@ def test_a_bundle_with_a_malicious_pickle_is_refused_and_leaves_nothing(live_ws,
         dst.write(payload, member)
     before = len(live_ws.trackers())
     with pytest.raises(UnsafeModelError) as e:
-        live_ws.import_bundle(evil, name="Evil")
+        live_ws.import_bundle(evil, name="Evil", allow_unverified=True)
     assert str(evil) in str(e.value) and member in str(e.value)
     assert not marker.exists()
     assert len(live_ws.trackers()) == before

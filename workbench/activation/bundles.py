@@ -7,6 +7,11 @@ TrackerRegistry.export_version) and its metrics::
     bundle.json            format, definition, settings, examples, version, embedding model, metrics
     tags.parquet           sentence_id, answer, round_number, strategy, text
     version/               model/, run/, version.json (TrackerRegistry.export_version)
+    checksums.json         the sha256 and size of every other file (workbench.registry.bundle_files)
+
+``preview`` shows what a bundle would add (name, version, model, examples, tags, files) after
+checking it as import does: only data inside, and every file as its checksums.json lists it. A
+bundle without checksums.json is refused unless ``allow_unverified=True``.
 
 Importing (``Workspace.import_bundle``, which creates the tracker and then calls ``install``)
 registers the version as the tracker's version in the target workspace's MLflow store and
@@ -21,9 +26,11 @@ The demo concepts ship as such bundles in ``workbench/pretrained/`` (``ws.import
 """
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 import zipfile
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -34,6 +41,7 @@ import polars as pl
 from workbench.activation.backfill import published_or_latest, record_definition, set_published
 from workbench.activation.context import LiveContext
 from workbench.core.errors import NotFoundError, ValidationError
+from workbench.registry.bundle_files import LEGACY_PICKLE, BundleFile, check_bundle, write_checksums
 from workbench.registry.legacy import UnsafeModelError
 from workbench.storage.store import loads
 from workbench.storage.trackers import TrainingStore
@@ -42,6 +50,7 @@ from workbench.trackers.records import TrackerRecord
 FORMAT = "workbench-tracker-bundle/1"
 SUFFIX = ".tracker.zip"
 PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+MODEL_JSON = "version/model/artifacts/linear_model.json"
 
 
 def export_bundle(ctx: LiveContext, record: TrackerRecord, path: str | Path, *, examples: list[str],
@@ -83,6 +92,7 @@ def export_bundle(ctx: LiveContext, record: TrackerRecord, path: str | Path, *, 
         ctx.registry.export_version(record.name, int(version), root / "version")
         tags.write_parquet(root / "tags.parquet")
         (root / "bundle.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+        write_checksums(root)
         partial = path.with_name(f".{path.name}.partial")
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zf:
             for f in sorted(root.rglob("*")):
@@ -109,6 +119,55 @@ def read_manifest(path: str | Path) -> dict:
     return manifest
 
 
+@dataclass(frozen=True)
+class BundlePreview:
+    """What importing a bundle would add, read from the bundle without running anything in it."""
+
+    path: Path
+    name: str
+    version: int
+    round: int | None
+    model: str
+    embedding_model: str
+    examples: list[str]
+    tags: int
+    metrics: dict = field(default_factory=dict)
+    exported_at: str = ""
+    exported_from: str = ""
+    verified: bool = False  # checksums.json present and every file matches it
+    files: list[BundleFile] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"Bundle {self.path}: tracker '{self.name}' version {self.version}"
+                 + (f" (round {self.round})" if self.round is not None else ""),
+                 f"  model: {self.model}", f"  embeddings: {self.embedding_model}",
+                 f"  exported {self.exported_at or '(unknown)'} from {self.exported_from or '(unknown)'}",
+                 f"  {len(self.examples)} examples, {self.tags} tags",
+                 "  files: " + ("verified against checksums.json" if self.verified else "NOT verified (no checksums.json)")]
+        lines += [f"    {f.size:>10,}  {f.name}" for f in self.files]
+        return "\n".join(lines)
+
+
+def preview(path: str | Path, *, allow_unverified: bool = False) -> BundlePreview:
+    """What ``Workspace.import_bundle`` would add from the bundle at ``path``; checks the bundle as
+    import does (BundleRefused otherwise: see workbench.registry.bundle_files)."""
+    manifest = read_manifest(path)
+    with zipfile.ZipFile(path) as zf:
+        files, verified = check_bundle(zf, path, allow_unverified=allow_unverified)
+        names = {f.name for f in files}
+        tags = pl.read_parquet(io.BytesIO(zf.read("tags.parquet"))).height if "tags.parquet" in names else 0
+    model = ("linear classifier over sentence embeddings, plain JSON" if MODEL_JSON in names else
+             "linear classifier, an older bundle's pickle (read by the restricted reader, never unpickled freely)"
+             if LEGACY_PICKLE in names else "none found")
+    if any(n.startswith("version/model/") and n.endswith("/modules.json") for n in names):  # a sentence-transformers folder
+        model += ", with its own fine-tuned encoder"
+    return BundlePreview(
+        path=Path(path), name=manifest["name"], version=int(manifest["version"]), round=manifest.get("round"),
+        model=model, embedding_model=manifest["embedding_model"], examples=list(manifest.get("examples") or []),
+        tags=tags, metrics=dict(manifest.get("metrics") or {}), exported_at=str(manifest.get("exported_at", "")),
+        exported_from=str(manifest.get("exported_from", "")), verified=verified, files=files)
+
+
 def check_importable(ctx: LiveContext, manifest: dict, name: str) -> None:
     """Refuse a bundle made with other embeddings, or whose name is taken, before anything is written."""
     if manifest["embedding_model"] != ctx.embedder.model_id:
@@ -130,15 +189,18 @@ def tracker_arguments(manifest: dict, filters: dict | None) -> dict:
             "seed": int((manifest.get("settings") or {}).get("seed", 0))}
 
 
-def install(ctx: LiveContext, record: TrackerRecord, path: str | Path, manifest: dict, *, publish: bool = True) -> int:
+def install(ctx: LiveContext, record: TrackerRecord, path: str | Path, manifest: dict, *, publish: bool = True,
+            allow_unverified: bool = False) -> int:
     """Give the newly created tracker ``record`` the bundle's settings, tags and version (registered,
-    and published unless ``publish=False``); returns how many tags were restored."""
+    and published unless ``publish=False``); returns how many tags were restored. The bundle's
+    files are checked again as they are extracted (see ``preview``)."""
     extra = {k: v for k, v in (manifest.get("settings") or {}).items() if k != "seed"}
     if extra:
         ctx.catalog.update_settings(record.id, {**record.settings, **extra})
     with tempfile.TemporaryDirectory(prefix="workbench-bundle-") as tmp:
         root = Path(tmp)
         with zipfile.ZipFile(path) as zf:
+            check_bundle(zf, path, allow_unverified=allow_unverified)
             _safe_extract(zf, root)
         try:
             registered = ctx.registry.import_version(record.name, root / "version")

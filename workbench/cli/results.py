@@ -12,7 +12,8 @@
     workbench streams create NAME [--tracker T]... [--filter C=V]... [--webhook URL | --command CMD]   save a search
     workbench streams delete|pause|resume NAME   delete a stream; stop or restart sending its new calls
     workbench streams allow-private NAME [--refuse]   let a stream's webhook reach a private address
-    workbench bundle export TRACKER FILE | bundle import FILE [--name NAME] | bundle pretrained [NAME]...
+    workbench bundle export TRACKER FILE | bundle pretrained [NAME]...
+    workbench bundle import FILE [--name NAME] [--dry-run] [--allow-unverified]
 """
 from __future__ import annotations
 
@@ -197,7 +198,13 @@ def cmd_bundle(args) -> int:
     if args.bundle_command == "export":
         print(f"Wrote {ws.tracker(args.tracker).export_bundle(args.file, version=args.version)}")
     elif args.bundle_command == "import":
-        t = ws.import_bundle(args.file, name=args.name, publish=not args.no_publish)
+        # What it will add, checked as the import checks it, before anything is written.
+        print(ws.preview_bundle(args.file, allow_unverified=args.allow_unverified))
+        if args.dry_run:
+            print("Dry run: nothing imported.")
+            return 0
+        t = ws.import_bundle(args.file, name=args.name, publish=not args.no_publish,
+                             allow_unverified=args.allow_unverified)
         print(f"Imported '{t.name}' (version {t.published_version} published). Activate it with "
               f"`workbench backfill '{t.name}'`.")
     else:
@@ -314,6 +321,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("file", type=Path)
     b.add_argument("--name", default=None, help="import under another name")
     b.add_argument("--no-publish", action="store_true")
+    b.add_argument("--dry-run", action="store_true", help="show what the bundle would add, check it, import nothing")
+    b.add_argument("--allow-unverified", action="store_true",
+                   help="accept a bundle without checksums.json (made by an older workbench); it is still read as data only")
     b = bsub.add_parser("pretrained", help="list the shipped pre-trained trackers, or import some")
     b.add_argument("names", nargs="*")
     b.add_argument("--all", action="store_true", help="import all of them")

@@ -69,3 +69,17 @@ class ConcurrentChangeError(WorkbenchError):
         self.where = where
         self.what = what
         super().__init__(f"{where}: {what}. Nothing of this change was written; run it again.")
+
+
+class ArtefactChanged(WorkbenchError, ValueError):
+    """A version's model file that is not the one the workbench recorded when it trained or
+    imported the version (replaced through MLflow's artifact API, or by hand). Loading it could run
+    whatever it now holds, so the workbench refuses; names the tracker, version and file."""
+
+    def __init__(self, tracker: str, version: int, file: str, problem: str, fix: str | None = None) -> None:
+        self.tracker = tracker
+        self.version = version
+        self.file = file
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"tracker '{tracker}' version {version}: {file} {problem}" + (f". {fix}" if fix else ""))

@@ -31,3 +31,5 @@ def rename_tracker(registry, old_name: str, new_name: str) -> None:
     except MlflowException as e:
         if e.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
+    # The versions' recorded model hashes follow, so they keep being checked under the new name.
+    registry.artefacts.rename(old_model, new_model)

@@ -17,6 +17,10 @@ registry needs) and `artifacts/`. Everything goes through an `MlflowClient` boun
 (workbench.registry.mlflow_store). MLflow records absolute locations, so opening a store that was
 copied or moved with its workspace first points them at its own folder
 (workbench.registry.relocation).
+
+Every model folder is hashed when a version is trained or imported, and checked before any read
+of it (``_model_dir``): a file changed since, through MLflow's artifact API or by hand, raises
+ArtefactChanged (workbench.registry.artefacts).
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from workbench.core.errors import NotFoundError, ValidationError
 from workbench.registry import transfer
+from workbench.registry.artefacts import VersionArtefacts
 from workbench.registry.linear_model import LinearTrackerModel
 from workbench.registry.mlflow_store import MlflowStore, TrainingRecord
 from workbench.registry.model_files import encoder_dir, is_plain, read_model, save_plain_copy, write_run_artifacts
@@ -58,6 +63,7 @@ from workbench.registry.names import (
 )
 from workbench.registry.recovery import end_stale_runs
 from workbench.registry.relocation import relocate
+from workbench.storage.store import Store
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -95,7 +101,9 @@ def _to_datetime(ms: int | None) -> datetime | None:
 class TrackerRegistry:
     """MLflow runs, versions and aliases of a workspace's trackers."""
 
-    def __init__(self, mlruns_dir: Path | str) -> None:
+    def __init__(self, mlruns_dir: Path | str, *, store: Store | None = None) -> None:
+        """``store``: the workspace's database, where the versions' model hashes are recorded;
+        by default the one of the workspace ``mlruns_dir`` belongs to (``../data/workbench.sqlite``)."""
         self.root = Path(mlruns_dir).expanduser().resolve()
         self.artifacts_dir = self.root / "artifacts"
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
@@ -111,6 +119,9 @@ class TrackerRegistry:
         self.store = MlflowStore(self.client, self.artifacts_dir)
         # Runs of trainings killed with the process (kill -9) would show RUNNING for ever.
         self.ended_runs = end_stale_runs(self.client)
+        # Outside mlruns/: MLflow's server lets any local client rewrite what is under it.
+        self.artefacts = VersionArtefacts(store or Store(self.root.parent / "data" / "workbench.sqlite"),
+                                          self.artifacts_dir.as_uri())
 
     def __repr__(self) -> str:
         return f"TrackerRegistry({str(self.root)!r})"
@@ -160,10 +171,14 @@ class TrackerRegistry:
                 run_dir = Path(tmp, "run")
                 write_run_artifacts(run_dir, tags_table, figures or {}, extra_artifacts or {})
                 self.client.log_artifacts(run.run_id, str(run_dir))
-            return self.store.register_version(
+            record = self.store.register_version(
                 run, model, tracker_name=tracker_name, model_name=model_name, params=run_params,
                 metrics=run_metrics, version_tags={TAG_TRACKER: tracker_name, **round_tag},
                 description=description, encoder=None if encoder is None else Path(encoder))
+            # At once, before the run ends: a version left unrecorded by a kill is only adopted
+            # on its first load (workbench.registry.artefacts).
+            self._record_artefacts(tracker_name, record.version, "trained")
+            return record
 
     # -- reading back -------------------------------------------------------------------------
     def versions(self, tracker_name: str) -> list[VersionInfo]:
@@ -263,19 +278,19 @@ class TrackerRegistry:
         """A version's classifier as plain data, read from its model folder (a legacy pickle
         through the restricted reader); no pyfunc is loaded. Without version or alias: the latest."""
         mv = self._resolve_version(tracker_name, version, alias)
-        return read_model(self._model_dir(mv))
+        return read_model(self._model_dir(tracker_name, mv))
 
     def encoder_path(self, tracker_name: str, version: int | None = None, alias: str | None = None) -> Path | None:
         """The folder of a deep-trained version's own encoder (a sentence-transformers model that
         its classifier's embeddings come from), or None for a version trained on the
         workspace's embeddings. Without version or alias: the latest."""
-        return encoder_dir(self._model_dir(self._resolve_version(tracker_name, version, alias)))
+        return encoder_dir(self._model_dir(tracker_name, self._resolve_version(tracker_name, version, alias)))
 
     def model_path(self, tracker_name: str, version: int | None = None, alias: str | None = None) -> str:
         """The location (a file URI) of a version's pyfunc model, loadable without the workbench.
         A version stored before models were plain data is served from a plain copy."""
         mv = self._resolve_version(tracker_name, version, alias)
-        model_dir = self._model_dir(mv)
+        model_dir = self._model_dir(tracker_name, mv)
         if is_plain(model_dir):
             return model_dir.as_uri()
         return self._plain_copy(mv, model_dir, tracker_name).as_uri()
@@ -290,10 +305,22 @@ class TrackerRegistry:
         # A file URI, not models:/…, so loading never consults MLflow's global tracking URI.
         return mlflow.pyfunc.load_model(self.model_path(tracker_name, version, alias))
 
-    def _model_dir(self, mv) -> Path:
-        """The local folder of a version's model; the registry only ever writes file URIs."""
+    def _model_dir(self, tracker_name: str, mv) -> Path:
+        """The local folder of a version's model, checked against the hashes recorded when the
+        version was written (ArtefactChanged otherwise). Every read of a version's model goes
+        through here: linear_model, encoder_path, model_path (load_model, exports)."""
+        folder = self._stored_dir(mv)
+        self.artefacts.verify(tracker_name, mv, folder)
+        return folder
+
+    def _stored_dir(self, mv) -> Path:
+        """Where a version's model folder is; the registry only ever writes file URIs."""
         uri = urlparse(self.client.get_model_version_download_uri(mv.name, mv.version))
         return Path(url2pathname(uri.path))
+
+    def _record_artefacts(self, tracker_name: str, version: int, how: str) -> None:
+        mv = self.store.model_version(registered_model_name(tracker_name), version, tracker_name)
+        self.artefacts.record(mv, self._stored_dir(mv), how)
 
     def _plain_copy(self, mv, legacy_dir: Path, tracker_name: str) -> Path:
         """A plain-data copy of a legacy version's pyfunc, made once. The original folder stays
@@ -339,6 +366,7 @@ class TrackerRegistry:
         `mlflow gc`. The experiment is renamed first so a new tracker may take the name.
         Returns whether anything was there to delete."""
         model_name = registered_model_name(tracker_name)
+        self.artefacts.forget(model_name)
         found = False
         try:
             self.client.delete_registered_model(model_name)
@@ -358,8 +386,6 @@ class TrackerRegistry:
         return found
 
     # -- bundles ------------------------------------------------------------------------------
-
-    # -- bundles ------------------------------------------------------------------------------
     def export_version(self, tracker_name: str, version: int, dest_dir: Path | str) -> Path:
         """Copy a version out of the store into `dest_dir` (see workbench.registry.transfer)."""
         return transfer.export_version(self, tracker_name, version, dest_dir)
@@ -367,7 +393,9 @@ class TrackerRegistry:
     def import_version(self, tracker_name: str, src_dir: Path | str) -> TrainingRecord:
         """Register an exported version as the next version of `tracker_name` in this store
         (see workbench.registry.transfer); a legacy model is read safely and stored as plain data."""
-        return transfer.import_version(self, tracker_name, src_dir)
+        record = transfer.import_version(self, tracker_name, src_dir)
+        self._record_artefacts(tracker_name, record.version, "imported")
+        return record
 
 
 def _check_training_inputs(model: Any, tags_table: Any, figures: Mapping[str, Any],

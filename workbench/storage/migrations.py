@@ -152,8 +152,26 @@ OUTBOX = [
 # A paused stream lists its new calls but tells no webhook or command about them.
 STREAM_PAUSE = ["ALTER TABLE streams ADD COLUMN paused INTEGER NOT NULL DEFAULT 0"]
 
+ARTEFACTS = [
+    # What each version's model files hashed to when the workbench trained or imported it; kept
+    # here, not in MLflow, whose server lets any local client rewrite artifacts and tags.
+    """CREATE TABLE IF NOT EXISTS artefact_hashes (
+        model_name TEXT NOT NULL,          -- MLflow registered model of the tracker
+        version INTEGER NOT NULL,
+        model_id TEXT NOT NULL,            -- MLflow logged model behind the version
+        files TEXT NOT NULL,               -- JSON {path in the model folder: sha256}
+        recorded_how TEXT NOT NULL,        -- trained, imported, first load
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (model_name, version)
+    )""",
+    # When recording began (ms since 1970, MLflow's clock): a version registered later without a
+    # record did not come from the workbench, one registered before is recorded on first load.
+    """INSERT OR IGNORE INTO meta (key, value)
+       VALUES ('artefact_hashes_since', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))""",
+]
+
 # Migration n (1-based) brings a database from user_version n-1 to n.
-MIGRATIONS: list[list[str]] = [TRACKERS, ACTIVATIONS, STREAMS, OUTBOX, STREAM_PAUSE]
+MIGRATIONS: list[list[str]] = [TRACKERS, ACTIVATIONS, STREAMS, OUTBOX, STREAM_PAUSE, ARTEFACTS]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
