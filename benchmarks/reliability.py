@@ -80,12 +80,12 @@ def run_webhooks(workdir: Path) -> dict:
     return run_webhook_cases(workdir)
 
 
-def run_artefacts(workdir: Path, embedder) -> dict | None:
+def run_artefacts(workdir: Path) -> dict | None:
     try:
         from tests.reliability.artefact_cases import run_artefact_cases
     except ImportError:
         return None
-    return run_artefact_cases(workdir, embedder)
+    return run_artefact_cases(workdir, through_mlflow_server=True)
 
 
 def summary(families: dict) -> dict:
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             elif family == "webhooks":
                 families["webhooks"] = run_webhooks(folder)
             elif family == "artefacts":
-                families["artefacts"] = run_artefacts(folder, embedder)
+                families["artefacts"] = run_artefacts(folder)
             print(f"{family}: {time.perf_counter() - t0:.0f} s {json.dumps(families.get(family), default=str)}",
                   flush=True)
     results = {"argv": argv if argv is not None else sys.argv[1:], "machine": f"{platform.machine()}, "

@@ -6,8 +6,6 @@ the name they were trained under, as a record of history.
 """
 from __future__ import annotations
 
-from mlflow.exceptions import MlflowException
-
 from workbench.registry.names import TAG_MODEL_NAME, TAG_NOTE, TAG_TRACKER, experiment_name, registered_model_name
 
 
@@ -26,6 +24,8 @@ def rename_tracker(registry, old_name: str, new_name: str) -> None:
                                   f"(called “{old_name}” before).")
     if old_model == new_model:
         return
+    from mlflow.exceptions import MlflowException  # here: opening a workspace must not load MLflow
+
     try:
         client.rename_registered_model(old_model, new_model)
     except MlflowException as e:
