@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import wait_for_widgets
-from tests.demo_workspace import copy_with_tracker
+from tests.demo_workspace import DEMO_TRACKER, copy_with_tracker
 
 pytestmark = pytest.mark.browser
 
@@ -35,10 +35,10 @@ def dashboards(workspace):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("WORKBENCH_TRACKER", raising=False)
-        server = start_voila([NOTEBOOKS / "04_performance_overview.ipynb", NOTEBOOKS / "05_tracker_results.ipynb"],
-                             workspace, show_tracebacks=True)
+        server = start_voila([NOTEBOOKS / "04_performance_overview.ipynb", NOTEBOOKS / "05_tracker_results.ipynb",
+                              NOTEBOOKS / "07_initiative_board.ipynb"], workspace, show_tracebacks=True)
     with server:
-        yield dict(zip(("04", "05"), server.urls))
+        yield dict(zip(("04", "05", "07"), server.urls))
 
 
 def test_performance_overview_dashboard(dashboards, page, screenshot_dir):
@@ -53,6 +53,23 @@ def test_performance_overview_dashboard(dashboards, page, screenshot_dir):
     page.screenshot(path=str(screenshot_dir / "04_performance_overview.png"), full_page=True)
 
 
+def test_activating_from_the_overview_shows_the_plan_and_the_warning_first(dashboards, workspace, page):
+    """The overview's Activate panel: the first click shows the plan and the concerns (2 rounds
+    of the 4 of a basic model), "Activate anyway" activates. The results and board tests below
+    then read the live results."""
+    from workbench import Workspace
+
+    page.goto(dashboards["04"])
+    wait_for_widgets(page, timeout=RENDER_TIMEOUT_S)
+    page.get_by_role("button", name="Activate", exact=True).click()
+    page.get_by_text("Before you activate it:").wait_for(timeout=60_000)
+    assert page.get_by_text("Only 2 rounds tagged").count() == 1 and page.get_by_text("sentences in scope").count()
+    assert not Workspace(workspace).tracker(DEMO_TRACKER).is_active
+    page.get_by_role("button", name="Activate anyway").click()
+    page.get_by_text("is active with version").wait_for(timeout=RENDER_TIMEOUT_S * 1000)
+    assert Workspace(workspace).tracker(DEMO_TRACKER).is_active
+
+
 def test_tracker_results_dashboard(dashboards, page, screenshot_dir):
     page.goto(dashboards["05"])
     wait_for_widgets(page, timeout=RENDER_TIMEOUT_S)
@@ -60,6 +77,17 @@ def test_tracker_results_dashboard(dashboards, page, screenshot_dir):
     assert page.locator("img.wb-figure").count() == 3
     assert page.get_by_text("Calls that mention it (most mentions first)").count() == 1
     page.screenshot(path=str(screenshot_dir / "05_tracker_results.png"), full_page=True)
+
+
+def test_initiative_board_dashboard(dashboards, page, screenshot_dir):
+    page.goto(dashboards["07"])
+    wait_for_widgets(page, timeout=RENDER_TIMEOUT_S)
+    page.get_by_text("Initiative board", exact=True).first.wait_for(timeout=60_000)
+    page.locator("img.wb-figure").first.wait_for(timeout=60_000)
+    assert page.locator("img.wb-figure").count() == 1 and page.get_by_text(DEMO_TRACKER).count() >= 1
+    page.get_by_role("button", name="Per team").click()
+    page.wait_for_function("() => document.querySelectorAll('table.wb-table tr').length > 2", timeout=60_000)
+    page.screenshot(path=str(screenshot_dir / "07_initiative_board.png"), full_page=True)
 
 
 def test_tagging_in_the_browser_reaches_the_workspace(workspace, page, screenshot_dir, monkeypatch):
