@@ -63,7 +63,7 @@ def cmd_demo(args) -> int:
 
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-DASHBOARDS = ("04_performance_overview.ipynb", "05_tracker_results.ipynb")
+DASHBOARDS = ("04_performance_overview.ipynb", "05_tracker_results.ipynb", "07_initiative_board.ipynb")
 
 
 def _notebooks_dir() -> Path:
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None)
     p.set_defaults(func=cmd_mlflow)
 
-    p = sub.add_parser("screenshots", help="PNG screenshots of the tagging screen and both dashboards (headless Chromium)")
+    p = sub.add_parser("screenshots", help="PNG screenshots of the tagging screen and the dashboards (headless Chromium)")
     p.add_argument("--out", default="docs/screenshots", help="folder for the PNGs (default: docs/screenshots)")
     p.set_defaults(func=cmd_screenshots)
 
