@@ -80,12 +80,13 @@ def test_default_end_date_is_today_utc(tmp_path):
 
 def test_frames_match_the_import_schema(full):
     _, calls, utts, labels, _ = full
-    expected_calls = {**CALLS_REQUIRED, **{k: t for k, (t, _) in CALLS_OPTIONAL.items()}}
+    # the import format's columns, and the optional deal_id that deal activity follows
+    expected_calls = {**CALLS_REQUIRED, **{k: t for k, (t, _) in CALLS_OPTIONAL.items()}, "deal_id": pl.String()}
     assert dict(calls.schema) == expected_calls
     assert dict(utts.schema) == UTTERANCES_REQUIRED
     assert dict(labels.schema) == {"call_id": pl.String(), "utterance_id": pl.Int64(), "labels": pl.List(pl.String())}
     for col in calls.columns:
-        if col != "deal_stage":  # the only column the generator leaves null on purpose
+        if col not in ("deal_stage", "deal_id"):  # null on purpose: internal calls about no deal
             assert calls[col].null_count() == 0, col
     assert "deal_stage" in CALLS_NULLABLE
     assert utts.null_count().sum_horizontal().item() == 0

@@ -85,7 +85,9 @@ def test_finishing_a_round_trains_a_new_version_and_offers_the_next_round(demo_w
     assert "model version <b>1</b>" in view.status.value and not view.next_button.disabled
 
     view.overview_button.click()
-    assert len(view.after.children) == 1 and "Precision" in view.after.children[0].children[0].value
+    overview = view.after.children
+    assert len(overview) == 1 and "Precision" in overview[0].children[1].value  # under the (hidden) banner
+    assert overview[0].children[0].layout.display == "none"  # never activated: nothing unpublished
 
     assert not view.verify_button.disabled
     view.next_button.click()
