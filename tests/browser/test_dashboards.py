@@ -61,7 +61,7 @@ def test_activating_from_the_overview_shows_the_plan_and_the_warning_first(dashb
 
     page.goto(dashboards["04"])
     wait_for_widgets(page, timeout=RENDER_TIMEOUT_S)
-    page.get_by_role("button", name="Activate", exact=True).click()
+    page.get_by_role("button", name="Activate").click()  # the icon glyph is part of its accessible name
     page.get_by_text("Before you activate it:").wait_for(timeout=60_000)
     assert page.get_by_text("Only 2 rounds tagged").count() == 1 and page.get_by_text("sentences in scope").count()
     assert not Workspace(workspace).tracker(DEMO_TRACKER).is_active
