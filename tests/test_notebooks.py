@@ -87,7 +87,7 @@ def test_notebook_runs_top_to_bottom(name, workspace, monkeypatch):
     elif name.startswith("05"):
         assert f"{DEMO_TRACKER}</h2>" in state and state.count("data:image/png") == 3
     elif name.startswith("07"):  # after 06 activated the demo tracker in this module's workspace
-        assert "Initiative board" in state and DEMO_TRACKER in state and "data:image/png" in state
+        assert "Per team" in state and DEMO_TRACKER in state and "data:image/png" in state
         assert "Choose a deal" in state and "DEAL-" in state
     elif name.startswith("06"):
         text = json.dumps([o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in outputs(nb)])

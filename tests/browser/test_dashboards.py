@@ -82,11 +82,10 @@ def test_tracker_results_dashboard(dashboards, page, screenshot_dir):
 def test_initiative_board_dashboard(dashboards, page, screenshot_dir):
     page.goto(dashboards["07"])
     wait_for_widgets(page, timeout=RENDER_TIMEOUT_S)
-    page.get_by_text("Initiative board", exact=True).first.wait_for(timeout=60_000)
     page.locator("img.wb-figure").first.wait_for(timeout=60_000)
     assert page.locator("img.wb-figure").count() == 1 and page.get_by_text(DEMO_TRACKER).count() >= 1
     page.get_by_role("button", name="Per team").click()
-    page.wait_for_function("() => document.querySelectorAll('table.wb-table tr').length > 2", timeout=60_000)
+    page.locator("table.wb-table th", has_text="team").first.wait_for(timeout=60_000)
     page.screenshot(path=str(screenshot_dir / "07_initiative_board.png"), full_page=True)
 
 

@@ -40,7 +40,7 @@ class InitiativeBoardView:
         self.deal_view = html_block("" if deals else "<p class='wb-muted'>The calls carry no deal_id: import one "
                                                      "with the calls to follow deals here.</p>")
         self.board = None
-        self.widget = widgets.VBox([html_block("<h2>Initiative board</h2>"), self.trackers, self.by, self.figure,
+        self.widget = widgets.VBox([self.trackers, self.by, self.figure,
                                     self.table, html_block("<h3>Deal activity</h3>"), self.deal, self.deal_view])
         self.render()
 
