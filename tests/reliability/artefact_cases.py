@@ -23,6 +23,7 @@ from typing import Callable
 import joblib
 import pandas as pd
 
+from workbench.core.files import zip_folder
 from workbench.core.errors import ArtefactChanged, WorkbenchError
 from workbench.registry.bundle_files import CHECKSUMS_FILE, write_checksums
 
@@ -62,10 +63,7 @@ def edited_bundle(source: Path, dest: Path, edit: Edit, marker: Path, *, rewrite
     edit(folder, marker)
     if rewrite_checksums:
         write_checksums(folder)
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                zf.write(path, path.relative_to(folder).as_posix())
+    zip_folder(folder, dest)
     shutil.rmtree(folder)
     return dest
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.activation.conftest import AS_OF
-from tests.demo_workspace import DEMO_TRACKER, demo_workspace, private_copy
+from tests.demo_workspace import DEMO_TRACKER
 from tests.test_legacy_models import opened_after_an_upgrade
 from tests.reliability.artefact_cases import (
     BUNDLE_CASES,
@@ -23,20 +23,6 @@ from tests.reliability.artefact_cases import (
 )
 from workbench.core.errors import ArtefactChanged, WorkbenchError
 from workbench.registry.bundle_files import CHECKSUMS_FILE, BundleRefused
-
-
-@pytest.fixture
-def live_ws(tmp_path_factory, tmp_path, embedder, request):
-    """A private copy of the session's trained demo workspace (tests/demo_workspace.py)."""
-    from workbench import Workspace
-
-    template = demo_workspace(tmp_path_factory, embedder, getattr(request.config, "cache", None))
-    return Workspace(private_copy(template, tmp_path / "ws"), model=embedder)
-
-
-@pytest.fixture
-def tracker(live_ws):
-    return live_ws.tracker(DEMO_TRACKER)
 
 
 def _case(label_start: str):

@@ -40,6 +40,7 @@ import polars as pl
 
 from workbench.activation.backfill import published_or_latest, record_definition, set_published
 from workbench.activation.context import LiveContext
+from workbench.core.files import zip_folder
 from workbench.core.errors import NotFoundError, ValidationError
 from workbench.registry.bundle_files import LEGACY_PICKLE, BundleFile, check_bundle, write_checksums
 from workbench.registry.legacy import UnsafeModelError
@@ -94,10 +95,7 @@ def export_bundle(ctx: LiveContext, record: TrackerRecord, path: str | Path, *, 
         (root / "bundle.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
         write_checksums(root)
         partial = path.with_name(f".{path.name}.partial")
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zf:
-            for f in sorted(root.rglob("*")):
-                if f.is_file():
-                    zf.write(f, f.relative_to(root).as_posix())
+        zip_folder(root, partial)
         partial.replace(path)
     return path
 

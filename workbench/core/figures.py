@@ -35,3 +35,11 @@ class PlainTextFigure(Figure):
 def plain_text_figure(**kwargs: Any) -> PlainTextFigure:
     """The figure every workbench plot is built on; keyword arguments as for matplotlib's Figure."""
     return PlainTextFigure(**kwargs)
+
+
+def slant_long_axis(ax: Any, n_labels: int, limit: int = 6) -> None:
+    """Slant the x tick labels when there are more than ``limit``, so long names do not overlap."""
+    if n_labels > limit:
+        for label in ax.get_xticklabels():
+            label.set_rotation(45)
+            label.set_ha("right")

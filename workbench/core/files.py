@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -68,3 +69,14 @@ def try_file_lock(path: str | Path) -> Iterator[bool]:
             yield True
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def zip_folder(folder: str | Path, dest: str | Path) -> Path:
+    """Write every file under ``folder`` into the zip ``dest``, by its path relative to ``folder``
+    (sorted, so the same files give the same archive order)."""
+    folder = Path(folder)
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(folder).as_posix())
+    return Path(dest)

@@ -52,7 +52,7 @@ class InitiativeBoard:
 
     def plot(self, by: str = "month") -> "Figure":
         """Lines over months, grouped bars per team or rep; names drawn as typed (no mathtext)."""
-        from workbench.core.figures import plain_text_figure
+        from workbench.core.figures import plain_text_figure, slant_long_axis
 
         wide = self.wide(by)
         labels = [str(x) for x in wide[by].to_list()]
@@ -71,10 +71,7 @@ class InitiativeBoard:
         ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
         ax.set_ylabel("share of calls that mention it")
         ax.set_xlabel(by)
-        if len(labels) > 6:
-            for label in ax.get_xticklabels():
-                label.set_rotation(45)
-                label.set_ha("right")
+        slant_long_axis(ax, len(labels))
         ax.legend(fontsize=8, loc="best")
         ax.set_title(f"Share of calls that mention each tracker, per {by}")
         return fig

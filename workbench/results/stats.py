@@ -69,7 +69,7 @@ class TeamStats:
     def plot(self, by: str = "team") -> "Figure":
         """Two panels: share of calls with a mention, and mentions per call."""
         # Team and rep names are the user's data: plain text, never mathtext.
-        from workbench.core.figures import plain_text_figure
+        from workbench.core.figures import plain_text_figure, slant_long_axis
 
         frame = self.table(by)
         labels = [str(x) for x in frame[by].to_list()]
@@ -83,10 +83,7 @@ class TeamStats:
         ax2.bar(labels, frame["mentions_per_call"].to_list(), color="#e08a2c")
         ax2.set_ylabel("mentions per call")
         ax2.set_xlabel(by)
-        if len(labels) > 6:
-            for label in ax2.get_xticklabels():
-                label.set_rotation(45)
-                label.set_ha("right")
+        slant_long_axis(ax2, len(labels))
         version = f" (version {self.version})" if self.version is not None else ""
         fig.suptitle(f"{self.tracker}{version}: mentions per {by}")
         return fig
