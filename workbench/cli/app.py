@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-train", action="store_true", help="stop after embedding")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("dashboards", help="serve the performance-overview and results dashboards (Voila, 127.0.0.1)")
+    p = sub.add_parser("dashboards", help="serve the performance-overview, results and initiative-board dashboards (Voila, 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     p.set_defaults(func=cmd_dashboards)
     p = sub.add_parser("lab", help="open JupyterLab on the notebooks (127.0.0.1)")

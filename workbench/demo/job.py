@@ -61,8 +61,8 @@ def run_demo(
     print(ws.info())
     print(f"\nDone in {time.perf_counter() - t0:.0f} s. Next:")
     print("  workbench tag 'Asking for a discount'   tag another round in the terminal")
-    print("  workbench lab                           the notebooks in JupyterLab (01 to 06)")
-    print("  workbench dashboards                    the performance and results dashboards (Voila)")
+    print("  workbench lab                           the notebooks in JupyterLab (01 to 07)")
+    print("  workbench dashboards                    the overview, results and initiative board dashboards (Voila)")
     print("  workbench mlflow                        every run and model version in the MLflow UI")
     return ws
 
