@@ -74,3 +74,35 @@ def test_a_copied_workspace_works_after_the_original_is_deleted(tmp_path_factory
     db = moved / "data" / "workbench.sqlite"
     assert [f for f in _files_naming(moved, str(original)) if not f.startswith(db.name, len("data/"))] == []
     assert _columns_naming(db, str(original)) <= {("imports", "calls_source"), ("imports", "utterances_source")}
+
+
+def test_the_mlflow_ui_started_on_a_copy_serves_the_copy(tmp_path_factory, tmp_path, embedder, request):
+    """`workbench mlflow` on a copied folder: the server's model versions and their artifacts are
+    the copy's, before anything else has opened it (the UI's start rewrites the locations)."""
+    import json
+    import re
+    import urllib.request
+
+    from workbench.registry.versions import registered_model_name
+    from workbench.serve.servers import start_mlflow_ui
+
+    template = demo_workspace(tmp_path_factory, embedder, getattr(request.config, "cache", None))
+    copy = tmp_path / "copy"
+    shutil.copytree(template, copy, ignore=shutil.ignore_patterns("*.lock"))
+    model = registered_model_name(DEMO_TRACKER)
+    with start_mlflow_ui(copy / "mlruns") as server:
+        url = f"{server.base_url}/api/2.0/mlflow/model-versions/search?filter=" + urllib.request.quote(
+            f"name='{model}'")
+        body = urllib.request.urlopen(url, timeout=30).read().decode()
+        versions = json.loads(body)["model_versions"]
+        assert sorted(int(v["version"]) for v in versions) == [1, 2]
+        locations = re.findall(r"file://[^\"]+", body)
+        home = (copy / "mlruns").resolve().as_uri()
+        assert locations and all(loc.startswith(home) for loc in locations), locations
+        assert str(template.resolve()) not in body
+        # A version's files download from the copy through the server's artifact API.
+        model_file = next((copy / "mlruns" / "artifacts").rglob("MLmodel"))
+        relative = model_file.relative_to(copy / "mlruns" / "artifacts").as_posix()
+        got = urllib.request.urlopen(f"{server.base_url}/api/2.0/mlflow-artifacts/artifacts/{relative}",
+                                     timeout=30).read()
+        assert got == model_file.read_bytes() and str(template.resolve()).encode() not in got
