@@ -31,6 +31,10 @@ def test_search_by_tracker_filters_dates_and_text(live_ws, live):
     assert set(found.sentences["sentence_id"]) == set(det["sentence_id"])
     row = found.sentences.row(0, named=True)
     assert row["matched_by"] == live.name and row["context_before"] and ":" in row["context_before"][0]
+    live.update(description="The customer asks for a lower price.")
+    described = live_ws.search(live.name)
+    assert described.descriptions == {live.name: "The customer asks for a lower price."}
+    assert f"  '{live.name}': The customer asks for a lower price." in str(described).splitlines()[1]
 
     team = live_ws.calls.filter(pl.col("call_id") == det["call_id"][0])["team"][0]
     by_team = live_ws.search(live.name, filters={"team": [team]})

@@ -7,7 +7,7 @@ found, the same numbers every stakeholder sees. Functions take tracker records (
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import polars as pl
@@ -73,6 +73,7 @@ class SearchResult:
     sentences: pl.DataFrame  # call_id, sentence_id, start_s, speaker, side, text, matched_by, score, context
     trackers: list[str]
     text: str | None
+    descriptions: dict[str, str] = field(default_factory=dict)  # tracker -> its description, where it has one
 
     def __len__(self) -> int:
         return self.calls.height
@@ -80,6 +81,7 @@ class SearchResult:
     def __str__(self) -> str:
         what = " and ".join([*(f"'{t}'" for t in self.trackers), *([f'"{self.text}"'] if self.text else [])])
         lines = [f"{self.calls.height:,} calls" + (f" mention {what}" if what else "")]
+        lines += [f"  '{name}': {about}" for name, about in self.descriptions.items() if about]
         for r in self.calls.head(20).iter_rows(named=True):
             counts = ", ".join(f"{t} {r[t]}" for t in self.trackers)
             if self.text:
@@ -152,7 +154,8 @@ def search(ctx: LiveContext, records: list[TrackerRecord], *, filters: dict | No
                       pl.col("matched_by").unique(maintain_order=True).str.join(", "))
                  .select(list(schema)))
     sentences = _with_context(ctx, sentences, context).sort(["call_id", "start_s"])
-    return SearchResult(calls=result_calls, sentences=sentences, trackers=names, text=text)
+    return SearchResult(calls=result_calls, sentences=sentences, trackers=names, text=text,
+                        descriptions={r.name: r.definition.description for r in records})
 
 
 def _with_context(ctx: LiveContext, sentences: pl.DataFrame, n: int) -> pl.DataFrame:
