@@ -107,3 +107,16 @@ def test_the_overview_shows_the_demo_truth_beside_the_estimate(demo_ws):
     assert f"<b>Demo truth: precision {truth.precision:.2f}, hit rate {truth.hit_rate:.2f} (" in head
     assert escape(truth.reading(est)) in head and "interval" in truth.reading(est)
     assert head.index("wb-card") < head.index("Demo truth")  # beside the estimate, after its figures
+
+
+def test_the_overview_renames_the_tracker_or_says_why_not(demo_ws):
+    tracker = demo_ws.tracker("Asking for a discount")
+    view = PerformanceOverview(tracker)
+    view.new_name.value = "x" * 61
+    view.rename_button.click()
+    assert "at most 60" in view.rename_status.value and tracker.name == "Asking for a discount"
+    view.new_name.value = "Discount requests"
+    view.rename_button.click()
+    assert "Renamed" in view.rename_status.value and tracker.name == "Discount requests"
+    assert "Discount requests</h2>" in view.headline.value
+    assert demo_ws.tracker("discount requests").versions().height == tracker.versions().height > 0

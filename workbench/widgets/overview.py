@@ -9,6 +9,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from workbench.core.errors import WorkbenchError
 from workbench.trackers.summary import percent, reliability_notes
 from workbench.widgets.activation import ActivationPanel
 from workbench.widgets.banner import UnpublishedBanner
@@ -50,6 +51,11 @@ class PerformanceOverview:
         self.scope_advice = tracker.scope_advice()  # the seed's advice on how many calls are in scope
         self.banner = UnpublishedBanner(tracker)
         self.headline = html_block(self._headline())
+        # Rename here (t.rename): tags, versions, results and streams follow the new name.
+        self.new_name = widgets.Text(value=tracker.name, layout=widgets.Layout(width="360px"))
+        self.rename_button = widgets.Button(description="Rename", icon="pencil", layout=widgets.Layout(width="110px"))
+        self.rename_button.on_click(lambda _: self.rename())
+        self.rename_status = html_block("")
         self.findings = html_block(self._findings())
         self.figure = html_block(self._figure())
         self.counts = html_block(self._counts())
@@ -66,10 +72,23 @@ class PerformanceOverview:
         # Activate from here: hidden once active (publishing then goes through the banner).
         self.activation = ActivationPanel(tracker, estimate=self.estimate)
         self.activation.widget.layout.display = "none" if tracker.is_active else None
-        self.widget = widgets.VBox([self.banner.widget, self.headline, self.findings, self.figure, self.counts, self.deep_line,
+        self.widget = widgets.VBox([self.banner.widget, self.headline,
+                                    widgets.HBox([self.new_name, self.rename_button, self.rename_status]), self.findings, self.figure, self.counts, self.deep_line,
                                     self.learnt_from, self.keyword_baseline,
                                     widgets.HBox([self.keyword_button, self.keyword_status]), self.sample_list,
                                     self.activation.widget])
+
+    def rename(self) -> Any:
+        """The Rename button: the tracker under its new name, or the reason it was refused."""
+        try:
+            self.tracker.rename(self.new_name.value)  # renames this object too: the banner and panel follow
+        except WorkbenchError as err:
+            set_html(self.rename_status, f"<span class='wb-error'>{esc(err)}</span>")
+            return None
+        set_html(self.headline, self._headline())
+        set_html(self.rename_status, "<span class='wb-muted'>Renamed: its tags, versions, results and streams "
+                                     "follow.</span>")
+        return self.tracker
 
     def create_keyword_tracker(self) -> Any:
         """The button: the keyword baseline as a tracker of its own (Tracker.create_keyword_baseline)."""
