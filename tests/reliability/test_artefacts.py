@@ -29,6 +29,14 @@ def _case(label_start: str):
     return next(c for c in BUNDLE_CASES if c.label.startswith(label_start))
 
 
+def _hostile_bundle(tracker, tmp_path: Path, label: str, marker: Path) -> Path:
+    """The tracker's bundle with the edit of the case named ``label``."""
+    case = _case(label)
+    source = tracker.export_bundle(tmp_path / "source")
+    return edited_bundle(source, tmp_path / "hostile.tracker.zip", case.edit, marker,
+                         rewrite_checksums=case.rewrite_checksums)
+
+
 def test_an_exported_bundle_carries_checksums_and_is_previewed_before_import(live_ws, tracker, tmp_path, capsys):
     from workbench.cli.app import main
 
@@ -52,11 +60,8 @@ def test_an_exported_bundle_carries_checksums_and_is_previewed_before_import(liv
 @pytest.mark.parametrize("label", ["malicious pickle beside", "malicious pickle under", "malicious pickle as",
                                    "no checksums.json"])
 def test_a_malicious_pickle_bundle_is_refused_and_never_runs(live_ws, tracker, tmp_path, label):
-    case = _case(label)
     marker = tmp_path / "created-by-the-pickle"
-    source = tracker.export_bundle(tmp_path / "source")
-    hostile = edited_bundle(source, tmp_path / "hostile.tracker.zip", case.edit, marker,
-                            rewrite_checksums=case.rewrite_checksums)
+    hostile = _hostile_bundle(tracker, tmp_path, label, marker)
     before = len(live_ws.trackers())
     with pytest.raises(WorkbenchError) as e:
         live_ws.import_bundle(hostile, name="Hostile")
@@ -68,11 +73,8 @@ def test_a_malicious_pickle_bundle_is_refused_and_never_runs(live_ws, tracker, t
 
 @pytest.mark.parametrize("label", ["model code edited", "tracker_model.py added", "python file added", "encoder naming"])
 def test_a_bundle_with_edited_or_added_code_is_refused(live_ws, tracker, tmp_path, label):
-    case = _case(label)
     marker = tmp_path / "created-by-the-code"
-    source = tracker.export_bundle(tmp_path / "source")
-    hostile = edited_bundle(source, tmp_path / "hostile.tracker.zip", case.edit, marker,
-                            rewrite_checksums=case.rewrite_checksums)
+    hostile = _hostile_bundle(tracker, tmp_path, label, marker)
     with pytest.raises(BundleRefused) as e:
         live_ws.import_bundle(hostile, name="Hostile")
     assert str(hostile) in str(e.value) and "version/model/" in str(e.value)

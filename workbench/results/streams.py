@@ -238,13 +238,15 @@ class Streams:
 
     def rename_tracker(self, old_name: str, new_name: str) -> list[str]:
         """Follow a tracker's new name in every stream that searches for it; returns those streams."""
+        def key(name: str) -> str:  # tracker names match whatever the case and spacing
+            return " ".join(name.split()).casefold()
+
         changed = []
         for stream in self.all():
             names = stream.search_spec.get("trackers") or []
-            if any(" ".join(n.split()).casefold() == " ".join(old_name.split()).casefold() for n in names):
-                spec = {**stream.search_spec, "trackers": [new_name if n.casefold() == old_name.casefold() else n
-                                                           for n in names]}
-                self.rows.set_search(stream.id, spec)
+            renamed = [new_name if key(n) == key(old_name) else n for n in names]
+            if renamed != names:
+                self.rows.set_search(stream.id, {**stream.search_spec, "trackers": renamed})
                 changed.append(stream.name)
         return changed
 
