@@ -43,6 +43,7 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from workbench.core.errors import NotFoundError, ValidationError
 from workbench.registry import transfer
 from workbench.registry.artefacts import VersionArtefacts
+from workbench.registry.empty_store import seed_database
 from workbench.registry.linear_model import LinearTrackerModel
 from workbench.registry.mlflow_store import MlflowStore, TrainingRecord
 from workbench.registry.model_files import encoder_dir, is_plain, read_model, save_plain_copy, write_run_artifacts
@@ -109,6 +110,7 @@ class TrackerRegistry:
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "mlflow.db"
         self.tracking_uri = f"sqlite:///{self.db_path}"
+        seed_database(self.db_path)  # a new workspace's schema, copied rather than migrated
         # Building a store once with our artifact root creates (or migrates) the database and
         # gives MLflow's built-in "Default" experiment a location inside this folder instead of
         # ./mlruns under whatever directory the process happens to run in.
