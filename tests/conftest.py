@@ -80,22 +80,24 @@ def demo_workspace_template(tmp_path_factory, embedder, request) -> Path:
     the demo's sentences are nearly all distinct, so embedding them is most of the fixture's time."""
     import shutil
 
+    from tests.demo_workspace import build_once
     from workbench.demo.generator import generate_demo
     from workbench.workspace import Workspace
 
-    root = tmp_path_factory.mktemp("demo-template")
-    paths = generate_demo(root / "raw", n_calls=150, seed=3, end_date=dt.date(2026, 11, 1))
-    ws = Workspace(root / "ws", model=embedder)
-    ws.import_calls(paths.calls, paths.utterances, embed=False)
-    cache = getattr(request.config, "cache", None)
-    kept = cache.mkdir("workbench-demo-embeddings-150-3") if cache is not None else None
-    if kept is not None:
-        shutil.copytree(kept, ws.embeddings_dir, dirs_exist_ok=True)
-    ws.embed(progress=False)
-    if kept is not None:  # only this corpus's texts, so the cache does not grow with every change
-        shutil.rmtree(kept, ignore_errors=True)
-        shutil.copytree(ws.embeddings_dir, kept)
-    return root
+    def build_into(root: Path) -> None:
+        paths = generate_demo(root / "raw", n_calls=150, seed=3, end_date=dt.date(2026, 11, 1))
+        ws = Workspace(root / "ws", model=embedder)
+        ws.import_calls(paths.calls, paths.utterances, embed=False)
+        cache = getattr(request.config, "cache", None)
+        kept = cache.mkdir("workbench-demo-embeddings-150-3") if cache is not None else None
+        if kept is not None:
+            shutil.copytree(kept, ws.embeddings_dir, dirs_exist_ok=True)
+        ws.embed(progress=False)
+        if kept is not None:  # only this corpus's texts, so the cache does not grow with every change
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(ws.embeddings_dir, kept)
+
+    return build_once(tmp_path_factory, "demo-template", build_into)
 
 
 @pytest.fixture

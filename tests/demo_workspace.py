@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import os
 import shutil
 import warnings
 from pathlib import Path
+from typing import Callable
 
 DEMO_TRACKER = "Asking for a discount"
 N_CALLS = 60
@@ -64,18 +66,32 @@ def build(path: Path, embedder, *, n_calls: int = N_CALLS, rounds: int = ROUNDS,
     return path
 
 
-def demo_workspace(tmp_path_factory, embedder, cache=None) -> Path:
-    """The session's demo workspace; ``cache`` is pytest's ``request.config.cache`` (or None)."""
+def shared_root(tmp_path_factory) -> Path:
+    """The folder a whole test run shares: pytest's base temp, or with pytest-xdist its parent,
+    which all workers of the run have in common (each worker's base temp is its own)."""
     root = tmp_path_factory.getbasetemp()
-    path = root / "demo-workspace"
-    done = root / "demo-workspace.done"
-    with open(root / "demo-workspace.lock", "a+") as lock:
+    return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+
+
+def build_once(tmp_path_factory, name: str, build_into: Callable[[Path], None]) -> Path:
+    """``<shared root>/<name>``, built by ``build_into`` by whichever process asks first; the
+    others wait for it under a file lock. A build that failed leaves no marker and is redone."""
+    root = shared_root(tmp_path_factory)
+    path, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
-            emb_cache = cache.mkdir(f"workbench-demo-embeddings-{N_CALLS}-{SEED}") if cache is not None else None
-            build(path, embedder, embedding_cache=emb_cache)
+            shutil.rmtree(path, ignore_errors=True)
+            build_into(path)
             done.write_text("ok")
     return path
+
+
+def demo_workspace(tmp_path_factory, embedder, cache=None) -> Path:
+    """The session's demo workspace; ``cache`` is pytest's ``request.config.cache`` (or None)."""
+    emb_cache = cache.mkdir(f"workbench-demo-embeddings-{N_CALLS}-{SEED}") if cache is not None else None
+    return build_once(tmp_path_factory, "demo-workspace",
+                      lambda path: build(path, embedder, embedding_cache=emb_cache))
 
 
 def private_copy(template: Path, dest: Path) -> Path:
