@@ -17,7 +17,9 @@ Importing (``Workspace.import_bundle``, which creates the tracker and then calls
 registers the version as the tracker's version in the target workspace's MLflow store and
 publishes it, so ``t.activate()`` works at once, with no tagging.
 Tags whose sentences are in the target workspace (the same calls) are restored as tags; the rest
-stay in the imported run's artifacts. The model inside is JSON (version/model/artifacts/linear_model.json);
+stay in the imported run's artifacts. The version's row notes the bundle and the restored tags
+(``metrics["bundle"]``), so that the tracker's overview shows the version's own figures until a
+version is trained here (workbench.trackers.bundle_figures). The model inside is JSON (version/model/artifacts/linear_model.json);
 bundles made before that hold a pickle (classifier.joblib), which is read by a restricted reader
 that refuses anything but a tracker model's arrays (workbench.registry.legacy), so importing a
 bundle never runs code from it.
