@@ -155,6 +155,8 @@ def test_a_pretrained_tracker_shows_the_version_that_scores_the_calls_until_trai
     assert basis.from_bundle and basis.version == t.published_version == 1
     assert (basis.bundle_name, basis.bundle_tags_here, basis.new_tags) == ("Asking for a discount", 0, 6)
     assert basis.bundle_tags > 0 and "the bundle 'Asking for a discount' version" in basis.text()
+    # Its rounds were tagged where the bundle was made: activating it is not "after 0 rounds".
+    assert not any("rounds tagged" in c for c in t.activation_concerns())
 
     t.activate(12, as_of=AS_OF, progress=False, verbose=False)
     searched = t.results().detections.select("sentence_id", pl.col("score").alias("live"))
