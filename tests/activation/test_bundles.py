@@ -31,6 +31,10 @@ def test_bundle_round_trip(live_ws, tracker, tmp_path):
     assert copy.examples == tracker.examples
     # Same calls here, so every tag comes back as a tag.
     assert copy.bundle_tags_restored == tracker.tags().height == copy.tags().height
+    # Until it is trained here, its figures are the bundle version's, resting on the bundle's tags found here.
+    basis = copy.figures_basis()
+    assert basis.from_bundle and (basis.bundle_tags_here, basis.new_tags) == (tracker.tags().height, 0)
+    assert copy.performance().hit_rate.value == tracker.versions()["hit_rate"][-1]
     tracker.activate(12, as_of=AS_OF, progress=False, verbose=False)
     copy.activate(12, as_of=AS_OF, progress=False, verbose=False)
     a, b = tracker.results().detections, copy.results().detections
@@ -125,3 +129,52 @@ def test_a_bundle_with_a_malicious_pickle_is_refused_and_leaves_nothing(live_ws,
     assert str(evil) in str(e.value) and member in str(e.value)
     assert not marker.exists()
     assert len(live_ws.trackers()) == before
+
+
+def test_a_pretrained_tracker_shows_the_version_that_scores_the_calls_until_trained_here(live_ws, capsys):
+    """Issue 13, item 4: refitted on the few tags found or given here, the overview described
+    another model than the live one (hit rate 0.21 beside the versions table's 0.74, a sentence
+    scored 0.46 in detections() and 0.90 in live search)."""
+    from tests.activation.test_cli import run
+    from workbench.widgets.overview import PerformanceOverview
+
+    t = live_ws.import_bundle(pretrained()["Asking for a discount"], name="Discount (pre-trained)")
+    # The bundle was made on other calls, so none of its tags is here; a user checks a few sentences.
+    texts = t.scope(training=True).select("sentence_id", "text").unique("text").sort("sentence_id")
+    yes = texts.filter(pl.col("text").map_elements(lambda x: sentence_label(x) == "discount_request",
+                                                   return_dtype=bool)).head(3)
+    no = texts.filter(~pl.col("sentence_id").is_in(yes["sentence_id"].to_list())).head(3)
+    for answer, rows in (("yes", yes), ("no", no)):
+        for sid in rows["sentence_id"]:
+            t.tag(sid, answer)
+
+    live = t.versions().filter(pl.col("version") == t.published_version).row(0, named=True)
+    est = t.performance()
+    assert (est.precision.value, est.hit_rate.value) == (live["precision"], live["hit_rate"])
+    basis = t.figures_basis()
+    assert basis.from_bundle and basis.version == t.published_version == 1
+    assert (basis.bundle_name, basis.bundle_tags_here, basis.new_tags) == ("Asking for a discount", 0, 6)
+    assert basis.bundle_tags > 0 and "the bundle 'Asking for a discount' version" in basis.text()
+    # Its rounds were tagged where the bundle was made: activating it is not "after 0 rounds".
+    assert not any("rounds tagged" in c for c in t.activation_concerns())
+
+    t.activate(12, as_of=AS_OF, progress=False, verbose=False)
+    searched = t.results().detections.select("sentence_id", pl.col("score").alias("live"))
+    det = t.detections().join(searched, on="sentence_id", how="left")
+    assert searched.height > 0 and det.filter(pl.col("detected")).height == searched.height
+    both = det.drop_nulls("live")
+    np.testing.assert_allclose(both["score"].to_numpy(), both["live"].to_numpy(), atol=1e-6)
+
+    assert run(live_ws, "performance", t.name) == 0
+    out = capsys.readouterr().out
+    assert basis.lines()[0] in out and f"{live['hit_rate']:.2f}" in out
+    view = PerformanceOverview(t)
+    assert "the one that scores the calls" in view.headline.value and "6 new tags given here" in view.headline.value
+
+    # A training here makes the current tags' model the tracker's; the overview still names the bundle.
+    trained = t.train()
+    basis = t.figures_basis()
+    assert not basis.from_bundle and basis.version == trained.version == 2
+    assert "came from the bundle 'Asking for a discount' version" in basis.text()
+    latest = t.versions().row(-1, named=True)
+    assert t.performance().hit_rate.value == latest["hit_rate"]

@@ -17,7 +17,9 @@ Importing (``Workspace.import_bundle``, which creates the tracker and then calls
 registers the version as the tracker's version in the target workspace's MLflow store and
 publishes it, so ``t.activate()`` works at once, with no tagging.
 Tags whose sentences are in the target workspace (the same calls) are restored as tags; the rest
-stay in the imported run's artifacts. The model inside is JSON (version/model/artifacts/linear_model.json);
+stay in the imported run's artifacts. The version's row notes the bundle and the restored tags
+(``metrics["bundle"]``), so that the tracker's overview shows the version's own figures until a
+version is trained here (workbench.trackers.bundle_figures). The model inside is JSON (version/model/artifacts/linear_model.json);
 bundles made before that hold a pickle (classifier.joblib), which is read by a restricted reader
 that refuses anything but a tracker model's arrays (workbench.registry.legacy), so importing a
 bundle never runs code from it.
@@ -207,15 +209,21 @@ def install(ctx: LiveContext, record: TrackerRecord, path: str | Path, manifest:
             raise UnsafeModelError(str(path), f"{member} {exc.problem}", exc.fix) from None
         tags = pl.read_parquet(root / "tags.parquet") if (root / "tags.parquet").exists() else None
     restored = _restore_tags(ctx, record, tags)
+    # The version's figures are the bundle's; "bundle" says so, and which of its tags are in this
+    # corpus, so that the overview shows these figures until a version is trained here.
+    origin = {"name": manifest["name"], "version": int(manifest["version"]),
+              "exported_at": str(manifest.get("exported_at", "")), "tags": 0 if tags is None else tags.height,
+              "sentence_ids": restored}
+    estimate = {k: v for k, v in (manifest.get("estimate") or {}).items() if k != "bundle"}
     TrainingStore(ctx.store, record.id).add_version(registered.version, registered.run_id,
-                                                   int(manifest.get("round") or 0), manifest.get("estimate") or {})
+                                                   int(manifest.get("round") or 0), {**estimate, "bundle": origin})
     ctx.registry.client.set_model_version_tag(
         registered.registered_model, str(registered.version), "workbench.bundle",
         f"{manifest['name']} v{manifest['version']} exported {manifest.get('exported_at', '')}")
     if publish:
         set_published(ctx, record, registered.version)
         record_definition(ctx, record.name, registered.version, record.snapshot())
-    return restored
+    return len(restored)
 
 
 def _safe_extract(zf: zipfile.ZipFile, root: Path) -> None:
@@ -227,15 +235,16 @@ def _safe_extract(zf: zipfile.ZipFile, root: Path) -> None:
     zf.extractall(root)
 
 
-def _restore_tags(ctx: LiveContext, record: TrackerRecord, tags: pl.DataFrame | None) -> int:
+def _restore_tags(ctx: LiveContext, record: TrackerRecord, tags: pl.DataFrame | None) -> list[int]:
+    """Restore the bundle's tags whose sentences are in this corpus; returns their sentence ids."""
     if tags is None or tags.height == 0:
-        return 0
+        return []
     present = tags.join(ctx.sentences.select("sentence_id", pl.col("text").alias("_text")), on="sentence_id", how="inner")
     present = present.filter(pl.col("text") == pl.col("_text"))  # same id, same words: the same sentence
     if present.height == 0:
-        return 0
+        return []
     TrainingStore(ctx.store, record.id).add_imported_tags(list(present.iter_rows(named=True)))
-    return present.height
+    return [int(i) for i in present["sentence_id"]]
 
 
 # ---------------------------------------------------------------------------------------------

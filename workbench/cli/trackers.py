@@ -9,6 +9,7 @@ from typing import Any
 from workbench.cli.common import open_workspace
 from workbench.core.csv_cells import write_spreadsheet_safe_csv
 from workbench.core.errors import ValidationError
+from workbench.trackers.bundle_figures import KEYWORDS_NEED_A_VERSION_HERE
 from workbench.trackers.examples import examples_needed
 from workbench.trackers.filters import FILTER_HELP, parse_filters
 from workbench.trackers.rounds import TaggingSession
@@ -100,7 +101,8 @@ def cmd_rename(args) -> int:
 def overview_text(t) -> str:
     """The performance overview in plain text: figures, learning curve, what they say and what to do."""
     advice = t.scope_advice()
-    return performance_text(t.performance(), t.learning_curve(), t.diagnosis()) + (f"\n{advice}" if advice else "")
+    return (performance_text(t.performance(), t.learning_curve(), t.diagnosis(), basis=t.figures_basis())
+            + (f"\n{advice}" if advice else ""))
 
 
 def cmd_show(args) -> int:
@@ -233,7 +235,7 @@ def cmd_performance(args) -> int:
     from workbench.trackers.plots import performance_figure
     t = open_workspace(args).tracker(args.name)
     est, curve = t.performance(), t.learning_curve()
-    print(performance_text(est, curve, t.diagnosis(), t.truth()))
+    print(performance_text(est, curve, t.diagnosis(), t.truth(), t.figures_basis()))
     learnt = t.yes_learnt_from()
     if learnt.height:
         print(f"\n{learnt.height} YES tag(s) learnt from another sentence of their speaker turn, the one the model "
@@ -243,7 +245,8 @@ def cmd_performance(args) -> int:
         if learnt.height > 5:
             print(f"  ... and {learnt.height - 5} more (t.yes_learnt_from())")
     print()
-    print(t.keyword_comparison().text())
+    keywords = t.keyword_comparison()
+    print(keywords.text() if keywords is not None else KEYWORDS_NEED_A_VERSION_HERE)
     deep = t.deep_comparison()
     if deep is not None:
         print("\n" + deep.text())

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from workbench.core.settings import BASIC_MODEL_ROUNDS, MAX_ROUNDS
 from workbench.training.diagnosis import (
     FEW_DETECTIONS,
@@ -95,6 +97,13 @@ def diagnose_tracker(tracker, session, rounds_done: int) -> TrackerDiagnosis:
                        keywords_do_as_well=tracker.keyword_comparison().keywords_do_as_well,
                        deep_trained=bool(deep_trained))
     return TrackerDiagnosis(findings, steps)
+
+
+def diagnose_estimate(estimate, rounds_done: int) -> TrackerDiagnosis:
+    """The diagnosis of figures alone, with no tags to judge the model on here (a pre-trained
+    tracker's bundle version): what they say, and what to do next."""
+    findings = diagnose(estimate, None, np.empty(0, np.int8))
+    return TrackerDiagnosis(findings, next_steps(findings, rounds_done=rounds_done, another_round_helps=None))
 
 
 # Before activating: an interval whose low end is under these says the tracker may be weak

@@ -17,7 +17,7 @@ measures the gain on the true labels instead.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -179,11 +179,7 @@ def is_deep(stored_version: dict) -> bool:
 
 
 def _estimate(stored: dict) -> PerformanceEstimate:
-    """A PerformanceEstimate back from its ``as_dict()`` (extra keys, such as "training", are left out)."""
-    names = {f.name for f in fields(PerformanceEstimate)}
-    values = {k: (Figure(**v) if isinstance(v, dict) and "value" in v else v) for k, v in stored.items() if k in names}
-    values["notes"] = tuple(values.get("notes") or ())
-    return PerformanceEstimate(**values)
+    return PerformanceEstimate.from_dict(stored)
 
 
 def _held_out_f1(session) -> float | None:

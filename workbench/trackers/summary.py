@@ -43,11 +43,12 @@ def figure_text(fig) -> str:
     return f"{fig.value:.2f}  [{fig.low:.2f}, {fig.high:.2f}]  ({fig.n} tags)"
 
 
-def performance_text(est, curve=None, diagnosis=None, truth=None) -> str:
+def performance_text(est, curve=None, diagnosis=None, truth=None, basis=None) -> str:
     """The overview as lines for the terminal; ``diagnosis`` (Tracker.diagnosis()) adds what
     the figures say in plain words and what to do next, ``truth`` (Tracker.truth()) the true
-    values beside the estimate."""
-    lines = [
+    values beside the estimate, ``basis`` (Tracker.figures_basis()) on which model and tags the
+    figures rest, for a tracker imported from a bundle."""
+    lines = [*(basis.lines() if basis is not None else []),
         f"Tags: {est.n_yes} YES, {est.n_no} NO, {est.n_not_sure} NOT SURE (not used as labels)",
         f"Estimates with {est.confidence:.0%} intervals:",
         f"  precision   honest    {figure_text(est.honest_precision)}",
@@ -61,7 +62,7 @@ def performance_text(est, curve=None, diagnosis=None, truth=None) -> str:
     if truth is not None:
         lines += [truth.line(), f"  {truth.reading(est)}"]
     if est.unit == "turn":
-        lines.insert(2, "  (honest figures count speaker turns: a turn is a mention when any of its sentences says it)")
+        lines.insert(lines.index(f"Estimates with {est.confidence:.0%} intervals:") + 1, "  (honest figures count speaker turns: a turn is a mention when any of its sentences says it)")
     if est.estimated_true_detections is not None:
         t = est.estimated_true_detections
         lines.append(f"  {est.unit}s detected that are right (estimated): {t.value:,.0f}  [{t.low:,.0f}, {t.high:,.0f}]")

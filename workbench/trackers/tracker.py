@@ -19,7 +19,7 @@ from workbench.storage.trackers import TrainingStore
 from workbench.trackers.base import BaseTracker
 from workbench.trackers.examples import require_minimum, validate_examples
 from workbench.trackers.rounds import ANSWERS, ROUND_SIZE, VERIFICATION_SIZE, Round, round_kind
-from workbench.trackers import tracker_state
+from workbench.trackers import bundle_figures, tracker_state
 from workbench.trackers.tracker_state import ScopeArrays, TrackerSessions, TrainingResult
 from workbench.trackers.truth import reference_truth
 from workbench.training.session import ActiveLearningSession
@@ -212,7 +212,7 @@ class Tracker(BaseTracker):
         metrics["detection_change"] = self._detection_change(session)
         # The keyword baseline at this version, so that a reviewer sees in MLflow whether the
         # tracker beats the keywords its own examples suggest.
-        kw = self.keyword_comparison()
+        kw = self._keyword_comparison(session)
         params["keyword_baseline"] = ", ".join(kw.phrases) or "(none)"
         metrics.update({"keyword_f1_on_tags": kw.keyword_f1, "tracker_f1_on_tags_held_out": kw.tracker_f1,
                         "keyword_detected_sentences": kw.keyword_detected})
@@ -262,8 +262,12 @@ class Tracker(BaseTracker):
     def yes_learnt_from(self) -> pl.DataFrame:
         """The YES tags the current model learnt from another sentence of their speaker turn
         (the one it scores highest; see TrackerModel's ``yes_sentence``): sentence_id, text,
-        learnt_from_sentence_id, learnt_from_text. Empty when every YES was learnt as tagged.
+        learnt_from_sentence_id, learnt_from_text. Empty when every YES was learnt as tagged, or
+        for a pre-trained tracker's bundle version (it learnt from tags elsewhere).
         Raises like ``performance()`` while there is no model."""
+        if self._pretrained_version() is not None:
+            return pl.DataFrame(schema={"sentence_id": pl.Int64, "text": pl.String,
+                                        "learnt_from_sentence_id": pl.Int64, "learnt_from_text": pl.String})
         session = self._session_with_model()
         learnt = self._learnt_from(session).drop_nulls("learnt_from_sentence_id")
         return tracker_state.with_learnt_texts(learnt, self.ws.sentences)
@@ -297,8 +301,22 @@ class Tracker(BaseTracker):
         return deep_comparison(self._records.versions())
 
     def performance(self):
-        """The performance overview of the model the current tags make (see PerformanceEstimate)."""
+        """The performance overview of the model the current tags make (see PerformanceEstimate);
+        for a pre-trained tracker with no version trained here, of the bundle's version that
+        scores the calls (``figures_basis()`` says which)."""
+        live = self._pretrained_version()
+        if live is not None:
+            return bundle_figures.live_estimate(self, live)
         return self._session_with_model().estimate()
+
+    def figures_basis(self):
+        """On what ``performance()`` and ``detections()`` rest (a FiguresBasis): the version, and
+        for a tracker imported from a bundle, the bundle's tags found here and the new tags."""
+        return bundle_figures.figures_basis(self)
+
+    def _pretrained_version(self) -> int | None:
+        """The bundle's version that scores the calls, while no version was trained here."""
+        return bundle_figures.pretrained_version(self)
 
     def set_reference_labels(self, labels: pl.DataFrame, *, source: str) -> int:
         """Store the known truth of this tracker's concept: one row per utterance (call_id,
@@ -317,22 +335,35 @@ class Tracker(BaseTracker):
         precision or hit rate may be low); [] when nothing stands out. Shown, never enforced."""
         from workbench.trackers.advice import activation_concerns
         rounds = self._trained_round_number()
+        live = self._pretrained_version()
+        if live is not None:  # the bundle's rounds made the live version
+            rounds = max(rounds, int(self.versions().filter(pl.col("version") == live)["round"].fill_null(0)[0]))
         if estimate is None and rounds:
             estimate = self.performance()
         return activation_concerns(rounds, estimate)
 
     def diagnosis(self):
         """What the figures say in plain words, and what to do next (a TrackerDiagnosis)."""
-        from workbench.trackers.advice import diagnose_tracker
+        from workbench.trackers.advice import diagnose_estimate, diagnose_tracker
+
+        if self._pretrained_version() is not None:  # no tags here that the live version was judged on
+            return diagnose_estimate(self.performance(), self._trained_round_number())
         return diagnose_tracker(self, self._session_with_model(), self._trained_round_number())
 
     def keyword_comparison(self):
         """The keyword tracker its examples suggest, against this tracker: on the tags (each
-        tag judged by a model that did not see it) and in scope. See KeywordComparison."""
+        tag judged by a model that did not see it) and in scope. See KeywordComparison. None
+        for a pre-trained tracker with no version trained here: its tags here trained the live
+        version elsewhere, so none is held out from it."""
+        if self._pretrained_version() is not None:
+            return None
+        return self._keyword_comparison(self._session_with_model())
+
+    def _keyword_comparison(self, session: ActiveLearningSession):
+        """``keyword_comparison()`` of the current tags' model (``train`` logs it, a pre-trained tracker's too)."""
         from workbench.trackers.keyword_baseline import compare_with_keywords
         from workbench.training.estimate import detected_where
 
-        session = self._session_with_model()
         cached = self.__dict__.get("_comparison_cache")
         if cached is not None and cached[0] is session and cached[1] == session.key:
             return cached[2]  # train() and the overview after it ask alike
@@ -367,23 +398,38 @@ class Tracker(BaseTracker):
 
     # ------------------------------------------------------------------ detections
     def sample_detections(self, n: int = 20) -> pl.DataFrame:
-        """n detections from the whole scope (not from the tags), spread over the score range."""
-        session = self._session_with_model()
-        rows = session.sample_detections(n)
+        """n detections from the whole scope (not from the tags), spread over the score range; of
+        the live version for a pre-trained tracker with no version trained here."""
+        live = self._pretrained_version()
+        if live is not None:
+            scope = self._scope_arrays()
+            scores = bundle_figures.version_decision(self, live, scope.frame["text"].to_list(), scope.embeddings)
+            rows = self._session().sample_detections(n, scores=scores)
+        else:
+            session = self._session_with_model()
+            rows, scores = session.sample_detections(n), session.scores()
         frame = self._scope_arrays().frame
-        return tracker_state.rows_with_context(self.ws.sentences, frame, rows, session.scores()[rows])
+        return tracker_state.rows_with_context(self.ws.sentences, frame, rows, scores[rows])
 
     def detections(self, *, all_sentences: bool = True) -> pl.DataFrame:
-        """Every sentence the tracker applies to, scored by the current model.
+        """Every sentence the tracker applies to, scored by the current model; for a pre-trained
+        tracker with no version trained here, by the version that scores the calls, so that a
+        sentence scores here as in live search.
 
         Columns: call_id, utterance_id, sentence_id, text, speaker, side, start_s, score
         (probability-like, 0.5 at the threshold), detected.
         """
-        model = self._session_with_model().model()
+        live = self._pretrained_version()
+        model = None if live is not None else self._session_with_model().model()
         sents = self.ws.sentences.with_row_index("_row")
         scope = self.definition.scope(self.ws.calls, sents)  # emails too, when the tracker covers them
         X = self.ws.embeddings()[scope["_row"].to_numpy()]
-        p = model.predict_proba(X)[:, 1] if scope.height else np.zeros(0)
+        if not scope.height:
+            p = np.zeros(0)
+        elif live is not None:
+            p = 1.0 / (1.0 + np.exp(-bundle_figures.version_decision(self, live, scope["text"].to_list(), X)))
+        else:
+            p = model.predict_proba(X)[:, 1]
         out = scope.select("call_id", "utterance_id", "sentence_id", "text", "speaker", "side", "start_s").with_columns(
             pl.Series("score", p, dtype=pl.Float64), pl.Series("detected", p >= 0.5, dtype=pl.Boolean))
         return out if all_sentences else out.filter(pl.col("detected"))

@@ -18,7 +18,7 @@ Intervals are ``confidence`` (90%) intervals; ``n`` says how many tags a figure 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,16 @@ class PerformanceEstimate:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> "PerformanceEstimate":
+        """An estimate back from its ``as_dict()``, as a version's row stores it (extra keys,
+        such as "training" or "bundle", are left out)."""
+        names = {f.name for f in fields(cls)}
+        values = {k: (Figure(**v) if isinstance(v, dict) and "value" in v else v) for k, v in stored.items()
+                  if k in names}
+        values["notes"] = tuple(values.get("notes") or ())
+        return cls(**values)
 
     def flat_metrics(self) -> dict[str, float]:
         """The numbers as flat MLflow metrics: each Figure as name, name_low, name_high."""

@@ -353,12 +353,13 @@ class ActiveLearningSession:
         witness[chosen] = rows[model.witness_rows_[chosen]]
         return tagged, witness
 
-    def sample_detections(self, n: int = 20) -> np.ndarray:
+    def sample_detections(self, n: int = 20, *, scores: np.ndarray | None = None) -> np.ndarray:
         """``n`` detections (rows, highest score first) spread over the score range, none of
         them a sentence shown and each text once (a sentence said in many calls would crowd
         out the rest). A tagged text's copy may be one: these show what the tracker finds,
-        and a scope of few texts would otherwise have none left. Empty without a model."""
-        scores = self.scores()
+        and a scope of few texts would otherwise have none left. Empty without a model.
+        ``scores``: another model's decision values on every row (default: this session's)."""
+        scores = self.scores() if scores is None else scores
         if scores is None:
             return np.empty(0, np.int64)
         first = representatives(self._texts, ~self._own[1])

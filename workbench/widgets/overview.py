@@ -10,6 +10,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from workbench.core.errors import WorkbenchError
+from workbench.trackers.bundle_figures import KEYWORDS_NEED_A_VERSION_HERE
 from workbench.trackers.summary import percent, reliability_notes
 from workbench.widgets.activation import ActivationPanel
 from workbench.widgets.banner import UnpublishedBanner
@@ -39,6 +40,8 @@ class PerformanceOverview:
                  keywords: Any = None, learnt_from: Any = None, diagnosis: Any = None, deep: Any = None,
                  truth: Any = None, n_samples: int = 20) -> None:
         self.tracker = tracker
+        # Which model and tags the figures rest on: a pre-trained tracker's are its bundle version's.
+        self.basis = tracker.figures_basis()
         self.estimate = estimate if estimate is not None else tracker.performance()
         self.curve = curve if curve is not None else tracker.learning_curve()
         self.samples = samples if samples is not None else tracker.sample_detections(n_samples)
@@ -63,7 +66,7 @@ class PerformanceOverview:
         self.keyword_baseline = html_block(self._keywords())
         self.keyword_button = widgets.Button(description="Create this keyword tracker", icon="plus",
                                              layout=widgets.Layout(width="240px",
-                                                                   display="" if self.keywords.phrases else "none"))
+                                                                   display="" if self.keywords and self.keywords.phrases else "none"))
         self.keyword_button.on_click(lambda _: self.create_keyword_tracker())
         self.keyword_status = html_block("")
         self.sample_list = html_block(self._samples())
@@ -115,6 +118,10 @@ class PerformanceOverview:
             versions = versions.filter(versions["training"] == "frozen")
         version = (f"model version {versions['version'][-1]}, round {versions['round'][-1]}" if versions.height
                    else "current tags, not trained yet")
+        if self.basis.from_bundle:
+            version = (f"model version {self.basis.version}, the one that scores the calls (the bundle "
+                       f"'{self.basis.bundle_name}' version {self.basis.bundle_version})")
+        basis = "".join(f"<div class='wb-muted wb-basis'>{esc(line)}</div>" for line in self.basis.lines())
         honest = est.honest_precision is not None
         kind = ("estimated for the whole corpus (random sample of the tags weighted by how it was drawn)"
                 + ("; counted in speaker turns" if est.unit == "turn" else "") if honest
@@ -126,7 +133,7 @@ class PerformanceOverview:
         truth = (f"<div class='wb-truth'><b>{esc(self.truth.line())}</b><br>{esc(self.truth.reading(est))}</div>"
                  if self.truth is not None else "")
         return (tracker_title(self.tracker) + f"<div class='wb-muted'>{esc(version)} · "
-                f"{est.confidence:.0%} intervals</div>{warn}<div style='display:flex;flex-wrap:wrap;gap:8px 40px'>{cards}</div>"
+                f"{est.confidence:.0%} intervals</div>{basis}{warn}<div style='display:flex;flex-wrap:wrap;gap:8px 40px'>{cards}</div>"
                 f"{truth}")
 
     def _findings(self) -> str:
@@ -211,6 +218,8 @@ class PerformanceOverview:
     def _keywords(self) -> str:
         k = self.keywords
         title = "<h3>Against the keyword baseline</h3>"
+        if k is None:  # a pre-trained tracker's bundle version: no tag here is held out from it
+            return title + f"<p class='wb-muted'>{esc(KEYWORDS_NEED_A_VERSION_HERE.split(': ', 1)[1])}</p>"
         if not k.phrases:
             return title + ("<p class='wb-muted'>No content word recurs in the examples, so there is no keyword "
                             "tracker to compare with.</p>")
