@@ -184,8 +184,8 @@ def render(out: dict) -> str:
         f"On disk before: the float16 cache (16-byte key + {out['corpus']['dim']} float16 values per distinct "
         "text) plus the float32 scoring matrix (1.5 KB a sentence and its 8-byte id). After: the cache plus the "
         f"scoring index (8-byte sentence id + 4-byte cache row). Files left of the old layout: "
-        f"{r['legacy_files_left'] or 'none'}. Peak memory {r['peak_rss_mb']:,.0f} MB. The widening of float16 to "
-        "float32 is what the kernel pays over the float32 copy; the vectors are read from the page cache (the "
+        f"{r['legacy_files_left'] or 'none'}. Peak memory {r['peak_rss_mb']:,.0f} MB. The two kernel rows show "
+        "what widening float16 to float32 on the fly costs against reading the float32 copy; the vectors are read from the page cache (the "
         "workspace was just written). Timings on a 2-core machine shared with other work; rerun for your own.",
         "",
     ])

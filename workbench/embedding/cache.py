@@ -34,7 +34,7 @@ import numpy as np
 
 from workbench.core.errors import ValidationError
 
-__all__ = ["EmbeddingCache", "shard_vectors", "text_key", "text_keys"]
+__all__ = ["EmbeddingCache", "model_folder", "shard_vectors", "text_key", "text_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,16 @@ class _Shard:
 
     def vectors_offset(self) -> int:
         return _HEADER.size + self.count * _KEY_BYTES
+
+
+def model_folder(directory: str | Path, model_id: str) -> Path:
+    """The folder under ``directory`` that holds ``model_id``'s shards (a name safe on any disk)."""
+    if not model_id or not isinstance(model_id, str):
+        raise ValidationError("model_id", "must be a non-empty string")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", model_id).strip("-.")
+    if not safe:
+        raise ValidationError("model_id", f"{model_id!r} has no characters usable in a folder name")
+    return Path(directory) / safe
 
 
 def shard_vectors(path: str | Path, count: int, dim: int) -> np.ndarray:
@@ -129,14 +139,9 @@ class EmbeddingCache:
     """
 
     def __init__(self, directory: str | Path, model_id: str) -> None:
-        if not model_id or not isinstance(model_id, str):
-            raise ValidationError("model_id", "must be a non-empty string")
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "-", model_id).strip("-.")
-        if not safe:
-            raise ValidationError("model_id", f"{model_id!r} has no characters usable in a folder name")
+        self.path = model_folder(directory, model_id)
         self.model_id = model_id
         self.root = Path(directory)
-        self.path = self.root / safe
         self._tag = _model_tag(model_id)
         self._lock = threading.RLock()
         self._host = socket.gethostname().replace("-", "_")

@@ -394,7 +394,9 @@ class SentenceMatrix:
     def _open(self, state: dict) -> MatrixView:
         gen = self.ws.generation
         rows, dim = int(state["rows"]), int(state["dim"] or 0)
-        cache_dir = self._cache().path
+        from workbench.embedding.cache import model_folder
+
+        cache_dir = model_folder(self.ws.embeddings_dir, self.model_id)  # no need to read the cache's keys
         try:
             shards = tuple(_shard(cache_dir / name, count, dim) for name, count in state["shards"])
         except ValueError as e:  # a shard shorter than listed: treat as gone, rebuild
