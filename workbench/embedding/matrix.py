@@ -387,7 +387,7 @@ class SentenceMatrix:
                 # A writer replaced the index, or the cache was compacted, between our reads.
                 with self._lock():
                     fresh = self._current_state()
-                    if fresh.get("index") == state.get("index") and fresh["rows"]:
+                    if fresh.get("index") == state.get("index"):
                         self._reindex(fresh)
         raise WorkbenchError(f"The scoring index {self.path} keeps changing under the reader; try again.")
 
