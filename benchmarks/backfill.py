@@ -9,8 +9,8 @@ runs), and a tracker whose version is a real TrackerModel registered in the work
 store. Then it times, on that one workspace:
 
 (a) ws.embeddings()         the existing aligned load: float16 shards -> one float32 array in memory
-(b) matrix sync, cold       SentenceMatrix.sync(): the same gather, appended once to the on-disk
-                            float32 matrix that activation scores from (the one-off cost per sentence)
+(b) index sync, cold        SentenceMatrix.sync(): each sentence's row in the cache's shards, the
+                            index activation scores through (the one-off cost per sentence)
 (c) activate, cold          t.activate(backfill_months=12) in a fresh process state: plan, model load
                             from MLflow, scope, scoring, parquet detections, SQLite switch
 (d) activate, warm          the same again (model memoised, matrix in the page cache): the steady
@@ -51,7 +51,7 @@ def build_workspace(path: Path, n_sentences: int, per_call: int, dim: int, seed:
     from workbench import Workspace
     from workbench.embedding.cache import EmbeddingCache, text_keys
     from workbench.registry.linear_model import LinearTrackerModel
-    from workbench.trackers.tracker import SmallCorpusWarning
+    from workbench.trackers.scope_check import SmallCorpusWarning
     from workbench.training.model import TrackerModel
 
     rng = np.random.default_rng(seed)
@@ -129,7 +129,7 @@ def main() -> int:
 
     from workbench.activation import scorer as scorers
     from workbench.activation.scoring import scope_rows
-    from workbench.embedding.matrix import SentenceMatrix, linear_scores
+    from workbench.embedding.matrix import SentenceMatrix, linear_scores, storage_bytes
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="wb-backfill-"))
     if args.keep and root.exists():
@@ -166,7 +166,7 @@ def main() -> int:
         _, results["scope_s"] = timed(
             lambda: scope_rows(ctx, tracker.record.snapshot(), window_start=plan.window_start))
         live = tracker.results()
-        matrix_bytes = (SentenceMatrix(ws).path / "vectors.f32").stat().st_size
+        matrix_bytes = storage_bytes(ws)
         results.update({
             "sentences_in_workspace": n,
             "calls_in_workspace": ws.calls.height,
@@ -177,7 +177,7 @@ def main() -> int:
             "sentences_per_s_warm": warm.sentences_scored / results["activate_warm_s"],
             "sentences_per_s_kernel": len(rows) / results["kernel_s"],
             "plan_estimate_s": plan.estimated_seconds,
-            "matrix_file_mb": matrix_bytes / 1e6,
+            "embeddings_on_disk_mb": matrix_bytes / 1e6,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "build_s": build_s,
         })
@@ -214,7 +214,7 @@ def render(out: dict) -> str:
     r = out["results"]
     rows = [
         ("(a) `ws.embeddings()`: shards -> float32 array in memory", r.get("ws_embeddings_s"), "one-off per process"),
-        ("(b) `SentenceMatrix.sync()`, cold: shards -> float32 matrix on disk", r["matrix_sync_cold_s"],
+        ("(b) `SentenceMatrix.sync()`, cold: the scoring index over the shards", r["matrix_sync_cold_s"],
          "one-off per sentence (imports append)"),
         ("    matrix view in a new process (ids -> rows)", r["matrix_view_s"], ""),
         (f"(c) `activate(12)`, cold, customer scope: {r['sentences_scored']:,} sentences", r["activate_cold_s"],
@@ -246,13 +246,12 @@ def render(out: dict) -> str:
         lines.append(f"| {name} | {'-' if secs is None else f'{secs:.2f}'} | {note} |")
     lines += [
         "",
-        f"The float32 matrix takes {r['matrix_file_mb']:,.0f} MB on disk; peak memory of the run "
+        f"The embeddings (cache and scoring index) take {r['embeddings_on_disk_mb']:,.0f} MB on disk; peak memory of the run "
         f"{r['peak_rss_mb']:,.0f} MB. The backfill plan estimated {r['plan_estimate_s']:.1f} s for (c) before it ran.",
         "",
-        "Why a second copy of the embeddings: scoring straight from the float16 cache spends its time gathering "
-        "rows from shards and widening float16 to float32 (numpy has no fast path for it), several seconds per "
-        "million rows, against well under a second for the product over a float32 matrix read block by block "
-        "(see (a) and (b) against (e)). Timings on a machine shared with other work; rerun for your own.",
+        "Scoring reads the float16 cache shards in place and widens each block to float32 on the fly "
+        "(benchmarks/embedding_storage.py measures what that costs against the float32 copy kept before). "
+        "Timings on a machine shared with other work; rerun for your own.",
         "",
     ]
     return "\n".join(lines)

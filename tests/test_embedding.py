@@ -467,3 +467,36 @@ def test_second_process_reads_while_this_one_writes(tmp_path):
     assert report["counts"][-1] == n and report["len"] == n
     assert report["counts"] == sorted(report["counts"])  # never loses what it saw
     assert report["reads"] >= 2
+
+
+# -- Scoring straight from the cache (workbench.embedding.matrix) ----------------------------
+
+
+def test_widening_float16_is_exact_for_every_finite_value():
+    from workbench.embedding.matrix import widen
+
+    half = np.arange(2**16, dtype=np.uint16).view(np.float16)
+    half = half[np.isfinite(half)].reshape(-1, 32)
+    out = widen(half, np.empty(half.shape, dtype=np.float32))
+    np.testing.assert_array_equal(out.view(np.uint32), half.astype(np.float32).view(np.uint32))
+
+
+def test_linear_scores_read_the_cache_shards_as_the_float32_copy_did(tmp_path, monkeypatch):
+    from workbench.embedding import matrix
+    from workbench.embedding.cache import shard_vectors
+
+    monkeypatch.setattr(matrix, "BLOCK_ROWS", 64)  # several blocks per shard, dense and sparse
+    cache = EmbeddingCache(tmp_path, "m")
+    vectors = unit_rows(500)
+    cache.add([f"s{i}" for i in range(300)], vectors[:300])
+    cache.add([f"s{i}" for i in range(300, 500)], vectors[300:])
+    shards, _ = cache.locate_keys(np.zeros((0, 16), dtype=np.uint8))
+    view = matrix.MatrixView(
+        shards=tuple(shard_vectors(cache.path / name, count, 8) for name, count in shards),
+        offsets=np.array([0, 300, 500]), positions=np.random.default_rng(1).permutation(500), generation=1, dim=8)
+    w = np.random.default_rng(2).standard_normal(8).astype(np.float32)
+    wide = vectors.astype(np.float16).astype(np.float32)
+    for rows in (np.arange(500), np.array([3, 400, 7, 250]), np.arange(0, 500, 9)):
+        expected = wide[view.positions[rows]] @ w + np.float32(0.25)
+        np.testing.assert_allclose(matrix.linear_scores(view, rows, w, 0.25), expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(view.embeddings(np.array([5, 1])), wide[view.positions[[5, 1]]])

@@ -2,8 +2,8 @@
 
 Scoring is a matrix product, not a model run: a version is a logistic regression over sentence
 embeddings, stored as plain data (workbench.registry.linear_model), so its weights are read from
-the version's folder and applied to the float32 sentence matrix (workbench.embedding.matrix)
-block by block.
+the version's folder and applied to the float16 embedding cache through the scoring index
+(workbench.embedding.matrix), block by block.
 
 A deep-trained version carries its own fine-tuned encoder (``encoder``): its weights apply to that
 encoder's embeddings, not to the workspace's matrix, so its sentences are embedded with it

@@ -2,8 +2,8 @@
 tracker's phrases.
 
 Scoring is a matrix product, not a model run: the published model is a logistic regression over
-sentence embeddings, so its weights are read once (the Scorer) and applied to the float32 sentence
-matrix (workbench.embedding.matrix) block by block. A model that is not linear falls back to its
+sentence embeddings, so its weights are read once (the Scorer) and applied to the cached float16
+vectors through the scoring index (workbench.embedding.matrix), block by block. A model that is not linear falls back to its
 own ``predict_proba``, chunked.
 """
 from __future__ import annotations

@@ -34,7 +34,7 @@ import numpy as np
 
 from workbench.core.errors import ValidationError
 
-__all__ = ["EmbeddingCache", "text_key", "text_keys"]
+__all__ = ["EmbeddingCache", "model_folder", "shard_vectors", "text_key", "text_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,26 @@ class _Shard:
 
     def vectors_offset(self) -> int:
         return _HEADER.size + self.count * _KEY_BYTES
+
+
+def model_folder(directory: str | Path, model_id: str) -> Path:
+    """The folder under ``directory`` that holds ``model_id``'s shards (a name safe on any disk)."""
+    if not model_id or not isinstance(model_id, str):
+        raise ValidationError("model_id", "must be a non-empty string")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", model_id).strip("-.")
+    if not safe:
+        raise ValidationError("model_id", f"{model_id!r} has no characters usable in a folder name")
+    return Path(directory) / safe
+
+
+def shard_vectors(path: str | Path, count: int, dim: int) -> np.ndarray:
+    """The ``(count, dim)`` float16 vectors of one shard file, memory-mapped read-only.
+
+    For readers that located rows through :meth:`EmbeddingCache.locate_keys` (the scoring index,
+    workbench.embedding.matrix) and read them without loading the cache's key index. Raises
+    FileNotFoundError once the shard is compacted away, ValueError if the file is shorter.
+    """
+    return np.memmap(path, dtype="<f2", mode="r", offset=_HEADER.size + count * _KEY_BYTES, shape=(count, dim))
 
 
 def _model_tag(model_id: str) -> bytes:
@@ -119,14 +139,9 @@ class EmbeddingCache:
     """
 
     def __init__(self, directory: str | Path, model_id: str) -> None:
-        if not model_id or not isinstance(model_id, str):
-            raise ValidationError("model_id", "must be a non-empty string")
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "-", model_id).strip("-.")
-        if not safe:
-            raise ValidationError("model_id", f"{model_id!r} has no characters usable in a folder name")
+        self.path = model_folder(directory, model_id)
         self.model_id = model_id
         self.root = Path(directory)
-        self.path = self.root / safe
         self._tag = _model_tag(model_id)
         self._lock = threading.RLock()
         self._host = socket.gethostname().replace("-", "_")
@@ -312,6 +327,16 @@ class EmbeddingCache:
                     continue
                 return out, loc < 0
         raise RuntimeError(f"embedding cache {self.path} keeps changing under the reader; try again")
+
+    def locate_keys(self, keys: np.ndarray) -> tuple[list[tuple[str, int]], np.ndarray]:
+        """Where the vectors of precomputed :func:`text_key` rows lie, without reading them:
+        ``(shards, loc)``, the shards as ``(file name, rows)`` in index order and, per key,
+        ``shard number << 32 | row`` or -1 where the text is not cached. Read the rows with
+        :func:`shard_vectors` (``self.path / name``)."""
+        with self._lock:
+            self.refresh()
+            hi, lo = _split_keys(keys)
+            return [(s.name, s.count) for s in self._shards], self._find(hi, lo)
 
     def _gather(self, loc: np.ndarray, out: np.ndarray) -> None:
         found = np.nonzero(loc >= 0)[0]

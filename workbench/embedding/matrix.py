@@ -1,32 +1,36 @@
-"""Sentence embeddings as one float32 matrix on disk, for scoring every sentence at once.
+"""Scoring every sentence at once from the one copy of its embedding: the float16 cache.
 
-The embedding cache (workbench.embedding.cache) is keyed by text and stores float16 shards: right for
-embedding once and never again, wrong for scoring a million sentences in seconds, because
-gathering a million rows out of shards and widening float16 to float32 costs far more than the
-matrix product itself (measured in benchmarks/results/backfill.md). So activation keeps a second,
-derived copy: one float32 row per sentence id, appended as sentences are imported.
+The embedding cache (workbench.embedding.cache) stores each distinct text's vector once, as
+float16 rows of append-only shard files. Scoring reads those shards in place: a small index maps
+each sentence id to its vector's row, and the scorer converts the shards to float32 block by
+block, on the fly (exactly, see :func:`widen`), for the matrix product. There is no second copy of the vectors (until issue 16
+a float32 matrix of 1.5 KB per sentence sat beside the 0.77 KB cache row; now a sentence costs its
+cache row plus 12 bytes of index).
 
 Layout, one folder per embedding model under ``data/embeddings/matrix/``::
 
-    vectors.f32    rows x dim float32, append-only
-    ids.i64        the sentence_id of each row, append-only
-    state.json     {"rows": n, "dim": d, "model_id": ...}: only the first n rows are valid
+    state.json          {"format": 2, "rows": n, "dim": d, "model_id": ..., "index": "index-000003",
+                         "shards": [[shard file name, rows], ...]}: only the first n rows are valid
+    index-000003.ids    int64, the sentence_id of each row, append-only
+    index-000003.rows   uint32, the row of its vector in the cache's shards of ``shards`` laid end
+                        to end, append-only
 
-Writers append data, fsync it, then replace state.json; a reader maps only the rows state.json
-names, so a killed writer leaves a tail that the next writer overwrites. One writer at a time
-(a lock file). Rows are never rewritten: a sentence id names a fixed text, so its vector never
-changes; rows of sentences that a re-import removed stay until :meth:`SentenceMatrix.compact`.
+Writers append to the index, fsync, then replace state.json; a reader uses only the rows
+state.json names, so a killed writer leaves a tail that the next writer cuts off. One writer at a
+time (a lock file). When the cache is compacted (its shards merged into one and deleted) the rows
+point nowhere: the index is rebuilt from the texts into a new ``index-NNNNNN`` pair, state.json is
+flipped to it in one rename, and only then are the old files deleted.
 
-Rows are appended in import order, which is the order of ``ws.sentences``: a tracker's scope is
-then a set of nearly contiguous row ranges, which the scorer reads chunk by chunk without a
-gather.
+The layout before (format 1: ``vectors.f32``, ``ids.i64`` and a state.json without "format") is
+migrated on first use: vectors the cache lacks are written back into it, the index is built and
+state.json flipped, and only then is ``vectors.f32`` deleted, so a kill at any point leaves a
+workspace that opens (as the old layout, migrated again, or as the new one).
 """
 from __future__ import annotations
 
-from workbench.core.files import atomic_write_text, file_lock
-
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -35,34 +39,77 @@ import numpy as np
 import polars as pl
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.files import atomic_write_text, file_lock
 
 if TYPE_CHECKING:
+    from workbench.embedding.cache import EmbeddingCache
     from workbench.workspace import Workspace
 
-# Rows per block when reading the matrix: ~48 MB of float32 at 384 dimensions, large enough for
-# BLAS to run at memory speed, small enough to stay in cache-friendly pieces.
-BLOCK_ROWS = 131_072
-# Texts looked up in the embedding cache at once while syncing: bounds memory for big imports.
-_SYNC_BATCH = 100_000
+FORMAT = 2
+# Rows per block when reading the shards: requested rows are grouped by block, and a block with
+# fewer requested rows than 1 in _SPARSE has just those rows gathered instead of all widened.
+BLOCK_ROWS = 32_768
+_SPARSE = 4
+# Rows widened to float32 at a time: 1.5 MB at 384 dimensions, so the widening's passes and the
+# product run in the CPU's cache (4-7x faster on 2 cores than widening a whole block at once).
+_WIDEN_ROWS = 1024
+_F16_SCALE = np.float32(2.0**112)  # 2 ** (float32 exponent bias - float16 exponent bias)
+_F16_MASK = np.int32(0x8FFFFFFF - 2**32)  # the sign bit and the 28 bits below the exponent's top
+_MAX_ROW = 2**32 - 1  # the index stores rows as uint32
+_LEGACY_FILES = ("vectors.f32", "ids.i64")
 
 
 @dataclass(frozen=True)
 class MatrixView:
-    """The matrix as it was when opened: ``vectors[positions[i]]`` is the embedding of the i-th
-    sentence of ``ws.sentences`` (for the generation it was aligned with)."""
+    """The cached vectors as they were when opened: the embedding of the i-th sentence of
+    ``ws.sentences`` is row ``positions[i]`` of the ``shards`` laid end to end."""
 
-    vectors: np.ndarray  # (rows, dim) float32 memmap
+    shards: tuple[np.ndarray, ...]  # (rows, dim) float16 memmaps, one per cache shard
+    offsets: np.ndarray  # int64, the first row of each shard, then the total
     positions: np.ndarray  # int64, aligned with ws.sentences
     generation: int
+    dim: int
 
-    @property
-    def dim(self) -> int:
-        return int(self.vectors.shape[1])
+    def locate(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(shard number, row within it) of rows of the shards laid end to end."""
+        shard = np.searchsorted(self.offsets, positions, side="right") - 1
+        return shard, positions - self.offsets[shard]
 
     def embeddings(self, sentence_rows: np.ndarray | None = None) -> np.ndarray:
-        """A copy of the vectors of the given rows of ws.sentences (all when None)."""
+        """A float32 copy of the vectors of the given rows of ws.sentences (all when None)."""
         pos = self.positions if sentence_rows is None else self.positions[sentence_rows]
-        return np.asarray(self.vectors[pos], dtype=np.float32)
+        out = np.empty((len(pos), self.dim), dtype=np.float32)
+        shard, row = self.locate(pos)
+        for s in np.unique(shard):
+            sel = shard == s
+            out[sel] = widen(self.shards[s][row[sel]], np.empty((int(sel.sum()), self.dim), dtype=np.float32))
+        return out
+
+
+def widen(half: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Float16 rows into float32 ``out``, exactly (every finite value; the cache holds no other).
+
+    numpy's own float16 cast is a scalar loop (~1 s per million 384-d rows on 2 cores); this
+    does it with four vectorised integer and float passes: sign-extend the 16 bits to 32, shift
+    the exponent and mantissa into float32's places, clear what the sign extension left between
+    them, and multiply by 2**112 to move the exponent bias from float16's to float32's (which
+    also turns float16 subnormals into the right float32 values).
+    """
+    bits = out.view(np.int32)
+    np.copyto(bits, half.view(np.int16))
+    np.left_shift(bits, 13, out=bits)
+    np.bitwise_and(bits, _F16_MASK, out=bits)
+    np.multiply(out, _F16_SCALE, out=out)
+    return out
+
+
+def _product(half: np.ndarray, w: np.ndarray, buffer: np.ndarray) -> np.ndarray:
+    """``half @ w`` in float32 for float16 rows, widened a cache-sized piece at a time."""
+    out = np.empty(len(half), dtype=np.float32)
+    for lo in range(0, len(half), _WIDEN_ROWS):
+        piece = half[lo : lo + _WIDEN_ROWS]
+        np.matmul(widen(piece, buffer[: len(piece)]), w, out=out[lo : lo + len(piece)])
+    return out
 
 
 def linear_scores(
@@ -75,9 +122,11 @@ def linear_scores(
 ) -> np.ndarray:
     """``X @ weights + bias`` for the given rows of ws.sentences, as float32.
 
-    Reads the matrix block by block and skips blocks no requested row falls in; within a block
-    all rows are scored (a contiguous BLAS product) and the requested ones picked out, which is
-    much faster than gathering scattered rows first. ``on_block(n)`` reports rows done.
+    Reads the float16 shards block by block and skips blocks no requested row falls in. A block
+    with many requested rows is scored whole, widened to float32 piece by piece (then the
+    requested rows picked out); a block with few has just those rows gathered first. The
+    vectors are exactly the cache's, so the scores are those of the float32 copy kept before.
+    ``on_block(n)`` reports rows done.
     """
     sentence_rows = np.asarray(sentence_rows, dtype=np.int64)
     out = np.empty(len(sentence_rows), dtype=np.float32)
@@ -89,36 +138,48 @@ def linear_scores(
             f"The model expects {w.shape[0]}-dimensional embeddings but the workspace holds "
             f"{view.dim}-dimensional ones: it was trained with another embedding model."
         )
-    pos = view.positions[sentence_rows]
-    block = pos // BLOCK_ROWS
-    order = np.argsort(block, kind="stable")
-    sorted_blocks = block[order]
-    starts = np.flatnonzero(np.r_[True, sorted_blocks[1:] != sorted_blocks[:-1]])
+    shard, row = view.locate(view.positions[sentence_rows])
+    key = (shard << 32) | (row // BLOCK_ROWS)
+    order = np.argsort(key, kind="stable")
+    sorted_keys = key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
     ends = np.r_[starts[1:], len(order)]
+    buffer = np.empty((_WIDEN_ROWS, view.dim), dtype=np.float32)
     for s, e in zip(starts, ends):
-        b = int(sorted_blocks[s])
-        lo = b * BLOCK_ROWS
-        chunk = view.vectors[lo : min(lo + BLOCK_ROWS, view.vectors.shape[0])]
-        scores = chunk @ w
+        vectors = view.shards[int(sorted_keys[s] >> 32)]
+        lo = int(sorted_keys[s] & 0xFFFFFFFF) * BLOCK_ROWS
+        block = vectors[lo : min(lo + BLOCK_ROWS, vectors.shape[0])]
         idx = order[s:e]
-        out[idx] = scores[pos[idx] - lo]
+        if (e - s) * _SPARSE < len(block):
+            out[idx] = _product(block[row[idx] - lo], w, buffer)
+        else:
+            out[idx] = _product(block, w, buffer)[row[idx] - lo]
         if on_block is not None:
             on_block(int(e - s))
     out += np.float32(bias)
     return out
 
 
+def storage_bytes(ws: "Workspace", model_id: str | None = None) -> int:
+    """Bytes on disk of one model's embeddings in a workspace: its cache shards and its scoring
+    index (or, in the old layout, float32 matrix)."""
+    matrix = SentenceMatrix(ws, model_id)
+    from workbench.embedding.cache import EmbeddingCache
+
+    cache = EmbeddingCache(ws.embeddings_dir, matrix.model_id)
+    return sum(f.stat().st_size for folder in (cache.path, matrix.path) if folder.exists()
+               for f in folder.iterdir() if f.is_file())
+
+
 class SentenceMatrix:
-    """The float32 sentence-embedding matrix of one workspace and embedding model."""
+    """The scoring index of one workspace and embedding model: sentence id -> cached vector."""
 
     def __init__(self, ws: "Workspace", model_id: str | None = None) -> None:
-        import re
-
         self.ws = ws
         self.model_id = model_id or ws.embedder.model_id
         safe = re.sub(r"[^A-Za-z0-9._-]+", "-", self.model_id).strip("-.") or "model"
         self.path = ws.embeddings_dir / "matrix" / safe
-        self._aligned: tuple[int, int, np.ndarray] | None = None  # generation, rows, positions
+        self._aligned: tuple | None = None  # (generation, rows, index name), positions
 
     def __repr__(self) -> str:
         return f"SentenceMatrix({str(self.path)!r}, {self.rows:,} rows)"
@@ -126,9 +187,13 @@ class SentenceMatrix:
     # -- state -------------------------------------------------------------------------------
     def _state(self) -> dict:
         try:
-            return json.loads((self.path / "state.json").read_text())
+            state = json.loads((self.path / "state.json").read_text())
         except FileNotFoundError:
-            return {"rows": 0, "dim": None, "model_id": self.model_id}
+            return {"format": FORMAT, "rows": 0, "dim": None, "model_id": self.model_id, "index": None, "shards": []}
+        if state.get("format", 1) > FORMAT:
+            raise WorkbenchError(f"{self.path / 'state.json'} is of format {state['format']}, newer than this "
+                                 f"workbench reads ({FORMAT}): upgrade the workbench.")
+        return state
 
     @property
     def rows(self) -> int:
@@ -137,149 +202,229 @@ class SentenceMatrix:
     def _lock(self):
         return file_lock(self.path / ".lock")
 
-    def _ids(self, rows: int) -> np.ndarray:
-        if rows == 0:
-            return np.empty(0, dtype=np.int64)
-        return np.fromfile(self.path / "ids.i64", dtype="<i8", count=rows)
+    def _cache(self) -> "EmbeddingCache":
+        from workbench.embedding.cache import EmbeddingCache
 
-    def _vectors(self, rows: int, dim: int) -> np.ndarray:
+        return EmbeddingCache(self.ws.embeddings_dir, self.model_id)
+
+    def _read_index(self, state: dict) -> tuple[np.ndarray, np.ndarray]:
+        rows = int(state["rows"])
         if rows == 0:
-            return np.empty((0, dim), dtype=np.float32)
-        return np.memmap(self.path / "vectors.f32", dtype="<f4", mode="r", shape=(rows, dim))
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        stem = self.path / state["index"]
+        ids = np.fromfile(f"{stem}.ids", dtype="<i8", count=rows)
+        at = np.fromfile(f"{stem}.rows", dtype="<u4", count=rows).astype(np.int64)
+        if len(ids) < rows or len(at) < rows:
+            raise WorkbenchError(f"The scoring index {stem} is shorter than {self.path / 'state.json'} says "
+                                 f"({rows:,} rows); delete the folder {self.path} and it is rebuilt.")
+        return ids, at
 
     # -- writing -----------------------------------------------------------------------------
+    def _locate(self, cache: "EmbeddingCache", texts: np.ndarray, listed: list) -> tuple[list, np.ndarray] | None:
+        """Rows of ``texts``' vectors in the shards ``listed`` (extended with the cache's newer
+        shards): (shards, rows), or None when a listed shard is gone (the cache was compacted)."""
+        from workbench.embedding.cache import text_keys
+
+        shards, loc = cache.locate_keys(text_keys(list(texts)))
+        if (loc < 0).any():
+            unembedded = pl.Series(list(texts[loc < 0]), dtype=pl.String).implode()
+            n_missing = int(self.ws.sentences["text"].is_in(unembedded).sum())
+            raise WorkbenchError(
+                f"{n_missing:,} sentences in {self.ws.path} have no embedding for model "
+                f"{self.model_id}. Run `workbench embed` (or ws.embed()) first."
+            )
+        current = dict(shards)
+        if any(name not in current for name, _ in listed):
+            return None
+        listed = [list(s) for s in listed] + [[n, c] for n, c in shards if n not in {name for name, _ in listed}]
+        start = {name: off for (name, _), off in zip(listed, np.cumsum([0] + [c for _, c in listed]))}
+        shard_start = np.array([start[name] for name, _ in shards], dtype=np.int64)
+        rows = shard_start[loc >> 32] + (loc & 0xFFFFFFFF)
+        if len(rows) and rows.max() > _MAX_ROW:
+            raise WorkbenchError(f"The embedding cache {cache.path} holds more than {_MAX_ROW:,} vectors, more than "
+                                 "the scoring index addresses: compact it (EmbeddingCache.compact()).")
+        return listed, rows
+
+    def _write_index(self, state: dict, ids: np.ndarray, texts: np.ndarray, dim: int | None) -> dict:
+        """A new index of ``ids`` (with ``texts``), written beside the old one and made current
+        by replacing state.json; the old index files are deleted after."""
+        cache = self._cache()
+        located = self._locate(cache, texts, [])
+        assert located is not None  # nothing listed, nothing can have gone
+        shards, rows = located
+        number = 1 + max([int(p.stem.split("-")[1]) for p in self.path.glob("index-*.ids")] + [0])
+        name = f"index-{number:06d}"
+        for suffix, values in ((".ids", ids.astype("<i8")), (".rows", rows.astype("<u4"))):
+            with open(self.path / f"{name}{suffix}", "wb") as f:
+                f.write(values.tobytes())
+                f.flush()
+                os.fsync(f.fileno())
+        new = {"format": FORMAT, "rows": len(ids), "dim": dim if dim is not None else cache.dimension,
+               "model_id": self.model_id, "index": name, "shards": shards}
+        _atomic_json(self.path / "state.json", new)
+        self._remove_stale_files(name)
+        self._aligned = None
+        return new
+
+    def _remove_stale_files(self, live: str) -> None:
+        """Index files other than ``live``'s and the old layout's files (callers hold the lock)."""
+        for f in self.path.iterdir():
+            if (f.name.startswith("index-") and f.stem != live) or f.name in _LEGACY_FILES:
+                f.unlink(missing_ok=True)
+
+    def _held(self, ids: np.ndarray) -> pl.DataFrame:
+        """``ids`` that the workspace still holds, in their order, with their texts."""
+        sents = self.ws.sentences.select("sentence_id", "text").unique("sentence_id", keep="first")
+        return pl.DataFrame({"sentence_id": np.asarray(ids, dtype=np.int64)}).join(
+            sents, on="sentence_id", how="inner", maintain_order="left")
+
+    def _reindex(self, state: dict, keep: np.ndarray | None = None) -> dict:
+        """The index rebuilt from the texts of the sentence ids it holds that the workspace still
+        has (``keep`` narrows them), e.g. after the cache was compacted."""
+        ids, _ = self._read_index(state)
+        held = self._held(ids if keep is None else ids[keep])
+        return self._write_index(state, held["sentence_id"].to_numpy(), held["text"].to_numpy(), state["dim"])
+
+    def _migrate(self, state: dict) -> dict:
+        """The old layout (a float32 matrix) turned into an index over the cache (callers hold
+        the lock). Vectors of the workspace's sentences that the cache lacks are added to it from
+        the matrix first, so nothing that was embedded has to be embedded again."""
+        from workbench.embedding.cache import text_keys
+
+        rows, dim = int(state["rows"]), state["dim"]
+        ids = np.fromfile(self.path / "ids.i64", dtype="<i8", count=rows) if rows else np.empty(0, np.int64)
+        held = self._held(ids).join(pl.DataFrame({"sentence_id": ids, "_at": np.arange(len(ids))}),
+                                    on="sentence_id", how="left", maintain_order="left")
+        if held.height:
+            cache = self._cache()
+            keys = text_keys(held["text"].to_list())
+            _, loc = cache.locate_keys(keys)
+            lost = np.flatnonzero(loc < 0)
+            if len(lost):
+                matrix = np.memmap(self.path / "vectors.f32", dtype="<f4", mode="r", shape=(rows, dim))
+                cache.add_keys(keys[lost], np.asarray(matrix[held["_at"].to_numpy()[lost]]))
+                del matrix
+        return self._write_index(state, held["sentence_id"].to_numpy(), held["text"].to_numpy(), dim)
+
+    def _current_state(self) -> dict:
+        """state.json, the old layout migrated first (callers hold the lock)."""
+        state = self._state()
+        if state.get("format", 1) < FORMAT:
+            return self._migrate(state)
+        for name in _LEGACY_FILES:  # left by a migration killed after its flip
+            (self.path / name).unlink(missing_ok=True)
+        return state
+
     def sync(self, *, progress: bool = False) -> int:
-        """Append the vectors of sentences that have none yet; returns how many were added.
+        """Index the vectors of sentences that have none yet; returns how many were added.
 
         Raises with the fix when some sentences are not embedded. Cheap when nothing is new:
-        one comparison of sentence ids.
+        one comparison of sentence ids. ``progress`` is kept for callers; indexing reads no vectors.
         """
-        from workbench.embedding.cache import EmbeddingCache, text_keys
-
         sents = self.ws.sentences
         with self._lock():
-            state = self._state()
-            rows, dim = int(state["rows"]), state["dim"]
-            have = self._ids(rows)
+            state = self._current_state()
+            have, _ = self._read_index(state)
             ids = sents["sentence_id"].to_numpy()
             if len(have) == len(ids) and np.array_equal(have, ids):
                 return 0  # the common case: rows were appended in table order and nothing was replaced
-            new = ~np.isin(ids, have, assume_unique=False)
+            new = ~np.isin(ids, have)
             if not new.any():
                 return 0
-            # One row per id, even where a sentence id repeats in the table.
+            # One row per id, even where a sentence id repeats in the table; table order kept.
             new_ids, first = np.unique(ids[new], return_index=True)
-            texts = sents["text"].to_numpy()[np.flatnonzero(new)[first]]
-            order = np.argsort(np.flatnonzero(new)[first], kind="stable")  # keep table order
-            new_ids, texts = new_ids[order], texts[order]
-            cache = EmbeddingCache(self.ws.embeddings_dir, self.model_id)
-            bar = _bar(len(new_ids), "Preparing embeddings for scoring", progress)
-            try:
-                with open(self.path / "vectors.f32", "ab") as vf, open(self.path / "ids.i64", "ab") as idf:
-                    # A killed writer may have left a tail past the committed rows: cut it off.
-                    if dim is not None:
-                        vf.truncate(rows * dim * 4)
-                    idf.truncate(rows * 8)
-                    vf.seek(0, os.SEEK_END)
-                    idf.seek(0, os.SEEK_END)
-                    for start in range(0, len(new_ids), _SYNC_BATCH):
-                        batch = texts[start : start + _SYNC_BATCH]
-                        matrix, missing = cache.lookup_keys(text_keys(list(batch)))
-                        if missing.any():
-                            # A hash join: np.isin on text (object) arrays compares every pair.
-                            unembedded = pl.Series(list(batch[missing]), dtype=pl.String).implode()
-                            n_missing = int(sents["text"].is_in(unembedded).sum())
-                            raise WorkbenchError(
-                                f"{n_missing:,} sentences in {self.ws.path} have no embedding for model "
-                                f"{self.model_id}. Run `workbench embed` (or ws.embed()) first."
-                            )
-                        if dim is None:
-                            dim = int(matrix.shape[1])
-                        elif matrix.shape[1] != dim:
-                            raise WorkbenchError(f"The embedding cache {cache.path} holds {matrix.shape[1]}-d "
-                                                 f"vectors but {self.path} holds {dim}-d ones.")
-                        vf.write(np.ascontiguousarray(matrix, dtype="<f4").tobytes())
-                        idf.write(new_ids[start : start + len(batch)].astype("<i8").tobytes())
-                        if bar is not None:
-                            bar.update(len(batch))
-                    vf.flush()
-                    idf.flush()
-                    os.fsync(vf.fileno())
-                    os.fsync(idf.fileno())
-            finally:
-                if bar is not None:
-                    bar.close()
-            _atomic_json(self.path / "state.json", {"rows": rows + len(new_ids), "dim": dim, "model_id": self.model_id})
-            self._aligned = None
+            order = np.argsort(first, kind="stable")
+            new_ids, texts = new_ids[order], sents["text"].to_numpy()[np.flatnonzero(new)[first[order]]]
+            located = self._locate(self._cache(), texts, state["shards"]) if state["index"] else None
+            if located is None:  # a new index (first sync), or the cache was compacted: all rows again
+                held = self._held(np.r_[have, new_ids])
+                self._write_index(state, held["sentence_id"].to_numpy(), held["text"].to_numpy(), state["dim"])
+                return len(new_ids)
+            shards, rows = located
+            self._append(state, shards, new_ids, rows)
             return len(new_ids)
 
+    def _append(self, state: dict, shards: list, new_ids: np.ndarray, rows: np.ndarray) -> None:
+        count, stem = int(state["rows"]), self.path / state["index"]
+        with open(f"{stem}.ids", "ab") as idf, open(f"{stem}.rows", "ab") as rf:
+            # A killed writer may have left a tail past the committed rows: cut it off.
+            idf.truncate(count * 8)
+            rf.truncate(count * 4)
+            idf.seek(0, os.SEEK_END)
+            rf.seek(0, os.SEEK_END)
+            idf.write(new_ids.astype("<i8").tobytes())
+            rf.write(rows.astype("<u4").tobytes())
+            for f in (idf, rf):
+                f.flush()
+                os.fsync(f.fileno())
+        _atomic_json(self.path / "state.json", {**state, "rows": count + len(new_ids), "shards": shards})
+        self._aligned = None
+
     def compact(self) -> int:
-        """Rewrite the matrix with only the sentences the workspace holds now; returns rows dropped."""
-        sents = self.ws.sentences
+        """Drop the index rows of sentences the workspace no longer holds; returns rows dropped."""
         with self._lock():
-            state = self._state()
-            rows, dim = int(state["rows"]), state["dim"]
-            if rows == 0:
-                return 0
-            have = self._ids(rows)
-            keep = np.isin(have, sents["sentence_id"].to_numpy())
+            state = self._current_state()
+            have, _ = self._read_index(state)
+            keep = np.isin(have, self.ws.sentences["sentence_id"].to_numpy())
             if keep.all():
                 return 0
-            vectors = self._vectors(rows, dim)
-            tmp_v, tmp_i = self.path / ".vectors.f32.tmp", self.path / ".ids.i64.tmp"
-            with open(tmp_v, "wb") as vf:
-                for lo in range(0, rows, BLOCK_ROWS):
-                    vf.write(np.ascontiguousarray(vectors[lo : lo + BLOCK_ROWS][keep[lo : lo + BLOCK_ROWS]]).tobytes())
-                vf.flush()
-                os.fsync(vf.fileno())
-            have[keep].astype("<i8").tofile(tmp_i)
-            del vectors
-            # The state is shrunk first, so a crash between the renames leaves a valid prefix.
-            kept = int(keep.sum())
-            _atomic_json(self.path / "state.json", {"rows": 0, "dim": dim, "model_id": self.model_id})
-            os.replace(tmp_v, self.path / "vectors.f32")
-            os.replace(tmp_i, self.path / "ids.i64")
-            _atomic_json(self.path / "state.json", {"rows": kept, "dim": dim, "model_id": self.model_id})
-            self._aligned = None
-            return rows - kept
+            self._reindex(state, keep)
+            return int((~keep).sum())
 
     # -- reading -----------------------------------------------------------------------------
     def view(self, *, sync: bool = True, progress: bool = False) -> MatrixView:
-        """The matrix aligned with the workspace's current sentences (synced first by default)."""
-        if sync:
-            self.sync(progress=progress)
+        """The cached vectors aligned with the workspace's current sentences (synced first by default)."""
+        for _ in range(5):
+            if sync:
+                self.sync(progress=progress)
+            elif self._state().get("format", 1) < FORMAT:
+                with self._lock():
+                    self._current_state()
+            state = self._state()
+            try:
+                return self._open(state)
+            except FileNotFoundError:
+                # A writer replaced the index, or the cache was compacted, between our reads.
+                with self._lock():
+                    fresh = self._current_state()
+                    if fresh.get("index") == state.get("index"):
+                        self._reindex(fresh)
+        raise WorkbenchError(f"The scoring index {self.path} keeps changing under the reader; try again.")
+
+    def _open(self, state: dict) -> MatrixView:
         gen = self.ws.generation
-        state = self._state()
-        rows, dim = int(state["rows"]), state["dim"]
-        sents = self.ws.sentences
-        if self._aligned is not None and self._aligned[:2] == (gen, rows):
-            positions = self._aligned[2]
-        else:
-            have = self._ids(rows)
-            ids = sents["sentence_id"].to_numpy()
+        rows, dim = int(state["rows"]), int(state["dim"] or 0)
+        from workbench.embedding.cache import model_folder
+
+        cache_dir = model_folder(self.ws.embeddings_dir, self.model_id)  # no need to read the cache's keys
+        try:
+            shards = tuple(_shard(cache_dir / name, count, dim) for name, count in state["shards"])
+        except ValueError as e:  # a shard shorter than listed: treat as gone, rebuild
+            raise FileNotFoundError(str(e)) from e
+        offsets = np.cumsum([0] + [c for _, c in state["shards"]]).astype(np.int64)
+        key = (gen, rows, state["index"])
+        if self._aligned is None or self._aligned[0] != key:
+            have, at = self._read_index(state)
+            ids = self.ws.sentences["sentence_id"].to_numpy()
             if len(have) == len(ids) and np.array_equal(have, ids):
-                self._aligned = (gen, rows, np.arange(rows, dtype=np.int64))
-                return MatrixView(vectors=self._vectors(rows, dim or 0), positions=self._aligned[2], generation=gen)
-            order = np.argsort(have, kind="stable")
-            at = np.searchsorted(have, ids, sorter=order)
-            at = np.clip(at, 0, max(rows - 1, 0))
-            positions = order[at] if rows else np.empty(0, dtype=np.int64)
-            if len(ids) and (rows == 0 or not np.array_equal(have[positions], ids)):
-                raise WorkbenchError(
-                    f"Some sentences of {self.ws.path} are not in the scoring matrix {self.path}; "
-                    "call SentenceMatrix(ws).sync() (activation does) after embedding them."
-                )
-            self._aligned = (gen, rows, positions)
-        return MatrixView(vectors=self._vectors(rows, dim or 0), positions=positions, generation=gen)
+                index_rows = np.arange(rows, dtype=np.int64)
+            else:
+                order = np.argsort(have, kind="stable")
+                index_rows = order[np.clip(np.searchsorted(have, ids, sorter=order), 0, max(rows - 1, 0))] \
+                    if rows else np.empty(0, dtype=np.int64)
+                if len(ids) and (rows == 0 or not np.array_equal(have[index_rows], ids)):
+                    raise WorkbenchError(
+                        f"Some sentences of {self.ws.path} are not in the scoring index {self.path}; "
+                        "call SentenceMatrix(ws).sync() (activation does) after embedding them.")
+            self._aligned = (key, at[index_rows])
+        return MatrixView(shards=shards, offsets=offsets, positions=self._aligned[1], generation=gen, dim=dim)
+
+
+def _shard(path: Path, count: int, dim: int) -> np.ndarray:
+    from workbench.embedding.cache import shard_vectors
+
+    return shard_vectors(path, count, dim)
 
 
 def _atomic_json(path: Path, value: dict) -> None:
     atomic_write_text(path, json.dumps(value))
-
-
-def _bar(total: int, desc: str, progress: bool):
-    if not progress or total < 10_000:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="sentence", unit_scale=True)
