@@ -12,6 +12,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from workbench.widgets._render import esc, figure_html, html_block, set_html
+from workbench.widgets._text import show
 
 DEALS_LISTED = 200
 
@@ -45,9 +46,7 @@ class InitiativeBoardView:
         self.render()
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+        show(self.widget)  # the widget, and what it shows as text beside it (widgets._text)
 
     def render(self) -> None:
         names = list(self.trackers.value)

@@ -16,6 +16,7 @@ from workbench.trackers.rounds import with_context
 from workbench.widgets.banner import UnpublishedBanner
 from workbench.widgets._render import (bar_figure, esc, figure_html, html_block, set_html, speaker_line, time_label,
                                       tracker_title)
+from workbench.widgets._text import show
 
 CALLS_LISTED = 50
 MENTIONS_IN_CONTEXT = 20
@@ -48,9 +49,7 @@ class TrackerResults:
                                     html_block("<h3>The sentences in context</h3>"), self.call_picker, self.mentions])
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+        show(self.widget)  # the widget, and what it shows as text beside it (widgets._text)
 
     def refresh(self) -> None:
         """Recompute the report (after publishing, say) and draw it again."""
