@@ -36,7 +36,7 @@ SHOWN = {
     "05_tracker_results.ipynb": [DEMO_TRACKER, "[figure: "],
     "06_activate_and_publish.ipynb": ["is active with version", "Create stream", "No streams yet", "mentions",
                                       "Diff of", "<PlainTextFigure"],
-    "07_initiative_board.ipynb": ["Per team", DEMO_TRACKER, "[figure: ", "Choose a deal", "DEAL-"],
+    "07_initiative_board.ipynb": ["Per team", DEMO_TRACKER, "[figure: ", "Deal: Choose a deal (or DEAL-"],
 }
 
 
