@@ -66,10 +66,10 @@ def corpus_files(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="session")
 def embedder():
-    """The real offline model, loaded once per session."""
-    from workbench.embedding.embedder import Embedder
+    """The real offline model, loaded once per session (and shared with the notebook checks)."""
+    from tests.demo_workspace import session_embedder
 
-    return Embedder()
+    return session_embedder()
 
 
 @pytest.fixture(scope="session")

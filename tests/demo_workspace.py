@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import functools
 import os
 import shutil
 import warnings
@@ -27,6 +28,15 @@ EXAMPLES = [
     "What's the best price you can give us?",
     "Any chance of a discount for a nonprofit?",
 ]
+
+
+@functools.cache
+def session_embedder():
+    """The real offline model, one per test session: the `embedder` fixture, and the notebook
+    checks' hooks (tests/notebook_checks.py), which cannot ask for fixtures."""
+    from workbench.embedding.embedder import Embedder
+
+    return Embedder()
 
 
 def tag_by_truth(tracker, rnd) -> None:

@@ -1,97 +1,104 @@
-"""Every notebook runs top to bottom against a small trained demo workspace built by code.
+"""The notebooks are run by nbval, not here (see tests/notebook_checks.py and the README's Tests).
 
-Executed with nbclient in a real kernel (the venv's python: jupyter_client runs a kernelspec's
-"python" as the current interpreter); a cell that raises fails the test. The executed copies
-are kept under test-output/notebooks/ to look at.
+These tests check what nbval compares against: each notebook stores the outputs of its cells
+tagged `nbval-check-output`, and those outputs say what each screen must show on the fixture
+workspace (nbval fails a run whose sanitised output differs, or whose cell raises). They also
+check that the README's test command runs nbval, and that nbval with the sanitiser fails on a
+changed output and on an error while letting run-to-run noise through.
 """
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import nbformat
-import pytest
-from nbclient import NotebookClient
 
-from tests.demo_workspace import DEMO_TRACKER, copy_with_tracker
+from tests.demo_workspace import DEMO_TRACKER
+from tests.notebook_checks import CHECK_TAG, TAGGING_TRACKER, WIDGET_VIEW
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
-OUTPUT = REPO / "test-output" / "notebooks"
+SANITISER = REPO / "tests" / "nbval_sanitize.cfg"
 ALL = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
-TAGGING_TRACKER = "Notebook tagging"
+
+# What each notebook's checked cells show on the fixture workspace (in the stored reference,
+# which every run must match): the screens' text, not only that their cells ran.
+SHOWN = {
+    "01_import_calls.ipynb": ["Workspace", "Calls", "Embedded", "[figure: Calls per month]", "Imported 0 calls",
+                              "Every sentence is embedded already"],
+    "02_create_tracker.ipynb": [f"Name\n{DEMO_TRACKER}", "[Create tracker]", f"Tracker('{TAGGING_TRACKER}'"],
+    "03_tag_rounds.ipynb": [", round 1", "[YES]", "[NO]"],
+    "04_performance_overview.ipynb": [DEMO_TRACKER, "Precision: detections that are right", "Activate",
+                                      "[figure: "],
+    "05_tracker_results.ipynb": [DEMO_TRACKER, "[figure: "],
+    "06_activate_and_publish.ipynb": ["is active with version", "Create stream", "No streams yet", "mentions",
+                                      "Diff of", "<PlainTextFigure"],
+    "07_initiative_board.ipynb": ["Per team", DEMO_TRACKER, "[figure: ", "Deal: Choose a deal (or DEAL-"],
+}
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory, embedder, request) -> Path:
-    return copy_with_tracker(tmp_path_factory, embedder, request, "notebooks", TAGGING_TRACKER)
+def code_cells(name: str) -> list:
+    return [c for c in nbformat.read(NOTEBOOKS / name, as_version=4).cells if c.cell_type == "code"]
 
 
-def run(name: str, workspace: Path, monkeypatch, tracker: str | None = None) -> nbformat.NotebookNode:
-    monkeypatch.setenv("WORKBENCH_WORKSPACE", str(workspace))
-    if tracker:
-        monkeypatch.setenv("WORKBENCH_TRACKER", tracker)
-    else:
-        monkeypatch.delenv("WORKBENCH_TRACKER", raising=False)  # the notebook's default: the demo tracker
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
-    try:
-        client.execute()
-    finally:
-        OUTPUT.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, OUTPUT / name)
-    return nb
+def shown_text(cell) -> str:
+    return "\n".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in cell.outputs)
 
 
-def widget_state(nb) -> str:
-    return json.dumps(nb.metadata.get("widgets", {}))
-
-
-def outputs(nb) -> list[dict]:
-    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-
-
-def test_notebooks_are_saved_clean():
-    assert ALL == ["01_import_calls.ipynb", "02_create_tracker.ipynb", "03_tag_rounds.ipynb",
-                   "04_performance_overview.ipynb", "05_tracker_results.ipynb", "06_activate_and_publish.ipynb",
-                   "07_initiative_board.ipynb"]
+def test_notebooks_store_what_nbval_compares():
+    assert ALL == list(SHOWN)
     for name in ALL:
-        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-        nbformat.validate(nb)
-        code = [c for c in nb.cells if c.cell_type == "code"]
-        assert all(not c.outputs and c.execution_count is None for c in code), f"{name} is saved with outputs"
+        nbformat.validate(nbformat.read(NOTEBOOKS / name, as_version=4))
+        code = code_cells(name)
         assert 'os.environ.get("WORKBENCH_WORKSPACE", "..")' in code[0].source
         assert all(len(c.source.splitlines()) <= 4 for c in code[1:]), f"{name}: keep cells to a line or two"
+        checked = [c for c in code if CHECK_TAG in c.metadata.get("tags", [])]
+        assert checked, f"{name}: no cell is tagged {CHECK_TAG}, so nbval compares nothing in it"
+        for n, cell in enumerate(code):
+            if cell in checked:  # nbval skips a cell with no execution count: it would check nothing
+                assert cell.execution_count == n + 1 and cell.outputs, f"{name}, cell {n}: refresh its outputs"
+            else:  # nothing stale for a reader: a cell nbval does not compare keeps no output
+                assert cell.execution_count is None and not cell.outputs, f"{name}, cell {n} has outputs"
+            assert WIDGET_VIEW not in json.dumps(cell.outputs), f"{name}, cell {n} stores a widget model id"
+            assert "Traceback" not in json.dumps(cell.outputs) and "/tmp/" not in shown_text(cell)
+        text = "\n".join(shown_text(c) for c in checked)
+        missing = [s for s in SHOWN[name] if s not in text]
+        assert not missing, f"{name}: the stored outputs do not show {missing}"
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_notebook_runs_top_to_bottom(name, workspace, monkeypatch):
-    from workbench import Workspace
+def test_the_readme_test_command_runs_the_notebooks_under_nbval():
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert "notebooks" in config["testpaths"]
+    assert "--nbval-lax" in config["addopts"] and f"--nbval-sanitize-with {SANITISER.relative_to(REPO)}" in config[
+        "addopts"]
+    assert (REPO / ".ci" / "run").read_text().rstrip().endswith(".venv/bin/python -m pytest -n 2")
+    assert "nbval" in (REPO / "pyproject.toml").read_text().split("[project.optional-dependencies]")[0]
 
-    nb = run(name, workspace, monkeypatch, TAGGING_TRACKER if name.startswith("03") else None)
-    assert not [o for o in outputs(nb) if o.output_type == "error"]
-    views = [o for o in outputs(nb) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-    assert views or name.startswith("06"), f"{name} shows no widget"
-    state = widget_state(nb)
-    ws = Workspace(workspace)
-    if name.startswith("01"):
-        assert "Imported 0 calls" in state and "Every sentence is embedded already" in state
-    elif name.startswith("02"):
-        assert DEMO_TRACKER in state and "Create tracker" in state
-    elif name.startswith("03"):
-        rnd = ws.tracker(TAGGING_TRACKER).current_round()
-        assert rnd is not None and f"0 of {len(rnd)}, round 1" in state
-    elif name.startswith("04"):
-        assert "Precision: detections that are right" in state and "wb-sample" in state and "data:image/png" in state
-    elif name.startswith("05"):
-        assert f"{DEMO_TRACKER}</h2>" in state and state.count("data:image/png") == 3
-    elif name.startswith("07"):  # after 06 activated the demo tracker in this module's workspace
-        assert "Per team" in state and DEMO_TRACKER in state and "data:image/png" in state
-        assert "Choose a deal" in state and "DEAL-" in state
-    elif name.startswith("06"):
-        text = json.dumps([o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in outputs(nb)])
-        assert ws.tracker(DEMO_TRACKER).is_active and "is active with version" in text
-        assert "Create stream" in state and "No streams yet" in state  # the streams panel
-        assert any("image/png" in o.get("data", {}) for o in outputs(nb))  # the monthly plot
-        assert "mentions" in text and "version" in text  # the search table and the diff
+
+CASES = [  # (source, stored output, tagged): what nbval with our sanitiser must pass and fail
+    ('print("Saved /tmp/pytest-of-ci/pytest-7/ws in 0.4 s, run 3f2a9c0e5b6d4e1f8a7b6c5d4e3f2a1b")',
+     "Saved /tmp/pytest-of-me/pytest-1/ws in 12 s, run 0123456789abcdef0123456789abcdef\n", True),  # noise: passes
+    ('print("27 calls, 1,136 sentences")', "28 calls, 1,136 sentences\n", True),  # a changed count: fails
+    ('print("anything")', "something else\n", False),  # untagged: output not compared, passes
+    ('raise ValueError("a cell that raises")', "", False),  # fails, tagged or not
+]
+
+
+def test_nbval_with_the_sanitiser_fails_on_changed_output_and_errors(tmp_path):
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    for n, (source, stored, tagged) in enumerate(CASES):
+        cell = nbformat.v4.new_code_cell(source, metadata={"tags": [CHECK_TAG]} if tagged else {})
+        if stored:
+            cell.execution_count = n + 1
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=stored)]
+        nb.cells.append(cell)
+    nbformat.write(nb, tmp_path / "check.ipynb")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval-lax",
+                          "--nbval-current-env", "--nbval-sanitize-with", str(SANITISER), "-rf", "check.ipynb"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert "2 failed, 2 passed" in run.stdout, run.stdout[-3000:]
+    assert "Cell 1" in run.stdout and "28 calls" in run.stdout and "ValueError" in run.stdout

@@ -95,6 +95,15 @@ def bar_figure(labels: Iterable[Any], values: Iterable[float], *, title: str, yl
     return fig
 
 
+def dropdown(options: list[tuple[str, Any]], **kwargs: Any) -> widgets.Dropdown:
+    """A dropdown that opens on its first choice, even one whose value is None ("Choose a deal").
+
+    Left to pick its default, ipywidgets sets the first label and a None value together, and,
+    depending on the order its notifications fire (which follows the process's string hashing),
+    the None value may clear the choice: the dropdown then shows blank in about 3 runs in 8."""
+    return widgets.Dropdown(options=options, index=0 if options else None, **kwargs)
+
+
 def speaker_line(row: dict, *, target: bool = False) -> str:
     """One sentence of a transcript with its speaker; the target sentence in bold."""
     side = row.get("side") or ""

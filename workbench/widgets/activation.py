@@ -16,6 +16,7 @@ import ipywidgets as widgets
 from workbench.core.errors import WorkbenchError
 from workbench.trackers.filters import parse_filters
 from workbench.widgets._render import esc, html_block, set_html
+from workbench.widgets._text import show
 
 MONTH_CHOICES = [("Upcoming calls only", 0)] + [(f"Backfill {m} month{'s' if m > 1 else ''}", m)
                                                 for m in range(1, 13)]
@@ -52,9 +53,7 @@ class ActivationPanel:
                                     self.plan_box, self.activate_button, self.status])
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+        show(self.widget)  # the widget, and what it shows as text beside it (widgets._text)
 
     def _reset(self) -> None:
         self.plan = None

@@ -15,6 +15,7 @@ from workbench.widgets._render import (
     set_html,
     BAR_COLOUR,
 )
+from workbench.widgets._text import show
 
 
 class CorpusOverview:
@@ -37,9 +38,7 @@ class CorpusOverview:
         self.refresh()
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+        show(self.widget)  # the widget, and what it shows as text beside it (widgets._text)
 
     def import_calls(self, calls: Any, utterances: Any, **kwargs: Any):
         """Import calls (see Workspace.import_calls) and redraw; returns the ImportResult."""

@@ -11,7 +11,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from workbench.widgets._render import esc, figure_html, html_block, set_html
+from workbench.widgets._render import dropdown, esc, figure_html, html_block, set_html
+from workbench.widgets._text import show
 
 DEALS_LISTED = 200
 
@@ -34,8 +35,8 @@ class InitiativeBoardView:
         self.trackers.observe(lambda _: self.render(), "value")
         self.by.observe(lambda _: self.render(), "value")
         deals = ws.services.results.deal_ids()[:DEALS_LISTED]
-        self.deal = widgets.Dropdown(options=[("Choose a deal", None), *[(d, d) for d in deals]], description="Deal",
-                                     layout=widgets.Layout(width="460px", display=None if deals else "none"))
+        self.deal = dropdown([("Choose a deal", None), *[(d, d) for d in deals]], description="Deal",
+                             layout=widgets.Layout(width="460px", display=None if deals else "none"))
         self.deal.observe(lambda ch: self.show_deal(ch["new"]), "value")
         self.deal_view = html_block("" if deals else "<p class='wb-muted'>The calls carry no deal_id: import one "
                                                      "with the calls to follow deals here.</p>")
@@ -45,9 +46,7 @@ class InitiativeBoardView:
         self.render()
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+        show(self.widget)  # the widget, and what it shows as text beside it (widgets._text)
 
     def render(self) -> None:
         names = list(self.trackers.value)

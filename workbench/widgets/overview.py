@@ -15,6 +15,7 @@ from workbench.trackers.summary import percent, reliability_notes
 from workbench.widgets.activation import ActivationPanel
 from workbench.widgets.banner import UnpublishedBanner
 from workbench.widgets._render import esc, figure_html, html_block, set_html, speaker_line, tracker_title
+from workbench.widgets._text import show
 
 
 def _figure_card(title: str, fig: Any, explain: str) -> str:
@@ -107,9 +108,7 @@ class PerformanceOverview:
         return kt
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+        show(self.widget)  # the widget, and what it shows as text beside it (widgets._text)
 
     def _headline(self) -> str:
         est = self.estimate

@@ -14,8 +14,9 @@ import polars as pl
 from workbench.results.reports import TrackerReport
 from workbench.trackers.rounds import with_context
 from workbench.widgets.banner import UnpublishedBanner
-from workbench.widgets._render import (bar_figure, esc, figure_html, html_block, set_html, speaker_line, time_label,
+from workbench.widgets._render import (bar_figure, dropdown, esc, figure_html, html_block, set_html, speaker_line, time_label,
                                       tracker_title)
+from workbench.widgets._text import show
 
 CALLS_LISTED = 50
 MENTIONS_IN_CONTEXT = 20
@@ -39,8 +40,8 @@ class TrackerResults:
         calls = self.report.calls_with_mention
         options = [(f"{r['started_at']:%Y-%m-%d} · {r['title'] or r['call_id']} ({r['mentions']})", r["call_id"])
                    for r in calls.head(200).iter_rows(named=True)]
-        self.call_picker = widgets.Dropdown(options=[("Best-scored mentions across calls", None), *options],
-                                            description="Show", layout=widgets.Layout(width="620px"))
+        self.call_picker = dropdown([("Best-scored mentions across calls", None), *options],
+                                    description="Show", layout=widgets.Layout(width="620px"))
         self.call_picker.observe(lambda ch: self.show_call(ch["new"]), "value")
         self.mentions = html_block("")
         self.show_call(None)
@@ -48,9 +49,7 @@ class TrackerResults:
                                     html_block("<h3>The sentences in context</h3>"), self.call_picker, self.mentions])
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+        show(self.widget)  # the widget, and what it shows as text beside it (widgets._text)
 
     def refresh(self) -> None:
         """Recompute the report (after publishing, say) and draw it again."""

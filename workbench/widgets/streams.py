@@ -13,6 +13,7 @@ import ipywidgets as widgets
 from workbench.core.errors import WorkbenchError
 from workbench.trackers.filters import parse_filters
 from workbench.widgets._render import esc, html_block, set_html
+from workbench.widgets._text import show
 
 
 class StreamsPanel:
@@ -48,9 +49,7 @@ class StreamsPanel:
         self.refresh()
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+        show(self.widget)  # the widget, and what it shows as text beside it (widgets._text)
 
     def refresh(self) -> None:
         table = self.ws.services.streams.status()

@@ -26,6 +26,7 @@ from workbench.widgets._render import (
     speaker_line,
     time_label,
 )
+from workbench.widgets._text import show
 
 # Sentences shown either side of the candidate when the whole call is opened.
 TRANSCRIPT_WINDOW = 12
@@ -127,9 +128,7 @@ class TaggingView:
         self._shown()
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+        show(self.widget)  # the widget, and what it shows as text beside it (widgets._text)
 
     KEYS = {"y": "yes", "n": "no", "s": "not_sure"}
 

@@ -17,6 +17,7 @@ from workbench.core.errors import ValidationError
 from workbench.trackers.definition import definition_errors
 from workbench.trackers.examples import MAX_EXAMPLES, MIN_EXAMPLES, examples_needed
 from workbench.widgets._render import esc, html_block, set_html
+from workbench.widgets._text import show
 
 # The call columns offered as pick-lists; any other column can still be filtered from the API.
 PICK_COLUMNS = ("team", "rep", "deal_stage")
@@ -108,9 +109,7 @@ class TrackerForm:
         self.widget = widgets.VBox([*rows, self.general, self.submit_button, self.warning, self.result])
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+        show(self.widget)  # the widget, and what it shows as text beside it (widgets._text)
 
     # ------------------------------------------------------------------ reading the form
     def example_lines(self) -> list[tuple[int, str]]:
