@@ -10,11 +10,16 @@ use_offline_environment()  # before any kernel starts: the notebooks' kernels in
 pytest_plugins = ["tests.notebook_checks"]
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``--dist loadgroup``, a test file's tests go to one worker together, so a module's
-    fixtures are built once; the notebooks all go to one worker, in order, because they share one
-    workspace (notebook 7 shows the tracker notebook 6 activated)."""
-    for item in items:
-        folder = item.path.parent
-        group = "notebooks" if folder.name == "notebooks" else str(item.path.relative_to(config.rootpath))
-        item.add_marker(pytest.mark.xdist_group(group))
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's, called only when it runs workers
+def pytest_xdist_make_scheduler(config, log):
+    """A test file's tests go to one worker together, so a module's fixtures are built once; the
+    notebooks all go to one worker, in order, because they share one workspace (notebook 7 shows
+    the tracker notebook 6 activated)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFileNotebooksTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "notebooks" if path.startswith("notebooks/") else path
+
+    return ByFileNotebooksTogether(config, log)
