@@ -105,3 +105,19 @@ def test_stop_kills_what_ignores_sigterm(tmp_path):
         assert not server.running()
         server.stop()  # a second stop is harmless
     assert not server.log_path.exists()
+
+
+def test_screenshots_take_the_screens_asked_for_with_a_suffix_for_their_state(tmp_path, capsys):
+    """`workbench screenshots --only 04 --suffix unpublished` (the README's banner picture): the
+    choice and the suffix are checked before any server starts."""
+    from workbench.cli.app import SCREENS, chosen_screens, main
+
+    assert chosen_screens(None) == list(SCREENS) and "03_tag_rounds.ipynb" in SCREENS
+    assert chosen_screens(["04", "04_performance_overview", "07_initiative_board.ipynb"]) == [
+        "04_performance_overview.ipynb", "07_initiative_board.ipynb"]
+    assert main(["-w", str(tmp_path), "screenshots", "--only", "04", "09"]) == 2
+    err = capsys.readouterr().err
+    assert "--only: '09' is not a screen" in err and "04_performance_overview" in err
+    assert main(["-w", str(tmp_path), "screenshots", "--only", "04", "--suffix", "../x"]) == 2
+    assert "--suffix: '../x' cannot be part of a file name" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # refused before the workspace was opened

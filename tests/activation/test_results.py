@@ -287,6 +287,7 @@ def test_streams_from_the_panel_pause_and_resume_without_a_burst_of_old_news(liv
                            " + b'\\n')\"")
     panel.create_button.click()
     assert "Created stream 'Asks'" in panel.status.value and "<td>Asks</td>" in panel.table.value
+    assert panel.chosen.value == "Asks"  # chosen for Pause and Delete, not left blank
     panel.filters.value = "region=EMEA"
     panel.name.value = "Bad"
     panel.create_button.click()  # a bad filter is shown; nothing is stored

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 from pathlib import Path
 
 from workbench.cli.common import open_workspace
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import ValidationError, WorkbenchError
 
 EPILOG = """\
 Typical first session:
@@ -103,12 +104,35 @@ def cmd_mlflow(args) -> int:
     return serve_forever([server])
 
 
+SCREENS = ("03_tag_rounds.ipynb",) + DASHBOARDS
+
+
+def chosen_screens(only: list[str] | None) -> list[str]:
+    """The notebooks `workbench screenshots --only` names, by number ("04") or name
+    ("04_performance_overview"); all of SCREENS without --only."""
+    if not only:
+        return list(SCREENS)
+    chosen = []
+    for want in only:
+        found = [n for n in SCREENS if n == want or n.removesuffix(".ipynb") == want or n.split("_")[0] == want]
+        if not found:
+            raise ValidationError("--only", f"{want!r} is not a screen",
+                                  f"Use any of: {', '.join(n.removesuffix('.ipynb') for n in SCREENS)} (or their numbers)")
+        chosen += [n for n in found if n not in chosen]
+    return chosen
+
+
 def cmd_screenshots(args) -> int:
     from workbench.serve.browser import screenshot_notebooks
 
+    names = chosen_screens(args.only)
+    # The suffix names a state of the screen (e.g. "unpublished"): part of a file name, never a path.
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", args.suffix):
+        raise ValidationError("--suffix", f"{args.suffix!r} cannot be part of a file name",
+                              "Use letters, digits, dashes and underscores, e.g. unpublished")
     ws = open_workspace(args)
-    names = ("03_tag_rounds.ipynb",) + DASHBOARDS
-    for path in screenshot_notebooks(ws.path, [_notebooks_dir() / n for n in names], Path(args.out)):
+    for path in screenshot_notebooks(ws.path, [_notebooks_dir() / n for n in names], Path(args.out),
+                                     suffix=f"-{args.suffix}" if args.suffix else ""):
         print(f"wrote {path}")
     return 0
 
@@ -166,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("screenshots", help="PNG screenshots of the tagging screen and the dashboards (headless Chromium)")
     p.add_argument("--out", default="docs/screenshots", help="folder for the PNGs (default: docs/screenshots)")
+    p.add_argument("--only", nargs="+", metavar="SCREEN",
+                   help="only these screens, by number or name (e.g. 04); default: 03 04 05 07")
+    p.add_argument("--suffix", default="",
+                   help="added to each file's name, for a screen in another state: --only 04 --suffix unpublished "
+                        "writes 04_performance_overview-unpublished.png")
     p.set_defaults(func=cmd_screenshots)
 
     from workbench.cli.trackers import register as register_trackers

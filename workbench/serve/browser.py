@@ -57,8 +57,10 @@ def widgets_state(page, timeout: float = 30.0, *, min_count: int = 1) -> str:
     return page.wait_for_function(WIDGETS_STATE_JS, arg=min_count, timeout=timeout * 1000, polling=100).json_value()
 
 
-def screenshot_notebooks(workspace: Path, notebooks: list[Path], out_dir: Path, *, timeout: float = 120.0) -> list[Path]:
-    """Serve notebooks with Voila on the workspace and save one PNG of each, as a person sees it."""
+def screenshot_notebooks(workspace: Path, notebooks: list[Path], out_dir: Path, *, timeout: float = 120.0,
+                         suffix: str = "") -> list[Path]:
+    """Serve notebooks with Voila on the workspace and save one PNG of each, as a person sees it:
+    ``<notebook><suffix>.png`` (a suffix tells a screen's state apart, e.g. "-unpublished")."""
     from playwright.sync_api import sync_playwright
 
     from workbench.serve.servers import start_voila
@@ -78,7 +80,7 @@ def screenshot_notebooks(workspace: Path, notebooks: list[Path], out_dir: Path, 
                 if state != "ok":
                     raise WorkbenchError(f"{nb.name} did not render ({state}); see {server.log_path}")
                 page.wait_for_timeout(1500)  # let figures (inline PNGs) finish decoding
-                path = out_dir / f"{nb.stem}.png"
+                path = out_dir / f"{nb.stem}{suffix}.png"
                 page.screenshot(path=str(path))
                 written.append(path)
                 page.close()

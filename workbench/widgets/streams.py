@@ -98,4 +98,5 @@ class StreamsPanel:
         set_html(self.status, f"<p>Created stream '{esc(stream.name)}': {stream.matches().height:,} calls match "
                               "now, its starting point.</p>")
         self.refresh()
+        self.chosen.value = stream.name  # ready for Pause or Delete (the first one was left unchosen)
         return stream
