@@ -57,19 +57,27 @@ def test_performance_overview_dashboard(dashboards, page, screenshot_dir):
 
 def test_activating_from_the_overview_shows_the_plan_and_the_warning_first(dashboards, workspace, page):
     """The overview's Activate panel: the first click shows the plan and the concerns (2 rounds
-    of the 4 of a basic model), "Activate anyway" activates. The results and board tests below
-    then read the live results."""
+    of the 4 of a basic model), "Activate anyway" activates, and makes the stream asked for in
+    the same step. The results and board tests below then read the live results."""
     from workbench import Workspace
 
     page.goto(dashboards["04"])
     wait_for_widgets(page, timeout=RENDER_TIMEOUT_S)
+    page.get_by_label("Also create a stream of the calls it finds").check()
+    page.get_by_label("Command", exact=True).fill("true")
     page.get_by_role("button", name="Activate").click()  # the icon glyph is part of its accessible name
     page.get_by_text("Before you activate it:").wait_for(timeout=60_000)
     assert page.get_by_text("Only 2 rounds tagged").count() == 1 and page.get_by_text("sentences in scope").count()
     assert not Workspace(workspace).tracker(DEMO_TRACKER).is_active
+    assert Workspace(workspace).streams() == []
     page.get_by_role("button", name="Activate anyway").click()
     page.get_by_text("is active with version").wait_for(timeout=RENDER_TIMEOUT_S * 1000)
-    assert Workspace(workspace).tracker(DEMO_TRACKER).is_active
+    page.get_by_text(f"Stream '{DEMO_TRACKER} mentions' created.").wait_for()
+    ws = Workspace(workspace)
+    assert ws.tracker(DEMO_TRACKER).is_active
+    stream = ws.stream(f"{DEMO_TRACKER} mentions")
+    assert stream.command == ["true"] and stream.search_spec["trackers"] == [DEMO_TRACKER]
+    stream.delete()  # the streams panel's test starts from none
 
 
 def test_tracker_results_dashboard(dashboards, page, screenshot_dir):
