@@ -201,13 +201,17 @@ def main() -> int:
         "target": {"sentences": TARGET_SENTENCES, "seconds": TARGET_SECONDS, "met": meets},
         "results": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in results.items()},
     }
-    md = render(out)
-    print(md)
-    if not args.no_write:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "backfill.json").write_text(json.dumps(out, indent=2) + "\n")
-        (RESULTS / "backfill.md").write_text(md)
+    report(out, render(out), "backfill", write=not args.no_write)
     return 0
+
+
+def report(out: dict, md: str, name: str, *, write: bool) -> None:
+    """Print the report; unless told not to, keep it and its figures under benchmarks/results/."""
+    print(md)
+    if write:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
+        (RESULTS / f"{name}.md").write_text(md)
 
 
 def render(out: dict) -> str:

@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import numpy as np  # noqa: E402
 
-from backfill import build_workspace, timed  # noqa: E402
+from backfill import build_workspace, report, timed  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 TARGET_BYTES, TARGET_SENTENCES, TARGET_SECONDS = 0.8 * 1024, 1_000_000, 5.0
@@ -141,12 +141,7 @@ def main() -> int:
         "results": {**{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()},
                     "bytes_per_sentence_before": round(per_before, 1), "bytes_per_sentence_after": round(per_after, 1)},
     }
-    md = render(out)
-    print(md)
-    if not args.no_write:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "embedding_storage.json").write_text(json.dumps(out, indent=2) + "\n")
-        (RESULTS / "embedding_storage.md").write_text(md)
+    report(out, render(out), "embedding_storage", write=not args.no_write)
     return 0
 
 
