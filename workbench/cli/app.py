@@ -132,7 +132,7 @@ def cmd_screenshots(args) -> int:
                               "Use letters, digits, dashes and underscores, e.g. unpublished")
     ws = open_workspace(args)
     for path in screenshot_notebooks(ws.path, [_notebooks_dir() / n for n in names], Path(args.out),
-                                     suffix=f"-{args.suffix}" if args.suffix else ""):
+                                     suffix=f"-{args.suffix}" if args.suffix else "", scroll_to=args.scroll_to):
         print(f"wrote {path}")
     return 0
 
@@ -195,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suffix", default="",
                    help="added to each file's name, for a screen in another state: --only 04 --suffix unpublished "
                         "writes 04_performance_overview-unpublished.png")
+    p.add_argument("--scroll-to", default=None, metavar="TEXT",
+                   help="scroll a text further down into view first, e.g. --scroll-to 'Also create a stream' "
+                        "for the overview's Activate panel")
     p.set_defaults(func=cmd_screenshots)
 
     from workbench.cli.trackers import register as register_trackers

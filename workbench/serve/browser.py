@@ -58,9 +58,11 @@ def widgets_state(page, timeout: float = 30.0, *, min_count: int = 1) -> str:
 
 
 def screenshot_notebooks(workspace: Path, notebooks: list[Path], out_dir: Path, *, timeout: float = 120.0,
-                         suffix: str = "") -> list[Path]:
+                         suffix: str = "", scroll_to: str | None = None) -> list[Path]:
     """Serve notebooks with Voila on the workspace and save one PNG of each, as a person sees it:
-    ``<notebook><suffix>.png`` (a suffix tells a screen's state apart, e.g. "-unpublished")."""
+    ``<notebook><suffix>.png`` (a suffix tells a screen's state apart, e.g. "-unpublished").
+    ``scroll_to``: a text further down the page (e.g. the overview's "Also create a stream"), scrolled
+    into view first; Voila scrolls inside its own pane, so a full-page picture would not reach it."""
     from playwright.sync_api import sync_playwright
 
     from workbench.serve.servers import start_voila
@@ -79,6 +81,10 @@ def screenshot_notebooks(workspace: Path, notebooks: list[Path], out_dir: Path, 
                 state = widgets_state(page, timeout)
                 if state != "ok":
                     raise WorkbenchError(f"{nb.name} did not render ({state}); see {server.log_path}")
+                if scroll_to:
+                    target = page.get_by_text(scroll_to).first
+                    target.wait_for(timeout=timeout * 1000)
+                    target.evaluate("e => e.scrollIntoView({block: 'center'})")  # with what surrounds it
                 page.wait_for_timeout(1500)  # let figures (inline PNGs) finish decoding
                 path = out_dir / f"{nb.stem}{suffix}.png"
                 page.screenshot(path=str(path))
