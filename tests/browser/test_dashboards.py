@@ -109,7 +109,7 @@ def _active_demo_tracker(workspace: Path, embedder=None):
     return tracker
 
 
-def test_streams_panel_creates_pauses_resumes_and_deletes_a_stream(dashboards, workspace, page):
+def test_streams_panel_creates_pauses_resumes_and_deletes_a_stream(dashboards, workspace, page, screenshot_dir):
     """Notebook 6's streams panel: a refused webhook shows its reason and stores nothing; each of
     create, pause, resume and delete is then read back from the workspace, as another process would."""
     from workbench import Workspace
@@ -133,6 +133,10 @@ def test_streams_panel_creates_pauses_resumes_and_deletes_a_stream(dashboards, w
     assert stream.command == ["true"] and stream.webhook is None and not stream.paused
     assert stream.search_spec["trackers"] == [DEMO_TRACKER] and "SMB" in str(stream.search_spec["filters"])
     assert page.locator("table.wb-table td", has_text="command true").count() == 1
+    # The README's picture of the panel (workbench screenshots never serves notebook 6, whose cells
+    # activate and publish): the panel centred in Voila's own scrolling pane.
+    page.get_by_role("button", name="Create stream").evaluate("e => e.scrollIntoView({block: 'center'})")
+    page.screenshot(path=str(screenshot_dir / "06_streams_panel.png"))
 
     for button, done, paused in (("Pause", "paused", True), ("Resume", "resumed", False)):
         page.get_by_role("button", name=button).click()
