@@ -12,6 +12,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from tests.activation.conftest import AS_OF, new_calls
+from tests.activation.test_cli import run
 from workbench.core.errors import NotFoundError, ValidationError
 
 
@@ -227,7 +228,7 @@ def test_neutralise_formulas_only_touches_text_starting_like_a_formula():
     assert out["number"].to_list() == frame["number"].to_list() and out.schema == frame.schema
 
 
-def test_the_initiative_board_sets_trackers_side_by_side_as_their_own_team_stats(live_ws, live):
+def test_the_initiative_board_sets_trackers_side_by_side_as_their_own_team_stats(live_ws, live, capsys):
     from workbench.widgets import InitiativeBoardView
 
     keyword = live_ws.create_keyword_tracker("Price words", phrases=["price"], mentioned_by="customer")
@@ -245,6 +246,14 @@ def test_the_initiative_board_sets_trackers_side_by_side_as_their_own_team_stats
     with pytest.raises(ValidationError, match="team, rep, month"):
         board.table("region")
 
+    # The terminal prints the same board: `workbench board --by team`.
+    assert run(live_ws, "board", "--by", "team") == 0
+    out = capsys.readouterr().out
+    assert out.startswith(board.text("team")) and f"  {live.name}: {live.record.definition.description}" in out
+    assert run(live_ws, "board", "--tracker", "Price words", "--filter", "team=SMB") == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].endswith("per month)") and all("Price words: " in line for line in printed[1:])
+
     view = InitiativeBoardView(live_ws)
     assert view.trackers.value == (live.name, "Price words") and view.figure.value.count("<img") == 1
     view.by.value = "rep"
@@ -253,7 +262,7 @@ def test_the_initiative_board_sets_trackers_side_by_side_as_their_own_team_stats
     assert view.board.trackers == ["Price words"]
 
 
-def test_deal_activity_follows_one_deal_across_its_calls_in_time_order(live_ws, live):
+def test_deal_activity_follows_one_deal_across_its_calls_in_time_order(live_ws, live, capsys):
     from workbench.widgets import InitiativeBoardView
 
     deals = live_ws.services.results.deal_ids()
@@ -270,6 +279,11 @@ def test_deal_activity_follows_one_deal_across_its_calls_in_time_order(live_ws, 
     assert activity.calls[live.name].sum() == activity.mentions.height
     with pytest.raises(NotFoundError):
         live_ws.deal_activity("DEAL-NOBODY")
+    # The terminal: `workbench deal` lists the deals, `workbench deal ID` prints the activity.
+    assert run(live_ws, "deal") == 0
+    assert capsys.readouterr().out.startswith(f"{len(deals):,} deals, most calls first: {deals[0]}, ")
+    assert run(live_ws, "deal", deal) == 0
+    assert capsys.readouterr().out.strip() == str(activity)
 
     view = InitiativeBoardView(live_ws)
     view.deal.value = deal

@@ -118,6 +118,29 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_board(args) -> int:
+    """The initiative board as text: one row per month (or team, rep), one column per tracker."""
+    ws = open_workspace(args)
+    board = ws.initiative_board(args.tracker or None, filters=_filters(ws, args), date_from=args.date_from,
+                                date_to=args.date_to)
+    print(board.text(args.by))
+    for name in board.trackers:  # what each tracker finds, as its dashboards show on hover
+        if board.descriptions.get(name):
+            print(f"  {name}: {board.descriptions[name]}")
+    return 0
+
+
+def cmd_deal(args) -> int:
+    """One deal's calls in time order and the trackers' mentions in them; without an id, the deals."""
+    ws = open_workspace(args)
+    if args.deal_id is None:
+        deals = ws.services.results.deal_ids()
+        print(f"{len(deals):,} deals, most calls first: " + ", ".join(deals[:20]) + (" ..." if len(deals) > 20 else ""))
+        return 0
+    print(ws.deal_activity(args.deal_id, args.tracker or None))
+    return 0
+
+
 def cmd_stream(args) -> int:
     new = open_workspace(args).stream(args.name).new()
     if new.height == 0:
@@ -295,6 +318,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-mentions", type=int, default=1)
     p.add_argument("--sentences", type=int, default=10, help="matching sentences to print (0: none)")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("board", help="the initiative board: share of calls that mention each tracker per month, team or rep")
+    _selection(p)
+    p.add_argument("--by", choices=("month", "team", "rep"), default="month")
+    p.set_defaults(func=cmd_board)
+
+    p = sub.add_parser("deal", help="one deal's calls in time order with the trackers' mentions (calls need deal_id)")
+    p.add_argument("deal_id", nargs="?", default=None, help="the deal; none lists the deals")
+    p.add_argument("--tracker", action="append", help="an activated tracker (repeat for several; default all)")
+    p.set_defaults(func=cmd_deal)
 
     p = sub.add_parser("export", help="export detections (CSV/Parquet) or the calls API document (JSON)")
     _selection(p)

@@ -76,13 +76,17 @@ class InitiativeBoard:
         ax.set_title(f"Share of calls that mention each tracker, per {by}")
         return fig
 
-    def __str__(self) -> str:
-        wide = self.wide("month")
-        lines = [f"Initiative board: {', '.join(self.trackers)} (share of calls that mention each, per month)"]
+    def text(self, by: str = "month") -> str:
+        """The board as lines of text: one per month (or team, rep), each tracker's share in it."""
+        wide = self.wide(by)
+        lines = [f"Initiative board: {', '.join(self.trackers)} (share of calls that mention each, per {by})"]
         for row in wide.iter_rows(named=True):
-            lines.append(f"  {row['month']}  " + "  ".join(
+            lines.append(f"  {row[by]}  " + "  ".join(
                 f"{name}: {'-' if row[name] is None else format(row[name], '.0%')}" for name in wide.columns[1:]))
         return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.text("month")
 
 
 def initiative_board(ctx: LiveContext, records: list[TrackerRecord], **selection: Any) -> InitiativeBoard:
