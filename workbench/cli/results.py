@@ -249,6 +249,19 @@ def _selection(p) -> None:
     p.add_argument("--to", dest="date_to", default=None, help="last day (included)")
 
 
+def _register_board(sub) -> None:
+    """The initiative board and a deal's activity (notebook 7's two views)."""
+    p = sub.add_parser("board", help="the initiative board: share of calls that mention each tracker per month, team or rep")
+    _selection(p)
+    p.add_argument("--by", choices=("month", "team", "rep"), default="month")
+    p.set_defaults(func=cmd_board)
+
+    p = sub.add_parser("deal", help="one deal's calls in time order with the trackers' mentions (calls need deal_id)")
+    p.add_argument("deal_id", nargs="?", default=None, help="the deal; none lists the deals")
+    p.add_argument("--tracker", action="append", help="an activated tracker (repeat for several; default all)")
+    p.set_defaults(func=cmd_deal)
+
+
 def _register_streams(sub) -> None:
     p = sub.add_parser("streams", help="every stream's notifications: pending, sent, failed (and why); send the due ones")
     ssub = p.add_subparsers(dest="streams_command", metavar="ACTION")
@@ -319,15 +332,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sentences", type=int, default=10, help="matching sentences to print (0: none)")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("board", help="the initiative board: share of calls that mention each tracker per month, team or rep")
-    _selection(p)
-    p.add_argument("--by", choices=("month", "team", "rep"), default="month")
-    p.set_defaults(func=cmd_board)
-
-    p = sub.add_parser("deal", help="one deal's calls in time order with the trackers' mentions (calls need deal_id)")
-    p.add_argument("deal_id", nargs="?", default=None, help="the deal; none lists the deals")
-    p.add_argument("--tracker", action="append", help="an activated tracker (repeat for several; default all)")
-    p.set_defaults(func=cmd_deal)
+    _register_board(sub)
 
     p = sub.add_parser("export", help="export detections (CSV/Parquet) or the calls API document (JSON)")
     _selection(p)
