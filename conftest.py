@@ -24,12 +24,17 @@ pytest_plugins = ["tests.notebook_checks"]
 def pytest_xdist_make_scheduler(config, log):
     """A test file's tests go to one worker together, so a module's fixtures are built once; the
     notebooks all go to one worker, in order, because they share one workspace (notebook 7 shows
-    the tracker notebook 6 activated)."""
+    the tracker notebook 6 activated). tests/trackers/ goes whole to one worker: it alone uses the
+    150-call fixture, so one worker builds it while the other builds the 60-call one, and no
+    worker sits waiting on another's build (a second trackers file had waited 57 s)."""
     from xdist.scheduler import LoadScopeScheduling
 
     class ByFileNotebooksTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
-            return "notebooks" if path.startswith("notebooks/") else path
+            for folder in ("notebooks/", "tests/trackers/"):
+                if path.startswith(folder):
+                    return folder
+            return path
 
     return ByFileNotebooksTogether(config, log)
