@@ -95,17 +95,18 @@ def test_dashboards_label_the_published_version_and_scope_and_carry_a_banner_to_
     assert "title='The customer asks for a lower price &amp; better terms'" in view.headline.value
     assert "published version 1 · " + live_scope in view.headline.value.replace("&#x27;", "'")
     assert "SMB" not in view.headline.value and "model version 2" not in view.headline.value
-    assert view.banner.widget.layout.display is None
+    assert view.banner.box.layout.display is None
     banner = view.banner.message.value
     assert "version 2 was trained after the published version 1" in banner and "filters changed" in banner
-    assert TaggingView(tracker).banner.widget.layout.display is None
+    assert TaggingView(tracker).banner.box.layout.display is None
     assert UnpublishedBanner(tracker).changes() == tracker.unpublished_changes()
 
     view.banner.diff_button.click()
     assert "version 1 -&gt; version 2" in view.banner.details.value
     view.banner.publish_button.click()
     assert tracker.unpublished_changes() == [] and live_ws.registry.get_alias(tracker.name, "published") == 2
-    assert view.banner.widget.layout.display == "none" and "Published version 2" in view.banner.details.value
+    # The box hides once nothing is pending; the outcome stays in sight below it.
+    assert view.banner.box.layout.display == "none" and "Published version 2" in view.banner.outcome.value
     assert "published version 2 · " in view.headline.value and "SMB" in view.headline.value
     assert view.report.calls_in_scope == tracker.report().calls_in_scope
 

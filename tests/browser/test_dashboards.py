@@ -172,6 +172,7 @@ def test_banner_publishes_and_the_overview_renames(dashboards, workspace, embedd
     page.screenshot(path=str(screenshot_dir / "04_performance_overview-unpublished.png"), full_page=True)
     banner.get_by_role("button", name="Publish").click()
     banner.wait_for(state="hidden", timeout=60_000)  # a failed publish would keep it, with the error
+    page.get_by_text(f"Published version {latest}").wait_for()  # the outcome stays in sight
     ws = Workspace(workspace)
     assert ws.registry.get_alias(DEMO_TRACKER, "published") == latest
     assert ws.tracker(DEMO_TRACKER).unpublished_changes() == []

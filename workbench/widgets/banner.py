@@ -15,7 +15,7 @@ from workbench.widgets._render import esc, html_block, set_html
 
 
 class UnpublishedBanner:
-    """>>> UnpublishedBanner(tracker).widget   # hidden when nothing is pending"""
+    """>>> UnpublishedBanner(tracker).widget   # its box is hidden when nothing is pending"""
 
     def __init__(self, tracker: Any, *, on_publish: Callable[[Any], None] | None = None) -> None:
         self.tracker = tracker
@@ -28,10 +28,14 @@ class UnpublishedBanner:
         self.diff_button.on_click(lambda _: self.show_diff())
         self.publish_button.on_click(lambda _: self.publish())
         self.details = html_block("")
-        self.widget = widgets.VBox([self.message, widgets.HBox([self.diff_button, self.publish_button]), self.details],
-                                   layout=widgets.Layout(border="1px solid #d9b300", padding="4px 10px",
-                                                         margin="0 0 8px 0"))
-        self.widget.add_class("wb-unpublished")
+        self.box = widgets.VBox([self.message, widgets.HBox([self.diff_button, self.publish_button]), self.details],
+                                layout=widgets.Layout(border="1px solid #d9b300", padding="4px 10px",
+                                                      margin="0 0 8px 0"))
+        self.box.add_class("wb-unpublished")
+        # Below the box, so that it stays in sight when publishing empties and hides the box.
+        self.outcome = html_block("")
+        self.published = None  # what the last Publish here answered, shown under the box
+        self.widget = widgets.VBox([self.box, self.outcome])
         self.refresh()
 
     def changes(self) -> list[str]:
@@ -41,7 +45,8 @@ class UnpublishedBanner:
     def refresh(self) -> list[str]:
         """Show or hide the banner for the tracker's pending changes; returns them."""
         changes = self.changes()
-        self.widget.layout.display = None if changes else "none"
+        self.box.layout.display = None if changes else "none"
+        self.widget.layout.display = None if changes or self.published is not None else "none"
         state = self.tracker.live_state() if changes else None
         live = f" The results shown are of the {esc(state.describe())}." if state is not None else ""
         set_html(self.message, "<p class='wb-warning'><b>Unpublished changes.</b>" + live + "</p><ul>"
@@ -66,7 +71,9 @@ class UnpublishedBanner:
             raise
         finally:
             self.publish_button.disabled = False
-        set_html(self.details, f"<p>{esc(str(result))}</p>")
+        set_html(self.details, "")
+        self.published = result
+        set_html(self.outcome, f"<p class='wb-muted'>{esc(str(result))}</p>")
         self.refresh()
         if self.on_publish is not None:
             self.on_publish(result)
