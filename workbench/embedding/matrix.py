@@ -40,9 +40,9 @@ import polars as pl
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.files import atomic_write_text, file_lock
+from workbench.embedding.cache import EmbeddingCache, model_folder, shard_vectors, text_keys
 
 if TYPE_CHECKING:
-    from workbench.embedding.cache import EmbeddingCache
     from workbench.workspace import Workspace
 
 FORMAT = 2
@@ -164,8 +164,6 @@ def storage_bytes(ws: "Workspace", model_id: str | None = None) -> int:
     """Bytes on disk of one model's embeddings in a workspace: its cache shards and its scoring
     index (or, in the old layout, float32 matrix)."""
     matrix = SentenceMatrix(ws, model_id)
-    from workbench.embedding.cache import EmbeddingCache
-
     cache = EmbeddingCache(ws.embeddings_dir, matrix.model_id)
     return sum(f.stat().st_size for folder in (cache.path, matrix.path) if folder.exists()
                for f in folder.iterdir() if f.is_file())
@@ -203,8 +201,6 @@ class SentenceMatrix:
         return file_lock(self.path / ".lock")
 
     def _cache(self) -> "EmbeddingCache":
-        from workbench.embedding.cache import EmbeddingCache
-
         return EmbeddingCache(self.ws.embeddings_dir, self.model_id)
 
     def _read_index(self, state: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -223,8 +219,6 @@ class SentenceMatrix:
     def _locate(self, cache: "EmbeddingCache", texts: np.ndarray, listed: list) -> tuple[list, np.ndarray] | None:
         """Rows of ``texts``' vectors in the shards ``listed`` (extended with the cache's newer
         shards): (shards, rows), or None when a listed shard is gone (the cache was compacted)."""
-        from workbench.embedding.cache import text_keys
-
         shards, loc = cache.locate_keys(text_keys(list(texts)))
         if (loc < 0).any():
             unembedded = pl.Series(list(texts[loc < 0]), dtype=pl.String).implode()
@@ -289,8 +283,6 @@ class SentenceMatrix:
         """The old layout (a float32 matrix) turned into an index over the cache (callers hold
         the lock). Vectors of the workspace's sentences that the cache lacks are added to it from
         the matrix first, so nothing that was embedded has to be embedded again."""
-        from workbench.embedding.cache import text_keys
-
         rows, dim = int(state["rows"]), state["dim"]
         ids = np.fromfile(self.path / "ids.i64", dtype="<i8", count=rows) if rows else np.empty(0, np.int64)
         held = self._held(ids).join(pl.DataFrame({"sentence_id": ids, "_at": np.arange(len(ids))}),
@@ -394,11 +386,9 @@ class SentenceMatrix:
     def _open(self, state: dict) -> MatrixView:
         gen = self.ws.generation
         rows, dim = int(state["rows"]), int(state["dim"] or 0)
-        from workbench.embedding.cache import model_folder
-
         cache_dir = model_folder(self.ws.embeddings_dir, self.model_id)  # no need to read the cache's keys
         try:
-            shards = tuple(_shard(cache_dir / name, count, dim) for name, count in state["shards"])
+            shards = tuple(shard_vectors(cache_dir / name, count, dim) for name, count in state["shards"])
         except ValueError as e:  # a shard shorter than listed: treat as gone, rebuild
             raise FileNotFoundError(str(e)) from e
         offsets = np.cumsum([0] + [c for _, c in state["shards"]]).astype(np.int64)
@@ -418,12 +408,6 @@ class SentenceMatrix:
                         "call SentenceMatrix(ws).sync() (activation does) after embedding them.")
             self._aligned = (key, at[index_rows])
         return MatrixView(shards=shards, offsets=offsets, positions=self._aligned[1], generation=gen, dim=dim)
-
-
-def _shard(path: Path, count: int, dim: int) -> np.ndarray:
-    from workbench.embedding.cache import shard_vectors
-
-    return shard_vectors(path, count, dim)
 
 
 def _atomic_json(path: Path, value: dict) -> None:
