@@ -125,3 +125,25 @@ def copy_with_tracker(tmp_path_factory, embedder, request, folder: str, tracker_
         warnings.simplefilter("ignore")  # SmallCorpusWarning: the fixture corpus is small on purpose
         Workspace(path, model=embedder).create_tracker(tracker_name, mentioned_by="customer", examples=EXAMPLES)
     return path
+
+
+def answer_from_truth(view) -> None:
+    """Tag every candidate of the round shown with the demo generator's own label."""
+    from workbench.demo.concepts import sentence_label
+
+    for c in list(view.round):
+        view.go_to(view.round.candidates.index(c))
+        view.buttons["yes" if sentence_label(c.text) == "discount_request" else "no"].click()
+
+
+def untagged_detected_texts(tracker) -> int:
+    """Detected texts none of whose copies is tagged: what a verification round can draw."""
+    import polars as pl
+
+    from workbench.training.duplicates import text_key
+
+    tagged = set(tracker.tags()["sentence_id"].to_list())
+    scope = tracker.detections()
+    tagged_keys = {text_key(t) for t in scope.filter(pl.col("sentence_id").is_in(tagged))["text"].to_list()}
+    detected = scope.filter(pl.col("detected"))["text"].to_list()
+    return len({text_key(t) for t in detected} - tagged_keys)
