@@ -208,7 +208,9 @@ class TrackerPyfunc(PythonModel):
             if texts.isna().any():
                 bad = int(np.flatnonzero(missing)[np.flatnonzero(texts.isna().to_numpy())[0]])
                 raise ValueError(f"row {bad}: neither 'text' nor 'embedding' is set")
-            x[missing] = self.embed(texts.astype(str).tolist())
+            # Rounded through float16, as the workbench's embedding cache stores every vector: the
+            # classifier was fitted on such vectors, and the workbench scores a text from them.
+            x[missing] = self.embed(texts.astype(str).tolist()).astype(np.float16)
         scores = self.score_embeddings(x)
         threshold = float((params or {}).get("threshold", SCORE_THRESHOLD))
         return pd.DataFrame({"score": scores, "detected": scores >= threshold}, index=frame.index)
