@@ -227,19 +227,17 @@ class Workspace:
               staging: str | Path | None = None) -> int:
         """Embed every sentence that has no embedding yet; returns how many were computed.
 
-        Keyed by model and text: duplicate sentences and re-runs cost nothing, and an interrupted
-        run resumes where it stopped. ``engine="spark"`` embeds on Spark's executors instead
-        (``spark``: a session, default workbench.activation.spark.session(); ``staging``: a URI
-        the executors reach, default $WORKBENCH_SPARK_STAGING, else a folder here), into the same
-        cache (workbench.activation.spark_embed).
+        Keyed by model and text: duplicates and re-runs cost nothing; an interrupted run resumes.
+        ``engine="spark"``: on Spark's executors, into the same cache (``spark``, ``staging``:
+        workbench.activation.spark_embed.spark_embed).
         """
+        if engine not in ("local", "spark"):
+            raise ValidationError("engine", f"{engine!r} is not an engine", "Use 'local' (default) or 'spark'.")
         if engine == "spark":
             from workbench.activation.spark_embed import spark_embed
 
             return spark_embed(self.embeddings_dir, self.data_dir, self.embedder, self.sentences["text"].to_list(),
                                spark=spark, staging=staging)
-        if engine != "local":
-            raise ValidationError("engine", f"{engine!r} is not an engine", "Use 'local' (default) or 'spark'.")
         return self._embed_missing(self.sentences["text"], progress=progress)
 
     def _embed_missing(self, texts: pl.Series, *, progress: bool) -> int:

@@ -78,7 +78,11 @@ def session(master: str | None = None, *, app_name: str = "workbench-backfill", 
                .config("spark.ui.enabled", "false")
                .config("spark.sql.shuffle.partitions", "8")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-               .config("spark.driver.memory", os.environ.get("WORKBENCH_SPARK_DRIVER_MEMORY", "2g")))
+               .config("spark.driver.memory", os.environ.get("WORKBENCH_SPARK_DRIVER_MEMORY", "2g"))
+               # Spark runs a Python worker per task slot; torch and BLAS would start a thread per
+               # core in each (N workers x N threads on N cores) when they embed. One thread per
+               # slot's cores instead, so throughput grows with executors.
+               .config("spark.executorEnv.OMP_NUM_THREADS", str((config or {}).get("spark.task.cpus", 1))))
     for k, v in (config or {}).items():
         builder = builder.config(k, v)
     spark = builder.getOrCreate()
