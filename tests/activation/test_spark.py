@@ -132,3 +132,20 @@ def test_embed_on_spark_fills_the_cache_as_the_local_embedder(live_ws, spark):
     assert live_ws.embed(progress=False) == 0 and live_ws.embedded_count() == live_ws.sentences.height
     assert live_ws.embed(engine="spark", spark=spark) == 0  # nothing left: no Spark job at all
     assert not any((live_ws.data_dir / ".spark-staging").iterdir())
+
+
+def test_embed_on_spark_from_the_command_line(live_ws, spark, capsys):
+    """`workbench embed --engine spark`. Last in this file: the command stops its session, which
+    is the module's (getOrCreate hands it the running one)."""
+    import polars as pl
+
+    from workbench.cli import app as cli
+
+    call = live_ws.calls["call_id"][0]
+    dropped = _drop_embeddings(live_ws, set(live_ws.sentences.filter(pl.col("call_id") == call)["text"]))
+    args = cli.build_parser().parse_args(["--workspace", str(live_ws.path), "embed", "--engine", "spark",
+                                          "--spark-master", "local[2]"])
+    args.model = live_ws.embedder  # share the session's loaded model
+    assert args.func(args) == 0
+    n = live_ws.sentences.height
+    assert f"Embedded {dropped:,} new distinct sentence texts; {n:,} of {n:,} sentences have embeddings." in capsys.readouterr().out
