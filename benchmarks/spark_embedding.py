@@ -5,7 +5,7 @@
 
 Every variant embeds the same distinct texts, cold, into a fresh embedding cache, end to end:
 (a) local       workbench.embedding.embedder.embed_texts (what `workbench embed` does), torch with
-                all of the machine's cores;
+                all of the machine's cores, then with one thread (the rate of one core);
 (b) local[N]    workbench.activation.spark_embed.spark_embed (what `workbench embed --engine
                 spark` does) in a Spark session with N executor cores: stage the texts, embed
                 them on the executors (one torch thread per task slot), read the float16
@@ -38,18 +38,24 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def local_run(texts: list[str], folder: Path) -> dict:
+def local_run(texts: list[str], folder: Path, threads: int | None = None) -> dict:
+    import torch
+
     from workbench.embedding.cache import EmbeddingCache
     from workbench.embedding.embedder import Embedder, embed_texts
 
+    all_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
     embedder = Embedder()
     embedder.model  # load the weights before the clock starts, as the Spark workers are warmed up
     before = load()
     start = time.perf_counter()
     vectors = embed_texts(texts, EmbeddingCache(folder, embedder.model_id), embedder, progress=False)
     seconds = time.perf_counter() - start
-    return {"engine": "local", "seconds": round(seconds, 2), "sentences_per_s": round(len(texts) / seconds, 1),
-            "load_before": before, "load_after": load()}, vectors
+    torch.set_num_threads(all_threads)
+    return {"engine": "local" if not threads else f"local, {threads} torch thread", "seconds": round(seconds, 2),
+            "sentences_per_s": round(len(texts) / seconds, 1), "load_before": before, "load_after": load()}, vectors
 
 
 def spark_run(master: str, texts: list[str], folder: Path) -> tuple[dict, object]:
@@ -135,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         run, reference = local_run(texts, Path(tmp) / "local")
+        runs.append(run)
+        print(run, flush=True)
+        # One torch thread: the per-core rate, as one Spark task slot runs it (the cluster plan's figure).
+        run, _ = local_run(texts, Path(tmp) / "local-1-thread", threads=1)
         runs.append(run)
         print(run, flush=True)
         for master in args.masters:

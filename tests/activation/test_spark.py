@@ -52,7 +52,7 @@ def _drop_embeddings(ws, texts: set) -> int:
     return len(every) - len(keep)
 
 
-def test_spark_scores_from_texts_equal_the_local_engine(live_ws, tracker, spark):
+def test_spark_scores_from_texts_equal_the_local_engine(live_ws, tracker, spark, tmp_path):
     """The executors embed texts with the tracker's encoder and score them in the same pass: every
     sentence's score as the local engine's (from the float16 cache), to 1e-5. Sentences the
     workspace has no embedding of go as texts without being asked (a workspace that embedded a
@@ -82,10 +82,13 @@ def test_spark_scores_from_texts_equal_the_local_engine(live_ws, tracker, spark)
 
     # The sentences of two of the three calls lose their embeddings.
     assert _drop_embeddings(live_ws, set(scope.filter(pl.col("call_id") != calls[0])["text"].to_list())) > 50
-    mixed = spark_sentence_scores(ctx, tracker.name, version, scope, spark=spark)
+    # Through a staging URI, as on a cluster: Spark writes and reads it, in a folder of the job's own.
+    mixed = spark_sentence_scores(ctx, tracker.name, version, scope, spark=spark, staging=tmp_path / "shared")
     assert np.abs(mixed["score"].to_numpy() - expected[0]).max() < 1e-5
     assert np.array_equal(mixed["detected"].to_numpy(), expected[1])
     assert not any((live_ws.data_dir / ".spark-staging").iterdir())
+    (job,) = (tmp_path / "shared").iterdir()
+    assert {p.name for p in job.iterdir()} == {"input", "scores"}
 
 
 def test_spark_backfill_from_texts_stores_the_local_engines_detections(live_ws, tracker, spark):
@@ -108,7 +111,7 @@ def test_spark_backfill_from_texts_stores_the_local_engines_detections(live_ws, 
     assert local.calls.select(cols).sort("call_id").equals(remote.calls.select(cols).sort("call_id"))
 
 
-def test_embed_on_spark_fills_the_cache_as_the_local_embedder(live_ws, spark):
+def test_embed_on_spark_fills_the_cache_as_the_local_embedder(live_ws, spark, tmp_path):
     """`ws.embed(engine="spark")` stores, for the texts that have no embedding, the vectors the
     local embedder stores (float16, cosine >= 0.9999: most bit for bit, the others an ulp or two
     apart, as batches pad differently), under the same model id; a local `ws.embed()` then has
@@ -124,14 +127,15 @@ def test_embed_on_spark_fills_the_cache_as_the_local_embedder(live_ws, spark):
     dropped = _drop_embeddings(live_ws, set(live_ws.sentences.filter(pl.col("call_id").is_in(calls.implode()))["text"]))
     assert dropped > 100 and live_ws.embedded_count() < live_ws.sentences.height
 
-    assert live_ws.embed(engine="spark", spark=spark) == dropped
+    # Through a staging URI, as on a cluster (the vectors come back through Spark, in row ranges).
+    assert live_ws.embed(engine="spark", spark=spark, staging=tmp_path / "shared") == dropped
     after, missing = EmbeddingCache(live_ws.embeddings_dir, live_ws.embedder.model_id).lookup(every)
     assert not missing.any()
     cosine = (after * before).sum(1) / np.linalg.norm(after, axis=1) / np.linalg.norm(before, axis=1)
     assert cosine.min() >= 0.9999 and np.abs(after - before).max() < 1e-3
     assert live_ws.embed(progress=False) == 0 and live_ws.embedded_count() == live_ws.sentences.height
     assert live_ws.embed(engine="spark", spark=spark) == 0  # nothing left: no Spark job at all
-    assert not any((live_ws.data_dir / ".spark-staging").iterdir())
+    assert not (live_ws.data_dir / ".spark-staging").exists()
 
 
 def test_embed_on_spark_from_the_command_line(live_ws, spark, capsys):

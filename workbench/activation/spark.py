@@ -95,12 +95,14 @@ def staged(data_dir: Path, staging: str | Path | None = None) -> Iterator[tuple[
     """A fresh staging folder for one Spark job: (its URI, whether it is a local folder).
 
     ``staging`` (default ``$WORKBENCH_SPARK_STAGING``) is a URI every executor reads and writes
-    (``hdfs://...``, ``s3a://...``, a shared mount), left as it is after the job; without one, a
-    folder under the workspace's ``data/.spark-staging/``, removed after (and, when the process is
-    killed, by the next open: workbench.activation.recovery)."""
+    (``hdfs://...``, ``s3a://...``, a shared mount): the job gets a folder of its own under it,
+    written and read through Spark and left in place after; without one, a folder under the
+    workspace's ``data/.spark-staging/``, removed after (and, when the process is killed, by the
+    next open: workbench.activation.recovery)."""
     staging = staging or os.environ.get("WORKBENCH_SPARK_STAGING") or None
     if staging is not None:
-        yield str(staging).rstrip("/"), False
+        # A folder per job: two jobs sharing the URI must not read each other's input.
+        yield f"{str(staging).rstrip('/')}/{uuid.uuid4().hex}", False
         return
     stage = Path(data_dir) / STAGING_FOLDER / uuid.uuid4().hex
     stage.mkdir(parents=True)
