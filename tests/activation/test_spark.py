@@ -92,11 +92,9 @@ def test_spark_scores_from_texts_equal_the_local_engine(live_ws, tracker, spark,
 
 
 def test_spark_backfill_from_texts_stores_the_local_engines_detections(live_ws, tracker, spark):
-    import pytest as _pytest
-
     from workbench.core.errors import ValidationError
 
-    with _pytest.raises(ValidationError, match="from_texts"):
+    with pytest.raises(ValidationError, match="from_texts"):
         tracker.activate(2, as_of=AS_OF, progress=False, verbose=False, from_texts=True)
     tracker.activate(2, as_of=AS_OF, progress=False, verbose=False)
     local = tracker.results()
@@ -119,6 +117,7 @@ def test_embed_on_spark_fills_the_cache_as_the_local_embedder(live_ws, spark, tm
     import numpy as np
     import polars as pl
 
+    from workbench.core.errors import ValidationError
     from workbench.embedding.cache import EmbeddingCache
 
     every = live_ws.sentences["text"].unique(maintain_order=True).to_list()
@@ -135,6 +134,8 @@ def test_embed_on_spark_fills_the_cache_as_the_local_embedder(live_ws, spark, tm
     assert cosine.min() >= 0.9999 and np.abs(after - before).max() < 1e-3
     assert live_ws.embed(progress=False) == 0 and live_ws.embedded_count() == live_ws.sentences.height
     assert live_ws.embed(engine="spark", spark=spark) == 0  # nothing left: no Spark job at all
+    with pytest.raises(ValidationError, match="engine"):
+        live_ws.embed(engine="dask")
     assert not (live_ws.data_dir / ".spark-staging").exists()
 
 

@@ -31,6 +31,7 @@ import polars as pl
 from workbench.activation import spark_worker
 from workbench.activation.spark import TEXT_TASK_ROWS as TASK_ROWS
 from workbench.activation.spark import read_parts, require_pyspark, session, staged, text_tasks, write_parts
+from workbench.core.errors import ValidationError
 from workbench.embedding.cache import EmbeddingCache, text_keys
 from workbench.embedding.normalise import NORMALISATIONS, STRIP
 
@@ -51,10 +52,13 @@ def texts_to_embed(cache: EmbeddingCache, texts: list[str]) -> tuple[list[str], 
 
 
 def spark_embed(embeddings_dir: Path, data_dir: Path, embedder: "Embedder", texts: list[str], *,
-                spark: Any = None, staging: str | Path | None = None) -> int:
+                spark: Any = None, staging: str | Path | None = None, engine: str = "spark") -> int:
     """Embed on Spark the distinct ``texts`` the cache of ``embedder`` lacks, into that cache;
     returns how many vectors were added. ``spark``: a session (default: one from
-    workbench.activation.spark.session, stopped after); ``staging``: see spark.staged."""
+    workbench.activation.spark.session, stopped after); ``staging``: see spark.staged.
+    ``engine`` is checked for callers that choose engines by name (Workspace.embed)."""
+    if engine != "spark":
+        raise ValidationError("engine", f"{engine!r} is not an engine", "Use 'local' (default) or 'spark'.")
     require_pyspark()
     cache = EmbeddingCache(embeddings_dir, embedder.model_id)
     todo, keys = texts_to_embed(cache, texts)
