@@ -118,10 +118,15 @@ def markdown(result: dict) -> str:
     for r in rows:
         cos = r.get("min_cosine_to_local")
         lines.append(
-            f"| {r['engine']} | {r.get('executor_cores', '(torch: all)')} | {r['seconds']} | {r['sentences_per_s']:,} | "
+            f"| {r['engine']} | {r.get('executor_cores', '')} | {r['seconds']} | {r['sentences_per_s']:,} | "
             f"{r['sentences_per_s'] / base:.2f} | "
             f"{vs_one(r, one)} | "
             f"{'' if cos is None else f'{cos:.6f}'} | {r['load_before']} → {r['load_after']} |")
+    busiest = max(max(r["load_before"], r["load_after"]) for r in rows)
+    if busiest > result["machine"]["cores"]:
+        lines += ["", f"**The load average reached {busiest} on {result['machine']['cores']} cores: other processes "
+                  "held the cores, so these rates measure the contention more than the engines (and more executor "
+                  "cores cannot help when no core is free). Rerun on an idle machine before quoting them.**"]
     lines += ["", "Spark session start and warm-up (model load in every Python worker), not in the times above: "
               + "; ".join(f"{r['engine']}: {r['session_start_s']} s + {r['warm_up_s']} s"
                           for r in rows if "session_start_s" in r) + ".", ""]
