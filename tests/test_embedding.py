@@ -182,6 +182,13 @@ def test_int8_embedder_stays_close_to_fp32(embedder):
     similarity = cosine_rows(fast, embedder.encode(SENTENCES))
     assert similarity.mean() > 0.93, similarity
     assert similarity.max() < 0.999999  # it really is a different backend
+    # A version trained on int8 vectors embeds the text given to it (Spark --from-texts, serving)
+    # with the same quantisation, so its scores are the workbench's.
+    from workbench.registry.pyfunc import TrackerPyfunc
+
+    served = TrackerPyfunc()
+    served.config, served.encoder_path, served._encoder = {"embedding_model": int8.model_id}, None, None
+    assert cosine_rows(served.embed(SENTENCES), fast).min() > 0.9999
 
 
 # -- embed_texts ---------------------------------------------------------------------------

@@ -151,6 +151,21 @@ def test_the_pyfunc_repeats_the_same_rules():
     assert pyfunc._split_model_id("all-MiniLM-L6-v2-fp32-1a2b3c4d") == ("all-MiniLM-L6-v2-fp32-1a2b3c4d", None)
 
 
+def test_the_spark_embedding_worker_applies_the_same_rules():
+    """workbench.activation.spark_worker (shipped to Spark executors without the workbench) gets
+    the rules as data and applies them as the workbench does."""
+    import ast
+
+    from workbench.activation import spark_worker
+
+    texts = _sample_sentences()
+    assert spark_worker.normalise(texts, NORMALISATIONS["speech-1"], STRIP) == normalise_texts(texts, "speech-1")
+    tree = ast.parse(open(spark_worker.__file__, encoding="utf-8").read())
+    imported = {n.module if isinstance(n, ast.ImportFrom) else a.name for n in ast.walk(tree)
+                if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    assert not any(name.split(".")[0] == "workbench" for name in imported)
+
+
 @pytest.mark.slow
 def test_a_version_scores_transcribed_text_as_the_workbench_does(speech_embedder, embedder, tmp_path):
     """A version trained on normalised embeddings, loaded in a process without the workbench,
@@ -174,7 +189,8 @@ def test_a_version_scores_transcribed_text_as_the_workbench_does(speech_embedder
     given = x[0].astype(np.float64).tolist()  # a row with its embedding is not re-embedded
     result = score_in_a_fresh_process(registry, record.registered_model, texts + ["ignored"],
                                       [None] * len(texts) + [given], tmp_path)
-    expected = clf.predict_proba(speech_embedder.encode(texts))[:, 1]
+    # Through float16, as the workbench's embedding cache stores the vectors it scores.
+    expected = clf.predict_proba(speech_embedder.encode(texts).astype(np.float16).astype(np.float32))[:, 1]
     np.testing.assert_allclose(result["score"][:3], expected, atol=1e-5)
     as_is = clf.predict_proba(embedder.encode(texts))[:, 1]
     assert np.abs(as_is - expected).max() > 1e-3  # had the pyfunc skipped the rules, this test would fail

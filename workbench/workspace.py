@@ -36,6 +36,7 @@ from workbench.activation import bundles
 from workbench.activation.api import Activation, Publishing
 from workbench.activation.context import LiveContext
 from workbench.activation.recovery import recover_left_behind
+from workbench.activation.spark_embed import spark_embed
 from workbench.core.errors import NotFoundError, ValidationError, WorkbenchError
 from workbench.core.settings import ENV_MODEL, ENV_WORKSPACE
 from workbench.registry.renaming import rename_tracker as rename_in_mlflow
@@ -223,12 +224,14 @@ class Workspace:
 
         return EmbeddingCache(self.embeddings_dir, self.embedder.model_id)
 
-    def embed(self, *, progress: bool = True) -> int:
-        """Embed every sentence that has no embedding yet; returns how many were computed.
-
-        Keyed by model and text: duplicate sentences and re-runs cost nothing, and an interrupted
-        run resumes where it stopped.
-        """
+    def embed(self, *, progress: bool = True, engine: str = "local", spark: Any = None,
+              staging: str | Path | None = None) -> int:
+        """Embed every sentence that has no embedding yet; returns how many were computed. Keyed by
+        model and text: duplicates and re-runs cost nothing; an interrupted run resumes.
+        ``engine="spark"``: on Spark's executors, into the same cache (activation.spark_embed)."""
+        if engine != "local":
+            return spark_embed(self.embeddings_dir, self.data_dir, self.embedder, self.sentences["text"].to_list(),
+                               engine=engine, spark=spark, staging=staging)
         return self._embed_missing(self.sentences["text"], progress=progress)
 
     def _embed_missing(self, texts: pl.Series, *, progress: bool) -> int:

@@ -148,17 +148,23 @@ class ActivationResult:
 
 
 def activate(ctx: LiveContext, record: TrackerRecord, backfill_months: int = 12, *, as_of: Any = None,
-             progress: bool = True, engine: str = "local", spark: Any = None, verbose: bool = True) -> ActivationResult:
+             progress: bool = True, engine: str = "local", spark: Any = None, from_texts: bool = False,
+             verbose: bool = True) -> ActivationResult:
     """Apply the tracker's published version to the last ``backfill_months`` months of calls (0 to
     12; 0 = upcoming calls only) and to every call imported from now on.
 
     Without a published version, the latest trained version is published first. Prints what the
     backfill covers and how long it should take before it starts (``verbose=False`` to keep
     quiet). Activating an active tracker again re-scores its history (e.g. with more months).
-    ``engine="spark"`` runs the scoring through Spark (workbench.activation.spark; needs pyspark).
+    ``engine="spark"`` runs the scoring through Spark (workbench.activation.spark; needs pyspark);
+    with ``from_texts=True`` its executors embed every sentence's text themselves (sentences the
+    workspace has not embedded go as texts anyway).
     """
     if engine not in ("local", "spark"):
         raise ValidationError("engine", f"{engine!r} is not an engine", "Use 'local' (default) or 'spark'.")
+    if from_texts and engine != "spark":
+        raise ValidationError("from_texts", "only the Spark engine embeds texts on the way",
+                              "Use engine='spark' with from_texts=True, or embed first (ws.embed()).")
     if record.kind == "keyword" and engine == "spark":
         raise ValidationError("engine", "keyword trackers match text locally; Spark scores smart trackers' models",
                               "Use engine='local' for a keyword tracker.")
@@ -177,7 +183,8 @@ def activate(ctx: LiveContext, record: TrackerRecord, backfill_months: int = 12,
         record_definition(ctx, record.name, version, snapshot)
     t0 = time.perf_counter()
     scope, dets, calls = apply_version(ctx, record, version, snapshot, months=months, window_start=plan.window_start,
-                                       progress=progress, engine=engine, spark=spark, activate=True)
+                                       progress=progress, engine=engine, spark=spark, from_texts=from_texts,
+                                       activate=True)
     seconds = time.perf_counter() - t0
     _record_rate(ctx, scope.height, seconds)
     result = ActivationResult(
@@ -191,7 +198,7 @@ def activate(ctx: LiveContext, record: TrackerRecord, backfill_months: int = 12,
 
 def apply_version(ctx: LiveContext, record: TrackerRecord, version: int, snapshot: dict, *, months: int,
                   window_start: dt.datetime, progress: bool = True, engine: str = "local", spark: Any = None,
-                  activate: bool = False) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+                  from_texts: bool = False, activate: bool = False) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Score the tracker's history with ``version`` and ``snapshot`` into a new run folder and make
     it the live one: (scope, detections, calls). The history is the calls of the window plus the
     calls scored earlier as they arrived (they may be dated before it). ``activate=True`` also
@@ -203,7 +210,7 @@ def apply_version(ctx: LiveContext, record: TrackerRecord, version: int, snapsho
         if engine == "spark":
             from workbench.activation.spark import spark_score
 
-            dets, calls = spark_score(ctx, record.name, version, scope, spark=spark)
+            dets, calls = spark_score(ctx, record.name, version, scope, spark=spark, from_texts=from_texts)
         else:
             dets, calls = score_scope(ctx, record, version, scope, progress=progress)
         run_dir = f"v{version}-{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"

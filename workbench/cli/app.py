@@ -15,7 +15,7 @@ Typical first session:
   workbench demo                       generate 600 demo calls, import, embed, summarise
   workbench info                       what the workspace holds
   workbench import calls.parquet utterances.parquet
-  workbench embed                      embed sentences that have no embedding yet
+  workbench embed [--engine spark]     embed sentences that have no embedding yet
   workbench tracker create "Pricing objection" --mentioned-by customer --examples-file ex.txt
   workbench tag "Pricing objection"    tag a round of 25 in the terminal; trains when done
   workbench performance "Pricing objection"
@@ -42,7 +42,16 @@ def cmd_embed(args) -> int:
     if n == 0:
         print(f"Nothing to embed: {ws.path} holds no sentences. Import calls first (`workbench import`).")
         return 1
-    computed = ws.embed(progress=not args.quiet)
+    if args.engine == "spark":
+        from workbench.activation.spark import session
+
+        spark = session(args.spark_master, app_name="workbench-embed")
+        try:
+            computed = ws.embed(engine="spark", spark=spark)
+        finally:
+            spark.stop()
+    else:
+        computed = ws.embed(progress=not args.quiet)
     print(f"Embedded {computed:,} new distinct sentence texts; {ws.embedded_count():,} of {n:,} sentences have embeddings.")
     # The journal of an import killed before its scoring, or of `import --no-embed`: the active
     # trackers score the calls they were waiting for, now that their sentences have vectors.
@@ -164,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("embed", help="embed every sentence that has no embedding yet (cached, resumable)")
+    p.add_argument("--engine", choices=("local", "spark"), default="local",
+                   help="local (default): here; spark: on Spark's executors, into the same cache (pip extra 'spark')")
+    p.add_argument("--spark-master", default=None,
+                   help="Spark master URL (default $SPARK_MASTER, else local[*]); set $WORKBENCH_SPARK_STAGING to a "
+                        "folder every executor can reach when it is a cluster")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_embed)
 

