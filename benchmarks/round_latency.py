@@ -120,7 +120,7 @@ def _fingerprint(picks: list[int], estimate: dict) -> str:
 
 
 def measure(n: int, dim: int, seed: int, rounds: int, keep: Path | None) -> dict:
-    root = keep or Path(tempfile.mkdtemp(prefix="wb-round-"))
+    root = keep / f"{n}-sentences" if keep else Path(tempfile.mkdtemp(prefix="wb-round-"))
     if keep and root.exists():
         shutil.rmtree(root)
     try:
@@ -148,7 +148,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=ROUNDS)
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--keep", type=Path, default=None, help="build the workspace here and keep it")
+    ap.add_argument("--keep", type=Path, default=None, help="build the workspaces under this folder and keep them")
     ap.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/results alone")
     args = ap.parse_args()
     sizes = [args.sentences] + ([] if args.no_reference else [args.reference])
