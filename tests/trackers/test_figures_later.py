@@ -45,6 +45,10 @@ def test_the_figure_logged_later_is_the_one_the_training_had_in_hand(demo_ws, tm
     # What train() drew before: the session's estimate and the curve of the versions before it.
     earlier = t.versions().filter((pl.col("version") < result.version) & (pl.col("training") == "frozen"))
     assert png == _png(performance_figure(t.performance(), learning_curve(earlier)))
+    # The detection change train() logged, read from its own scores, is the registered model's.
+    session = t._session_with_model()
+    previous = demo_ws.registry.linear_model(t.name, version=result.version - 1).score(session.embeddings)
+    assert t.versions()["detection_change"][-1] == session.detection_change(previous - 0.5)
 
 
 KILLED_TRAINING = textwrap.dedent("""
