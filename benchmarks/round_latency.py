@@ -108,7 +108,8 @@ def drive(root: Path, truth: dict[int, str], rounds: int) -> list[dict]:
               + f" (cpu {cpu['total']:.3f}) {out[-1]['fingerprint']}", flush=True)
     # What the round left to the background (the figures logged to MLflow), waited for here.
     t0 = time.perf_counter()
-    ws.registry.wait_for_figures()
+    # (Code from before the figures were deferred has no queue: the script measures it too.)
+    getattr(ws.registry, "wait_for_figures", lambda: None)()
     out[-1]["figures_left_s"] = round(time.perf_counter() - t0, 3)
     return out
 
@@ -166,6 +167,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", type=Path, default=None, help="build the workspaces under this folder and keep them")
     ap.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/results alone")
+    ap.add_argument("--compare", type=Path, default=None,
+                    help="a round_latency.json of other code (e.g. before a change): set beside this run")
     args = ap.parse_args()
     sizes = [args.sentences] + ([] if args.no_reference else [args.reference])
     runs = []
@@ -184,6 +187,8 @@ def main() -> int:
                    and main_run["steady_max_s"] <= TARGET_SECONDS},
         "runs": runs,
     }
+    if args.compare:
+        out["compared_with"] = {"file": str(args.compare), **json.loads(args.compare.read_text())}
     report(out, render(out), "round_latency", write=not args.no_write)
     return 0
 
@@ -218,8 +223,33 @@ def render(out: dict) -> str:
         lines += ["", f"Build {run['build_s']:.0f} s; peak memory of the process so far {run['peak_rss_mb']:,} MB; "
                   f"after the last round, the figures still being drawn in the background took "
                   f"{run['rounds'][-1].get('figures_left_s', 0):.2f} s more to log.", ""]
+    if "compared_with" in out:
+        lines += _comparison(out)
     lines += ["Timings on a machine shared with other work; rerun for your own.", ""]
     return "\n".join(lines)
+
+
+def _comparison(out: dict) -> list[str]:
+    """Rounds 2-N of each size against the same sizes in ``--compare``'s file."""
+    other = out["compared_with"]
+    lines = [f"## Against {other['file']} ({other['date'][:10]}, load average then {other['machine']['load_average']})", "",
+             "| sentences | median round then | median round now | CPU s then | CPU s now | same picks and estimates |",
+             "|---:|---:|---:|---:|---:|---|"]
+    for run in out["runs"]:
+        then = next((r for r in other["runs"] if r["sentences"] == run["sentences"]), None)
+        if then is None:
+            continue
+        same = [r["fingerprint"] for r in run["rounds"]] == [r["fingerprint"] for r in then["rounds"]]
+        cells = " | ".join("-" if np.isnan(v) else f"{v:.2f}" for v in (
+            _median(then, "total"), _median(run, "total"), _median(then, "cpu"), _median(run, "cpu")))
+        lines.append(f"| {run['sentences']:,} | {cells} | {'yes, every round' if same else 'NO'} |")
+    return lines + ["", "Medians over rounds 2 and later. The machine's load differed between the two runs: the CPU "
+                    "seconds compare the work, the wall seconds mostly the load.", ""]
+
+
+def _median(run: dict, what: str) -> float:
+    values = [r["cpu"]["total"] if what == "cpu" else r["total"] for r in run["rounds"][1:] if what != "cpu" or "cpu" in r]
+    return float(np.median(values)) if values else float("nan")
 
 
 def _pair(r: dict) -> str:
