@@ -6,7 +6,8 @@
   import's scoring leaves a temporary part file (``.part-…``) in the live folder; a tracker
   deleted while its folder was being removed leaves ``tracker-<id>/`` behind.
 - **Spark staging folders** (``data/.spark-staging/<id>/``) of a killed Spark backfill.
-- **MLflow** runs left RUNNING and versions registered but not recorded, healed through
+- **MLflow** runs left RUNNING, versions registered but not recorded, and training figures not
+  yet logged (drawn in the background, workbench.registry.later), healed through
   workbench.registry.recovery and workbench.trackers.recovery when ``probe`` finds them.
 
 Every writer of detections holds the detection lock (an flock, released when its process dies),
@@ -28,7 +29,7 @@ from workbench.activation.context import LiveContext
 from workbench.activation.spark import OWNER_FILE, STAGING_FOLDER
 from workbench.core.files import try_file_lock
 from workbench.core.processes import left_behind
-from workbench.trackers.recovery import probe, reconcile_versions
+from workbench.trackers.recovery import probe, reconcile_versions, redraw_figures
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ def recover_left_behind(ctx: LiveContext, mlruns_dir: Path) -> list[str]:
             registry = ctx.registry  # opening it ends the runs killed trainings left RUNNING
             notes += [run.note for run in registry.ended_runs]
             notes += [version.note for version in reconcile_versions(ctx.store, registry)]
+            notes += redraw_figures(ctx.store, registry, found.figures)  # after adoption: their versions
         except Exception as e:  # noqa: BLE001 - healing is for later opens too; opening must work
             notes.append(f"Could not check {mlruns_dir} for runs and versions left by a killed training "
                          f"({type(e).__name__}: {e}); the next open tries again.")

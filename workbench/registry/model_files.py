@@ -118,6 +118,16 @@ def _requirements() -> list[str]:
     return pins
 
 
+def write_figures(run_dir: Path, figures: Mapping[str, Any]) -> None:
+    """Each figure as ``figures/<name>.png`` under ``run_dir`` (the run's artifact layout)."""
+    if not figures:
+        return
+    fig_dir = run_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    for name, figure in figures.items():
+        figure.savefig(fig_dir / artifact_file_name(name, ".png"), format="png", dpi=100)
+
+
 def write_run_artifacts(
     run_dir: Path,
     tags_table: pl.DataFrame,
@@ -135,11 +145,7 @@ def write_run_artifacts(
         if not isinstance(dtype, (pl.List, pl.Array, pl.Struct, pl.Object, pl.Binary))
     ]
     write_spreadsheet_safe_csv(tags_table.select(flat), tags_dir / "tags.csv")  # opened in spreadsheets too
-    if figures:
-        fig_dir = run_dir / "figures"
-        fig_dir.mkdir()
-        for name, figure in figures.items():
-            figure.savefig(fig_dir / artifact_file_name(name, ".png"), format="png", dpi=100)
+    write_figures(run_dir, figures)
     for name, content in extra_artifacts.items():
         if isinstance(content, Mapping):
             text = json.dumps(json_safe(content), indent=2, ensure_ascii=False, default=str)

@@ -26,6 +26,11 @@ TAG_MODEL_NAME = "workbench.registered_model"
 # The process that runs a training (workbench.core.processes.owner_token): a run it leaves in
 # RUNNING when it is killed is ended by the next open of the store (workbench.registry.recovery).
 TAG_OWNER = "workbench.owner"
+# A run whose figures are drawn after its training returned (workbench.registry.later): "pending"
+# until they are logged, then "logged". A pending run whose owner is gone is redrawn on open.
+TAG_FIGURES = "workbench.figures"
+# Its values; "abandoned": pending with no recorded version to draw (its tracker was deleted).
+FIGURES_PENDING, FIGURES_LOGGED, FIGURES_ABANDONED = "pending", "logged", "abandoned"
 # MLflow shows this tag as the description of a run or an experiment.
 TAG_NOTE = "mlflow.note.content"
 

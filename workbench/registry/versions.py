@@ -43,6 +43,7 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from workbench.core.errors import NotFoundError, ValidationError
 from workbench.registry import transfer
 from workbench.registry.artefacts import VersionArtefacts
+from workbench.registry.later import DrawFigures, LaterFigures
 from workbench.registry.empty_store import seed_database
 from workbench.registry.linear_model import LinearTrackerModel
 from workbench.registry.mlflow_store import MlflowStore, TrainingRecord
@@ -50,6 +51,8 @@ from workbench.registry.model_files import encoder_dir, is_plain, read_model, sa
 from workbench.registry.names import (
     DEFAULT_EMBEDDING_MODEL,
     PUBLISHED_ALIAS,
+    FIGURES_PENDING,
+    TAG_FIGURES,
     TAG_MODEL_NAME,
     TAG_NOTE,
     TAG_ROUND,
@@ -124,6 +127,8 @@ class TrackerRegistry:
         # Outside mlruns/: MLflow's server lets any local client rewrite what is under it.
         self.artefacts = VersionArtefacts(store or Store(self.root.parent / "data" / "workbench.sqlite"),
                                           self.artifacts_dir.as_uri())
+        # Figures drawn after a training returned (log_training's figures_later).
+        self.figures_later = LaterFigures(self.client)
 
     def __repr__(self) -> str:
         return f"TrackerRegistry({str(self.root)!r})"
@@ -138,6 +143,7 @@ class TrackerRegistry:
         metrics: Mapping[str, Any],
         tags_table: pl.DataFrame,
         figures: Mapping[str, Figure] | None = None,
+        figures_later: bool = False,
         extra_artifacts: Mapping[str, Mapping | str] | None = None,
         description: str = "",
         label_column: str = "label",
@@ -166,6 +172,8 @@ class TrackerRegistry:
         run_tags = {TAG_TRACKER: tracker_name, TAG_MODEL_NAME: model_name, **round_tag}
         if description:
             run_tags[TAG_NOTE] = description
+        if figures_later:
+            run_tags[TAG_FIGURES] = FIGURES_PENDING
         run_name = f"round {round_no}" if round_no is not None else "training"
         with self.store.run(tracker_name, model_name, run_name, run_tags) as run:
             self.store.log_batch(run.run_id, params=run_params)
@@ -180,11 +188,22 @@ class TrackerRegistry:
             # At once, before the run ends: a version left unrecorded by a kill is only adopted
             # on its first load (workbench.registry.artefacts).
             self._record_artefacts(tracker_name, record.version, "trained")
-            return record
+        return record
+
+    def log_figures_later(self, run_id: str, draw: DrawFigures) -> None:
+        """Log ``draw()``'s figures to run ``run_id`` (logged with ``figures_later=True``) on a
+        worker thread, and tag it "logged"; this returns at once."""
+        self.figures_later.submit(run_id, draw)
+
+    def wait_for_figures(self, timeout: float | None = None) -> bool:
+        """Wait until the figures of every training of this process are logged (``figures_later``);
+        False if ``timeout`` seconds passed first."""
+        return self.figures_later.wait(timeout)
 
     # -- reading back -------------------------------------------------------------------------
     def versions(self, tracker_name: str) -> list[VersionInfo]:
         """Registered versions of a tracker, oldest first; [] for a tracker never trained."""
+        self.wait_for_figures()  # their runs as a training that logged its figures at once leaves them
         model_name = registered_model_name(tracker_name)
         versions = self.store.model_versions(model_name)
         if not versions:
@@ -212,6 +231,7 @@ class TrackerRegistry:
         """One row per training, oldest first, for comparing rounds: run_id, run_name, round,
         version (null when the run registered none), status, started, then `params.<key>`
         (strings) and `metrics.<key>` (floats) columns."""
+        self.wait_for_figures()
         base = {
             "run_id": pl.String, "run_name": pl.String, "round": pl.Int64, "version": pl.Int64,
             "status": pl.String, "started": pl.Datetime("us", "UTC"),

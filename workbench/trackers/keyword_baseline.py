@@ -163,7 +163,8 @@ def compare_with_keywords(texts, labels, tracker_detected, tracker_tag_detected,
     where labels >= 0); examples: the tracker's example sentences; inclusion_prob, groups:
     each row's chance of being drawn by a random sample (NaN otherwise) and its speaker turn,
     for the estimated corpus F1s (without inclusion_prob there are none, and no advice);
-    baseline: the result of ``keyword_baseline(texts, examples)`` when the caller kept it.
+    baseline: the result of ``keyword_baseline(texts, examples)`` when the caller kept it
+    (``texts`` are then not read, and may be None).
     """
     phrases, keyword = baseline if baseline is not None else keyword_baseline(texts, examples,
                                                                               random_state=random_state)

@@ -16,6 +16,9 @@ with the round and the estimate. So:
   ``mlruns/`` folder replaced by hand) cannot be loaded and is not invented back: it is kept,
   and named in a note.
 
+A training's figures are logged after it returned (workbench.registry.later); a run a killed
+process left tagged "pending" is redrawn from its version's stored estimate (``redraw_figures``).
+
 ``probe`` tells, by reading both SQLite files directly (milliseconds, no MLflow import), whether
 a workspace being opened has anything to heal, and names the lost versions, so that opening
 stays fast.
@@ -28,14 +31,16 @@ import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.core.processes import left_behind
-from workbench.registry.names import TAG_OWNER, TAG_ROUND, registered_model_name, round_of
+from workbench.registry.names import FIGURES_ABANDONED, FIGURES_PENDING, TAG_FIGURES, TAG_OWNER, TAG_ROUND, TAG_TRACKER, registered_model_name, round_of
 from workbench.storage.catalog import TrackerCatalog
 from workbench.storage.store import Store
 from workbench.storage.trackers import TrainingStore
+from workbench.trackers.figures_later import version_figures
 
 if TYPE_CHECKING:
     from workbench.registry.versions import TrackerRegistry
@@ -69,6 +74,7 @@ class Probe:
 
     heal: bool
     lost: tuple[VersionNote, ...] = ()
+    figures: tuple[str, ...] = ()  # runs whose figures a killed training left to draw
 
 
 def probe(mlruns_dir: Path, store: Store, *, now: float | None = None) -> Probe:
@@ -90,6 +96,10 @@ def probe(mlruns_dir: Path, store: Store, *, now: float | None = None) -> Probe:
             registered = {(name, int(version)) for name, version in con.execute(
                 "SELECT name, version FROM model_versions WHERE current_stage != 'Deleted_Internal'")
                 if name in tracker_of}
+            pending = con.execute(
+                "SELECT r.run_uuid, r.start_time, (SELECT value FROM tags t WHERE t.run_uuid = r.run_uuid AND t.key = ?)"
+                " FROM runs r JOIN tags f ON f.run_uuid = r.run_uuid AND f.key = ? AND f.value = ?"
+                " WHERE r.lifecycle_stage = 'active'", (TAG_OWNER, TAG_FIGURES, FIGURES_PENDING)).fetchall()
         finally:
             con.close()
     except sqlite3.Error as e:  # an MLflow schema we do not know: the registry checks when it opens
@@ -98,7 +108,8 @@ def probe(mlruns_dir: Path, store: Store, *, now: float | None = None) -> Probe:
     stale = any(left_behind(owner, (started or 0) / 1000, now) for started, owner in running)
     lost = tuple(VersionNote(tracker_of[model], version, "missing in MLflow")
                  for model, version in sorted(recorded - registered))
-    return Probe(stale or bool(registered - recorded), lost)
+    figures = tuple(run for run, started, owner in pending if left_behind(owner, (started or 0) / 1000, now))
+    return Probe(stale or bool(registered - recorded) or bool(figures), lost, figures)
 
 
 def reconcile_versions(store: Store, registry: "TrackerRegistry") -> list[VersionNote]:
@@ -116,6 +127,26 @@ def reconcile_versions(store: Store, registry: "TrackerRegistry") -> list[Versio
             if _adopt(records, registry, registered[version]):
                 notes.append(VersionNote(name, version, "adopted"))
                 log.warning(notes[-1].note)
+    return notes
+
+
+def redraw_figures(store: Store, registry: "TrackerRegistry", run_ids: tuple[str, ...]) -> list[str]:
+    """Queue the figures of the runs a killed training left "pending" (``Probe.figures``), drawn
+    from their versions' stored estimates on the registry's worker; a note per run."""
+    notes = []
+    catalog = TrackerCatalog(store)
+    for run_id in run_ids:
+        tracker = registry.client.get_run(run_id).data.tags.get(TAG_TRACKER, "")
+        row = catalog.find(tracker) if tracker else None
+        version = next((v["version"] for v in TrainingStore(store, row["id"]).versions() if v["run_id"] == run_id),
+                       None) if row is not None else None
+        if version is None:  # the tracker was deleted, or the run registered no version: nothing to draw
+            registry.client.set_tag(run_id, TAG_FIGURES, FIGURES_ABANDONED)
+            continue
+        registry.log_figures_later(run_id, partial(version_figures, store, row["id"], version))
+        notes.append(f"The figures of version {version} of tracker {tracker!r} were not logged to MLflow run "
+                     f"{run_id} by a training that was killed; they are being drawn now.")
+        log.warning(notes[-1])
     return notes
 
 

@@ -5,7 +5,7 @@ a tag survives a killed kernel, and reopening the workspace continues the same r
 """
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from workbench.trackers.base import BaseTracker
 from workbench.trackers.examples import require_minimum, validate_examples
 from workbench.trackers.rounds import ANSWERS, ROUND_SIZE, VERIFICATION_SIZE, Round, round_kind
 from workbench.trackers import bundle_figures, tracker_state
+from workbench.trackers.figures_later import version_figures
 from workbench.trackers.tracker_state import ScopeArrays, TrackerSessions, TrainingResult
 from workbench.trackers.truth import reference_truth
 from workbench.training.session import ActiveLearningSession
@@ -108,11 +109,11 @@ class Tracker(BaseTracker):
 
     def next_round(self, n: int = ROUND_SIZE) -> Round:
         """The round to tag now: the unfinished one if there is one, else 25 new candidates."""
-        current = self.current_round()
-        if current is not None and not current.complete:
-            return current
+        latest = self._latest_round_state()
+        if latest is not None and not latest[1]:
+            return self.current_round()
         require_minimum(self.examples)
-        number = (current.number + 1) if current else 1
+        number = (latest[0] + 1) if latest else 1
         session = self._session()
         planned = session.plan_round(number, n)
         if len(planned) == 0:
@@ -163,10 +164,22 @@ class Tracker(BaseTracker):
 
     def _trained_round_number(self) -> int:
         """The last round whose tags are all in: the current one once complete."""
-        current = self.current_round()
-        if current is None:
+        latest = self._latest_round_state()
+        if latest is None:
             return 0
-        return current.number if current.complete else current.number - 1
+        return latest[0] if latest[1] else latest[0] - 1
+
+    def _latest_round_state(self) -> tuple[int, bool] | None:
+        """(number, complete) of ``current_round()``, without the context of its sentences that
+        showing it needs (a join over every sentence of their calls, three times a round)."""
+        latest = self._records.latest_round()
+        if latest is None:
+            return None
+        ids = [p["sentence_id"] for p in latest.picks]
+        answers = self._records.answers(ids)
+        # A pick whose sentence a re-import removed is not shown, so it needs no answer.
+        shown = self.ws.sentences.filter(pl.col("sentence_id").is_in(ids))["sentence_id"].to_list()
+        return latest.number, all(answers.get(s) is not None for s in shown)
 
     # ------------------------------------------------------------------ the session
     @cached_property
@@ -195,8 +208,6 @@ class Tracker(BaseTracker):
         """Train on every tag so far and record a new model version (an MLflow run and version).
         ``deep=True``: first fine-tune the tracker's own encoder on its tags (minutes, see
         workbench.trackers.deep_training); ``progress(stage, done, total)`` reports it."""
-        from workbench.trackers.plots import performance_figure
-
         if deep:
             from workbench.trackers.deep_training import train_deep
             return train_deep(self, progress)
@@ -221,12 +232,11 @@ class Tracker(BaseTracker):
                             "tracker_f1_from_random_tags": kw.tracker_f1_estimated})
         learnt_from = self._learnt_from(session)
         metrics["yes_tags_learnt_from_their_turn"] = learnt_from["learnt_from_sentence_id"].is_not_null().sum()
-        curve = self.learning_curve()
         record = self.ws.registry.log_training(
             self.name, model=LinearTrackerModel.from_estimator(model, self.ws.embedder.model_id), params=params,
             metrics=metrics,
             tags_table=tags.rename({"answer": "label"}).join(learnt_from, on="sentence_id", how="left"),
-            figures={"performance.png": performance_figure(est, curve)},
+            figures_later=True,  # drawn off the round's path, below
             extra_artifacts={"estimate.json": est.as_dict(), "definition.json": {
                 "name": self.name, "description": self.description, "mentioned_by": self.mentioned_by,
                 "filters": self.filters, "call_part": list(self.call_part), "channels": self.channels,
@@ -235,6 +245,11 @@ class Tracker(BaseTracker):
         )
         self._records.add_version(record.version, record.run_id, round_number,
                                   {**est.as_dict(), "detection_change": metrics["detection_change"]})
+        self._trained_decision = (record.version, session.embeddings, session.scores())
+        # The performance figure is drawn from what was just recorded, on the registry's worker
+        # (a third of a round's time before); a kill before it is logged is healed on open.
+        self.ws.registry.log_figures_later(record.run_id, partial(version_figures, self.ws.store, self.id,
+                                                                  record.version))
         return TrainingResult(version=record.version, run_id=record.run_id, round_number=round_number,
                               n_yes=session.n_yes, n_no=session.n_no, n_not_sure=n_not_sure,
                               threshold=float(model.threshold_))
@@ -250,9 +265,16 @@ class Tracker(BaseTracker):
         frozen = self.versions().filter(pl.col("training") == "frozen")["version"]
         if frozen.is_empty():
             return None
-        old = self.ws.registry.linear_model(self.name, version=frozen[-1])
-        # The registered model puts its threshold at probability 0.5; the session cuts at 0.
-        return session.detection_change(old.score(session.embeddings) - 0.5)
+        kept = self.__dict__.get("_trained_decision")
+        if kept is not None and kept[0] == frozen[-1] and kept[1] is session.embeddings:
+            # The version this object trained last, on these very rows: its registered model's
+            # decision is the session's scores then, bit for bit (LinearTrackerModel.decision).
+            decision = kept[2]
+        else:
+            decision = self.ws.registry.linear_model(self.name, version=frozen[-1]).decision(session.embeddings)
+        # The registered model puts its threshold at probability 0.5 (its score is the logistic of
+        # the decision); the session cuts at 0.
+        return session.detection_change(1.0 / (1.0 + np.exp(-decision)) - 0.5)
 
     def _learnt_from(self, session: ActiveLearningSession) -> pl.DataFrame:
         """Per YES/NO tag (sentence_id), the sentence of its turn the classifier learnt from
@@ -369,7 +391,8 @@ class Tracker(BaseTracker):
             return cached[2]  # train() and the overview after it ask alike
         scope = self._scope_arrays()
         held_out = detected_where(session.held_out(), len(session.labels))
-        comparison = compare_with_keywords(scope.frame["text"].to_numpy(), session.answers, session.scores() > 0,
+        # The baseline is given, so the texts are not read (a million of them cost a tenth of a second).
+        comparison = compare_with_keywords(None, session.answers, session.scores() > 0,
                                            held_out, self.examples, inclusion_prob=session.inclusion_prob,
                                            groups=scope.turns, baseline=self._keyword_baseline())
         self._comparison_cache = (session, session.key, comparison)

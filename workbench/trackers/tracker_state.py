@@ -61,8 +61,12 @@ def scope_arrays(calls: pl.DataFrame, sentences: pl.DataFrame, embeddings: np.nd
         raise ValidationError("filters", f"no call sentences are in scope ({definition.describe_scope()})",
                               "Loosen the tracker's filters.")
     turns = scope.select(pl.struct("call_id", "utterance_id").rank("dense")).to_series()
+    rows = scope["_row"].to_numpy()
+    # A scope of every sentence, in order, reads the workspace's array itself: a copy of a
+    # million rows would double the memory the tracker holds for the same values.
+    whole = rows.size == len(embeddings) and bool((rows == np.arange(rows.size)).all())
     return ScopeArrays(
-        frame=scope.drop("_row"), embeddings=embeddings[scope["_row"].to_numpy()],
+        frame=scope.drop("_row"), embeddings=embeddings if whole else embeddings[rows],
         turns=turns.to_numpy().astype(np.int64) - 1, duplicates=text_codes(scope["text"].to_numpy()),
     )
 

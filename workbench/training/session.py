@@ -21,6 +21,7 @@ import json
 from typing import Any, Callable
 
 import numpy as np
+from sklearn import config_context
 
 from workbench.training.curve import detection_change
 from workbench.training.duplicates import answer_copies, representatives
@@ -147,6 +148,8 @@ class ActiveLearningSession:
                   np.asarray(inclusion_prob, np.float64))
         if any(a.shape != (n,) for a in arrays):
             raise ValueError(f"every tag array must have shape ({n},)")
+        if all(np.array_equal(a, own, equal_nan=own.dtype.kind == "f") for a, own in zip(arrays, self._own)):
+            return  # the same tags (the Tracker sets them on every call): keep what they made
         self._own = tuple(a.copy() for a in arrays)
         self._answer_copies()
 
@@ -287,8 +290,14 @@ class ActiveLearningSession:
 
     def scores(self) -> np.ndarray | None:
         """The model's decision values on every row (0 at its threshold), or None."""
-        return self._cached("scores", lambda: None if self.model() is None
-                            else self.model().decision_function(self.embeddings))
+        def compute():
+            if self.model() is None:
+                return None
+            # Every row at once: sklearn's check that a million embeddings are finite reads them
+            # all once more; they are (the cache refuses a vector that is not, ``EmbeddingCache.add``).
+            with config_context(assume_finite=True):
+                return self.model().decision_function(self.embeddings)
+        return self._cached("scores", compute)
 
     def held_out(self) -> np.ndarray | None:
         """Per tagged row, the decision value of the model refitted without it (k-fold, the

@@ -255,12 +255,16 @@ class StratifiedStrategy(Strategy):
         self.prior_fraction = prior_fraction
         self.by_turn = by_turn
 
-    def _stratum_probabilities(self, pool: Pool, units: np.ndarray, k: int) -> np.ndarray:
+    def _stratum_probabilities(self, pool: Pool, units: np.ndarray, k: int, offer: np.ndarray | None) -> np.ndarray:
         """Each unit's chance of being among a stratum's ``k`` draws: k / size, or with
-        ``pool.texts`` proportional to its text's copies on offer."""
-        if pool.texts is None or self.by_turn or units.size == 0:
+        ``pool.texts`` proportional to its text's copies on offer (``offer``, ``_copies_on_offer``)."""
+        if offer is None or units.size == 0:
             return np.full(units.size, k / max(units.size, 1))
-        return proportional_to_size(copies_on_offer(pool)[pool.texts[units]].astype(float), k)
+        return proportional_to_size(offer[pool.texts[units]].astype(float), k)
+
+    def _copies_on_offer(self, pool: Pool) -> np.ndarray | None:
+        """``copies_on_offer`` once for all the strata of a draw (None where texts are not sampled)."""
+        return None if pool.texts is None or self.by_turn else copies_on_offer(pool)
 
     def _units(self, pool: Pool) -> np.ndarray:
         """Available rows to sample, best first (one per text), or (``by_turn`` with
@@ -279,6 +283,17 @@ class StratifiedStrategy(Strategy):
 
     def strata(self, pool: Pool, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(ranked available units, stratum boundaries into that ranking)."""
+        # The planner asks twice for the same pool, inclusion_probabilities then select: ranking
+        # a million rows once is enough. Its `excluded` is changed in place between strategies,
+        # so the memo is keyed by what is available, not by the pool alone.
+        key = (self.max_strata, self.prior_fraction, self.by_turn, n, pool.available.tobytes())
+        memo = pool.__dict__.get("_strata_memo")
+        if memo is None or memo[0] != key:
+            memo = (key, self._strata(pool, n))
+            pool.__dict__["_strata_memo"] = memo
+        return memo[1]
+
+    def _strata(self, pool: Pool, n: int) -> tuple[np.ndarray, np.ndarray]:
         ranked = self._units(pool)
         N = ranked.size
         if N == 0 or n <= 0:
@@ -311,10 +326,11 @@ class StratifiedStrategy(Strategy):
         ranked, edges = self.strata(pool, n)
         sizes = np.diff(edges)
         alloc = self._allocation(sizes, n)
+        offer = self._copies_on_offer(pool)
         picks = []
         for h in np.flatnonzero(alloc):
             units = ranked[edges[h] : edges[h + 1]]
-            pi = self._stratum_probabilities(pool, units, alloc[h])
+            pi = self._stratum_probabilities(pool, units, alloc[h], offer)
             picks.append(units[systematic_sample(pi, rng)] if pool.texts is not None and not self.by_turn
                          else rng.choice(units, size=alloc[h], replace=False))
         picks = np.concatenate(picks).astype(np.int64) if picks else np.empty(0, np.int64)
@@ -325,10 +341,11 @@ class StratifiedStrategy(Strategy):
         sizes = np.diff(edges)
         alloc = self._allocation(sizes, n)
         pi = np.zeros(len(pool))
+        offer = self._copies_on_offer(pool)
         for h in range(sizes.size):
             if sizes[h]:
                 units = ranked[edges[h] : edges[h + 1]]
-                pi[units] = self._stratum_probabilities(pool, units, alloc[h])
+                pi[units] = self._stratum_probabilities(pool, units, alloc[h], offer)
         if pool.groups is not None and self.by_turn:
             turn_pi = np.zeros(int(pool.groups.max()) + 1)
             turn_pi[pool.groups[ranked]] = pi[ranked]

@@ -89,14 +89,40 @@ class Units:
 
     def on_rank_scale(self) -> Units:
         """Scores and out-of-fold scores on the log-rank scale of the units' final scores."""
-        ref = np.sort(self.scores)
-        return replace(self, scores=log_rank(self.scores, ref), oof=log_rank(self.oof, ref))
+        order = np.argsort(self.scores)
+        ref = self.scores[order]
+        return replace(self, scores=log_rank(self.scores, ref, order=order), oof=log_rank(self.oof, ref))
 
 
-def log_rank(values: np.ndarray, ref_sorted: np.ndarray) -> np.ndarray:
+def log_rank(values: np.ndarray, ref_sorted: np.ndarray, *, order: np.ndarray | None = None) -> np.ndarray:
     """Scores on a log-rank scale: -log2 of (rows scoring at least as high + 1) over
-    (detected rows + 1); 0 at the threshold, -1 one doubling of rank below it."""
+    (detected rows + 1); 0 at the threshold, -1 one doubling of rank below it.
+
+    ``order``: ``values`` are the very scores ``ref_sorted`` sorts, in this order
+    (``ref_sorted == values[order]``, NaN-free): each one's place is then read from the sort
+    instead of searched for (a million binary searches took a fifth of a round's estimate).
+    NaN values (the untagged units' out-of-fold scores) are searched for once."""
     n = ref_sorted.size
     d = n - np.searchsorted(ref_sorted, 0.0, side="right")
-    r = n - np.searchsorted(ref_sorted, values, side="left")
+    if order is not None and not (n and np.isnan(ref_sorted[-1])):  # NaN sorts last
+        left = _first_equal(ref_sorted)
+        r = np.empty(n, np.int64)
+        r[order] = n - left
+    else:
+        values = np.asarray(values)
+        r = np.empty(values.shape, np.int64)
+        nan = np.isnan(values)
+        r[~nan] = n - np.searchsorted(ref_sorted, values[~nan], side="left")
+        if nan.any():
+            r[nan] = n - np.searchsorted(ref_sorted, np.nan, side="left")
     return -np.log2((r + 1.0) / (d + 1.0))
+
+
+def _first_equal(ref_sorted: np.ndarray) -> np.ndarray:
+    """Per position of a sorted NaN-free array, the first position holding an equal value:
+    what ``searchsorted(ref_sorted, ref_sorted, side="left")`` returns."""
+    n = ref_sorted.size
+    start = np.ones(n, bool)
+    start[1:] = ref_sorted[1:] != ref_sorted[:-1]
+    first = np.where(start, np.arange(n), 0)
+    return np.maximum.accumulate(first) if n else first
