@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"onnx_embedding: {missing}; nothing measured", file=sys.stderr)
         return 2
     from workbench.core.settings import use_offline_environment
-    from workbench.embedding.embedder import Embedder
+    from workbench.embedding.embedder import Embedder, weights_name
 
     use_offline_environment()
     import onnxruntime
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine() | {"onnxruntime": onnxruntime.__version__}
     threads = torch.get_num_threads()
     embedder = Embedder(batch_size=args.batch_size)
-    weights = embedder.model_id.removesuffix(f"+{embedder.text_normalisation}").replace("-fp32-", "-")
+    weights = weights_name(embedder.model_path)
     plain = SentenceTransformer(str(embedder.model_path), device="cpu", local_files_only=True)
     with tempfile.TemporaryDirectory(prefix="wb-onnx-bench-") as tmp:
         started = time.perf_counter()

@@ -20,6 +20,8 @@ MAX_ROUNDS = 10
 ENV_WORKSPACE = "WORKBENCH_WORKSPACE"
 # A local sentence-transformers model folder to embed with instead of the bundled one.
 ENV_MODEL = "WORKBENCH_MODEL"
+# What runs the embedding model: "torch" (the default) or "onnx" (ONNX Runtime, same weights).
+ENV_EMBEDDING_BACKEND = "WORKBENCH_EMBEDDING_BACKEND"
 
 # The workbench runs without a network: a model file that is missing must be an error, never a
 # silent download attempt. huggingface_hub and transformers read these when they are imported.

@@ -165,6 +165,9 @@ class OnnxEncoder:
             if bert_config.is_file() else 256
         self.dimension = int(self.session.get_outputs()[0].shape[-1])
 
+    def get_embedding_dimension(self) -> int:
+        return self.dimension
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One batch, padded to its longest text (the caller sorts texts by length)."""
         if not len(texts):
