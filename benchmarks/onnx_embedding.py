@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import sys
@@ -63,8 +64,13 @@ def build_encoders(model_path: Path, weights: str, threads: int, tmp: str, batch
     plain_graph, fused_graph = (exported_model(model_path, weights, fused=f) for f in (False, True))
     int8_graph = Path(tmp, "int8.onnx")
     # The fused graph's contrib ops have no type inference; DefaultTensorType tells the quantiser.
-    quantize_dynamic(str(fused_graph), str(int8_graph), weight_type=QuantType.QInt8, per_channel=True,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    root, level = logging.getLogger(), logging.getLogger().level
+    root.setLevel(logging.ERROR)  # the quantiser advises a pre-processing step on the root logger
+    try:
+        quantize_dynamic(str(fused_graph), str(int8_graph), weight_type=QuantType.QInt8, per_channel=True,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    finally:
+        root.setLevel(level)
     encoders = {name: OnnxEncoder(graph, model_path, threads=threads)
                 for name, graph in (("onnx", plain_graph), ("onnx-fused", fused_graph), ("onnx-int8", int8_graph))}
 
