@@ -7,8 +7,8 @@
   0.965, 1 sentence in 100 below 0.91; figures in ``benchmarks/results/embedding.md``),
   so it is opt-in and caches its vectors apart from fp32.
   ``backend="onnx"`` (or ``WORKBENCH_EMBEDDING_BACKEND=onnx``) runs the same weights on ONNX
-  Runtime, exported locally once (:mod:`workbench.embedding.onnx_encoder`): about twice the
-  sentences per second on CPU at cosine 1.0000 to torch (``benchmarks/results/onnx_embedding.md``).
+  Runtime, exported locally once (:mod:`workbench.embedding.onnx_encoder`): 1.5x to 2.1x the
+  sentences per second on 2 busy cores at cosine 1.0000 to torch (``benchmarks/results/onnx_embedding.md``).
   Its id names the backend (``...-onnx-1a2b3c4d``), so its float16 cache never mixes with torch's.
   ``text_normalisation="speech-1"`` embeds each text as :mod:`workbench.embedding.normalise`
   turns it (fillers, repetitions and disfluency marks removed); the text itself, as stored and
