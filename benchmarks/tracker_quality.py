@@ -319,6 +319,12 @@ def main(argv=None) -> None:
                     help="embed each sentence's text as the product does under this text normalisation "
                          f"(workbench.embedding.normalise: {', '.join(NORMALISATIONS)}, or none; "
                          f"default: the product's, {DEFAULT_NORMALISATION})")
+    ap.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                    help="what embeds the sentences (workbench.embedding.embedder.BACKENDS); onnx vectors and "
+                         "ceilings are cached apart from torch's")
+    ap.add_argument("--jitter", type=float, default=0.0, metavar="L2",
+                    help="move each vector by a fixed random offset of this length (a control for float noise, "
+                         "e.g. 1e-6: what onnx and torch vectors differ by)")
     args = ap.parse_args(argv)
     for target, pairs in ((MODEL_PARAMS, args.model_param), (ESTIMATE_PARAMS, args.estimate_param),
                           (POOL_PARAMS, args.pool_param)):
@@ -330,12 +336,12 @@ def main(argv=None) -> None:
                 target[k] = v  # a bare string such as threshold_unit=turn
     seeds = args.seeds[:1] if args.quick else args.seeds
 
-    cache = TextEmbeddingCache()
+    cache = TextEmbeddingCache(backend=args.backend, jitter=args.jitter)
     global _TEXT_CACHE, USE_DESCRIPTION, USE_TURNS, VERIFY, KEYWORD_FEATURE, DUMP
     KEYWORD_FEATURE = args.keyword_feature
     DUMP = args.dump
     _TEXT_CACHE, USE_DESCRIPTION, USE_TURNS = cache, args.with_description, not args.sentences
-    ceiling_path = DEFAULT_DIR / "ceilings.json"
+    ceiling_path = DEFAULT_DIR / ("ceilings.json" if args.backend == "torch" else f"ceilings-{args.backend}.json")
     ceiling_cache = json.loads(ceiling_path.read_text()) if ceiling_path.exists() else {}
     normalisation = None if args.normalise == "none" else args.normalise
     corpora = [load_corpus(d, cache, normalisation) for d in sorted(DATASETS.iterdir())

@@ -7,6 +7,7 @@ loads a model, right before it does.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 # The MLflow alias of the version a tracker scores calls with (activation, publishing, bundles).
 PUBLISHED_ALIAS = "published"
@@ -19,6 +20,8 @@ MAX_ROUNDS = 10
 ENV_WORKSPACE = "WORKBENCH_WORKSPACE"
 # A local sentence-transformers model folder to embed with instead of the bundled one.
 ENV_MODEL = "WORKBENCH_MODEL"
+# What runs the embedding model: "torch" (the default) or "onnx" (ONNX Runtime, same weights).
+ENV_EMBEDDING_BACKEND = "WORKBENCH_EMBEDDING_BACKEND"
 
 # The workbench runs without a network: a model file that is missing must be an error, never a
 # silent download attempt. huggingface_hub and transformers read these when they are imported.
@@ -34,6 +37,13 @@ NO_TELEMETRY_ENVIRONMENT = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
 }
+
+
+def user_cache_dir() -> Path:
+    """Where derived files shared by all workspaces of this user live ($XDG_CACHE_HOME/workbench):
+    files rebuilt from installed packages (an empty MLflow store, an exported ONNX graph)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "workbench"
 
 
 def use_offline_environment() -> None:

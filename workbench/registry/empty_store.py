@@ -22,14 +22,15 @@ from pathlib import Path
 import mlflow
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
+from workbench.core.settings import user_cache_dir
+
 # MLflow's built-in experiment, made with the artifact root of whoever builds the store.
 _DEFAULT_EXPERIMENT_ID = 0
 
 
 def cache_dir() -> Path:
     """Where derived files shared by all workspaces of this user live ($XDG_CACHE_HOME/workbench)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "workbench"
+    return user_cache_dir()
 
 
 def template_path() -> Path:

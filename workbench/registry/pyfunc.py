@@ -151,6 +151,8 @@ class TrackerPyfunc(PythonModel):
             model_id, _ = _split_model_id(self.config["embedding_model"])
             # A "Loading weights" bar per Spark partition or per load is clutter, not progress.
             transformers.utils.logging.disable_progress_bar()
+            # An "-onnx-" id (the workbench's onnx backend) is served by torch here: the same weights,
+            # vectors equal to ~1e-6 (benchmarks/results/onnx_embedding.md), and no export on an executor.
             encoder = SentenceTransformer(self.encoder_path or _bundled_model_path(model_id), device="cpu")
             encoder.eval()
             if self.encoder_path is None and _is_quantized(model_id):
