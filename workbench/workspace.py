@@ -40,9 +40,12 @@ from workbench.core.errors import NotFoundError, ValidationError, WorkbenchError
 from workbench.core.settings import ENV_MODEL, ENV_WORKSPACE
 from workbench.registry.renaming import rename_tracker as rename_in_mlflow
 from workbench.corpus.info import ImportResult, WorkspaceInfo, workspace_info
+from workbench.corpus.sample import (TaggingSample, record_sample, recorded_sample, sample_after_import, sample_calls,
+                                     sample_sentences, sample_size)
 from workbench.corpus.staging import StagedImport, stage_import
 from workbench.results.api import Results
 from workbench.results.streams import Stream, Streams
+from workbench.embedding.vectors import KeptVectors, embedded_count
 from workbench.storage.catalog import ImportLog, TrackerCatalog
 from workbench.storage.store import Store
 from workbench.storage.tables import CorpusTables
@@ -101,7 +104,7 @@ class Workspace:
         # `model` is a local sentence-transformers path, or an Embedder to share one loaded model.
         self._embedder: Embedder | None = model if hasattr(model, "encode") else None
         self._model_path = None if self._embedder else (model if model is not None else os.environ.get(ENV_MODEL))
-        self._emb_cache: tuple[int, str, np.ndarray, np.ndarray] | None = None
+        self._vectors = KeptVectors(self.path)
         self._registry = None
         self._live = LiveContext(self.path, self.tables, self.store, embeddings_dir=self.embeddings_dir,
                                  embedder=lambda: self.embedder, registry=lambda: self.registry)
@@ -152,6 +155,7 @@ class Workspace:
         replace: bool = False,
         embed: bool = True,
         progress: bool = True,
+        sample: int | bool | None = None,
     ) -> ImportResult:
         """Validate and import calls and their utterances; atomic, and complete or absent if killed.
 
@@ -165,7 +169,9 @@ class Workspace:
         for the next import, ``workbench embed`` or ``ws.score_pending()``.
         ``embed=False`` (``--no-embed``) defers embedding on purpose: the calls are live at once
         without embeddings, and what needs their vectors asks for ``workbench embed``.
+        ``sample=N`` (``True``: 1,500) draws the tagging sample of N calls (workbench.corpus.sample).
         """
+        size = sample_size(sample)  # checked before anything is written
         with self.tables.write_lock():
             staged = self._stage_calls(calls, utterances, replace=replace)
             try:
@@ -177,6 +183,7 @@ class Workspace:
                 if staged.generation is not None:
                     self.tables.discard(staged.generation)
                 raise
+            sample_after_import(self.store, self.calls, size, imported=staged.generation is not None)
         result = staged.result
         new_ids = result.new_call_ids
         result.scored = self.services.activation.score_new_calls(new_ids)
@@ -223,13 +230,19 @@ class Workspace:
 
         return EmbeddingCache(self.embeddings_dir, self.embedder.model_id)
 
-    def embed(self, *, progress: bool = True) -> int:
-        """Embed every sentence that has no embedding yet; returns how many were computed.
+    def embed(self, *, progress: bool = True, all_calls: bool = False) -> int:
+        """Embed the sentences that have no embedding yet; returns how many texts were computed.
+        With a tagging sample (``set_tagging_sample``), only its calls' sentences, unless
+        ``all_calls=True``: activation embeds the rest of a tracker's scope when it applies it.
 
         Keyed by model and text: duplicate sentences and re-runs cost nothing, and an interrupted
         run resumes where it stopped.
         """
-        return self._embed_missing(self.sentences["text"], progress=progress)
+        sents = self.sentences if all_calls else self._sample_sentences()
+        return self._embed_missing(sents["text"], progress=progress)
+
+    def _sample_sentences(self) -> pl.DataFrame:
+        return sample_sentences(self.sentences, self.tagging_calls, self.calls)
 
     def _embed_missing(self, texts: pl.Series, *, progress: bool) -> int:
         from workbench.embedding.embedder import embed_texts
@@ -241,43 +254,33 @@ class Workspace:
 
     def embedded_count(self) -> int:
         """How many of the workspace's sentences have a cached embedding for the current model."""
-        if self.sentences.height == 0:
-            return 0
-        from workbench.embedding.cache import text_keys
-
-        cache = self._cache()  # model_id is cheap: no weights are loaded to count
-        texts = self.sentences["text"]
-        unique, counts = np.unique(texts.to_numpy(), return_counts=True)
-        _, missing = cache.lookup_keys(text_keys(list(unique)), dtype=np.float16)
-        return int(counts[~missing].sum())
+        return embedded_count(self._cache(), self.sentences["text"])  # model_id is cheap: no weights loaded
 
     def embeddings(self, sentence_ids: np.ndarray | None = None) -> np.ndarray:
-        """Embeddings (float32, L2-normalised) aligned with ``self.sentences`` or the given ids.
+        """Embeddings (float32, L2-normalised) aligned with ``self.sentences`` or the given ids; the
+        tagging sample's are kept once read (workbench.embedding.vectors). Raises with a hint when
+        sentences are not embedded yet."""
+        sample = self.tagging_sample()
+        ids = None if sample is None or sample.is_everything else sample.call_ids
+        return self._vectors.get(self._cache(), (self.generation, self.embedder.model_id, ids), self.sentences,
+                                 None if ids is None else self._sample_sentences, sentence_ids)
 
-        Raises with a hint when sentences are not embedded yet.
-        """
-        gen = self.generation
-        model_id = self.embedder.model_id
-        if self._emb_cache is None or self._emb_cache[0] != gen or self._emb_cache[1] != model_id:
-            sents = self.sentences
-            cache = self._cache()
-            matrix, missing = cache.lookup(sents["text"].to_list())
-            if missing.any():
-                raise WorkbenchError(
-                    f"{int(missing.sum()):,} of {sents.height:,} sentences in {self.path} have no embedding "
-                    f"for model {model_id}. Run `workbench embed` or ws.embed() first."
-                )
-            self._emb_cache = (gen, model_id, sents["sentence_id"].to_numpy(), np.ascontiguousarray(matrix, dtype=np.float32))
-        _, _, ids, matrix = self._emb_cache
-        if sentence_ids is None:
-            return matrix
-        order = np.argsort(ids)
-        pos = np.searchsorted(ids, sentence_ids, sorter=order)
-        pos = np.clip(pos, 0, len(ids) - 1)
-        rows = order[pos]
-        if not np.array_equal(ids[rows], np.asarray(sentence_ids)):
-            raise NotFoundError("Some sentence ids are not in the workspace.")
-        return matrix[rows]
+    # ------------------------------------------------------------------ the tagging sample
+    def tagging_sample(self) -> TaggingSample | None:
+        """The calls trackers are tagged on (workbench.corpus.sample), or None: every call."""
+        return recorded_sample(self.store, self.calls)
+
+    def set_tagging_sample(self, size: int | None, *, seed: int | None = None) -> TaggingSample | None:
+        """Draw (again) the tagging sample of ``size`` calls, stratified over month and team, with
+        ``seed`` (default: the recorded one, else 0); ``None`` removes it (tag on every call).
+        Tags are kept; those on calls that leave the sample count again once they are back in it."""
+        return record_sample(self.store, self.calls, size, seed)
+
+    @property
+    def tagging_calls(self) -> pl.DataFrame:
+        """The calls of the tagging sample (every call without one): rounds, estimates and the
+        overview are of trackers' scopes over these calls."""
+        return sample_calls(self.calls, self.tagging_sample())
 
     # ------------------------------------------------------------------ info
     def info(self) -> WorkspaceInfo:

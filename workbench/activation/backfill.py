@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from workbench.activation.context import LiveContext
-from workbench.activation.scoring import KEYWORD_VERSION, score_scope, scope_rows
+from workbench.activation.scoring import KEYWORD_VERSION, embed_unembedded, score_scope, scope_rows
 from workbench.core.dates import utc_datetime
 from workbench.core.errors import ValidationError
 from workbench.core.settings import PUBLISHED_ALIAS
@@ -201,11 +201,10 @@ def apply_version(ctx: LiveContext, record: TrackerRecord, version: int, snapsho
         earlier = ctx.detections.read(record.id, old["run_dir"], ctx.calls["call_id"])[1]["call_id"] if old else []
         scope = scope_rows(ctx, snapshot, call_ids=earlier, window_start=window_start if months else None)
         if engine == "spark":
-            from workbench.activation.spark import spark_score
-
-            dets, calls = spark_score(ctx, record.name, version, scope, spark=spark)
+            dets, calls = _spark_score(ctx, record, version, scope, spark=spark, progress=progress)
         else:
-            dets, calls = score_scope(ctx, record, version, scope, progress=progress)
+            # Every in-scope call, not only the tagging sample's: what has no vector is embedded now.
+            dets, calls = score_scope(ctx, record, version, scope, progress=progress, embed=True)
         run_dir = f"v{version}-{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
         ctx.detections.write_part(record.id, run_dir, dets, calls)
         ctx.activations.save(record.id, active=activate or old is None or bool(old["active"]), version=version,
@@ -214,6 +213,22 @@ def apply_version(ctx: LiveContext, record: TrackerRecord, version: int, snapsho
         if old is not None and old["run_dir"] != run_dir:
             ctx.detections.remove_run(record.id, old["run_dir"])
     return scope, dets, calls
+
+
+def _spark_score(ctx: LiveContext, record: TrackerRecord, version: int, scope: pl.DataFrame, *, spark: Any,
+                 progress: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The backfill through Spark (workbench.activation.spark)."""
+    from workbench.activation.spark import spark_score
+    from workbench.embedding.matrix import SentenceMatrix
+
+    # HAND-OFF, issue 16 item 2 (tag on a sample) -> item 1 (Spark from texts): the scope rows
+    # that have no local embedding (a workspace that embedded only its tagging sample).
+    unembedded = SentenceMatrix(ctx).unembedded(scope["_row"].to_numpy())
+    # Until spark_score takes them and sends their text for the executors to embed (branch
+    # s10-spark), they are embedded here first, as the local engine does; then replace the next
+    # line with passing ``unembedded`` (or a text column) to spark_score.
+    embed_unembedded(ctx, unembedded, progress=progress)
+    return spark_score(ctx, record.name, version, scope, spark=spark)
 
 
 def record_definition(ctx: LiveContext, tracker_name: str, version: int, definition: dict) -> None:

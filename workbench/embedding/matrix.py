@@ -72,6 +72,10 @@ class MatrixView:
 
     def locate(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(shard number, row within it) of rows of the shards laid end to end."""
+        if len(positions) and positions.min() < 0:  # a sentence the index does not hold (see _open)
+            raise WorkbenchError(
+                f"{int((positions < 0).sum()):,} of the sentences asked for are not in the scoring index: embed them "
+                "and index them first (SentenceMatrix(ws).view(rows=...) does, once they are embedded).")
         shard = np.searchsorted(self.offsets, positions, side="right") - 1
         return shard, positions - self.offsets[shard]
 
@@ -307,11 +311,14 @@ class SentenceMatrix:
             (self.path / name).unlink(missing_ok=True)
         return state
 
-    def sync(self, *, progress: bool = False) -> int:
-        """Index the vectors of sentences that have none yet; returns how many were added.
+    def sync(self, *, rows: np.ndarray | None = None, progress: bool = False) -> int:
+        """Index the vectors of sentences that have none yet (of ``rows`` of ws.sentences, every
+        sentence by default); returns how many were added.
 
-        Raises with the fix when some sentences are not embedded. Cheap when nothing is new:
-        one comparison of sentence ids. ``progress`` is kept for callers; indexing reads no vectors.
+        Raises with the fix when some of them are not embedded (a workspace with a tagging sample
+        embeds the rest of a scope when a tracker is applied to it, see ``unembedded``). Cheap
+        when nothing is new: one comparison of sentence ids. ``progress`` is kept for callers;
+        indexing reads no vectors.
         """
         sents = self.ws.sentences
         with self._lock():
@@ -320,13 +327,14 @@ class SentenceMatrix:
             ids = sents["sentence_id"].to_numpy()
             if len(have) == len(ids) and np.array_equal(have, ids):
                 return 0  # the common case: rows were appended in table order and nothing was replaced
-            new = ~np.isin(ids, have)
-            if not new.any():
+            wanted = np.arange(len(ids)) if rows is None else np.unique(np.asarray(rows, dtype=np.int64))
+            new = wanted[~np.isin(ids[wanted], have)]
+            if not len(new):
                 return 0
             # One row per id, even where a sentence id repeats in the table; table order kept.
             new_ids, first = np.unique(ids[new], return_index=True)
             order = np.argsort(first, kind="stable")
-            new_ids, texts = new_ids[order], sents["text"].to_numpy()[np.flatnonzero(new)[first[order]]]
+            new_ids, texts = new_ids[order], sents["text"].to_numpy()[new[first[order]]]
             located = self._locate(self._cache(), texts, state["shards"]) if state["index"] else None
             if located is None:  # a new index (first sync), or the cache was compacted: all rows again
                 held = self._held(np.r_[have, new_ids])
@@ -352,6 +360,23 @@ class SentenceMatrix:
         _atomic_json(self.path / "state.json", {**state, "rows": count + len(new_ids), "shards": shards})
         self._aligned = None
 
+    def unembedded(self, rows: np.ndarray) -> np.ndarray:
+        """The ``rows`` of ws.sentences that are neither indexed nor in the embedding cache: what
+        must be embedded before they can be scored (none once the workspace embedded every call;
+        the calls outside a tagging sample until a backfill embeds them)."""
+        state = self._state()
+        ids = self.ws.sentences["sentence_id"].to_numpy()
+        have = self._read_index(state)[0] if state.get("format", 1) == FORMAT else np.empty(0, dtype=np.int64)
+        if len(have) == len(ids) and np.array_equal(have, ids):
+            return np.empty(0, dtype=np.int64)
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        rows = rows[~np.isin(ids[rows], have)]
+        if not len(rows):
+            return rows
+        texts = self.ws.sentences["text"].to_numpy()[rows]
+        _, loc = self._cache().locate_keys(text_keys(list(texts)))
+        return rows[loc < 0]
+
     def compact(self) -> int:
         """Drop the index rows of sentences the workspace no longer holds; returns rows dropped."""
         with self._lock():
@@ -364,11 +389,13 @@ class SentenceMatrix:
             return int((~keep).sum())
 
     # -- reading -----------------------------------------------------------------------------
-    def view(self, *, sync: bool = True, progress: bool = False) -> MatrixView:
-        """The cached vectors aligned with the workspace's current sentences (synced first by default)."""
+    def view(self, *, sync: bool = True, rows: np.ndarray | None = None, progress: bool = False) -> MatrixView:
+        """The cached vectors aligned with the workspace's current sentences (synced first by
+        default: every sentence, or ``rows`` of them). Sentences the index does not hold have
+        position -1: asking for their vectors raises."""
         for _ in range(5):
             if sync:
-                self.sync(progress=progress)
+                self.sync(rows=rows, progress=progress)
             elif self._state().get("format", 1) < FORMAT:
                 with self._lock():
                     self._current_state()
@@ -396,18 +423,20 @@ class SentenceMatrix:
         if self._aligned is None or self._aligned[0] != key:
             have, at = self._read_index(state)
             ids = self.ws.sentences["sentence_id"].to_numpy()
-            if len(have) == len(ids) and np.array_equal(have, ids):
-                index_rows = np.arange(rows, dtype=np.int64)
-            else:
-                order = np.argsort(have, kind="stable")
-                index_rows = order[np.clip(np.searchsorted(have, ids, sorter=order), 0, max(rows - 1, 0))] \
-                    if rows else np.empty(0, dtype=np.int64)
-                if len(ids) and (rows == 0 or not np.array_equal(have[index_rows], ids)):
-                    raise WorkbenchError(
-                        f"Some sentences of {self.ws.path} are not in the scoring index {self.path}; "
-                        "call SentenceMatrix(ws).sync() (activation does) after embedding them.")
-            self._aligned = (key, at[index_rows])
+            self._aligned = (key, _positions(have, at, ids))
         return MatrixView(shards=shards, offsets=offsets, positions=self._aligned[1], generation=gen, dim=dim)
+
+
+def _positions(have: np.ndarray, at: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Each sentence's row in the shards, from the index (``have`` ids at rows ``at``); -1 for a
+    sentence it does not hold (not embedded: outside a tagging sample, see workbench.corpus.sample)."""
+    if len(have) == len(ids) and np.array_equal(have, ids):
+        return at
+    if len(have) == 0:
+        return np.full(len(ids), -1, dtype=np.int64)
+    order = np.argsort(have, kind="stable")
+    index_rows = order[np.clip(np.searchsorted(have, ids, sorter=order), 0, len(have) - 1)]
+    return np.where(have[index_rows] == ids, at[index_rows], -1)
 
 
 def _atomic_json(path: Path, value: dict) -> None:
