@@ -177,7 +177,8 @@ class Workspace:
             try:
                 if embed and staged.generation is not None and self.embedded_count() > 0:
                     # Upcoming calls: embed before they are live, so readers and scoring find the vectors.
-                    staged.result.embedded = self._embed_missing(staged.sentences["text"], progress=progress)
+                    todo = self._sample_sentences(staged.sentences, staged.result.new_call_ids)
+                    staged.result.embedded = self._embed_missing(todo["text"], progress=progress)
                 self._publish(staged)
             except BaseException:
                 if staged.generation is not None:
@@ -231,18 +232,17 @@ class Workspace:
         return EmbeddingCache(self.embeddings_dir, self.embedder.model_id)
 
     def embed(self, *, progress: bool = True, all_calls: bool = False) -> int:
-        """Embed the sentences that have no embedding yet; returns how many texts were computed.
-        With a tagging sample (``set_tagging_sample``), only its calls' sentences, unless
-        ``all_calls=True``: activation embeds the rest of a tracker's scope when it applies it.
-
-        Keyed by model and text: duplicate sentences and re-runs cost nothing, and an interrupted
-        run resumes where it stopped.
-        """
-        sents = self.sentences if all_calls else self._sample_sentences()
+        """Embed the sentences that have no embedding yet (with a tagging sample, its calls' unless
+        ``all_calls``: activation embeds the rest of a scope); returns how many texts were computed.
+        Keyed by model and text: duplicates and re-runs cost nothing, and a killed run resumes."""
+        sents = self.sentences if all_calls else self._sample_sentences(self.sentences, [])
         return self._embed_missing(sents["text"], progress=progress)
 
-    def _sample_sentences(self) -> pl.DataFrame:
-        return sample_sentences(self.sentences, self.tagging_calls, self.calls)
+    def _sample_sentences(self, sentences: pl.DataFrame, new_calls: list[str] | None = None) -> pl.DataFrame:
+        """What ``embed`` and an import embed: every sentence; with a tagging sample, those of its
+        calls, of ``new_calls`` and of the calls active trackers wait to score (pending)."""
+        more = None if new_calls is None else [*new_calls, *self.services.activation.pending_calls()]
+        return sample_sentences(sentences, self.tagging_sample(), more)
 
     def _embed_missing(self, texts: pl.Series, *, progress: bool) -> int:
         from workbench.embedding.embedder import embed_texts
@@ -263,7 +263,7 @@ class Workspace:
         sample = self.tagging_sample()
         ids = None if sample is None or sample.is_everything else sample.call_ids
         return self._vectors.get(self._cache(), (self.generation, self.embedder.model_id, ids), self.sentences,
-                                 None if ids is None else self._sample_sentences, sentence_ids)
+                                 None if ids is None else lambda: self._sample_sentences(self.sentences), sentence_ids)
 
     # ------------------------------------------------------------------ the tagging sample
     def tagging_sample(self) -> TaggingSample | None:

@@ -35,7 +35,7 @@ def sampled(template, tmp_path_factory, embedder):
     raw = template / "data" / "raw" / "demo"
     ws = Workspace(tmp_path_factory.mktemp("sampled") / "ws", model=embedder)
     ws.import_calls(raw / "calls.parquet", raw / "utterances.parquet", sample=SAMPLE, progress=False)
-    texts = ws._sample_sentences()["text"].unique().to_list()
+    texts = ws._sample_sentences(ws.sentences)["text"].unique().to_list()
     vectors, missing = EmbeddingCache(template / "data" / "embeddings", embedder.model_id).lookup(texts)
     assert not missing.any()
     EmbeddingCache(ws.embeddings_dir, embedder.model_id).add(texts, vectors)
@@ -80,6 +80,7 @@ def test_only_the_sample_is_embedded_and_the_tagging_loop_stays_in_it(sampled, c
     ws, tracker = sampled
     sample = ws.tagging_sample()
     assert (sample.calls, sample.corpus_calls, sample.seed) == (SAMPLE, 60, 0)
+    assert repr(sample).startswith(f"The tagging sample: {SAMPLE} of 60 calls")
     assert ws.set_tagging_sample(SAMPLE).call_ids == sample.call_ids  # redrawn from the recorded seed
     in_sample = pl.col("call_id").is_in(list(sample.call_ids))
     # ws.embed() embedded the sample's texts, and no text that only calls outside it say.
@@ -102,6 +103,7 @@ def test_activation_scores_every_call_as_a_fully_embedded_workspace_does(sampled
     ws, tracker = sampled
     sample = set(ws.tagging_sample().call_ids)
     activated = tracker.activate(backfill_months=2, as_of=AS_OF, progress=False, verbose=False)  # 2: less to embed
+    assert activated.plan.unembedded > 0 and "have no embedding yet (outside the tagging sample)" in str(activated.plan)
     results = tracker.results()
     window = ws.calls.filter(pl.col("started_at") >= activated.plan.window_start)["call_id"]
     scope = tracker.scope().filter(pl.col("call_id").is_in(window.implode()))
@@ -117,6 +119,7 @@ def test_activation_scores_every_call_as_a_fully_embedded_workspace_does(sampled
     calls, utts = new_calls(2)
     result = ws.import_calls(calls, utts, progress=False)
     assert result.embedded > 0 and tracker.name in result.scored
+    assert ws.embedded_count() < ws.sentences.height  # the import embedded its calls, not the rest of the corpus
     assert set(calls["call_id"]) <= set(tracker.results().calls["call_id"])
     assert ws.tagging_sample().calls == SAMPLE  # new calls do not enter a full sample
 

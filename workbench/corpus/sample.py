@@ -41,7 +41,7 @@ DEFAULT_SAMPLE = 1_500  # calls: what Gong-like tools tag on before applying a t
 DEFAULT_SEED = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TaggingSample:
     """The recorded sample: ``size`` asked for, ``seed``, the sampled ``call_ids`` and how many calls
     the corpus held (``corpus_calls``, counted now)."""
@@ -69,6 +69,8 @@ class TaggingSample:
 
     def __str__(self) -> str:
         return self.describe()
+
+    __repr__ = __str__  # a notebook shows the sentence, not 1,500 call ids
 
 
 def check_size(size: object) -> int:
@@ -197,8 +199,11 @@ def sample_calls(calls: pl.DataFrame, sample: TaggingSample | None) -> pl.DataFr
     return calls.filter(pl.col("call_id").is_in(pl.Series(sample.call_ids, dtype=pl.String).implode()))
 
 
-def sample_sentences(sentences: pl.DataFrame, sampled_calls: pl.DataFrame, calls: pl.DataFrame) -> pl.DataFrame:
-    """The sentences of the sampled calls, in table order (all of them when every call is sampled)."""
-    if sampled_calls.height == calls.height:
+def sample_sentences(sentences: pl.DataFrame, sample: TaggingSample | None,
+                     more_calls: list[str] | None = None) -> pl.DataFrame:
+    """The sentences of the sample's calls and of ``more_calls``, in table order (every sentence
+    without a sample, or when it holds every call)."""
+    if sample is None or sample.is_everything:
         return sentences
-    return sentences.join(sampled_calls.select("call_id"), on="call_id", maintain_order="left")
+    keep = pl.Series([*sample.call_ids, *(more_calls or [])], dtype=pl.String).implode()
+    return sentences.filter(pl.col("call_id").is_in(keep))

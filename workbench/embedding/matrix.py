@@ -365,8 +365,11 @@ class SentenceMatrix:
         must be embedded before they can be scored (none once the workspace embedded every call;
         the calls outside a tagging sample until a backfill embeds them)."""
         state = self._state()
+        if state.get("format", 1) < FORMAT:
+            with self._lock():  # the old layout's vectors go back into the cache first, not embedded again
+                state = self._current_state()
         ids = self.ws.sentences["sentence_id"].to_numpy()
-        have = self._read_index(state)[0] if state.get("format", 1) == FORMAT else np.empty(0, dtype=np.int64)
+        have = self._read_index(state)[0]
         if len(have) == len(ids) and np.array_equal(have, ids):
             return np.empty(0, dtype=np.int64)
         rows = np.unique(np.asarray(rows, dtype=np.int64))
