@@ -71,7 +71,8 @@ def test_the_sample_is_stratified_by_month_and_team_and_reproducible(template):
             assert (got["len"] >= 1).all()
     assert draw_sample(calls, 20, seed=1) != draw_sample(calls, 20, seed=0)
     assert draw_sample(calls, 60) == calls["call_id"].to_list()  # no more calls than the size: all of them
-    assert set(draw_sample(calls, 20)) <= set(draw_sample(calls, 30)) | set(draw_sample(calls, 20))
+    # Keys by call id: a larger sample keeps (nearly) every call of a smaller one, and their tags.
+    assert len(set(draw_sample(calls, 20)) & set(draw_sample(calls, 30))) >= 18
     np.testing.assert_array_equal(allocate(np.array([1, 1, 8]), 3, np.arange(3)), [1, 1, 1])
     np.testing.assert_array_equal(allocate(np.array([2, 2, 6]), 5, np.arange(3)), [1, 1, 3])
 

@@ -220,10 +220,12 @@ class SentenceMatrix:
         return ids, at
 
     # -- writing -----------------------------------------------------------------------------
-    def _locate(self, cache: "EmbeddingCache", texts: np.ndarray, listed: list) -> tuple[list, np.ndarray] | None:
-        """Rows of ``texts``' vectors in the shards ``listed`` (extended with the cache's newer
-        shards): (shards, rows), or None when a listed shard is gone (the cache was compacted)."""
-        shards, loc = cache.locate_keys(text_keys(list(texts)))
+    def _locate(self, cache: "EmbeddingCache", texts: np.ndarray, listed: list,
+                keys: np.ndarray | None = None) -> tuple[list, np.ndarray] | None:
+        """Rows of ``texts``' vectors (``keys``: their text keys, when known) in the shards
+        ``listed`` (extended with the cache's newer shards): (shards, rows), or None when a listed
+        shard is gone (the cache was compacted)."""
+        shards, loc = cache.locate_keys(text_keys(list(texts)) if keys is None else keys)
         if (loc < 0).any():
             unembedded = pl.Series(list(texts[loc < 0]), dtype=pl.String).implode()
             n_missing = int(self.ws.sentences["text"].is_in(unembedded).sum())
@@ -320,29 +322,47 @@ class SentenceMatrix:
         when nothing is new: one comparison of sentence ids. ``progress`` is kept for callers;
         indexing reads no vectors.
         """
+        return self._sync(rows, skip_unembedded=False)[0]
+
+    def unembedded(self, rows: np.ndarray) -> np.ndarray:
+        """The ``rows`` of ws.sentences whose text has no vector in the cache: what must be
+        embedded before they can be scored (none once every call is embedded; the calls outside a
+        tagging sample until a backfill embeds them). The others are indexed on the way, as
+        ``view(rows=...)`` would, so each new sentence's text is hashed once."""
+        return self._sync(rows, skip_unembedded=True)[1]
+
+    def _sync(self, rows: np.ndarray | None, *, skip_unembedded: bool) -> tuple[int, np.ndarray]:
+        """(rows indexed, rows left out for want of a vector: raised on unless ``skip_unembedded``)."""
         sents = self.ws.sentences
+        none = np.empty(0, dtype=np.int64)
         with self._lock():
             state = self._current_state()
             have, _ = self._read_index(state)
             ids = sents["sentence_id"].to_numpy()
             if len(have) == len(ids) and np.array_equal(have, ids):
-                return 0  # the common case: rows were appended in table order and nothing was replaced
+                return 0, none  # the common case: rows were appended in table order and nothing was replaced
             wanted = np.arange(len(ids)) if rows is None else np.unique(np.asarray(rows, dtype=np.int64))
             new = wanted[~np.isin(ids[wanted], have)]
+            keys, missing = None, none
+            if skip_unembedded and len(new):
+                keys = text_keys(list(sents["text"].to_numpy()[new]))
+                found = self._cache().locate_keys(keys)[1] >= 0
+                new, keys, missing = new[found], keys[found], new[~found]
             if not len(new):
-                return 0
+                return 0, missing
             # One row per id, even where a sentence id repeats in the table; table order kept.
             new_ids, first = np.unique(ids[new], return_index=True)
             order = np.argsort(first, kind="stable")
             new_ids, texts = new_ids[order], sents["text"].to_numpy()[new[first[order]]]
-            located = self._locate(self._cache(), texts, state["shards"]) if state["index"] else None
+            keys = None if keys is None else keys[first[order]]
+            located = self._locate(self._cache(), texts, state["shards"], keys) if state["index"] else None
             if located is None:  # a new index (first sync), or the cache was compacted: all rows again
                 held = self._held(np.r_[have, new_ids])
                 self._write_index(state, held["sentence_id"].to_numpy(), held["text"].to_numpy(), state["dim"])
-                return len(new_ids)
-            shards, rows = located
-            self._append(state, shards, new_ids, rows)
-            return len(new_ids)
+                return len(new_ids), missing
+            shards, found_rows = located
+            self._append(state, shards, new_ids, found_rows)
+            return len(new_ids), missing
 
     def _append(self, state: dict, shards: list, new_ids: np.ndarray, rows: np.ndarray) -> None:
         count, stem = int(state["rows"]), self.path / state["index"]
@@ -359,26 +379,6 @@ class SentenceMatrix:
                 os.fsync(f.fileno())
         _atomic_json(self.path / "state.json", {**state, "rows": count + len(new_ids), "shards": shards})
         self._aligned = None
-
-    def unembedded(self, rows: np.ndarray) -> np.ndarray:
-        """The ``rows`` of ws.sentences that are neither indexed nor in the embedding cache: what
-        must be embedded before they can be scored (none once the workspace embedded every call;
-        the calls outside a tagging sample until a backfill embeds them)."""
-        state = self._state()
-        if state.get("format", 1) < FORMAT:
-            with self._lock():  # the old layout's vectors go back into the cache first, not embedded again
-                state = self._current_state()
-        ids = self.ws.sentences["sentence_id"].to_numpy()
-        have = self._read_index(state)[0]
-        if len(have) == len(ids) and np.array_equal(have, ids):
-            return np.empty(0, dtype=np.int64)
-        rows = np.unique(np.asarray(rows, dtype=np.int64))
-        rows = rows[~np.isin(ids[rows], have)]
-        if not len(rows):
-            return rows
-        texts = self.ws.sentences["text"].to_numpy()[rows]
-        _, loc = self._cache().locate_keys(text_keys(list(texts)))
-        return rows[loc < 0]
 
     def compact(self) -> int:
         """Drop the index rows of sentences the workspace no longer holds; returns rows dropped."""
