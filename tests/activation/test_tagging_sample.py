@@ -16,8 +16,10 @@ from tests.activation.conftest import AS_OF, new_calls
 from tests.activation.test_cli import run
 from tests.conftest import tiny_corpus
 from tests.demo_workspace import DEMO_TRACKER, EXAMPLES, demo_workspace, tag_by_truth
+from workbench.core.errors import WorkbenchError
 from workbench.corpus.sample import allocate, draw_sample
 from workbench.embedding.cache import EmbeddingCache
+from workbench.embedding.matrix import SentenceMatrix
 
 SAMPLE = 20
 
@@ -89,6 +91,12 @@ def test_only_the_sample_is_embedded_and_the_tagging_loop_stays_in_it(sampled, c
     _, missing = EmbeddingCache(ws.embeddings_dir, ws.embedder.model_id).lookup(sorted(outside))
     assert outside and missing.all()
     assert ws.sentences.filter(in_sample).height <= ws.embedded_count() < ws.sentences.height
+    # The scoring index over such a workspace (what the Spark engine reads) holds what has a vector.
+    view = SentenceMatrix(ws).view()
+    rows = ws.sentences.with_row_index("_row")
+    assert view.embeddings(rows.filter(in_sample)["_row"].head(3).to_numpy()).shape == (3, view.dim)
+    with pytest.raises(WorkbenchError, match="not in the scoring index"):
+        view.embeddings(rows.filter(pl.col("text").is_in(sorted(outside)))["_row"].head(1).to_numpy())
     assert {c.call_id for c in ws.first_round} <= set(sample.call_ids)
     frame = tracker._scope_arrays().frame
     assert set(frame["call_id"]) <= set(sample.call_ids)

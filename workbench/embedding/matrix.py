@@ -393,12 +393,14 @@ class SentenceMatrix:
 
     # -- reading -----------------------------------------------------------------------------
     def view(self, *, sync: bool = True, rows: np.ndarray | None = None, progress: bool = False) -> MatrixView:
-        """The cached vectors aligned with the workspace's current sentences (synced first by
-        default: every sentence, or ``rows`` of them). Sentences the index does not hold have
+        """The cached vectors aligned with the workspace's current sentences, synced first by
+        default: ``rows`` of them (raising when one has no vector, as ``sync``), else every
+        sentence that has a vector (a workspace with a tagging sample has none for the calls
+        outside it until a backfill embeds them). Sentences the index does not hold have
         position -1: asking for their vectors raises."""
         for _ in range(5):
             if sync:
-                self.sync(rows=rows, progress=progress)
+                self._sync(rows, skip_unembedded=rows is None)
             elif self._state().get("format", 1) < FORMAT:
                 with self._lock():
                     self._current_state()
