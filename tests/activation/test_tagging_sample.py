@@ -157,3 +157,9 @@ def test_the_command_line_imports_with_a_sample_embeds_it_and_draws_it_again(tmp
     big_utts.write_parquet(tmp_path / "bu.parquet")
     assert run(ws, "import", str(tmp_path / "bc.parquet"), str(tmp_path / "bu.parquet"), "--no-embed") == 0
     assert "Tip: `workbench sample 1500`" in capsys.readouterr().out
+    # A sample smaller than its size takes in the calls imported later (and keeps its own).
+    before = set(ws.set_tagging_sample(2000).call_ids)
+    more, more_utts = tiny_corpus(3, start=5000, utterances_per_call=1)
+    ws.import_calls(more.with_columns(big_calls["started_at"].head(3)), more_utts, embed=False, progress=False)
+    after = ws.tagging_sample()
+    assert after.is_everything and after.calls == 1534 and before <= set(after.call_ids)
