@@ -41,9 +41,12 @@ from workbench.core.errors import NotFoundError, ValidationError, WorkbenchError
 from workbench.core.settings import ENV_MODEL, ENV_WORKSPACE
 from workbench.registry.renaming import rename_tracker as rename_in_mlflow
 from workbench.corpus.info import ImportResult, WorkspaceInfo, workspace_info
+from workbench.corpus.sample import (TaggingSample, record_sample, recorded_sample, sample_after_import, sample_calls,
+                                     sample_sentences, sample_size)
 from workbench.corpus.staging import StagedImport, stage_import
 from workbench.results.api import Results
 from workbench.results.streams import Stream, Streams
+from workbench.embedding.vectors import KeptVectors, embedded_count
 from workbench.storage.catalog import ImportLog, TrackerCatalog
 from workbench.storage.store import Store
 from workbench.storage.tables import CorpusTables
@@ -102,7 +105,7 @@ class Workspace:
         # `model` is a local sentence-transformers path, or an Embedder to share one loaded model.
         self._embedder: Embedder | None = model if hasattr(model, "encode") else None
         self._model_path = None if self._embedder else (model if model is not None else os.environ.get(ENV_MODEL))
-        self._emb_cache: tuple[int, str, np.ndarray, np.ndarray] | None = None
+        self._vectors = KeptVectors(self.path)
         self._registry = None
         self._live = LiveContext(self.path, self.tables, self.store, embeddings_dir=self.embeddings_dir,
                                  embedder=lambda: self.embedder, registry=lambda: self.registry)
@@ -153,6 +156,7 @@ class Workspace:
         replace: bool = False,
         embed: bool = True,
         progress: bool = True,
+        sample: int | bool | None = None,
     ) -> ImportResult:
         """Validate and import calls and their utterances; atomic, and complete or absent if killed.
 
@@ -166,18 +170,22 @@ class Workspace:
         for the next import, ``workbench embed`` or ``ws.score_pending()``.
         ``embed=False`` (``--no-embed``) defers embedding on purpose: the calls are live at once
         without embeddings, and what needs their vectors asks for ``workbench embed``.
+        ``sample=N`` (``True``: 1,500) draws the tagging sample of N calls (workbench.corpus.sample).
         """
+        size = sample_size(sample)  # checked before anything is written
         with self.tables.write_lock():
             staged = self._stage_calls(calls, utterances, replace=replace)
             try:
                 if embed and staged.generation is not None and self.embedded_count() > 0:
                     # Upcoming calls: embed before they are live, so readers and scoring find the vectors.
-                    staged.result.embedded = self._embed_missing(staged.sentences["text"], progress=progress)
+                    todo = self._sample_sentences(staged.sentences, staged.result.new_call_ids)
+                    staged.result.embedded = self._embed_missing(todo["text"], progress=progress)
                 self._publish(staged)
             except BaseException:
                 if staged.generation is not None:
                     self.tables.discard(staged.generation)
                 raise
+            sample_after_import(self.store, self.calls, size, imported=staged.generation is not None)
         result = staged.result
         new_ids = result.new_call_ids
         result.scored = self.services.activation.score_new_calls(new_ids)
@@ -224,15 +232,22 @@ class Workspace:
 
         return EmbeddingCache(self.embeddings_dir, self.embedder.model_id)
 
-    def embed(self, *, progress: bool = True, engine: str = "local", spark: Any = None,
+    def embed(self, *, progress: bool = True, all_calls: bool = False, engine: str = "local", spark: Any = None,
               staging: str | Path | None = None) -> int:
-        """Embed every sentence that has no embedding yet; returns how many were computed. Keyed by
-        model and text: duplicates and re-runs cost nothing; an interrupted run resumes.
-        ``engine="spark"``: on Spark's executors, into the same cache (activation.spark_embed)."""
+        """Embed the sentences with no embedding yet (a tagging sample's calls' unless ``all_calls``;
+        activation embeds the rest of a scope), here or with ``engine="spark"`` on Spark's executors
+        into the same cache; returns how many texts were computed. Cached by model and text."""
+        sents = self.sentences if all_calls else self._sample_sentences(self.sentences, [])
         if engine != "local":
-            return spark_embed(self.embeddings_dir, self.data_dir, self.embedder, self.sentences["text"].to_list(),
+            return spark_embed(self.embeddings_dir, self.data_dir, self.embedder, sents["text"].to_list(),
                                engine=engine, spark=spark, staging=staging)
-        return self._embed_missing(self.sentences["text"], progress=progress)
+        return self._embed_missing(sents["text"], progress=progress)
+
+    def _sample_sentences(self, sentences: pl.DataFrame, new_calls: list[str] | None = None) -> pl.DataFrame:
+        """What ``embed`` and an import embed: every sentence; with a tagging sample, those of its
+        calls, of ``new_calls`` and of the calls active trackers wait to score (pending)."""
+        more = None if new_calls is None else [*new_calls, *self.services.activation.pending_calls()]
+        return sample_sentences(sentences, self.tagging_sample(), more)
 
     def _embed_missing(self, texts: pl.Series, *, progress: bool) -> int:
         from workbench.embedding.embedder import embed_texts
@@ -244,43 +259,30 @@ class Workspace:
 
     def embedded_count(self) -> int:
         """How many of the workspace's sentences have a cached embedding for the current model."""
-        if self.sentences.height == 0:
-            return 0
-        from workbench.embedding.cache import text_keys
-
-        cache = self._cache()  # model_id is cheap: no weights are loaded to count
-        texts = self.sentences["text"]
-        unique, counts = np.unique(texts.to_numpy(), return_counts=True)
-        _, missing = cache.lookup_keys(text_keys(list(unique)), dtype=np.float16)
-        return int(counts[~missing].sum())
+        return embedded_count(self._cache(), self.sentences["text"])  # model_id is cheap: no weights loaded
 
     def embeddings(self, sentence_ids: np.ndarray | None = None) -> np.ndarray:
-        """Embeddings (float32, L2-normalised) aligned with ``self.sentences`` or the given ids.
+        """Embeddings (float32, L2-normalised) aligned with ``self.sentences`` or the given ids, the tagging
+        sample's kept once read (workbench.embedding.vectors); raises with a hint where none is cached."""
+        sample = self.tagging_sample()
+        ids = None if sample is None or sample.is_everything else sample.call_ids
+        return self._vectors.get(self._cache(), (self.generation, self.embedder.model_id, ids), self.sentences,
+                                 None if ids is None else lambda: self._sample_sentences(self.sentences), sentence_ids)
 
-        Raises with a hint when sentences are not embedded yet.
-        """
-        gen = self.generation
-        model_id = self.embedder.model_id
-        if self._emb_cache is None or self._emb_cache[0] != gen or self._emb_cache[1] != model_id:
-            sents = self.sentences
-            cache = self._cache()
-            matrix, missing = cache.lookup(sents["text"].to_list())
-            if missing.any():
-                raise WorkbenchError(
-                    f"{int(missing.sum()):,} of {sents.height:,} sentences in {self.path} have no embedding "
-                    f"for model {model_id}. Run `workbench embed` or ws.embed() first."
-                )
-            self._emb_cache = (gen, model_id, sents["sentence_id"].to_numpy(), np.ascontiguousarray(matrix, dtype=np.float32))
-        _, _, ids, matrix = self._emb_cache
-        if sentence_ids is None:
-            return matrix
-        order = np.argsort(ids)
-        pos = np.searchsorted(ids, sentence_ids, sorter=order)
-        pos = np.clip(pos, 0, len(ids) - 1)
-        rows = order[pos]
-        if not np.array_equal(ids[rows], np.asarray(sentence_ids)):
-            raise NotFoundError("Some sentence ids are not in the workspace.")
-        return matrix[rows]
+    # ------------------------------------------------------------------ the tagging sample
+    def tagging_sample(self) -> TaggingSample | None:
+        """The calls trackers are tagged on (workbench.corpus.sample), or None: every call."""
+        return recorded_sample(self.store, self.calls)
+
+    def set_tagging_sample(self, size: int | None, *, seed: int | None = None) -> TaggingSample | None:
+        """Draw (again) the tagging sample of ``size`` calls, stratified over month and team (``seed``:
+        the recorded one, else 0); ``None`` removes it. Tags on calls that leave it count again on return."""
+        return record_sample(self.store, self.calls, size, seed)
+
+    @property
+    def tagging_calls(self) -> pl.DataFrame:
+        """The tagging sample's calls (every call without one): what rounds and estimates draw on."""
+        return sample_calls(self.calls, self.tagging_sample())
 
     # ------------------------------------------------------------------ info
     def info(self) -> WorkspaceInfo:

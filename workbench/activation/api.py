@@ -45,6 +45,10 @@ class Activation:
     def journal_new_calls(self, call_ids: list[str]) -> None:
         new_calls.journal_new_calls(self.ctx, call_ids)
 
+    def pending_calls(self) -> list[str]:
+        """The calls some active tracker waits to score (imported while they had no embedding)."""
+        return new_calls.pending_calls(self.ctx)
+
 
 class Publishing:
     def __init__(self, ctx: LiveContext) -> None:

@@ -60,6 +60,12 @@ def journal_new_calls(ctx: LiveContext, call_ids: list[str]) -> None:
     ctx.activations.keep_pending_for_active(list(call_ids))
 
 
+def pending_calls(ctx: LiveContext) -> list[str]:
+    """The calls any active tracker keeps pending: what ``ws.embed()`` embeds besides a tagging sample."""
+    return sorted({c for row in ctx.activations.activated(active_only=True)
+                   for c in ctx.activations.pending(row["tracker_id"])})
+
+
 def _unscored(call_ids: list[str], version: int) -> pl.DataFrame:
     n = len(call_ids)
     return pl.DataFrame({"call_id": call_ids, "sentences": [0] * n, "mentions": [0] * n, "version": [version] * n,

@@ -188,13 +188,15 @@ def diff(ctx: LiveContext, record: TrackerRecord, version: int | None = None, *,
         earlier = []
         if published is not None:
             scope = scope_rows(ctx, current, window_start=window_start)
-            base_det, base_calls = score_frame(ctx, load_scorer(ctx.registry, record.name, published), scope)
+            base_det, base_calls = score_frame(ctx, load_scorer(ctx.registry, record.name, published), scope,
+                                               embed=True)
         else:
             base_det, base_calls = no_results()
         snapshot = current
     scope = scope_rows(ctx, current, call_ids=earlier, window_start=window_start if months else None)
+    # embed=True: publishing applies the version to every call in scope, not only a tagging sample's.
     cand_det, cand_calls = score_frame(ctx, load_scorer(ctx.registry, record.name, candidate), scope, progress=progress,
-                                       desc=f"Diff of '{record.name}'")
+                                       desc=f"Diff of '{record.name}'", embed=True)
     changes = [f"{k} changed: {_norm(snapshot[k])} -> {_norm(current[k])}"
                for k in _SCOPE_FIELDS if _norm(snapshot[k]) != _norm(current[k])]
 

@@ -35,8 +35,9 @@ def scope_rows(ctx: LiveContext, snapshot: dict, call_ids: pl.Series | list | No
 
 
 def score_frame(ctx: LiveContext, scorer: Scorer, scope: pl.DataFrame, *, progress: bool = False,
-                desc: str = "Scoring") -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Score in-scope sentences (a frame with ``_row``): (detections, calls scored)."""
+                desc: str = "Scoring", embed: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Score in-scope sentences (a frame with ``_row``): (detections, calls scored). ``embed``:
+    embed those without a vector first (a backfill does; new calls wait for ``workbench embed``)."""
     from workbench.embedding.matrix import SentenceMatrix
 
     scored_at = dt.datetime.now(dt.timezone.utc)
@@ -50,18 +51,39 @@ def score_frame(ctx: LiveContext, scorer: Scorer, scope: pl.DataFrame, *, progre
         raise WorkbenchError(
             f"Version {scorer.version} of '{scorer.tracker}' was trained on {scorer.embedding_model} embeddings, but "
             f"{ctx.path} uses {model_id}. Open the workspace with that model, or train the tracker here.")
-    view = SentenceMatrix(ctx).view(progress=progress)
+    rows = scope["_row"].to_numpy()
+    matrix = SentenceMatrix(ctx)
+    if embed:
+        embed_unembedded(ctx, matrix.unembedded(rows), progress=progress)
+    view = matrix.view(rows=rows, progress=progress)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=scope.height, desc=desc, unit="sentence", unit_scale=True)
     try:
-        scores, detected = scorer.score(view, scope["_row"].to_numpy(), on_block=bar.update if bar else None)
+        scores, detected = scorer.score(view, rows, on_block=bar.update if bar else None)
     finally:
         if bar is not None:
             bar.close()
     return detection_frames(scope, scores, detected, scorer.version, scored_at)
+
+
+def embed_unembedded(ctx: LiveContext, rows: np.ndarray, *, progress: bool = False) -> int:
+    """Embed the sentences at ``rows`` of ws.sentences (``SentenceMatrix.unembedded``: those of
+    a scope without a vector) through the workspace's embedder and cache, with a bar under
+    ``progress``; returns how many texts were computed. A workspace with a tagging sample
+    (workbench.corpus.sample) embedded only the sample: a backfill embeds the rest of its scope here."""
+    if not len(rows):
+        return 0
+    from workbench.embedding.cache import EmbeddingCache
+    from workbench.embedding.embedder import embed_texts
+
+    texts = ctx.sentences["text"].gather(rows).unique(maintain_order=True).to_list()
+    cache = EmbeddingCache(ctx.embeddings_dir, ctx.embedder.model_id)
+    before = len(cache)
+    embed_texts(texts, cache, ctx.embedder, progress=progress)
+    return len(cache) - before
 
 
 def keyword_score_frame(record: TrackerRecord, scope: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -74,9 +96,10 @@ def keyword_score_frame(record: TrackerRecord, scope: pl.DataFrame) -> tuple[pl.
 
 
 def score_scope(ctx: LiveContext, record: TrackerRecord, version: int, scope: pl.DataFrame, *,
-                progress: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The tracker's detections over ``scope`` with ``version`` (its phrases, for a keyword tracker)."""
+                progress: bool, embed: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The tracker's detections over ``scope`` with ``version`` (its phrases, for a keyword
+    tracker); ``embed``: see score_frame."""
     if record.kind == "keyword":
         return keyword_score_frame(record, scope)
     scorer = load_scorer(ctx.registry, record.name, version)
-    return score_frame(ctx, scorer, scope, progress=progress, desc=f"Scoring '{record.name}'")
+    return score_frame(ctx, scorer, scope, progress=progress, desc=f"Scoring '{record.name}'", embed=embed)

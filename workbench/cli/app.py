@@ -8,13 +8,14 @@ import warnings
 from pathlib import Path
 
 from workbench.cli.common import open_workspace
+from workbench.corpus.sample import DEFAULT_SAMPLE
 from workbench.core.errors import ValidationError, WorkbenchError
 
 EPILOG = """\
 Typical first session:
   workbench demo                       generate 600 demo calls, import, embed, summarise
   workbench info                       what the workspace holds
-  workbench import calls.parquet utterances.parquet
+  workbench import calls.parquet utterances.parquet [--sample]   --sample: tag on 1,500 calls
   workbench embed [--engine spark]     embed sentences that have no embedding yet
   workbench tracker create "Pricing objection" --mentioned-by customer --examples-file ex.txt
   workbench tag "Pricing objection"    tag a round of 25 in the terminal; trains when done
@@ -30,9 +31,31 @@ def cmd_import(args) -> int:
 
     ws = open_workspace(args)
     ws.services.streams.settings.background = False  # a process of its own sends: this one exits now
-    result = ws.import_calls(args.calls, args.utterances, replace=args.replace, embed=not args.no_embed)
+    result = ws.import_calls(args.calls, args.utterances, replace=args.replace, embed=not args.no_embed,
+                             sample=args.sample)
     print(result)
+    sample = ws.tagging_sample()
+    if sample is not None:
+        print(sample)
+    elif result.imported_calls > DEFAULT_SAMPLE:
+        print(f"Tip: `workbench sample {DEFAULT_SAMPLE}` (or import with --sample) tags on a stratified sample of "
+              f"{DEFAULT_SAMPLE:,} calls and embeds only those; activation applies trackers to every call.")
     send_streams_detached(ws)
+    return 0
+
+
+def cmd_sample(args) -> int:
+    """Show, draw again or remove the tagging sample (workbench.corpus.sample)."""
+    ws = open_workspace(args)
+    if args.none:
+        ws.set_tagging_sample(None)
+        print("No tagging sample: trackers are tagged on every call.")
+        return 0
+    sample = ws.set_tagging_sample(args.size, seed=args.seed) if args.size is not None else ws.tagging_sample()
+    print(sample if sample is not None else f"No tagging sample: trackers are tagged on every call "
+                                            f"({ws.calls.height:,}). `workbench sample N` draws one.")
+    if args.size is not None:
+        print("Run `workbench embed` to embed its calls.")
     return 0
 
 
@@ -47,12 +70,16 @@ def cmd_embed(args) -> int:
 
         spark = session(args.spark_master, app_name="workbench-embed")
         try:
-            computed = ws.embed(engine="spark", spark=spark)
+            computed = ws.embed(engine="spark", spark=spark, all_calls=args.all)
         finally:
             spark.stop()
     else:
-        computed = ws.embed(progress=not args.quiet)
+        computed = ws.embed(progress=not args.quiet, all_calls=args.all)
     print(f"Embedded {computed:,} new distinct sentence texts; {ws.embedded_count():,} of {n:,} sentences have embeddings.")
+    sample = ws.tagging_sample()
+    if sample is not None and not sample.is_everything and not args.all:
+        print(f"Embedded the tagging sample: {sample.calls:,} of {sample.corpus_calls:,} calls (`--all` embeds every "
+              "call; activation embeds what a tracker applies to).")
     # The journal of an import killed before its scoring, or of `import --no-embed`: the active
     # trackers score the calls they were waiting for, now that their sentences have vectors.
     for name, mentions in ws.score_pending(progress=not args.quiet).items():
@@ -146,6 +173,36 @@ def cmd_screenshots(args) -> int:
     return 0
 
 
+def register_corpus_commands(sub) -> None:
+    """import, embed and sample: what the workspace holds and what of it is embedded."""
+    p = sub.add_parser("import", help="validate and import calls and utterances (Parquet, CSV or JSONL)",
+                       description="Validate and import calls and utterances. Atomic: on any error nothing changes.")
+    p.add_argument("calls", help="calls file: call_id, started_at, duration_s, title, is_external, team, rep, deal_stage, channel")
+    p.add_argument("utterances", help="utterances file: call_id, utterance_id, speaker, side, start_s, end_s, text")
+    p.add_argument("--replace", action="store_true", help="replace calls that are already in the workspace (default: skip them)")
+    p.add_argument("--no-embed", action="store_true", help="do not embed the new sentences now")
+    p.add_argument("--sample", type=int, nargs="?", const=DEFAULT_SAMPLE, default=None, metavar="N",
+                   help=f"tag on a sample of N calls (default {DEFAULT_SAMPLE:,}), stratified by month and team: "
+                        "`workbench embed` embeds only those; activation applies trackers to every call")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("embed", help="embed the sentences that have no embedding yet (the tagging sample's, if any)")
+    p.add_argument("--engine", choices=("local", "spark"), default="local",
+                   help="local (default): here; spark: on Spark's executors, into the same cache (pip extra 'spark')")
+    p.add_argument("--spark-master", default=None,
+                   help="Spark master URL (default $SPARK_MASTER, else local[*]); set $WORKBENCH_SPARK_STAGING to a "
+                        "folder every executor can reach when it is a cluster")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--all", action="store_true", help="every call's sentences, not only the tagging sample's")
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("sample", help="show or draw again the tagging sample of calls (stratified by month and team)")
+    p.add_argument("size", type=int, nargs="?", default=None, help="calls in the sample; none: show the current one")
+    p.add_argument("--seed", type=int, default=None, help="seed of the draw (default: the recorded one, else 0)")
+    p.add_argument("--none", action="store_true", help="remove the sample: tag on every call")
+    p.set_defaults(func=cmd_sample)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench",
@@ -164,22 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("import", help="validate and import calls and utterances (Parquet, CSV or JSONL)",
-                       description="Validate and import calls and utterances. Atomic: on any error nothing changes.")
-    p.add_argument("calls", help="calls file: call_id, started_at, duration_s, title, is_external, team, rep, deal_stage, channel")
-    p.add_argument("utterances", help="utterances file: call_id, utterance_id, speaker, side, start_s, end_s, text")
-    p.add_argument("--replace", action="store_true", help="replace calls that are already in the workspace (default: skip them)")
-    p.add_argument("--no-embed", action="store_true", help="do not embed the new sentences now")
-    p.set_defaults(func=cmd_import)
-
-    p = sub.add_parser("embed", help="embed every sentence that has no embedding yet (cached, resumable)")
-    p.add_argument("--engine", choices=("local", "spark"), default="local",
-                   help="local (default): here; spark: on Spark's executors, into the same cache (pip extra 'spark')")
-    p.add_argument("--spark-master", default=None,
-                   help="Spark master URL (default $SPARK_MASTER, else local[*]); set $WORKBENCH_SPARK_STAGING to a "
-                        "folder every executor can reach when it is a cluster")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_embed)
+    register_corpus_commands(sub)
 
     p = sub.add_parser("info", help="counts of calls, utterances, sentences, embeddings, calls per month, sides")
     p.set_defaults(func=cmd_info)

@@ -72,6 +72,10 @@ class MatrixView:
 
     def locate(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(shard number, row within it) of rows of the shards laid end to end."""
+        if len(positions) and positions.min() < 0:  # a sentence the index does not hold (see _open)
+            raise WorkbenchError(
+                f"{int((positions < 0).sum()):,} of the sentences asked for are not in the scoring index: embed them "
+                "and index them first (SentenceMatrix(ws).view(rows=...) does, once they are embedded).")
         shard = np.searchsorted(self.offsets, positions, side="right") - 1
         return shard, positions - self.offsets[shard]
 
@@ -216,10 +220,12 @@ class SentenceMatrix:
         return ids, at
 
     # -- writing -----------------------------------------------------------------------------
-    def _locate(self, cache: "EmbeddingCache", texts: np.ndarray, listed: list) -> tuple[list, np.ndarray] | None:
-        """Rows of ``texts``' vectors in the shards ``listed`` (extended with the cache's newer
-        shards): (shards, rows), or None when a listed shard is gone (the cache was compacted)."""
-        shards, loc = cache.locate_keys(text_keys(list(texts)))
+    def _locate(self, cache: "EmbeddingCache", texts: np.ndarray, listed: list,
+                keys: np.ndarray | None = None) -> tuple[list, np.ndarray] | None:
+        """Rows of ``texts``' vectors (``keys``: their text keys, when known) in the shards
+        ``listed`` (extended with the cache's newer shards): (shards, rows), or None when a listed
+        shard is gone (the cache was compacted)."""
+        shards, loc = cache.locate_keys(text_keys(list(texts)) if keys is None else keys)
         if (loc < 0).any():
             unembedded = pl.Series(list(texts[loc < 0]), dtype=pl.String).implode()
             n_missing = int(self.ws.sentences["text"].is_in(unembedded).sum())
@@ -307,34 +313,56 @@ class SentenceMatrix:
             (self.path / name).unlink(missing_ok=True)
         return state
 
-    def sync(self, *, progress: bool = False) -> int:
-        """Index the vectors of sentences that have none yet; returns how many were added.
+    def sync(self, *, rows: np.ndarray | None = None, progress: bool = False) -> int:
+        """Index the vectors of sentences that have none yet (of ``rows`` of ws.sentences, every
+        sentence by default); returns how many were added.
 
-        Raises with the fix when some sentences are not embedded. Cheap when nothing is new:
-        one comparison of sentence ids. ``progress`` is kept for callers; indexing reads no vectors.
+        Raises with the fix when some of them are not embedded (a workspace with a tagging sample
+        embeds the rest of a scope when a tracker is applied to it, see ``unembedded``). Cheap
+        when nothing is new: one comparison of sentence ids. ``progress`` is kept for callers;
+        indexing reads no vectors.
         """
+        return self._sync(rows, skip_unembedded=False)[0]
+
+    def unembedded(self, rows: np.ndarray) -> np.ndarray:
+        """The ``rows`` of ws.sentences whose text has no vector in the cache: what must be
+        embedded before they can be scored (none once every call is embedded; the calls outside a
+        tagging sample until a backfill embeds them). The others are indexed on the way, as
+        ``view(rows=...)`` would, so each new sentence's text is hashed once."""
+        return self._sync(rows, skip_unembedded=True)[1]
+
+    def _sync(self, rows: np.ndarray | None, *, skip_unembedded: bool) -> tuple[int, np.ndarray]:
+        """(rows indexed, rows left out for want of a vector: raised on unless ``skip_unembedded``)."""
         sents = self.ws.sentences
+        none = np.empty(0, dtype=np.int64)
         with self._lock():
             state = self._current_state()
             have, _ = self._read_index(state)
             ids = sents["sentence_id"].to_numpy()
             if len(have) == len(ids) and np.array_equal(have, ids):
-                return 0  # the common case: rows were appended in table order and nothing was replaced
-            new = ~np.isin(ids, have)
-            if not new.any():
-                return 0
+                return 0, none  # the common case: rows were appended in table order and nothing was replaced
+            wanted = np.arange(len(ids)) if rows is None else np.unique(np.asarray(rows, dtype=np.int64))
+            new = wanted[~np.isin(ids[wanted], have)]
+            keys, missing = None, none
+            if skip_unembedded and len(new):
+                keys = text_keys(list(sents["text"].to_numpy()[new]))
+                found = self._cache().locate_keys(keys)[1] >= 0
+                new, keys, missing = new[found], keys[found], new[~found]
+            if not len(new):
+                return 0, missing
             # One row per id, even where a sentence id repeats in the table; table order kept.
             new_ids, first = np.unique(ids[new], return_index=True)
             order = np.argsort(first, kind="stable")
-            new_ids, texts = new_ids[order], sents["text"].to_numpy()[np.flatnonzero(new)[first[order]]]
-            located = self._locate(self._cache(), texts, state["shards"]) if state["index"] else None
+            new_ids, texts = new_ids[order], sents["text"].to_numpy()[new[first[order]]]
+            keys = None if keys is None else keys[first[order]]
+            located = self._locate(self._cache(), texts, state["shards"], keys) if state["index"] else None
             if located is None:  # a new index (first sync), or the cache was compacted: all rows again
                 held = self._held(np.r_[have, new_ids])
                 self._write_index(state, held["sentence_id"].to_numpy(), held["text"].to_numpy(), state["dim"])
-                return len(new_ids)
-            shards, rows = located
-            self._append(state, shards, new_ids, rows)
-            return len(new_ids)
+                return len(new_ids), missing
+            shards, found_rows = located
+            self._append(state, shards, new_ids, found_rows)
+            return len(new_ids), missing
 
     def _append(self, state: dict, shards: list, new_ids: np.ndarray, rows: np.ndarray) -> None:
         count, stem = int(state["rows"]), self.path / state["index"]
@@ -364,11 +392,15 @@ class SentenceMatrix:
             return int((~keep).sum())
 
     # -- reading -----------------------------------------------------------------------------
-    def view(self, *, sync: bool = True, progress: bool = False) -> MatrixView:
-        """The cached vectors aligned with the workspace's current sentences (synced first by default)."""
+    def view(self, *, sync: bool = True, rows: np.ndarray | None = None, progress: bool = False) -> MatrixView:
+        """The cached vectors aligned with the workspace's current sentences, synced first by
+        default: ``rows`` of them (raising when one has no vector, as ``sync``), else every
+        sentence that has a vector (a workspace with a tagging sample has none for the calls
+        outside it until a backfill embeds them). Sentences the index does not hold have
+        position -1: asking for their vectors raises."""
         for _ in range(5):
             if sync:
-                self.sync(progress=progress)
+                self._sync(rows, skip_unembedded=rows is None)
             elif self._state().get("format", 1) < FORMAT:
                 with self._lock():
                     self._current_state()
@@ -396,18 +428,20 @@ class SentenceMatrix:
         if self._aligned is None or self._aligned[0] != key:
             have, at = self._read_index(state)
             ids = self.ws.sentences["sentence_id"].to_numpy()
-            if len(have) == len(ids) and np.array_equal(have, ids):
-                index_rows = np.arange(rows, dtype=np.int64)
-            else:
-                order = np.argsort(have, kind="stable")
-                index_rows = order[np.clip(np.searchsorted(have, ids, sorter=order), 0, max(rows - 1, 0))] \
-                    if rows else np.empty(0, dtype=np.int64)
-                if len(ids) and (rows == 0 or not np.array_equal(have[index_rows], ids)):
-                    raise WorkbenchError(
-                        f"Some sentences of {self.ws.path} are not in the scoring index {self.path}; "
-                        "call SentenceMatrix(ws).sync() (activation does) after embedding them.")
-            self._aligned = (key, at[index_rows])
+            self._aligned = (key, _positions(have, at, ids))
         return MatrixView(shards=shards, offsets=offsets, positions=self._aligned[1], generation=gen, dim=dim)
+
+
+def _positions(have: np.ndarray, at: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Each sentence's row in the shards, from the index (``have`` ids at rows ``at``); -1 for a
+    sentence it does not hold (not embedded: outside a tagging sample, see workbench.corpus.sample)."""
+    if len(have) == len(ids) and np.array_equal(have, ids):
+        return at
+    if len(have) == 0:
+        return np.full(len(ids), -1, dtype=np.int64)
+    order = np.argsort(have, kind="stable")
+    index_rows = order[np.clip(np.searchsorted(have, ids, sorter=order), 0, len(have) - 1)]
+    return np.where(have[index_rows] == ids, at[index_rows], -1)
 
 
 def _atomic_json(path: Path, value: dict) -> None:

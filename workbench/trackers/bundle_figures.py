@@ -51,9 +51,21 @@ class FiguresBasis:
     bundle_tags: int = 0
     bundle_tags_here: int = 0
     new_tags: int = 0
+    sample_calls: int | None = None  # the tagging sample's calls (workbench.corpus.sample); None: every call
+    corpus_calls: int | None = None
 
     def lines(self) -> list[str]:
-        """The basis in plain words; nothing for a tracker that did not come from a bundle."""
+        """The basis in plain words: the tagging sample, the bundle; nothing for a tracker tagged
+        on every call that did not come from a bundle."""
+        return self._sample_lines() + self._bundle_lines()
+
+    def _sample_lines(self) -> list[str]:
+        if self.sample_calls is None:
+            return []
+        return [f"These figures rest on a sample of {self.sample_calls:,} of {self.corpus_calls:,} calls (the tagging "
+                "sample, stratified by month and team); activation applies the tracker to every call."]
+
+    def _bundle_lines(self) -> list[str]:
         if self.bundle_name is None:
             return []
         bundle = f"the bundle '{self.bundle_name}' version {self.bundle_version}"
@@ -93,13 +105,16 @@ def figures_basis(tracker: "Tracker") -> FiguresBasis:
     live = pretrained_version(tracker)
     origin = bundle_origin(stored)
     version = live if live is not None else (stored[-1]["version"] if stored else None)
+    sample = tracker.ws.tagging_sample()
+    sampled = {} if sample is None or sample.is_everything else {"sample_calls": sample.calls,
+                                                                "corpus_calls": sample.corpus_calls}
     if origin is None:
-        return FiguresBasis(version=version, from_bundle=False)
+        return FiguresBasis(version=version, from_bundle=False, **sampled)
     tagged = tracker.tags()["sentence_id"]
     from_bundle = int(tagged.is_in(origin.get("sentence_ids") or []).sum())
     return FiguresBasis(version=version, from_bundle=live is not None, bundle_name=origin.get("name"),
                         bundle_version=origin.get("version"), bundle_tags=int(origin.get("tags") or 0),
-                        bundle_tags_here=from_bundle, new_tags=tagged.len() - from_bundle)
+                        bundle_tags_here=from_bundle, new_tags=tagged.len() - from_bundle, **sampled)
 
 
 def version_decision(tracker: "Tracker", version: int, texts: list[str], embeddings: np.ndarray) -> np.ndarray:

@@ -437,16 +437,16 @@ class Tracker(BaseTracker):
     def detections(self, *, all_sentences: bool = True) -> pl.DataFrame:
         """Every sentence the tracker applies to, scored by the current model; for a pre-trained
         tracker with no version trained here, by the version that scores the calls, so that a
-        sentence scores here as in live search.
+        sentence scores here as in live search. With a tagging sample (ws.set_tagging_sample),
+        of the sample's calls: activation applies the tracker to the others.
 
         Columns: call_id, utterance_id, sentence_id, text, speaker, side, start_s, score
         (probability-like, 0.5 at the threshold), detected.
         """
         live = self._pretrained_version()
         model = None if live is not None else self._session_with_model().model()
-        sents = self.ws.sentences.with_row_index("_row")
-        scope = self.definition.scope(self.ws.calls, sents)  # emails too, when the tracker covers them
-        X = self.ws.embeddings()[scope["_row"].to_numpy()]
+        scope = self.definition.scope(self.ws.tagging_calls, self.ws.sentences)  # emails too, when in scope
+        X = self.ws.embeddings(scope["sentence_id"].to_numpy())
         if not scope.height:
             p = np.zeros(0)
         elif live is not None:

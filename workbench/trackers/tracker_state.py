@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import polars as pl
@@ -52,21 +53,18 @@ class ScopeArrays:
     duplicates: np.ndarray
 
 
-def scope_arrays(calls: pl.DataFrame, sentences: pl.DataFrame, embeddings: np.ndarray,
+def scope_arrays(calls: pl.DataFrame, sentences: pl.DataFrame, embeddings: Callable[[np.ndarray], np.ndarray],
                  definition: TrackerDefinition) -> ScopeArrays:
-    """The training scope of ``definition`` over the workspace's tables; ``embeddings``: one
-    row per row of ``sentences``."""
-    scope = definition.scope(calls, sentences.with_row_index("_row"), training=True)
+    """The training scope of ``definition`` over the workspace's tables: its sentences of
+    ``calls`` (the tagging sample's, workbench.corpus.sample); ``embeddings(sentence_ids)``
+    gives their vectors (``ws.embeddings``)."""
+    scope = definition.scope(calls, sentences, training=True)
     if scope.height == 0:
         raise ValidationError("filters", f"no call sentences are in scope ({definition.describe_scope()})",
                               "Loosen the tracker's filters.")
     turns = scope.select(pl.struct("call_id", "utterance_id").rank("dense")).to_series()
-    rows = scope["_row"].to_numpy()
-    # A scope of every sentence, in order, reads the workspace's array itself: a copy of a
-    # million rows would double the memory the tracker holds for the same values.
-    whole = rows.size == len(embeddings) and bool((rows == np.arange(rows.size)).all())
     return ScopeArrays(
-        frame=scope.drop("_row"), embeddings=embeddings if whole else embeddings[rows],
+        frame=scope, embeddings=embeddings(scope["sentence_id"].to_numpy()),
         turns=turns.to_numpy().astype(np.int64) - 1, duplicates=text_codes(scope["text"].to_numpy()),
     )
 
@@ -133,9 +131,11 @@ class TrackerSessions:
         self._keywords: tuple | None = None
 
     def scope(self, definition: TrackerDefinition) -> ScopeArrays:
-        key = (self.ws.generation, repr(definition))
+        """The training scope over the tagging sample's calls (every call without a sample)."""
+        sample = self.ws.tagging_sample()
+        key = (self.ws.generation, repr(definition), sample.call_ids if sample is not None else None)
         if self._scope is None or self._scope[0] != key:
-            self._scope = (key, scope_arrays(self.ws.calls, self.ws.sentences, self.ws.embeddings(), definition))
+            self._scope = (key, scope_arrays(self.ws.tagging_calls, self.ws.sentences, self.ws.embeddings, definition))
         return self._scope[1]
 
     def session(self, definition: TrackerDefinition, examples: list[str], settings: dict,
