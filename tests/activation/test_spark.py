@@ -17,7 +17,10 @@ def spark():
         pytest.skip("Spark needs Java 17 (not found on PATH)")
     from workbench.activation.spark import session
 
-    s = session("local[2]")
+    # One executor core: the suite runs two pytest workers on two cores, and every Python
+    # worker Spark starts loads torch and the encoder (benchmarks/spark_embedding.py compares
+    # local[1] with local[2]).
+    s = session("local[1]")
     yield s
     s.stop()
 
@@ -149,7 +152,7 @@ def test_embed_on_spark_from_the_command_line(live_ws, spark, capsys):
     call = live_ws.calls["call_id"][0]
     dropped = _drop_embeddings(live_ws, set(live_ws.sentences.filter(pl.col("call_id") == call)["text"]))
     args = cli.build_parser().parse_args(["--workspace", str(live_ws.path), "embed", "--engine", "spark",
-                                          "--spark-master", "local[2]"])
+                                          "--spark-master", "local[1]"])
     args.model = live_ws.embedder  # share the session's loaded model
     assert args.func(args) == 0
     n = live_ws.sentences.height
