@@ -18,7 +18,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch first and pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[test,spark]"
+.venv/bin/python -m pip install --quiet -e ".[test,spark,onnx]"
 # The notebooks' kernel must be this environment's Python, on any machine.
 .venv/bin/python -m ipykernel install --sys-prefix >/dev/null
 

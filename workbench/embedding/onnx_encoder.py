@@ -45,7 +45,7 @@ def onnx_missing() -> str | None:
     missing = [name for name in ("onnxruntime", "onnx") if importlib.util.find_spec(name) is None]
     if not missing:
         return None
-    return f"{' and '.join(missing)} not installed: pip install onnxruntime onnx"
+    return f"{' and '.join(missing)} not installed: pip install 'smart-tracker-workbench[onnx]'"
 
 
 def _sentence_model(model_path: Path):
