@@ -16,7 +16,8 @@ from tests.activation.conftest import AS_OF, new_calls
 from tests.activation.test_cli import run
 from tests.conftest import tiny_corpus
 from tests.demo_workspace import DEMO_TRACKER, EXAMPLES, demo_workspace, tag_by_truth
-from workbench.core.errors import WorkbenchError
+from workbench.activation import backfill
+from workbench.core.errors import ValidationError, WorkbenchError
 from workbench.corpus.sample import allocate, draw_sample
 from workbench.embedding.cache import EmbeddingCache
 from workbench.embedding.matrix import SentenceMatrix
@@ -108,11 +109,42 @@ def test_only_the_sample_is_embedded_and_the_tagging_loop_stays_in_it(sampled, c
     assert f"These figures rest on a sample of {SAMPLE} of 60 calls" in capsys.readouterr().out
 
 
-def test_activation_scores_every_call_as_a_fully_embedded_workspace_does(sampled, template, embedder):
+def test_the_plan_counts_local_embedding_time_only_where_it_happens(sampled, capsys):
+    ws, tracker = sampled
+    local = tracker.backfill_plan(2, as_of=AS_OF)
+    spark = tracker.backfill_plan(2, as_of=AS_OF, engine="spark")
+    texts = tracker.backfill_plan(2, as_of=AS_OF, engine="spark", from_texts=True)
+    assert local.unembedded > 0 and local.unembedded == spark.unembedded and local.executor_texts == 0
+    embedding = local.unembedded / backfill.EMBED_RATE  # what this machine would spend embedding them
+    assert local.estimated_seconds == pytest.approx(spark.estimated_seconds + embedding)
+    assert spark.estimated_seconds == texts.estimated_seconds == pytest.approx(
+        backfill.MODEL_LOAD_S + local.sentences / local.rate)
+    assert (spark.executor_texts, texts.executor_texts) == (local.unembedded, local.sentences)
+    assert "embedded first, at about 500 sentences/s" in str(local) and "executors" not in str(local)
+    hours = f"{local.unembedded / backfill.SPARK_EMBED_RATE_PER_CORE / 3600:,.2g} core-hours"
+    assert f"{local.unembedded:,} of the sentences go to the Spark executors as texts" in str(spark)
+    assert hours in str(spark) and "embedded first" not in str(spark)
+    # The command line's plan (--dry-run starts no Spark session) is the engine's.
+    assert run(ws, "backfill", tracker.name, "--months", "2", "--as-of", str(AS_OF), "--engine", "spark",
+               "--from-texts", "--dry-run") == 0
+    assert f"{local.sentences:,} of the sentences go to the Spark executors" in capsys.readouterr().out
+    with pytest.raises(ValidationError, match="from_texts"):
+        tracker.backfill_plan(2, as_of=AS_OF, from_texts=True)
+
+
+def test_activation_scores_every_call_as_a_fully_embedded_workspace_does(sampled, template, embedder, monkeypatch):
     ws, tracker = sampled
     sample = set(ws.tagging_sample().call_ids)
+    looked_up, lookup = [], SentenceMatrix.unembedded
+
+    def counted(matrix, rows):  # the real lookup, counted: the plan's rows must reach the backfill
+        looked_up.append(len(rows))
+        return lookup(matrix, rows)
+
+    monkeypatch.setattr(SentenceMatrix, "unembedded", counted)
     activated = tracker.activate(backfill_months=2, as_of=AS_OF, progress=False, verbose=False)  # 2: less to embed
     assert activated.plan.unembedded > 0 and "have no embedding yet (outside the tagging sample)" in str(activated.plan)
+    assert looked_up == [activated.plan.sentences]  # the plan's lookup only: the backfill did not look again
     results = tracker.results()
     window = ws.calls.filter(pl.col("started_at") >= activated.plan.window_start)["call_id"]
     scope = tracker.scope().filter(pl.col("call_id").is_in(window.implode()))

@@ -18,8 +18,10 @@ class Activation:
     def __init__(self, ctx: LiveContext) -> None:
         self.ctx = ctx
 
-    def backfill_plan(self, record: TrackerRecord, backfill_months: int = 12, *, as_of: Any = None):
-        return backfill.backfill_plan(self.ctx, record, backfill_months, as_of=as_of)
+    def backfill_plan(self, record: TrackerRecord, backfill_months: int = 12, *, as_of: Any = None,
+                      engine: str = "local", from_texts: bool = False):
+        return backfill.backfill_plan(self.ctx, record, backfill_months, as_of=as_of, engine=engine,
+                                      from_texts=from_texts)
 
     def activate(self, record: TrackerRecord, backfill_months: int = 12, **options: Any):
         return backfill.activate(self.ctx, record, backfill_months, **options)

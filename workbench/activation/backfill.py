@@ -13,9 +13,10 @@ import datetime as dt
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from workbench.activation.context import LiveContext
@@ -35,6 +36,10 @@ MODEL_LOAD_S = 2.0
 # Embedding, for what a backfill must embed first (a workspace that embedded only its tagging
 # sample): the rate measured for issue 16 on 2 cores (540 sentences/s), rounded down.
 EMBED_RATE = 500
+# What one Spark executor core embeds (``local[1]``, end to end, benchmarks/results/spark_embedding.md):
+# the plan states the executors' share of the work in core-hours, as their number is the cluster's.
+SPARK_EMBED_RATE_PER_CORE = 147  # sentences per second per core
+ENGINES = ("local", "spark")
 
 
 def months_before(when: dt.datetime, months: int) -> dt.datetime:
@@ -70,12 +75,29 @@ class BackfillPlan:
     rate: float  # sentences per second, measured on this workspace when it has been
     rate_measured: bool
     unembedded: int = 0  # in-scope sentences with no embedding yet (outside a tagging sample): embedded first
+    engine: str = "local"
+    executor_texts: int = 0  # engine "spark": sentences its executors embed (those with no vector, or all)
+    # The scope rows the plan looked at and those of them with no vector: the backfill that
+    # follows embeds these without looking them up again (workbench.activation.scoring).
+    checked_rows: np.ndarray | None = field(default=None, repr=False, compare=False)
+    unembedded_rows: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def embedded_here(self) -> int:
+        """Sentences this machine embeds before scoring: none on Spark, whose executors embed them."""
+        return 0 if self.engine == "spark" else self.unembedded
 
     @property
     def estimated_seconds(self) -> float:
+        """Loading the model, scoring, and embedding here what has no vector; a Spark backfill's
+        embedding is on the executors, counted apart (``executor_core_hours``)."""
         if not self.sentences:
             return 0.0
-        return MODEL_LOAD_S + self.sentences / self.rate + self.unembedded / EMBED_RATE
+        return MODEL_LOAD_S + self.sentences / self.rate + self.embedded_here / EMBED_RATE
+
+    @property
+    def executor_core_hours(self) -> float:
+        return self.executor_texts / SPARK_EMBED_RATE_PER_CORE / 3600
 
     def __str__(self) -> str:
         version = f"version {self.version}" if self.version is not None else "its latest version"
@@ -87,8 +109,18 @@ class BackfillPlan:
                 f"{'s' if self.months != 1 else ''} (calls since {self.window_start:%Y-%m-%d}): "
                 f"{self.calls:,} calls, {self.sentences:,} sentences in scope; "
                 f"about {_duration(self.estimated_seconds)} ({self.rate:,.0f} sentences/s, {how})."
-                + (f" {self.unembedded:,} of the sentences have no embedding yet (outside the tagging sample): "
-                   f"they are embedded first, at about {EMBED_RATE} sentences/s." if self.unembedded else ""))
+                + self._embedding_note())
+
+    def _embedding_note(self) -> str:
+        if self.engine == "spark" and self.executor_texts:
+            return (f" {self.executor_texts:,} of the sentences go to the Spark executors as texts and are embedded "
+                    f"there, not here: about {self.executor_core_hours:,.2g} core-hours at "
+                    f"{SPARK_EMBED_RATE_PER_CORE} sentences/s per executor core (benchmarks/results/spark_embedding.md), "
+                    "divided among the executors' cores and not in the estimate above.")
+        if self.embedded_here:
+            return (f" {self.unembedded:,} of the sentences have no embedding yet (outside the tagging sample): "
+                    f"they are embedded first, at about {EMBED_RATE} sentences/s.")
+        return ""
 
 
 def _duration(seconds: float) -> str:
@@ -108,8 +140,10 @@ def _record_rate(ctx: LiveContext, sentences: int, seconds: float) -> None:
 
 
 def backfill_plan(ctx: LiveContext, record: TrackerRecord, backfill_months: int = 12, *,
-                  as_of: Any = None) -> BackfillPlan:
-    """How many calls and sentences a backfill of ``backfill_months`` covers, and how long it takes."""
+                  as_of: Any = None, engine: str = "local", from_texts: bool = False) -> BackfillPlan:
+    """How many calls and sentences a backfill of ``backfill_months`` covers, and how long it
+    takes with ``engine`` (``from_texts``: a Spark backfill whose executors embed every sentence)."""
+    check_engine(record, engine, from_texts)
     months = check_months(backfill_months)
     start = months_before(as_of_time(as_of), months)
     if months == 0:
@@ -118,20 +152,39 @@ def backfill_plan(ctx: LiveContext, record: TrackerRecord, backfill_months: int 
         scope = scope_rows(ctx, record.snapshot(), window_start=start)
     rate = ctx.activations.rate()
     version = KEYWORD_VERSION if record.kind == "keyword" else published_or_latest(ctx, record, required=False)
+    checked, missing = _unembedded(ctx, scope) if record.kind == "smart" else (None, None)
+    unembedded = 0 if missing is None else len(missing)
+    texts = 0
+    if engine == "spark":  # what goes as texts: see workbench.activation.spark.spark_sentence_scores
+        own_encoder = version is not None and ctx.registry.encoder_path(record.name, version=version) is not None
+        texts = scope.height if from_texts or own_encoder else unembedded
     return BackfillPlan(tracker=record.name, version=version, months=months, window_start=start,
                         calls=scope["call_id"].n_unique(), sentences=scope.height,
                         rate=rate if rate is not None else float(DEFAULT_RATE), rate_measured=rate is not None,
-                        unembedded=_unembedded(ctx, scope) if record.kind == "smart" else 0)
+                        unembedded=unembedded, engine=engine, executor_texts=texts,
+                        checked_rows=checked, unembedded_rows=missing)
 
 
-def _unembedded(ctx: LiveContext, scope: pl.DataFrame) -> int:
-    """In-scope sentences the backfill must embed first (none unless the workspace embedded only
-    its tagging sample, workbench.corpus.sample)."""
-    if scope.height == 0:
-        return 0
+def check_engine(record: TrackerRecord, engine: str, from_texts: bool) -> None:
+    if engine not in ENGINES:
+        raise ValidationError("engine", f"{engine!r} is not an engine", "Use 'local' (default) or 'spark'.")
+    if from_texts and engine != "spark":
+        raise ValidationError("from_texts", "only the Spark engine embeds texts on the way",
+                              "Use engine='spark' with from_texts=True, or embed first (ws.embed()).")
+    if record.kind == "keyword" and engine == "spark":
+        raise ValidationError("engine", "keyword trackers match text locally; Spark scores smart trackers' models",
+                              "Use engine='local' for a keyword tracker.")
+
+
+def _unembedded(ctx: LiveContext, scope: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(the scope's rows, those the backfill must embed first): none unless the workspace
+    embedded only its tagging sample, workbench.corpus.sample."""
+    rows = scope["_row"].to_numpy() if scope.height else np.empty(0, dtype=np.int64)
+    if not len(rows):
+        return rows, rows
     from workbench.embedding.matrix import SentenceMatrix
 
-    return len(SentenceMatrix(ctx).unembedded(scope["_row"].to_numpy()))
+    return rows, SentenceMatrix(ctx).unembedded(rows)
 
 
 def published_or_latest(ctx: LiveContext, record: TrackerRecord, *, required: bool = True) -> int | None:
@@ -179,14 +232,7 @@ def activate(ctx: LiveContext, record: TrackerRecord, backfill_months: int = 12,
     with ``from_texts=True`` its executors embed every sentence's text themselves (sentences the
     workspace has not embedded go as texts anyway).
     """
-    if engine not in ("local", "spark"):
-        raise ValidationError("engine", f"{engine!r} is not an engine", "Use 'local' (default) or 'spark'.")
-    if from_texts and engine != "spark":
-        raise ValidationError("from_texts", "only the Spark engine embeds texts on the way",
-                              "Use engine='spark' with from_texts=True, or embed first (ws.embed()).")
-    if record.kind == "keyword" and engine == "spark":
-        raise ValidationError("engine", "keyword trackers match text locally; Spark scores smart trackers' models",
-                              "Use engine='local' for a keyword tracker.")
+    check_engine(record, engine, from_texts)
     months = check_months(backfill_months)
     if record.kind == "keyword":
         version = KEYWORD_VERSION
@@ -194,7 +240,7 @@ def activate(ctx: LiveContext, record: TrackerRecord, backfill_months: int = 12,
         version = published_or_latest(ctx, record)
         if ctx.registry.get_alias(record.name, PUBLISHED_ALIAS) is None:
             set_published(ctx, record, version)
-    plan = backfill_plan(ctx, record, months, as_of=as_of)
+    plan = backfill_plan(ctx, record, months, as_of=as_of, engine=engine, from_texts=from_texts)
     if verbose:
         print(plan)
     snapshot = record.snapshot()
@@ -203,9 +249,9 @@ def activate(ctx: LiveContext, record: TrackerRecord, backfill_months: int = 12,
     t0 = time.perf_counter()
     scope, dets, calls = apply_version(ctx, record, version, snapshot, months=months, window_start=plan.window_start,
                                        progress=progress, engine=engine, spark=spark, from_texts=from_texts,
-                                       activate=True)
+                                       activate=True, checked=(plan.checked_rows, plan.unembedded_rows))
     seconds = time.perf_counter() - t0
-    if not plan.unembedded:  # the rate is of scoring: a run that embedded first would understate it
+    if not plan.unembedded and not plan.executor_texts:  # the rate is of scoring, not of embedding
         _record_rate(ctx, scope.height, seconds)
     result = ActivationResult(
         tracker=record.name, version=version, plan=plan, calls_scored=calls.height, sentences_scored=scope.height,
@@ -218,11 +264,14 @@ def activate(ctx: LiveContext, record: TrackerRecord, backfill_months: int = 12,
 
 def apply_version(ctx: LiveContext, record: TrackerRecord, version: int, snapshot: dict, *, months: int,
                   window_start: dt.datetime, progress: bool = True, engine: str = "local", spark: Any = None,
-                  from_texts: bool = False, activate: bool = False) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+                  from_texts: bool = False, activate: bool = False,
+                  checked: tuple[np.ndarray | None, np.ndarray | None] | None = None,
+                  ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Score the tracker's history with ``version`` and ``snapshot`` into a new run folder and make
     it the live one: (scope, detections, calls). The history is the calls of the window plus the
     calls scored earlier as they arrived (they may be dated before it). ``activate=True`` also
-    marks the tracker active; otherwise its active flag is kept (publish re-applies)."""
+    marks the tracker active; otherwise its active flag is kept (publish re-applies). ``checked``:
+    the plan's (rows looked at, those with no vector), not looked up again (scoring.score_frame)."""
     with ctx.detections.lock():
         old = ctx.activations.get(record.id)
         earlier = ctx.detections.read(record.id, old["run_dir"], ctx.calls["call_id"])[1]["call_id"] if old else []
@@ -235,7 +284,7 @@ def apply_version(ctx: LiveContext, record: TrackerRecord, version: int, snapsho
             dets, calls = spark_score(ctx, record.name, version, scope, spark=spark, from_texts=from_texts)
         else:
             # Every in-scope call, not only the tagging sample's: what has no vector is embedded now.
-            dets, calls = score_scope(ctx, record, version, scope, progress=progress, embed=True)
+            dets, calls = score_scope(ctx, record, version, scope, progress=progress, embed=True, checked=checked)
         run_dir = f"v{version}-{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
         ctx.detections.write_part(record.id, run_dir, dets, calls)
         ctx.activations.save(record.id, active=activate or old is None or bool(old["active"]), version=version,

@@ -35,9 +35,11 @@ def scope_rows(ctx: LiveContext, snapshot: dict, call_ids: pl.Series | list | No
 
 
 def score_frame(ctx: LiveContext, scorer: Scorer, scope: pl.DataFrame, *, progress: bool = False,
-                desc: str = "Scoring", embed: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
+                desc: str = "Scoring", embed: bool = False,
+                checked: tuple[np.ndarray | None, np.ndarray | None] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Score in-scope sentences (a frame with ``_row``): (detections, calls scored). ``embed``:
-    embed those without a vector first (a backfill does; new calls wait for ``workbench embed``)."""
+    embed those without a vector first (a backfill does; new calls wait for ``workbench embed``);
+    ``checked``: (rows already looked up, those of them with no vector), from the backfill's plan."""
     from workbench.embedding.matrix import SentenceMatrix
 
     scored_at = dt.datetime.now(dt.timezone.utc)
@@ -54,7 +56,7 @@ def score_frame(ctx: LiveContext, scorer: Scorer, scope: pl.DataFrame, *, progre
     rows = scope["_row"].to_numpy()
     matrix = SentenceMatrix(ctx)
     if embed:
-        embed_unembedded(ctx, matrix.unembedded(rows), progress=progress)
+        embed_unembedded(ctx, unembedded_rows(matrix, rows, checked), progress=progress)
     view = matrix.view(rows=rows, progress=progress)
     bar = None
     if progress:
@@ -67,6 +69,19 @@ def score_frame(ctx: LiveContext, scorer: Scorer, scope: pl.DataFrame, *, progre
         if bar is not None:
             bar.close()
     return detection_frames(scope, scores, detected, scorer.version, scored_at)
+
+
+def unembedded_rows(matrix, rows: np.ndarray,
+                    checked: tuple[np.ndarray | None, np.ndarray | None] | None = None) -> np.ndarray:
+    """``matrix.unembedded(rows)`` (sorted, unique), where the rows a backfill's plan already
+    looked up (``checked``: those rows, and the ones of them with no vector) are not hashed and
+    looked up in the cache a second time: at a tagging sample's scale that is nearly every row."""
+    seen, missing = checked if checked is not None else (None, None)
+    if seen is None or missing is None:
+        return matrix.unembedded(rows)
+    rest = rows[~np.isin(rows, seen)]  # e.g. calls scored earlier, dated before the plan's window
+    found = matrix.unembedded(rest) if len(rest) else np.empty(0, dtype=np.int64)
+    return np.union1d(missing[np.isin(missing, rows)], found).astype(np.int64, copy=False)
 
 
 def embed_unembedded(ctx: LiveContext, rows: np.ndarray, *, progress: bool = False) -> int:
@@ -96,10 +111,12 @@ def keyword_score_frame(record: TrackerRecord, scope: pl.DataFrame) -> tuple[pl.
 
 
 def score_scope(ctx: LiveContext, record: TrackerRecord, version: int, scope: pl.DataFrame, *,
-                progress: bool, embed: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
+                progress: bool, embed: bool = False,
+                checked: tuple[np.ndarray | None, np.ndarray | None] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The tracker's detections over ``scope`` with ``version`` (its phrases, for a keyword
-    tracker); ``embed``: see score_frame."""
+    tracker); ``embed`` and ``checked``: see score_frame."""
     if record.kind == "keyword":
         return keyword_score_frame(record, scope)
     scorer = load_scorer(ctx.registry, record.name, version)
-    return score_frame(ctx, scorer, scope, progress=progress, desc=f"Scoring '{record.name}'", embed=embed)
+    return score_frame(ctx, scorer, scope, progress=progress, desc=f"Scoring '{record.name}'", embed=embed,
+                       checked=checked)

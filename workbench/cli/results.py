@@ -47,7 +47,7 @@ def _filters(ws, args) -> dict[str, Any] | None:
 def cmd_backfill(args) -> int:
     ws = open_workspace(args)
     tracker = ws.tracker(args.tracker)
-    plan = tracker.backfill_plan(args.months, as_of=args.as_of)
+    plan = tracker.backfill_plan(args.months, as_of=args.as_of, engine=args.engine, from_texts=args.from_texts)
     print(plan)
     concerns = tracker.activation_concerns()
     if concerns:

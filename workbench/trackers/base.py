@@ -100,9 +100,12 @@ class BaseTracker:
         self.definition = new
 
     # -- going live (workbench.activation, through ws.services.activation) -------------------------------------
-    def backfill_plan(self, backfill_months: int = 12, *, as_of: Any = None):
-        """How many calls and sentences a backfill covers and how long it should take."""
-        return self.ws.services.activation.backfill_plan(self.record, backfill_months, as_of=as_of)
+    def backfill_plan(self, backfill_months: int = 12, *, as_of: Any = None, engine: str = "local",
+                      from_texts: bool = False):
+        """How many calls and sentences a backfill covers and how long it should take with ``engine``
+        (on Spark, what its executors embed is stated apart: see ``activate``)."""
+        return self.ws.services.activation.backfill_plan(self.record, backfill_months, as_of=as_of, engine=engine,
+                                                         from_texts=from_texts)
 
     def activate(self, backfill_months: int = 12, *, as_of: Any = None, progress: bool = True,
                  engine: str = "local", spark: Any = None, from_texts: bool = False, verbose: bool = True):
