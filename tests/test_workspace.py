@@ -172,10 +172,36 @@ def test_command_line_import_info_and_errors(tmp_path, corpus_files, capsys):
     assert cli_main(["-w", str(ws_dir), "import", *map(str, corpus_files), "--no-embed"]) == 0
     assert "Imported 6 calls" in capsys.readouterr().out
     assert cli_main(["-w", str(ws_dir), "info"]) == 0
-    assert "sentences" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "sentences" in out and "tagged on    every call (no tagging sample)" in out
+    assert cli_main(["-w", str(ws_dir), "sample", "3", "--seed", "1"]) == 0
+    capsys.readouterr()
+    assert cli_main(["-w", str(ws_dir), "info"]) == 0  # the tagging sample: N of M calls, how it was drawn
+    assert "tagged on    3 of 6 calls (stratified by month and team, seed 1;" in capsys.readouterr().out
+    assert Workspace(ws_dir).info().sample.call_ids == Workspace(ws_dir).tagging_sample().call_ids
     missing = tmp_path / "nope.csv"
     assert cli_main(["-w", str(ws_dir), "import", str(missing), str(corpus_files[1])]) == 2
     assert "nope.csv" in capsys.readouterr().err
+
+
+def test_the_tagging_sample_is_read_once_per_stored_sample_and_generation(tmp_path):
+    """ws.embeddings() asks for the sample on every call: it is kept until the stored sample (a
+    redraw, here by another Workspace object as by another process) or the calls change."""
+    calls, utts = tiny_corpus(8)
+    ws = Workspace(tmp_path / "ws")
+    ws.import_calls(calls.head(6), utts.filter(pl.col("call_id").is_in(calls["call_id"].head(6).implode())),
+                    embed=False, progress=False)
+    first = ws.set_tagging_sample(3)
+    kept = ws.tagging_sample()
+    assert kept.call_ids == first.call_ids and ws.tagging_sample() is kept  # not read again
+    other = Workspace(tmp_path / "ws")
+    redrawn = other.set_tagging_sample(4, seed=2)
+    assert ws.tagging_sample().call_ids == redrawn.call_ids and ws.tagging_sample().seed == 2
+    other.import_calls(calls, utts, embed=False, progress=False)  # two more calls: a new generation
+    assert ws.tagging_sample().corpus_calls == 6  # this object reads its pinned generation...
+    assert ws.refresh().tagging_sample().corpus_calls == 8  # ...until it refreshes
+    other.set_tagging_sample(None)
+    assert ws.tagging_sample() is None and ws.info().sample is None
 
 
 def test_help_lists_the_commands():

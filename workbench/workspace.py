@@ -41,8 +41,7 @@ from workbench.core.errors import NotFoundError, ValidationError, WorkbenchError
 from workbench.core.settings import ENV_MODEL, ENV_WORKSPACE
 from workbench.registry.renaming import rename_tracker as rename_in_mlflow
 from workbench.corpus.info import ImportResult, WorkspaceInfo, workspace_info
-from workbench.corpus.sample import (TaggingSample, record_sample, recorded_sample, sample_after_import, sample_calls,
-                                     sample_sentences, sample_size)
+from workbench.corpus.sample import KeptSample, TaggingSampleMixin, sample_after_import, sample_sentences, sample_size
 from workbench.corpus.staging import StagedImport, stage_import
 from workbench.results.api import Results
 from workbench.results.streams import Stream, Streams
@@ -80,8 +79,10 @@ class Services:
     streams: Streams
 
 
-class Workspace:
-    """Open or create a workspace folder. Cheap to construct; tables are read lazily.
+class Workspace(TaggingSampleMixin):
+    """Open or create a workspace folder. Cheap to construct; tables are read lazily. The tagging
+    sample's methods (``tagging_sample``, ``set_tagging_sample``, ``tagging_calls``) come from
+    workbench.corpus.sample.
 
     >>> ws = Workspace("my-workspace")
     >>> ws.import_calls(calls="calls.parquet", utterances="utterances.parquet")
@@ -106,6 +107,7 @@ class Workspace:
         self._embedder: Embedder | None = model if hasattr(model, "encode") else None
         self._model_path = None if self._embedder else (model if model is not None else os.environ.get(ENV_MODEL))
         self._vectors = KeptVectors(self.path)
+        self._kept_sample = KeptSample()
         self._registry = None
         self._live = LiveContext(self.path, self.tables, self.store, embeddings_dir=self.embeddings_dir,
                                  embedder=lambda: self.embedder, registry=lambda: self.registry)
@@ -269,25 +271,11 @@ class Workspace:
         return self._vectors.get(self._cache(), (self.generation, self.embedder.model_id, ids), self.sentences,
                                  None if ids is None else lambda: self._sample_sentences(self.sentences), sentence_ids)
 
-    # ------------------------------------------------------------------ the tagging sample
-    def tagging_sample(self) -> TaggingSample | None:
-        """The calls trackers are tagged on (workbench.corpus.sample), or None: every call."""
-        return recorded_sample(self.store, self.calls)
-
-    def set_tagging_sample(self, size: int | None, *, seed: int | None = None) -> TaggingSample | None:
-        """Draw (again) the tagging sample of ``size`` calls, stratified over month and team (``seed``:
-        the recorded one, else 0); ``None`` removes it. Tags on calls that leave it count again on return."""
-        return record_sample(self.store, self.calls, size, seed)
-
-    @property
-    def tagging_calls(self) -> pl.DataFrame:
-        """The tagging sample's calls (every call without one): what rounds and estimates draw on."""
-        return sample_calls(self.calls, self.tagging_sample())
-
     # ------------------------------------------------------------------ info
     def info(self) -> WorkspaceInfo:
         return workspace_info(self.path, self.calls, self.utterances, self.sentences, embedded=self.embedded_count(),
-                              model_id=self.embedder.model_id, trackers=self.catalog.count())
+                              model_id=self.embedder.model_id, trackers=self.catalog.count(),
+                              sample=self.tagging_sample())
 
     def transcript(self, call_id: str) -> pl.DataFrame:
         """One call's sentences in order, for "open the call": speaker, side, time and text."""

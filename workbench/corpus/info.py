@@ -8,6 +8,8 @@ from typing import Any
 
 import polars as pl
 
+from workbench.corpus.sample import TaggingSample
+
 
 @dataclass
 class ImportResult:
@@ -49,6 +51,17 @@ class WorkspaceInfo:
     trackers: int
     first_call: Any = None
     last_call: Any = None
+    sample: TaggingSample | None = None  # the tagging sample (workbench.corpus.sample); None: every call
+
+    def sample_line(self) -> str:
+        """How many calls trackers are tagged on, and how they were drawn."""
+        s = self.sample
+        if s is None:
+            return "every call (no tagging sample)"
+        if s.is_everything:
+            return f"every call ({s.corpus_calls:,}; sample size {s.size:,} is not smaller, seed {s.seed})"
+        return (f"{s.calls:,} of {s.corpus_calls:,} calls (stratified by month and team, seed {s.seed}; "
+                "activation applies trackers to every call)")
 
     @property
     def embedded_share(self) -> float:
@@ -66,6 +79,7 @@ class WorkspaceInfo:
             f"  embedded     {self.embedded_sentences:>10,}   ({self.embedded_share:.0%}"
             + (f", model {self.model_id})" if self.model_id else ")"),
             f"  trackers     {self.trackers:>10,}",
+            f"  tagged on    {self.sample_line()}",
         ]
         total_t = self.timings_measured + self.timings_estimated
         if total_t:
@@ -86,7 +100,7 @@ class WorkspaceInfo:
 
 
 def workspace_info(path: Path, calls: pl.DataFrame, utts: pl.DataFrame, sents: pl.DataFrame, *, embedded: int,
-                   model_id: str | None, trackers: int) -> WorkspaceInfo:
+                   model_id: str | None, trackers: int, sample: TaggingSample | None = None) -> WorkspaceInfo:
     """Counts, sides, channels, teams and calls per month of a workspace's tables."""
     by_month = (
         calls.group_by(pl.col("started_at").dt.strftime("%Y-%m").alias("month"))
@@ -110,4 +124,5 @@ def workspace_info(path: Path, calls: pl.DataFrame, utts: pl.DataFrame, sents: p
         trackers=trackers,
         first_call=calls["started_at"].min() if calls.height else None,
         last_call=calls["started_at"].max() if calls.height else None,
+        sample=sample,
     )

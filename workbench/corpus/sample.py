@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from workbench.core.errors import ValidationError
 from workbench.storage.sample import SampleStore
+from workbench.storage.store import loads
 
 DEFAULT_SAMPLE = 1_500  # calls: what Gong-like tools tag on before applying a tracker everywhere
 DEFAULT_SEED = 0
@@ -147,12 +149,56 @@ def top_up(calls: pl.DataFrame, current: list[str], size: int, seed: int) -> lis
 
 def recorded_sample(store, calls: pl.DataFrame) -> TaggingSample | None:
     """The workspace's sample as recorded (its calls still in the corpus), or None without one."""
-    row = SampleStore(store).get()
+    return _sample_of(SampleStore(store).get(), calls)
+
+
+def _sample_of(row: dict | None, calls: pl.DataFrame) -> TaggingSample | None:
     if row is None:
         return None
     present = set(calls["call_id"].to_list())
     ids = tuple(c for c in row["call_ids"] if c in present)
     return TaggingSample(size=int(row["size"]), seed=int(row["seed"]), call_ids=ids, corpus_calls=calls.height)
+
+
+class KeptSample:
+    """The recorded sample, kept per (tables generation, stored row): read again only when the
+    calls change (an import, a refresh) or the stored sample does (a redraw, a top-up, a removal,
+    by this process or another), not on each ``ws.embeddings()``, which would otherwise build a
+    set of every call id each time. Checking the stored row is one small SQLite read."""
+
+    def __init__(self) -> None:
+        self._kept: tuple[tuple, TaggingSample | None] | None = None
+
+    def get(self, store, calls: pl.DataFrame, generation: int) -> TaggingSample | None:
+        raw = SampleStore(store).raw()
+        key = (generation, raw)
+        if self._kept is None or self._kept[0] != key:
+            self._kept = (key, _sample_of(loads(raw), calls))
+        return self._kept[1]
+
+
+class TaggingSampleMixin:
+    """The Workspace's tagging-sample methods (workbench.workspace): they need its ``store``,
+    ``calls``, ``generation`` and a ``_kept_sample`` (KeptSample)."""
+
+    store: Any
+    calls: pl.DataFrame
+    generation: int
+    _kept_sample: KeptSample
+
+    def tagging_sample(self) -> TaggingSample | None:
+        """The calls trackers are tagged on (workbench.corpus.sample), or None: every call."""
+        return self._kept_sample.get(self.store, self.calls, self.generation)
+
+    def set_tagging_sample(self, size: int | None, *, seed: int | None = None) -> TaggingSample | None:
+        """Draw (again) the tagging sample of ``size`` calls, stratified over month and team (``seed``:
+        the recorded one, else 0); ``None`` removes it. Tags on calls that leave it count again on return."""
+        return record_sample(self.store, self.calls, size, seed)
+
+    @property
+    def tagging_calls(self) -> pl.DataFrame:
+        """The tagging sample's calls (every call without one): what rounds and estimates draw on."""
+        return sample_calls(self.calls, self.tagging_sample())
 
 
 def record_sample(store, calls: pl.DataFrame, size: int | None, seed: int | None = None) -> TaggingSample | None:

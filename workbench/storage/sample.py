@@ -15,8 +15,14 @@ class SampleStore:
         self.store = store
 
     def get(self) -> dict[str, Any] | None:
+        raw = self.raw()
+        return None if raw is None else loads(raw)
+
+    def raw(self) -> str | None:
+        """The recorded row as stored (a redraw, a top-up or a removal changes it): what a
+        reader compares to know whether the sample it keeps is still the recorded one."""
         row = self.store.query_one("SELECT value FROM meta WHERE key = ?", (KEY,))
-        return None if row is None else loads(row["value"])
+        return None if row is None else row["value"]
 
     def save(self, *, size: int, seed: int, call_ids: list[str]) -> None:
         value = dumps({"size": int(size), "seed": int(seed), "call_ids": list(call_ids)})
