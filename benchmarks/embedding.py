@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _interleaved import interleaved_round, slices_of  # noqa: E402
 SHARED = REPO.parent / "shared" / "datasets"
 DATASETS = ("multiwoz-val", "multidogo-train")
 
@@ -141,36 +143,25 @@ def main(argv: list[str] | None = None) -> int:
     if int8 is not None:
         int8.encode(warmup)
 
-    # Seconds per round for each variant, summed over slices. Within a round the texts
-    # go through in slices, every variant on one slice before the next slice, so the
-    # variants being compared ran seconds apart: on a shared machine the load changes
-    # by the minute, and this pairing is what keeps the ratios honest.
+    # Seconds per round for each variant, summed over slices, the slices interleaved between the
+    # variants (benchmarks/_interleaved.py): on a shared machine that keeps the ratios honest.
     seconds: dict[str, list[float]] = {v: [] for v in variants + ["warm"]}
     vectors: dict[str, list] = {v: [] for v in variants}
-    slices = [texts[i : i + args.slice] for i in range(0, n, args.slice)]
+    slices = slices_of(texts, args.slice)
     with tempfile.TemporaryDirectory(prefix="wb-embed-bench-") as tmp:
         for round_no in range(args.repeats):
             caches = {v: EmbeddingCache(Path(tmp) / f"{v}-{round_no}", m.model_id)
                       for v, m in (("cold", embedder), ("int8", int8)) if m is not None}
-            spent = dict.fromkeys(variants, 0.0)
-            for slice_no, part in enumerate(slices):
-                k = (round_no + slice_no) % len(variants)
-                order = variants[k:] + variants[:k]  # rotate so no variant always goes first
-                for variant in order:
-                    if variant == "plain":
-                        out, dt = timed(lambda: plain.encode(part, batch_size=args.batch_size))
-                    else:
-                        model = embedder if variant == "cold" else int8
-                        # Every slice is new to the cache, so each call is a cold run.
-                        out, dt = timed(lambda: embed_texts(part, caches[variant], model, progress=False))
-                    spent[variant] += dt
-                    if round_no == 0:
-                        vectors[variant].append(out)
-                loads.append(os.getloadavg())
+            # Every slice is new to the round's caches, so each embed_texts call is a cold run.
+            runs = {"plain": lambda part: plain.encode(part, batch_size=args.batch_size),
+                    "cold": lambda part: embed_texts(part, caches["cold"], embedder, progress=False)}
+            if int8 is not None:
+                runs["int8"] = lambda part: embed_texts(part, caches["int8"], int8, progress=False)
+            spent, outputs = interleaved_round(runs, slices, round_no, loads)
             for variant in variants:
                 seconds[variant].append(spent[variant])
-            print(f"round {round_no + 1}: " + ", ".join(f"{v} {n / spent[v]:.0f}/s" for v in variants)
-                  + f" (load {loads[-1][0]:.2f})", file=sys.stderr)
+                if round_no == 0:
+                    vectors[variant] = outputs[variant]
             assert len(caches["cold"]) == n
             # A new session over the cache the cold run just filled: open, look up, assemble.
             cold_vectors = np.concatenate(vectors["cold"])

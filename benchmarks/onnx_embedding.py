@@ -33,7 +33,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from embedding import REPO, cosine_stats, fmt_load, load_texts, machine, timed  # noqa: E402
+from _interleaved import interleaved_round, slices_of  # noqa: E402
+from embedding import REPO, cosine_stats, fmt_load, load_texts, machine  # noqa: E402
 
 ADOPT_RATIO, ADOPT_COSINE = 1.5, 0.99
 # The tracker F1 check: the quality benchmark's loop on one corpus, a few seeds, per backend.
@@ -91,28 +92,20 @@ def build_encoders(model_path: Path, weights: str, threads: int, tmp: str, batch
 
 
 def measure(runs: dict, texts: list[str], repeats: int, slice_size: int, loads: list) -> tuple[dict, dict]:
-    """Seconds per round of every variant, slices interleaved in rotating order; round-0 vectors."""
+    """Seconds per round of every variant, slices interleaved in rotating order
+    (benchmarks/_interleaved.py); round-0 vectors."""
     import numpy as np
 
-    names = list(runs)
-    seconds = {v: [] for v in names}
-    vectors = {v: [] for v in names}
-    slices = [texts[i : i + slice_size] for i in range(0, len(texts), slice_size)]
+    seconds = {v: [] for v in runs}
+    vectors: dict = {}
+    slices = slices_of(texts, slice_size)
     for round_no in range(repeats):
-        spent = dict.fromkeys(names, 0.0)
-        for slice_no, part in enumerate(slices):
-            k = (round_no + slice_no) % len(names)
-            for variant in names[k:] + names[:k]:
-                out, dt = timed(lambda: runs[variant](part))
-                spent[variant] += dt
-                if round_no == 0:
-                    vectors[variant].append(out)
-            loads.append(os.getloadavg())
-        for variant in names:
+        spent, outputs = interleaved_round(runs, slices, round_no, loads)
+        for variant in runs:
             seconds[variant].append(spent[variant])
-        print(f"round {round_no + 1}: " + ", ".join(f"{v} {len(texts) / spent[v]:.0f}/s" for v in names)
-              + f" (load {loads[-1][0]:.2f})", file=sys.stderr)
-    return seconds, {v: np.concatenate(parts) for v, parts in vectors.items()}
+        if round_no == 0:
+            vectors = {v: np.concatenate(parts) for v, parts in outputs.items()}
+    return seconds, vectors
 
 
 def corpus_cosines() -> list[str]:
