@@ -37,6 +37,12 @@ only. On the benchmark (measured in session 4, when the benchmark still had its 
 loop) this lifted the median F1 ratio from 0.933 to 0.950 (seeds 0-11) and from 0.922 to 0.940
 on fresh seeds, all of it on concepts said in multi-sentence turns.
 
+Two options measured in session 11 stay off (benchmarks/tracker_quality_history.md): weighting
+a tagged text by its copies (``copy_weight``: typed dialogues 0.949x -> 0.931x with log1p,
+0.939x with sqrt, seeds 0-11) and self-training on untagged sentences near a YES tag
+(``pseudo_positives``: speech 0.306x -> 0.300x, and the hit-rate intervals lose coverage, since
+the estimate's held-out refits do not see the invented positives).
+
 ``decision_function`` and ``predict_proba`` are shifted so that 0 (resp. 0.5) *is* the
 chosen threshold: ``predict`` agrees with both, and a pool can use threshold 0.
 """
@@ -176,19 +182,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
             raise ValueError(f"threshold_unit must be 'sentence' or 'turn', got {self.threshold_unit!r}")
         if self.yes_sentence not in ("best_of_turn", "tagged"):
             raise ValueError(f"yes_sentence must be 'best_of_turn' or 'tagged', got {self.yes_sentence!r}")
-        mates = None
-        if self.threshold_unit == "turn" and self.threshold == "cv" and mate_embeddings is None:
-            raise ValueError("threshold_unit='turn' needs the tags' turn mates: "
-                             "fit(..., mate_embeddings=, mate_of=), see turn_mates()")
-        if mate_embeddings is not None:
-            M = np.asarray(mate_embeddings, dtype=X.dtype).reshape(-1, X.shape[1])
-            owner = np.asarray(mate_of if mate_of is not None else [], dtype=np.int64).ravel()
-            if owner.shape != (len(M),) or (owner.size and (owner.min() < 0 or owner.max() >= len(X))):
-                raise ValueError(
-                    f"mate_of must give, for each of the {len(M)} mate rows, the row of X (0 to "
-                    f"{len(X) - 1}) whose speaker turn it shares; got shape {owner.shape}"
-                )
-            mates = (M, owner)
+        mates = self._mates(X, mate_embeddings, mate_of)
         y_type = type_of_target(y, input_name="y", raise_unknown=True)
         if y_type != "binary":
             raise ValueError(
@@ -234,6 +228,22 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         else:
             self.threshold_ = float(self.threshold)
         return self
+
+    def _mates(self, X, mate_embeddings, mate_of):
+        """(mate rows, the row of X each belongs with), checked, or None without mates."""
+        if self.threshold_unit == "turn" and self.threshold == "cv" and mate_embeddings is None:
+            raise ValueError("threshold_unit='turn' needs the tags' turn mates: "
+                             "fit(..., mate_embeddings=, mate_of=), see turn_mates()")
+        if mate_embeddings is None:
+            return None
+        M = np.asarray(mate_embeddings, dtype=X.dtype).reshape(-1, X.shape[1])
+        owner = np.asarray(mate_of if mate_of is not None else [], dtype=np.int64).ravel()
+        if owner.shape != (len(M),) or (owner.size and (owner.min() < 0 or owner.max() >= len(X))):
+            raise ValueError(
+                f"mate_of must give, for each of the {len(M)} mate rows, the row of X (0 to "
+                f"{len(X) - 1}) whose speaker turn it shares; got shape {owner.shape}"
+            )
+        return M, owner
 
     def _witnesses(self, X, y, sample_weight, E, M, owner, passes: int = 2) -> np.ndarray:
         """X with each YES tag's row replaced by its turn's best-scoring untagged sentence,
