@@ -55,6 +55,7 @@ from _text_cache import TextEmbeddingCache  # noqa: E402
 
 from workbench.embedding.normalise import DEFAULT_NORMALISATION, NORMALISATIONS, normalise_text  # noqa: E402
 from workbench.trackers.keyword_baseline import compare_with_keywords, keyword_baseline  # noqa: E402
+from workbench.training.context import with_previous_turn  # noqa: E402
 from workbench.training.diagnosis import diagnose  # noqa: E402
 from workbench.training.duplicates import text_codes  # noqa: E402
 from workbench.training.estimate import detected_where  # noqa: E402
@@ -100,6 +101,7 @@ MIXES: dict[str, dict | None] = {
 _TEXT_CACHE = None  # set by main(): embeds the concepts' descriptions
 USE_DESCRIPTION = False  # the issue's protocol: trackers start from their 5 examples
 KEYWORD_FEATURE = 0.0  # --keyword-feature W: prototype, the keyword match as a feature column
+PREVIOUS_TURN = 0.0  # --previous-turn W: option, each sentence joined with W x the previous turn's last sentence
 VERIFY = 0  # --verify N: a verification round of N random detections after the 4 rounds
 USE_TURNS = True  # the Tracker's default: probe and estimate by speaker turn (--sentences: off)
 
@@ -145,8 +147,14 @@ def fig(f):
 def run_concept(corpus: Corpus, concept: dict, seeds: list[int], mix, ceiling_cache: dict,
                 with_keywords: bool = True) -> list[dict]:
     scope = concept_scope(corpus, concept)
-    X = corpus.embeddings[scope]
     utt_key_all = corpus.sentences["utt_key"].to_numpy()
+    if PREVIOUS_TURN:
+        # Over the whole corpus, so that the turn before is found on either side; the ceiling
+        # stays the sentence-only one.
+        X = with_previous_turn(corpus.embeddings, corpus.sentences["call_id"].to_numpy(), utt_key_all,
+                               PREVIOUS_TURN)[scope]
+    else:
+        X = corpus.embeddings[scope]
     utt_key = utt_key_all[scope]
     n_utts = len(corpus.utt_labels)
     utt_truth = utterance_truth(corpus, concept)
@@ -307,6 +315,9 @@ def main(argv=None) -> None:
     ap.add_argument("--pool-param", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--keyword-feature", type=float, default=0.0, metavar="W",
                     help="prototype: add the examples' keyword match as a feature column of weight W")
+    ap.add_argument("--previous-turn", type=float, default=0.0, metavar="W",
+                    help="option: each sentence's features are its embedding plus W x the previous turn's last "
+                         "sentence, renormalised (workbench.training.context); ratios stay to the sentence ceiling")
     ap.add_argument("--sentences", action="store_true",
                     help="probe and estimate by sentence instead of by speaker turn (the earlier default)")
     ap.add_argument("--verify", type=int, default=20, metavar="N",
@@ -337,8 +348,9 @@ def main(argv=None) -> None:
     seeds = args.seeds[:1] if args.quick else args.seeds
 
     cache = TextEmbeddingCache(backend=args.backend, jitter=args.jitter)
-    global _TEXT_CACHE, USE_DESCRIPTION, USE_TURNS, VERIFY, KEYWORD_FEATURE, DUMP
+    global _TEXT_CACHE, USE_DESCRIPTION, USE_TURNS, VERIFY, KEYWORD_FEATURE, DUMP, PREVIOUS_TURN
     KEYWORD_FEATURE = args.keyword_feature
+    PREVIOUS_TURN = args.previous_turn
     DUMP = args.dump
     _TEXT_CACHE, USE_DESCRIPTION, USE_TURNS = cache, args.with_description, not args.sentences
     ceiling_path = DEFAULT_DIR / ("ceilings.json" if args.backend == "torch" else f"ceilings-{args.backend}.json")

@@ -227,3 +227,48 @@ def test_without_turns_every_tag_is_learnt_as_tagged():
     assert plain.threshold_ == tagged.threshold_
     with pytest.raises(ValueError, match="yes_sentence"):
         TrackerModel(yes_sentence="first").fit(X, y)
+
+
+def test_copy_weight_weighs_a_text_by_its_copies(data):
+    X, y = data
+    copies = np.where(y == 1, 50, 1)  # every YES text said 50 times
+    for name, f in (("sqrt", np.sqrt), ("log1p", np.log1p)):
+        m = TrackerModel(threshold="balanced", copy_weight=name).fit(X, y, copies=copies)
+        w = f(copies.astype(float))
+        same = TrackerModel(threshold="balanced").fit(X, y, sample_weight=w / w.mean())
+        assert np.allclose(m.decision_function(X), same.decision_function(X))
+    plain = TrackerModel(threshold="balanced").fit(X, y)
+    heavy = TrackerModel(threshold="balanced", copy_weight="sqrt").fit(X, y, copies=copies)
+    assert heavy.predict(X).sum() > plain.predict(X).sum()
+    # "none" (the default) learns each text once whatever its copies.
+    once = TrackerModel(threshold="balanced").fit(X, y, copies=copies)
+    assert np.allclose(once.decision_function(X), plain.decision_function(X))
+    with pytest.raises(ValueError, match="copy_weight"):
+        TrackerModel(copy_weight="linear").fit(X, y, copies=copies)
+    with pytest.raises(ValueError, match="copies must give each of the 300"):
+        TrackerModel(copy_weight="sqrt").fit(X, y, copies=copies[:10])
+
+
+def test_pseudo_positives_add_untagged_neighbours_of_a_yes():
+    rng = np.random.default_rng(2)
+    d = 16
+    centre = np.eye(d, dtype=np.float32)
+    # Tags: 3 YES in the concept's cluster, 60 NO elsewhere; untagged: 40 more of the concept
+    # (spread towards a direction no tag covers) and 200 others.
+    yes = unit(centre[0] + 0.15 * rng.normal(size=(3, d)))
+    no = unit(centre[rng.integers(1, d, 60)] + 0.3 * rng.normal(size=(60, d)))
+    concept = unit(centre[0] + 0.4 * centre[1] + 0.15 * rng.normal(size=(40, d)))
+    others = unit(centre[rng.integers(2, d, 200)] + 0.3 * rng.normal(size=(200, d)))
+    X, y = np.vstack([yes, no]), np.r_[np.ones(3, int), np.zeros(60, int)]
+    U = np.vstack([concept, others])
+    plain = TrackerModel(threshold="balanced").fit(X, y, unlabelled=U)
+    assert plain.pseudo_rows_.size == 0  # off by default
+    m = TrackerModel(threshold="balanced", pseudo_positives=20, pseudo_min_cosine=0.7,
+                     pseudo_weight=0.5).fit(X, y, unlabelled=U)
+    chosen = m.pseudo_rows_
+    assert 0 < chosen.size <= 20
+    assert ((U[chosen] @ X[y == 1].T).max(axis=1) >= 0.7).all()
+    assert (chosen < 40).all()  # only the concept's own sentences are near a YES
+    # The refitted model finds more of the concept's untagged sentences.
+    assert m.predict(concept).sum() > plain.predict(concept).sum()
+    assert m.predict(others).sum() <= plain.predict(others).sum() + 2

@@ -123,3 +123,24 @@ def test_witnesses_detection_change_and_samples(clustered):
     assert len(rows) == min(5, open_detections) > 0
     assert (session.scores()[rows] > 0).all() and not session.shown[rows].any()
     assert list(rows) == sorted(rows, key=lambda r: -session.scores()[r])
+
+
+def test_copy_weight_and_self_training_reach_the_model(clustered):
+    X, truth, examples, _ = clustered
+    # Rows 450-599 are copies of texts 0-149: those texts are said twice, the rest once.
+    duplicates = np.where(np.arange(len(X)) < 450, np.arange(len(X)), np.arange(len(X)) - 450)
+    session = ActiveLearningSession(X, examples, duplicates=duplicates, seed=0,
+                                    model_params={"copy_weight": "sqrt"})
+    answer_rounds(session, truth, rounds=2)
+    tagged = np.flatnonzero(session.answers >= 0)
+    y = session.answers[tagged].astype(int)
+    w = np.sqrt(np.bincount(duplicates)[duplicates[tagged]])
+    assert w.min() == 1 and w.max() > 1  # both kinds of text were tagged
+    expected = TrackerModel(random_state=0).fit(X[tagged], y, sample_weight=w / w.mean(),
+                                               example_embeddings=examples)
+    assert np.allclose(session.model().decision_function(X), expected.decision_function(X))
+    # Self-training draws its positives from the untagged texts, each once.
+    st = ActiveLearningSession(X, examples, duplicates=duplicates, seed=0,
+                               model_params={"pseudo_positives": 10, "pseudo_min_cosine": 0.8})
+    answer_rounds(st, truth, rounds=2)
+    assert 0 < st.model().pseudo_rows_.size <= 10

@@ -37,6 +37,12 @@ only. On the benchmark (measured in session 4, when the benchmark still had its 
 loop) this lifted the median F1 ratio from 0.933 to 0.950 (seeds 0-11) and from 0.922 to 0.940
 on fresh seeds, all of it on concepts said in multi-sentence turns.
 
+Two options measured in session 11 stay off (benchmarks/tracker_quality_history.md): weighting
+a tagged text by its copies (``copy_weight``: typed dialogues 0.949x -> 0.931x with log1p,
+0.939x with sqrt, seeds 0-11) and self-training on untagged sentences near a YES tag
+(``pseudo_positives``: speech 0.306x -> 0.300x, and the hit-rate intervals lose coverage, since
+the estimate's held-out refits do not see the invented positives).
+
 ``decision_function`` and ``predict_proba`` are shifted so that 0 (resp. 0.5) *is* the
 chosen threshold: ``predict`` agrees with both, and a pool can use threshold 0.
 """
@@ -70,6 +76,15 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
     yes_sentence : "best_of_turn" (default) or "tagged": which sentence of a YES tag's turn
         the classifier learns from. "best_of_turn" needs the turn mates passed to ``fit``;
         without them every tag is learnt as tagged.
+    copy_weight : "none" (default), "log1p" or "sqrt": the sample weight of each tagged text
+        as a function of its copies in the scope (``fit(..., copies=)``), scaled to a mean of 1
+        over the tags so that C and the examples' weight keep their meaning. Each text is one
+        row either way; "none" learns it once whatever its copies.
+    pseudo_positives : self-training for rare concepts: after fitting, up to this many untagged
+        sentences (``fit(..., unlabelled=)``) that the model scores highest among those whose
+        cosine to a known positive (a YES tag as learnt, or an example) is at least
+        ``pseudo_min_cosine`` are added as positives of weight ``pseudo_weight``, like the
+        examples, and the model and its threshold are refitted. 0 (default): off.
     cv : folds for the "cv" threshold (fewer when a class has fewer tags).
     random_state : seeds the fold split; the solver itself is deterministic.
     """
@@ -82,6 +97,10 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         threshold: str | float = "cv",
         threshold_unit: str = "sentence",
         yes_sentence: str = "best_of_turn",
+        copy_weight: str = "none",
+        pseudo_positives: int = 0,
+        pseudo_min_cosine: float = 0.8,
+        pseudo_weight: float = 0.3,
         cv: int = 5,
         max_iter: int = 1000,
         random_state: int | None = 0,
@@ -92,6 +111,10 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         self.threshold = threshold
         self.threshold_unit = threshold_unit
         self.yes_sentence = yes_sentence
+        self.copy_weight = copy_weight
+        self.pseudo_positives = pseudo_positives
+        self.pseudo_min_cosine = pseudo_min_cosine
+        self.pseudo_weight = pseudo_weight
         self.cv = cv
         self.max_iter = max_iter
         self.random_state = random_state
@@ -110,16 +133,33 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         )
 
     def _fit_lr(self, X, y, sample_weight, E) -> LogisticRegression:
-        if E is not None and len(E) and self.example_weight > 0:
-            X = np.vstack([X, E])
-            y = np.concatenate([y, np.ones(len(E), dtype=y.dtype)])
-            ew = np.full(len(E), float(self.example_weight))
+        """E: None or (rows, weights), the extra positives every fit sees (the examples, and
+        the self-training positives once chosen)."""
+        if E is not None and len(E[0]):
+            rows, ew = E
+            X = np.vstack([X, rows])
+            y = np.concatenate([y, np.ones(len(rows), dtype=y.dtype)])
             sample_weight = np.concatenate(
-                [np.ones(len(X) - len(E)) if sample_weight is None else sample_weight, ew]
+                [np.ones(len(X) - len(rows)) if sample_weight is None else sample_weight, ew]
             )
         return self._lr().fit(X, y, sample_weight=sample_weight)
 
-    def fit(self, X, y, sample_weight=None, example_embeddings=None, mate_embeddings=None, mate_of=None):
+    def _copy_weights(self, copies, n: int, sample_weight):
+        """The tags' sample weights with each text weighted by its copies (``copy_weight``)."""
+        if self.copy_weight not in COPY_WEIGHTS:
+            raise ValueError(f"copy_weight must be one of {sorted(COPY_WEIGHTS)}, got {self.copy_weight!r}")
+        if self.copy_weight == "none" or copies is None:
+            return sample_weight
+        copies = np.asarray(copies, dtype=float).ravel()
+        if copies.shape != (n,) or (copies.size and copies.min() < 1):
+            raise ValueError(f"copies must give each of the {n} tagged texts its number of rows "
+                             f"in the scope (>= 1); got shape {copies.shape}")
+        w = COPY_WEIGHTS[self.copy_weight](copies)
+        w = w / w.mean()
+        return w if sample_weight is None else w * sample_weight
+
+    def fit(self, X, y, sample_weight=None, example_embeddings=None, mate_embeddings=None, mate_of=None,
+            copies=None, unlabelled=None):
         """Fit on tagged rows (y: 1 YES, 0 NO; NOT SURE must not be passed).
 
         mate_embeddings, mate_of: the other sentences of each tag's speaker turn (see
@@ -128,6 +168,10 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         its turn's best-scoring sentence; with ``threshold_unit="turn"`` the "cv" threshold
         counts turns. ``witness_rows_`` records, per tag, the position in mate_embeddings of
         the sentence learnt instead (-1: the tag itself).
+
+        copies: (len(X),) rows in the scope sharing each tagged text, for ``copy_weight``.
+        unlabelled: (m, d) untagged sentences (each text once), for ``pseudo_positives``;
+        ``pseudo_rows_`` records the positions in it of the positives added.
 
         Raises ValueError unless both classes are present, the examples counting as YES:
         with only YES tags there is no boundary to learn, and the planner falls back to
@@ -138,19 +182,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
             raise ValueError(f"threshold_unit must be 'sentence' or 'turn', got {self.threshold_unit!r}")
         if self.yes_sentence not in ("best_of_turn", "tagged"):
             raise ValueError(f"yes_sentence must be 'best_of_turn' or 'tagged', got {self.yes_sentence!r}")
-        mates = None
-        if self.threshold_unit == "turn" and self.threshold == "cv" and mate_embeddings is None:
-            raise ValueError("threshold_unit='turn' needs the tags' turn mates: "
-                             "fit(..., mate_embeddings=, mate_of=), see turn_mates()")
-        if mate_embeddings is not None:
-            M = np.asarray(mate_embeddings, dtype=X.dtype).reshape(-1, X.shape[1])
-            owner = np.asarray(mate_of if mate_of is not None else [], dtype=np.int64).ravel()
-            if owner.shape != (len(M),) or (owner.size and (owner.min() < 0 or owner.max() >= len(X))):
-                raise ValueError(
-                    f"mate_of must give, for each of the {len(M)} mate rows, the row of X (0 to "
-                    f"{len(X) - 1}) whose speaker turn it shares; got shape {owner.shape}"
-                )
-            mates = (M, owner)
+        mates = self._mates(X, mate_embeddings, mate_of)
         y_type = type_of_target(y, input_name="y", raise_unknown=True)
         if y_type != "binary":
             raise ValueError(
@@ -159,7 +191,8 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
             )
         E = None
         if example_embeddings is not None and len(example_embeddings) and self.example_weight > 0:
-            E = np.asarray(example_embeddings, dtype=X.dtype).reshape(-1, X.shape[1])
+            rows = np.asarray(example_embeddings, dtype=X.dtype).reshape(-1, X.shape[1])
+            E = (rows, np.full(len(rows), float(self.example_weight)))
         classes = np.unique(y)
         if classes.size == 1 and E is not None and classes[0] == 0:
             # Every tag so far is NO: the examples are the positive class, and a model
@@ -175,10 +208,14 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         y_enc = np.searchsorted(classes, y)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=float)
+        sample_weight = self._copy_weights(copies, len(X), sample_weight)
         self.witness_rows_ = np.full(len(X), -1, dtype=np.int64)
         if self.yes_sentence == "best_of_turn" and mates is not None:
             X = self._witnesses(X, y_enc, sample_weight, E, *mates)
         self.lr_ = self._fit_lr(X, y_enc, sample_weight, E)
+        self.pseudo_rows_ = np.zeros(0, dtype=np.int64)
+        if self.pseudo_positives > 0 and unlabelled is not None and len(unlabelled):
+            E = self._self_train(X, y_enc, sample_weight, E, example_embeddings, unlabelled)
         self.n_iter_ = int(np.max(self.lr_.n_iter_))
         if isinstance(self.threshold, str):
             if self.threshold == "cv":
@@ -191,6 +228,22 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         else:
             self.threshold_ = float(self.threshold)
         return self
+
+    def _mates(self, X, mate_embeddings, mate_of):
+        """(mate rows, the row of X each belongs with), checked, or None without mates."""
+        if self.threshold_unit == "turn" and self.threshold == "cv" and mate_embeddings is None:
+            raise ValueError("threshold_unit='turn' needs the tags' turn mates: "
+                             "fit(..., mate_embeddings=, mate_of=), see turn_mates()")
+        if mate_embeddings is None:
+            return None
+        M = np.asarray(mate_embeddings, dtype=X.dtype).reshape(-1, X.shape[1])
+        owner = np.asarray(mate_of if mate_of is not None else [], dtype=np.int64).ravel()
+        if owner.shape != (len(M),) or (owner.size and (owner.min() < 0 or owner.max() >= len(X))):
+            raise ValueError(
+                f"mate_of must give, for each of the {len(M)} mate rows, the row of X (0 to "
+                f"{len(X) - 1}) whose speaker turn it shares; got shape {owner.shape}"
+            )
+        return M, owner
 
     def _witnesses(self, X, y, sample_weight, E, M, owner, passes: int = 2) -> np.ndarray:
         """X with each YES tag's row replaced by its turn's best-scoring untagged sentence,
@@ -221,6 +274,24 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
             Xw[owner[better]] = M[better]
         self.witness_rows_ = chosen
         return Xw
+
+    def _self_train(self, X, y, sample_weight, E, example_embeddings, unlabelled):
+        """Add the best-scored untagged sentences near a known positive as weak positives and
+        refit (``pseudo_positives``). Returns the extra positives every later fit sees."""
+        U = np.asarray(unlabelled, dtype=X.dtype).reshape(-1, X.shape[1])
+        known = [X[y == 1]]
+        if example_embeddings is not None and len(example_embeddings):
+            known.append(np.asarray(example_embeddings, dtype=X.dtype).reshape(-1, X.shape[1]))
+        known = np.concatenate(known)
+        near = np.flatnonzero((U @ known.T).max(axis=1) >= self.pseudo_min_cosine)
+        if not near.size:
+            return E
+        chosen = near[np.argsort(-self.lr_.decision_function(U[near]), kind="stable")[: self.pseudo_positives]]
+        self.pseudo_rows_ = chosen
+        extra = (U[chosen], np.full(len(chosen), float(self.pseudo_weight)))
+        E = extra if E is None else (np.vstack([E[0], extra[0]]), np.concatenate([E[1], extra[1]]))
+        self.lr_ = self._fit_lr(X, y, sample_weight, E)
+        return E
 
     def _cv_threshold(self, X, y, sample_weight, E, mates=None) -> float:
         k = min(self.cv, int(np.bincount(y, minlength=2).min()))
@@ -261,6 +332,9 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "lr_")
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+
+COPY_WEIGHTS = {"none": np.ones_like, "log1p": np.log1p, "sqrt": np.sqrt}
 
 
 def turn_mates(groups, rows) -> tuple[np.ndarray, np.ndarray]:

@@ -282,11 +282,18 @@ class ActiveLearningSession:
             rows, of = self.turn_mates(tagged)
             mates = {"mate_embeddings": self.embeddings[rows], "mate_of": of}
         model = TrackerModel(random_state=self.seed, **(self.model_params or {}))
-        # Each text once, unweighted. Measured on benchmarks/tracker_quality.py (seeds 0-11):
-        # weighting a text by the square root of its copies lowered the median F1 ratio from
-        # 0.917 to 0.883 and the precision interval's coverage from 0.78 to 0.75.
+        # Each text once, unweighted by default (``copy_weight``). Measured on
+        # benchmarks/tracker_quality.py, seeds 0-11: weighting a text by the square root of its
+        # copies lowered the median F1 ratio from 0.917 to 0.883 when copies counted as tagged
+        # (session 7); session 11's figures for log1p and sqrt are in tracker_quality_history.md.
+        extra = {}
+        if model.copy_weight != "none":
+            extra["copies"] = np.bincount(self._texts)[self._texts[tagged]]
+        if model.pseudo_positives > 0:
+            # Self-training draws from the untagged texts, each once.
+            extra["unlabelled"] = self.embeddings[representatives(self._texts, ~self._shown)]
         return model.fit(self.embeddings[tagged], answers[tagged].astype(int),
-                         example_embeddings=self.example_embeddings, **mates)
+                         example_embeddings=self.example_embeddings, **mates, **extra)
 
     def scores(self) -> np.ndarray | None:
         """The model's decision values on every row (0 at its threshold), or None."""
