@@ -135,7 +135,8 @@ def test_similarity_to_the_yes_tags_multiplies_only_new_ones_and_equals_the_full
     memo = SimilarityMemo()
     yes = np.flatnonzero(truth == 1)
     steps = [(yes[:0], len(examples)), (yes[:3], 3), (yes[:5], 2), (yes[:5], 0), (yes[[0, 2, 3, 4]], 9),
-             (yes[[0, 2, 3, 4, 7]], 1)]  # examples; 3 YES; 2 more; the same; yes[1] to NO; one more
+             (yes[[0, 2, 3, 4, 7]], 1), (yes[[0, 2, 3, 4, 7, 8, 9, 10, 11, 12]], 5)]
+    # examples; 3 YES (one product each); 2 more; the same; yes[1] to NO; one more; 5 more (one matrix product)
     for rows, multiplied in steps:
         refs = np.concatenate([examples, X[rows]])
         got = memo.max_sim(X, refs)

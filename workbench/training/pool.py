@@ -174,7 +174,7 @@ class SimilarityMemo:
         wanted = frozenset(keys)
         if self._embeddings is embeddings and self._max is not None and self._keys <= wanted:
             new = [i for i, k in enumerate(keys) if k not in self._keys and keys.index(k) == i]
-            best = self._max if not new else np.maximum(self._max, _max_sim(embeddings, refs[new]))
+            best = self._max if not new else _raise_max(self._max, embeddings, refs[new])
         else:
             new = list(range(len(refs)))
             best = _max_sim(embeddings, refs)
@@ -182,6 +182,23 @@ class SimilarityMemo:
         best.flags.writeable = False
         self._embeddings, self._keys, self._max, self.last_multiplied = embeddings, wanted, best, len(new)
         return best
+
+
+# Up to this many new references, one matrix-vector product each: measured on a million
+# 384-d rows, one such product reads them at about twice the speed of a matrix product with
+# few columns (0.12 against 0.27 CPU s for one reference, 0.37 against 0.55 for three, 0.72
+# against 0.62 for six).
+_ONE_BY_ONE = 4
+
+
+def _raise_max(best: np.ndarray, x: np.ndarray, refs: np.ndarray) -> np.ndarray:
+    """A copy of ``best`` raised to each row's similarity to ``refs`` where higher."""
+    if len(refs) > _ONE_BY_ONE:
+        return np.maximum(best, _max_sim(x, refs))
+    out = best.copy()
+    for ref in refs:
+        np.maximum(out, x @ ref, out=out)
+    return out
 
 
 def _max_sim(x: np.ndarray, refs: np.ndarray, chunk: int = 65536) -> np.ndarray:
