@@ -35,6 +35,10 @@ def test_a_tag_answers_every_copy_and_a_round_offers_each_text_once(demo_ws):
     # to be estimated: a text's meaning can depend on its turn) ...
     est = t.performance()
     assert est.n_yes + est.n_no + est.n_not_sure == len(tagged)
+    # (The session counts the calls with a detection on integer codes, not on the call ids'
+    # strings, which took a quarter of a second at a million sentences.)
+    assert session.call_ids.dtype.kind in "iu"
+    assert est.detected_calls == scope.filter(pl.Series(session.scores() > 0))["call_id"].n_unique()
     # ... and no copy is ever offered again.
     for rnd in (t.next_round(), t.verification_round(10)):
         offered = [text_key(c.text) for c in rnd]

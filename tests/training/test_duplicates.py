@@ -127,3 +127,14 @@ def test_detected_sample_offers_each_text_once():
     np.testing.assert_allclose(pi[codes == codes[0]], pi[0])  # each copy: its text's chance / 5
     picks = DetectedSampleStrategy().select(pool, 4, rng)
     assert np.unique(codes[picks]).size == picks.size == 4
+
+
+def test_representatives_are_the_first_row_of_each_text_among_the_mask():
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 300, 2000)
+    for mask in (rng.random(2000) < 0.7, np.zeros(2000, bool), np.ones(2000, bool)):
+        rows = np.flatnonzero(mask)
+        expected = np.zeros(2000, bool)
+        expected[rows[np.unique(codes[rows], return_index=True)[1]]] = True
+        np.testing.assert_array_equal(representatives(codes, mask), expected)
+        np.testing.assert_array_equal(representatives(codes - 150, mask), expected)  # any integer ids

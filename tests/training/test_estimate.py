@@ -286,3 +286,16 @@ def test_estimate_performance_takes_estimators_or_their_parameters_by_name():
         estimate_performance(X, labels, model, **common, n_draw=40)
     with pytest.raises(ValueError, match="one confidence"):
         estimate_performance(X, labels, model, **common, honest=HonestEstimate(confidence=0.8))
+
+
+def test_turn_codes_keep_dense_codes_and_equal_unique_inverse_otherwise():
+    """The Tracker's turns are already codes 0..G-1: the estimate takes them as they are
+    instead of sorting a million rows again; any other ids go through ``np.unique``."""
+    from workbench.training.estimate.units import turn_codes
+
+    rng = np.random.default_rng(0)
+    dense = rng.permutation(np.repeat(np.arange(50), 3))
+    assert turn_codes(dense) is dense
+    for groups in (dense * 7 + 3, np.delete(dense, np.flatnonzero(dense == 4)), np.array([0, 10**12, 0]),
+                   dense.astype(np.int32), np.array([-1, 0, 1])):
+        np.testing.assert_array_equal(turn_codes(groups), np.unique(groups, return_inverse=True)[1])

@@ -144,3 +144,40 @@ def test_copy_weight_and_self_training_reach_the_model(clustered):
                                model_params={"pseudo_positives": 10, "pseudo_min_cosine": 0.8})
     answer_rounds(st, truth, rounds=2)
     assert 0 < st.model().pseudo_rows_.size <= 10
+
+
+def test_similarity_to_the_yes_tags_multiplies_only_new_ones_and_equals_the_full_one(clustered):
+    """The similarity memo (Pool.similarity_memo): after YES tags are added a round multiplies
+    only the new ones; a YES changed to NO or a tag removed recomputes; the values equal the
+    full computation and the rounds equal those of a session that never kept anything."""
+    from workbench.training.pool import SimilarityMemo, _max_sim
+
+    X, truth, examples, _ = clustered
+    memo = SimilarityMemo()
+    yes = np.flatnonzero(truth == 1)
+    steps = [(yes[:0], len(examples)), (yes[:3], 3), (yes[:5], 2), (yes[:5], 0), (yes[[0, 2, 3, 4]], 9),
+             (yes[[0, 2, 3, 4, 7]], 1), (yes[[0, 2, 3, 4, 7, 8, 9, 10, 11, 12]], 5)]
+    # examples; 3 YES (one product each); 2 more; the same; yes[1] to NO; one more; 5 more (one matrix product)
+    for rows, multiplied in steps:
+        refs = np.concatenate([examples, X[rows]])
+        got = memo.max_sim(X, refs)
+        np.testing.assert_allclose(got, _max_sim(X, refs), rtol=0, atol=1e-6)
+        assert memo.last_multiplied == multiplied
+    assert memo.max_sim(X.copy(), examples) is not None and memo.last_multiplied == len(examples)  # other rows
+
+    kept, multiplied = _session(clustered), []
+    for number in range(1, 5):
+        if number == 4:  # a YES turns NO: the memo's references shrink
+            was_yes = np.flatnonzero(kept.labels == 1)[:1]
+            kept.tag(was_yes, [0], int(kept.tag_round[was_yes[0]]), kept.inclusion_prob[was_yes])
+        plan = kept.plan_round(number)
+        fresh = _session(clustered)
+        fresh.set_tags(*kept.recorded_tags)
+        again = fresh.plan_round(number)
+        assert np.array_equal(plan.indices, again.indices)
+        np.testing.assert_array_equal(plan.inclusion_prob, again.inclusion_prob)
+        kept.tag(plan.indices, truth[plan.indices], number, plan.inclusion_prob)
+        multiplied.append(kept._similarity.last_multiplied)
+    # Round 3 multiplied only round 2's new YES tags; round 4, after the change, everything.
+    assert 0 < multiplied[2] < len(examples) + int((kept.labels[kept.tag_round < 3] == 1).sum())
+    assert multiplied[3] == len(examples) + int(((kept.labels == 1) & (kept.tag_round < 4)).sum())

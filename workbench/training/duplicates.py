@@ -54,8 +54,17 @@ def representatives(codes: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """(n,) bool: the first row of each text code among the rows of ``mask``, the one row
     that stands for its text when the text is offered."""
     rows = np.flatnonzero(mask)
+    of = np.asarray(codes)[rows]
+    if of.size and of.min() < 0:  # not codes 0, 1, ...: the sort
+        out = np.zeros(len(codes), bool)
+        out[rows[np.unique(of, return_index=True)[1]]] = True
+        return out
+    # The smallest row per code: what np.unique(return_index=True) finds, without its stable
+    # sort (a sixth of the time on a million rows, planned every round).
+    first = np.full(int(of.max()) + 1 if of.size else 0, len(codes), np.int64)
+    np.minimum.at(first, of, rows)
     out = np.zeros(len(codes), bool)
-    out[rows[np.unique(np.asarray(codes)[rows], return_index=True)[1]]] = True
+    out[first[first < len(codes)]] = True
     return out
 
 

@@ -48,6 +48,10 @@ class Pool:
     texts: np.ndarray | None = None
     # Weight of the description against the best-matching example in seed similarity.
     description_weight: float = field(default=0.3)
+    # Each row's best similarity to the references of an earlier pool over the same
+    # embeddings (the session's, kept between rounds): a round then multiplies only by the
+    # YES tags that are new since. None: computed from scratch.
+    similarity_memo: "SimilarityMemo | None" = None
 
     def __post_init__(self) -> None:
         self.embeddings = np.asarray(self.embeddings, dtype=np.float32)
@@ -116,7 +120,7 @@ class Pool:
         """
         sims = []
         if len(self.example_embeddings):
-            sims.append(((1.0 - self.description_weight), _max_sim(self.embeddings, self.example_embeddings)))
+            sims.append(((1.0 - self.description_weight), self._max_sim(self.example_embeddings)))
         if self.description_embedding is not None:
             w = self.description_weight if sims else 1.0
             sims.append((w, self.embeddings @ self.description_embedding))
@@ -132,11 +136,69 @@ class Pool:
         refs = np.concatenate([r for r in refs if len(r)]) if any(len(r) for r in refs) else None
         if refs is None:
             return self.seed_similarity
-        return _max_sim(self.embeddings, refs)
+        return self._max_sim(refs)
+
+    def _max_sim(self, refs: np.ndarray) -> np.ndarray:
+        if self.similarity_memo is None:
+            return _max_sim(self.embeddings, refs)
+        return self.similarity_memo.max_sim(self.embeddings, refs)
 
     def relevance(self) -> np.ndarray:
         """The best available ranking of rows by how likely they are positive."""
         return self.scores if self.scores is not None else self.seed_similarity
+
+
+class SimilarityMemo:
+    """Each row's max cosine to a set of reference vectors, kept so that a bigger set costs
+    only its new vectors.
+
+    A round's similarity to the examples and YES tags multiplied every row by every
+    reference (a third of a round at a million rows); tags only add up between rounds, so the
+    max over the last set is kept, and a superset multiplies only the references not in it.
+    References are keyed by their content (the vector's bytes), as the session keys its
+    cache by the tags' content: a YES changed to NO or removed leaves a set that is no
+    superset, and the max is computed again from scratch. The values equal the full
+    computation's within float rounding (the same dot products, taken in smaller products).
+    """
+
+    def __init__(self) -> None:
+        self._embeddings: np.ndarray | None = None
+        self._keys: frozenset[bytes] = frozenset()
+        self._max: np.ndarray | None = None
+        self.last_multiplied = 0  # references multiplied by the last call (what the memo spared)
+
+    def max_sim(self, embeddings: np.ndarray, refs: np.ndarray) -> np.ndarray:
+        """``_max_sim(embeddings, refs)``, from the last call's result where it can."""
+        refs = np.ascontiguousarray(refs, dtype=np.float32)
+        keys = [r.tobytes() for r in refs]
+        wanted = frozenset(keys)
+        if self._embeddings is embeddings and self._max is not None and self._keys <= wanted:
+            new = [i for i, k in enumerate(keys) if k not in self._keys and keys.index(k) == i]
+            best = self._max if not new else _raise_max(self._max, embeddings, refs[new])
+        else:
+            new = list(range(len(refs)))
+            best = _max_sim(embeddings, refs)
+        # Shared between pools (and kept here): read-only, and replaced rather than updated.
+        best.flags.writeable = False
+        self._embeddings, self._keys, self._max, self.last_multiplied = embeddings, wanted, best, len(new)
+        return best
+
+
+# Up to this many new references, one matrix-vector product each: measured on a million
+# 384-d rows, one such product reads them at about twice the speed of a matrix product with
+# few columns (0.12 against 0.27 CPU s for one reference, 0.37 against 0.55 for three, 0.72
+# against 0.62 for six).
+_ONE_BY_ONE = 4
+
+
+def _raise_max(best: np.ndarray, x: np.ndarray, refs: np.ndarray) -> np.ndarray:
+    """A copy of ``best`` raised to each row's similarity to ``refs`` where higher."""
+    if len(refs) > _ONE_BY_ONE:
+        return np.maximum(best, _max_sim(x, refs))
+    out = best.copy()
+    for ref in refs:
+        np.maximum(out, x @ ref, out=out)
+    return out
 
 
 def _max_sim(x: np.ndarray, refs: np.ndarray, chunk: int = 65536) -> np.ndarray:

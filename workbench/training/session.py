@@ -33,7 +33,7 @@ from workbench.training.estimate import (
 )
 from workbench.training.model import TrackerModel, turn_mates
 from workbench.training.performance import PerformanceEstimate
-from workbench.training.pool import NO, UNKNOWN, YES, Pool
+from workbench.training.pool import NO, UNKNOWN, YES, Pool, SimilarityMemo
 from workbench.training.rounds import PlannedRound, RoundPlanner
 from workbench.training.verification import SAMPLERS, VerificationGoal, VerificationNeed, verification_need
 
@@ -115,6 +115,8 @@ class ActiveLearningSession:
         )
         self._key: str | None = None
         self._cache: dict[str, tuple[str, Any]] = {}
+        # Every row's similarity to the examples and YES tags, kept between rounds (Pool).
+        self._similarity = SimilarityMemo()
 
     # ------------------------------------------------------------------ the tags
     # Each row's tag is its text's: a copy of a tagged text reads as tagged.
@@ -252,7 +254,7 @@ class ActiveLearningSession:
             # Each answer once (not per copy): what similarity to the YES tags is measured against.
             self.embeddings, self.answers, self.example_embeddings, self.description_embedding,
             excluded=~self.available, round_number=round_number - 1, scores=self.scores(), threshold=0.0,
-            groups=self.turns, texts=self._texts, **(self.pool_params or {}),
+            groups=self.turns, texts=self._texts, similarity_memo=self._similarity, **(self.pool_params or {}),
         )
         return RoundPlanner(seed=self.seed, **planner_params).plan(pool, n)
 

@@ -82,7 +82,9 @@ def cut_bands(s_unknown: np.ndarray, s_tags: np.ndarray, y_tags: np.ndarray, pro
     b_unk = np.searchsorted(edges, s_unknown, side="left")
     U = np.bincount(b_unk, minlength=B).astype(float)
     rep = np.zeros((B, N_REPRESENTATIVES))
-    order = np.argsort(b_unk, kind="stable")
+    # The band numbers in the smallest integer type: numpy's stable sort of small integers is
+    # a radix sort (the same order, a million units twice as fast).
+    order = np.argsort(b_unk.astype(np.min_scalar_type(B)), kind="stable")
     starts = np.concatenate([[0], np.cumsum(U).astype(int)])
     s_sorted = s_unknown[order]
     for b in range(B):
