@@ -48,6 +48,10 @@ class Pool:
     texts: np.ndarray | None = None
     # Weight of the description against the best-matching example in seed similarity.
     description_weight: float = field(default=0.3)
+    # The random share draws a text in proportion to its copies on offer, at most this many
+    # (0: no cap). A cap keeps "Okay." said 2,000 times from taking a stratum's draws; every
+    # copy's chance stays known (``sampling.draw_sizes``, ``sampling.per_copy``).
+    copy_cap: int = 0
 
     def __post_init__(self) -> None:
         self.embeddings = np.asarray(self.embeddings, dtype=np.float32)
@@ -75,6 +79,8 @@ class Pool:
             if self.scores.shape != (n,):
                 raise ValueError(f"scores must have shape ({n},), got {self.scores.shape}")
 
+        if not isinstance(self.copy_cap, (int, np.integer)) or self.copy_cap < 0:
+            raise ValueError(f"copy_cap must be a non-negative integer (0: no cap), got {self.copy_cap!r}")
         if self.groups is not None:
             self.groups = np.asarray(self.groups)
             if (self.groups.shape != (n,) or not np.issubdtype(self.groups.dtype, np.integer)
