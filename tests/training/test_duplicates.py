@@ -138,3 +138,38 @@ def test_representatives_are_the_first_row_of_each_text_among_the_mask():
         expected[rows[np.unique(codes[rows], return_index=True)[1]]] = True
         np.testing.assert_array_equal(representatives(codes, mask), expected)
         np.testing.assert_array_equal(representatives(codes - 150, mask), expected)  # any integer ids
+
+
+def test_a_copy_cap_limits_a_frequent_texts_draws_and_keeps_every_chance_exact():
+    """With ``copy_cap`` the random share draws a text by min(copies, cap), not by its copies:
+    a text said seven times counts as two, each of its copies carries a seventh of its text's
+    chance, and the draws still match the chances stated (and recorded) for every row."""
+    rng = np.random.default_rng(3)
+    codes = np.concatenate([np.arange(30), np.repeat(np.arange(5), 6)])  # texts 0-4: 7 copies
+    X = unit(rng.normal(size=(30, 8)))[codes]
+    labels, scores = np.full(len(X), -1, np.int8), X @ X[0] - 0.5
+    strategy = StratifiedStrategy()
+    pool = Pool(X, labels, X[:2], texts=codes, scores=scores, copy_cap=2)
+    # One draw is one stratum over all 30 texts: a text's chance is min(copies, 2) / 35.
+    one = strategy.inclusion_probabilities(pool, 1)
+    np.testing.assert_allclose(one[codes == 0], 2 / 35 / 7)
+    np.testing.assert_allclose(one[codes == 29], 1 / 35)
+    uncapped = strategy.inclusion_probabilities(Pool(X, labels, X[:2], texts=codes, scores=scores), 1)
+    np.testing.assert_allclose(uncapped[codes == 0], 1 / 60)
+    n, runs = 4, 4000
+    stated = strategy.inclusion_probabilities(pool, n)
+    assert np.isclose(stated[sampling_frame(pool)].sum(), n)
+    drawn = np.zeros(len(X))
+    for seed in range(runs):
+        picks = strategy.select(pool, n, np.random.default_rng(seed))
+        assert np.unique(codes[picks]).size == picks.size
+        drawn[picks] += 1
+    tol = 4 * np.sqrt(stated * (1 - stated) / runs) + 1e-9
+    assert np.all(np.abs(drawn / runs - stated) <= tol)
+
+
+@pytest.mark.parametrize("cap", [-1, 1.5, "2"])
+def test_a_copy_cap_must_be_a_non_negative_integer(cap):
+    X = unit(np.random.default_rng(0).normal(size=(4, 8)))
+    with pytest.raises(ValueError, match="copy_cap"):
+        Pool(X, np.full(4, -1, np.int8), X[:1], copy_cap=cap)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from workbench.training import ActiveLearningSession, RoundPlanner
+from workbench.training import ActiveLearningSession, Pool, RoundPlanner
 from workbench.training.rounds import EARLY_MIX, LATE_MIX, _allocate
 from workbench.training.strategies import NearMissStrategy
 
@@ -127,3 +127,33 @@ def test_filler_fills_a_mix_without_a_random_sampler(clustered):
     assert len(plan) == 20 and len(set(plan.indices)) == 20
     assert (plan.strategies == "similarity").sum() == 20
     assert np.isnan(plan.inclusion_prob).all()
+
+
+def test_learning_slots_hold_back_a_frequent_text_the_model_does_not_detect(clustered):
+    """With ``frequent_copies`` a text said that often is not a learning pick while the model
+    scores it below its threshold, whatever the learning strategy prefers; the random share
+    still draws it with the chance it states, and once detected it is offered again."""
+    X, _, E, which = clustered
+    codes = np.arange(len(X))
+    codes[which == 2] = 10_000  # cluster 2: one text said 300 times ...
+    X = X.copy()
+    X[which == 2] = X[np.flatnonzero(which == 2)[0]]
+    scores = np.where(which == 2, -0.01, np.where(which == 0, 1.0, -3.0))  # ... scored at the boundary
+    mix = {"uncertainty": 2, "stratified": 1}
+    planner = RoundPlanner(early_mix=mix, late_mix=mix, seed=0)
+
+    def plan(score, **options):
+        pool = Pool(X, np.full(len(X), -1, np.int8), E, scores=score, threshold=0.0, texts=codes, **options)
+        return pool, planner.plan(pool, 9)
+
+    _, off = plan(scores)
+    assert (which[off.indices[off.strategies == "uncertainty"]] == 2).any()
+    pool, on = plan(scores, frequent_copies=100)
+    assert pool.held_back().sum() == 300
+    assert not (which[on.indices[on.strategies == "uncertainty"]] == 2).any()
+    random_pick = on.strategies == "stratified"
+    assert random_pick.sum() == 3 and (on.inclusion_prob[random_pick] > 0).all()
+    _, detected = plan(np.where(which == 2, 0.01, scores), frequent_copies=100)
+    assert (which[detected.indices[detected.strategies == "uncertainty"]] == 2).any()
+    _, rare = plan(scores, frequent_copies=301)  # said fewer times than the floor: offered
+    assert (which[rare.indices[rare.strategies == "uncertainty"]] == 2).any()

@@ -52,6 +52,15 @@ class Pool:
     # embeddings (the session's, kept between rounds): a round then multiplies only by the
     # YES tags that are new since. None: computed from scratch.
     similarity_memo: "SimilarityMemo | None" = None
+    # The random share draws a text in proportion to its copies on offer, at most this many
+    # (0: no cap). A cap keeps "Okay." said 2,000 times from taking a stratum's draws; every
+    # copy's chance stays known (``sampling.draw_sizes``, ``sampling.per_copy``).
+    copy_cap: int = 0
+    # The learning (non-random) slots of a round skip a text said at least this many times
+    # unless the model scores it at or above its threshold (0: off). Frequent short texts
+    # ("Okay.", "Thank you.") then cost a learning slot only once the model detects them;
+    # the random share still draws them, with its chances unchanged (``held_back``).
+    frequent_copies: int = 0
 
     def __post_init__(self) -> None:
         self.embeddings = np.asarray(self.embeddings, dtype=np.float32)
@@ -79,6 +88,10 @@ class Pool:
             if self.scores.shape != (n,):
                 raise ValueError(f"scores must have shape ({n},), got {self.scores.shape}")
 
+        for name in ("copy_cap", "frequent_copies"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer (0: off), got {value!r}")
         if self.groups is not None:
             self.groups = np.asarray(self.groups)
             if (self.groups.shape != (n,) or not np.issubdtype(self.groups.dtype, np.integer)
@@ -101,6 +114,15 @@ class Pool:
     def available(self) -> np.ndarray:
         """Boolean mask of rows that may still be offered: not excluded, and each text once."""
         return ~self.excluded & ~self.copies
+
+    def held_back(self) -> np.ndarray:
+        """(n,) bool: rows of texts said at least ``frequent_copies`` times that the current
+        model scores below its threshold, which the learning slots do not offer (all False
+        when the option is off, without texts or before a model)."""
+        if not self.frequent_copies or self.texts is None or self.scores is None:
+            return np.zeros(len(self), bool)
+        frequent = np.bincount(self.texts)[self.texts] >= self.frequent_copies
+        return frequent & (self.scores < self.threshold)
 
     @property
     def n_positive(self) -> int:

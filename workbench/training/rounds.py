@@ -135,6 +135,7 @@ class RoundPlanner:
         # One view of the same arrays whose `excluded` is `taken`, updated in place as
         # picks are made; similarities it computes are cached once for the whole round.
         current = _with_excluded(pool, taken)
+        held_back = pool.held_back()
 
         # Non-random strategies first, the probability sampler last: its inclusion
         # probabilities are then exact given the rest of the round.
@@ -151,7 +152,10 @@ class RoundPlanner:
                 notes.append(f"{strategy.name}: no model yet, used similarity")
                 strategy = fallback
             pi = strategy.inclusion_probabilities(current, k) if strategy.is_probability_sample else None
-            picks = strategy.select(current, k, rng)
+            # The learning slots see the pool without the held-back frequent texts
+            # (``Pool.frequent_copies``); the probability sampler always sees all of it.
+            view = current if pi is not None or not held_back.any() else _with_excluded(current, taken | held_back)
+            picks = strategy.select(view, k, rng)
             picks = picks[~taken[picks]][:k]
             _take(pool, taken, picks)
             chosen.append(picks)

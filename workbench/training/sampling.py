@@ -60,6 +60,14 @@ def copies_on_offer(pool: Pool) -> np.ndarray:
     return np.bincount(pool.texts[sampling_frame(pool)], minlength=int(pool.texts.max()) + 1)
 
 
+def draw_sizes(pool: Pool) -> np.ndarray:
+    """(texts,) the size each text is drawn in proportion to: its copies on offer, capped at
+    ``pool.copy_cap`` when set. The chance of each copy still follows from its text's chance
+    (``per_copy`` divides it by the true copies), so the estimate's weights stay exact."""
+    sizes = copies_on_offer(pool)
+    return np.minimum(sizes, pool.copy_cap) if pool.copy_cap else sizes
+
+
 def per_copy(pool: Pool, pi: np.ndarray) -> np.ndarray:
     """From each offered row's chance that its text is drawn, each frame row's chance of
     being the copy shown: the text's chance over its copies on offer."""

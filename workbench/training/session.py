@@ -72,7 +72,7 @@ class ActiveLearningSession:
     model_params : TrackerModel parameters.
     estimate_params : options of ``estimate_performance`` (its estimators' parameters by
         name, or ``reference=`` / ``honest=`` estimator objects).
-    pool_params : Pool options (description_weight).
+    pool_params : Pool options (description_weight, copy_cap, frequent_copies).
     seed : seeds the planner, the model's folds and the estimate.
     """
 

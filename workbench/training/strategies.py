@@ -20,7 +20,7 @@ import numpy as np
 from workbench.training.pool import Pool
 from workbench.training.sampling import (
     a_random_copy,
-    copies_on_offer,
+    draw_sizes,
     per_copy,
     per_turn,
     proportional_to_size,
@@ -284,8 +284,9 @@ class StratifiedStrategy(Strategy):
         return proportional_to_size(offer[pool.texts[units]].astype(float), k)
 
     def _copies_on_offer(self, pool: Pool) -> np.ndarray | None:
-        """``copies_on_offer`` once for all the strata of a draw (None where texts are not sampled)."""
-        return None if pool.texts is None or self.by_turn else copies_on_offer(pool)
+        """``draw_sizes`` (copies on offer, capped by ``pool.copy_cap``) once for all the strata
+        of a draw (None where texts are not sampled)."""
+        return None if pool.texts is None or self.by_turn else draw_sizes(pool)
 
     def _units(self, pool: Pool) -> np.ndarray:
         """Available rows to sample, best first (one per text), or (``by_turn`` with
