@@ -12,7 +12,7 @@ from workbench import Workspace
 from workbench.corpus.sentences import split_text
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
-N_CALLS = 150  # enough for rounds with positives; small enough to embed in seconds
+N_CALLS = 100  # enough for rounds with positives; small enough to embed in seconds
 
 
 def test_tracker_loop_on_real_conversations(tmp_path, embedder):
