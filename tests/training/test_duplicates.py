@@ -12,6 +12,18 @@ from workbench.training.strategies import DetectedSampleStrategy, StratifiedStra
 
 
 @pytest.mark.parametrize("variant", ["okay", "Okay.", "  OKAY !", "okay...", "\u00abOkay\u00bb", "\uff4f\uff4b\uff41\uff59"])
+def assert_draws_match(strategy, pool, n, stated, codes, runs):
+    """``runs`` seeded draws of ``n`` show each text at most once and every row about as often as
+    its stated chance (within four standard errors)."""
+    drawn = np.zeros(len(codes))
+    for seed in range(runs):
+        picks = strategy.select(pool, n, np.random.default_rng(seed))
+        assert np.unique(codes[picks]).size == picks.size
+        drawn[picks] += 1
+    tol = 4 * np.sqrt(stated * (1 - stated) / runs) + 1e-9
+    assert np.all(np.abs(drawn / runs - stated) <= tol)
+
+
 def test_text_key_folds_case_spaces_punctuation_and_width(variant):
     assert text_key(variant) == "okay"
 
@@ -106,13 +118,7 @@ def test_the_random_sample_draws_copies_with_the_stated_chance_and_each_text_onc
     stated = strategy.inclusion_probabilities(pool, n)
     frame = sampling_frame(pool)
     assert pool.available.sum() == 30 and frame.sum() == 60 and np.isclose(stated[frame].sum(), n)
-    drawn = np.zeros(len(X))
-    for seed in range(runs):
-        picks = strategy.select(pool, n, np.random.default_rng(seed))
-        assert np.unique(codes[picks]).size == picks.size
-        drawn[picks] += 1
-    tol = 4 * np.sqrt(stated * (1 - stated) / runs) + 1e-9
-    assert np.all(np.abs(drawn / runs - stated) <= tol)
+    assert_draws_match(strategy, pool, n, stated, codes, runs)
     for text in range(5):  # every copy of a text equally likely to be the one shown
         assert np.ptp(stated[codes == text]) < 1e-12
 
@@ -159,13 +165,7 @@ def test_a_copy_cap_limits_a_frequent_texts_draws_and_keeps_every_chance_exact()
     n, runs = 4, 4000
     stated = strategy.inclusion_probabilities(pool, n)
     assert np.isclose(stated[sampling_frame(pool)].sum(), n)
-    drawn = np.zeros(len(X))
-    for seed in range(runs):
-        picks = strategy.select(pool, n, np.random.default_rng(seed))
-        assert np.unique(codes[picks]).size == picks.size
-        drawn[picks] += 1
-    tol = 4 * np.sqrt(stated * (1 - stated) / runs) + 1e-9
-    assert np.all(np.abs(drawn / runs - stated) <= tol)
+    assert_draws_match(strategy, pool, n, stated, codes, runs)
 
 
 @pytest.mark.parametrize("cap", [-1, 1.5, "2"])
