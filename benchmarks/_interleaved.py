@@ -36,3 +36,26 @@ def interleaved_round(runs: dict[str, Callable[[list[str]], Any]], slices: list[
     print(f"round {round_no + 1}: " + ", ".join(f"{v} {n / spent[v]:.0f}/s" for v in names)
           + f" (load {loads[-1][0]:.2f})", file=sys.stderr)
     return spent, outputs
+
+
+def load_record(loads: list, cores: int | None) -> dict:
+    """The load averages seen during a run (``loads``, as interleaved_round appends them) and a
+    note saying whether the machine was busy, for a results file."""
+    load_max = max(load[0] for load in loads)
+    busy = load_max > 0.75 * (cores or 1)
+    return {
+        "load_average_1_5_15": {"start": loads[0], "end": loads[-1], "max_1min": load_max},
+        "load_note": (f"machine busy: 1-minute load reached {load_max:.1f} on {cores} cores; absolute rates "
+                      "are low, the within-round ratios are the figures to trust"
+                      if busy else "machine mostly idle during the run"),
+    }
+
+
+def write_results(out, name: str, result: dict, render: Callable[[dict], str]) -> None:
+    """``<out>/<name>.json`` and ``<out>/<name>.md`` (the rendered table), and the table printed."""
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{name}.md").write_text(render(result))
+    print(render(result))

@@ -18,7 +18,6 @@ Writes benchmarks/results/embedding.json and embedding.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -30,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _interleaved import interleaved_round, slices_of  # noqa: E402
+from _interleaved import interleaved_round, load_record, slices_of, write_results  # noqa: E402
 SHARED = REPO.parent / "shared" / "datasets"
 DATASETS = ("multiwoz-val", "multidogo-train")
 
@@ -203,7 +202,6 @@ def main(argv: list[str] | None = None) -> int:
         overlap = [len(set(a) & set(b)) / k for a, b in zip(top_ref, top_alt)]
         quality["int8_top10_neighbour_overlap"] = {"mean": float(np.mean(overlap)), "sentences": m}
 
-    load_max = max(l[0] for l in loads)
     result = {
         "benchmark": "embedding",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -223,17 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         "targets": {"cold_vs_plain>=0.95": ratios["cold_vs_plain"] >= 0.95,
                     "warm_vs_cold>=50": ratios["warm_vs_cold"] >= 50},
         "machine": info,
-        "load_average_1_5_15": {"start": loads[0], "end": loads[-1], "max_1min": load_max},
-        "load_note": (
-            f"machine busy: 1-minute load reached {load_max:.1f} on {info['cores']} cores; "
-            "absolute rates are low, the within-round ratios are the figures to trust"
-            if load_max > 0.75 * (info["cores"] or 1) else "machine mostly idle during the run"
-        ),
+        **load_record(loads, info["cores"]),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "embedding.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "embedding.md").write_text(render(result))
-    print(render(result))
+    write_results(args.out, "embedding", result, render)
     return 0
 
 

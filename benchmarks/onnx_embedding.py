@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _interleaved import interleaved_round, slices_of  # noqa: E402
+from _interleaved import interleaved_round, load_record, slices_of, write_results  # noqa: E402
 from embedding import REPO, cosine_stats, fmt_load, load_texts, machine  # noqa: E402
 
 ADOPT_RATIO, ADOPT_COSINE = 1.5, 0.99
@@ -223,7 +223,6 @@ def main(argv: list[str] | None = None) -> int:
               for v in seconds if v != "plain"}
     quality = {v: cosine_stats(vectors["plain"], vectors[v]) for v in vectors if v != "plain"}
     adoptable = [v for v in ratios if ratios[v] >= ADOPT_RATIO and quality[v]["min"] >= ADOPT_COSINE]
-    load_max = max(load[0] for load in loads)
     result = {
         "benchmark": "onnx_embedding",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -238,15 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         "adoption_rule": f"ratio >= {ADOPT_RATIO} and min cosine over the sentences >= {ADOPT_COSINE}",
         "adoptable": adoptable,
         "machine": info,
-        "load_average_1_5_15": {"start": loads[0], "end": loads[-1], "max_1min": load_max},
-        "load_note": (f"machine busy: 1-minute load reached {load_max:.1f} on {info['cores']} cores; absolute rates "
-                      "are low, the within-round ratios are the figures to trust"
-                      if load_max > 0.75 * (info["cores"] or 1) else "machine mostly idle during the run"),
+        **load_record(loads, info["cores"]),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "onnx_embedding.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "onnx_embedding.md").write_text(render(result))
-    print(render(result))
+    write_results(args.out, "onnx_embedding", result, render)
     return 0
 
 
