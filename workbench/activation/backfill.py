@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from workbench.activation.context import LiveContext
-from workbench.activation.scoring import KEYWORD_VERSION, score_scope, scope_rows
+from workbench.activation.scoring import KEYWORD_VERSION, VectorLookup, score_scope, scope_rows
 from workbench.core.dates import utc_datetime
 from workbench.core.errors import ValidationError
 from workbench.core.settings import PUBLISHED_ALIAS
@@ -77,10 +77,9 @@ class BackfillPlan:
     unembedded: int = 0  # in-scope sentences with no embedding yet (outside a tagging sample): embedded first
     engine: str = "local"
     executor_texts: int = 0  # engine "spark": sentences its executors embed (those with no vector, or all)
-    # The scope rows the plan looked at and those of them with no vector: the backfill that
+    # The scope rows the plan looked up and those of them with no vector: the backfill that
     # follows embeds these without looking them up again (workbench.activation.scoring).
-    checked_rows: np.ndarray | None = field(default=None, repr=False, compare=False)
-    unembedded_rows: np.ndarray | None = field(default=None, repr=False, compare=False)
+    looked_up: VectorLookup | None = field(default=None, repr=False, compare=False)
 
     @property
     def embedded_here(self) -> int:
@@ -152,8 +151,8 @@ def backfill_plan(ctx: LiveContext, record: TrackerRecord, backfill_months: int 
         scope = scope_rows(ctx, record.snapshot(), window_start=start)
     rate = ctx.activations.rate()
     version = KEYWORD_VERSION if record.kind == "keyword" else published_or_latest(ctx, record, required=False)
-    checked, missing = _unembedded(ctx, scope) if record.kind == "smart" else (None, None)
-    unembedded = 0 if missing is None else len(missing)
+    looked_up = _lookup(ctx, scope) if record.kind == "smart" else None
+    unembedded = 0 if looked_up is None else len(looked_up.missing)
     texts = 0
     if engine == "spark":  # what goes as texts: see workbench.activation.spark.spark_sentence_scores
         own_encoder = version is not None and ctx.registry.encoder_path(record.name, version=version) is not None
@@ -162,7 +161,7 @@ def backfill_plan(ctx: LiveContext, record: TrackerRecord, backfill_months: int 
                         calls=scope["call_id"].n_unique(), sentences=scope.height,
                         rate=rate if rate is not None else float(DEFAULT_RATE), rate_measured=rate is not None,
                         unembedded=unembedded, engine=engine, executor_texts=texts,
-                        checked_rows=checked, unembedded_rows=missing)
+                        looked_up=looked_up)
 
 
 def check_engine(record: TrackerRecord, engine: str, from_texts: bool) -> None:
@@ -176,15 +175,15 @@ def check_engine(record: TrackerRecord, engine: str, from_texts: bool) -> None:
                               "Use engine='local' for a keyword tracker.")
 
 
-def _unembedded(ctx: LiveContext, scope: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(the scope's rows, those the backfill must embed first): none unless the workspace
+def _lookup(ctx: LiveContext, scope: pl.DataFrame) -> VectorLookup:
+    """The scope's rows and those the backfill must embed first: none unless the workspace
     embedded only its tagging sample, workbench.corpus.sample."""
     rows = scope["_row"].to_numpy() if scope.height else np.empty(0, dtype=np.int64)
     if not len(rows):
-        return rows, rows
+        return VectorLookup(rows, rows)
     from workbench.embedding.matrix import SentenceMatrix
 
-    return rows, SentenceMatrix(ctx).unembedded(rows)
+    return VectorLookup(rows, SentenceMatrix(ctx).unembedded(rows))
 
 
 def published_or_latest(ctx: LiveContext, record: TrackerRecord, *, required: bool = True) -> int | None:
@@ -249,7 +248,7 @@ def activate(ctx: LiveContext, record: TrackerRecord, backfill_months: int = 12,
     t0 = time.perf_counter()
     scope, dets, calls = apply_version(ctx, record, version, snapshot, months=months, window_start=plan.window_start,
                                        progress=progress, engine=engine, spark=spark, from_texts=from_texts,
-                                       activate=True, checked=(plan.checked_rows, plan.unembedded_rows))
+                                       activate=True, looked_up=plan.looked_up)
     seconds = time.perf_counter() - t0
     if not plan.unembedded and not plan.executor_texts:  # the rate is of scoring, not of embedding
         _record_rate(ctx, scope.height, seconds)
@@ -265,13 +264,13 @@ def activate(ctx: LiveContext, record: TrackerRecord, backfill_months: int = 12,
 def apply_version(ctx: LiveContext, record: TrackerRecord, version: int, snapshot: dict, *, months: int,
                   window_start: dt.datetime, progress: bool = True, engine: str = "local", spark: Any = None,
                   from_texts: bool = False, activate: bool = False,
-                  checked: tuple[np.ndarray | None, np.ndarray | None] | None = None,
+                  looked_up: VectorLookup | None = None,
                   ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Score the tracker's history with ``version`` and ``snapshot`` into a new run folder and make
     it the live one: (scope, detections, calls). The history is the calls of the window plus the
     calls scored earlier as they arrived (they may be dated before it). ``activate=True`` also
-    marks the tracker active; otherwise its active flag is kept (publish re-applies). ``checked``:
-    the plan's (rows looked at, those with no vector), not looked up again (scoring.score_frame)."""
+    marks the tracker active; otherwise its active flag is kept (publish re-applies). ``looked_up``:
+    the plan's lookup of the scope's vectors, not repeated (scoring.score_frame)."""
     with ctx.detections.lock():
         old = ctx.activations.get(record.id)
         earlier = ctx.detections.read(record.id, old["run_dir"], ctx.calls["call_id"])[1]["call_id"] if old else []
@@ -284,7 +283,7 @@ def apply_version(ctx: LiveContext, record: TrackerRecord, version: int, snapsho
             dets, calls = spark_score(ctx, record.name, version, scope, spark=spark, from_texts=from_texts)
         else:
             # Every in-scope call, not only the tagging sample's: what has no vector is embedded now.
-            dets, calls = score_scope(ctx, record, version, scope, progress=progress, embed=True, checked=checked)
+            dets, calls = score_scope(ctx, record, version, scope, progress=progress, embed=True, looked_up=looked_up)
         run_dir = f"v{version}-{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}"
         ctx.detections.write_part(record.id, run_dir, dets, calls)
         ctx.activations.save(record.id, active=activate or old is None or bool(old["active"]), version=version,

@@ -9,6 +9,7 @@ own ``predict_proba``, chunked.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -20,6 +21,15 @@ from workbench.core.errors import WorkbenchError
 from workbench.trackers.records import TrackerRecord, definition_from_snapshot
 
 KEYWORD_VERSION = 0  # keyword trackers have no trained versions: their phrases are the model
+
+
+@dataclass(frozen=True, eq=False)
+class VectorLookup:
+    """Scope rows already looked up in the embedding cache (``rows``) and those of them with no
+    vector (``missing``): a backfill's plan does the lookup, the scoring after it does not redo it."""
+
+    rows: np.ndarray
+    missing: np.ndarray
 
 
 def scope_rows(ctx: LiveContext, snapshot: dict, call_ids: pl.Series | list | None = None,
@@ -36,10 +46,10 @@ def scope_rows(ctx: LiveContext, snapshot: dict, call_ids: pl.Series | list | No
 
 def score_frame(ctx: LiveContext, scorer: Scorer, scope: pl.DataFrame, *, progress: bool = False,
                 desc: str = "Scoring", embed: bool = False,
-                checked: tuple[np.ndarray | None, np.ndarray | None] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+                looked_up: VectorLookup | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Score in-scope sentences (a frame with ``_row``): (detections, calls scored). ``embed``:
     embed those without a vector first (a backfill does; new calls wait for ``workbench embed``);
-    ``checked``: (rows already looked up, those of them with no vector), from the backfill's plan."""
+    ``looked_up``: the backfill plan's lookup of the scope's vectors, not repeated."""
     from workbench.embedding.matrix import SentenceMatrix
 
     scored_at = dt.datetime.now(dt.timezone.utc)
@@ -56,7 +66,7 @@ def score_frame(ctx: LiveContext, scorer: Scorer, scope: pl.DataFrame, *, progre
     rows = scope["_row"].to_numpy()
     matrix = SentenceMatrix(ctx)
     if embed:
-        embed_unembedded(ctx, unembedded_rows(matrix, rows, checked), progress=progress)
+        embed_unembedded(ctx, unembedded_rows(matrix, rows, looked_up), progress=progress)
     view = matrix.view(rows=rows, progress=progress)
     bar = None
     if progress:
@@ -72,14 +82,14 @@ def score_frame(ctx: LiveContext, scorer: Scorer, scope: pl.DataFrame, *, progre
 
 
 def unembedded_rows(matrix, rows: np.ndarray,
-                    checked: tuple[np.ndarray | None, np.ndarray | None] | None = None) -> np.ndarray:
+                    looked_up: VectorLookup | None = None) -> np.ndarray:
     """``matrix.unembedded(rows)`` (sorted, unique), where the rows a backfill's plan already
-    looked up (``checked``: those rows, and the ones of them with no vector) are not hashed and
-    looked up in the cache a second time: at a tagging sample's scale that is nearly every row."""
-    seen, missing = checked if checked is not None else (None, None)
-    if seen is None or missing is None:
+    looked up (``looked_up``) are not hashed and looked up in the cache a second time: at a
+    tagging sample's scale that is nearly every row."""
+    if looked_up is None:
         return matrix.unembedded(rows)
-    rest = rows[~np.isin(rows, seen)]  # e.g. calls scored earlier, dated before the plan's window
+    missing = looked_up.missing
+    rest = rows[~np.isin(rows, looked_up.rows)]  # e.g. calls scored earlier, dated before the plan's window
     found = matrix.unembedded(rest) if len(rest) else np.empty(0, dtype=np.int64)
     return np.union1d(missing[np.isin(missing, rows)], found).astype(np.int64, copy=False)
 
@@ -112,11 +122,11 @@ def keyword_score_frame(record: TrackerRecord, scope: pl.DataFrame) -> tuple[pl.
 
 def score_scope(ctx: LiveContext, record: TrackerRecord, version: int, scope: pl.DataFrame, *,
                 progress: bool, embed: bool = False,
-                checked: tuple[np.ndarray | None, np.ndarray | None] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+                looked_up: VectorLookup | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The tracker's detections over ``scope`` with ``version`` (its phrases, for a keyword
-    tracker); ``embed`` and ``checked``: see score_frame."""
+    tracker); ``embed`` and ``looked_up``: see score_frame."""
     if record.kind == "keyword":
         return keyword_score_frame(record, scope)
     scorer = load_scorer(ctx.registry, record.name, version)
     return score_frame(ctx, scorer, scope, progress=progress, desc=f"Scoring '{record.name}'", embed=embed,
-                       checked=checked)
+                       looked_up=looked_up)
