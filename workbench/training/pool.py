@@ -206,11 +206,11 @@ class SimilarityMemo:
         return best
 
 
-# Up to this many new references, matrix-vector products: measured on a million 384-d rows,
-# one such product reads them at about twice the speed of a matrix product with few columns
-# (0.12 against 0.27 CPU s for one reference, 0.37 against 0.55 for three, 0.72 against 0.62
-# for six).
-_ONE_BY_ONE = 4
+# Up to this many new references, matrix-vector products by slab (below); more, one matrix
+# product. Measured on a million 384-d rows (CPU s, 2 cores under load): a matrix product with
+# few columns packs its operands and costs 0.43-0.60 s for 5 to 6 references, 0.49-0.61 for
+# 14, whatever the count; the slabs cost 0.30-0.36 for 6 and 0.58-0.71 for 14.
+_ONE_BY_ONE = 10
 # Rows per slab of those products: every new reference is multiplied by a slab while it is
 # in cache, so the rows are read from memory once, not once per reference (1.5 GB at a
 # million rows). 1,024 rows of 384 floats (1.5 MB) stay in cache and below the size at which
