@@ -157,7 +157,7 @@ def test_similarity_to_the_yes_tags_multiplies_only_new_ones_and_equals_the_full
     yes = np.flatnonzero(truth == 1)
     steps = [(yes[:0], len(examples)), (yes[:3], 3), (yes[:5], 2), (yes[:5], 0), (yes[[0, 2, 3, 4]], 9),
              (yes[[0, 2, 3, 4, 7]], 1), (yes[[0, 2, 3, 4, 7, 8, 9, 10, 11, 12]], 5)]
-    # examples; 3 YES (one product each); 2 more; the same; yes[1] to NO; one more; 5 more (one matrix product)
+    # examples; 3 YES (a pass by slabs); 2 more; the same; yes[1] to NO; one more; 5 more
     for rows, multiplied in steps:
         refs = np.concatenate([examples, X[rows]])
         got = memo.max_sim(X, refs)
@@ -181,3 +181,49 @@ def test_similarity_to_the_yes_tags_multiplies_only_new_ones_and_equals_the_full
     # Round 3 multiplied only round 2's new YES tags; round 4, after the change, everything.
     assert 0 < multiplied[2] < len(examples) + int((kept.labels[kept.tag_round < 3] == 1).sum())
     assert multiplied[3] == len(examples) + int(((kept.labels == 1) & (kept.tag_round < 4)).sum())
+
+
+class _ProductLog(np.ndarray):
+    """Rows whose products (matrix-vector or matrix) are logged: (first row, rows, references)."""
+
+    log: list = []
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func in (np.dot, np.matmul):
+            _ProductLog.log.append((self._first_row(), args[0].shape[0], 1 if np.ndim(args[1]) == 1 else args[1].shape[-1]))
+        return func(*(a.view(np.ndarray) if isinstance(a, _ProductLog) else a for a in args), **kwargs)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if ufunc is np.matmul:
+            _ProductLog.log.append((self._first_row(), inputs[0].shape[0], 1 if np.ndim(inputs[1]) == 1 else inputs[1].shape[-1]))
+        inputs = tuple(a.view(np.ndarray) if isinstance(a, _ProductLog) else a for a in inputs)
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    def _first_row(self) -> int:
+        base = self.base if self.base is not None else self
+        return (self.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // self.strides[0]
+
+
+def test_new_yes_tags_are_multiplied_in_one_pass_over_the_rows_with_the_values_of_whole_column_products():
+    """A round with up to 10 new YES tags (``_raise_max``) reads the rows once: each slab of
+    rows is multiplied by every new reference while it is in cache (three references used to
+    read all the rows three times, 1.5 GB each at a million; six, a matrix product that cost
+    more), with values bit for bit those of one matrix-vector product per reference."""
+    from workbench.training.pool import _SLAB, _raise_max
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((5 * _SLAB + 17, 24)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    best = (X @ X[0]).astype(np.float32)
+    for k in (1, 2, 3, 4, 6, 10):
+        refs = X[rng.choice(len(X), k, replace=False)].copy()
+        _ProductLog.log = []
+        got = _raise_max(best, X.view(_ProductLog), refs)
+        assert type(got) is np.ndarray and got.dtype == np.float32
+        expected = best.copy()
+        for ref in refs:
+            np.maximum(expected, X @ ref, out=expected)
+        assert np.array_equal(got, expected)  # the same bits as whole-column products
+        # One pass: slabs of at most _SLAB rows, in order, each multiplied by all k references in a row.
+        starts = list(range(0, len(X), _SLAB))
+        assert _ProductLog.log == [(s, min(_SLAB, len(X) - s), 1) for s in starts for _ in range(k)]
