@@ -44,16 +44,32 @@ SAMPLERS: dict | None = None
 def verify_until(session, truth_sent, goal: dict, first_round: int, max_rounds: int) -> dict:
     """Verification rounds answered from ``truth_sent`` until the session's round is empty."""
     need = session.verification_need(**goal)
-    extra, number = 0, first_round
+    extra, number, trajectory = 0, first_round, []
     while number < first_round + max_rounds:
         plan = session.plan_verification(number, **goal)
+        trajectory.append(_where(session, goal, extra))
         if len(plan) == 0:
             break
         session.tag(plan.indices, truth_sent[plan.indices].astype(np.int8), number, plan.inclusion_prob)
         extra += len(plan)
         number += 1
+    if number == first_round + max_rounds:
+        trajectory.append(_where(session, goal, extra))
     return {"projected": need.more, "extra_tags": extra, "rounds": number - first_round,
-            "reached": session.verification_need(**goal).reached}
+            "reached": session.verification_need(**goal).reached, "trajectory": trajectory}
+
+
+def _where(session, goal: dict, extra: int) -> dict:
+    """Where the verification stands before a round: the extra tags so far, and per asked
+    figure its point, half-width, random tags and projected tags still needed (to study the
+    projection offline)."""
+    need, est = session.verification_need(**goal), session.estimate()
+    out = {"extra": extra}
+    for f in need.figures:
+        point = getattr(est, f"honest_{f.name}")
+        out[f.name] = {"value": None if point is None else point.value, "half_width": f.half_width,
+                       "random_tags": f.random_tags, "left": f.left, "more": f.more}
+    return out
 
 
 def run_concept(corpus, concept, seeds, goal, max_rounds) -> list[dict]:
@@ -144,6 +160,8 @@ def main(argv=None) -> None:
     ap.add_argument("--hit-rate", type=float, default=None)
     ap.add_argument("--max-rounds", type=int, default=15)
     ap.add_argument("--concept", default=None)
+    ap.add_argument("--corpus", action="append", default=None,
+                    help="only corpora whose folder name contains this (repeat for several)")
     ap.add_argument("--precision-sampler", default=None,
                     help="the strategy precision rounds draw with (default: the session's, detected_sample)")
     ap.add_argument("--sampler-param", action="append", default=[], metavar="KEY=VALUE",
@@ -162,11 +180,11 @@ def main(argv=None) -> None:
     tracker_quality.ESTIMATE_PARAMS.update({k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.estimate_param)})
     cache = TextEmbeddingCache()
     corpora = [load_corpus(d, cache, DEFAULT_NORMALISATION) for d in sorted(DATASETS.iterdir())
-               if (d / "concepts.json").exists()]
+               if (d / "concepts.json").exists() and (not args.corpus or any(c in d.name for c in args.corpus))]
     rows = []
     for corpus, concept in each_concept(corpora, args.concept):
         rows += run_concept(corpus, concept, args.seeds, goal, args.max_rounds)
-    result = {"goal": goal, "seeds": args.seeds, "max_rounds": args.max_rounds,
+    result = {"goal": goal, "seeds": args.seeds, "corpora": [c.name for c in corpora], "max_rounds": args.max_rounds,
               "precision_sampler": repr(SAMPLERS["precision"]) if SAMPLERS else "DetectedSampleStrategy()",
               "estimate_params": dict(tracker_quality.ESTIMATE_PARAMS), "load": os.getloadavg(),
               "summary": summarise(rows, goal), "runs": rows}
