@@ -29,26 +29,47 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _corpora import DATASETS, concept_arrays, each_concept, load_corpus, pick_examples, prf, to_utterances, write_results  # noqa: E402
 from _text_cache import TextEmbeddingCache  # noqa: E402
+import tracker_quality  # noqa: E402
 from tracker_quality import new_session, run_tracker  # noqa: E402
 
 from workbench.embedding.normalise import DEFAULT_NORMALISATION  # noqa: E402
+from workbench.training.strategies import get_strategy  # noqa: E402
 
 FIGURES = ("precision", "hit_rate")
+# The precision rounds' sampler when --precision-sampler / --sampler-param ask for another
+# (None: the session's default, verification.SAMPLERS).
+SAMPLERS: dict | None = None
 
 
 def verify_until(session, truth_sent, goal: dict, first_round: int, max_rounds: int) -> dict:
     """Verification rounds answered from ``truth_sent`` until the session's round is empty."""
     need = session.verification_need(**goal)
-    extra, number = 0, first_round
+    extra, number, trajectory = 0, first_round, []
     while number < first_round + max_rounds:
         plan = session.plan_verification(number, **goal)
+        trajectory.append(_where(session, goal, extra))
         if len(plan) == 0:
             break
         session.tag(plan.indices, truth_sent[plan.indices].astype(np.int8), number, plan.inclusion_prob)
         extra += len(plan)
         number += 1
+    if number == first_round + max_rounds:
+        trajectory.append(_where(session, goal, extra))
     return {"projected": need.more, "extra_tags": extra, "rounds": number - first_round,
-            "reached": session.verification_need(**goal).reached}
+            "reached": session.verification_need(**goal).reached, "trajectory": trajectory}
+
+
+def _where(session, goal: dict, extra: int) -> dict:
+    """Where the verification stands before a round: the extra tags so far, and per asked
+    figure its point, half-width, random tags and projected tags still needed (to study the
+    projection offline)."""
+    need, est = session.verification_need(**goal), session.estimate()
+    out = {"extra": extra}
+    for f in need.figures:
+        point = getattr(est, f"honest_{f.name}")
+        out[f.name] = {"value": None if point is None else point.value, "half_width": f.half_width,
+                       "random_tags": f.random_tags, "left": f.left, "more": f.more}
+    return out
 
 
 def run_concept(corpus, concept, seeds, goal, max_rounds) -> list[dict]:
@@ -59,6 +80,8 @@ def run_concept(corpus, concept, seeds, goal, max_rounds) -> list[dict]:
         t = time.time()
         examples = pick_examples(truth_sent, utt_key, c.n_sent_in_utt, seed)
         session = new_session(X, examples, seed, call_ids=c.call_ids, groups=utt_key, duplicates=c.duplicates)
+        if SAMPLERS:
+            session.verification_samplers.update(SAMPLERS)  # the learning rounds never read it
         run_tracker(session, truth_sent)
         if session.model() is None:
             rows.append({"corpus": corpus.name, "concept": concept["name"], "seed": seed, "collapsed": True})
@@ -113,6 +136,9 @@ def render(result: dict) -> str:
              f"Seeds {seeds}. After 5 examples and 4 rounds of 25 (tracker_quality.py's loop), verification "
              f"rounds of up to 20 from `session.plan_verification({', '.join(f'{k}={v}' for k, v in goal.items())})` "
              f"until it comes back empty (at most {result['max_rounds']} rounds). Truth: utterance level over the scope.",
+             "", f"Precision rounds drawn by `{result.get('precision_sampler', 'DetectedSampleStrategy()')}`; estimate "
+             f"overrides {result.get('estimate_params') or 'none'}; load average at the end "
+             f"{', '.join(f'{x:.1f}' for x in result.get('load', ()))} (2 cores, shared).",
              "", "| corpus | runs | extra tags median | extra tags p90 | projected median | reached | "
              + " | ".join(f"{f} within ±{a} | {f} covered | {f} half-width before -> after" for f, a in goal.items())
              + " |", "|---" * (6 + 3 * len(goal)) + "|"]
@@ -134,19 +160,34 @@ def main(argv=None) -> None:
     ap.add_argument("--hit-rate", type=float, default=None)
     ap.add_argument("--max-rounds", type=int, default=15)
     ap.add_argument("--concept", default=None)
+    ap.add_argument("--corpus", action="append", default=None,
+                    help="only corpora whose folder name contains this (repeat for several)")
+    ap.add_argument("--precision-sampler", default=None,
+                    help="the strategy precision rounds draw with (default: the session's, detected_sample)")
+    ap.add_argument("--sampler-param", action="append", default=[], metavar="KEY=VALUE",
+                    help="a parameter of --precision-sampler, e.g. strata=4 floor=0.2")
+    ap.add_argument("--estimate-param", action="append", default=[], metavar="KEY=VALUE",
+                    help="an override of the estimate's parameters, e.g. detected_bands=4")
     ap.add_argument("--results-name", default="verify_until")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     goal = {k: v for k, v in (("precision", args.precision), ("hit_rate", args.hit_rate)) if v is not None}
     goal = goal or {"precision": 0.05}
+    global SAMPLERS
+    sampler_params = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.sampler_param)}
+    if args.precision_sampler or sampler_params:
+        SAMPLERS = {"precision": get_strategy(args.precision_sampler or "detected_sample", **sampler_params)}
+    tracker_quality.ESTIMATE_PARAMS.update({k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.estimate_param)})
     cache = TextEmbeddingCache()
     corpora = [load_corpus(d, cache, DEFAULT_NORMALISATION) for d in sorted(DATASETS.iterdir())
-               if (d / "concepts.json").exists()]
+               if (d / "concepts.json").exists() and (not args.corpus or any(c in d.name for c in args.corpus))]
     rows = []
     for corpus, concept in each_concept(corpora, args.concept):
         rows += run_concept(corpus, concept, args.seeds, goal, args.max_rounds)
-    result = {"goal": goal, "seeds": args.seeds, "max_rounds": args.max_rounds, "summary": summarise(rows, goal),
-              "runs": rows}
+    result = {"goal": goal, "seeds": args.seeds, "corpora": [c.name for c in corpora], "max_rounds": args.max_rounds,
+              "precision_sampler": repr(SAMPLERS["precision"]) if SAMPLERS else "DetectedSampleStrategy()",
+              "estimate_params": dict(tracker_quality.ESTIMATE_PARAMS), "load": os.getloadavg(),
+              "summary": summarise(rows, goal), "runs": rows}
     print(json.dumps(result["summary"], indent=1))
     if not args.no_write:
         write_results(args.results_name, result, render(result))

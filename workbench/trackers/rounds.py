@@ -16,7 +16,7 @@ from workbench.training.session import (  # noqa: F401  (the round sizes, said o
     VERIFICATION_STRATEGIES,
     VERIFICATION_STRATEGY,
 )
-from workbench.training.verification import VerificationGoal
+from workbench.training.verification import SAMPLERS, VerificationGoal
 
 ANSWERS = ("yes", "no", "not_sure")
 CONTEXT_SENTENCES = 2
@@ -74,7 +74,7 @@ class Round:
     def progress(self) -> str:
         label = ""
         if self.kind == "verification":
-            drawn = "random detections" if self.candidates[0].strategy == VERIFICATION_STRATEGY else "likely misses"
+            drawn = "likely misses" if self.candidates[0].strategy == SAMPLERS["hit_rate"] else "random detections"
             label = f" (verification: {drawn})"
         return f"{self.tagged} of {len(self.candidates)}, round {self.number}{label}"
 

@@ -32,6 +32,7 @@ from workbench.training.estimate import (
     sample_detections,
 )
 from workbench.training.model import TrackerModel, turn_mates
+from workbench.training.neyman import NeymanDetectedStrategy
 from workbench.training.performance import PerformanceEstimate
 from workbench.training.pool import NO, UNKNOWN, YES, Pool, SimilarityMemo
 from workbench.training.rounds import PlannedRound, RoundPlanner
@@ -44,7 +45,7 @@ VERIFICATION_SIZE = 20
 VERIFICATION_STRATEGY = "detected_sample"
 # Verifying until an accuracy is reached also draws likely misses (``verification.SAMPLERS``):
 # a round of any of these samplers alone is a verification round.
-VERIFICATION_STRATEGIES = tuple(SAMPLERS.values())
+VERIFICATION_STRATEGIES = tuple(SAMPLERS.values()) + (NeymanDetectedStrategy.name,)
 
 
 class ActiveLearningSession:
@@ -73,6 +74,9 @@ class ActiveLearningSession:
     estimate_params : options of ``estimate_performance`` (its estimators' parameters by
         name, or ``reference=`` / ``honest=`` estimator objects).
     pool_params : Pool options (description_weight, copy_cap, frequent_copies).
+    verification_samplers : per figure ("precision", "hit_rate"), the strategy a verification
+        round for it draws with, by registered name or as an object (default
+        ``verification.SAMPLERS``); e.g. ``{"precision": NeymanDetectedStrategy(strata=4)}``.
     seed : seeds the planner, the model's folds and the estimate.
     """
 
@@ -89,6 +93,7 @@ class ActiveLearningSession:
         model_params: dict | None = None,
         estimate_params: dict | None = None,
         pool_params: dict | None = None,
+        verification_samplers: dict | None = None,
         seed: int = 0,
     ) -> None:
         self.embeddings = embeddings
@@ -101,6 +106,7 @@ class ActiveLearningSession:
         self.model_params = model_params
         self.estimate_params = estimate_params
         self.pool_params = pool_params
+        self.verification_samplers = {**SAMPLERS, **(verification_samplers or {})}
         self.seed = seed
         n = len(embeddings)
         self._texts = np.arange(n) if duplicates is None else np.asarray(duplicates, np.int64)
@@ -229,7 +235,7 @@ class ActiveLearningSession:
                 n = 0
         side = scores <= 0 if figure == "hit_rate" else scores > 0
         n = min(n, int(np.unique(self._texts[self.available & side]).size))
-        mix = {SAMPLERS[figure or "precision"]: 1}
+        mix = {self.verification_samplers[figure or "precision"]: 1}
         return self._plan(round_number, n, {"early_mix": mix, "late_mix": mix})
 
     def verification_need(self, *, precision: float | None = None, hit_rate: float | None = None) -> VerificationNeed:
