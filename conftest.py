@@ -28,7 +28,7 @@ pytest_plugins = ["tests.notebook_checks"]
 LONG_SCOPES = {
     "tests/trackers/": 225, "tests/browser/test_dashboards.py": 110, "notebooks/": 100,
     "tests/reliability/test_import_kills.py": 73, "tests/activation/test_spark.py": 71,
-    "tests/browser/test_serve.py": 56, "tests/test_registry.py": 52, "tests/widgets/test_tagging.py": 49,
+    "tests/browser/test_serve.py": 56, "tests/test_registry.py": 35, "tests/widgets/test_tagging.py": 49,
     "tests/activation/test_deep_version.py": 45, "tests/test_text_normalisation.py": 31,
     "tests/test_embedding.py": 28, "tests/browser/test_reviewer.py": 25,
     "tests/reliability/test_stale_state.py": 25, "tests/reliability/test_artefacts.py": 22,
