@@ -14,13 +14,18 @@ def test_fixture_workspaces_embed_a_text_once_per_run_and_keep_every_vector(tmp_
     from workbench.embedding.embedder import Embedder
 
     class Counting(Embedder):
+        """The session's embedder (its model already loaded), recording the texts it embeds."""
         encoded: list[str] = []
+
+        def __init__(self, loaded: Embedder) -> None:
+            super().__init__(loaded.model_path)
+            self._model = loaded.model  # loading the same weights again would cost seconds
 
         def encode(self, texts, **kwargs):
             Counting.encoded += list(texts)
             return super().encode(texts, **kwargs)
 
-    counting = Counting(embedder.model_path)  # one model load for both workspaces
+    counting = Counting(embedder)
     shared = tmp_path / "shared"
     calls, utts = tiny_corpus(4)
     first = Workspace(tmp_path / "first", model=counting)
