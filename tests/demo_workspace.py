@@ -47,30 +47,31 @@ def tag_by_truth(tracker, rnd) -> None:
         tracker.tag(c.sentence_id, "yes" if sentence_label(c.text) == "discount_request" else "no")
 
 
-# Texts embedded into the run's shared cache between two looks at what other processes put there:
-# about 5 s of work, so two workers embedding the same corpus overlap by at most that much.
-SHARED_CHUNK = 512
-
-
 def embed_sharing(ws, shared: Path | None, *, last_calls: Sequence[str] = ()) -> None:
     """Embed the workspace's sentences through ``shared``, an embedding cache that all processes of
     the test run write to (see shared_root), then copy their vectors into the workspace's own cache.
 
     The 60-call and the 150-call fixture corpora come from the same generator and seed, so most of
     the smaller one's sentences are in the larger one too, and pytest-xdist builds the two on
-    different workers at the same time. Each embeds a chunk, then looks at what the other has
-    added since: a text is embedded once in the run, and neither process waits for the other.
+    different workers at the same time. Each embeds a chunk (~20 s of work), then looks at what the
+    other has added since: a text is embedded once in the run (give or take the chunk both were
+    on), and neither process waits for the other.
     ``last_calls``: calls whose sentences another process probably embeds too, left to the end.
     ``shared`` None: embed here alone, as ``ws.embed()``."""
     import numpy as np
-    import polars as pl
 
     from workbench.embedding.cache import EmbeddingCache, text_keys
-    from workbench.embedding.embedder import embed_texts
+    from workbench.embedding.embedder import DEFAULT_CHUNK_SIZE, embed_texts
 
     if shared is not None:
-        ordered = ws.sentences.sort(pl.col("call_id").is_in(list(last_calls)), maintain_order=True)
-        texts = ordered["text"].unique(maintain_order=True).to_list()
+        late = ws.sentences["call_id"].is_in(list(last_calls))
+        first = ws.sentences.filter(~late)["text"].unique(maintain_order=True)
+        rest = ws.sentences.filter(late)["text"].unique(maintain_order=True)
+        # Longest first within each group, in chunks of embed_texts's own size, as one embed_texts
+        # call orders its work: without last_calls and with nothing embedded elsewhere, every batch
+        # (and so every vector, to the last bit) is the one ws.embed() would have made.
+        groups = (first, rest.filter(~rest.is_in(first)))
+        texts = [t for group in groups for t in sorted(group, key=lambda t: -len(t))]
         keys = text_keys(texts)
         own = EmbeddingCache(ws.embeddings_dir, ws.embedder.model_id)
         common = EmbeddingCache(shared, ws.embedder.model_id)
@@ -81,7 +82,7 @@ def embed_sharing(ws, shared: Path | None, *, last_calls: Sequence[str] = ()) ->
                 own.add_keys(keys[todo[~missing]], found[~missing])
             todo = todo[missing]
             if len(todo):
-                embed_texts([texts[i] for i in todo[:SHARED_CHUNK]], common, ws.embedder, progress=False)
+                embed_texts([texts[i] for i in todo[:DEFAULT_CHUNK_SIZE]], common, ws.embedder, progress=False)
         own.compact()
     ws.embed(progress=False)  # finds every vector cached, or embeds what is not
 
