@@ -20,15 +20,15 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 pytest_plugins = ["tests.notebook_checks"]
 
 
-# Seconds the longest scopes took in a fresh clone with `-n 2` (session 11's durations; a file
-# renamed since simply loses its place). pytest-xdist hands scopes out in order, by default the
+# Seconds the longest scopes took in a fresh clone with `-n 2` (session 11's durations, less what
+# session 12 measured it saved; a file renamed since simply loses its place). pytest-xdist hands scopes out in order, by default the
 # ones with the most tests first, which left the few-but-long files (browser dashboards, import
 # kills, Spark) for the end, one worker running them while the other sat idle: the idle runs
 # used 83-90% of the two cores. Longest first, the two workers finish together.
 LONG_SCOPES = {
-    "tests/trackers/": 270, "tests/browser/test_dashboards.py": 110, "notebooks/": 100,
+    "tests/trackers/": 225, "tests/browser/test_dashboards.py": 110, "notebooks/": 100,
     "tests/reliability/test_import_kills.py": 73, "tests/activation/test_spark.py": 71,
-    "tests/browser/test_serve.py": 56, "tests/test_registry.py": 52, "tests/widgets/test_tagging.py": 49,
+    "tests/browser/test_serve.py": 56, "tests/test_registry.py": 35, "tests/widgets/test_tagging.py": 49,
     "tests/activation/test_deep_version.py": 45, "tests/test_text_normalisation.py": 31,
     "tests/test_embedding.py": 28, "tests/browser/test_reviewer.py": 25,
     "tests/reliability/test_stale_state.py": 25, "tests/reliability/test_artefacts.py": 22,

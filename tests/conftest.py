@@ -77,22 +77,26 @@ def demo_workspace_template(tmp_path_factory, embedder, request) -> Path:
     """A small embedded demo workspace (150 calls), built once per session; copy it before changing it.
 
     Its embeddings are kept in pytest's cache between sessions (as tests/demo_workspace.py does):
-    the demo's sentences are nearly all distinct, so embedding them is most of the fixture's time."""
+    the demo's sentences are nearly all distinct, so embedding them is most of the fixture's time.
+    It has the 60-call demo workspace's seed (tests/demo_workspace.py), so about 80% of that one's
+    sentences are sentences of this one too: in a fresh run they are embedded once, by whichever
+    worker comes first (embed_sharing), and this one embeds its other calls first."""
     import shutil
 
-    from tests.demo_workspace import build_once
+    from tests.demo_workspace import N_CALLS, SEED, build_once, embed_sharing, shared_embeddings
     from workbench.demo.generator import generate_demo
     from workbench.workspace import Workspace
 
     def build_into(root: Path) -> None:
-        paths = generate_demo(root / "raw", n_calls=150, seed=3, end_date=dt.date(2026, 11, 1))
+        paths = generate_demo(root / "raw", n_calls=150, seed=SEED, end_date=dt.date(2026, 11, 1))
         ws = Workspace(root / "ws", model=embedder)
         ws.import_calls(paths.calls, paths.utterances, embed=False)
         cache = getattr(request.config, "cache", None)
-        kept = cache.mkdir("workbench-demo-embeddings-150-3") if cache is not None else None
+        kept = cache.mkdir(f"workbench-demo-embeddings-150-{SEED}") if cache is not None else None
         if kept is not None:
             shutil.copytree(kept, ws.embeddings_dir, dirs_exist_ok=True)
-        ws.embed(progress=False)
+        embed_sharing(ws, shared_embeddings(tmp_path_factory),
+                      last_calls=[f"demo-{i + 1:04d}" for i in range(N_CALLS)])
         if kept is not None:  # only this corpus's texts, so the cache does not grow with every change
             shutil.rmtree(kept, ignore_errors=True)
             shutil.copytree(ws.embeddings_dir, kept)

@@ -13,7 +13,7 @@ import os
 import shutil
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 DEMO_TRACKER = "Asking for a discount"
 N_CALLS = 60
@@ -47,11 +47,52 @@ def tag_by_truth(tracker, rnd) -> None:
         tracker.tag(c.sentence_id, "yes" if sentence_label(c.text) == "discount_request" else "no")
 
 
+def embed_sharing(ws, shared: Path | None, *, last_calls: Sequence[str] = ()) -> None:
+    """Embed the workspace's sentences through ``shared``, an embedding cache that all processes of
+    the test run write to (see shared_root), then copy their vectors into the workspace's own cache.
+
+    The 60-call and the 150-call fixture corpora come from the same generator and seed, so most of
+    the smaller one's sentences are in the larger one too, and pytest-xdist builds the two on
+    different workers at the same time. Each embeds a chunk (~20 s of work), then looks at what the
+    other has added since: a text is embedded once in the run (give or take the chunk both were
+    on), and neither process waits for the other.
+    ``last_calls``: calls whose sentences another process probably embeds too, left to the end.
+    ``shared`` None: embed here alone, as ``ws.embed()``."""
+    import numpy as np
+
+    from workbench.embedding.cache import EmbeddingCache, text_keys
+    from workbench.embedding.embedder import DEFAULT_CHUNK_SIZE, embed_texts
+
+    if shared is not None:
+        late = ws.sentences["call_id"].is_in(list(last_calls))
+        first = ws.sentences.filter(~late)["text"].unique(maintain_order=True)
+        rest = ws.sentences.filter(late)["text"].unique(maintain_order=True)
+        # Longest first within each group, in chunks of embed_texts's own size, as one embed_texts
+        # call orders its work: without last_calls and with nothing embedded elsewhere, every batch
+        # (and so every vector, to the last bit) is the one ws.embed() would have made.
+        groups = (first, rest.filter(~rest.is_in(first)))
+        texts = [t for group in groups for t in sorted(group, key=lambda t: -len(t))]
+        keys = text_keys(texts)
+        own = EmbeddingCache(ws.embeddings_dir, ws.embedder.model_id)
+        common = EmbeddingCache(shared, ws.embedder.model_id)
+        todo = np.flatnonzero(own.lookup_keys(keys)[1])
+        while len(todo):
+            found, missing = common.lookup_keys(keys[todo])
+            if not missing.all():
+                own.add_keys(keys[todo[~missing]], found[~missing])
+            todo = todo[missing]
+            if len(todo):
+                embed_texts([texts[i] for i in todo[:DEFAULT_CHUNK_SIZE]], common, ws.embedder, progress=False)
+        own.compact()
+    ws.embed(progress=False)  # finds every vector cached, or embeds what is not
+
+
 def build(path: Path, embedder, *, n_calls: int = N_CALLS, rounds: int = ROUNDS,
-          embedding_cache: Path | None = None) -> Path:
+          embedding_cache: Path | None = None, shared_embeddings: Path | None = None) -> Path:
     """Generate, import, embed and train. ``embedding_cache`` (a folder kept between sessions,
     e.g. pytest's cache) holds the embeddings of the demo sentences, so only the first session
-    on a machine pays for embedding them; the workspace's own cache format is reused as is."""
+    on a machine pays for embedding them; the workspace's own cache format is reused as is.
+    ``shared_embeddings``: the run's shared embedding cache (embed_sharing)."""
     from workbench import Workspace
     from workbench.demo.generator import generate_demo
 
@@ -61,7 +102,7 @@ def build(path: Path, embedder, *, n_calls: int = N_CALLS, rounds: int = ROUNDS,
     ws.import_calls(paths.calls, paths.utterances, embed=False, progress=False)
     if embedding_cache is not None and embedding_cache.exists():
         shutil.copytree(embedding_cache, ws.embeddings_dir, dirs_exist_ok=True)
-    ws.embed(progress=False)
+    embed_sharing(ws, shared_embeddings)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SmallCorpusWarning: a small corpus is the point here
         tracker = ws.create_tracker(
@@ -83,6 +124,11 @@ def shared_root(tmp_path_factory) -> Path:
     return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
 
 
+def shared_embeddings(tmp_path_factory) -> Path:
+    """The embedding cache the fixtures of one test run share (embed_sharing)."""
+    return shared_root(tmp_path_factory) / "fixture-embeddings"
+
+
 def build_once(tmp_path_factory, name: str, build_into: Callable[[Path], None]) -> Path:
     """``<shared root>/<name>``, built by ``build_into`` by whichever process asks first; the
     others wait for it under a file lock. A build that failed leaves no marker and is redone."""
@@ -101,7 +147,8 @@ def demo_workspace(tmp_path_factory, embedder, cache=None) -> Path:
     """The session's demo workspace; ``cache`` is pytest's ``request.config.cache`` (or None)."""
     emb_cache = cache.mkdir(f"workbench-demo-embeddings-{N_CALLS}-{SEED}") if cache is not None else None
     return build_once(tmp_path_factory, "demo-workspace",
-                      lambda path: build(path, embedder, embedding_cache=emb_cache))
+                      lambda path: build(path, embedder, embedding_cache=emb_cache,
+                                         shared_embeddings=shared_embeddings(tmp_path_factory)))
 
 
 def private_copy(template: Path, dest: Path) -> Path:

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -25,6 +21,7 @@ import pytest  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import LoggedModelStatus  # noqa: E402
 
+from tests.clean_process import score_without_the_workbench  # noqa: E402
 from workbench.core.errors import NotFoundError, ValidationError  # noqa: E402
 from workbench.registry.linear_model import LinearTrackerModel  # noqa: E402
 from workbench.registry.versions import (  # noqa: E402
@@ -430,48 +427,15 @@ def test_export_and_import_a_version(registry, elsewhere, tmp_path):
         target.import_version("X", tmp_path)
 
 
-FRESH_PROCESS = textwrap.dedent(
-    """
-    import json, sys
-    # The logged model must not need the workbench (nor, to score embeddings, joblib or
-    # scikit-learn): make importing them fail.
-    for blocked in json.loads(sys.argv[4]):
-        sys.modules[blocked] = None
-    import mlflow, numpy as np, pandas as pd
-    tracking_uri, model_name, request = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    model = mlflow.pyfunc.load_model(f"models:/{model_name}@published")
-    out = model.predict(pd.DataFrame({"text": request["texts"], "embedding": request["embeddings"]}))
-    given = [e for e in request["embeddings"] if e is not None]
-    fast = model.unwrap_python_model().score_embeddings(np.asarray(given, dtype=np.float64).reshape(len(given), -1))
-    print(json.dumps({"score": out["score"].tolist(), "detected": out["detected"].tolist(),
-                      "fast": fast.tolist()}))
-    """
-)
-
-
-def score_in_a_fresh_process(registry, model_name: str, texts: list, embeddings: list, cwd: Path,
-                             blocked: tuple[str, ...] = ("workbench",)) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PYTHONPATH"))}
-    done = subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS, registry.tracking_uri, model_name,
-         json.dumps({"texts": texts, "embeddings": embeddings}), json.dumps(list(blocked))],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def test_a_version_scores_where_workbench_cannot_be_imported(registry, tmp_path):
+def test_a_version_scores_where_workbench_cannot_be_imported(registry):
     """The registered version of a workbench TrackerModel loads with mlflow, numpy and pandas
     alone and scores embeddings exactly as the workbench does."""
     clf, x = make_classifier(31)
     record = log(registry, "No workbench", 1, clf=clf)
     registry.set_alias("No workbench", PUBLISHED_ALIAS, record.version)
     rows = x[:12].astype(np.float64)  # exact in JSON and in the DataFrame's float64 lists
-    result = score_in_a_fresh_process(registry, record.registered_model, [None] * len(rows),
-                                      rows.tolist(), tmp_path, blocked=("workbench", "joblib", "sklearn"))
+    result = score_without_the_workbench(registry, record.registered_model, [None] * len(rows),
+                                         rows.tolist(), blocked=("workbench", "joblib", "sklearn"))
     expected = registry.linear_model("No workbench").score(rows)
     np.testing.assert_array_equal(result["fast"], expected)
     # predict() hands the classifier float32 rows, as the workbench's sentence matrix does.
@@ -482,9 +446,9 @@ def test_a_version_scores_where_workbench_cannot_be_imported(registry, tmp_path)
 
 
 @pytest.mark.slow
-def test_pyfunc_scores_text_in_a_fresh_process(registry, embedder, tmp_path):
+def test_pyfunc_scores_text_where_workbench_cannot_be_imported(registry, embedder):
     """Embeds with the real model (sentence-transformers, which needs scikit-learn), in a process
-    that has neither workbench nor our store open."""
+    where the workbench cannot be imported (tests/clean_process.py)."""
     train = [
         ("Can you knock ten percent off the list price for us?", 1),
         ("Is that price negotiable?", 1),
@@ -502,9 +466,9 @@ def test_pyfunc_scores_text_in_a_fresh_process(registry, embedder, tmp_path):
     texts = ["Could you do any better on the price?", "Let me share my screen.",
              "Is there a discount if we sign for two years?"]
     given = x[0].astype(np.float64).tolist()
-    result = score_in_a_fresh_process(
+    result = score_without_the_workbench(
         registry, record.registered_model, texts + ["ignored: the embedding is given"],
-        [None, None, None, given], tmp_path)
+        [None, None, None, given])
     # Text is embedded through float16, as the workbench's embedding cache stores the vectors it
     # scores; a given embedding is used as it is.
     embedded = embedder.encode(texts).astype(np.float16).astype(np.float32)
@@ -542,8 +506,8 @@ def test_a_deep_version_carries_its_encoder_and_scores_text_without_the_workbenc
     probes = ["Could you do any better on the price?", "Let me share my screen.", "Is there a discount for two years?"]
     vectors = tuning.transform(probes)
     # The last row gives its embedding (from the version's encoder), so it is not embedded again.
-    result = score_in_a_fresh_process(registry, record.registered_model, probes + ["ignored: the embedding is given"],
-                                      [None] * 3 + [vectors[0].astype(np.float64).tolist()], tmp_path)
+    result = score_without_the_workbench(registry, record.registered_model, probes + ["ignored: the embedding is given"],
+                                         [None] * 3 + [vectors[0].astype(np.float64).tolist()])
     expected = clf.predict_proba(vectors)[:, 1]
     np.testing.assert_allclose(result["score"], [*expected, expected[0]], atol=1e-5)
     # The bundled encoder would have scored the same texts otherwise.
@@ -558,3 +522,15 @@ def test_a_deep_version_carries_its_encoder_and_scores_text_without_the_workbenc
     with pytest.raises(ValidationError, match="not a sentence-transformers folder"):
         registry.log_training(name, model=plain(make_classifier(1)[0]), params={}, metrics={},
                               tags_table=tags_table(), encoder=tmp_path)
+
+
+def test_the_scoring_process_never_claims_to_block_a_module_it_already_imported():
+    """The session's scoring process (tests/clean_process.py) serves several checks; one that blocks
+    a module an earlier check imported is refused, and then runs in a fresh process."""
+    from tests.clean_process import _ask, _start, _stop
+
+    process = _start()
+    try:
+        assert _ask(process, {"blocked": ["json", "mlflow"]}) == {"refused": ["json"]}
+    finally:
+        _stop(process)

@@ -170,7 +170,8 @@ def test_the_spark_embedding_worker_applies_the_same_rules():
 def test_a_version_scores_transcribed_text_as_the_workbench_does(speech_embedder, embedder, tmp_path):
     """A version trained on normalised embeddings, loaded in a process without the workbench,
     embeds text given to it as the workbench did (normalised), not as it is."""
-    from tests.test_registry import score_in_a_fresh_process, tags_table
+    from tests.clean_process import score_without_the_workbench
+    from tests.test_registry import tags_table
     from workbench.registry.linear_model import LinearTrackerModel
     from workbench.registry.versions import PUBLISHED_ALIAS, TrackerRegistry
     from workbench.training.model import TrackerModel
@@ -187,8 +188,8 @@ def test_a_version_scores_transcribed_text_as_the_workbench_does(speech_embedder
     registry.set_alias("Commits", PUBLISHED_ALIAS, record.version)
     texts = ["um i i i will uh do it", "uh what what is the the plan", "i'll send the the notes"]
     given = x[0].astype(np.float64).tolist()  # a row with its embedding is not re-embedded
-    result = score_in_a_fresh_process(registry, record.registered_model, texts + ["ignored"],
-                                      [None] * len(texts) + [given], tmp_path)
+    result = score_without_the_workbench(registry, record.registered_model, texts + ["ignored"],
+                                         [None] * len(texts) + [given])
     # Through float16, as the workbench's embedding cache stores the vectors it scores.
     expected = clf.predict_proba(speech_embedder.encode(texts).astype(np.float16).astype(np.float32))[:, 1]
     np.testing.assert_allclose(result["score"][:3], expected, atol=1e-5)

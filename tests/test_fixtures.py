@@ -1,0 +1,49 @@
+"""The suite's own fixture helpers, where a mistake would cost time silently rather than fail a test."""
+from __future__ import annotations
+
+import polars as pl
+
+from tests.conftest import tiny_corpus
+from tests.demo_workspace import embed_sharing
+
+
+def test_fixture_workspaces_embed_a_text_once_per_run_and_keep_every_vector(tmp_path, embedder):
+    """Two fixture corpora with texts in common, embedded through the run's shared cache: the second
+    embeds only its own texts and still ends up with every vector in its own cache."""
+    from workbench import Workspace
+    from workbench.embedding.embedder import Embedder
+
+    class Counting(Embedder):
+        """The session's embedder (its model already loaded), recording the texts it embeds."""
+        encoded: list[str] = []
+
+        def __init__(self, loaded: Embedder) -> None:
+            super().__init__(loaded.model_path)
+            self._model = loaded.model  # loading the same weights again would cost seconds
+
+        def encode(self, texts, **kwargs):
+            Counting.encoded += list(texts)
+            return super().encode(texts, **kwargs)
+
+    counting = Counting(embedder)
+    shared = tmp_path / "shared"
+    calls, utts = tiny_corpus(4)
+    first = Workspace(tmp_path / "first", model=counting)
+    first.import_calls(calls, utts, embed=False, progress=False)
+    embed_sharing(first, shared)
+    assert sorted(Counting.encoded) == sorted(first.sentences["text"].unique().to_list())
+
+    # The second corpus: the same calls, and two more whose customer says something new.
+    more_calls, more_utts = tiny_corpus(2, start=4)
+    more_utts = more_utts.with_columns(
+        pl.when(pl.col("side") == "customer").then(pl.col("text") + " In " + pl.col("call_id") + ".")
+        .otherwise(pl.col("text")).alias("text"))
+    second = Workspace(tmp_path / "second", model=counting)
+    second.import_calls(pl.concat([calls, more_calls]), pl.concat([utts, more_utts]), embed=False, progress=False)
+    Counting.encoded = []
+    embed_sharing(second, shared, last_calls=["call-0000"])
+    new = set(second.sentences["text"].to_list()) - set(first.sentences["text"].to_list())
+    assert new and sorted(Counting.encoded) == sorted(new)
+    assert second.embedded_count() == second.sentences.height
+    np_first = first.embeddings()
+    assert (second.embeddings()[: len(np_first)] == np_first).all()
