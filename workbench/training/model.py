@@ -85,6 +85,13 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         cosine to a known positive (a YES tag as learnt, or an example) is at least
         ``pseudo_min_cosine`` are added as positives of weight ``pseudo_weight``, like the
         examples, and the model and its threshold are refitted. 0 (default): off.
+    regularisation : how each fit sets the C it uses (``C_``). "fixed" (default): ``C``.
+        "cv": the value of ``C_grid`` (``C`` while a class has fewer than 2 tags) whose out-of-fold predictions of the tags (the threshold's
+        folds, the examples in every training fold) have the lowest log-loss. "yes_tags":
+        ``C_per_yes`` x the YES tags (each text once), within [``C_min``, ``C``]: few YES tags,
+        a strong penalty (session 6: C=1 lifted speech, where a concept gets 10-30 YES tags).
+        The honest estimate's refits keep the C chosen here, as they keep the threshold.
+    C_grid, C_per_yes, C_min : the candidates for "cv"; the slope and floor for "yes_tags".
     cv : folds for the "cv" threshold (fewer when a class has fewer tags).
     random_state : seeds the fold split; the solver itself is deterministic.
     """
@@ -101,6 +108,10 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         pseudo_positives: int = 0,
         pseudo_min_cosine: float = 0.8,
         pseudo_weight: float = 0.3,
+        regularisation: str = "fixed",
+        C_grid: tuple = (0.3, 1.0, 3.0, 10.0),
+        C_per_yes: float = 0.1,
+        C_min: float = 0.3,
         cv: int = 5,
         max_iter: int = 1000,
         random_state: int | None = 0,
@@ -115,6 +126,10 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         self.pseudo_positives = pseudo_positives
         self.pseudo_min_cosine = pseudo_min_cosine
         self.pseudo_weight = pseudo_weight
+        self.regularisation = regularisation
+        self.C_grid = C_grid
+        self.C_per_yes = C_per_yes
+        self.C_min = C_min
         self.cv = cv
         self.max_iter = max_iter
         self.random_state = random_state
@@ -128,9 +143,37 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         # liblinear: ~10 ms on a few hundred 384-d rows, 3-4x faster than lbfgs here, and
         # deterministic. Its intercept is penalised like a weight; harmless on unit vectors.
         return LogisticRegression(
-            C=self.C, class_weight=self.class_weight, solver="liblinear",
+            C=getattr(self, "C_", self.C), class_weight=self.class_weight, solver="liblinear",
             max_iter=self.max_iter, intercept_scaling=10.0,
         )
+
+    def _choose_C(self, X, y, sample_weight, E) -> float:
+        """The C this fit uses (``regularisation``)."""
+        if self.regularisation == "fixed":
+            return float(self.C)
+        if self.regularisation == "yes_tags":
+            return float(min(self.C, max(self.C_min, self.C_per_yes * int((y == 1).sum()))))
+        if self.regularisation != "cv":
+            raise ValueError("regularisation must be 'fixed', 'cv' or 'yes_tags', "
+                             f"got {self.regularisation!r}")
+        grid = sorted(float(c) for c in np.ravel(self.C_grid))
+        k = min(self.cv, int(np.bincount(y, minlength=2).min()))
+        if not grid or k < 2:
+            return float(self.C)  # too few tags of a class to cross-validate
+        w = np.ones(len(y)) if sample_weight is None else sample_weight
+        losses = []
+        for c in grid:
+            self.C_ = c
+            oof = np.empty(len(y))
+            for tr, te in StratifiedKFold(k, shuffle=True, random_state=self.random_state).split(X, y):
+                lr = self._fit_lr(X[tr], y[tr], None if sample_weight is None else sample_weight[tr], E)
+                oof[te] = lr.decision_function(X[te])
+            # Weighted log-loss of the out-of-fold probabilities, from the decision values
+            # (logaddexp keeps a confident miss finite).
+            losses.append(float(np.sum(w * np.logaddexp(0.0, np.where(y == 1, -oof, oof))) / w.sum()))
+        # Ties (equal to 1e-9) go to the larger C, the default's side.
+        best = min(losses)
+        return max(c for c, loss in zip(grid, losses) if loss <= best + 1e-9)
 
     def _fit_lr(self, X, y, sample_weight, E) -> LogisticRegression:
         """E: None or (rows, weights), the extra positives every fit sees (the examples, and
@@ -209,6 +252,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=float)
         sample_weight = self._copy_weights(copies, len(X), sample_weight)
+        self.C_ = self._choose_C(X, y_enc, sample_weight, E)
         self.witness_rows_ = np.full(len(X), -1, dtype=np.int64)
         if self.yes_sentence == "best_of_turn" and mates is not None:
             X = self._witnesses(X, y_enc, sample_weight, E, *mates)
