@@ -336,3 +336,24 @@ def test_sklearn_estimator_checks_with_regularisation_from_the_tags():
             "check_class_weight_classifiers": "threshold chosen by F1, not by the weights",
         },
     )
+
+
+def test_example_prior_leans_few_yes_tags_on_the_examples():
+    X, y = noisy_few_yes(2)
+    rng = np.random.default_rng(5)
+    examples = unit(np.eye(64)[0] + 0.3 * rng.normal(size=(5, 64)))
+    centre = unit(examples.mean(axis=0))
+    plain = TrackerModel(regularisation="yes_tags").fit(X, y, example_embeddings=examples)
+    assert plain.prior_direction_ is None  # off by default
+    m = TrackerModel(regularisation="yes_tags", example_prior=3.0).fit(X, y, example_embeddings=examples)
+    assert np.allclose(m.prior_direction_, centre, atol=1e-6)
+
+    def cos(w):
+        return float(w @ centre / np.linalg.norm(w))
+    # The weights turn towards the examples' direction, and scoring stays one linear model.
+    assert cos(m.lr_.coef_.ravel()) > cos(plain.lr_.coef_.ravel()) + 0.05
+    assert m.lr_.coef_.shape == (1, 64)
+    raw = X @ m.lr_.coef_.ravel() + m.lr_.intercept_[0]
+    assert np.allclose(m.decision_function(X), raw - m.threshold_, atol=1e-5)
+    # Without examples there is nothing to lean on.
+    assert TrackerModel(example_prior=3.0).fit(X, y).prior_direction_ is None

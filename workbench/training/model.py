@@ -98,6 +98,11 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         a strong penalty (session 6: C=1 lifted speech, where a concept gets 10-30 YES tags).
         The honest estimate's refits keep the C chosen here, as they keep the threshold.
     C_grid, C_per_yes, C_min : the candidates for "cv"; the slope and floor for "yes_tags".
+    example_prior : a prior toward the examples: every fit sees one more feature, this scale x
+        the cosine to the examples' mean direction, so that the L2 penalty costs a weight
+        along that direction example_prior**2 times less and few YES tags lean on the
+        examples instead of shrinking to nothing. The feature's weight is folded back into
+        ``lr_.coef_`` after each fit, so scoring is a plain linear model. 0 (default): off.
     cv : folds for the "cv" threshold (fewer when a class has fewer tags).
     random_state : seeds the fold split; the solver itself is deterministic.
     """
@@ -118,6 +123,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         C_grid: tuple = (0.3, 1.0, 3.0, 10.0),
         C_per_yes: float = 0.1,
         C_min: float = 0.3,
+        example_prior: float = 0.0,
         cv: int = 5,
         max_iter: int = 1000,
         random_state: int | None = 0,
@@ -136,6 +142,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         self.C_grid = C_grid
         self.C_per_yes = C_per_yes
         self.C_min = C_min
+        self.example_prior = example_prior
         self.cv = cv
         self.max_iter = max_iter
         self.random_state = random_state
@@ -191,7 +198,16 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
             sample_weight = np.concatenate(
                 [np.ones(len(X) - len(rows)) if sample_weight is None else sample_weight, ew]
             )
-        return self._lr().fit(X, y, sample_weight=sample_weight)
+        direction = getattr(self, "prior_direction_", None)
+        if direction is None:
+            return self._lr().fit(X, y, sample_weight=sample_weight)
+        # The prior's feature, then its weight folded into the embedding's coefficients:
+        # w . x + a * s * (c . x) = (w + a * s * c) . x.
+        scale = float(self.example_prior)
+        lr = self._lr().fit(np.column_stack([X, scale * (X @ direction)]), y, sample_weight=sample_weight)
+        coef = lr.coef_[:, :-1] + lr.coef_[:, -1:] * scale * direction.astype(lr.coef_.dtype)
+        lr.coef_, lr.n_features_in_ = coef, coef.shape[1]
+        return lr
 
     def _copy_weights(self, copies, n: int, sample_weight):
         """The tags' sample weights with each text weighted by its copies (``copy_weight``)."""
@@ -258,6 +274,10 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=float)
         sample_weight = self._copy_weights(copies, len(X), sample_weight)
+        self.prior_direction_ = None
+        if self.example_prior > 0 and E is not None:
+            centre = E[0].mean(axis=0)
+            self.prior_direction_ = centre / max(float(np.linalg.norm(centre)), 1e-12)
         self.C_ = self._choose_C(X, y_enc, sample_weight, E)
         self.witness_rows_ = np.full(len(X), -1, dtype=np.int64)
         if self.yes_sentence == "best_of_turn" and mates is not None:
