@@ -272,3 +272,88 @@ def test_pseudo_positives_add_untagged_neighbours_of_a_yes():
     # The refitted model finds more of the concept's untagged sentences.
     assert m.predict(concept).sum() > plain.predict(concept).sum()
     assert m.predict(others).sum() <= plain.predict(others).sum() + 2
+
+
+def noisy_few_yes(seed: int):
+    """100 tags in 64 dimensions, ~20 YES with a weak, noisy signal: speech-like."""
+    rng = np.random.default_rng(seed)
+    X = unit(rng.normal(size=(100, 64)))
+    return X, (X[:, 0] + 0.3 * rng.normal(size=100) > 0.25).astype(int)
+
+
+def test_regularisation_from_the_yes_tags(data):
+    X, y = noisy_few_yes(2)
+    n_yes = int(y.sum())
+    assert 10 <= n_yes <= 25
+    fixed = TrackerModel().fit(X, y)
+    assert fixed.C_ == 10.0  # the default keeps C
+    m = TrackerModel(regularisation="yes_tags").fit(X, y)
+    assert m.C_ == pytest.approx(0.1 * n_yes)
+    # A stronger penalty: smaller weights than the fixed C=10.
+    assert np.linalg.norm(m.lr_.coef_) < np.linalg.norm(fixed.lr_.coef_)
+    assert TrackerModel(regularisation="yes_tags", C_per_yes=0.001).fit(X, y).C_ == 0.3  # floor C_min
+    Xc, yc = data  # 94 YES: 9.4, capped at C
+    assert TrackerModel(regularisation="yes_tags").fit(Xc, yc).C_ == 9.4
+    assert TrackerModel(regularisation="yes_tags", C=5.0).fit(Xc, yc).C_ == 5.0
+    with pytest.raises(ValueError, match="regularisation must be"):
+        TrackerModel(regularisation="bayes").fit(X, y)
+
+
+def test_regularisation_by_cross_validation(data):
+    # Clean, separable tags keep the weak penalty; few noisy YES tags choose a strong one.
+    X, y = data
+    assert TrackerModel(regularisation="cv").fit(X, y).C_ == 10.0
+    for seed in (0, 2):
+        Xn, yn = noisy_few_yes(seed)
+        m = TrackerModel(regularisation="cv").fit(Xn, yn)
+        assert m.C_ == 0.3 and m.lr_.C == 0.3
+    Xn, yn = noisy_few_yes(1)
+    assert TrackerModel(regularisation="cv", C_grid=(3.0, 10.0)).fit(Xn, yn).C_ == 3.0
+
+
+def test_held_out_refits_keep_the_chosen_regularisation():
+    from workbench.training.estimate.held_out import refit_template
+
+    X, y = noisy_few_yes(2)
+    m = TrackerModel(regularisation="yes_tags").fit(X, y)
+    template = refit_template(m)
+    assert template.get_params()["regularisation"] == "fixed"
+    assert template.get_params()["C"] == m.C_ and template.get_params()["threshold"] == m.threshold_
+    # Refitted on fewer YES tags it keeps the C chosen on all of them.
+    assert clone(template).fit(X[:60], y[:60]).C_ == m.C_
+    assert m.get_params()["regularisation"] == "yes_tags"  # the model itself is untouched
+
+
+def test_sklearn_estimator_checks_with_regularisation_from_the_tags():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    # The chosen C must not break the contract; weights are not repeated rows under CV folds.
+    check_estimator(
+        TrackerModel(regularisation="cv", C_grid=(1.0, 10.0), cv=3),
+        expected_failed_checks={
+            "check_sample_weight_equivalence_on_dense_data": "CV folds see repeated rows",
+            "check_sample_weight_equivalence_on_sparse_data": "CV folds see repeated rows",
+            "check_class_weight_classifiers": "threshold chosen by F1, not by the weights",
+        },
+    )
+
+
+def test_example_prior_leans_few_yes_tags_on_the_examples():
+    X, y = noisy_few_yes(2)
+    rng = np.random.default_rng(5)
+    examples = unit(np.eye(64)[0] + 0.3 * rng.normal(size=(5, 64)))
+    centre = unit(examples.mean(axis=0))
+    plain = TrackerModel(regularisation="yes_tags").fit(X, y, example_embeddings=examples)
+    assert plain.prior_direction_ is None  # off by default
+    m = TrackerModel(regularisation="yes_tags", example_prior=3.0).fit(X, y, example_embeddings=examples)
+    assert np.allclose(m.prior_direction_, centre, atol=1e-6)
+
+    def cos(w):
+        return float(w @ centre / np.linalg.norm(w))
+    # The weights turn towards the examples' direction, and scoring stays one linear model.
+    assert cos(m.lr_.coef_.ravel()) > cos(plain.lr_.coef_.ravel()) + 0.05
+    assert m.lr_.coef_.shape == (1, 64)
+    raw = X @ m.lr_.coef_.ravel() + m.lr_.intercept_[0]
+    assert np.allclose(m.decision_function(X), raw - m.threshold_, atol=1e-5)
+    # Without examples there is nothing to lean on.
+    assert TrackerModel(example_prior=3.0).fit(X, y).prior_direction_ is None
