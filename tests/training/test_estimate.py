@@ -210,6 +210,86 @@ def test_probe_weights_are_design_unbiased():
     assert np.mean(totals) == pytest.approx(true_total, rel=0.1)
 
 
+def _two_round_probe(rng, y_det, y_mis, basic_det=4, basic_mis=9, verify=20):
+    """Units of a basic stratified round (``basic_det`` draws among the detections,
+    ``basic_mis`` among the others) and a verification round of ``verify`` draws among the
+    detections the first left; the probe is what was drawn."""
+    det, mis = y_det.size, y_mis.size
+    labels = np.full(det + mis, -1, np.int8)
+    tag_round, pi = np.full(det + mis, -1), np.full(det + mis, np.nan)
+    d1 = rng.choice(det, basic_det, replace=False)
+    m1 = det + rng.choice(mis, basic_mis, replace=False)
+    d2 = rng.choice(np.setdiff1d(np.arange(det), d1), verify, replace=False)
+    tag_round[d1], tag_round[m1], tag_round[d2] = 1, 1, 2
+    pi[d1], pi[m1], pi[d2] = basic_det / det, basic_mis / mis, verify / (det - basic_det)
+    shown = np.flatnonzero(tag_round >= 0)
+    labels[shown] = np.concatenate([y_det, y_mis])[shown]
+    scores = np.where(np.arange(det + mis) < det, 1.0, -1.0)
+    units = Units(labels, labels >= 0, scores > 0, scores, shown, labels[shown].astype(int), scores[shown],
+                  tag_round, pi)
+    return units, shown
+
+
+def test_rounds_combined_per_band_weigh_by_their_draws_in_the_band():
+    # A basic round puts 4 of its 13 random tags among the 60 detections, a verification
+    # round 20. Per band, each round weighs by its draws there: 4/24 and 20/24 among the
+    # detections (every tag about alike: 60/4 x 4/24 and 56/20 x 20/24), 1 among the others.
+    rng = np.random.default_rng(0)
+    y_det, y_mis = (rng.random(60) < 0.7).astype(np.int8), (rng.random(940) < 0.05).astype(np.int8)
+    units, shown = _two_round_probe(rng, y_det, y_mis)
+    strata = (units.scores[shown] > 0).astype(int)
+    ones = np.ones(shown.size, bool)
+    w, n_probe, n_rounds = probe_weights(units, shown, ones, strata)
+    assert (n_probe, n_rounds) == (33, 2)
+    tr, pi = units.tag_round[shown], units.inclusion_prob[shown]
+    share = np.where(strata == 0, 1.0, np.where(tr == 1, 4 / 24, 20 / 24))
+    np.testing.assert_allclose(w, share / pi)
+    np.testing.assert_allclose(w[strata == 1], np.where(tr == 1, 60 / 24, 56 / 24)[strata == 1])
+    # By probe size (13 : 20 over the whole scope) a basic tag there weighs 3.5x a verification tag.
+    old, *_ = probe_weights(units, shown, ones)
+    assert old[(strata == 1) & (tr == 1)].min() > 3 * old[(strata == 1) & (tr == 2)].max()
+    # NOT SURE within a band is made up for within it: 5 of the 20 verification tags unanswered,
+    # its 15 answered weigh 56/20 x 20/15 (non-response) x 15/19 (its share of the answered).
+    unsure = np.flatnonzero((strata == 1) & (tr == 2))[:5]
+    answered = ones.copy()
+    answered[unsure] = False
+    w, *_ = probe_weights(units, shown, answered, strata)
+    assert w[unsure].sum() == 0
+    np.testing.assert_allclose(w[(strata == 1) & answered], np.where(tr == 1, 60 / 19, 56 / 19)[(strata == 1) & answered])
+
+
+def test_rounds_combined_per_band_stay_unbiased_with_more_effective_tags():
+    # Over repeated draws of the two-round design, the detected band's 1/pi-weighted rate
+    # (the estimate's evidence) centres on the truth either way; per band it varies less.
+    rng = np.random.default_rng(1)
+    y_det, y_mis = (np.arange(60) < 42).astype(np.int8), (np.arange(940) < 47).astype(np.int8)
+    rates = {"probe_size": [], "per_band": []}
+    for _ in range(1500):
+        units, shown = _two_round_probe(rng, y_det, y_mis)
+        in_det = units.scores[shown] > 0
+        y = units.labels[shown]
+        for name, strata in (("probe_size", None), ("per_band", in_det.astype(int))):
+            w, *_ = probe_weights(units, shown, np.ones(shown.size, bool), strata)
+            rates[name].append(w[in_det] @ y[in_det] / w[in_det].sum())
+    for name in rates:
+        assert np.mean(rates[name]) == pytest.approx(0.7, abs=0.01), name
+    assert np.std(rates["per_band"]) < 0.85 * np.std(rates["probe_size"])
+
+
+def test_honest_estimate_combines_rounds_per_band_on_request():
+    X, truth, E = _world(4, n=1500)
+    model, scores, labels, excluded, tag_round, pi = _tracker(X, truth, E, 4, rounds=2)
+    common = dict(excluded=excluded, tag_round=tag_round, inclusion_prob=pi, scores=scores, example_embeddings=E,
+                  n_draws=40)
+    by_size = estimate_performance(X, labels, model, **common)
+    by_band = estimate_performance(X, labels, model, **common, round_weights="per_band")
+    assert by_band.estimator_params["honest.round_weights"] == "per_band"
+    assert by_band.n_probe_tags == by_size.n_probe_tags > 0
+    assert by_band.honest_precision != by_size.honest_precision
+    with pytest.raises(ValueError, match="round_weights='by_size'.*per_band"):
+        estimate_performance(X, labels, model, **common, round_weights="by_size")
+
+
 def test_no_honest_estimate_without_round_information():
     X, truth, E = _world(2)
     model, scores, labels, excluded, *_ = _tracker(X, truth, E, 2)
@@ -261,7 +341,7 @@ def test_estimators_are_configured_like_scikit_learn_ones():
     assert honest.get_params() == {"confidence": 0.9, "n_draws": 50, "band_prior_sd": 1.5,
                                    "detected_bands": 1, "n_folds": 10, "random_state": 3,
                                    "detected_prior_sd": None, "tail_shift_sd": 1.0,
-                                   "max_tail_slope": 2.0}
+                                   "max_tail_slope": 2.0, "round_weights": "probe_size"}
     assert clone(honest).set_params(n_draws=80).get_params()["n_draws"] == 80
     assert honest.n_draws == 50  # clone and set_params leave the original alone
     assert ReferenceEstimate().get_params() == {"n_repeats": 10, "test_size": 0.1, "confidence": 0.9,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from workbench.training.estimate.bands import band_totals, cut_bands
+from workbench.training.estimate.bands import band_edges, band_totals, cut_bands
 from workbench.training.estimate.calibration import calibration_draws
 from workbench.training.estimate.held_out import oof_scores, refit_template
 from workbench.training.estimate.units import Units
@@ -31,6 +31,7 @@ from workbench.training.performance import Figure
 
 NO_ESTIMATE = "no honest estimate: needs at least 2 YES and 2 NO tags"
 NO_PROBE = "no answered tags from a random sampler: calibration-only estimate"
+ROUND_WEIGHTS = ("probe_size", "per_side", "per_band")
 
 
 @dataclass(frozen=True)
@@ -77,12 +78,18 @@ class HonestEstimate(BaseEstimator):
         wider intervals (benchmarks/tracker_quality_history.md, session 7).
     n_folds : folds of the tags' out-of-fold scores, when the caller passes none.
     random_state : seeds the folds, the bootstrap and the draws.
+    round_weights : how the probe's rounds are combined (``probe_weights``): "probe_size",
+        each round by its answered probe tags over the whole scope; "per_side", separately on
+        the detected and the missed side, each round by its tags on that side; "per_band",
+        the same per score band. A basic round puts ~4 of its ~13 random tags among the
+        detections, a verification round 20: by probe size each basic tag there weighs ~3x a
+        verification tag, which costs effective tags; per side or band they weigh alike.
     """
 
     def __init__(self, confidence: float = 0.9, n_draws: int = 200, band_prior_sd: float = 1.5,
                  detected_bands: int = 1, n_folds: int = 10, random_state: int = 0,
                  detected_prior_sd: float | None = None, tail_shift_sd: float = 1.0,
-                 max_tail_slope: float | None = 2.0) -> None:
+                 max_tail_slope: float | None = 2.0, round_weights: str = "probe_size") -> None:
         self.confidence = confidence
         self.n_draws = n_draws
         self.band_prior_sd = band_prior_sd
@@ -92,11 +99,15 @@ class HonestEstimate(BaseEstimator):
         self.detected_prior_sd = detected_prior_sd
         self.tail_shift_sd = tail_shift_sd
         self.max_tail_slope = max_tail_slope
+        self.round_weights = round_weights
 
     def estimate(self, embeddings, labels, model, *, scores, excluded=None, tag_round=None,
                  inclusion_prob=None, groups=None, example_embeddings=None,
                  held_out=None) -> HonestFigures:
         """The estimate from per-row arrays (see ``estimate_performance`` for each)."""
+        if self.round_weights not in ROUND_WEIGHTS:
+            raise ValueError(f"HonestEstimate round_weights={self.round_weights!r}: "
+                             f"expected one of {', '.join(ROUND_WEIGHTS)}")
         labels = np.asarray(labels).astype(np.int8)
         excluded = labels >= 0 if excluded is None else (np.asarray(excluded, bool) | (labels >= 0))
         tagged = np.flatnonzero(labels >= 0)
@@ -130,15 +141,22 @@ class HonestEstimate(BaseEstimator):
         y_shown = np.where(labelled, units.labels[shown], 0).astype(float)
         det_shown = units.detected[shown]
 
-        probe_w, n_probe, n_rounds = probe_weights(units, shown, labelled)
+        known = np.zeros(len(units.scores), bool)
+        known[shown[labelled]] = True
+        strata = None
+        if self.round_weights != "probe_size":
+            # The strata are the bands the evidence is read in (cut_bands puts a tag in the
+            # band of its auxiliary score), or just the two sides of the threshold.
+            edges = (band_edges(units.scores[~known], self.detected_bands)
+                     if self.round_weights == "per_band" else np.array([0.0]))
+            strata = np.searchsorted(edges, aux, side="left")
+        probe_w, n_probe, n_rounds = probe_weights(units, shown, labelled, strata)
         recorded = units.tag_round is not None and units.inclusion_prob is not None
         notes = (NO_PROBE,) if recorded and n_rounds == 0 else ()
         is_probe_tag = np.zeros(len(units.y), bool)
         is_probe_tag[pos_in_tagged[shown[probe_w > 0]]] = True
         cal_draws = calibration_draws(units.oof, units.y, is_probe_tag, self.n_draws, rng)
 
-        known = np.zeros(len(units.scores), bool)
-        known[shown[labelled]] = True
         bands = cut_bands(units.scores[~known], aux, y_shown, probe_w, self.detected_bands)
         tp_known = float((y_shown * det_shown)[labelled].sum())
         fn_known = float((y_shown * ~det_shown)[labelled].sum())
@@ -188,33 +206,64 @@ class HonestEstimate(BaseEstimator):
         )
 
 
-def probe_weights(units: Units, shown: np.ndarray, labelled: np.ndarray) -> tuple[np.ndarray, int, int]:
+def probe_weights(units: Units, shown: np.ndarray, labelled: np.ndarray,
+                  strata: np.ndarray | None = None) -> tuple[np.ndarray, int, int]:
     """Per shown unit, its weight as a member of the probe (0 for other units), the answered
     probe tags and the rounds they come from.
 
     The probe: units drawn by a probability sampler, grouped by round. A round's answered
     probe units weigh 1/pi_i; NOT SURE answers are non-response, made up for by weighting the
-    round's answered units up by drawn/answered. Rounds weigh by their probe size, fixed by
-    the design, never by the answers."""
+    round's answered units up by drawn/answered. Rounds weigh by their answered probe size,
+    fixed by the design, never by the YES/NO answers.
+
+    ``strata`` (per shown unit, e.g. its score band): the rounds are instead combined within
+    each stratum, see ``_per_stratum``."""
     if units.tag_round is None or units.inclusion_prob is None:
         return np.zeros(len(shown)), 0, 0
     tr = np.asarray(units.tag_round)[shown]
     pi = np.asarray(units.inclusion_prob, dtype=float)[shown]
     is_probe = np.isfinite(pi) & (pi > 0) & (tr >= 1)
+    inv_pi = np.where(is_probe, 1.0 / np.where(is_probe, pi, 1.0), 0.0)
     rounds = []
     for r in np.unique(tr[is_probe]):
         probe_r = is_probe & (tr == r)
         answered = probe_r & labelled
         if not answered.any():
             continue
-        w = np.where(answered, 1.0 / np.where(is_probe, pi, 1.0), 0.0)
+        w = np.where(answered, inv_pi, 0.0)
         w *= probe_r.sum() / answered.sum()
-        rounds.append((w, int(answered.sum())))
-    n_probe = int(sum(n for _, n in rounds))
+        rounds.append((r, w, int(answered.sum())))
+    n_probe = int(sum(n for _, _, n in rounds))
+    if strata is not None:
+        return _per_stratum(inv_pi, tr, is_probe, labelled, np.asarray(strata)), n_probe, len(rounds)
     probe_w = np.zeros(len(shown))
     if rounds:
-        round_w = np.array([n for _, n in rounds], dtype=float)
+        round_w = np.array([n for _, _, n in rounds], dtype=float)
         round_w = round_w / round_w.sum()
-        for j, (w, _) in enumerate(rounds):
+        for j, (_, w, _) in enumerate(rounds):
             probe_w += round_w[j] * w
     return probe_w, n_probe, len(rounds)
+
+
+def _per_stratum(inv_pi: np.ndarray, tr: np.ndarray, is_probe: np.ndarray, labelled: np.ndarray,
+                 strata: np.ndarray) -> np.ndarray:
+    """Probe weights with the rounds combined within each stratum h.
+
+    Each round's 1/pi-weighted sum over h (its NOT SURE made up for within h: drawn/answered)
+    is unbiased for h's total on its own, so any round weights a_rh summing to 1 over the
+    rounds keep it so. a_rh = the round's answered tags in h / all rounds' answered tags in h
+    makes every tag in h weigh about alike (1/pi_i is about N_h / drawn_rh), the most
+    effective tags for h's rate: by whole probe size, a basic round's ~4 tags among the
+    detections weighed ~3x a verification round's 20. a_rh depends on where the design put
+    the draws and on NOT SURE, never on the YES/NO answers."""
+    probe_w = np.zeros(len(tr))
+    answered_all = is_probe & labelled
+    for h in np.unique(strata[answered_all]):
+        in_h = strata == h
+        total_answered = float((answered_all & in_h).sum())
+        for r in np.unique(tr[answered_all & in_h]):
+            drawn = is_probe & in_h & (tr == r)
+            answered = drawn & labelled
+            # (drawn / answered) x (answered / total_answered) = drawn / total_answered
+            probe_w[answered] = inv_pi[answered] * drawn.sum() / total_answered
+    return probe_w
