@@ -293,6 +293,21 @@ def time_round(X: np.ndarray, seed: int = 0, repeats: int = 3) -> dict:
     return {k: float(np.median(v)) for k, v in times.items()} | {"rows": N}
 
 
+def key_values(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` options as a dict: a VALUE in JSON (numbers, lists, true/false, "quoted")
+    as parsed, any other as the bare string (``threshold_unit=turn``)."""
+    out = {}
+    for kv in pairs:
+        if "=" not in kv:
+            raise SystemExit(f"expected KEY=VALUE, got {kv!r}")
+        k, v = kv.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     # Twelve seeds: session 1 chose its defaults on seeds 0-2 (3-5 held out); session 2
@@ -339,12 +354,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     for target, pairs in ((MODEL_PARAMS, args.model_param), (ESTIMATE_PARAMS, args.estimate_param),
                           (POOL_PARAMS, args.pool_param)):
-        for kv in pairs:
-            k, v = kv.split("=", 1)
-            try:
-                target[k] = json.loads(v)  # numbers, lists, true/false
-            except json.JSONDecodeError:
-                target[k] = v  # a bare string such as threshold_unit=turn
+        target.update(key_values(pairs))
     seeds = args.seeds[:1] if args.quick else args.seeds
 
     cache = TextEmbeddingCache(backend=args.backend, jitter=args.jitter)

@@ -174,10 +174,10 @@ def main(argv=None) -> None:
     goal = {k: v for k, v in (("precision", args.precision), ("hit_rate", args.hit_rate)) if v is not None}
     goal = goal or {"precision": 0.05}
     global SAMPLERS
-    sampler_params = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.sampler_param)}
+    sampler_params = tracker_quality.key_values(args.sampler_param)
     if args.precision_sampler or sampler_params:
         SAMPLERS = {"precision": get_strategy(args.precision_sampler or "detected_sample", **sampler_params)}
-    tracker_quality.ESTIMATE_PARAMS.update({k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.estimate_param)})
+    tracker_quality.ESTIMATE_PARAMS.update(tracker_quality.key_values(args.estimate_param))
     cache = TextEmbeddingCache()
     corpora = [load_corpus(d, cache, DEFAULT_NORMALISATION) for d in sorted(DATASETS.iterdir())
                if (d / "concepts.json").exists() and (not args.corpus or any(c in d.name for c in args.corpus))]
