@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import expit
 
 from workbench.training.pool import Pool
-from workbench.training.sampling import a_random_copy, per_copy, per_turn, proportional_to_size
+from workbench.training.sampling import a_random_copy, per_copy, per_turn, proportional_to_size, systematic_sample
 from workbench.training.strategies import Strategy, _top, register_strategy
 
 
@@ -96,14 +96,9 @@ class NeymanDetectedStrategy(Strategy):
         ranked, _, pi = self.design(pool, n)
         if ranked.size == 0 or n <= 0:
             return np.empty(0, np.int64)
-        # One random start, then steps of one along the cumulated chances in score order: a
-        # row (pi < 1) holds at most one point and holds one with chance exactly pi; each
-        # stratum, a run of the ranking, gets its expected draws rounded up or down.
-        certain = pi >= 1.0
-        cum = np.cumsum(np.where(certain, 0.0, pi))
-        points = rng.random() + np.arange(int(round(cum[-1])))
-        hit = np.searchsorted(cum, points, side="right")
-        picks = np.concatenate([ranked[certain], ranked[hit[hit < ranked.size]]])
+        # Systematic along the score ranking: each stratum, a run of it, gets its expected
+        # draws rounded up or down.
+        picks = ranked[systematic_sample(pi, rng, ordered=True)]
         return a_random_copy(pool, np.unique(picks).astype(np.int64), rng)
 
     def inclusion_probabilities(self, pool: Pool, n: int) -> np.ndarray:

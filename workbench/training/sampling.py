@@ -27,10 +27,12 @@ def proportional_to_size(sizes: np.ndarray, k: int) -> np.ndarray:
         certain[rest[p >= 1]] = True
 
 
-def systematic_sample(pi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def systematic_sample(pi: np.ndarray, rng: np.random.Generator, ordered: bool = False) -> np.ndarray:
     """Positions drawn by systematic sampling in random order: each is drawn with exactly its
-    ``pi`` (which sum to the number of draws), and never twice."""
-    order = rng.permutation(pi.size)
+    ``pi`` (which sum to the number of draws), and never twice. ``ordered``: in the given order
+    instead, so that every run of consecutive positions (a score stratum of a ranking) gets its
+    expected draws rounded up or down."""
+    order = np.arange(pi.size) if ordered else rng.permutation(pi.size)
     cum = np.cumsum(pi[order])
     start = rng.random()
     # Unit j is drawn when some point start + t (t = 0, 1, ...) falls in [cum_{j-1}, cum_j).
