@@ -232,15 +232,15 @@ def probe_weights(units: Units, shown: np.ndarray, labelled: np.ndarray,
             continue
         w = np.where(answered, inv_pi, 0.0)
         w *= probe_r.sum() / answered.sum()
-        rounds.append((r, w, int(answered.sum())))
-    n_probe = int(sum(n for _, _, n in rounds))
+        rounds.append((w, int(answered.sum())))
+    n_probe = int(sum(n for _, n in rounds))
     if strata is not None:
         return _per_stratum(inv_pi, tr, is_probe, labelled, np.asarray(strata)), n_probe, len(rounds)
     probe_w = np.zeros(len(shown))
     if rounds:
-        round_w = np.array([n for _, _, n in rounds], dtype=float)
+        round_w = np.array([n for _, n in rounds], dtype=float)
         round_w = round_w / round_w.sum()
-        for j, (_, w, _) in enumerate(rounds):
+        for j, (w, _) in enumerate(rounds):
             probe_w += round_w[j] * w
     return probe_w, n_probe, len(rounds)
 
