@@ -83,7 +83,7 @@ def demo_workspace_template(tmp_path_factory, embedder, request) -> Path:
     worker comes first (embed_sharing), and this one embeds its other calls first."""
     import shutil
 
-    from tests.demo_workspace import N_CALLS, SEED, build_once, embed_sharing, shared_embeddings
+    from tests.demo_workspace import SEED, build_once, embed_sharing, import_demo, shared_embeddings
     from workbench.demo.generator import generate_demo
     from workbench.workspace import Workspace
 
@@ -95,8 +95,10 @@ def demo_workspace_template(tmp_path_factory, embedder, request) -> Path:
         kept = cache.mkdir(f"workbench-demo-embeddings-150-{SEED}") if cache is not None else None
         if kept is not None:
             shutil.copytree(kept, ws.embeddings_dir, dirs_exist_ok=True)
-        embed_sharing(ws, shared_embeddings(tmp_path_factory),
-                      last_calls=[f"demo-{i + 1:04d}" for i in range(N_CALLS)])
+        # The 60-call corpus's sentences, imported but not embedded (a second or two), so that
+        # the texts the two share are embedded in its batches (embed_sharing).
+        reference = import_demo(root / "reference", embedder).sentences["text"].to_list()
+        embed_sharing(ws, shared_embeddings(tmp_path_factory), reference_texts=reference)
         if kept is not None:  # only this corpus's texts, so the cache does not grow with every change
             shutil.rmtree(kept, ignore_errors=True)
             shutil.copytree(ws.embeddings_dir, kept)

@@ -47,44 +47,76 @@ def tag_by_truth(tracker, rnd) -> None:
         tracker.tag(c.sentence_id, "yes" if sentence_label(c.text) == "discount_request" else "no")
 
 
-def embed_sharing(ws, shared: Path | None, *, last_calls: Sequence[str] = ()) -> None:
+def embedding_batches(texts: Sequence[str]) -> list[list[str]]:
+    """The chunks ``ws.embed()`` embeds ``texts`` in: distinct texts in first-seen order, longest
+    first (a stable sort), cut every DEFAULT_CHUNK_SIZE. A text's vector depends, in its last bits,
+    on the batch it was padded with, so a text embedded in these chunks gets exactly the vector a
+    workspace that embeds it alone would have."""
+    from workbench.embedding.embedder import DEFAULT_CHUNK_SIZE
+
+    distinct = sorted(dict.fromkeys(texts), key=lambda t: -len(t))
+    return [distinct[i:i + DEFAULT_CHUNK_SIZE] for i in range(0, len(distinct), DEFAULT_CHUNK_SIZE)]
+
+
+def embed_sharing(ws, shared: Path | None, *, reference_texts: Sequence[str] | None = None) -> None:
     """Embed the workspace's sentences through ``shared``, an embedding cache that all processes of
     the test run write to (see shared_root), then copy their vectors into the workspace's own cache.
 
     The 60-call and the 150-call fixture corpora come from the same generator and seed, so most of
     the smaller one's sentences are in the larger one too, and pytest-xdist builds the two on
-    different workers at the same time. Each embeds a chunk (~20 s of work), then looks at what the
-    other has added since: a text is embedded once in the run (give or take the chunk both were
-    on), and neither process waits for the other.
-    ``last_calls``: calls whose sentences another process probably embeds too, left to the end.
-    ``shared`` None: embed here alone, as ``ws.embed()``."""
-    import numpy as np
-
+    different workers at the same time. The texts the two have in common are embedded in the
+    batches of the *reference* corpus (``reference_texts``, the 60-call one's sentences; default:
+    this workspace's own), whichever process gets there first, so every vector is bit for bit the
+    one the reference workspace's own ``ws.embed()`` makes, however the run's processes are
+    scheduled: the notebooks' stored figures depend on it (a batch made of other texts moved an
+    interval's bound by 4 points). This workspace's other texts come first, in its own batches,
+    then the reference batches it needs, from the last, while the reference corpus works from
+    the first: a text is embedded once in the run (give or take the batch both were on), and
+    neither process waits for the other. ``shared`` None: embed here alone, as ``ws.embed()``."""
     from workbench.embedding.cache import EmbeddingCache, text_keys
-    from workbench.embedding.embedder import DEFAULT_CHUNK_SIZE, embed_texts
 
     if shared is not None:
-        late = ws.sentences["call_id"].is_in(list(last_calls))
-        first = ws.sentences.filter(~late)["text"].unique(maintain_order=True)
-        rest = ws.sentences.filter(late)["text"].unique(maintain_order=True)
-        # Longest first within each group, in chunks of embed_texts's own size, as one embed_texts
-        # call orders its work: without last_calls and with nothing embedded elsewhere, every batch
-        # (and so every vector, to the last bit) is the one ws.embed() would have made.
-        groups = (first, rest.filter(~rest.is_in(first)))
-        texts = [t for group in groups for t in sorted(group, key=lambda t: -len(t))]
-        keys = text_keys(texts)
+        own_texts = ws.sentences["text"].unique(maintain_order=True).to_list()
         own = EmbeddingCache(ws.embeddings_dir, ws.embedder.model_id)
+        keys = text_keys(own_texts)
+        todo = own.lookup_keys(keys)[1]  # what the workspace's cache (kept between runs) lacks
+        needed = {t for t, lacking in zip(own_texts, todo) if lacking}
+        reference = embedding_batches(own_texts if reference_texts is None else reference_texts)
+        in_reference = {t for batch in reference for t in batch}
+        work = (embedding_batches([t for t in own_texts if t in needed and t not in in_reference])
+                + [batch for batch in reference if needed.intersection(batch)][:: 1 if reference_texts is None else -1])
         common = EmbeddingCache(shared, ws.embedder.model_id)
-        todo = np.flatnonzero(own.lookup_keys(keys)[1])
-        while len(todo):
-            found, missing = common.lookup_keys(keys[todo])
-            if not missing.all():
-                own.add_keys(keys[todo[~missing]], found[~missing])
-            todo = todo[missing]
-            if len(todo):
-                embed_texts([texts[i] for i in todo[:DEFAULT_CHUNK_SIZE]], common, ws.embedder, progress=False)
+        for batch in work:
+            _embed_batch(batch, common, ws.embedder)
+        found, missing = common.lookup_keys(keys[todo])
+        own.add_keys(keys[todo][~missing], found[~missing])
         own.compact()
     ws.embed(progress=False)  # finds every vector cached, or embeds what is not
+
+
+def _embed_batch(batch: list[str], common, embedder) -> None:
+    """Embed one whole batch into ``common`` unless another process already has: only whole
+    batches, since embedding just the texts still missing would pad them with other texts."""
+    from workbench.embedding.cache import text_keys
+    from workbench.embedding.embedder import embed_texts
+
+    keys = text_keys(batch)
+    missing = common.lookup_keys(keys)[1]
+    if missing.any():
+        vectors = embed_texts(batch, None, embedder, progress=False)
+        common.add_keys(keys[missing], vectors[missing])
+
+
+def import_demo(path: Path, embedder, *, n_calls: int = N_CALLS):
+    """A workspace at ``path`` with the demo corpus of the fixtures' seed imported, not embedded."""
+    from workbench import Workspace
+    from workbench.demo.generator import generate_demo
+
+    ws = Workspace(path, model=embedder)
+    # A fixed end date: the same seed then gives the same calls (and cached texts) every day.
+    paths = generate_demo(ws.data_dir / "raw" / "demo", n_calls=n_calls, seed=SEED, end_date=END_DATE)
+    ws.import_calls(paths.calls, paths.utterances, embed=False, progress=False)
+    return ws
 
 
 def build(path: Path, embedder, *, n_calls: int = N_CALLS, rounds: int = ROUNDS,
@@ -93,13 +125,7 @@ def build(path: Path, embedder, *, n_calls: int = N_CALLS, rounds: int = ROUNDS,
     e.g. pytest's cache) holds the embeddings of the demo sentences, so only the first session
     on a machine pays for embedding them; the workspace's own cache format is reused as is.
     ``shared_embeddings``: the run's shared embedding cache (embed_sharing)."""
-    from workbench import Workspace
-    from workbench.demo.generator import generate_demo
-
-    ws = Workspace(path, model=embedder)
-    # A fixed end date: the same seed then gives the same calls (and cached texts) every day.
-    paths = generate_demo(ws.data_dir / "raw" / "demo", n_calls=n_calls, seed=SEED, end_date=END_DATE)
-    ws.import_calls(paths.calls, paths.utterances, embed=False, progress=False)
+    ws = import_demo(path, embedder, n_calls=n_calls)
     if embedding_cache is not None and embedding_cache.exists():
         shutil.copytree(embedding_cache, ws.embeddings_dir, dirs_exist_ok=True)
     embed_sharing(ws, shared_embeddings)
