@@ -20,29 +20,35 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 pytest_plugins = ["tests.notebook_checks"]
 
 
-# Seconds the longest scopes took in a fresh clone with `-n 2` (session 11's durations, less what
-# session 12 measured it saved; a file renamed since simply loses its place). pytest-xdist hands scopes out in order, by default the
-# ones with the most tests first, which left the few-but-long files (browser dashboards, import
-# kills, Spark) for the end, one worker running them while the other sat idle: the idle runs
-# used 83-90% of the two cores. Longest first, the two workers finish together.
+# Seconds the longest scopes take in a fresh clone with `-n 2` on an idle 2-core machine:
+# session 13's whole run under load (-p no:cacheprovider), each scope's wall time scaled by 0.517,
+# the ratio of session 12's idle seconds to that run's for the dashboards, Spark, deep-version and
+# trackers files (a file renamed since simply loses its place). pytest-xdist hands scopes out in
+# order, by default the ones with the most tests first, which left the few-but-long files (browser
+# dashboards, import kills, Spark) for the end, one worker running them while the other sat idle.
+# Longest first, the two workers finish together.
+# tests/trackers/test_tracker.py carries the 150-call fixture's build (tests/conftest.py), which
+# its first test pays while the other worker's dashboards build the 60-call one. The other files
+# of tests/trackers/ that use the 150-call fixture are short, so they are handed out after the
+# long scopes, when it is built, and no worker waits on the other's build.
 LONG_SCOPES = {
-    "tests/trackers/": 225, "tests/browser/test_dashboards.py": 110, "notebooks/": 100,
-    "tests/reliability/test_import_kills.py": 73, "tests/activation/test_spark.py": 71,
-    "tests/browser/test_serve.py": 56, "tests/test_registry.py": 35, "tests/widgets/test_tagging.py": 49,
-    "tests/activation/test_deep_version.py": 45, "tests/test_text_normalisation.py": 31,
-    "tests/test_embedding.py": 28, "tests/browser/test_reviewer.py": 25,
-    "tests/reliability/test_stale_state.py": 25, "tests/reliability/test_artefacts.py": 22,
-    "tests/test_demo.py": 22,
+    "tests/trackers/test_tracker.py": 184, "tests/browser/test_dashboards.py": 176,
+    "tests/activation/test_spark.py": 74, "tests/reliability/test_import_kills.py": 61,
+    "tests/activation/test_deep_version.py": 55, "tests/widgets/test_tagging.py": 54, "notebooks/": 41,
+    "tests/browser/test_serve.py": 38, "tests/test_registry.py": 35, "tests/trackers/test_shared_end_to_end.py": 35,
+    "tests/test_embedding.py": 33, "tests/reliability/test_stale_state.py": 31, "tests/training/test_deep.py": 21,
+    "tests/test_empty_store.py": 19, "tests/browser/test_reviewer.py": 19, "tests/reliability/test_artefacts.py": 15,
+    "tests/activation/test_relocation.py": 15, "tests/trackers/test_figures_later.py": 14,
+    "tests/test_workspace.py": 14, "tests/activation/test_scorer.py": 13, "tests/trackers/test_cli_trackers.py": 11,
+    "tests/trackers/test_truth.py": 11, "tests/reliability/test_concurrency.py": 11, "tests/test_serve.py": 10,
+    "tests/test_demo.py": 10,
 }
 
 
 def _scope(nodeid: str) -> str:
-    """The unit a worker takes whole: a test file, or all of notebooks/ or tests/trackers/."""
+    """The unit a worker takes whole: a test file, or all of notebooks/."""
     path = nodeid.split("::", 1)[0]
-    for folder in ("notebooks/", "tests/trackers/"):
-        if path.startswith(folder):
-            return folder
-    return path
+    return "notebooks/" if path.startswith("notebooks/") else path
 
 
 def pytest_collection_modifyitems(config, items):
@@ -61,9 +67,7 @@ def pytest_collection_modifyitems(config, items):
 def pytest_xdist_make_scheduler(config, log):
     """A test file's tests go to one worker together, so a module's fixtures are built once; the
     notebooks all go to one worker, in order, because they share one workspace (notebook 7 shows
-    the tracker notebook 6 activated). tests/trackers/ goes whole to one worker: it alone uses the
-    150-call fixture, so one worker builds it while the other builds the 60-call one, and no
-    worker sits waiting on another's build (a second trackers file had waited 57 s)."""
+    the tracker notebook 6 activated)."""
     from xdist.scheduler import LoadScopeScheduling
 
     class ByFileNotebooksTogether(LoadScopeScheduling):
