@@ -212,6 +212,9 @@ class Tracker(BaseTracker):
             from workbench.trackers.deep_training import train_deep
             return train_deep(self, progress)
         session = self._session_with_model()
+        # The next round's similarity to the YES tags, computed while this training fits and
+        # logs to MLflow (mostly waiting on the disk) rather than when the round is asked for.
+        session.similarity_ahead()
         model = session.model()
         est = session.estimate()
         round_number = self._trained_round_number()

@@ -34,7 +34,7 @@ from workbench.training.estimate import (
 from workbench.training.model import TrackerModel, turn_mates
 from workbench.training.neyman import NeymanDetectedStrategy
 from workbench.training.performance import PerformanceEstimate
-from workbench.training.pool import NO, UNKNOWN, YES, Pool, SimilarityMemo
+from workbench.training.pool import NO, UNKNOWN, YES, Pool, SimilarityMemo, positive_references
 from workbench.training.rounds import PlannedRound, RoundPlanner
 from workbench.training.verification import SAMPLERS, VerificationGoal, VerificationNeed, verification_need
 
@@ -252,6 +252,17 @@ class ActiveLearningSession:
         left = {side: int(np.unique(self._texts[self.available & mask]).size)
                 for side, mask in (("precision", detected), ("hit_rate", ~detected))}
         return verification_need(goal, self.estimate(), random_tags, left)
+
+    def similarity_ahead(self) -> None:
+        """Start computing, on a worker thread, each row's similarity to the examples and the
+        YES tags as they stand (``SimilarityMemo.compute_ahead``): what the next round's
+        similarity and near-miss picks read. ``plan_round`` then waits for it if it still runs
+        and multiplies nothing; its picks are the same either way."""
+        embeddings = np.asarray(self.embeddings, dtype=np.float32)  # as the Pool holds them
+        examples = np.asarray(self.example_embeddings, dtype=np.float32).reshape(-1, embeddings.shape[1])
+        refs = positive_references(embeddings, self.answers, examples)
+        if refs is not None:
+            self._similarity.compute_ahead(embeddings, refs)
 
     def _plan(self, round_number: int | None, n: int, planner_params: dict) -> PlannedRound:
         if round_number is None:
