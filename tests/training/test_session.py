@@ -223,6 +223,33 @@ def test_a_similarity_asked_while_the_worker_computes_it_waits_and_is_the_same(c
         broken.max_sim(big, refs[:, :3])
 
 
+def test_a_round_planned_ahead_is_the_one_plan_round_returns_while_the_tags_stand(clustered):
+    """plan_ahead() (the Tracker's train() starts it): plan_round() returns the worker's round,
+    which equals that of a session planning on the round's path; tagging waits for the worker,
+    and tags changed after it planned make plan_round() plan again from them."""
+    X, truth, _, _ = clustered
+    ahead, plain = _session(clustered), _session(clustered)
+    for number in range(1, 5):
+        ahead.plan_ahead(number).join(timeout=60)
+        planned = ahead._ahead[3]
+        plan, again = ahead.plan_round(number), plain.plan_round(number)
+        assert plan is planned and ahead._ahead is None  # the worker's round, taken once
+        assert np.array_equal(plan.indices, again.indices)
+        assert np.array_equal(plan.strategies, again.strategies)
+        np.testing.assert_array_equal(plan.inclusion_prob, again.inclusion_prob)
+        for session in (ahead, plain):
+            session.tag(plan.indices, truth[plan.indices], number, plan.inclusion_prob)
+    worker = ahead.plan_ahead(5)
+    rows = np.flatnonzero(ahead.available)[:2]
+    ahead.tag(rows, [0, 0], 5)  # waits for the worker: the tags never change under it
+    assert not worker.is_alive()
+    stale = ahead._ahead[3]
+    plain.tag(rows, [0, 0], 5)
+    plan, again = ahead.plan_round(5), plain.plan_round(5)
+    assert plan is not stale and np.array_equal(plan.indices, again.indices)
+    assert not np.isin(rows, plan.indices).any()
+
+
 class _ProductLog(np.ndarray):
     """Rows whose products (matrix-vector or matrix) are logged: (first row, rows, references)."""
 

@@ -218,6 +218,9 @@ class Tracker(BaseTracker):
         model = session.model()
         est = session.estimate()
         round_number = self._trained_round_number()
+        if self._latest_round_state() in (None, (round_number, True)):
+            # The next round, planned while this training logs to MLflow: next_round() returns it.
+            session.plan_ahead(round_number + 1)
         tags = self.tags()
         params = tracker_state.training_params(self, session, est, round_number, tags, self.ws.embedder.model_id)
         params["round_kind"] = self._round_kind(round_number)
