@@ -19,7 +19,7 @@ Each round's picks and estimate are hashed (``fingerprint``) so that a change of
 to leave what a round computes unchanged.
 
 Target: a round (next round + 25 tags + train + estimate) <= 1 s with 1,000,000 sentences in scope.
-Writes benchmarks/results/round_latency.json and round_latency.md.
+Writes benchmarks/results/round_latency.json and round_latency.md (``--results-name NAME``: NAME.json, NAME.md).
 """
 from __future__ import annotations
 
@@ -167,6 +167,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", type=Path, default=None, help="build the workspaces under this folder and keep them")
     ap.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/results alone")
+    ap.add_argument("--results-name", default="round_latency", metavar="NAME",
+                    help="write benchmarks/results/NAME.json and NAME.md (default round_latency)")
     ap.add_argument("--compare", type=Path, default=None,
                     help="a round_latency.json of other code (e.g. before a change): set beside this run")
     args = ap.parse_args()
@@ -189,7 +191,7 @@ def main() -> int:
     }
     if args.compare:
         out["compared_with"] = {"file": str(args.compare), **json.loads(args.compare.read_text())}
-    report(out, render(out), "round_latency", write=not args.no_write)
+    report(out, render(out), args.results_name, write=not args.no_write)
     return 0
 
 

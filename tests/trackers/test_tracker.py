@@ -150,6 +150,24 @@ def test_rounds_tags_training_and_mlflow(demo_ws):
     assert curve.rounds == [1, 2] and curve.another_round_helps
 
 
+def test_the_round_planned_while_training_is_the_one_next_round_shows(demo_ws):
+    """train() plans the next round on a worker while it logs to MLflow (issue 16, item 5);
+    next_round() stores and shows that round, the one the session plans on the round's path."""
+    t = make_tracker(demo_ws, name="Planned ahead", examples=DEMO_EXAMPLES)
+    answer_round(t, t.next_round())
+    t.train()
+    session = t._session()
+    with session._planning:  # once the worker has planned
+        key, number, n, planned = session._ahead
+    assert (key, number, n) == (session.key, 2, 25)
+    rnd = t.next_round()
+    assert rnd.number == 2 and session._ahead is None  # taken by next_round()
+    ids = t._scope_arrays().frame["sentence_id"].to_numpy()
+    again = session._plan(2, 25, session.planner_params or {})
+    shown = sorted(c.sentence_id for c in rnd.candidates)
+    assert shown == sorted(ids[planned.indices].tolist()) == sorted(ids[again.indices].tolist())
+
+
 def test_verification_round_draws_random_detections_and_feeds_the_estimate(demo_ws):
     t = make_tracker(demo_ws, name="Verified discount", examples=DEMO_EXAMPLES)
     with pytest.raises(ValidationError, match="at least one of each"):

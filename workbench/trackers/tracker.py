@@ -212,9 +212,15 @@ class Tracker(BaseTracker):
             from workbench.trackers.deep_training import train_deep
             return train_deep(self, progress)
         session = self._session_with_model()
+        # The next round's similarity to the YES tags, computed while this training fits and
+        # logs to MLflow (mostly waiting on the disk) rather than when the round is asked for.
+        session.similarity_ahead()
         model = session.model()
         est = session.estimate()
         round_number = self._trained_round_number()
+        if self._latest_round_state() in (None, (round_number, True)):
+            # The next round, planned while this training logs to MLflow: next_round() returns it.
+            session.plan_ahead(round_number + 1)
         tags = self.tags()
         params = tracker_state.training_params(self, session, est, round_number, tags, self.ws.embedder.model_id)
         params["round_kind"] = self._round_kind(round_number)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from typing import Any, Callable
 
 import numpy as np
@@ -34,7 +35,7 @@ from workbench.training.estimate import (
 from workbench.training.model import TrackerModel, turn_mates
 from workbench.training.neyman import NeymanDetectedStrategy
 from workbench.training.performance import PerformanceEstimate
-from workbench.training.pool import NO, UNKNOWN, YES, Pool, SimilarityMemo
+from workbench.training.pool import NO, UNKNOWN, YES, Pool, SimilarityMemo, positive_references
 from workbench.training.rounds import PlannedRound, RoundPlanner
 from workbench.training.verification import SAMPLERS, VerificationGoal, VerificationNeed, verification_need
 
@@ -123,6 +124,10 @@ class ActiveLearningSession:
         self._cache: dict[str, tuple[str, Any]] = {}
         # Every row's similarity to the examples and YES tags, kept between rounds (Pool).
         self._similarity = SimilarityMemo()
+        # A round planned ahead on a worker (``plan_ahead``): (tags key, number, n, round). The
+        # lock keeps the tags from changing under the worker and a round from being planned twice.
+        self._planning = threading.Lock()
+        self._ahead: tuple | None = None
 
     # ------------------------------------------------------------------ the tags
     # Each row's tag is its text's: a copy of a tagged text reads as tagged.
@@ -141,6 +146,10 @@ class ActiveLearningSession:
         answers = np.asarray(answers).astype(np.int8)
         if not np.isin(answers, (YES, NO, UNKNOWN)).all():
             raise ValueError("answers must be 1 (YES), 0 (NO) or -1 (NOT SURE)")
+        with self._planning:  # not while a round is planned ahead from the tags as they are
+            self._tag(rows, answers, round_number, inclusion_prob)
+
+    def _tag(self, rows, answers, round_number, inclusion_prob) -> None:
         labels, shown, tag_round, pi = (a.copy() for a in self._own)
         labels[rows] = answers
         shown[rows] = True
@@ -158,8 +167,9 @@ class ActiveLearningSession:
             raise ValueError(f"every tag array must have shape ({n},)")
         if all(np.array_equal(a, own, equal_nan=own.dtype.kind == "f") for a, own in zip(arrays, self._own)):
             return  # the same tags (the Tracker sets them on every call): keep what they made
-        self._own = tuple(a.copy() for a in arrays)
-        self._answer_copies()
+        with self._planning:  # not while a round is planned ahead from the tags as they were
+            self._own = tuple(a.copy() for a in arrays)
+            self._answer_copies()
 
     def _answer_copies(self) -> None:
         """The one place where a tag answers every copy of its text (``answer_copies``):
@@ -213,8 +223,42 @@ class ActiveLearningSession:
     def plan_round(self, round_number: int | None = None, n: int = ROUND_SIZE) -> PlannedRound:
         """The next learning round: ``n`` rows chosen by the planner's mix for this round
         (``round_number``: default, one after the last tagged round). Empty when every row
-        has been shown."""
+        has been shown. A round planned ahead for these tags (``plan_ahead``) is returned
+        instead of planning it again (waiting for it if it is still being planned)."""
+        with self._planning:
+            return self._plan_round(round_number, n)
+
+    def _plan_round(self, round_number: int | None, n: int) -> PlannedRound:
+        if round_number is None:
+            round_number = max(int(self._tag_round.max(initial=0)), 0) + 1
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[:3] == (self.key, round_number, n):
+            return ahead[3]
         return self._plan(round_number, n, self.planner_params or {})
+
+    def plan_ahead(self, round_number: int, n: int = ROUND_SIZE) -> threading.Thread:
+        """Start planning round ``round_number`` on a worker thread; ``plan_round`` with the same
+        tags, number and size then returns it. The Tracker starts it once a training has its
+        estimate, so that the next round is planned while the training logs to MLflow (mostly
+        waiting on the disk) rather than when the user asks for it. The round is the one
+        ``plan_round`` would plan (the planner's generator is seeded by the round); tagging
+        waits for the worker, and a failure leaves ``plan_round`` to plan (and raise) itself."""
+        def work() -> None:
+            try:
+                self._ahead = (self.key, round_number, n, self._plan(round_number, n, self.planner_params or {}))
+            except Exception:  # noqa: BLE001 - plan_round plans again and raises it there
+                self._ahead = None
+            finally:
+                self._planning.release()
+
+        self._planning.acquire()  # before the worker starts: a later call waits for its round
+        try:
+            worker = threading.Thread(target=work, name="workbench-next-round", daemon=True)
+            worker.start()
+        except BaseException:
+            self._planning.release()
+            raise
+        return worker
 
     def plan_verification(self, round_number: int | None = None, n: int = VERIFICATION_SIZE, *,
                           precision: float | None = None, hit_rate: float | None = None) -> PlannedRound:
@@ -252,6 +296,17 @@ class ActiveLearningSession:
         left = {side: int(np.unique(self._texts[self.available & mask]).size)
                 for side, mask in (("precision", detected), ("hit_rate", ~detected))}
         return verification_need(goal, self.estimate(), random_tags, left)
+
+    def similarity_ahead(self) -> None:
+        """Start computing, on a worker thread, each row's similarity to the examples and the
+        YES tags as they stand (``SimilarityMemo.compute_ahead``): what the next round's
+        similarity and near-miss picks read. ``plan_round`` then waits for it if it still runs
+        and multiplies nothing; its picks are the same either way."""
+        embeddings = np.asarray(self.embeddings, dtype=np.float32)  # as the Pool holds them
+        examples = np.asarray(self.example_embeddings, dtype=np.float32).reshape(-1, embeddings.shape[1])
+        refs = positive_references(embeddings, self.answers, examples)
+        if refs is not None:
+            self._similarity.compute_ahead(embeddings, refs)
 
     def _plan(self, round_number: int | None, n: int, planner_params: dict) -> PlannedRound:
         if round_number is None:
