@@ -88,9 +88,10 @@ def embed_sharing(ws, shared: Path | None, *, reference_texts: Sequence[str] | N
         common = EmbeddingCache(shared, ws.embedder.model_id)
         for batch in work:
             _embed_batch(batch, common, ws.embedder)
-        found, missing = common.lookup_keys(keys[todo])
-        own.add_keys(keys[todo][~missing], found[~missing])
-        own.compact()
+        if todo.any():  # none when the kept cache (pytest's, a session before) holds every text
+            found, missing = common.lookup_keys(keys[todo])
+            own.add_keys(keys[todo][~missing], found[~missing])
+            own.compact()
     ws.embed(progress=False)  # finds every vector cached, or embeds what is not
 
 

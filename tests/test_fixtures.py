@@ -81,3 +81,23 @@ def test_fixture_vectors_do_not_depend_on_which_process_embeds_first(tmp_path, e
     embed_sharing(reference, shared)
     assert (reference.embeddings() == alone.embeddings()).all()
     assert (larger.embeddings(alone.sentences["sentence_id"].to_numpy()) == alone.embeddings()).all()
+
+
+def test_a_fixture_whose_kept_cache_holds_every_vector_embeds_nothing(tmp_path, embedder):
+    """A second session: pytest's cache, copied into the workspace, already holds every vector, and
+    the run's shared cache is still empty (the other worker has not embedded yet). Nothing is
+    embedded and the build goes on (it raised: an empty lookup in an empty cache has no width)."""
+    import shutil
+
+    from workbench import Workspace
+
+    calls, utts = tiny_corpus(2)
+    before = Workspace(tmp_path / "before", model=embedder)
+    before.import_calls(calls, utts, embed=False, progress=False)
+    before.embed(progress=False)  # its cache is what a session keeps
+    again = Workspace(tmp_path / "again", model=embedder)
+    again.import_calls(calls, utts, embed=False, progress=False)
+    shutil.copytree(before.embeddings_dir, again.embeddings_dir, dirs_exist_ok=True)
+    embed_sharing(again, tmp_path / "shared-empty")
+    assert again.embedded_count() == again.sentences.height
+    assert (again.embeddings() == before.embeddings()).all()

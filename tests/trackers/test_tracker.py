@@ -340,8 +340,10 @@ def test_a_changed_answer_is_seen_at_once(demo_ws, monkeypatch):
 
 
 def test_verify_until_sure_serves_rounds_until_the_asked_accuracy(demo_ws):
-    # ±0.15: since the calibration's tail carries a shared shift (session 7), the hit-rate
-    # interval on this 150-call corpus narrows more slowly than ±0.10 in 30 rounds.
+    # ±0.20: since the calibration's tail carries a shared shift (session 7), the hit-rate
+    # interval on this 150-call corpus narrows more slowly than ±0.10 in 30 rounds. ±0.20 takes 6
+    # verification rounds (±0.15 took 15 on the same path, for ~10 CPU s more of the suite), and
+    # still one where the interval widens again (0.23 to 0.30) before it is reached.
     t = make_tracker(demo_ws, name="Verified until sure", examples=DEMO_EXAMPLES)
     for _ in range(2):
         answer_round(t, t.next_round())
@@ -350,9 +352,9 @@ def test_verify_until_sure_serves_rounds_until_the_asked_accuracy(demo_ws):
         t.verification_round(precision=0.7)
     with pytest.raises(ValidationError, match="ask for an accuracy"):
         t.verification_need()
-    need = t.verification_need(hit_rate=0.15)
+    need = t.verification_need(hit_rate=0.20)
     assert not need.reached and need.more > 0 and need.describe().startswith("About")
-    rnd = t.verification_round(hit_rate=0.15)
+    rnd = t.verification_round(hit_rate=0.20)
     assert rnd.kind == "verification" and "likely misses" in rnd.progress and 0 < len(rnd) <= 20
     assert {c.strategy for c in rnd} == {"likely_miss"}
     assert not {c.sentence_id for c in rnd} & set(t.detections().filter(pl.col("detected"))["sentence_id"])
@@ -361,11 +363,11 @@ def test_verify_until_sure_serves_rounds_until_the_asked_accuracy(demo_ws):
         assert len(rnd) and rnd.number == number
         answer_round(t, rnd)
         t.train()
-        rnd = t.verification_round(hit_rate=0.15)
+        rnd = t.verification_round(hit_rate=0.20)
         if not len(rnd):
             break
-    assert len(rnd) == 0 and t.verification_need(hit_rate=0.15).reached
+    assert len(rnd) == 0 and t.verification_need(hit_rate=0.20).reached
     hit_rate = t.performance().honest_hit_rate
-    assert (hit_rate.high - hit_rate.low) / 2 <= 0.15 or t.verification_need(hit_rate=0.15).figures[0].left == 0
+    assert (hit_rate.high - hit_rate.low) / 2 <= 0.20 or t.verification_need(hit_rate=0.20).figures[0].left == 0
     assert t.current_round().complete  # an empty round is never stored
     assert t.verification_round().kind == "verification"  # the plain round is as before
