@@ -56,11 +56,14 @@ chosen threshold: ``predict`` agrees with both, and a pool can use threshold 0.
 from __future__ import annotations
 
 import numpy as np
+from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from workbench.training.prevalence import bounded_threshold, unit_scores
 
 
 class TrackerModel(ClassifierMixin, BaseEstimator):
@@ -104,6 +107,14 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         along that direction example_prior**2 times less and few YES tags lean on the
         examples instead of shrinking to nothing. The feature's weight is folded back into
         ``lr_.coef_`` after each fit, so scoring is a plain linear model. 0 (default): off.
+    detect_at_least, detect_at_most : 0 (default: off) or a factor: with fewer than
+        ``bound_below_yes`` YES tags, the "cv" threshold is moved so that the scope's units it
+        detects number at least (at most) the factor x P, P the positive units the random
+        tags estimate (``prevalence.estimated_positives``): with few YES tags the "cv" cut
+        lands at extremes, a fifth of the scope or nothing. Needs ``fit(..., scope=,
+        positives=)``; without them the threshold is the "cv" one. ``threshold_unbounded_``
+        keeps the "cv" threshold.
+    bound_below_yes : the YES tags (each text once) under which the bounds apply.
     cv : folds for the "cv" threshold (fewer when a class has fewer tags).
     random_state : seeds the fold split; the solver itself is deterministic.
     """
@@ -125,6 +136,9 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         C_per_yes: float = 0.1,
         C_min: float = 0.3,
         example_prior: float = 0.0,
+        detect_at_least: float = 0.0,
+        detect_at_most: float = 0.0,
+        bound_below_yes: int = 30,
         cv: int = 5,
         max_iter: int = 1000,
         random_state: int | None = 0,
@@ -144,6 +158,9 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         self.C_per_yes = C_per_yes
         self.C_min = C_min
         self.example_prior = example_prior
+        self.detect_at_least = detect_at_least
+        self.detect_at_most = detect_at_most
+        self.bound_below_yes = bound_below_yes
         self.cv = cv
         self.max_iter = max_iter
         self.random_state = random_state
@@ -225,7 +242,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         return w if sample_weight is None else w * sample_weight
 
     def fit(self, X, y, sample_weight=None, example_embeddings=None, mate_embeddings=None, mate_of=None,
-            copies=None, unlabelled=None):
+            copies=None, unlabelled=None, scope=None, scope_groups=None, positives=None):
         """Fit on tagged rows (y: 1 YES, 0 NO; NOT SURE must not be passed).
 
         mate_embeddings, mate_of: the other sentences of each tag's speaker turn (see
@@ -238,6 +255,9 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         copies: (len(X),) rows in the scope sharing each tagged text, for ``copy_weight``.
         unlabelled: (m, d) untagged sentences (each text once), for ``pseudo_positives``;
         ``pseudo_rows_`` records the positions in it of the positives added.
+        scope, scope_groups, positives: for ``detect_at_least`` / ``detect_at_most``, every sentence of the
+        tracker's scope (m, d), their speaker turns (m,) or None (the bound then counts
+        sentences), and the positive units (turns, or sentences) the random tags estimate.
 
         Raises ValueError unless both classes are present, the examples counting as YES:
         with only YES tags there is no boundary to learn, and the planner falls back to
@@ -298,7 +318,25 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"threshold must be 'cv', 'balanced' or a number, got {self.threshold!r}")
         else:
             self.threshold_ = float(self.threshold)
+        self.threshold_unbounded_ = self.threshold_
+        if self.threshold == "cv":
+            self.threshold_ = self._bounded(int((y_enc == 1).sum()), scope, scope_groups, positives)
         return self
+
+    def _bounded(self, n_yes: int, scope, scope_groups, positives) -> float:
+        """The "cv" threshold within ``detect_at_least`` / ``detect_at_most`` of the
+        estimated positives."""
+        least, most = float(self.detect_at_least or 0), float(self.detect_at_most or 0)
+        if least < 0 or most < 0 or (least and most and most < least):
+            raise ValueError("detect_at_least and detect_at_most must be 0 (off) or positive factors, "
+                             f"at most <= at least; got {self.detect_at_least!r}, {self.detect_at_most!r}")
+        if not (least or most) or scope is None or positives is None or n_yes >= self.bound_below_yes:
+            return self.threshold_
+        with config_context(assume_finite=True):
+            raw = self._raw(np.asarray(scope))
+        p = float(positives)
+        return bounded_threshold(unit_scores(raw, scope_groups), self.threshold_,
+                                 least * p if least else None, most * p if most else None)
 
     def _mates(self, X, mate_embeddings, mate_of):
         """(mate rows, the row of X each belongs with), checked, or None without mates."""
