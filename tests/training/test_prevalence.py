@@ -59,20 +59,22 @@ def test_later_rounds_add_the_positives_already_found_once_per_turn():
     assert estimated_positives(labels, tag_round, np.full(6, np.nan)) is None
 
 
-def test_bounded_threshold_keeps_the_detections_within_the_factor():
+def test_bounded_threshold_keeps_the_detections_within_the_bounds():
     scores = np.arange(1000, dtype=float)  # unit i scores i
-    for threshold, positives, factor, detected in [
-        (100.0, 50, 3, 150),    # 899 detected: down to 3 x 50
-        (998.5, 50, 3, 17),     # 1 detected: up to ceil(50 / 3)
-        (900.5, 50, 3, 99),     # 99 within [17, 150]: unchanged
-        (900.5, 50, 1, 50),     # factor 1: exactly the estimate
+    for threshold, least, most, detected in [
+        (100.0, 17, 150, 150),     # 899 detected: down to the most
+        (998.5, 16.7, 150, 17),    # 1 detected: up to the least, rounded up
+        (900.5, 17, 150, 99),      # 99 within [17, 150]: unchanged
+        (900.5, None, 50, 50),     # no floor
+        (998.5, None, 50, 1),      # nor raised without one
+        (100.0, 17, None, 899),    # no ceiling
+        (998.5, 0.2, None, 1),     # at least one unit
     ]:
-        t = bounded_threshold(scores, threshold, positives, factor)
+        t = bounded_threshold(scores, threshold, least, most)
         assert int((scores > t).sum()) == detected
-    assert bounded_threshold(scores, 900.5, 0, 3) == 900.5  # no positives estimated: as it is
-    assert bounded_threshold(scores, -5.0, 5000, 3) < scores.min()  # everything, not more
-    with pytest.raises(ValueError, match="at least 1"):
-        bounded_threshold(scores, 0.0, 50, 0.5)
+    assert bounded_threshold(scores, 900.5) == 900.5  # no bounds: as it is
+    assert bounded_threshold(scores, -5.0, 5000, 15000) == -5.0  # everything already, not more
+    assert bounded_threshold(scores, 2000.0, 5000) < scores.min()  # at most everything
 
 
 def test_unit_scores_are_each_turns_best_sentence():
@@ -94,32 +96,42 @@ def few_yes_scope(seed=0, n=5000, d=32):
 def test_with_few_yes_the_detected_share_stays_within_the_bound():
     X, truth, tags = few_yes_scope()
     y = truth[tags].astype(int)
+    bounds = {"detect_at_least": 1 / 3, "detect_at_most": 3.0}
+    plain = TrackerModel(**bounds).fit(X[tags], y)  # no scope given: the cv cut
+    moved = 0
     for positives in (20.0, 150.0, 1500.0):
-        plain = TrackerModel(threshold_bound=3.0).fit(X[tags], y)  # no scope given: the cv cut
-        m = TrackerModel(threshold_bound=3.0).fit(X[tags], y, scope=X, positives=positives)
+        m = TrackerModel(**bounds).fit(X[tags], y, scope=X, positives=positives)
         assert m.threshold_unbounded_ == plain.threshold_
         detected = int(m.predict(X).sum())
         assert positives / 3 <= detected <= positives * 3
+        moved += m.threshold_ != plain.threshold_
+    assert moved >= 2  # the cv cut is within at most one of the three
+    # One side only: a floor never lowers the detections, a ceiling never raises them.
+    cv_detected = int(plain.predict(X).sum())
+    floor = TrackerModel(detect_at_least=1.0).fit(X[tags], y, scope=X, positives=20.0)
+    assert int(floor.predict(X).sum()) == max(cv_detected, 20)
     # Off by default, and not applied from bound_below_yes YES tags on.
     default = TrackerModel().fit(X[tags], y, scope=X, positives=20.0)
     assert default.threshold_ == default.threshold_unbounded_
-    many = TrackerModel(threshold_bound=3.0, bound_below_yes=15).fit(X[tags], y, scope=X, positives=20.0)
+    many = TrackerModel(**bounds, bound_below_yes=15).fit(X[tags], y, scope=X, positives=20.0)
     assert many.threshold_ == many.threshold_unbounded_
     # Per turn: two sentences a turn, the turn detected when either is.
     turns = np.arange(len(X)) // 2
-    m = TrackerModel(threshold_bound=2.0).fit(X[tags], y, scope=X, scope_groups=turns, positives=400.0)
+    m = TrackerModel(detect_at_least=0.5, detect_at_most=2.0).fit(X[tags], y, scope=X, scope_groups=turns,
+                                                                  positives=400.0)
     detected_turns = np.unique(turns[m.predict(X) == 1]).size
     assert 200 <= detected_turns <= 800
 
 
 def test_refits_keep_the_bounded_threshold():
     X, truth, tags = few_yes_scope(1)
-    m = TrackerModel(threshold_bound=3.0).fit(X[tags], truth[tags].astype(int), scope=X, positives=1500.0)
+    m = TrackerModel(detect_at_least=1 / 3).fit(X[tags], truth[tags].astype(int), scope=X, positives=1500.0)
     assert m.threshold_ != m.threshold_unbounded_
     template = refit_template(m)
     assert template.get_params()["threshold"] == m.threshold_
-    with pytest.raises(ValueError, match="threshold_bound"):
-        TrackerModel(threshold_bound=0.5).fit(X[tags], truth[tags].astype(int), scope=X, positives=10.0)
+    with pytest.raises(ValueError, match="detect_at_least"):
+        TrackerModel(detect_at_least=2, detect_at_most=1).fit(X[tags], truth[tags].astype(int), scope=X,
+                                                             positives=10.0)
 
 
 def test_sklearn_estimator_checks_with_the_bound_on():
@@ -127,7 +139,7 @@ def test_sklearn_estimator_checks_with_the_bound_on():
 
     # Without a scope the bound has nothing to count and the contract is the cv threshold's.
     check_estimator(
-        TrackerModel(threshold_bound=3.0, cv=3),
+        TrackerModel(detect_at_least=1.0, detect_at_most=3.0, cv=3),
         expected_failed_checks={
             "check_sample_weight_equivalence_on_dense_data": "CV folds see repeated rows",
             "check_sample_weight_equivalence_on_sparse_data": "CV folds see repeated rows",
@@ -139,7 +151,7 @@ def test_sklearn_estimator_checks_with_the_bound_on():
 def test_the_session_bounds_its_model_by_the_random_tags(clustered):
     X, truth, examples, _ = clustered
     turns = np.arange(len(X)) // 2
-    params = {"threshold_bound": 1.5, "bound_below_yes": 1000}
+    params = {"detect_at_least": 1 / 1.5, "detect_at_most": 1.5, "bound_below_yes": 1000}
     session = answer_rounds(ActiveLearningSession(X, examples, turns=turns, model_params=params, seed=0), truth)
     labels, _, tag_round, pi = session.recorded_tags
     positives = estimated_positives(labels, tag_round, pi, turns)

@@ -308,20 +308,20 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         if self.pseudo_positives > 0 and unlabelled is not None and len(unlabelled):
             E = self._self_train(X, y_enc, sample_weight, E, example_embeddings, unlabelled)
         self.n_iter_ = int(np.max(self.lr_.n_iter_))
-        if isinstance(self.threshold, str):
-            if self.threshold == "cv":
-                self.threshold_ = self._cv_threshold(X, y_enc, sample_weight, E,
-                                                     mates if self.threshold_unit == "turn" else None)
-            elif self.threshold == "balanced":
-                self.threshold_ = 0.0
-            else:
-                raise ValueError(f"threshold must be 'cv', 'balanced' or a number, got {self.threshold!r}")
-        else:
-            self.threshold_ = float(self.threshold)
-        self.threshold_unbounded_ = self.threshold_
+        self.threshold_unbounded_ = self.threshold_ = self._threshold(X, y_enc, sample_weight, E, mates)
         if self.threshold == "cv":
             self.threshold_ = self._bounded(int((y_enc == 1).sum()), scope, scope_groups, positives)
         return self
+
+    def _threshold(self, X, y, sample_weight, E, mates) -> float:
+        """The threshold as ``threshold`` says, before any bound."""
+        if not isinstance(self.threshold, str):
+            return float(self.threshold)
+        if self.threshold == "cv":
+            return self._cv_threshold(X, y, sample_weight, E, mates if self.threshold_unit == "turn" else None)
+        if self.threshold == "balanced":
+            return 0.0
+        raise ValueError(f"threshold must be 'cv', 'balanced' or a number, got {self.threshold!r}")
 
     def _bounded(self, n_yes: int, scope, scope_groups, positives) -> float:
         """The "cv" threshold within ``detect_at_least`` / ``detect_at_most`` of the
