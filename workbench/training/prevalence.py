@@ -9,9 +9,10 @@ labels of anything untagged, about how many units of the scope are positive;
 from that count (``TrackerModel(detect_at_least=..., detect_at_most=...)``).
 
 The count is rough: on speech (mrda-meetings, seeds 0-11, C from the YES count) the median
-of the four rounds' estimates was 0.01-1.4x the concept's true count, mostly 0.1-0.5x, since a
-round's draw from the scope's lowest stratum (most of the scope, one draw) rarely finds a
-positive. So it is a floor rather than a target.
+of the four rounds' estimates was 0.00-1.4x the concept's true count, median 0.12x, since a
+round's one draw from the scope's lowest stratum (most of the scope) rarely finds a positive.
+So it makes a floor (1x) and a wide ceiling (30x), not a target (benchmarks/
+tracker_quality_history.md, "Session 13").
 """
 from __future__ import annotations
 
