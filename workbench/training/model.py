@@ -110,6 +110,8 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         a strong penalty (session 6: C=1 lifted speech, where a concept gets 10-30 YES tags).
         The honest estimate's refits keep the C chosen here, as they keep the threshold.
     C_grid, C_per_yes, C_min : the candidates for "cv"; the slope and floor for "yes_tags".
+    yes_tags_below : 0 (default) or a count: "yes_tags" sets C only for fits with fewer YES
+        tags than this, and keeps ``C`` from there on (typed concepts get more YES tags).
     example_prior : a prior toward the examples: every fit sees one more feature, this scale x
         the cosine to the examples' mean direction, so that the L2 penalty costs a weight
         along that direction example_prior**2 times less and few YES tags lean on the
@@ -143,6 +145,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         C_grid: tuple = (0.3, 1.0, 3.0, 10.0),
         C_per_yes: float = 0.1,
         C_min: float = 0.3,
+        yes_tags_below: int = 0,
         example_prior: float = 0.0,
         detect_at_least: float = 0.0,
         detect_at_most: float = 0.0,
@@ -165,6 +168,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         self.C_grid = C_grid
         self.C_per_yes = C_per_yes
         self.C_min = C_min
+        self.yes_tags_below = yes_tags_below
         self.example_prior = example_prior
         self.detect_at_least = detect_at_least
         self.detect_at_most = detect_at_most
@@ -191,7 +195,10 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         if self.regularisation == "fixed":
             return float(self.C)
         if self.regularisation == "yes_tags":
-            return float(min(self.C, max(self.C_min, self.C_per_yes * int((y == 1).sum()))))
+            n_yes = int((y == 1).sum())
+            if self.yes_tags_below and n_yes >= self.yes_tags_below:
+                return float(self.C)  # enough YES tags: the default penalty
+            return float(min(self.C, max(self.C_min, self.C_per_yes * n_yes)))
         if self.regularisation != "cv":
             raise ValueError("regularisation must be 'fixed', 'cv' or 'yes_tags', "
                              f"got {self.regularisation!r}")
