@@ -22,13 +22,8 @@ intervals held the truth in 83% (speech) and 86% (typed) of runs, under the 88% 
 keep, so it stays an option. A prior toward the examples (``example_prior=3``) lowered speech to
 0.194x and typed dialogues' worst concept to 0.760x: off.
 
-Session 13 bounded the "cv" threshold by the positives the random tags estimate, when the YES
-tags are few (``detect_at_least`` / ``detect_at_most``, off by default; history, "Session 13"):
-with C from the YES count, at least 1x and at most 30x that estimate held the truth in 92% of
-speech hit-rate intervals (87% without the bounds, 85% for the defaults; seeds 0-11) and lifted
-speech run by run as much as C from the YES count alone, but typed dialogues' median stayed at
-0.945x (under 0.949x, as without the bounds) and their precision intervals held the truth in
-86% of runs, so it stays an option.
+Session 13's options stay off: the "cv" threshold bounded by the random tags' count of positives
+(``detect_at_least``, ``detect_at_most``) and ``yes_tags_below`` (history, "Session 13").
 
 A tracker reports speaker turns (a turn mentions the concept when any of its sentences is
 detected). With ``threshold_unit="turn"`` and each tag's turn mates passed to ``fit`` (the
