@@ -297,6 +297,9 @@ def test_regularisation_from_the_yes_tags(data):
     assert TrackerModel(regularisation="yes_tags", C=5.0).fit(Xc, yc).C_ == 5.0
     with pytest.raises(ValueError, match="regularisation must be"):
         TrackerModel(regularisation="bayes").fit(X, y)
+    # Only below yes_tags_below YES tags: from there on the default C.
+    assert TrackerModel(regularisation="yes_tags", yes_tags_below=n_yes + 1).fit(X, y).C_ == pytest.approx(0.1 * n_yes)
+    assert TrackerModel(regularisation="yes_tags", yes_tags_below=n_yes).fit(X, y).C_ == 10.0
 
 
 def test_regularisation_by_cross_validation(data):

@@ -22,6 +22,9 @@ intervals held the truth in 83% (speech) and 86% (typed) of runs, under the 88% 
 keep, so it stays an option. A prior toward the examples (``example_prior=3``) lowered speech to
 0.194x and typed dialogues' worst concept to 0.760x: off.
 
+Session 13's options stay off: the "cv" threshold bounded by the random tags' count of positives
+(``detect_at_least``, ``detect_at_most``) and ``yes_tags_below`` (history, "Session 13").
+
 A tracker reports speaker turns (a turn mentions the concept when any of its sentences is
 detected). With ``threshold_unit="turn"`` and each tag's turn mates passed to ``fit`` (the
 other sentences of its turn, ``turn_mates``) the threshold maximises F1 over the tags'
@@ -56,11 +59,14 @@ chosen threshold: ``predict`` agrees with both, and a pool can use threshold 0.
 from __future__ import annotations
 
 import numpy as np
+from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from workbench.training.prevalence import bounded_threshold, unit_scores
 
 
 class TrackerModel(ClassifierMixin, BaseEstimator):
@@ -99,11 +105,21 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         a strong penalty (session 6: C=1 lifted speech, where a concept gets 10-30 YES tags).
         The honest estimate's refits keep the C chosen here, as they keep the threshold.
     C_grid, C_per_yes, C_min : the candidates for "cv"; the slope and floor for "yes_tags".
+    yes_tags_below : 0 (default) or a count: "yes_tags" sets C only for fits with fewer YES
+        tags than this, and keeps ``C`` from there on (typed concepts get more YES tags).
     example_prior : a prior toward the examples: every fit sees one more feature, this scale x
         the cosine to the examples' mean direction, so that the L2 penalty costs a weight
         along that direction example_prior**2 times less and few YES tags lean on the
         examples instead of shrinking to nothing. The feature's weight is folded back into
         ``lr_.coef_`` after each fit, so scoring is a plain linear model. 0 (default): off.
+    detect_at_least, detect_at_most : 0 (default: off) or a factor: with fewer than
+        ``bound_below_yes`` YES tags, the "cv" threshold is moved so that the scope's units it
+        detects number at least (at most) the factor x P, P the positive units the random
+        tags estimate (``prevalence.estimated_positives``): with few YES tags the "cv" cut
+        lands at extremes, a fifth of the scope or nothing. Needs ``fit(..., scope=,
+        positives=)``; without them the threshold is the "cv" one. ``threshold_unbounded_``
+        keeps the "cv" threshold.
+    bound_below_yes : the YES tags (each text once) under which the bounds apply.
     cv : folds for the "cv" threshold (fewer when a class has fewer tags).
     random_state : seeds the fold split; the solver itself is deterministic.
     """
@@ -124,7 +140,11 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         C_grid: tuple = (0.3, 1.0, 3.0, 10.0),
         C_per_yes: float = 0.1,
         C_min: float = 0.3,
+        yes_tags_below: int = 0,
         example_prior: float = 0.0,
+        detect_at_least: float = 0.0,
+        detect_at_most: float = 0.0,
+        bound_below_yes: int = 30,
         cv: int = 5,
         max_iter: int = 1000,
         random_state: int | None = 0,
@@ -143,7 +163,11 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         self.C_grid = C_grid
         self.C_per_yes = C_per_yes
         self.C_min = C_min
+        self.yes_tags_below = yes_tags_below
         self.example_prior = example_prior
+        self.detect_at_least = detect_at_least
+        self.detect_at_most = detect_at_most
+        self.bound_below_yes = bound_below_yes
         self.cv = cv
         self.max_iter = max_iter
         self.random_state = random_state
@@ -166,7 +190,10 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         if self.regularisation == "fixed":
             return float(self.C)
         if self.regularisation == "yes_tags":
-            return float(min(self.C, max(self.C_min, self.C_per_yes * int((y == 1).sum()))))
+            n_yes = int((y == 1).sum())
+            if self.yes_tags_below and n_yes >= self.yes_tags_below:
+                return float(self.C)  # enough YES tags: the default penalty
+            return float(min(self.C, max(self.C_min, self.C_per_yes * n_yes)))
         if self.regularisation != "cv":
             raise ValueError("regularisation must be 'fixed', 'cv' or 'yes_tags', "
                              f"got {self.regularisation!r}")
@@ -225,7 +252,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         return w if sample_weight is None else w * sample_weight
 
     def fit(self, X, y, sample_weight=None, example_embeddings=None, mate_embeddings=None, mate_of=None,
-            copies=None, unlabelled=None):
+            copies=None, unlabelled=None, scope=None, scope_groups=None, positives=None):
         """Fit on tagged rows (y: 1 YES, 0 NO; NOT SURE must not be passed).
 
         mate_embeddings, mate_of: the other sentences of each tag's speaker turn (see
@@ -238,6 +265,9 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         copies: (len(X),) rows in the scope sharing each tagged text, for ``copy_weight``.
         unlabelled: (m, d) untagged sentences (each text once), for ``pseudo_positives``;
         ``pseudo_rows_`` records the positions in it of the positives added.
+        scope, scope_groups, positives: for ``detect_at_least`` / ``detect_at_most``, every sentence of the
+        tracker's scope (m, d), their speaker turns (m,) or None (the bound then counts
+        sentences), and the positive units (turns, or sentences) the random tags estimate.
 
         Raises ValueError unless both classes are present, the examples counting as YES:
         with only YES tags there is no boundary to learn, and the planner falls back to
@@ -288,17 +318,35 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         if self.pseudo_positives > 0 and unlabelled is not None and len(unlabelled):
             E = self._self_train(X, y_enc, sample_weight, E, example_embeddings, unlabelled)
         self.n_iter_ = int(np.max(self.lr_.n_iter_))
-        if isinstance(self.threshold, str):
-            if self.threshold == "cv":
-                self.threshold_ = self._cv_threshold(X, y_enc, sample_weight, E,
-                                                     mates if self.threshold_unit == "turn" else None)
-            elif self.threshold == "balanced":
-                self.threshold_ = 0.0
-            else:
-                raise ValueError(f"threshold must be 'cv', 'balanced' or a number, got {self.threshold!r}")
-        else:
-            self.threshold_ = float(self.threshold)
+        self.threshold_unbounded_ = self.threshold_ = self._threshold(X, y_enc, sample_weight, E, mates)
+        if self.threshold == "cv":
+            self.threshold_ = self._bounded(int((y_enc == 1).sum()), scope, scope_groups, positives)
         return self
+
+    def _threshold(self, X, y, sample_weight, E, mates) -> float:
+        """The threshold as ``threshold`` says, before any bound."""
+        if not isinstance(self.threshold, str):
+            return float(self.threshold)
+        if self.threshold == "cv":
+            return self._cv_threshold(X, y, sample_weight, E, mates if self.threshold_unit == "turn" else None)
+        if self.threshold == "balanced":
+            return 0.0
+        raise ValueError(f"threshold must be 'cv', 'balanced' or a number, got {self.threshold!r}")
+
+    def _bounded(self, n_yes: int, scope, scope_groups, positives) -> float:
+        """The "cv" threshold within ``detect_at_least`` / ``detect_at_most`` of the
+        estimated positives."""
+        least, most = float(self.detect_at_least or 0), float(self.detect_at_most or 0)
+        if least < 0 or most < 0 or (least and most and most < least):
+            raise ValueError("detect_at_least and detect_at_most must be 0 (off) or positive factors, "
+                             f"at most <= at least; got {self.detect_at_least!r}, {self.detect_at_most!r}")
+        if not (least or most) or scope is None or positives is None or n_yes >= self.bound_below_yes:
+            return self.threshold_
+        with config_context(assume_finite=True):
+            raw = self._raw(np.asarray(scope))
+        p = float(positives)
+        return bounded_threshold(unit_scores(raw, scope_groups), self.threshold_,
+                                 least * p if least else None, most * p if most else None)
 
     def _mates(self, X, mate_embeddings, mate_of):
         """(mate rows, the row of X each belongs with), checked, or None without mates."""

@@ -36,6 +36,7 @@ from workbench.training.model import TrackerModel, turn_mates
 from workbench.training.neyman import NeymanDetectedStrategy
 from workbench.training.performance import PerformanceEstimate
 from workbench.training.pool import NO, UNKNOWN, YES, Pool, SimilarityMemo, positive_references
+from workbench.training.prevalence import estimated_positives
 from workbench.training.rounds import PlannedRound, RoundPlanner
 from workbench.training.verification import SAMPLERS, VerificationGoal, VerificationNeed, verification_need
 
@@ -355,6 +356,13 @@ class ActiveLearningSession:
         if model.pseudo_positives > 0:
             # Self-training draws from the untagged texts, each once.
             extra["unlabelled"] = self.embeddings[representatives(self._texts, ~self._shown)]
+        if model.detect_at_least or model.detect_at_most:
+            # The positives the random tags estimate, as recorded (each drawn text once), and
+            # every sentence of the scope to count what a threshold detects, by turn as the
+            # estimate counts.
+            labels, _, tag_round, inclusion_prob = self._own
+            extra.update(scope=self.embeddings, scope_groups=self.turns,
+                         positives=estimated_positives(labels, tag_round, inclusion_prob, self.turns))
         return model.fit(self.embeddings[tagged], answers[tagged].astype(int),
                          example_embeddings=self.example_embeddings, **mates, **extra)
 
