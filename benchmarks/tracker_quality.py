@@ -113,7 +113,7 @@ def _description(concept: dict, normalisation: str | None):
 
 
 def new_session(X, examples, seed, mix=None, call_ids=None, description=None, groups=None, duplicates=None,
-                keep_model_while_verifying=True):
+                keep_model_while_verifying=False):
     """The session a Tracker builds over this scope (turns, duplicate texts), with the
     benchmark's overrides (--model-param, --estimate-param, --pool-param, --mix)."""
     return ActiveLearningSession(

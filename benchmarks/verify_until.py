@@ -39,8 +39,9 @@ FIGURES = ("precision", "hit_rate")
 # The precision rounds' sampler when --precision-sampler / --sampler-param ask for another
 # (None: the session's default, verification.SAMPLERS).
 SAMPLERS: dict | None = None
-# The session's keep_model_while_verifying (--refit-while-verifying: False, the loop before session 13).
-KEEP_MODEL = True
+# The session's keep_model_while_verifying (--keep-model-while-verifying: hold the model over
+# the verification rounds; default, as the session's, False: every round retrains it).
+KEEP_MODEL = False
 
 
 def verify_until(session, truth_sent, goal: dict, first_round: int, max_rounds: int) -> dict:
@@ -174,15 +175,15 @@ def main(argv=None) -> None:
                     help="a parameter of --precision-sampler, e.g. strata=4 floor=0.2")
     ap.add_argument("--estimate-param", action="append", default=[], metavar="KEY=VALUE",
                     help="an override of the estimate's parameters, e.g. detected_bands=4")
-    ap.add_argument("--refit-while-verifying", action="store_true",
-                    help="refit the model on each verification round's tags (keep_model_while_verifying=False)")
+    ap.add_argument("--keep-model-while-verifying", action="store_true",
+                    help="hold the model over the verification rounds (the session's keep_model_while_verifying)")
     ap.add_argument("--results-name", default="verify_until")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     goal = {k: v for k, v in (("precision", args.precision), ("hit_rate", args.hit_rate)) if v is not None}
     goal = goal or {"precision": 0.05}
     global SAMPLERS, KEEP_MODEL
-    KEEP_MODEL = not args.refit_while_verifying
+    KEEP_MODEL = args.keep_model_while_verifying
     sampler_params = tracker_quality.key_values(args.sampler_param)
     if args.precision_sampler or sampler_params:
         SAMPLERS = {"precision": get_strategy(args.precision_sampler or "detected_sample", **sampler_params)}

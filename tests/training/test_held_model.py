@@ -12,6 +12,7 @@ from .conftest import answer_rounds
 def _session(clustered, **kw):
     X, truth, examples, _ = clustered
     turns = np.arange(len(X)) // 2
+    kw.setdefault("keep_model_while_verifying", True)
     return answer_rounds(ActiveLearningSession(X, examples, turns=turns, seed=0, **kw), truth, rounds=3)
 
 
@@ -81,7 +82,8 @@ def test_stored_tags_with_their_verification_rounds_give_the_same_session(cluste
     _, truth, _, _ = clustered
     session = _session(clustered)
     _verify(session, truth, 4)
-    again = ActiveLearningSession(session.embeddings, session.example_embeddings, turns=session.turns, seed=0)
+    again = ActiveLearningSession(session.embeddings, session.example_embeddings, turns=session.turns, seed=0,
+                                  keep_model_while_verifying=True)
     again.set_tags(*session.recorded_tags, verification_rounds=session.verification_rounds)
     assert again.held_rounds == {4}
     assert np.array_equal(again.scores(), session.scores())
@@ -91,9 +93,9 @@ def test_stored_tags_with_their_verification_rounds_give_the_same_session(cluste
     assert again.held_rounds == frozenset() and not np.array_equal(again.scores(), session.scores())
 
 
-def test_refitting_while_verifying_moves_the_model(clustered):
-    _, truth, _, _ = clustered
-    session = _session(clustered, keep_model_while_verifying=False)
+def test_by_default_a_verification_round_trains_the_model(clustered):
+    X, truth, examples, _ = clustered
+    session = answer_rounds(ActiveLearningSession(X, examples, turns=np.arange(len(X)) // 2, seed=0), truth, rounds=3)
     scores = session.scores().copy()
     _verify(session, truth, 4)
     assert session.held_rounds == frozenset() and not np.array_equal(session.scores(), scores)
@@ -106,9 +108,13 @@ def test_a_round_kind_must_be_known(clustered):
 
 
 def test_verifying_until_sure_with_the_model_held_stops_at_the_asked_accuracy():
-    from .test_verification import _after_four_rounds, _true_figures
+    from .test_verification import _true_figures, _world
 
-    session, truth, turns, turn_truth = _after_four_rounds(1)
+    X, truth, E, turns, turn_truth = _world(1)  # test_verification's world with known truth
+    session = ActiveLearningSession(X, E, turns=turns, seed=1, keep_model_while_verifying=True)
+    for number in range(1, 5):
+        plan = session.plan_round(number)
+        session.tag(plan.indices, truth[plan.indices], number, plan.inclusion_prob)
     scores, number = session.scores().copy(), 5
     while (plan := session.plan_verification(number, precision=0.05)) and len(plan):
         session.tag(plan.indices, truth[plan.indices], number, plan.inclusion_prob, kind=plan.kind)

@@ -88,6 +88,7 @@ def scope_session(scope: ScopeArrays, embeddings: np.ndarray, example_embeddings
         # every training, and counting a million strings took a quarter of a second.
         turns=scope.turns, call_ids=scope.frame["call_id"].rank("dense").to_numpy(), duplicates=scope.duplicates,
         planner_params=settings.get("planner"), model_params=settings.get("model"), seed=settings.get("seed", 0),
+        keep_model_while_verifying=settings.get("keep_model_while_verifying", False),
     )
 
 

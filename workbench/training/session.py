@@ -14,12 +14,17 @@ Everything the session computes (the model, its scores, the held-out scores, the
 cached under a hash of the tags' *content* (answers, shown, rounds, inclusion probabilities),
 so that a changed answer is seen at once and an unchanged one costs nothing.
 
-The model is held while the user verifies (``keep_model_while_verifying``, the default): the
-tags of verification rounds that follow the last learning round do not train it, so its
-scores, threshold and detections stay those the verification rounds were drawn from, and each
+By default every tag trains the model, a verification round's too, so the model moves after
+each one. With ``keep_model_while_verifying`` it is held while the user verifies: the tags of
+verification rounds that follow the last learning round do not train it, so its scores,
+threshold and detections stay those the verification rounds were drawn from, and each
 verification tag is a random draw from a fixed set of detections with the chance recorded with
 it. They join the fit with the first answer of the next learning round. The model is cached
-under the hash of the tags it is fitted on, the estimate under the hash of every tag.
+under the hash of the tags it is fitted on, the estimate under the hash of every tag. Holding
+is the sounder design but measured no better (session 13, verify until precision ±0.05,
+benchmarks/results/verify_until_s13_compare.md): the held model stays worse (its true
+precision 0.07-0.10 lower; a verification round's false detections are what retraining
+learns from), and the intervals did not cover more often, so it is an option.
 """
 from __future__ import annotations
 
@@ -99,12 +104,13 @@ class ActiveLearningSession:
     verification_samplers : per figure ("precision", "hit_rate"), the strategy a verification
         round for it draws with, by registered name or as an object (default
         ``verification.SAMPLERS``); e.g. ``{"precision": NeymanDetectedStrategy(strata=4)}``.
-    keep_model_while_verifying : hold the model while the user verifies (default; see the
-        module docstring): the tags of the verification rounds (``tag(kind="verification")``,
-        ``set_tags(verification_rounds=)``) after the last learning round are left out of the
-        fit, and a held tag's held-out score is the model's own. False: every tag trains the
-        model at once, so it moves after each verification round and the chances its earlier
-        draws had no longer describe its detections (benchmarks/results/verify_until_s13_*).
+    keep_model_while_verifying : hold the model while the user verifies (see the module
+        docstring; the Tracker's setting of that name): the tags of the verification rounds
+        (``tag(kind="verification")``, ``set_tags(verification_rounds=)``) after the last
+        learning round are left out of the fit, and a held tag's held-out score is the model's
+        own. False (default): every tag trains the model at once, so it moves after each
+        verification round and the chances its earlier draws had no longer describe its
+        detections exactly.
     seed : seeds the planner, the model's folds and the estimate.
     """
 
@@ -122,7 +128,7 @@ class ActiveLearningSession:
         estimate_params: dict | None = None,
         pool_params: dict | None = None,
         verification_samplers: dict | None = None,
-        keep_model_while_verifying: bool = True,
+        keep_model_while_verifying: bool = False,
         seed: int = 0,
     ) -> None:
         self.embeddings = embeddings
@@ -204,11 +210,12 @@ class ActiveLearningSession:
     def _answer_copies(self) -> None:
         """The one place where a tag answers every copy of its text (``answer_copies``):
         labels, shown, tag_round and inclusion_prob as the rounds and the estimate read them;
-        ``_source`` marks the row whose tag stands for each shown text. The same for the tags
-        the model is fitted on (``_fitted``: the held verification tags left out)."""
+        ``_source`` marks the row whose tag stands for each shown text. ``_fitted``: the
+        answers and shown rows the model is fitted on, the held verification tags left out."""
         (self._labels, self._shown, self._tag_round, self._inclusion_prob,
          self._source) = answer_copies(self._texts, *self._own)
-        self._held = held = np.isin(self._own[2], sorted(self.held_rounds)) & self._own[1]
+        held = self.held_rounds
+        self._held = held = (np.isin(self._own[2], sorted(held)) & self._own[1]) if held else np.zeros_like(self._shown)
         if held.any():
             own = [a.copy() for a in self._own]
             own[0][held], own[1][held], own[2][held], own[3][held] = UNKNOWN, False, -1, np.nan
@@ -226,8 +233,7 @@ class ActiveLearningSession:
             return frozenset()
         return held_rounds(self._own[2][self._own[1]], self._verification_rounds)
 
-    verification_rounds = property(lambda self: self._verification_rounds,
-                                   doc="The numbers of the rounds tagged as verification rounds.")
+    verification_rounds = property(lambda self: self._verification_rounds, doc="The verification rounds' numbers.")
 
     @property
     def key(self) -> str:
@@ -290,8 +296,8 @@ class ActiveLearningSession:
                           precision: float | None = None, hit_rate: float | None = None) -> PlannedRound:
         """A verification round: up to ``n`` random detections of the current model, spread
         over their scores, none shown before. Empty when no detection is left to show. Tag it
-        with ``kind=plan.kind`` ("verification"): the model is then held until the next
-        learning round (``keep_model_while_verifying``).
+        with ``kind=plan.kind`` ("verification"), so that ``keep_model_while_verifying`` can
+        hold the model until the next learning round.
 
         With an accuracy asked (``precision=0.05``, ``hit_rate=0.10``: half-widths of the
         honest 90% intervals), the round serves the figure furthest from it (random detections
@@ -354,11 +360,8 @@ class ActiveLearningSession:
         is not at least one of each."""
         return self._cached("model", self._fit, fitted=True)
 
-    @property
-    def fitted_answers(self) -> np.ndarray:
-        """(n,) the answers the model is fitted on, once per text: ``answers`` without the
-        held verification tags."""
-        return _read_only(self._fitted[0])
+    fitted_answers = property(lambda self: _read_only(self._fitted[0]),
+                              doc="(n,) the answers the model is fitted on: ``answers`` but the held ones.")
 
     def _fit(self) -> TrackerModel | None:
         answers = self._fitted[0]
