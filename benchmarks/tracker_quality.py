@@ -112,13 +112,15 @@ def _description(concept: dict, normalisation: str | None):
     return _TEXT_CACHE.get([normalise_text(concept["description"], normalisation)])[0]
 
 
-def new_session(X, examples, seed, mix=None, call_ids=None, description=None, groups=None, duplicates=None):
+def new_session(X, examples, seed, mix=None, call_ids=None, description=None, groups=None, duplicates=None,
+                keep_model_while_verifying=False):
     """The session a Tracker builds over this scope (turns, duplicate texts), with the
     benchmark's overrides (--model-param, --estimate-param, --pool-param, --mix)."""
     return ActiveLearningSession(
         X, X[examples], description, turns=groups, call_ids=call_ids, duplicates=duplicates,
         planner_params={"early_mix": mix, "late_mix": mix}, model_params=MODEL_PARAMS,
         estimate_params=ESTIMATE_PARAMS, pool_params=POOL_PARAMS, seed=seed,
+        keep_model_while_verifying=keep_model_while_verifying,
     )
 
 
@@ -135,7 +137,7 @@ def run_tracker(session: ActiveLearningSession, truth_sent, rounds=ROUNDS) -> li
     if VERIFY and session.model() is not None:
         plan = session.plan_verification(rounds + 1, VERIFY)
         answers = truth_sent[plan.indices].astype(np.int8)
-        session.tag(plan.indices, answers, rounds + 1, plan.inclusion_prob)
+        session.tag(plan.indices, answers, rounds + 1, plan.inclusion_prob, kind=plan.kind)
         history.append({"round": rounds + 1, "yes": int(answers.sum()), "notes": ["verification"]})
     return history
 

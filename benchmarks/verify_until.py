@@ -39,6 +39,9 @@ FIGURES = ("precision", "hit_rate")
 # The precision rounds' sampler when --precision-sampler / --sampler-param ask for another
 # (None: the session's default, verification.SAMPLERS).
 SAMPLERS: dict | None = None
+# The session's keep_model_while_verifying (--keep-model-while-verifying: hold the model over
+# the verification rounds; default, as the session's, False: every round retrains it).
+KEEP_MODEL = False
 
 
 def verify_until(session, truth_sent, goal: dict, first_round: int, max_rounds: int) -> dict:
@@ -50,7 +53,8 @@ def verify_until(session, truth_sent, goal: dict, first_round: int, max_rounds: 
         trajectory.append(_where(session, goal, extra))
         if len(plan) == 0:
             break
-        session.tag(plan.indices, truth_sent[plan.indices].astype(np.int8), number, plan.inclusion_prob)
+        session.tag(plan.indices, truth_sent[plan.indices].astype(np.int8), number, plan.inclusion_prob,
+                    kind=plan.kind)
         extra += len(plan)
         number += 1
     if number == first_round + max_rounds:
@@ -79,7 +83,8 @@ def run_concept(corpus, concept, seeds, goal, max_rounds) -> list[dict]:
     for seed in seeds:
         t = time.time()
         examples = pick_examples(truth_sent, utt_key, c.n_sent_in_utt, seed)
-        session = new_session(X, examples, seed, call_ids=c.call_ids, groups=utt_key, duplicates=c.duplicates)
+        session = new_session(X, examples, seed, call_ids=c.call_ids, groups=utt_key, duplicates=c.duplicates,
+                              keep_model_while_verifying=KEEP_MODEL)
         if SAMPLERS:
             session.verification_samplers.update(SAMPLERS)  # the learning rounds never read it
         run_tracker(session, truth_sent)
@@ -136,7 +141,9 @@ def render(result: dict) -> str:
              f"Seeds {seeds}. After 5 examples and 4 rounds of 25 (tracker_quality.py's loop), verification "
              f"rounds of up to 20 from `session.plan_verification({', '.join(f'{k}={v}' for k, v in goal.items())})` "
              f"until it comes back empty (at most {result['max_rounds']} rounds). Truth: utterance level over the scope.",
-             "", f"Precision rounds drawn by `{result.get('precision_sampler', 'DetectedSampleStrategy()')}`; estimate "
+             "", f"Precision rounds drawn by `{result.get('precision_sampler', 'DetectedSampleStrategy()')}`; "
+             f"model {'held' if result.get('keep_model_while_verifying', False) else 'refitted after every round'} "
+             f"while verifying; estimate "
              f"overrides {result.get('estimate_params') or 'none'}; load average at the end "
              f"{', '.join(f'{x:.1f}' for x in result.get('load', ()))} (2 cores, shared).",
              "", "| corpus | runs | extra tags median | extra tags p90 | projected median | reached | "
@@ -168,12 +175,15 @@ def main(argv=None) -> None:
                     help="a parameter of --precision-sampler, e.g. strata=4 floor=0.2")
     ap.add_argument("--estimate-param", action="append", default=[], metavar="KEY=VALUE",
                     help="an override of the estimate's parameters, e.g. detected_bands=4")
+    ap.add_argument("--keep-model-while-verifying", action="store_true",
+                    help="hold the model over the verification rounds (the session's keep_model_while_verifying)")
     ap.add_argument("--results-name", default="verify_until")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     goal = {k: v for k, v in (("precision", args.precision), ("hit_rate", args.hit_rate)) if v is not None}
     goal = goal or {"precision": 0.05}
-    global SAMPLERS
+    global SAMPLERS, KEEP_MODEL
+    KEEP_MODEL = args.keep_model_while_verifying
     sampler_params = tracker_quality.key_values(args.sampler_param)
     if args.precision_sampler or sampler_params:
         SAMPLERS = {"precision": get_strategy(args.precision_sampler or "detected_sample", **sampler_params)}
@@ -187,6 +197,7 @@ def main(argv=None) -> None:
     result = {"goal": goal, "seeds": args.seeds, "corpora": [c.name for c in corpora], "max_rounds": args.max_rounds,
               "precision_sampler": repr(SAMPLERS["precision"]) if SAMPLERS else "DetectedSampleStrategy()",
               "estimate_params": dict(tracker_quality.ESTIMATE_PARAMS), "load": os.getloadavg(),
+              "keep_model_while_verifying": KEEP_MODEL,
               "summary": summarise(rows, goal), "runs": rows}
     print(json.dumps(result["summary"], indent=1))
     if not args.no_write:

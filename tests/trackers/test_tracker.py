@@ -204,6 +204,23 @@ def test_verification_round_draws_random_detections_and_feeds_the_estimate(demo_
     assert after.n_probe_tags > before.n_probe_tags  # counted by turn: two in one turn count once
     assert after.n_probe_rounds == before.n_probe_rounds + 1
     assert t.next_round().kind == "learning"
+    # The option to hold the model while verifying (a tracker setting, stored with the tracker;
+    # set here in memory): the version trained after a verification round is the model the
+    # round was drawn from (same threshold, same detections), with the estimate its tags narrowed.
+    answer_round(t, t.current_round())
+    learnt = t.train()
+    t.settings["keep_model_while_verifying"] = True
+    detections_before = t.detections()
+    answer_round(t, t.verification_round(5))
+    result = t.train()
+    assert result.round_number == 5 and result.threshold == learnt.threshold
+    assert t.detections().equals(detections_before)
+    run = client.get_run(next(v.run_id for v in demo_ws.registry.versions(t.name) if v.version == result.version))
+    assert run.data.metrics["detection_change"] == 0.0 and run.data.params["verification_rounds_not_fitted"] == "5"
+    following = t.next_round()  # planned with the held model; its first answer ends the hold
+    assert following.kind == "learning" and t._session().held_rounds == {5}
+    t.tag(following[0].sentence_id, "no")
+    assert t._session().held_rounds == frozenset()
 
 
 def test_tags_persist_across_processes_and_survive_a_killed_kernel(demo_ws):

@@ -81,4 +81,5 @@ def test_the_session_draws_precision_rounds_with_the_sampler_asked(clustered):
         session.tag(plan.indices, truth[plan.indices], number, plan.inclusion_prob)
     plan = session.plan_verification(4, 10, precision=0.01)
     assert set(plan.strategies) == {"detected_neyman"} and round_kind(list(plan.strategies)) == "verification"
+    assert plan.kind == "verification"
     assert (session.scores()[plan.indices] > 0).all() and (plan.inclusion_prob > 0).all()

@@ -116,6 +116,8 @@ def train_deep(tracker: "Tracker", progress: Callable[[str, int, int], None] | N
         n, k = scope.frame.height, len(tracker.examples)
         session = tracker_state.scope_session(scope, vectors[:n], vectors[n : n + k],
                                               vectors[n + k] if description else None, tracker.settings)
+        # Without the verification rounds: fine-tuning is an explicit retrain, the encoder and
+        # the head learn from every tag (``_work``), those of verification rounds included.
         session.set_tags(*frozen.recorded_tags)
         return _log_version(tracker, tuning, encoder, session, frozen)
 

@@ -15,17 +15,12 @@ from workbench.training.session import (  # noqa: F401  (the round sizes, said o
     VERIFICATION_SIZE,
     VERIFICATION_STRATEGIES,
     VERIFICATION_STRATEGY,
+    round_kind,
 )
 from workbench.training.verification import SAMPLERS, VerificationGoal
 
 ANSWERS = ("yes", "no", "not_sure")
 CONTEXT_SENTENCES = 2
-
-
-def round_kind(strategies: list[str]) -> str:
-    """"verification" when every pick of a round is a random detection (or, verifying the hit
-    rate, a likely miss), else "learning"."""
-    return "verification" if strategies and all(s in VERIFICATION_STRATEGIES for s in strategies) else "learning"
 
 
 @dataclass

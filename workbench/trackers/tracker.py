@@ -190,8 +190,12 @@ class Tracker(BaseTracker):
         return self._sessions.scope(self.definition)
 
     def _session(self) -> ActiveLearningSession:
-        """The active-learning session over this tracker's scope, holding its stored tags."""
-        return self._sessions.session(self.definition, self.examples, self.settings, self.tags())
+        """The active-learning session over this tracker's scope, holding its stored tags and
+        which of its rounds were verification rounds (the model is held over those after the
+        last learning round: ``ActiveLearningSession(keep_model_while_verifying=)``)."""
+        verification = [r.number for r in self._records.rounds()
+                        if round_kind([p.get("strategy", "") for p in r.picks]) == "verification"]
+        return self._sessions.session(self.definition, self.examples, self.settings, self.tags(), verification)
 
     def _session_with_model(self) -> ActiveLearningSession:
         """The session, once its tags make a model: at least one YES and one NO."""

@@ -88,6 +88,7 @@ def scope_session(scope: ScopeArrays, embeddings: np.ndarray, example_embeddings
         # every training, and counting a million strings took a quarter of a second.
         turns=scope.turns, call_ids=scope.frame["call_id"].rank("dense").to_numpy(), duplicates=scope.duplicates,
         planner_params=settings.get("planner"), model_params=settings.get("model"), seed=settings.get("seed", 0),
+        keep_model_while_verifying=settings.get("keep_model_while_verifying", False),
     )
 
 
@@ -103,6 +104,8 @@ def training_params(tracker, session: ActiveLearningSession, estimate, round_num
         "filters": dumps(tracker.filters), "call_part": dumps(list(tracker.call_part)),
         "classifier": session.model().get_params(), "embedding_model": embedding_model, "seed": session.seed,
         "estimate_unit": estimate.unit,
+        # Verification rounds whose tags the estimate reads but the model was held over.
+        "verification_rounds_not_fitted": ", ".join(map(str, sorted(session.held_rounds))) or "(none)",
         # The estimators' settings (scikit-learn get_params).
         "estimator": estimate.estimator_params,
     }
@@ -154,7 +157,9 @@ class TrackerSessions:
         return self._scope[1]
 
     def session(self, definition: TrackerDefinition, examples: list[str], settings: dict,
-                tags: pl.DataFrame) -> ActiveLearningSession:
+                tags: pl.DataFrame, verification_rounds=()) -> ActiveLearningSession:
+        """The session over the tracker's scope with ``tags`` loaded; ``verification_rounds``:
+        the numbers of its verification rounds (``ActiveLearningSession.set_tags``)."""
         scope = self.scope(definition)
         key = (self.ws.generation, repr(definition), tuple(examples), json.dumps(settings, sort_keys=True))
         if self._session is None or self._session[0] != key:
@@ -162,7 +167,7 @@ class TrackerSessions:
             self._session = (key, scope_session(scope, scope.embeddings, self._embed(examples),
                                                 self._embed([d])[0] if d else None, settings))
         session = self._session[1]
-        session.set_tags(**tag_arrays(scope, tags))
+        session.set_tags(**tag_arrays(scope, tags), verification_rounds=verification_rounds)
         return session
 
     def keyword_baseline(self, definition: TrackerDefinition, examples: list[str], seed: int):

@@ -57,6 +57,9 @@ class PlannedRound:
     strategies: np.ndarray
     inclusion_prob: np.ndarray
     notes: tuple[str, ...] = field(default=())
+    # "verification" for a round of ActiveLearningSession.plan_verification: pass it to
+    # session.tag(kind=...), so that the model is held while the user verifies.
+    kind: str = "learning"
 
     def __len__(self) -> int:
         return int(self.indices.size)

@@ -13,9 +13,19 @@ benchmarks and tests drive the same session with a simulated user::
 Everything the session computes (the model, its scores, the held-out scores, the estimate) is
 cached under a hash of the tags' *content* (answers, shown, rounds, inclusion probabilities),
 so that a changed answer is seen at once and an unchanged one costs nothing.
+
+By default every tag trains the model, a verification round's too, so it moves after each.
+``keep_model_while_verifying`` holds it while the user verifies: verification rounds after the
+last learning round leave it out of the fit (they join at the next learning round's first
+answer), so each of their tags is a random draw of fixed detections with a known chance. The
+model is cached under the hash of its fitted tags, the estimate under every tag's. Measured
+(session 13, verify until precision ±0.05, seeds 0-5, results/verify_until_s13_compare.md):
+meetings 296 -> 68 extra tags, coverage 90% either way; typed 210 -> 196, MultiDoGO coverage
+77% -> 70%; the held model ends worse (true precision 0.06-0.10 lower). An option, off by default.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
@@ -38,7 +48,13 @@ from workbench.training.performance import PerformanceEstimate
 from workbench.training.pool import NO, UNKNOWN, YES, Pool, SimilarityMemo, positive_references
 from workbench.training.prevalence import estimated_positives
 from workbench.training.rounds import PlannedRound, RoundPlanner
-from workbench.training.verification import SAMPLERS, VerificationGoal, VerificationNeed, verification_need
+from workbench.training.verification import (
+    SAMPLERS,
+    VerificationGoal,
+    VerificationNeed,
+    held_rounds,
+    verification_need,
+)
 
 ROUND_SIZE = 25
 VERIFICATION_SIZE = 20
@@ -48,6 +64,14 @@ VERIFICATION_STRATEGY = "detected_sample"
 # Verifying until an accuracy is reached also draws likely misses (``verification.SAMPLERS``):
 # a round of any of these samplers alone is a verification round.
 VERIFICATION_STRATEGIES = tuple(SAMPLERS.values()) + (NeymanDetectedStrategy.name,)
+ROUND_KINDS = ("learning", "verification")
+
+
+def round_kind(strategies) -> str:
+    """"verification" when every pick of a round is a random detection (or, verifying the hit
+    rate, a likely miss), else "learning"."""
+    strategies = list(strategies)
+    return "verification" if strategies and all(s in VERIFICATION_STRATEGIES for s in strategies) else "learning"
 
 
 class ActiveLearningSession:
@@ -79,6 +103,13 @@ class ActiveLearningSession:
     verification_samplers : per figure ("precision", "hit_rate"), the strategy a verification
         round for it draws with, by registered name or as an object (default
         ``verification.SAMPLERS``); e.g. ``{"precision": NeymanDetectedStrategy(strata=4)}``.
+    keep_model_while_verifying : hold the model while the user verifies (see the module
+        docstring; the Tracker's setting of that name): the tags of the verification rounds
+        (``tag(kind="verification")``, ``set_tags(verification_rounds=)``) after the last
+        learning round are left out of the fit, and a held tag's held-out score is the model's
+        own. False (default): every tag trains the model at once, so it moves after each
+        verification round and the chances its earlier draws had no longer describe its
+        detections exactly.
     seed : seeds the planner, the model's folds and the estimate.
     """
 
@@ -96,6 +127,7 @@ class ActiveLearningSession:
         estimate_params: dict | None = None,
         pool_params: dict | None = None,
         verification_samplers: dict | None = None,
+        keep_model_while_verifying: bool = False,
         seed: int = 0,
     ) -> None:
         self.embeddings = embeddings
@@ -109,16 +141,18 @@ class ActiveLearningSession:
         self.estimate_params = estimate_params
         self.pool_params = pool_params
         self.verification_samplers = {**SAMPLERS, **(verification_samplers or {})}
+        self.keep_model_while_verifying = keep_model_while_verifying
         self.seed = seed
         n = len(embeddings)
         self._texts = np.arange(n) if duplicates is None else np.asarray(duplicates, np.int64)
         # The tags as recorded, on the rows shown; _answer_copies extends them to every copy.
         self._own = (np.full(n, UNKNOWN, np.int8), np.zeros(n, bool), np.full(n, -1, np.int64), np.full(n, np.nan))
+        self._verification_rounds: frozenset[int] = frozenset()
         self._answer_copies()
         self._settings_key = _digest(
             np.asarray(example_embeddings, np.float32).tobytes(),
             b"" if description_embedding is None else np.asarray(description_embedding, np.float32).tobytes(),
-            json.dumps([planner_params, model_params, estimate_params, pool_params, seed],
+            json.dumps([planner_params, model_params, estimate_params, pool_params, seed, keep_model_while_verifying],
                        sort_keys=True, default=repr).encode(),
         )
         self._key: str | None = None
@@ -139,10 +173,13 @@ class ActiveLearningSession:
     inclusion_prob = property(lambda self: _read_only(self._inclusion_prob),
                               doc="(n,) the chance a random sampler had of drawing the tag's text; NaN otherwise.")
 
-    def tag(self, rows, answers, round_number: int, inclusion_prob=None) -> None:
+    def tag(self, rows, answers, round_number: int, inclusion_prob=None, *, kind: str = "learning") -> None:
         """Record answers (1 YES, 0 NO, -1 NOT SURE) to rows shown in round ``round_number``;
         ``inclusion_prob``: the round's PlannedRound.inclusion_prob for them (NaN: not drawn
-        at random). Answering a row again changes its answer."""
+        at random); ``kind``: the round's (``PlannedRound.kind``), "verification" for a round
+        of ``plan_verification``. Answering a row again changes its answer."""
+        if kind not in ROUND_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(ROUND_KINDS)}, got {kind!r}")
         rows = np.asarray(rows, dtype=np.int64)
         answers = np.asarray(answers).astype(np.int8)
         if not np.isin(answers, (YES, NO, UNKNOWN)).all():
@@ -157,28 +194,54 @@ class ActiveLearningSession:
         tag_round[rows] = round_number
         pi[rows] = np.nan if inclusion_prob is None else inclusion_prob
         self._own = (labels, shown, tag_round, pi)
+        rounds = self._verification_rounds
+        self._verification_rounds = rounds | {round_number} if kind == "verification" else rounds - {round_number}
         self._answer_copies()
 
-    def set_tags(self, labels, shown, tag_round, inclusion_prob) -> None:
-        """Replace every tag at once (the Tracker: its stored tags, in row order)."""
+    def set_tags(self, labels, shown, tag_round, inclusion_prob, verification_rounds=()) -> None:
+        """Replace every tag at once (the Tracker: its stored tags, in row order);
+        ``verification_rounds``: the numbers of the rounds that were verification rounds."""
         n = len(self._labels)
         arrays = (np.asarray(labels, np.int8), np.asarray(shown, bool), np.asarray(tag_round, np.int64),
                   np.asarray(inclusion_prob, np.float64))
         if any(a.shape != (n,) for a in arrays):
             raise ValueError(f"every tag array must have shape ({n},)")
-        if all(np.array_equal(a, own, equal_nan=own.dtype.kind == "f") for a, own in zip(arrays, self._own)):
+        rounds = frozenset(int(r) for r in verification_rounds)
+        if rounds == self._verification_rounds and all(
+                np.array_equal(a, own, equal_nan=own.dtype.kind == "f") for a, own in zip(arrays, self._own)):
             return  # the same tags (the Tracker sets them on every call): keep what they made
         with self._planning:  # not while a round is planned ahead from the tags as they were
             self._own = tuple(a.copy() for a in arrays)
+            self._verification_rounds = rounds
             self._answer_copies()
 
     def _answer_copies(self) -> None:
         """The one place where a tag answers every copy of its text (``answer_copies``):
-        labels, shown, tag_round and inclusion_prob as the rounds, the model and the estimate
-        read them; ``_source`` marks the row whose tag stands for each shown text."""
+        labels, shown, tag_round and inclusion_prob as the rounds and the estimate read them;
+        ``_source`` marks the row whose tag stands for each shown text. ``_fitted``: the
+        answers and shown rows the model is fitted on, the held verification tags left out."""
         (self._labels, self._shown, self._tag_round, self._inclusion_prob,
          self._source) = answer_copies(self._texts, *self._own)
-        self._key = None
+        held = self.held_rounds
+        self._held = held = (np.isin(self._own[2], sorted(held)) & self._own[1]) if held else np.zeros_like(self._shown)
+        if held.any():
+            own = [a.copy() for a in self._own]
+            own[0][held], own[1][held], own[2][held], own[3][held] = UNKNOWN, False, -1, np.nan
+            labels, shown, _, _, source = answer_copies(self._texts, *own)
+            self._fitted = (np.where(source, labels, UNKNOWN).astype(np.int8), shown, tuple(own))
+        else:
+            self._fitted = (np.where(self._source, self._labels, UNKNOWN).astype(np.int8), self._shown, self._own)
+        self._key = self._fit_key = None
+
+    @property
+    def held_rounds(self) -> frozenset[int]:
+        """The verification rounds the model is held over (``verification.held_rounds``;
+        none without ``keep_model_while_verifying``): the estimate reads their tags, the fit not."""
+        if not self.keep_model_while_verifying:
+            return frozenset()
+        return held_rounds(self._own[2][self._own[1]], self._verification_rounds)
+
+    verification_rounds = property(lambda self: self._verification_rounds, doc="The verification rounds' numbers.")
 
     @property
     def key(self) -> str:
@@ -186,8 +249,18 @@ class ActiveLearningSession:
         depends on. Two reads with the same answers share it, a changed answer changes it."""
         if self._key is None:
             # The tags as recorded determine their copies' too.
-            self._key = _digest(self._settings_key.encode(), *(a.tobytes() for a in self._own))
+            self._key = _digest(self._settings_key.encode(), *(a.tobytes() for a in self._own),
+                                json.dumps(sorted(self._verification_rounds)).encode())
         return self._key
+
+    @property
+    def fit_key(self) -> str:
+        """A hash of the tags the model is fitted on (the held verification tags left out)
+        and the settings: what the model, its scores and the tags' held-out scores depend on.
+        A verification round leaves it, and so the model, unchanged."""
+        if self._fit_key is None:
+            self._fit_key = _digest(self._settings_key.encode(), *(a.tobytes() for a in self._fitted[2]))
+        return self._fit_key
 
     @property
     def n_yes(self) -> int:
@@ -264,7 +337,9 @@ class ActiveLearningSession:
     def plan_verification(self, round_number: int | None = None, n: int = VERIFICATION_SIZE, *,
                           precision: float | None = None, hit_rate: float | None = None) -> PlannedRound:
         """A verification round: up to ``n`` random detections of the current model, spread
-        over their scores, none shown before. Empty when no detection is left to show.
+        over their scores, none shown before. Empty when no detection is left to show. Tag it
+        with ``kind=plan.kind`` ("verification"), so that ``keep_model_while_verifying`` can
+        hold the model until the next learning round.
 
         With an accuracy asked (``precision=0.05``, ``hit_rate=0.10``: half-widths of the
         honest 90% intervals), the round serves the figure furthest from it (random detections
@@ -281,7 +356,8 @@ class ActiveLearningSession:
         side = scores <= 0 if figure == "hit_rate" else scores > 0
         n = min(n, int(np.unique(self._texts[self.available & side]).size))
         mix = {self.verification_samplers[figure or "precision"]: 1}
-        return self._plan(round_number, n, {"early_mix": mix, "late_mix": mix})
+        return dataclasses.replace(self._plan(round_number, n, {"early_mix": mix, "late_mix": mix}),
+                                   kind="verification")
 
     def verification_need(self, *, precision: float | None = None, hit_rate: float | None = None) -> VerificationNeed:
         """How far the honest estimate is from the asked accuracy, and the projected tags
@@ -328,18 +404,22 @@ class ActiveLearningSession:
         if self.turns is None:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         rows, of = turn_mates(self.turns, tagged)
-        keep = ~self._shown[rows]
+        keep = ~self._fitted[1][rows]  # a held tag's sentence is left out as the fit leaves it
         return rows[keep], of[keep]
 
     def model(self) -> TrackerModel | None:
-        """The classifier fitted on every YES and NO tag (each YES learnt from its turn's best
-        sentence), or None while there is not at least one of each."""
-        return self._cached("model", self._fit)
+        """The classifier fitted on every YES and NO tag but the held verification tags
+        (``held_rounds``; each YES learnt from its turn's best sentence), or None while there
+        is not at least one of each."""
+        return self._cached("model", self._fit, fitted=True)
+
+    fitted_answers = property(lambda self: _read_only(self._fitted[0]),
+                              doc="(n,) the answers the model is fitted on: ``answers`` but the held ones.")
 
     def _fit(self) -> TrackerModel | None:
-        if self.n_yes == 0 or self.n_no == 0:
+        answers = self._fitted[0]
+        if not (answers == YES).any() or not (answers == NO).any():
             return None
-        answers = self.answers
         tagged = np.flatnonzero(answers >= 0)
         mates = {}
         if self.turns is not None:
@@ -355,12 +435,13 @@ class ActiveLearningSession:
             extra["copies"] = np.bincount(self._texts)[self._texts[tagged]]
         if model.pseudo_positives > 0:
             # Self-training draws from the untagged texts, each once.
-            extra["unlabelled"] = self.embeddings[representatives(self._texts, ~self._shown)]
+            extra["unlabelled"] = self.embeddings[representatives(self._texts, ~self._fitted[1])]
         if model.detect_at_least or model.detect_at_most:
-            # The positives the random tags estimate, as recorded (each drawn text once), and
-            # every sentence of the scope to count what a threshold detects, by turn as the
-            # estimate counts.
-            labels, _, tag_round, inclusion_prob = self._own
+            # The positives the random tags estimate, as recorded (each drawn text once) and as
+            # the fit sees them (a held verification round's tags join with it), and every
+            # sentence of the scope to count what a threshold detects, by turn as the estimate
+            # counts.
+            labels, _, tag_round, inclusion_prob = self._fitted[2]
             extra.update(scope=self.embeddings, scope_groups=self.turns,
                          positives=estimated_positives(labels, tag_round, inclusion_prob, self.turns))
         return model.fit(self.embeddings[tagged], answers[tagged].astype(int),
@@ -375,22 +456,18 @@ class ActiveLearningSession:
             # all once more; they are (the cache refuses a vector that is not, ``EmbeddingCache.add``).
             with config_context(assume_finite=True):
                 return self.model().decision_function(self.embeddings)
-        return self._cached("scores", compute)
+        return self._cached("scores", compute, fitted=True)
 
     def held_out(self) -> np.ndarray | None:
         """Per tagged row, the decision value of the model refitted without it (k-fold, the
-        estimate's own folds); NaN elsewhere. None without a model or with too few tags."""
+        estimate's own folds; a held verification tag's is the model's own, which never saw
+        it); NaN elsewhere. None without a model or with too few tags."""
         def compute():
-            if self.model() is None:
-                return None
-            # The honest estimator's folds, so that the estimate takes these instead of refitting.
-            # Folds of texts, not rows: a copy in the training fold would score its text as seen.
-            _, honest = configured_estimators(**self._estimator_params())
-            held = held_out_scores(self.model(), self.embeddings, self.answers,
-                                   example_embeddings=self.example_embeddings, n_folds=honest.n_folds,
-                                   random_state=honest.random_state)
+            held = self._fitted_held_out()
             if held is None:
                 return None
+            held = held.copy()
+            held[self._held & (self._own[0] >= 0)] = self.scores()[self._held & (self._own[0] >= 0)]
             # Each copy of a tagged text takes its text's held-out value.
             source_of_text = np.full(int(self._texts.max()) + 1, -1)
             source_of_text[self._texts[self._source]] = np.flatnonzero(self._source)
@@ -398,6 +475,19 @@ class ActiveLearningSession:
             held[copies] = held[source_of_text[self._texts[copies]]]
             return held
         return self._cached("held_out", compute)
+
+    def _fitted_held_out(self) -> np.ndarray | None:
+        """``held_out`` over the fitted tags, kept while verification rounds leave them alone."""
+        def compute():
+            if self.model() is None:
+                return None
+            # The honest estimator's folds, so that the estimate takes these instead of refitting.
+            # Folds of texts, not rows: a copy in the training fold would score its text as seen.
+            _, honest = configured_estimators(**self._estimator_params())
+            return held_out_scores(self.model(), self.embeddings, self._fitted[0],
+                                   example_embeddings=self.example_embeddings, n_folds=honest.n_folds,
+                                   random_state=honest.random_state)
+        return self._cached("fitted_held_out", compute, fitted=True)
 
     def estimate(self) -> PerformanceEstimate | None:
         """The performance estimate of the current model (see PerformanceEstimate), or None."""
@@ -427,13 +517,13 @@ class ActiveLearningSession:
         return None if scores is None else detection_change(previous_scores, scores)
 
     def learnt_from(self) -> tuple[np.ndarray, np.ndarray]:
-        """The YES and NO tags (rows, ascending) and, for each, the row of its speaker turn
-        the classifier learnt it from instead (-1: the tag itself; only a YES is ever read
-        from another sentence). Empty without a model."""
+        """The YES and NO tags the model is fitted on (rows, ascending) and, for each, the
+        row of its speaker turn the classifier learnt it from instead (-1: the tag itself;
+        only a YES is ever read from another sentence). Empty without a model."""
         model = self.model()
         if model is None:
             return np.empty(0, np.int64), np.empty(0, np.int64)
-        tagged = np.flatnonzero(self.answers >= 0)
+        tagged = np.flatnonzero(self._fitted[0] >= 0)
         rows, _ = self.turn_mates(tagged)
         witness = np.full(len(tagged), -1, np.int64)
         chosen = model.witness_rows_ >= 0
@@ -452,8 +542,10 @@ class ActiveLearningSession:
         first = representatives(self._texts, ~self._own[1])
         return sample_detections(np.where(first, scores, -np.inf), 0.0, n=n, rng=np.random.default_rng(self.seed))
 
-    def _cached(self, name: str, compute: Callable[[], Any]) -> Any:
-        key = self.key
+    def _cached(self, name: str, compute: Callable[[], Any], fitted: bool = False) -> Any:
+        """``compute()``, kept under the hash of every tag, or with ``fitted`` of the tags
+        the model is fitted on."""
+        key = self.fit_key if fitted else self.key
         hit = self._cache.get(name)
         if hit is None or hit[0] != key:
             hit = (key, compute())

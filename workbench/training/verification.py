@@ -17,6 +17,8 @@ import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from workbench.training.performance import Figure, PerformanceEstimate
 
 # The sampler each figure's tags are drawn by (a registered strategy name).
@@ -153,3 +155,14 @@ def verification_need(goal: VerificationGoal, estimate: PerformanceEstimate | No
         figures.append(FigureNeed(name, now, asked, random_tags[name], left[name],
                                   tags_needed(now, asked, random_tags[name], left[name])))
     return VerificationNeed(goal, tuple(figures))
+
+
+def held_rounds(tag_rounds, verification_rounds) -> frozenset[int]:
+    """The verification rounds a model is held over while the user verifies: those among
+    ``tag_rounds`` (the round of each tag) numbered after the last learning round, a round not
+    in ``verification_rounds``. None before any learning round (the tags must make a model)."""
+    rounds = {int(r) for r in np.unique(np.asarray(tag_rounds))}
+    learning = rounds - set(verification_rounds)
+    if not learning:
+        return frozenset()
+    return frozenset(r for r in rounds - learning if r > max(learning))
