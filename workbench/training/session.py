@@ -185,9 +185,9 @@ class ActiveLearningSession:
         if not np.isin(answers, (YES, NO, UNKNOWN)).all():
             raise ValueError("answers must be 1 (YES), 0 (NO) or -1 (NOT SURE)")
         with self._planning:  # not while a round is planned ahead from the tags as they are
-            self._tag(rows, answers, round_number, inclusion_prob)
+            self._tag(rows, answers, round_number, inclusion_prob, kind)
 
-    def _tag(self, rows, answers, round_number, inclusion_prob) -> None:
+    def _tag(self, rows, answers, round_number, inclusion_prob, kind) -> None:
         labels, shown, tag_round, pi = (a.copy() for a in self._own)
         labels[rows] = answers
         shown[rows] = True
