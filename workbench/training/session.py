@@ -13,6 +13,8 @@ benchmarks and tests drive the same session with a simulated user::
 Everything the session computes (the model, its scores, the held-out scores, the estimate) is
 cached under a hash of the tags' *content* (answers, shown, rounds, inclusion probabilities),
 so that a changed answer is seen at once and an unchanged one costs nothing.
+The tags themselves, and those hashes, are the part the session inherits from
+``TaggedRows`` (workbench/training/tags.py).
 
 By default every tag trains the model, a verification round's too, so it moves after each.
 ``keep_model_while_verifying`` holds it while the user verifies: verification rounds after the
@@ -26,7 +28,6 @@ meetings 296 -> 68 extra tags, coverage 90% either way; typed 210 -> 196, MultiD
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import threading
 from typing import Any, Callable
@@ -35,7 +36,7 @@ import numpy as np
 from sklearn import config_context
 
 from workbench.training.curve import detection_change
-from workbench.training.duplicates import answer_copies, representatives
+from workbench.training.duplicates import representatives
 from workbench.training.estimate import (
     configured_estimators,
     estimate_performance,
@@ -45,14 +46,14 @@ from workbench.training.estimate import (
 from workbench.training.model import TrackerModel, turn_mates
 from workbench.training.neyman import NeymanDetectedStrategy
 from workbench.training.performance import PerformanceEstimate
-from workbench.training.pool import NO, UNKNOWN, YES, Pool, SimilarityMemo, positive_references
+from workbench.training.pool import NO, YES, Pool, SimilarityMemo, positive_references
 from workbench.training.prevalence import estimated_positives
 from workbench.training.rounds import PlannedRound, RoundPlanner
+from workbench.training.tags import TaggedRows, digest, read_only
 from workbench.training.verification import (
     SAMPLERS,
     VerificationGoal,
     VerificationNeed,
-    held_rounds,
     verification_need,
 )
 
@@ -64,7 +65,6 @@ VERIFICATION_STRATEGY = "detected_sample"
 # Verifying until an accuracy is reached also draws likely misses (``verification.SAMPLERS``):
 # a round of any of these samplers alone is a verification round.
 VERIFICATION_STRATEGIES = tuple(SAMPLERS.values()) + (NeymanDetectedStrategy.name,)
-ROUND_KINDS = ("learning", "verification")
 
 
 def round_kind(strategies) -> str:
@@ -74,7 +74,7 @@ def round_kind(strategies) -> str:
     return "verification" if strategies and all(s in VERIFICATION_STRATEGIES for s in strategies) else "learning"
 
 
-class ActiveLearningSession:
+class ActiveLearningSession(TaggedRows):
     """The tags of one tracker over its scope, and what they make: rounds, model, estimate.
 
     Rows are the sentences of the tracker's scope (the Tracker's training scope), in a fixed
@@ -143,147 +143,19 @@ class ActiveLearningSession:
         self.verification_samplers = {**SAMPLERS, **(verification_samplers or {})}
         self.keep_model_while_verifying = keep_model_while_verifying
         self.seed = seed
-        n = len(embeddings)
-        self._texts = np.arange(n) if duplicates is None else np.asarray(duplicates, np.int64)
-        # The tags as recorded, on the rows shown; _answer_copies extends them to every copy.
-        self._own = (np.full(n, UNKNOWN, np.int8), np.zeros(n, bool), np.full(n, -1, np.int64), np.full(n, np.nan))
-        self._verification_rounds: frozenset[int] = frozenset()
-        self._answer_copies()
-        self._settings_key = _digest(
+        self._settings_key = digest(
             np.asarray(example_embeddings, np.float32).tobytes(),
             b"" if description_embedding is None else np.asarray(description_embedding, np.float32).tobytes(),
             json.dumps([planner_params, model_params, estimate_params, pool_params, seed, keep_model_while_verifying],
                        sort_keys=True, default=repr).encode(),
         )
-        self._key: str | None = None
+        TaggedRows.__init__(self, len(embeddings), duplicates)
         self._cache: dict[str, tuple[str, Any]] = {}
         # Every row's similarity to the examples and YES tags, kept between rounds (Pool).
         self._similarity = SimilarityMemo()
-        # A round planned ahead on a worker (``plan_ahead``): (tags key, number, n, round). The
-        # lock keeps the tags from changing under the worker and a round from being planned twice.
-        self._planning = threading.Lock()
+        # A round planned ahead on a worker (``plan_ahead``): (tags key, number, n, round); the
+        # tags' lock (TaggedRows._planning) keeps them from changing under the worker.
         self._ahead: tuple | None = None
-
-    # ------------------------------------------------------------------ the tags
-    # Each row's tag is its text's: a copy of a tagged text reads as tagged.
-    labels = property(lambda self: _read_only(self._labels),
-                      doc="(n,) 1 YES, 0 NO, -1 untagged or NOT SURE (NOT SURE is never a label).")
-    shown = property(lambda self: _read_only(self._shown), doc="(n,) tagged with any answer, NOT SURE included.")
-    tag_round = property(lambda self: _read_only(self._tag_round), doc="(n,) the round of each tag, -1 if none.")
-    inclusion_prob = property(lambda self: _read_only(self._inclusion_prob),
-                              doc="(n,) the chance a random sampler had of drawing the tag's text; NaN otherwise.")
-
-    def tag(self, rows, answers, round_number: int, inclusion_prob=None, *, kind: str = "learning") -> None:
-        """Record answers (1 YES, 0 NO, -1 NOT SURE) to rows shown in round ``round_number``;
-        ``inclusion_prob``: the round's PlannedRound.inclusion_prob for them (NaN: not drawn
-        at random); ``kind``: the round's (``PlannedRound.kind``), "verification" for a round
-        of ``plan_verification``. Answering a row again changes its answer."""
-        if kind not in ROUND_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(ROUND_KINDS)}, got {kind!r}")
-        rows = np.asarray(rows, dtype=np.int64)
-        answers = np.asarray(answers).astype(np.int8)
-        if not np.isin(answers, (YES, NO, UNKNOWN)).all():
-            raise ValueError("answers must be 1 (YES), 0 (NO) or -1 (NOT SURE)")
-        with self._planning:  # not while a round is planned ahead from the tags as they are
-            self._tag(rows, answers, round_number, inclusion_prob, kind)
-
-    def _tag(self, rows, answers, round_number, inclusion_prob, kind) -> None:
-        labels, shown, tag_round, pi = (a.copy() for a in self._own)
-        labels[rows] = answers
-        shown[rows] = True
-        tag_round[rows] = round_number
-        pi[rows] = np.nan if inclusion_prob is None else inclusion_prob
-        self._own = (labels, shown, tag_round, pi)
-        rounds = self._verification_rounds
-        self._verification_rounds = rounds | {round_number} if kind == "verification" else rounds - {round_number}
-        self._answer_copies()
-
-    def set_tags(self, labels, shown, tag_round, inclusion_prob, verification_rounds=()) -> None:
-        """Replace every tag at once (the Tracker: its stored tags, in row order);
-        ``verification_rounds``: the numbers of the rounds that were verification rounds."""
-        n = len(self._labels)
-        arrays = (np.asarray(labels, np.int8), np.asarray(shown, bool), np.asarray(tag_round, np.int64),
-                  np.asarray(inclusion_prob, np.float64))
-        if any(a.shape != (n,) for a in arrays):
-            raise ValueError(f"every tag array must have shape ({n},)")
-        rounds = frozenset(int(r) for r in verification_rounds)
-        if rounds == self._verification_rounds and all(
-                np.array_equal(a, own, equal_nan=own.dtype.kind == "f") for a, own in zip(arrays, self._own)):
-            return  # the same tags (the Tracker sets them on every call): keep what they made
-        with self._planning:  # not while a round is planned ahead from the tags as they were
-            self._own = tuple(a.copy() for a in arrays)
-            self._verification_rounds = rounds
-            self._answer_copies()
-
-    def _answer_copies(self) -> None:
-        """The one place where a tag answers every copy of its text (``answer_copies``):
-        labels, shown, tag_round and inclusion_prob as the rounds and the estimate read them;
-        ``_source`` marks the row whose tag stands for each shown text. ``_fitted``: the
-        answers and shown rows the model is fitted on, the held verification tags left out."""
-        (self._labels, self._shown, self._tag_round, self._inclusion_prob,
-         self._source) = answer_copies(self._texts, *self._own)
-        held = self.held_rounds
-        self._held = held = (np.isin(self._own[2], sorted(held)) & self._own[1]) if held else np.zeros_like(self._shown)
-        if held.any():
-            own = [a.copy() for a in self._own]
-            own[0][held], own[1][held], own[2][held], own[3][held] = UNKNOWN, False, -1, np.nan
-            labels, shown, _, _, source = answer_copies(self._texts, *own)
-            self._fitted = (np.where(source, labels, UNKNOWN).astype(np.int8), shown, tuple(own))
-        else:
-            self._fitted = (np.where(self._source, self._labels, UNKNOWN).astype(np.int8), self._shown, self._own)
-        self._key = self._fit_key = None
-
-    @property
-    def held_rounds(self) -> frozenset[int]:
-        """The verification rounds the model is held over (``verification.held_rounds``;
-        none without ``keep_model_while_verifying``): the estimate reads their tags, the fit not."""
-        if not self.keep_model_while_verifying:
-            return frozenset()
-        return held_rounds(self._own[2][self._own[1]], self._verification_rounds)
-
-    verification_rounds = property(lambda self: self._verification_rounds, doc="The verification rounds' numbers.")
-
-    @property
-    def key(self) -> str:
-        """A hash of the tags' content and the session's settings: what every cached result
-        depends on. Two reads with the same answers share it, a changed answer changes it."""
-        if self._key is None:
-            # The tags as recorded determine their copies' too.
-            self._key = _digest(self._settings_key.encode(), *(a.tobytes() for a in self._own),
-                                json.dumps(sorted(self._verification_rounds)).encode())
-        return self._key
-
-    @property
-    def fit_key(self) -> str:
-        """A hash of the tags the model is fitted on (the held verification tags left out)
-        and the settings: what the model, its scores and the tags' held-out scores depend on.
-        A verification round leaves it, and so the model, unchanged."""
-        if self._fit_key is None:
-            self._fit_key = _digest(self._settings_key.encode(), *(a.tobytes() for a in self._fitted[2]))
-        return self._fit_key
-
-    @property
-    def n_yes(self) -> int:
-        """YES answers, one per text (its copies are not counted again)."""
-        return int((self._labels[self._source] == YES).sum())
-
-    @property
-    def n_no(self) -> int:
-        """NO answers, one per text."""
-        return int((self._labels[self._source] == NO).sum())
-
-    @property
-    def answers(self) -> np.ndarray:
-        """(n,) the user's answers once per text: on the row that stands for it, -1 on its
-        copies (and untagged or NOT SURE). What the model learns from, and what figures
-        "on your tags" count."""
-        return _read_only(np.where(self._source, self._labels, UNKNOWN).astype(np.int8))
-
-    @property
-    def recorded_tags(self) -> tuple[np.ndarray, ...]:
-        """(labels, shown, tag_round, inclusion_prob) as recorded, on the rows shown only:
-        what ``set_tags`` takes to give another session the same tags."""
-        return tuple(_read_only(a) for a in self._own)
 
     @property
     def available(self) -> np.ndarray:
@@ -413,7 +285,7 @@ class ActiveLearningSession:
         is not at least one of each."""
         return self._cached("model", self._fit, fitted=True)
 
-    fitted_answers = property(lambda self: _read_only(self._fitted[0]),
+    fitted_answers = property(lambda self: read_only(self._fitted[0]),
                               doc="(n,) the answers the model is fitted on: ``answers`` but the held ones.")
 
     def _fit(self) -> TrackerModel | None:
@@ -552,16 +424,3 @@ class ActiveLearningSession:
             self._cache[name] = hit
         return hit[1]
 
-
-def _digest(*parts: bytes) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        h.update(len(part).to_bytes(8, "little"))
-        h.update(part)
-    return h.hexdigest()
-
-
-def _read_only(a: np.ndarray) -> np.ndarray:
-    view = a.view()
-    view.flags.writeable = False
-    return view
