@@ -244,18 +244,24 @@ def inspect(path: Path) -> WorkspaceState:
     from workbench.workspace import Workspace
 
     ws = Workspace(path)
-    calls = frozenset(ws.calls["call_id"].to_list())
-    _, missing = EmbeddingCache(ws.embeddings_dir, ws.embedder.model_id).lookup(ws.sentences["text"].to_list())
-    unscored = 0
-    for tracker in ws.active_trackers():
-        unscored += len(calls - set(tracker.results().calls["call_id"].to_list()))
-    pending = ws.store.query_one("SELECT COUNT(*) AS n FROM activation_pending")["n"]
-    tags = ws.store.query_one("SELECT COUNT(*) AS n FROM tags")["n"]
-    error = ""
     try:
-        ws.embeddings()
-    except WorkbenchError as exc:
-        error = str(exc)
+        calls = frozenset(ws.calls["call_id"].to_list())
+        _, missing = EmbeddingCache(ws.embeddings_dir, ws.embedder.model_id).lookup(ws.sentences["text"].to_list())
+        unscored = 0
+        for tracker in ws.active_trackers():
+            unscored += len(calls - set(tracker.results().calls["call_id"].to_list()))
+        pending = ws.store.query_one("SELECT COUNT(*) AS n FROM activation_pending")["n"]
+        tags = ws.store.query_one("SELECT COUNT(*) AS n FROM tags")["n"]
+        error = ""
+        try:
+            ws.embeddings()
+        except WorkbenchError as exc:
+            error = str(exc)
+    finally:
+        # Closed here, not whenever the garbage collector gets to it: closing the last
+        # connection checkpoints SQLite's WAL and deletes its -wal and -shm files, which made a
+        # copy of the template taken meanwhile fail (shutil.Error: No such file, session 13).
+        ws.store.close()
     return WorkspaceState(calls, int(missing.sum()), unscored, int(pending), int(tags), error)
 
 
