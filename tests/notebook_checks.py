@@ -11,8 +11,10 @@ notebooks' own variables, and `--nbval-refresh` rewrites the stored outputs from
 from __future__ import annotations
 
 import os
+import re
 import types
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 import pytest
@@ -21,6 +23,9 @@ from tests.demo_workspace import copy_with_tracker, session_embedder
 from workbench.registry.relocation import relocate
 
 CHECK_TAG = "nbval-check-output"
+# Checked cells whose numbers are not compared, only their words (numbers_blanked).
+WORDS_TAG = "nbval-compare-words"
+_NUMBER = re.compile(r"\d[\d,.]*")
 TAGGING_TRACKER = "Notebook tagging"  # notebook 3 tags this one, so the demo tracker stays as trained
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 _WORKSPACE = pytest.StashKey[Path]()
@@ -85,10 +90,25 @@ def pytest_runtest_setup(item: pytest.Item):
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("nbval_refresh"):
-        for item in items:
-            if is_notebook_cell(item):
-                item.options["check"] = False  # run and record; the old outputs are being replaced
+    refreshing = config.getoption("nbval_refresh")
+    for item in items:
+        if not is_notebook_cell(item):
+            continue
+        if refreshing:
+            item.options["check"] = False  # run and record; the old outputs are being replaced
+        elif WORDS_TAG in item.cell.metadata.get("tags", []):
+            item.sanitize = numbers_blanked(item.sanitize)
+
+
+def numbers_blanked(sanitise: Callable[[str], str]) -> Callable[[str], str]:
+    """``sanitise``, then every number written as N: for a cell tagged WORDS_TAG, whose figures
+    come from a model fitted on two rounds of the fixture and so move with the machine's floating
+    point (the same code and fixture gave notebook 4's hit-rate bound as 23% on one machine and
+    27% on another). Its wording, sections, warnings and advice are still compared, the stored
+    outputs keep their numbers, and the figures themselves are tested in tests/training/."""
+    def blank(text: str) -> str:
+        return _NUMBER.sub("N", sanitise(text))
+    return blank
 
 
 @pytest.hookimpl(wrapper=True)
