@@ -156,7 +156,6 @@ def test_the_session_bounds_its_model_by_the_random_tags(clustered):
     labels, _, tag_round, pi = session.recorded_tags
     positives = estimated_positives(labels, tag_round, pi, turns)
     assert positives is not None and positives > 0
-    model = session.model()
     detected_turns = np.unique(turns[session.scores() > 0]).size
     assert positives / 1.5 <= detected_turns <= positives * 1.5
     # The same tags without the bound: the cv threshold the bound started from.
