@@ -339,7 +339,8 @@ class ActiveLearningSession(TaggedRows):
             if held is None:
                 return None
             held = held.copy()
-            held[self._held & (self._own[0] >= 0)] = self.scores()[self._held & (self._own[0] >= 0)]
+            answered_held = self._held & (self._own[0] >= 0)
+            held[answered_held] = self.scores()[answered_held]
             # Each copy of a tagged text takes its text's held-out value.
             source_of_text = np.full(int(self._texts.max()) + 1, -1)
             source_of_text[self._texts[self._source]] = np.flatnonzero(self._source)
