@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from workbench.training.estimate.units import turn_codes
+
 
 def estimated_positives(labels, tag_round, inclusion_prob, groups=None) -> float | None:
     """Horvitz-Thompson estimate of the positive units of the scope (speaker turns with
@@ -55,9 +57,9 @@ def unit_scores(scores, groups=None) -> np.ndarray:
     scores = np.asarray(scores, dtype=float)
     if groups is None:
         return scores
-    _, inv = np.unique(np.asarray(groups), return_inverse=True)
+    inv = turn_codes(groups)  # the estimate's turn codes (``Units.by_turn``): no sort of dense codes
     best = np.full(int(inv.max()) + 1 if inv.size else 0, -np.inf)
-    np.maximum.at(best, inv.ravel(), scores)
+    np.maximum.at(best, inv, scores)
     return best
 
 
