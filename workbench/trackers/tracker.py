@@ -193,8 +193,10 @@ class Tracker(BaseTracker):
         """The active-learning session over this tracker's scope, holding its stored tags and
         which of its rounds were verification rounds (the model is held over those after the
         last learning round: ``ActiveLearningSession(keep_model_while_verifying=)``)."""
-        verification = [r.number for r in self._records.rounds()
-                        if round_kind([p.get("strategy", "") for p in r.picks]) == "verification"]
+        verification = []
+        if self.settings.get("keep_model_while_verifying", False):  # else no round is held: not read
+            verification = [r.number for r in self._records.rounds()
+                            if round_kind([p.get("strategy", "") for p in r.picks]) == "verification"]
         return self._sessions.session(self.definition, self.examples, self.settings, self.tags(), verification)
 
     def _session_with_model(self) -> ActiveLearningSession:
