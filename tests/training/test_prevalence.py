@@ -1,7 +1,10 @@
+from copy import deepcopy
+
 import numpy as np
 import pytest
 
 from workbench.training import TrackerModel
+from workbench.training.estimate import estimate_performance
 from workbench.training.estimate.held_out import refit_template
 from workbench.training.prevalence import bounded_threshold, estimated_positives, unit_scores
 from workbench.training.session import ActiveLearningSession
@@ -161,3 +164,60 @@ def test_the_session_bounds_its_model_by_the_random_tags(clustered):
     # The same tags without the bound: the cv threshold the bound started from.
     plain = answer_rounds(ActiveLearningSession(X, examples, turns=turns, seed=0), truth).model()
     assert plain.threshold_ == plain.threshold_unbounded_
+
+
+def test_a_count_taken_after_the_cv_cut_bounds_the_threshold():
+    X, truth, tags = few_yes_scope(2)
+    y = truth[tags].astype(int)
+    seen = []
+
+    def count(model):
+        # Called once the cv threshold is chosen, before any bound moves it.
+        seen.append((model.threshold_, model.threshold_unbounded_))
+        return 150.0
+
+    m = TrackerModel(detect_at_least=1.0, detect_at_most=1.0, positives_from="estimate").fit(
+        X[tags], y, scope=X, positives=count)
+    assert seen == [(m.threshold_unbounded_, m.threshold_unbounded_)]
+    assert int(m.predict(X).sum()) == 150
+    # Not counted where no bound applies; a count of None keeps the cv cut.
+    TrackerModel(positives_from="estimate").fit(X[tags], y, scope=X, positives=count)
+    TrackerModel(detect_at_least=1.0, bound_below_yes=10).fit(X[tags], y, scope=X, positives=count)
+    assert len(seen) == 1
+    kept = TrackerModel(detect_at_least=1.0).fit(X[tags], y, scope=X, positives=lambda model: None)
+    assert kept.threshold_ == kept.threshold_unbounded_
+    with pytest.raises(ValueError, match="positives_from"):
+        TrackerModel(detect_at_least=1.0, positives_from="tags").fit(X[tags], y, scope=X, positives=20.0)
+
+
+def rare_turns_scope(seed=0, n=6000, d=32):
+    """Turns of two sentences, a rare concept (~3% of turns, said in one of the two
+    sentences) along one direction, noisily: the tags find few YES."""
+    rng = np.random.default_rng(seed)
+    turns = np.arange(n) // 2
+    turn_truth = rng.random(n // 2) < 0.03
+    says = turn_truth[turns] & (np.arange(n) % 2 == rng.integers(0, 2, n // 2)[turns])
+    X = unit(rng.normal(size=(n, d)) + 2.5 * says[:, None] * np.eye(d)[0])
+    examples = unit(rng.normal(size=(5, d)) * 0.3 + 3.0 * np.eye(d)[0])
+    return X, turn_truth[turns].astype(np.int8), examples, turns
+
+
+def test_the_session_bounds_its_model_by_the_honest_estimate():
+    X, truth, examples, turns = rare_turns_scope()
+    params = {"detect_at_least": 1.0, "detect_at_most": 1.0, "positives_from": "estimate", "bound_below_yes": 1000}
+    session = answer_rounds(ActiveLearningSession(X, examples, turns=turns, model_params=params, seed=0), truth, 4)
+    model = session.model()
+    # The count, independently: the honest estimate of the same fit at its cv threshold, on
+    # the same tags (no verification round is held, so the fitted tags are all the tags).
+    at_cv = deepcopy(model)
+    at_cv.threshold_ = model.threshold_unbounded_
+    labels, shown, tag_round, pi = session.recorded_tags
+    est = estimate_performance(X, labels, at_cv, excluded=shown, tag_round=tag_round, inclusion_prob=pi,
+                               groups=turns, example_embeddings=examples, random_state=0)
+    positives = est.estimated_positives.value
+    detected_turns = np.unique(turns[session.scores() > 0]).size
+    assert model.threshold_ != model.threshold_unbounded_
+    assert np.floor(positives) <= detected_turns <= np.ceil(positives)
+    # Of the right order: the true positive turns are 90 in expectation.
+    true_turns = np.unique(turns[truth == 1]).size
+    assert true_turns / 3 <= positives <= true_turns * 3

@@ -120,6 +120,9 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         positives=)``; without them the threshold is the "cv" one. ``threshold_unbounded_``
         keeps the "cv" threshold.
     bound_below_yes : the YES tags (each text once) under which the bounds apply.
+    positives_from : what P counts for the session: "random_tags" (default, the rounds' raw
+        random draws) or "estimate" (the honest estimate's positives for the model at its "cv"
+        threshold: the calibrated tail summed over the scope; see ``fit(positives=)``).
     cv : folds for the "cv" threshold (fewer when a class has fewer tags).
     random_state : seeds the fold split; the solver itself is deterministic.
     """
@@ -145,6 +148,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         detect_at_least: float = 0.0,
         detect_at_most: float = 0.0,
         bound_below_yes: int = 30,
+        positives_from: str = "random_tags",
         cv: int = 5,
         max_iter: int = 1000,
         random_state: int | None = 0,
@@ -168,6 +172,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         self.detect_at_least = detect_at_least
         self.detect_at_most = detect_at_most
         self.bound_below_yes = bound_below_yes
+        self.positives_from = positives_from
         self.cv = cv
         self.max_iter = max_iter
         self.random_state = random_state
@@ -267,7 +272,9 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         ``pseudo_rows_`` records the positions in it of the positives added.
         scope, scope_groups, positives: for ``detect_at_least`` / ``detect_at_most``, every sentence of the
         tracker's scope (m, d), their speaker turns (m,) or None (the bound then counts
-        sentences), and the positive units (turns, or sentences) the random tags estimate.
+        sentences), and the positive units (turns, or sentences) the random tags estimate, or
+        a callable that counts them for this model once its "cv" threshold is chosen (called
+        only when a bound applies; the count may depend on that threshold, never on the bound).
 
         Raises ValueError unless both classes are present, the examples counting as YES:
         with only YES tags there is no boundary to learn, and the planner falls back to
@@ -340,8 +347,14 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         if least < 0 or most < 0 or (least and most and most < least):
             raise ValueError("detect_at_least and detect_at_most must be 0 (off) or positive factors, "
                              f"at most <= at least; got {self.detect_at_least!r}, {self.detect_at_most!r}")
+        if self.positives_from not in ("random_tags", "estimate"):
+            raise ValueError(f"positives_from must be 'random_tags' or 'estimate', got {self.positives_from!r}")
         if not (least or most) or scope is None or positives is None or n_yes >= self.bound_below_yes:
             return self.threshold_
+        if callable(positives):
+            positives = positives(self)
+            if positives is None:
+                return self.threshold_
         with config_context(assume_finite=True):
             raw = self._raw(np.asarray(scope))
         p = float(positives)
