@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from workbench.training import TrackerModel
-from workbench.training.estimate import estimate_performance
+from workbench.training.estimate import HonestEstimate
 from workbench.training.estimate.held_out import refit_template
 from workbench.training.prevalence import bounded_threshold, estimated_positives, unit_scores
 from workbench.training.session import ActiveLearningSession
@@ -202,9 +202,10 @@ def rare_turns_scope(seed=0, n=6000, d=32):
     return X, turn_truth[turns].astype(np.int8), examples, turns
 
 
-def test_the_session_bounds_its_model_by_the_honest_estimate():
+@pytest.mark.parametrize("positives_from", ["estimate", "estimate_median"])
+def test_the_session_bounds_its_model_by_the_honest_estimate(positives_from):
     X, truth, examples, turns = rare_turns_scope()
-    params = {"detect_at_least": 1.0, "detect_at_most": 1.0, "positives_from": "estimate", "bound_below_yes": 1000}
+    params = {"detect_at_least": 1.0, "detect_at_most": 1.0, "positives_from": positives_from, "bound_below_yes": 1000}
     session = answer_rounds(ActiveLearningSession(X, examples, turns=turns, model_params=params, seed=0), truth, 4)
     model = session.model()
     # The count, independently: the honest estimate of the same fit at its cv threshold, on
@@ -212,9 +213,11 @@ def test_the_session_bounds_its_model_by_the_honest_estimate():
     at_cv = deepcopy(model)
     at_cv.threshold_ = model.threshold_unbounded_
     labels, shown, tag_round, pi = session.recorded_tags
-    est = estimate_performance(X, labels, at_cv, excluded=shown, tag_round=tag_round, inclusion_prob=pi,
-                               groups=turns, example_embeddings=examples, random_state=0)
-    positives = est.estimated_positives.value
+    figures = HonestEstimate(random_state=0).estimate(
+        X, labels, at_cv, scores=at_cv.decision_function(X), excluded=shown, tag_round=tag_round, inclusion_prob=pi,
+        groups=turns, example_embeddings=examples)
+    assert figures.positives.low <= figures.positives_median <= figures.positives.high
+    positives = figures.positives.value if positives_from == "estimate" else figures.positives_median
     detected_turns = np.unique(turns[session.scores() > 0]).size
     assert model.threshold_ != model.threshold_unbounded_
     assert np.floor(positives) <= detected_turns <= np.ceil(positives)

@@ -121,8 +121,9 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         keeps the "cv" threshold.
     bound_below_yes : the YES tags (each text once) under which the bounds apply.
     positives_from : what P counts for the session: "random_tags" (default, the rounds' raw
-        random draws) or "estimate" (the honest estimate's positives for the model at its "cv"
-        threshold: the calibrated tail summed over the scope; see ``fit(positives=)``).
+        random draws), "estimate" (the honest estimate's positives, posterior mean, for the
+        model at its "cv" threshold: the calibrated tail summed over the scope; see
+        ``fit(positives=)``) or "estimate_median" (the same draws' median).
     cv : folds for the "cv" threshold (fewer when a class has fewer tags).
     random_state : seeds the fold split; the solver itself is deterministic.
     """
@@ -347,8 +348,8 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         if least < 0 or most < 0 or (least and most and most < least):
             raise ValueError("detect_at_least and detect_at_most must be 0 (off) or positive factors, "
                              f"at most <= at least; got {self.detect_at_least!r}, {self.detect_at_most!r}")
-        if self.positives_from not in ("random_tags", "estimate"):
-            raise ValueError(f"positives_from must be 'random_tags' or 'estimate', got {self.positives_from!r}")
+        if self.positives_from not in POSITIVES_FROM:
+            raise ValueError(f"positives_from must be one of {POSITIVES_FROM}, got {self.positives_from!r}")
         if not (least or most) or scope is None or positives is None or n_yes >= self.bound_below_yes:
             return self.threshold_
         if callable(positives):
@@ -467,6 +468,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
 
 
 COPY_WEIGHTS = {"none": np.ones_like, "log1p": np.log1p, "sqrt": np.sqrt}
+POSITIVES_FROM = ("random_tags", "estimate", "estimate_median")
 
 
 def turn_mates(groups, rows) -> tuple[np.ndarray, np.ndarray]:

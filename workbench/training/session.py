@@ -314,7 +314,7 @@ class ActiveLearningSession(TaggedRows):
             # sentence of the scope to count what a threshold detects, by turn as the estimate
             # counts.
             labels, _, tag_round, inclusion_prob = self._fitted[2]
-            positives = (self._honest_positives if model.positives_from == "estimate"
+            positives = (self._honest_positives if model.positives_from.startswith("estimate")
                          else estimated_positives(labels, tag_round, inclusion_prob, self.turns))
             extra.update(scope=self.embeddings, scope_groups=self.turns, positives=positives)
         return model.fit(self.embeddings[tagged], answers[tagged].astype(int),
@@ -340,7 +340,9 @@ class ActiveLearningSession(TaggedRows):
         figures = honest.estimate(self.embeddings, labels, model, scores=scores, excluded=shown, tag_round=tag_round,
                                   inclusion_prob=inclusion_prob, groups=self.turns,
                                   example_embeddings=self.example_embeddings, held_out=held)
-        return None if figures.positives is None else float(figures.positives.value)
+        if figures.positives is None:
+            return None
+        return figures.positives_median if model.positives_from == "estimate_median" else figures.positives.value
 
     def scores(self) -> np.ndarray | None:
         """The model's decision values on every row (0 at its threshold), or None."""
