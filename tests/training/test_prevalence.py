@@ -224,3 +224,24 @@ def test_the_session_bounds_its_model_by_the_honest_estimate(positives_from):
     # Of the right order: the true positive turns are 90 in expectation.
     true_turns = np.unique(turns[truth == 1]).size
     assert true_turns / 3 <= positives <= true_turns * 3
+
+
+def test_the_rounds_plan_around_the_cv_cut_and_verification_samples_the_bounded_detections():
+    X, truth, examples, turns = rare_turns_scope(1)
+    bounded_params = {"detect_at_most": 0.5, "positives_from": "estimate_median", "bound_below_yes": 1000}
+    bounded = answer_rounds(ActiveLearningSession(X, examples, turns=turns, model_params=bounded_params, seed=0),
+                            truth, 3)
+    model = bounded.model()
+    assert model.threshold_ > model.threshold_unbounded_  # the ceiling raised the cut
+    # The same tags without the bound: the next learning round is the same round.
+    plain = ActiveLearningSession(X, examples, turns=turns, seed=0)
+    labels, _, tag_round, pi = bounded.recorded_tags
+    for number in (1, 2, 3):
+        rows = np.flatnonzero(tag_round == number)
+        plain.tag(rows, labels[rows], number, pi[rows])
+    assert plain.model().threshold_ == model.threshold_unbounded_
+    assert np.array_equal(bounded.plan_round(4).indices, plain.plan_round(4).indices)
+    # A verification round samples what the bounded tracker detects, not the cv cut's detections.
+    picks = bounded.plan_verification(4).indices
+    assert len(picks) and (bounded.scores()[picks] > 0).all()
+    assert (bounded.scores() > 0).sum() < (plain.scores() > 0).sum()

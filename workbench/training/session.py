@@ -228,7 +228,8 @@ class ActiveLearningSession(TaggedRows):
         side = scores <= 0 if figure == "hit_rate" else scores > 0
         n = min(n, int(np.unique(self._texts[self.available & side]).size))
         mix = {self.verification_samplers[figure or "precision"]: 1}
-        return dataclasses.replace(self._plan(round_number, n, {"early_mix": mix, "late_mix": mix}),
+        # A verification round samples what the tracker detects: around the cut it reports.
+        return dataclasses.replace(self._plan(round_number, n, {"early_mix": mix, "late_mix": mix}, 0.0),
                                    kind="verification")
 
     def verification_need(self, *, precision: float | None = None, hit_rate: float | None = None) -> VerificationNeed:
@@ -257,16 +258,29 @@ class ActiveLearningSession(TaggedRows):
         if refs is not None:
             self._similarity.compute_ahead(embeddings, refs)
 
-    def _plan(self, round_number: int | None, n: int, planner_params: dict) -> PlannedRound:
+    def _plan(self, round_number: int | None, n: int, planner_params: dict,
+              threshold: float | None = None) -> PlannedRound:
         if round_number is None:
             round_number = max(int(self._tag_round.max(initial=0)), 0) + 1
         pool = Pool(
             # Each answer once (not per copy): what similarity to the YES tags is measured against.
             self.embeddings, self.answers, self.example_embeddings, self.description_embedding,
-            excluded=~self.available, round_number=round_number - 1, scores=self.scores(), threshold=0.0,
-            groups=self.turns, texts=self._texts, similarity_memo=self._similarity, **(self.pool_params or {}),
+            excluded=~self.available, round_number=round_number - 1, scores=self.scores(),
+            threshold=self._planning_threshold() if threshold is None else threshold, groups=self.turns,
+            texts=self._texts, similarity_memo=self._similarity, **(self.pool_params or {}),
         )
         return RoundPlanner(seed=self.seed, **planner_params).plan(pool, n)
+
+    def _planning_threshold(self) -> float:
+        """Where the rounds see the model's cut, on the scale of ``scores``: 0, or with a bound
+        (``detect_at_least`` / ``detect_at_most``) the "cv" cut the bound moved away from. The
+        bound changes what the tracker detects, not where the tags put the boundary: planned
+        around the moved cut, the near misses and the probe's strata followed it, and
+        typed concepts lost up to 0.2x the ceiling in single runs (seeds 0-11, session 14)."""
+        model = self.model()
+        if model is None or not hasattr(model, "threshold_unbounded_"):
+            return 0.0
+        return float(model.threshold_unbounded_ - model.threshold_)
 
     # ------------------------------------------------------------------ the model
     def turn_mates(self, tagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
