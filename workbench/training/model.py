@@ -66,7 +66,8 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from workbench.training.prevalence import bounded_threshold, unit_scores
+# best_f1_threshold lives with the other threshold rules; imported here as it always was.
+from workbench.training.prevalence import best_f1_threshold, bounded_threshold, unit_scores  # noqa: F401
 
 
 class TrackerModel(ClassifierMixin, BaseEstimator):
@@ -492,24 +493,3 @@ def turn_mates(groups, rows) -> tuple[np.ndarray, np.ndarray]:
     # For each repeated mate, the next of its turn's tags: lo, lo + 1, ... lo + count - 1.
     within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     return mate_rows, order[np.repeat(lo, counts) + within].astype(np.int64)
-
-
-def best_f1_threshold(scores: np.ndarray, y: np.ndarray, sample_weight=None) -> float:
-    """Threshold on ``scores`` maximising F1 for ``y`` (1 positive), halfway between the
-    neighbouring scores so that it generalises rather than sitting on a training point."""
-    scores = np.asarray(scores, dtype=float)
-    y = np.asarray(y).astype(bool)
-    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-    order = np.argsort(-scores, kind="stable")
-    s, yy, ww = scores[order], y[order], w[order]
-    tp = np.cumsum(ww * yy)
-    fp = np.cumsum(ww * ~yy)
-    pos = tp[-1]
-    if pos <= 0:
-        return float(s[0] + 1.0)
-    f1 = 2 * tp / (tp + fp + pos)
-    # Only cut between distinct scores.
-    valid = np.append(s[1:] < s[:-1], True)
-    f1 = np.where(valid, f1, -1.0)
-    i = int(np.argmax(f1))
-    return float((s[i] + s[i + 1]) / 2) if i + 1 < len(s) else float(s[i] - 1e-9)

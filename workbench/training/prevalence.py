@@ -1,4 +1,5 @@
-"""How many positives the scope holds, from the random tags, and a threshold kept near that count.
+"""The tracker's threshold: the tags' best-F1 cut, how many positives the scope holds, and a
+threshold kept near that count.
 
 With few YES tags (10-30 on transcribed speech) the threshold that maximises the tags'
 out-of-fold F1 lands at extremes: a fifth of the scope detected, or almost nothing
@@ -82,3 +83,24 @@ def bounded_threshold(scores, threshold: float, least: float | None = None, most
         return float(threshold)
     # Detect exactly ``target`` units: cut between the target-th score and the next.
     return float((s[target - 1] + s[target]) / 2) if target < n else float(s[-1] - 1e-9)
+
+
+def best_f1_threshold(scores: np.ndarray, y: np.ndarray, sample_weight=None) -> float:
+    """Threshold on ``scores`` maximising F1 for ``y`` (1 positive), halfway between the
+    neighbouring scores so that it generalises rather than sitting on a training point."""
+    scores = np.asarray(scores, dtype=float)
+    y = np.asarray(y).astype(bool)
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    order = np.argsort(-scores, kind="stable")
+    s, yy, ww = scores[order], y[order], w[order]
+    tp = np.cumsum(ww * yy)
+    fp = np.cumsum(ww * ~yy)
+    pos = tp[-1]
+    if pos <= 0:
+        return float(s[0] + 1.0)
+    f1 = 2 * tp / (tp + fp + pos)
+    # Only cut between distinct scores.
+    valid = np.append(s[1:] < s[:-1], True)
+    f1 = np.where(valid, f1, -1.0)
+    i = int(np.argmax(f1))
+    return float((s[i] + s[i + 1]) / 2) if i + 1 < len(s) else float(s[i] - 1e-9)
