@@ -23,7 +23,8 @@ keep, so it stays an option. A prior toward the examples (``example_prior=3``) l
 0.194x and typed dialogues' worst concept to 0.760x: off.
 
 Session 13's options stay off: the "cv" threshold bounded by the random tags' count of positives
-(``detect_at_least``, ``detect_at_most``) and ``yes_tags_below`` (history, "Session 13").
+(``detect_at_least``, ``detect_at_most``) and ``yes_tags_below`` (history, "Session 13"). Session
+14 bounds it by the honest estimate's count instead (``positives_from``; ``prevalence``).
 
 A tracker reports speaker turns (a turn mentions the concept when any of its sentences is
 detected). With ``threshold_unit="turn"`` and each tag's turn mates passed to ``fit`` (the

@@ -14,6 +14,16 @@ of the four rounds' estimates was 0.00-1.4x the concept's true count, median 0.1
 round's one draw from the scope's lowest stratum (most of the scope) rarely finds a positive.
 So it makes a floor (1x) and a wide ceiling (30x), not a target (benchmarks/
 tracker_quality_history.md, "Session 13").
+
+Session 14 counts from the calibrated tail instead (``TrackerModel(positives_from=
+"estimate_median")``): the honest estimate of the model at its "cv" threshold (its calibration
+of the tags' out-of-fold scores, summed with the probe over the untagged units) gives the
+positives, and the bound then moves the threshold. The count depends little on where the
+threshold sits (speech, seeds 0-5, cuts detecting 0.5x-4x the truth: largest / smallest count
+1.13 in the median run, 2.0 at worst), and the draws' median ran 1.4x the true count in the
+median speech run (seeds 0-11; their mean 2.7x).
+Learning rounds keep planning around the "cv" cut. Bounds 0.5x-2x, seeds 0-11: speech 0.360x
+-> 0.421x the ceiling, no concept lower; typed unchanged (their final fits have 30+ YES).
 """
 from __future__ import annotations
 
