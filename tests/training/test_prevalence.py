@@ -96,6 +96,10 @@ def few_yes_scope(seed=0, n=5000, d=32):
     return X, truth, tags
 
 
+# No bound: the cv threshold as it is (the default bounds it, from session 14 on).
+OFF = {"detect_at_least": 0.0, "detect_at_most": 0.0}
+
+
 def test_with_few_yes_the_detected_share_stays_within_the_bound():
     X, truth, tags = few_yes_scope()
     y = truth[tags].astype(int)
@@ -111,11 +115,11 @@ def test_with_few_yes_the_detected_share_stays_within_the_bound():
     assert moved >= 2  # the cv cut is within at most one of the three
     # One side only: a floor never lowers the detections, a ceiling never raises them.
     cv_detected = int(plain.predict(X).sum())
-    floor = TrackerModel(detect_at_least=1.0).fit(X[tags], y, scope=X, positives=20.0)
+    floor = TrackerModel(detect_at_least=1.0, detect_at_most=0.0).fit(X[tags], y, scope=X, positives=20.0)
     assert int(floor.predict(X).sum()) == max(cv_detected, 20)
-    # Off by default, and not applied from bound_below_yes YES tags on.
-    default = TrackerModel().fit(X[tags], y, scope=X, positives=20.0)
-    assert default.threshold_ == default.threshold_unbounded_
+    # Off when both factors are 0, and not applied from bound_below_yes YES tags on.
+    off = TrackerModel(**OFF).fit(X[tags], y, scope=X, positives=20.0)
+    assert off.threshold_ == off.threshold_unbounded_
     many = TrackerModel(**bounds, bound_below_yes=15).fit(X[tags], y, scope=X, positives=20.0)
     assert many.threshold_ == many.threshold_unbounded_
     # Per turn: two sentences a turn, the turn detected when either is.
@@ -154,7 +158,8 @@ def test_sklearn_estimator_checks_with_the_bound_on():
 def test_the_session_bounds_its_model_by_the_random_tags(clustered):
     X, truth, examples, _ = clustered
     turns = np.arange(len(X)) // 2
-    params = {"detect_at_least": 1 / 1.5, "detect_at_most": 1.5, "bound_below_yes": 1000}
+    params = {"detect_at_least": 1 / 1.5, "detect_at_most": 1.5, "bound_below_yes": 1000,
+              "positives_from": "random_tags"}
     session = answer_rounds(ActiveLearningSession(X, examples, turns=turns, model_params=params, seed=0), truth)
     labels, _, tag_round, pi = session.recorded_tags
     positives = estimated_positives(labels, tag_round, pi, turns)
@@ -162,7 +167,7 @@ def test_the_session_bounds_its_model_by_the_random_tags(clustered):
     detected_turns = np.unique(turns[session.scores() > 0]).size
     assert positives / 1.5 <= detected_turns <= positives * 1.5
     # The same tags without the bound: the cv threshold the bound started from.
-    plain = answer_rounds(ActiveLearningSession(X, examples, turns=turns, seed=0), truth).model()
+    plain = answer_rounds(ActiveLearningSession(X, examples, turns=turns, model_params=OFF, seed=0), truth).model()
     assert plain.threshold_ == plain.threshold_unbounded_
 
 
@@ -181,7 +186,7 @@ def test_a_count_taken_after_the_cv_cut_bounds_the_threshold():
     assert seen == [(m.threshold_unbounded_, m.threshold_unbounded_)]
     assert int(m.predict(X).sum()) == 150
     # Not counted where no bound applies; a count of None keeps the cv cut.
-    TrackerModel(positives_from="estimate").fit(X[tags], y, scope=X, positives=count)
+    TrackerModel(**OFF, positives_from="estimate").fit(X[tags], y, scope=X, positives=count)
     TrackerModel(detect_at_least=1.0, bound_below_yes=10).fit(X[tags], y, scope=X, positives=count)
     assert len(seen) == 1
     kept = TrackerModel(detect_at_least=1.0).fit(X[tags], y, scope=X, positives=lambda model: None)
@@ -202,10 +207,20 @@ def rare_turns_scope(seed=0, n=6000, d=32):
     return X, turn_truth[turns].astype(np.int8), examples, turns
 
 
-@pytest.mark.parametrize("positives_from", ["estimate", "estimate_median"])
-def test_the_session_bounds_its_model_by_the_honest_estimate(positives_from):
+@pytest.mark.parametrize("positives_from, least, most", [("estimate", 1.0, 1.0), ("estimate_median", 1.0, 1.0),
+                                                         ("default", 0.5, 2.0)])
+def test_the_session_bounds_its_model_by_the_honest_estimate(positives_from, least, most):
+    """"default": the bound adopted in session 14 (below 30 YES texts, 0.5x-2x the median count;
+    held-out speech seeds 24-29: 0.27x -> 0.43x the frozen ceiling, typed dialogues unchanged)."""
     X, truth, examples, turns = rare_turns_scope()
-    params = {"detect_at_least": 1.0, "detect_at_most": 1.0, "positives_from": positives_from, "bound_below_yes": 1000}
+    if positives_from == "default":
+        params, positives_from = None, "estimate_median"
+        defaults = TrackerModel().get_params()
+        assert (defaults["detect_at_least"], defaults["detect_at_most"], defaults["positives_from"],
+                defaults["bound_below_yes"]) == (0.5, 2.0, "estimate_median", 30)
+    else:
+        params = {"detect_at_least": least, "detect_at_most": most, "positives_from": positives_from,
+                  "bound_below_yes": 1000}
     session = answer_rounds(ActiveLearningSession(X, examples, turns=turns, model_params=params, seed=0), truth, 4)
     model = session.model()
     # The count, independently: the honest estimate of the same fit at its cv threshold, on
@@ -219,8 +234,10 @@ def test_the_session_bounds_its_model_by_the_honest_estimate(positives_from):
     assert figures.positives.low <= figures.positives_median <= figures.positives.high
     positives = figures.positives.value if positives_from == "estimate" else figures.positives_median
     detected_turns = np.unique(turns[session.scores() > 0]).size
-    assert model.threshold_ != model.threshold_unbounded_
-    assert np.floor(positives) <= detected_turns <= np.ceil(positives)
+    cv_turns = np.unique(turns[at_cv.decision_function(X) > 0]).size
+    assert np.floor(least * positives) <= detected_turns <= np.ceil(most * positives)
+    if not least * positives <= cv_turns <= most * positives:
+        assert model.threshold_ != model.threshold_unbounded_
     # Of the right order: the true positive turns are 90 in expectation.
     true_turns = np.unique(turns[truth == 1]).size
     assert true_turns / 3 <= positives <= true_turns * 3
@@ -228,13 +245,14 @@ def test_the_session_bounds_its_model_by_the_honest_estimate(positives_from):
 
 def test_the_rounds_plan_around_the_cv_cut_and_verification_samples_the_bounded_detections():
     X, truth, examples, turns = rare_turns_scope(1)
-    bounded_params = {"detect_at_most": 0.5, "positives_from": "estimate_median", "bound_below_yes": 1000}
+    bounded_params = {"detect_at_least": 0.0, "detect_at_most": 0.5, "positives_from": "estimate_median",
+                      "bound_below_yes": 1000}
     bounded = answer_rounds(ActiveLearningSession(X, examples, turns=turns, model_params=bounded_params, seed=0),
                             truth, 3)
     model = bounded.model()
     assert model.threshold_ > model.threshold_unbounded_  # the ceiling raised the cut
     # The same tags without the bound: the next learning round is the same round.
-    plain = ActiveLearningSession(X, examples, turns=turns, seed=0)
+    plain = ActiveLearningSession(X, examples, turns=turns, model_params=OFF, seed=0)
     labels, _, tag_round, pi = bounded.recorded_tags
     for number in (1, 2, 3):
         rows = np.flatnonzero(tag_round == number)
@@ -245,3 +263,4 @@ def test_the_rounds_plan_around_the_cv_cut_and_verification_samples_the_bounded_
     picks = bounded.plan_verification(4).indices
     assert len(picks) and (bounded.scores()[picks] > 0).all()
     assert (bounded.scores() > 0).sum() < (plain.scores() > 0).sum()
+
