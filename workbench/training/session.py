@@ -44,6 +44,7 @@ from workbench.training.estimate import (
     sample_detections,
 )
 from workbench.training.model import TrackerModel, turn_mates
+from workbench.training.detected_turns import DetectedTurnsStrategy
 from workbench.training.neyman import NeymanDetectedStrategy
 from workbench.training.performance import PerformanceEstimate
 from workbench.training.pool import NO, YES, Pool, SimilarityMemo, positive_references
@@ -64,7 +65,7 @@ VERIFICATION_SIZE = 20
 VERIFICATION_STRATEGY = "detected_sample"
 # Verifying until an accuracy is reached also draws likely misses (``verification.SAMPLERS``):
 # a round of any of these samplers alone is a verification round.
-VERIFICATION_STRATEGIES = tuple(SAMPLERS.values()) + (NeymanDetectedStrategy.name,)
+VERIFICATION_STRATEGIES = tuple(SAMPLERS.values()) + (NeymanDetectedStrategy.name, DetectedTurnsStrategy.name)
 
 
 def round_kind(strategies) -> str:
