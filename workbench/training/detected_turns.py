@@ -5,16 +5,23 @@ texts, so a text said 5,000 times is as likely to be drawn as one said once; its
 then stands for all 5,000 turns (weight copies / pi). On corpora with frequent texts the
 weights span three orders of magnitude: measured (session 14, held model, multidogo
 seeds 0-5, 160 verification tags) the Kish effective number of those tags was 16-40 for the
-"thanks" and "declines" concepts, and a 1/pi-weighted rate of them came out 0.08 too low on
-average; the usual sample misses the few frequent texts, and the rest say the concept less
-clearly.
+"thanks" and "declines" concepts (87-150 with few copies), and a 1/pi-weighted rate of them
+lay 0.08 under the truth on average, in most runs, since the usual sample misses the few
+frequent texts and the rest say the concept less clearly.
 
 ``DetectedTurnsStrategy`` draws each detected text with a chance in proportion to its copies on
 offer (``sampling.draw_sizes``), so every detected turn is about as likely to be reached and
 the tags weigh alike; a text too frequent for that (n x its share >= 1) is drawn for certain.
 One systematic pass along the score ranking spreads the draws over the score range as the
 bins did. The chances are exact (``sampling.proportional_to_size``), stated per turn as the
-other probability samplers state them.
+other probability samplers state them. Measured the same way (100 tags), the tags then weigh
+like 94-100.
+
+What no sampler of untagged texts reaches: the other copies of a text tagged in the learning
+rounds (a text is shown once). On MultiDoGO they were a median of 32% of the detected turns (up
+to 83%), with a true rate of 0.93 against 0.71 for the rest, so a rate of the drawable texts
+stays low (0.06 under the truth at 100 tags); score bands (``HonestEstimate(detected_bands=4)``)
+narrow that. Figures: benchmarks/results/verify_until_s14_compare*.md.
 """
 from __future__ import annotations
 

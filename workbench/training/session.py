@@ -24,6 +24,11 @@ model is cached under the hash of its fitted tags, the estimate under every tag'
 (session 13, verify until precision ±0.05, seeds 0-5, results/verify_until_s13_compare.md):
 meetings 296 -> 68 extra tags, coverage 90% either way; typed 210 -> 196, MultiDoGO coverage
 77% -> 70%; the held model ends worse (true precision 0.06-0.10 lower). An option, off by default.
+Session 14 (held-out seeds 24-29, results/verify_until_s14_compare_heldout.md): held, with the
+``detected_turns`` sampler and ``detected_bands=4``, 54 / 180 / 100 extra tags on meetings /
+MultiDoGO / MultiWOZ against 292 / 270 / 140 for the defaults, coverage 87% / 70% / 81% against
+87% / 80% / 83% (the copies of texts tagged in the learning rounds can never be drawn:
+workbench/training/detected_turns.py); still an option.
 """
 from __future__ import annotations
 
