@@ -11,6 +11,9 @@ of the truth (utterance level, over the scope), and whose interval holds the tru
 
     nice -n 10 .venv/bin/python benchmarks/verify_until.py --seeds 0 1 2 3 4 5
     nice -n 10 .venv/bin/python benchmarks/verify_until.py --seeds 12 13 14 15 16 17 --results-name verify_until_fresh
+    # session 14's option: the model held, detected turns drawn in proportion to their copies, 4 bands
+    nice -n 10 .venv/bin/python benchmarks/verify_until.py --keep-model-while-verifying \
+        --precision-sampler detected_turns --estimate-param detected_bands=4 --corpus mrda --results-name NAME
 
 Writes benchmarks/results/NAME.md and .json (default verify_until).
 """

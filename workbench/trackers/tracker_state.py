@@ -89,6 +89,9 @@ def scope_session(scope: ScopeArrays, embeddings: np.ndarray, example_embeddings
         turns=scope.turns, call_ids=scope.frame["call_id"].rank("dense").to_numpy(), duplicates=scope.duplicates,
         planner_params=settings.get("planner"), model_params=settings.get("model"), seed=settings.get("seed", 0),
         keep_model_while_verifying=settings.get("keep_model_while_verifying", False),
+        # Options measured on the verify-until benchmark (by name, so that they are stored as
+        # JSON with the tracker): e.g. {"precision": "detected_turns"} and {"detected_bands": 4}.
+        verification_samplers=settings.get("verification_samplers"), estimate_params=settings.get("estimate"),
     )
 
 

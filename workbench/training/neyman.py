@@ -23,7 +23,14 @@ import numpy as np
 from scipy.special import expit
 
 from workbench.training.pool import Pool
-from workbench.training.sampling import a_random_copy, per_copy, per_turn, proportional_to_size, systematic_sample
+from workbench.training.sampling import (
+    a_random_copy,
+    draw_sizes,
+    per_copy,
+    per_turn,
+    proportional_to_size,
+    systematic_sample,
+)
 from workbench.training.strategies import Strategy, _top, register_strategy
 
 
@@ -57,10 +64,11 @@ class NeymanDetectedStrategy(Strategy):
     needs_model = True
     is_probability_sample = True
 
-    def __init__(self, strata: int = 4, floor: float = 0.2, prior_weight: float = 4.0) -> None:
+    def __init__(self, strata: int = 4, floor: float = 0.2, prior_weight: float = 4.0, by_copies: bool = False) -> None:
         self.strata = strata
         self.floor = floor
         self.prior_weight = prior_weight
+        self.by_copies = by_copies
 
     def design(self, pool: Pool, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(detections still available best first, stratum edges into that ranking, their
@@ -68,12 +76,21 @@ class NeymanDetectedStrategy(Strategy):
         detected = pool.available & (pool.scores > pool.threshold)
         ranked = _top(pool.scores, detected, int(detected.sum()))
         H = max(1, min(self.strata, ranked.size))
+        # A text's size: 1, or with ``by_copies`` its copies on offer (the turns it stands for),
+        # so that the strata hold equal numbers of turns and each turn of a stratum is reached
+        # with one chance (``detected_turns`` says why).
+        mass = (draw_sizes(pool)[pool.texts[ranked]].astype(float) if self.by_copies and pool.texts is not None
+                else np.ones(ranked.size))
         edges = np.linspace(0, ranked.size, H + 1).round().astype(int)
+        if self.by_copies and ranked.size:
+            cum = np.cumsum(mass)
+            edges[1:-1] = np.minimum(np.searchsorted(cum, cum[-1] * np.arange(1, H) / H, side="left") + 1, ranked.size - 1)
         if ranked.size <= n:
             return ranked, edges, np.ones(ranked.size)
-        sizes = np.diff(edges)
+        sizes = np.array([mass[a:b].sum() for a, b in zip(edges[:-1], edges[1:])])
         shares = neyman_shares(sizes, self.stratum_rates(pool, ranked, edges), self.floor)
-        per_row = np.repeat(np.where(sizes > 0, shares / np.maximum(sizes, 1), 0.0), sizes)
+        h_of = np.repeat(np.arange(H), np.diff(edges))
+        per_row = np.where(sizes[h_of] > 0, shares[h_of] * mass / np.maximum(sizes[h_of], 1e-12), 0.0)
         return ranked, edges, proportional_to_size(per_row, n)
 
     def stratum_rates(self, pool: Pool, ranked: np.ndarray, edges: np.ndarray) -> np.ndarray:
