@@ -294,3 +294,25 @@ def test_new_yes_tags_are_multiplied_in_one_pass_over_the_rows_with_the_values_o
         # One pass: slabs of at most _SLAB rows, in order, each multiplied by all k references in a row.
         starts = list(range(0, len(X), _SLAB))
         assert _ProductLog.log == [(s, min(_SLAB, len(X) - s), 1) for s in starts for _ in range(k)]
+
+
+def test_the_cache_key_follows_every_part_of_every_tag(clustered):
+    # The key hashes the tagged rows and their values only: each part of a tag still moves it,
+    # and the same tags, however they were set, give the same key.
+    session = _session(clustered)
+    n = len(session.labels)
+    tags = [np.full(n, -1, np.int8), np.zeros(n, bool), np.full(n, -1), np.full(n, np.nan)]
+    tags[0][[3, 40]], tags[1][[3, 40, 41]], tags[2][[3, 40, 41]], tags[3][40] = (1, 0), True, (1, 1, 2), 0.25
+
+    def key(part=None, row=None, value=None):
+        arrays = [a.copy() for a in tags]
+        if part is not None:
+            arrays[part][row] = value
+        session.set_tags(*arrays)
+        return session.key
+
+    base = key()
+    assert key() == base
+    for part, row, value in ((0, 40, 1), (1, 7, True), (2, 41, 3), (3, 3, 0.5), (3, 40, np.nan)):
+        assert key(part, row, value) != base
+    assert key() == base
