@@ -62,8 +62,7 @@ class Strategy:
         return pool.has_model or not self.needs_model
 
     def inclusion_probabilities_at(self, pool: Pool, n: int, rows: np.ndarray) -> np.ndarray:
-        """A probability sampler's ``inclusion_probabilities(pool, n)[rows]``: what a planner
-        records of its picks. A sampler may compute them without every row's."""
+        """``inclusion_probabilities(pool, n)[rows]`` (a sampler may spare the other rows')."""
         return self.inclusion_probabilities(pool, n)[rows]
 
     def get_params(self) -> dict:
