@@ -87,10 +87,10 @@ class Tracker(BaseTracker):
         if answer not in ANSWERS:
             raise ValidationError("answer", f"{answer!r} is not an answer", "Use 'yes', 'no' or 'not_sure'.")
         sentence_id = int(sentence_id)
-        text_row = self.ws.sentences.filter(pl.col("sentence_id") == sentence_id)
-        if text_row.height == 0:
+        row = self.ws.tables.sentence_row(sentence_id)
+        if row is None:
             raise NotFoundError(f"Sentence {sentence_id} is not in the workspace {self.ws.path}.")
-        self._records.save_tag(sentence_id, answer, text_row["text"][0])
+        self._records.save_tag(sentence_id, answer, self.ws.sentences["text"][row])
 
     def untag(self, sentence_id: int) -> None:
         self._records.delete_tag(int(sentence_id))
