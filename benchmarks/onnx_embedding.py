@@ -13,9 +13,12 @@ downloaded) by workbench.embedding.onnx_encoder, once, into the user's cache fol
 (c) onnx-fused   the same graph after ONNX Runtime's transformer optimiser (fused attention, GELU, layer norm)
 (d) onnx-int8    (c) with dynamic int8 weights (onnxruntime.quantization, per channel)
 (e) fused-unsorted  (c) without sorting by length: what the length sort is worth
+(f) workbench    the workbench's Embedder.encode on torch: batches of one token length (session 14)
+(g) workbench-onnx  (f) on ONNX Runtime's fused graph (Embedder(backend="onnx"))
 
-Every variant but (e) embeds a slice longest first in batches of B, as the workbench's Embedder
-does (sentence-transformers' encode sorts by length too). Same thread count for torch and ONNX
+Variants (b)-(d) embed a slice longest first in batches of B, as the workbench's Embedder did
+until session 14 (sentence-transformers' encode sorts by length too); (f) and (g) batch texts of
+one token length, so nothing is padded. Same thread count for torch and ONNX
 Runtime. Rounds and slices are interleaved in rotating order as in benchmarks/embedding.py, so
 the ratios are taken between runs seconds apart; the median over rounds is reported. Cosines are
 to the plain fp32 vectors of the same sentence. Writes benchmarks/results/onnx_embedding.json/.md.
@@ -51,7 +54,7 @@ F1_COMPARISONS = (
     ("Control, seeds 0-2: torch vectors moved by 1e-6 against torch", "subset_torch", "subset_jitter"),
     ("Held-out seeds 12-17: onnx against torch", "subset_heldout_torch", "subset_heldout_onnx"),
 )
-VARIANTS = ("plain", "onnx", "onnx-fused", "onnx-int8", "fused-unsorted")
+VARIANTS = ("plain", "onnx", "onnx-fused", "onnx-int8", "fused-unsorted", "workbench", "workbench-onnx")
 
 
 def build_encoders(model_path: Path, weights: str, threads: int, tmp: str, batch_size: int) -> dict:
@@ -209,8 +212,12 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         built = build_encoders(embedder.model_path, weights, threads, tmp, args.batch_size)
         build_s = time.perf_counter() - started
+        # The workbench's own encode (texts of one token length per batch, nothing padded), on
+        # torch and on ONNX Runtime (its default, fused graph): what `ws.embed()` runs.
+        onnx_embedder = Embedder(batch_size=args.batch_size, backend="onnx", text_normalisation=None)
+        ours = Embedder(batch_size=args.batch_size, text_normalisation=None)
         runs = {"plain": lambda part: plain.encode(part, batch_size=args.batch_size, normalize_embeddings=True),
-                **built["runs"]}
+                **built["runs"], "workbench": ours.encode, "workbench-onnx": onnx_embedder.encode}
         for run in runs.values():  # first calls pay for lazy initialisation: not measured
             run(texts[:128])
         print(f"{source}; {info['cpu']}, {info['cores']} cores, {threads} threads; graphs ready in {build_s:.1f} s; "
@@ -247,7 +254,9 @@ def render(r: dict) -> str:
     m, rate, q = r["machine"], r["sentences_per_s_median"], r["cosine_to_plain_fp32"]
     labels = {"plain": "(a) plain `SentenceTransformer.encode` (torch fp32)", "onnx": "(b) ONNX Runtime fp32",
               "onnx-fused": "(c) ONNX Runtime fp32, fused", "onnx-int8": "(d) ONNX Runtime int8 (dynamic)",
-              "fused-unsorted": "(e) (c) without the length sort"}
+              "fused-unsorted": "(e) (c) without the length sort",
+              "workbench": "(f) the workbench's `Embedder.encode`, torch fp32: one token length per batch",
+              "workbench-onnx": "(g) (f) on ONNX Runtime fp32, fused"}
     lines = [
         "# Embedding throughput: ONNX Runtime against torch",
         "",

@@ -83,7 +83,7 @@ def demo_workspace_template(tmp_path_factory, embedder, request) -> Path:
     worker comes first (embed_sharing), and this one embeds its other calls first."""
     import shutil
 
-    from tests.demo_workspace import SEED, build_once, embed_sharing, import_demo, shared_embeddings
+    from tests.demo_workspace import KEPT_VECTORS, SEED, build_once, embed_sharing, import_demo, shared_embeddings
     from workbench.demo.generator import generate_demo
     from workbench.workspace import Workspace
 
@@ -92,11 +92,11 @@ def demo_workspace_template(tmp_path_factory, embedder, request) -> Path:
         ws = Workspace(root / "ws", model=embedder)
         ws.import_calls(paths.calls, paths.utterances, embed=False)
         cache = getattr(request.config, "cache", None)
-        kept = cache.mkdir(f"workbench-demo-embeddings-150-{SEED}") if cache is not None else None
+        kept = cache.mkdir(f"workbench-demo-embeddings-150-{SEED}-{KEPT_VECTORS}") if cache is not None else None
         if kept is not None:
             shutil.copytree(kept, ws.embeddings_dir, dirs_exist_ok=True)
         # The 60-call corpus's sentences, imported but not embedded (a second or two), so that
-        # the texts the two share are embedded in its batches (embed_sharing).
+        # the two workers embed the texts they share from opposite ends (embed_sharing).
         reference = import_demo(root / "reference", embedder).sentences["text"].to_list()
         embed_sharing(ws, shared_embeddings(tmp_path_factory), reference_texts=reference)
         if kept is not None:  # only this corpus's texts, so the cache does not grow with every change

@@ -47,11 +47,15 @@ def tag_by_truth(tracker, rnd) -> None:
         tracker.tag(c.sentence_id, "yes" if sentence_label(c.text) == "discount_request" else "no")
 
 
+# Names the vectors kept in pytest's cache between runs: vectors made before the embedder batched
+# texts by token length differ in their last bits, and must not be reused for today's.
+KEPT_VECTORS = "equal-length-batches"
+
+
 def embedding_batches(texts: Sequence[str]) -> list[list[str]]:
     """The chunks ``ws.embed()`` embeds ``texts`` in: distinct texts in first-seen order, longest
-    first (a stable sort), cut every DEFAULT_CHUNK_SIZE. A text's vector depends, in its last bits,
-    on the batch it was padded with, so a text embedded in these chunks gets exactly the vector a
-    workspace that embeds it alone would have."""
+    first (a stable sort), cut every DEFAULT_CHUNK_SIZE. (A text's vector no longer depends on its
+    chunk: the embedder batches texts of one token length. The chunks still order the work.)"""
     from workbench.embedding.embedder import DEFAULT_CHUNK_SIZE
 
     distinct = sorted(dict.fromkeys(texts), key=lambda t: -len(t))
@@ -65,14 +69,15 @@ def embed_sharing(ws, shared: Path | None, *, reference_texts: Sequence[str] | N
     The 60-call and the 150-call fixture corpora come from the same generator and seed, so most of
     the smaller one's sentences are in the larger one too, and pytest-xdist builds the two on
     different workers at the same time. The texts the two have in common are embedded in the
-    batches of the *reference* corpus (``reference_texts``, the 60-call one's sentences; default:
-    this workspace's own), whichever process gets there first, so every vector is bit for bit the
-    one the reference workspace's own ``ws.embed()`` makes, however the run's processes are
-    scheduled: the notebooks' stored figures depend on it (a batch made of other texts moved an
-    interval's bound by 4 points). This workspace's other texts come first, in its own batches,
-    then the reference batches it needs, from the last, while the reference corpus works from
-    the first: a text is embedded once in the run (give or take the batch both were on), and
-    neither process waits for the other. ``shared`` None: embed here alone, as ``ws.embed()``."""
+    chunks of the *reference* corpus (``reference_texts``, the 60-call one's sentences; default:
+    this workspace's own), whichever process gets there first. Every vector is bit for bit the one
+    the workspace's own ``ws.embed()`` makes, however the run's processes are scheduled (the
+    embedder batches texts of one token length, so a vector does not depend on its companions;
+    ``test_fixture_vectors_do_not_depend_on_which_process_embeds_first`` checks it, since the
+    notebooks' stored figures depend on it). This workspace's other texts come first, then the
+    reference chunks it needs, from the last, while the reference corpus works from the first: a
+    text is embedded once in the run (give or take the chunk both were on), and neither process
+    waits for the other. ``shared`` None: embed here alone, as ``ws.embed()``."""
     from workbench.embedding.cache import EmbeddingCache, text_keys
 
     if shared is not None:
@@ -96,8 +101,7 @@ def embed_sharing(ws, shared: Path | None, *, reference_texts: Sequence[str] | N
 
 
 def _embed_batch(batch: list[str], common, embedder) -> None:
-    """Embed one whole batch into ``common`` unless another process already has: only whole
-    batches, since embedding just the texts still missing would pad them with other texts."""
+    """Embed one chunk into ``common`` unless another process already has all of it."""
     from workbench.embedding.cache import text_keys
     from workbench.embedding.embedder import embed_texts
 
@@ -172,7 +176,7 @@ def build_once(tmp_path_factory, name: str, build_into: Callable[[Path], None]) 
 
 def demo_workspace(tmp_path_factory, embedder, cache=None) -> Path:
     """The session's demo workspace; ``cache`` is pytest's ``request.config.cache`` (or None)."""
-    emb_cache = cache.mkdir(f"workbench-demo-embeddings-{N_CALLS}-{SEED}") if cache is not None else None
+    emb_cache = cache.mkdir(f"workbench-demo-embeddings-{N_CALLS}-{SEED}-{KEPT_VECTORS}") if cache is not None else None
     return build_once(tmp_path_factory, "demo-workspace",
                       lambda path: build(path, embedder, embedding_cache=emb_cache,
                                          shared_embeddings=shared_embeddings(tmp_path_factory)))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from workbench.embedding.cache import EmbeddingCache, text_key
-from workbench.embedding.embedder import Embedder, embed_texts
+from workbench.embedding.embedder import Embedder, embed_texts, equal_length_batches
 from workbench.core.errors import InputError, ValidationError
 
 SENTENCES = [
@@ -87,6 +87,27 @@ def test_encode_gives_unit_vectors_of_the_model_dimension(embedder):
     assert cosine_rows(vectors, reference).min() > 0.99999
     # Related sentences land closer than unrelated ones: the model really is loaded.
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[3]
+
+
+def test_a_texts_vector_does_not_depend_on_what_is_embedded_with_it(embedder):
+    """Bit for bit: alone, among longer and shorter texts, in another order, with a larger batch.
+    A padded batch changes a vector's last bits, and a tracker's rounds rest on near-ties between
+    scores, so a workspace's vectors must not depend on how its calls were imported or chunked."""
+    target = SENTENCES[0]
+    alone = embedder.encode([target])[0]
+    longer_and_shorter = [SENTENCES[7], SENTENCES[8], SENTENCES[5]]
+    for others in (SENTENCES[1:], SENTENCES[:0:-1], longer_and_shorter):
+        vectors = embedder.encode(others + [target] + others)
+        assert (vectors[len(others)] == alone).all()
+    wide = Embedder(batch_size=64)
+    assert (wide.encode(SENTENCES)[0] == alone).all()
+    assert (wide.encode(SENTENCES) == embedder.encode(SENTENCES)).all()
+
+
+def test_batches_hold_one_token_length_longest_first():
+    assert equal_length_batches([3, 5, 3, 5, 5, 1, 3], 2) == [[1, 3], [4], [0, 2], [6], [5]]
+    assert equal_length_batches([], 4) == []
+    assert equal_length_batches([7] * 5, 64) == [[0, 1, 2, 3, 4]]
 
 
 def test_model_id_names_model_and_backend_without_loading(embedder):
@@ -262,7 +283,10 @@ def test_interrupted_run_resumes_where_it_stopped(embedder, tmp_path):
     embedder.encoded.clear()
     with pytest.raises(Interrupted):
         embed_texts(texts, cache, embedder, progress=True, chunk_size=5, callback=crash_in_third_chunk)
-    assert seen[0] == (4, 20)  # callback after every batch of 4
+    # A callback after every batch (at most 4 texts, of one token length), counting up to the total.
+    done = [d for d, _ in seen]
+    assert {t for _, t in seen} == {20} and done == sorted(done)
+    assert 0 < done[0] <= 4 and all(0 < b - a <= 4 for a, b in zip(done, done[1:]))
     assert len(cache) == 10  # the two finished chunks, not the one cut short
     first_run = list(embedder.encoded)
 

@@ -1,7 +1,10 @@
+from copy import deepcopy
+
 import numpy as np
 import pytest
 
 from workbench.training import TrackerModel
+from workbench.training.estimate import HonestEstimate
 from workbench.training.estimate.held_out import refit_template
 from workbench.training.prevalence import bounded_threshold, estimated_positives, unit_scores
 from workbench.training.session import ActiveLearningSession
@@ -161,3 +164,84 @@ def test_the_session_bounds_its_model_by_the_random_tags(clustered):
     # The same tags without the bound: the cv threshold the bound started from.
     plain = answer_rounds(ActiveLearningSession(X, examples, turns=turns, seed=0), truth).model()
     assert plain.threshold_ == plain.threshold_unbounded_
+
+
+def test_a_count_taken_after_the_cv_cut_bounds_the_threshold():
+    X, truth, tags = few_yes_scope(2)
+    y = truth[tags].astype(int)
+    seen = []
+
+    def count(model):
+        # Called once the cv threshold is chosen, before any bound moves it.
+        seen.append((model.threshold_, model.threshold_unbounded_))
+        return 150.0
+
+    m = TrackerModel(detect_at_least=1.0, detect_at_most=1.0, positives_from="estimate").fit(
+        X[tags], y, scope=X, positives=count)
+    assert seen == [(m.threshold_unbounded_, m.threshold_unbounded_)]
+    assert int(m.predict(X).sum()) == 150
+    # Not counted where no bound applies; a count of None keeps the cv cut.
+    TrackerModel(positives_from="estimate").fit(X[tags], y, scope=X, positives=count)
+    TrackerModel(detect_at_least=1.0, bound_below_yes=10).fit(X[tags], y, scope=X, positives=count)
+    assert len(seen) == 1
+    kept = TrackerModel(detect_at_least=1.0).fit(X[tags], y, scope=X, positives=lambda model: None)
+    assert kept.threshold_ == kept.threshold_unbounded_
+    with pytest.raises(ValueError, match="positives_from"):
+        TrackerModel(detect_at_least=1.0, positives_from="tags").fit(X[tags], y, scope=X, positives=20.0)
+
+
+def rare_turns_scope(seed=0, n=6000, d=32):
+    """Turns of two sentences, a rare concept (~3% of turns, said in one of the two
+    sentences) along one direction, noisily: the tags find few YES."""
+    rng = np.random.default_rng(seed)
+    turns = np.arange(n) // 2
+    turn_truth = rng.random(n // 2) < 0.03
+    says = turn_truth[turns] & (np.arange(n) % 2 == rng.integers(0, 2, n // 2)[turns])
+    X = unit(rng.normal(size=(n, d)) + 2.5 * says[:, None] * np.eye(d)[0])
+    examples = unit(rng.normal(size=(5, d)) * 0.3 + 3.0 * np.eye(d)[0])
+    return X, turn_truth[turns].astype(np.int8), examples, turns
+
+
+@pytest.mark.parametrize("positives_from", ["estimate", "estimate_median"])
+def test_the_session_bounds_its_model_by_the_honest_estimate(positives_from):
+    X, truth, examples, turns = rare_turns_scope()
+    params = {"detect_at_least": 1.0, "detect_at_most": 1.0, "positives_from": positives_from, "bound_below_yes": 1000}
+    session = answer_rounds(ActiveLearningSession(X, examples, turns=turns, model_params=params, seed=0), truth, 4)
+    model = session.model()
+    # The count, independently: the honest estimate of the same fit at its cv threshold, on
+    # the same tags (no verification round is held, so the fitted tags are all the tags).
+    at_cv = deepcopy(model)
+    at_cv.threshold_ = model.threshold_unbounded_
+    labels, shown, tag_round, pi = session.recorded_tags
+    figures = HonestEstimate(random_state=0).estimate(
+        X, labels, at_cv, scores=at_cv.decision_function(X), excluded=shown, tag_round=tag_round, inclusion_prob=pi,
+        groups=turns, example_embeddings=examples)
+    assert figures.positives.low <= figures.positives_median <= figures.positives.high
+    positives = figures.positives.value if positives_from == "estimate" else figures.positives_median
+    detected_turns = np.unique(turns[session.scores() > 0]).size
+    assert model.threshold_ != model.threshold_unbounded_
+    assert np.floor(positives) <= detected_turns <= np.ceil(positives)
+    # Of the right order: the true positive turns are 90 in expectation.
+    true_turns = np.unique(turns[truth == 1]).size
+    assert true_turns / 3 <= positives <= true_turns * 3
+
+
+def test_the_rounds_plan_around_the_cv_cut_and_verification_samples_the_bounded_detections():
+    X, truth, examples, turns = rare_turns_scope(1)
+    bounded_params = {"detect_at_most": 0.5, "positives_from": "estimate_median", "bound_below_yes": 1000}
+    bounded = answer_rounds(ActiveLearningSession(X, examples, turns=turns, model_params=bounded_params, seed=0),
+                            truth, 3)
+    model = bounded.model()
+    assert model.threshold_ > model.threshold_unbounded_  # the ceiling raised the cut
+    # The same tags without the bound: the next learning round is the same round.
+    plain = ActiveLearningSession(X, examples, turns=turns, seed=0)
+    labels, _, tag_round, pi = bounded.recorded_tags
+    for number in (1, 2, 3):
+        rows = np.flatnonzero(tag_round == number)
+        plain.tag(rows, labels[rows], number, pi[rows])
+    assert plain.model().threshold_ == model.threshold_unbounded_
+    assert np.array_equal(bounded.plan_round(4).indices, plain.plan_round(4).indices)
+    # A verification round samples what the bounded tracker detects, not the cv cut's detections.
+    picks = bounded.plan_verification(4).indices
+    assert len(picks) and (bounded.scores()[picks] > 0).all()
+    assert (bounded.scores() > 0).sum() < (plain.scores() > 0).sum()

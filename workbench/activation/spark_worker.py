@@ -92,6 +92,25 @@ def normalise(texts: list, rules: tuple, strip: str) -> list:
     return out
 
 
+def batches(model, texts: list, batch_size: int, quantize: bool) -> list:
+    """Row numbers in the batches workbench.embedding.embedder.Embedder makes: texts of one token
+    length, longest first, so nothing is padded and a vector does not depend on its companions;
+    int8, whose activations are scaled per batch, keeps sentence-transformers' longest-first
+    batches."""
+    if quantize:
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        return [order[lo : lo + batch_size] for lo in range(0, len(order), batch_size)]
+    ids = model.tokenizer([t.strip() for t in texts], truncation=True, max_length=model.max_seq_length)["input_ids"]
+    lengths = [len(x) for x in ids]
+    out: list = []
+    for i in sorted(range(len(texts)), key=lambda i: -lengths[i]):
+        if out and lengths[out[-1][-1]] == lengths[i] and len(out[-1]) < batch_size:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
 def embedding_function(model_path: str, *, bundled: bool, quantize: bool, rules: tuple | None, strip: str,
                        batch_size: int, torch_threads: int):
     """The function for ``mapInPandas``: frames of (row, text) in, frames of (row, vector) out,
@@ -103,17 +122,15 @@ def embedding_function(model_path: str, *, bundled: bool, quantize: bool, rules:
             texts = frame["text"].tolist()
             if rules:
                 texts = normalise(texts, rules, strip)
-            # Longest first, as the local embedder does: each batch pads to about its own length.
-            order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
             dim = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
             out = np.empty((len(texts), int(dim)), dtype=np.float32)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # quantised layers warn on every call
-                for lo in range(0, len(order), batch_size):
-                    rows = order[lo : lo + batch_size]
-                    out[rows] = model.encode([texts[i] for i in rows], batch_size=len(rows),
-                                             normalize_embeddings=True, convert_to_numpy=True,
-                                             show_progress_bar=False)
+                for rows in batches(model, texts, batch_size, quantize):
+                    # A text alone at its length goes beside a copy of itself, as the local embedder does.
+                    batch = [texts[i] for i in rows] * (2 if len(rows) == 1 else 1)
+                    out[rows] = model.encode(batch, batch_size=len(batch), normalize_embeddings=True,
+                                             convert_to_numpy=True, show_progress_bar=False)[: len(rows)]
             half = out.astype("<f2")
             yield pd.DataFrame({"row": frame["row"].to_numpy(), "vector": [v.tobytes() for v in half]})
 

@@ -242,10 +242,14 @@ class Embedder:
     def encode(self, texts: Sequence[str], *, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         """Embed ``texts``; returns ``(len(texts), dimension)`` float32, rows of unit length.
 
-        Texts are batched by descending length so a batch pads to similar lengths, and the
-        result is put back in input order. ``on_batch(n)`` is called after each batch with
-        the number of texts it held (progress reporting). Under a text normalisation each text
-        is embedded as normalised.
+        A batch holds texts of one token length, longest first (int8: see ``_batches``), and the
+        result is put back in input order. So nothing is padded, and a text's vector is the same bit for bit whatever
+        else is embedded with it or in which order (a padded batch changes a vector's last bits,
+        which moved a tracker's near-ties, and with them its rounds, with the import's batches).
+        A text alone at its length is embedded beside a copy of itself: a batch of one takes
+        another path and differs in the last bits. ``on_batch(n)`` is called after each batch
+        with the number of texts it held (progress reporting). Under a text normalisation each
+        text is embedded as normalised.
         """
         texts = list(texts)
         if self.text_normalisation:
@@ -254,22 +258,52 @@ class Embedder:
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         with warnings.catch_warnings():
             # Quantised Linear layers warn about deprecated qint8 tensors on every call.
             warnings.simplefilter("ignore", UserWarning)
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                batch = [texts[i] for i in rows]
-                if self.backend == "onnx":  # one padded batch; the graph pools and normalises
+            for rows in self._batches(texts):
+                batch = [texts[i] for i in rows] * (2 if len(rows) == 1 else 1)
+                if self.backend == "onnx":  # one batch; the graph pools and normalises
                     vectors = model.encode(batch)
                 else:
-                    vectors = model.encode(batch, batch_size=len(rows), normalize_embeddings=True,
+                    vectors = model.encode(batch, batch_size=len(batch), normalize_embeddings=True,
                                            convert_to_numpy=True, show_progress_bar=False)
-                out[rows] = vectors
+                out[rows] = vectors[: len(rows)]
                 if on_batch is not None:
                     on_batch(len(rows))
         return out
+
+    def _batches(self, texts: list[str]) -> list[list[int]]:
+        if self.quantize:
+            # int8 scales each batch's activations by the batch's own range, so no batching makes
+            # its vectors independent of their companions; it keeps the batches sentence-transformers
+            # itself makes (longest text first, batch_size at a time), which the registered
+            # pyfunc's int8 encoder also makes, so a version scores served texts as it was trained.
+            order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+            return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        return equal_length_batches(self.token_lengths(texts), self.batch_size)
+
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Each text's number of tokens as the model reads it (special tokens included, cut at
+        the model's maximum length), which sets what a batch of it is padded to."""
+        model = self.model
+        limit = model.max_length if self.backend == "onnx" else model.max_seq_length
+        ids = model.tokenizer([t.strip() for t in texts], truncation=True, max_length=limit)["input_ids"]
+        return [len(x) for x in ids]
+
+
+def equal_length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Row numbers in batches of at most ``batch_size`` rows of equal ``lengths``, longest first
+    (input order within a length)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for start in range(len(order)):
+        i = order[start]
+        if start and lengths[i] == lengths[order[start - 1]] and len(batches[-1]) < batch_size:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 def _checked_backend(backend: str | None, *, quantize: bool, device: str) -> str:

@@ -23,7 +23,8 @@ keep, so it stays an option. A prior toward the examples (``example_prior=3``) l
 0.194x and typed dialogues' worst concept to 0.760x: off.
 
 Session 13's options stay off: the "cv" threshold bounded by the random tags' count of positives
-(``detect_at_least``, ``detect_at_most``) and ``yes_tags_below`` (history, "Session 13").
+(``detect_at_least``, ``detect_at_most``) and ``yes_tags_below`` (history, "Session 13"). Session
+14 bounds it by the honest estimate's count instead (``positives_from``; ``prevalence``).
 
 A tracker reports speaker turns (a turn mentions the concept when any of its sentences is
 detected). With ``threshold_unit="turn"`` and each tag's turn mates passed to ``fit`` (the
@@ -66,7 +67,8 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from workbench.training.prevalence import bounded_threshold, unit_scores
+# best_f1_threshold lives with the other threshold rules; imported here as it always was.
+from workbench.training.prevalence import best_f1_threshold, bounded_threshold, unit_scores  # noqa: F401
 
 
 class TrackerModel(ClassifierMixin, BaseEstimator):
@@ -120,6 +122,10 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         positives=)``; without them the threshold is the "cv" one. ``threshold_unbounded_``
         keeps the "cv" threshold.
     bound_below_yes : the YES tags (each text once) under which the bounds apply.
+    positives_from : what P counts for the session: "random_tags" (default, the rounds' raw
+        random draws), "estimate" (the honest estimate's positives, posterior mean, for the
+        model at its "cv" threshold: the calibrated tail summed over the scope; see
+        ``fit(positives=)``) or "estimate_median" (the same draws' median).
     cv : folds for the "cv" threshold (fewer when a class has fewer tags).
     random_state : seeds the fold split; the solver itself is deterministic.
     """
@@ -145,6 +151,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         detect_at_least: float = 0.0,
         detect_at_most: float = 0.0,
         bound_below_yes: int = 30,
+        positives_from: str = "random_tags",
         cv: int = 5,
         max_iter: int = 1000,
         random_state: int | None = 0,
@@ -168,6 +175,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         self.detect_at_least = detect_at_least
         self.detect_at_most = detect_at_most
         self.bound_below_yes = bound_below_yes
+        self.positives_from = positives_from
         self.cv = cv
         self.max_iter = max_iter
         self.random_state = random_state
@@ -267,7 +275,9 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         ``pseudo_rows_`` records the positions in it of the positives added.
         scope, scope_groups, positives: for ``detect_at_least`` / ``detect_at_most``, every sentence of the
         tracker's scope (m, d), their speaker turns (m,) or None (the bound then counts
-        sentences), and the positive units (turns, or sentences) the random tags estimate.
+        sentences), and the positive units (turns, or sentences) the random tags estimate, or
+        a callable that counts them for this model once its "cv" threshold is chosen (called
+        only when a bound applies; the count may depend on that threshold, never on the bound).
 
         Raises ValueError unless both classes are present, the examples counting as YES:
         with only YES tags there is no boundary to learn, and the planner falls back to
@@ -340,8 +350,14 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         if least < 0 or most < 0 or (least and most and most < least):
             raise ValueError("detect_at_least and detect_at_most must be 0 (off) or positive factors, "
                              f"at most <= at least; got {self.detect_at_least!r}, {self.detect_at_most!r}")
+        if self.positives_from not in POSITIVES_FROM:
+            raise ValueError(f"positives_from must be one of {POSITIVES_FROM}, got {self.positives_from!r}")
         if not (least or most) or scope is None or positives is None or n_yes >= self.bound_below_yes:
             return self.threshold_
+        if callable(positives):
+            positives = positives(self)
+            if positives is None:
+                return self.threshold_
         with config_context(assume_finite=True):
             raw = self._raw(np.asarray(scope))
         p = float(positives)
@@ -454,6 +470,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
 
 
 COPY_WEIGHTS = {"none": np.ones_like, "log1p": np.log1p, "sqrt": np.sqrt}
+POSITIVES_FROM = ("random_tags", "estimate", "estimate_median")
 
 
 def turn_mates(groups, rows) -> tuple[np.ndarray, np.ndarray]:
@@ -477,24 +494,3 @@ def turn_mates(groups, rows) -> tuple[np.ndarray, np.ndarray]:
     # For each repeated mate, the next of its turn's tags: lo, lo + 1, ... lo + count - 1.
     within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     return mate_rows, order[np.repeat(lo, counts) + within].astype(np.int64)
-
-
-def best_f1_threshold(scores: np.ndarray, y: np.ndarray, sample_weight=None) -> float:
-    """Threshold on ``scores`` maximising F1 for ``y`` (1 positive), halfway between the
-    neighbouring scores so that it generalises rather than sitting on a training point."""
-    scores = np.asarray(scores, dtype=float)
-    y = np.asarray(y).astype(bool)
-    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-    order = np.argsort(-scores, kind="stable")
-    s, yy, ww = scores[order], y[order], w[order]
-    tp = np.cumsum(ww * yy)
-    fp = np.cumsum(ww * ~yy)
-    pos = tp[-1]
-    if pos <= 0:
-        return float(s[0] + 1.0)
-    f1 = 2 * tp / (tp + fp + pos)
-    # Only cut between distinct scores.
-    valid = np.append(s[1:] < s[:-1], True)
-    f1 = np.where(valid, f1, -1.0)
-    i = int(np.argmax(f1))
-    return float((s[i] + s[i + 1]) / 2) if i + 1 < len(s) else float(s[i] - 1e-9)

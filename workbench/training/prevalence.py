@@ -1,4 +1,5 @@
-"""How many positives the scope holds, from the random tags, and a threshold kept near that count.
+"""The tracker's threshold: the tags' best-F1 cut, how many positives the scope holds, and a
+threshold kept near that count.
 
 With few YES tags (10-30 on transcribed speech) the threshold that maximises the tags'
 out-of-fold F1 lands at extremes: a fifth of the scope detected, or almost nothing
@@ -13,6 +14,19 @@ of the four rounds' estimates was 0.00-1.4x the concept's true count, median 0.1
 round's one draw from the scope's lowest stratum (most of the scope) rarely finds a positive.
 So it makes a floor (1x) and a wide ceiling (30x), not a target (benchmarks/
 tracker_quality_history.md, "Session 13").
+
+Session 14 counts from the calibrated tail instead (``TrackerModel(positives_from=
+"estimate_median")``): the honest estimate of the model at its "cv" threshold (its calibration
+of the tags' out-of-fold scores, summed with the probe over the untagged units) gives the
+positives, and the bound then moves the threshold. The count depends little on where the
+threshold sits (speech, seeds 0-5, cuts detecting 0.5x-4x the truth: largest / smallest count
+1.13 in the median run, 2.0 at worst), and the draws' median ran 1.4x the true count in the
+median speech run (seeds 0-11; their mean 2.7x).
+Learning rounds keep planning around the "cv" cut. Bounds 0.5x-2x, seeds 0-11: speech 0.360x
+-> 0.421x the ceiling, no concept lower; typed unchanged (their final fits have 30+ YES);
+held-out seeds 24-29: speech 0.269x -> 0.429x, every concept up (+0.01 to +0.18), typed 0.942x
+either way, but the speech hit-rate intervals held the truth in 83% of runs (defaults 87%), under
+the 88% a default must keep: an option, off (results/tracker_quality_s14_heldout_*.md).
 """
 from __future__ import annotations
 
@@ -82,3 +96,24 @@ def bounded_threshold(scores, threshold: float, least: float | None = None, most
         return float(threshold)
     # Detect exactly ``target`` units: cut between the target-th score and the next.
     return float((s[target - 1] + s[target]) / 2) if target < n else float(s[-1] - 1e-9)
+
+
+def best_f1_threshold(scores: np.ndarray, y: np.ndarray, sample_weight=None) -> float:
+    """Threshold on ``scores`` maximising F1 for ``y`` (1 positive), halfway between the
+    neighbouring scores so that it generalises rather than sitting on a training point."""
+    scores = np.asarray(scores, dtype=float)
+    y = np.asarray(y).astype(bool)
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    order = np.argsort(-scores, kind="stable")
+    s, yy, ww = scores[order], y[order], w[order]
+    tp = np.cumsum(ww * yy)
+    fp = np.cumsum(ww * ~yy)
+    pos = tp[-1]
+    if pos <= 0:
+        return float(s[0] + 1.0)
+    f1 = 2 * tp / (tp + fp + pos)
+    # Only cut between distinct scores.
+    valid = np.append(s[1:] < s[:-1], True)
+    f1 = np.where(valid, f1, -1.0)
+    i = int(np.argmax(f1))
+    return float((s[i] + s[i + 1]) / 2) if i + 1 < len(s) else float(s[i] - 1e-9)

@@ -231,7 +231,8 @@ class ActiveLearningSession(TaggedRows):
         side = scores <= 0 if figure == "hit_rate" else scores > 0
         n = min(n, int(np.unique(self._texts[self.available & side]).size))
         mix = {self.verification_samplers[figure or "precision"]: 1}
-        return dataclasses.replace(self._plan(round_number, n, {"early_mix": mix, "late_mix": mix}),
+        # A verification round samples what the tracker detects: around the cut it reports.
+        return dataclasses.replace(self._plan(round_number, n, {"early_mix": mix, "late_mix": mix}, 0.0),
                                    kind="verification")
 
     def verification_need(self, *, precision: float | None = None, hit_rate: float | None = None) -> VerificationNeed:
@@ -249,16 +250,29 @@ class ActiveLearningSession(TaggedRows):
                 for side, mask in (("precision", detected), ("hit_rate", ~detected))}
         return verification_need(goal, self.estimate(), random_tags, left)
 
-    def _plan(self, round_number: int | None, n: int, planner_params: dict) -> PlannedRound:
+    def _plan(self, round_number: int | None, n: int, planner_params: dict,
+              threshold: float | None = None) -> PlannedRound:
         if round_number is None:
             round_number = max(int(self._tag_round.max(initial=0)), 0) + 1
         pool = Pool(
             # Each answer once (not per copy): what similarity to the YES tags is measured against.
             self.embeddings, self.answers, self.example_embeddings, self.description_embedding,
-            excluded=~self.available, round_number=round_number - 1, scores=self.scores(), threshold=0.0,
-            groups=self.turns, texts=self._texts, similarity_memo=self._similarity, **(self.pool_params or {}),
+            excluded=~self.available, round_number=round_number - 1, scores=self.scores(),
+            threshold=self._planning_threshold() if threshold is None else threshold, groups=self.turns,
+            texts=self._texts, similarity_memo=self._similarity, **(self.pool_params or {}),
         )
         return RoundPlanner(seed=self.seed, **planner_params).plan(pool, n)
+
+    def _planning_threshold(self) -> float:
+        """Where the rounds see the model's cut, on the scale of ``scores``: 0, or with a bound
+        (``detect_at_least`` / ``detect_at_most``) the "cv" cut the bound moved away from. The
+        bound changes what the tracker detects, not where the tags put the boundary: planned
+        around the moved cut, the near misses and the probe's strata followed it, and
+        typed concepts lost up to 0.2x the ceiling in single runs (seeds 0-11, session 14)."""
+        model = self.model()
+        if model is None or not hasattr(model, "threshold_unbounded_"):
+            return 0.0
+        return float(model.threshold_unbounded_ - model.threshold_)
 
     # ------------------------------------------------------------------ the model
     def turn_mates(self, tagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -306,10 +320,35 @@ class ActiveLearningSession(TaggedRows):
             # sentence of the scope to count what a threshold detects, by turn as the estimate
             # counts.
             labels, _, tag_round, inclusion_prob = self._fitted[2]
-            extra.update(scope=self.embeddings, scope_groups=self.turns,
-                         positives=estimated_positives(labels, tag_round, inclusion_prob, self.turns))
+            positives = (self._honest_positives if model.positives_from.startswith("estimate")
+                         else estimated_positives(labels, tag_round, inclusion_prob, self.turns))
+            extra.update(scope=self.embeddings, scope_groups=self.turns, positives=positives)
         return model.fit(self.embeddings[tagged], answers[tagged].astype(int),
                          example_embeddings=self.example_embeddings, **mates, **extra)
+
+    def _honest_positives(self, model: TrackerModel) -> float | None:
+        """The positive units of the scope by the honest estimate of ``model`` at its "cv"
+        threshold (``TrackerModel(positives_from="estimate")``), on the tags it is fitted on.
+
+        The rounds' raw random draws count 0.12x the truth in the median speech run (session
+        13): one draw from the lowest stratum rarely finds a positive. The estimate calibrates
+        the tail on the tags' out-of-fold scores and sums it over the scope's untagged units.
+        The order is clean: the count is taken at the cv threshold, which the tags alone set;
+        the bound then moves the threshold, and ``estimate`` speaks about the moved one."""
+        labels, shown, tag_round, inclusion_prob = self._fitted[2]
+        with config_context(assume_finite=True):
+            scores = model.decision_function(self.embeddings)
+        _, honest = configured_estimators(**self._estimator_params())
+        held = held_out_scores(model, self.embeddings, self._fitted[0], example_embeddings=self.example_embeddings,
+                               n_folds=honest.n_folds, random_state=honest.random_state)
+        if held is None:
+            return None
+        figures = honest.estimate(self.embeddings, labels, model, scores=scores, excluded=shown, tag_round=tag_round,
+                                  inclusion_prob=inclusion_prob, groups=self.turns,
+                                  example_embeddings=self.example_embeddings, held_out=held)
+        if figures.positives is None:
+            return None
+        return figures.positives_median if model.positives_from == "estimate_median" else figures.positives.value
 
     def scores(self) -> np.ndarray | None:
         """The model's decision values on every row (0 at its threshold), or None."""

@@ -55,6 +55,7 @@ class HonestFigures:
     unit: str
     detected_units: int
     notes: tuple[str, ...] = ()
+    positives_median: float | None = None  # the draws' median of TP + FN (the mean is ``positives``)
 
 
 class HonestEstimate(BaseEstimator):
@@ -203,7 +204,7 @@ class HonestEstimate(BaseEstimator):
             true_detections=Figure(precision.value * n_units, precision.low * n_units, precision.high * n_units,
                                    precision.n, f"honest precision x detected {unit}s"),
             tp=tp0, fp=fp0, fn=fn0, n_probe_tags=n_probe, n_probe_rounds=n_rounds, unit=unit,
-            detected_units=n_units, notes=notes,
+            detected_units=n_units, notes=notes, positives_median=float(np.median(tp + fn)),
         )
 
 
