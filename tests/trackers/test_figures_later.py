@@ -2,6 +2,7 @@
 also when the process that trained was killed first (issue 16, item 5)."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import REPO
 from tests.trackers.test_tracker import DEMO_EXAMPLES, answer_round, make_tracker
 from workbench import Workspace
+from workbench.core.figures import save_png
 from workbench.registry.names import TAG_FIGURES
 from workbench.trackers.learning_curve import learning_curve
 from workbench.trackers.plots import performance_figure
@@ -22,6 +24,23 @@ def _png(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     return buffer.getvalue()
+
+
+def test_save_png_writes_the_bytes_savefig_writes_in_one_draw(tmp_path):
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from workbench.trackers.learning_curve import LearningCurve
+    from workbench.training.performance import Figure, PerformanceEstimate
+
+    est = PerformanceEstimate(**{**{f.name: None for f in dataclasses.fields(PerformanceEstimate)}, "confidence": 0.9,
+                                 "honest_precision": Figure(0.4, 0.2, 0.7, 50, "m"),
+                                 "honest_hit_rate": Figure(0.6, 0.3, 1.0, 50, "m")})
+    curve = LearningCurve([1, 2, 3], [0.2, None, 0.4], [0.5, 0.5, 0.6], [0.3, None, 0.5], [None, 0.2, 0.1], True, "")
+    for figure in (performance_figure(est, curve), performance_figure(est, None)):
+        figure.dpi = 72  # savefig's dpi, not the figure's, sets the size
+        save_png(figure, tmp_path / "once.png", dpi=100)
+        assert type(figure.canvas) is FigureCanvasBase and figure.dpi == 72  # left as it came
+        assert (tmp_path / "once.png").read_bytes() == _png(figure)
 
 
 def _logged_figure(ws, run_id: str, tmp_path) -> tuple[str | None, bytes | None]:

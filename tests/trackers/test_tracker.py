@@ -388,3 +388,19 @@ def test_verify_until_sure_serves_rounds_until_the_asked_accuracy(demo_ws):
     assert (hit_rate.high - hit_rate.low) / 2 <= 0.20 or t.verification_need(hit_rate=0.20).figures[0].left == 0
     assert t.current_round().complete  # an empty round is never stored
     assert t.verification_round().kind == "verification"  # the plain round is as before
+
+
+def test_a_tag_finds_its_sentence_by_id(demo_ws):
+    # tag() finds the sentence's row by a binary search in the ids (CorpusTables.sentence_row)
+    # rather than a filter over every sentence: the same row, and an unknown id is refused.
+    sentences = demo_ws.sentences
+    ids = sentences["sentence_id"].to_numpy()
+    for row in (0, len(ids) // 3, len(ids) - 1):
+        assert demo_ws.tables.sentence_row(int(ids[row])) == row
+    missing = int(ids.max()) + 1
+    assert demo_ws.tables.sentence_row(missing) is None
+    t = make_tracker(demo_ws, name="Tags by id", examples=DEMO_EXAMPLES)
+    t.tag(int(ids[len(ids) // 3]), "no")
+    assert t.tags()["text"].to_list() == [sentences["text"][len(ids) // 3]]
+    with pytest.raises(NotFoundError):
+        t.tag(missing, "yes")

@@ -10,7 +10,7 @@ from workbench.training import (
     sample_detections,
 )
 from workbench.training.estimate import HonestEstimate, ReferenceEstimate, estimator_params
-from workbench.training.estimate.bands import mean_matched_logit
+from workbench.training.estimate.bands import band_edges, cut_bands, mean_matched_logit
 from workbench.training.estimate.honest import probe_weights
 from workbench.training.estimate.units import Units
 
@@ -379,3 +379,22 @@ def test_turn_codes_keep_dense_codes_and_equal_unique_inverse_otherwise():
     for groups in (dense * 7 + 3, np.delete(dense, np.flatnonzero(dense == 4)), np.array([0, 10**12, 0]),
                    dense.astype(np.int32), np.array([-1, 0, 1])):
         np.testing.assert_array_equal(turn_codes(groups), np.unique(groups, return_inverse=True)[1])
+
+
+def test_cut_bands_read_the_same_from_sorted_and_unsorted_scores():
+    # cut_bands runs along sorted scores; the caller may pass them sorted or not, with ties
+    # (float32-like duplicates), and the bands (edges, counts, representatives) are the same.
+    rng = np.random.default_rng(3)
+    s = np.round(rng.normal(-3.0, 2.0, 20_000), 2)
+    s_tags = rng.normal(-1.0, 2.0, 60)
+    y_tags = (s_tags > 0).astype(float)
+    probe_w = np.where(rng.random(60) < 0.5, rng.uniform(1, 50, 60), 0.0)
+    for detected_bands in (1, 3):
+        shuffled = cut_bands(s, s_tags, y_tags, probe_w, detected_bands)
+        ordered = cut_bands(np.sort(s), s_tags, y_tags, probe_w, detected_bands)
+        np.testing.assert_array_equal(band_edges(s, detected_bands), shuffled.edges)
+        for name in ("edges", "detected", "unknown", "representatives", "n_eff", "k_eff"):
+            np.testing.assert_array_equal(getattr(shuffled, name), getattr(ordered, name))
+        # Band b holds the scores in (e[b-1], e[b]].
+        expected = np.bincount(np.searchsorted(shuffled.edges, s, side="left"), minlength=shuffled.edges.size + 1)
+        np.testing.assert_array_equal(shuffled.unknown, expected)

@@ -292,3 +292,28 @@ def test_stratified_select_reuses_the_probabilities_its_inclusion_probabilities_
     fresh = make_pool(X, E, scores=scores)
     fresh.texts, fresh.copies = texts, pool.copies
     np.testing.assert_array_equal(picks, StratifiedStrategy().select(fresh, 8, np.random.default_rng(5)))
+
+
+@pytest.mark.parametrize("with_texts", [True, False])
+@pytest.mark.parametrize("with_turns", [True, False])
+def test_stratified_chances_at_given_rows_are_those_of_every_rows(clustered, with_texts, with_turns):
+    # The planner asks only for its picks' chances (inclusion_probabilities_at): computed from
+    # their texts and turns alone, they are the full computation's to the bit, for any row
+    # (offered, a copy, shown), with texts said many times, a copy cap and turns not in row order.
+    from workbench.training.pool import Pool
+
+    X, _, E, _ = clustered
+    rng = np.random.default_rng(7)
+    n = len(X)
+    labels = np.full(n, -1, np.int8)
+    labels[rng.choice(n, 30, replace=False)] = rng.integers(0, 2, 30)
+    pool = Pool(X, labels, E, None, scores=rng.normal(-1, 1, n), threshold=0.0,
+                groups=rng.permutation(_turns(n)) if with_turns else None,
+                texts=rng.integers(0, n // 3, n) if with_texts else None, copy_cap=3 if with_texts else 0)
+    for k in (8, 25):
+        s = StratifiedStrategy()
+        full = s.inclusion_probabilities(pool, k)
+        picks = s.select(pool, k, np.random.default_rng(k))
+        np.testing.assert_array_equal(s.inclusion_probabilities_at(pool, k, picks), full[picks])
+        rows = rng.choice(n, 200, replace=False)
+        np.testing.assert_array_equal(StratifiedStrategy().inclusion_probabilities_at(pool, k, rows), full[rows])

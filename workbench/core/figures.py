@@ -7,9 +7,11 @@ every text they hold, including tick labels and legends created while drawing.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import matplotlib
+from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
@@ -43,3 +45,34 @@ def slant_long_axis(ax: Any, n_labels: int, limit: int = 6) -> None:
         for label in ax.get_xticklabels():
             label.set_rotation(45)
             label.set_ha("right")
+
+
+def save_png(figure: Any, path: Path | str, dpi: float = 100) -> None:
+    """``figure.savefig(path, format="png", dpi=dpi)``, the same bytes, drawn once.
+
+    savefig draws a figure with a layout engine (every workbench plot: constrained layout)
+    twice, once to place the axes and once to render them; a plain Agg draw does both in
+    one pass, and the PNG is written from its buffer as savefig writes it. Measured on a
+    training's performance figure: 0.15 CPU s instead of 0.17-0.24, byte for byte the same
+    file (tests/trackers/test_figures_later.py). Anything else with a ``savefig`` (a figure on
+    another canvas: pyplot's, a notebook's), or rc settings that change what savefig does, goes
+    through savefig.
+    """
+    rc = matplotlib.rcParams
+    if (not isinstance(figure, Figure) or type(figure.canvas) is not FigureCanvasBase or rc["savefig.transparent"]
+            or rc["savefig.facecolor"] != "auto" or rc["savefig.edgecolor"] != "auto"
+            or rc["savefig.bbox"] not in (None, "standard")):
+        figure.savefig(path, format="png", dpi=dpi)
+        return
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.image import imsave
+
+    kept_dpi = figure.dpi
+    figure.dpi = dpi
+    try:
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+        imsave(path, canvas.buffer_rgba(), format="png", origin="upper", dpi=dpi)
+    finally:
+        FigureCanvasBase(figure)  # the figure back on a bare canvas, as it came
+        figure.dpi = kept_dpi

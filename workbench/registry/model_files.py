@@ -24,6 +24,7 @@ from mlflow.types.schema import Array, ColSpec, ParamSchema, ParamSpec, Schema
 
 from workbench.core.csv_cells import write_spreadsheet_safe_csv
 from workbench.core.errors import ValidationError
+from workbench.core.figures import save_png
 from workbench.registry.legacy import CLASSIFIER_FILE, read_legacy_model
 from workbench.registry.linear_model import FILE_NAME, LinearTrackerModel
 from workbench.registry.names import artifact_file_name, json_safe
@@ -125,7 +126,7 @@ def write_figures(run_dir: Path, figures: Mapping[str, Any]) -> None:
     fig_dir = run_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     for name, figure in figures.items():
-        figure.savefig(fig_dir / artifact_file_name(name, ".png"), format="png", dpi=100)
+        save_png(figure, fig_dir / artifact_file_name(name, ".png"), dpi=100)
 
 
 def write_run_artifacts(

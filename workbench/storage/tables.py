@@ -23,6 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from workbench.core import schema
@@ -51,6 +52,7 @@ class CorpusTables:
         self.label = label or self.data_dir.parent  # how errors name the workspace
         self._cache: dict[str, tuple[int, pl.DataFrame]] = {}
         self._pinned: int | None = None
+        self._sentence_rows: tuple[pl.DataFrame, np.ndarray, np.ndarray] | None = None  # sentence_row's index
 
     @property
     def generation(self) -> int:
@@ -105,6 +107,19 @@ class CorpusTables:
     @property
     def sentences(self) -> pl.DataFrame:
         return self._table("sentences", schema.SENTENCES)
+
+    def sentence_row(self, sentence_id: int) -> int | None:
+        """The row of ``sentence_id`` in ``sentences`` (None when it is not there), by a binary
+        search in the ids sorted once per generation: a tag looked its sentence up with a
+        filter over every sentence (a million rows, once per tag)."""
+        sentences = self.sentences
+        if self._sentence_rows is None or self._sentence_rows[0] is not sentences:  # another generation
+            ids = sentences["sentence_id"].to_numpy()
+            rows = np.argsort(ids, kind="stable")
+            self._sentence_rows = (sentences, ids[rows], rows)
+        _, ids, rows = self._sentence_rows
+        at = int(np.searchsorted(ids, sentence_id))
+        return int(rows[at]) if at < ids.size and ids[at] == sentence_id else None
 
     def write_lock(self):
         """One writer of the tables at a time, across processes."""

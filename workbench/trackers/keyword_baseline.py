@@ -139,10 +139,15 @@ def _estimated_f1s(labels, keyword, tracker_detected, held_out, inclusion_prob, 
     if probe.size == 0 or not (labels[probe] == 1).any():
         return int(probe.size), None, None
     g = np.arange(len(labels)) if groups is None else np.asarray(groups)
+    # Only the probe's turns are read: their sentences alone are gathered (two passes over a
+    # million rows to fill every turn's flags took most of this).
+    in_probe_turn = np.flatnonzero(np.isin(g, g[probe]))
+    gi = g[in_probe_turn]
     turn_keyword = np.zeros(int(g.max()) + 1, bool)
-    np.logical_or.at(turn_keyword, g, keyword)
+    np.logical_or.at(turn_keyword, gi, np.asarray(keyword, bool)[in_probe_turn])
     mates = np.zeros(int(g.max()) + 1, bool)
-    np.logical_or.at(mates, g[~tagged], tracker_detected[~tagged])
+    untagged = ~tagged[in_probe_turn]
+    np.logical_or.at(mates, gi[untagged], np.asarray(tracker_detected, bool)[in_probe_turn][untagged])
     y = labels[probe] == 1
     w = 1.0 / inclusion_prob[probe]
 

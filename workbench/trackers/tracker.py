@@ -87,10 +87,10 @@ class Tracker(BaseTracker):
         if answer not in ANSWERS:
             raise ValidationError("answer", f"{answer!r} is not an answer", "Use 'yes', 'no' or 'not_sure'.")
         sentence_id = int(sentence_id)
-        text_row = self.ws.sentences.filter(pl.col("sentence_id") == sentence_id)
-        if text_row.height == 0:
+        row = self.ws.tables.sentence_row(sentence_id)
+        if row is None:
             raise NotFoundError(f"Sentence {sentence_id} is not in the workspace {self.ws.path}.")
-        self._records.save_tag(sentence_id, answer, text_row["text"][0])
+        self._records.save_tag(sentence_id, answer, self.ws.sentences["text"][row])
 
     def untag(self, sentence_id: int) -> None:
         self._records.delete_tag(int(sentence_id))
@@ -218,15 +218,13 @@ class Tracker(BaseTracker):
             from workbench.trackers.deep_training import train_deep
             return train_deep(self, progress)
         session = self._session_with_model()
-        # The next round's similarity to the YES tags, computed while this training fits and
-        # logs to MLflow (mostly waiting on the disk) rather than when the round is asked for.
-        session.similarity_ahead()
-        model = session.model()
-        est = session.estimate()
+        model, scores = session.model(), session.scores()  # read by the estimate and the next round
         round_number = self._trained_round_number()
         if self._latest_round_state() in (None, (round_number, True)):
-            # The next round, planned while this training logs to MLflow: next_round() returns it.
+            # The next round (its similarity to the new YES tags, then its picks) planned on one
+            # worker while this training estimates and logs to MLflow: next_round() returns it.
             session.plan_ahead(round_number + 1)
+        est = session.estimate()
         tags = self.tags()
         params = tracker_state.training_params(self, session, est, round_number, tags, self.ws.embedder.model_id)
         params["round_kind"] = self._round_kind(round_number)
@@ -257,7 +255,7 @@ class Tracker(BaseTracker):
         )
         self._records.add_version(record.version, record.run_id, round_number,
                                   {**est.as_dict(), "detection_change": metrics["detection_change"]})
-        self._trained_decision = (record.version, session.embeddings, session.scores())
+        self._trained_decision = (record.version, session.embeddings, scores)
         # The performance figure is drawn from what was just recorded, on the registry's worker
         # (a third of a round's time before); a kill before it is logged is healed on open.
         self.ws.registry.log_figures_later(record.run_id, partial(version_figures, self.ws.store, self.id,

@@ -172,8 +172,7 @@ class Pool:
 
 def positive_references(embeddings: np.ndarray, labels: np.ndarray, example_embeddings: np.ndarray) -> np.ndarray | None:
     """What ``Pool.positive_similarity`` measures against: the examples, then the YES rows in row
-    order (None when there are neither). One construction for the pool and for a similarity
-    computed ahead of it (``SimilarityMemo.compute_ahead``), so that both key the memo alike."""
+    order (None when there are neither)."""
     refs = [example_embeddings, embeddings[labels == YES]]
     return np.concatenate([r for r in refs if len(r)]) if any(len(r) for r in refs) else None
 
@@ -196,37 +195,9 @@ class SimilarityMemo:
         self._keys: frozenset[bytes] = frozenset()
         self._max: np.ndarray | None = None
         self.last_multiplied = 0  # references multiplied by the last call (what the memo spared)
-        # One computation at a time: a call made while one computed ahead runs waits for it,
-        # then finds its references known and multiplies nothing.
+        # One computation at a time (a round planned ahead on a worker, a verification round
+        # planned meanwhile): the second waits, then finds its references known.
         self._lock = threading.Lock()
-        self._ahead: threading.Thread | None = None
-
-    def compute_ahead(self, embeddings: np.ndarray, refs: np.ndarray) -> threading.Thread:
-        """Start ``max_sim(embeddings, refs)`` on a worker thread and return it.
-
-        The Tracker starts it when it trains, with the references the next round's planning
-        will ask for: the multiplication of every row by the new YES tags (0.1-0.2 CPU s at a
-        million rows) then runs while the training logs to MLflow, which mostly waits on the
-        disk, instead of on the next round's path. The values are those of the call it spares
-        (the same function on the same references). A failure is left to that call to meet.
-        The lock is taken here, before the worker starts, so that any call made after this
-        returns waits for the worker's result rather than racing it."""
-        def work() -> None:
-            try:
-                self._max_sim_locked(embeddings, refs)
-            except Exception:  # noqa: BLE001 - the planner's own call computes it again and raises
-                pass
-            finally:
-                self._lock.release()
-
-        self._lock.acquire()
-        try:
-            self._ahead = threading.Thread(target=work, name="workbench-similarity", daemon=True)
-            self._ahead.start()
-        except BaseException:
-            self._lock.release()
-            raise
-        return self._ahead
 
     def max_sim(self, embeddings: np.ndarray, refs: np.ndarray) -> np.ndarray:
         """``_max_sim(embeddings, refs)``, from the last call's result where it can."""

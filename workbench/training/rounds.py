@@ -154,16 +154,18 @@ class RoundPlanner:
             if not strategy.available(current):
                 notes.append(f"{strategy.name}: no model yet, used similarity")
                 strategy = fallback
-            pi = strategy.inclusion_probabilities(current, k) if strategy.is_probability_sample else None
             # The learning slots see the pool without the held-back frequent texts
             # (``Pool.frequent_copies``); the probability sampler always sees all of it.
-            view = current if pi is not None or not held_back.any() else _with_excluded(current, taken | held_back)
+            sampler = strategy.is_probability_sample
+            view = current if sampler or not held_back.any() else _with_excluded(current, taken | held_back)
             picks = strategy.select(view, k, rng)
             picks = picks[~taken[picks]][:k]
+            # The picks' chances in the pool they were drawn from (before they are taken).
+            probs.append(strategy.inclusion_probabilities_at(current, k, picks) if sampler
+                         else np.full(picks.size, np.nan))
             _take(pool, taken, picks)
             chosen.append(picks)
             names.append(np.full(picks.size, strategy.name, dtype=object))
-            probs.append(pi[picks] if pi is not None else np.full(picks.size, np.nan))
             shortfall += k - picks.size
 
         if shortfall:

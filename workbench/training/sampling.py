@@ -8,6 +8,8 @@ chance of being the one shown (``per_copy``). Texts drawn in proportion to their
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from workbench.training.pool import Pool
@@ -25,6 +27,29 @@ def proportional_to_size(sizes: np.ndarray, k: int) -> np.ndarray:
             pi[rest], pi[certain] = p, 1.0
             return pi
         certain[rest[p >= 1]] = True
+
+
+def allocate(sizes: np.ndarray, n: int) -> np.ndarray:
+    """``n`` draws over strata of ``sizes``: one per stratum from the top down, round after
+    round, none beyond a stratum's size."""
+    alloc = np.zeros(sizes.size, dtype=np.int64)
+    remaining = min(n, int(sizes.sum()))
+    while remaining > 0:
+        for h in range(sizes.size):
+            if remaining and alloc[h] < sizes[h]:
+                alloc[h] += 1
+                remaining -= 1
+    return alloc
+
+
+def ranked_chance(ranked: np.ndarray, edges: np.ndarray, units: np.ndarray,
+                  stratum_pi: Callable[[int], np.ndarray]) -> np.ndarray:
+    """The chances of ``units`` (rows among ``ranked``), each its stratum's: ``stratum_pi(h)``
+    holds those of ``ranked[edges[h]:edges[h + 1]]``."""
+    at = np.flatnonzero(np.isin(ranked, units))  # the units' places in the ranking
+    at = at[np.argsort(ranked[at])][np.searchsorted(np.sort(ranked[at]), units)]
+    strata = np.searchsorted(edges, at, side="right") - 1
+    return np.array([stratum_pi(int(h))[a - edges[h]] for h, a in zip(strata, at)], dtype=float)
 
 
 def systematic_sample(pi: np.ndarray, rng: np.random.Generator, ordered: bool = False) -> np.ndarray:
@@ -112,3 +137,41 @@ def per_turn(pool: Pool, pi: np.ndarray) -> np.ndarray:
     out = pi.copy()
     out[frame] = -np.expm1(log_miss)[g]
     return out
+
+
+def chance_at(pool: Pool, rows: np.ndarray, pi_of: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``per_turn(pool, per_copy(pool, pi))[rows]`` from the rows' texts and turns alone, where
+    ``pi`` is 0 but on available rows and ``pi_of(available rows)`` gives it there: a planner
+    records the chances of its picks only. The same operations on fewer rows, in the same
+    order (a turn's misses are summed by row), so the same values to the bit."""
+    rows = np.asarray(rows, np.int64)
+    frame = sampling_frame(pool)
+    if pool.groups is None:
+        return _per_copy_at(pool, frame, rows, pi_of)
+    need = np.union1d(rows, np.flatnonzero(frame & np.isin(pool.groups, pool.groups[rows])))
+    copy_pi = _per_copy_at(pool, frame, need, pi_of)
+    turns, turn = np.unique(pool.groups[need], return_inverse=True)
+    in_frame = frame[need]
+    log_miss = np.zeros(turns.size)
+    np.add.at(log_miss, turn[in_frame], np.log1p(-np.minimum(copy_pi[in_frame], 1.0 - 1e-12)))
+    copy_pi[in_frame] = -np.expm1(log_miss)[turn[in_frame]]
+    return copy_pi[np.searchsorted(need, rows)]
+
+
+def _per_copy_at(pool: Pool, frame: np.ndarray, rows: np.ndarray, pi_of) -> np.ndarray:
+    """``per_copy(pool, pi)[rows]`` (``chance_at``'s ``pi``), from the rows of their texts."""
+    avail = pool.available
+    pi = np.zeros(rows.size)
+    pi[avail[rows]] = pi_of(rows[avail[rows]])
+    if pool.texts is None:
+        return pi
+    texts, text = np.unique(pool.texts[rows], return_inverse=True)
+    same = np.flatnonzero(np.isin(pool.texts, texts))  # every row of these texts
+    of = np.searchsorted(texts, pool.texts[same])
+    on_offer = np.bincount(of[frame[same]], minlength=texts.size)
+    text_pi = np.zeros(texts.size)
+    shown_by = same[avail[same]]  # the row each text is offered through
+    text_pi[of[avail[same]]] = pi_of(shown_by)
+    in_frame = frame[rows]
+    pi[in_frame] = text_pi[text[in_frame]] / on_offer[text[in_frame]]
+    return pi

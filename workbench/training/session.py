@@ -53,7 +53,7 @@ from workbench.training.model import TrackerModel, turn_mates
 from workbench.training.detected_turns import DetectedTurnsStrategy
 from workbench.training.neyman import NeymanDetectedStrategy
 from workbench.training.performance import PerformanceEstimate
-from workbench.training.pool import NO, YES, Pool, SimilarityMemo, positive_references
+from workbench.training.pool import NO, YES, Pool, SimilarityMemo
 from workbench.training.prevalence import estimated_positives
 from workbench.training.rounds import PlannedRound, RoundPlanner
 from workbench.training.tags import TaggedRows, digest, read_only
@@ -192,10 +192,13 @@ class ActiveLearningSession(TaggedRows):
     def plan_ahead(self, round_number: int, n: int = ROUND_SIZE) -> threading.Thread:
         """Start planning round ``round_number`` on a worker thread; ``plan_round`` with the same
         tags, number and size then returns it. The Tracker starts it once a training has its
-        estimate, so that the next round is planned while the training logs to MLflow (mostly
-        waiting on the disk) rather than when the user asks for it. The round is the one
+        model and scores, so that the next round (the rows' similarity to the new YES tags, a
+        pass over every embedding, then the picks) is planned while the training estimates and
+        logs to MLflow rather than when the user asks for it. The round is the one
         ``plan_round`` would plan (the planner's generator is seeded by the round); tagging
-        waits for the worker, and a failure leaves ``plan_round`` to plan (and raise) itself."""
+        waits for the worker, and a failure leaves ``plan_round`` to plan (and raise) itself.
+        The cached results the worker reads (model, scores) are those of the tags it plans
+        from: asked for on both threads, one computes what the other would (the same values)."""
         def work() -> None:
             try:
                 self._ahead = (self.key, round_number, n, self._plan(round_number, n, self.planner_params or {}))
@@ -253,17 +256,6 @@ class ActiveLearningSession(TaggedRows):
         left = {side: int(np.unique(self._texts[self.available & mask]).size)
                 for side, mask in (("precision", detected), ("hit_rate", ~detected))}
         return verification_need(goal, self.estimate(), random_tags, left)
-
-    def similarity_ahead(self) -> None:
-        """Start computing, on a worker thread, each row's similarity to the examples and the
-        YES tags as they stand (``SimilarityMemo.compute_ahead``): what the next round's
-        similarity and near-miss picks read. ``plan_round`` then waits for it if it still runs
-        and multiplies nothing; its picks are the same either way."""
-        embeddings = np.asarray(self.embeddings, dtype=np.float32)  # as the Pool holds them
-        examples = np.asarray(self.example_embeddings, dtype=np.float32).reshape(-1, embeddings.shape[1])
-        refs = positive_references(embeddings, self.answers, examples)
-        if refs is not None:
-            self._similarity.compute_ahead(embeddings, refs)
 
     def _plan(self, round_number: int | None, n: int, planner_params: dict,
               threshold: float | None = None) -> PlannedRound:

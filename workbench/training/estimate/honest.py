@@ -158,7 +158,8 @@ class HonestEstimate(BaseEstimator):
         is_probe_tag[pos_in_tagged[shown[probe_w > 0]]] = True
         cal_draws = calibration_draws(units.oof, units.y, is_probe_tag, self.n_draws, rng)
 
-        bands = cut_bands(units.scores[~known], aux, y_shown, probe_w, self.detected_bands)
+        # Sorted first (cheaper than the band-by-band sort and search it spares: cut_bands).
+        bands = cut_bands(np.sort(units.scores[~known]), aux, y_shown, probe_w, self.detected_bands)
         tp_known = float((y_shown * det_shown)[labelled].sum())
         fn_known = float((y_shown * ~det_shown)[labelled].sum())
         T = band_totals(bands, tp_known, fn_known, cal_draws, self.band_prior_sd, rng,
