@@ -22,13 +22,12 @@ intervals held the truth in 83% (speech) and 86% (typed) of runs, under the 88% 
 keep, so it stays an option. A prior toward the examples (``example_prior=3``) lowered speech to
 0.194x and typed dialogues' worst concept to 0.760x: off.
 
-With fewer than 30 YES texts the "cv" threshold is bounded, by default since session 14: the
-turns it detects stay within 0.5x-2x the positive turns the honest estimate counts (the median of
-its draws, ``positives_from="estimate_median"``; ``prevalence``). On transcribed speech the cv cut
-on 15 YES tags landed at high precision and almost no recall: held-out seeds 24-29 went 0.27x ->
-0.43x the frozen ceiling, every concept up, typed dialogues unchanged (they have 30+ YES texts).
-Session 13's count from the rounds' raw random draws (``positives_from="random_tags"``) and
-``yes_tags_below`` stay options (history, "Session 13" and "Session 14").
+With fewer than 30 YES texts the "cv" threshold is bounded (default since session 14): the turns
+it detects stay within 0.5x-2x the positive turns the honest estimate counts (``prevalence``). On
+speech the cv cut on 15 YES tags landed at high precision and almost no recall: held-out seeds
+24-29 went 0.27x -> 0.43x the frozen ceiling, every concept up, typed dialogues unchanged. Session
+13's count from the random draws (``positives_from="random_tags"``) and ``yes_tags_below`` stay
+options (history, "Session 13" and "Session 14").
 
 A tracker reports speaker turns (a turn mentions the concept when any of its sentences is
 detected). With ``threshold_unit="turn"`` and each tag's turn mates passed to ``fit`` (the
