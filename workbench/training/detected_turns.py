@@ -28,46 +28,50 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.training.pool import Pool
-from workbench.training.sampling import (
-    a_random_copy,
-    draw_sizes,
-    per_copy,
-    per_turn,
-    proportional_to_size,
-    systematic_sample,
-)
-from workbench.training.strategies import Strategy, _top, register_strategy
+from workbench.training.sampling import a_random_copy, copy_sizes, per_copy, per_turn, proportional_to_size, systematic_sample
+from workbench.training.strategies import Strategy, detected_ranking, register_strategy
 
 
-@register_strategy
-class DetectedTurnsStrategy(Strategy):
-    """A random sample of the detections, each text drawn in proportion to its copies on
-    offer (see the module), systematically along the score ranking."""
+class SystematicDetectedSampler(Strategy):
+    """A probability sample of the detections with a chance per detected text
+    (``chances``), drawn in one systematic pass along the score ranking, so that each run
+    of the ranking gets its expected draws rounded up or down. The base of
+    ``DetectedTurnsStrategy`` and ``neyman.NeymanDetectedStrategy``."""
 
-    name = "detected_turns"
     needs_model = True
     is_probability_sample = True
 
-    def design(self, pool: Pool, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def chances(self, pool: Pool, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(detected texts still available, best first, and their inclusion probabilities)."""
-        detected = pool.available & (pool.scores > pool.threshold)
-        ranked = _top(pool.scores, detected, int(detected.sum()))
-        k = min(n, ranked.size)
-        if k <= 0:
-            return ranked, np.zeros(ranked.size)
-        sizes = (np.ones(ranked.size) if pool.texts is None
-                 else draw_sizes(pool)[pool.texts[ranked]].astype(float))
-        return ranked, proportional_to_size(np.maximum(sizes, 1.0), k)
+        raise NotImplementedError
 
     def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:
-        ranked, pi = self.design(pool, n)
+        ranked, pi = self.chances(pool, n)
         if ranked.size == 0 or n <= 0:
             return np.empty(0, np.int64)
         picks = ranked[systematic_sample(pi, rng, ordered=True)]
         return a_random_copy(pool, np.unique(picks).astype(np.int64), rng)
 
     def inclusion_probabilities(self, pool: Pool, n: int) -> np.ndarray:
-        ranked, pi_ranked = self.design(pool, n)
+        ranked, pi_ranked = self.chances(pool, n)
         pi = np.zeros(len(pool))
         pi[ranked] = pi_ranked
         return per_turn(pool, per_copy(pool, pi))
+
+
+@register_strategy
+class DetectedTurnsStrategy(SystematicDetectedSampler):
+    """A random sample of the detections, each text drawn in proportion to its copies on
+    offer (see the module), systematically along the score ranking."""
+
+    name = "detected_turns"
+
+    def design(self, pool: Pool, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(detected texts still available, best first, and their inclusion probabilities)."""
+        ranked = detected_ranking(pool)
+        k = min(n, ranked.size)
+        if k <= 0:
+            return ranked, np.zeros(ranked.size)
+        return ranked, proportional_to_size(np.maximum(copy_sizes(pool, ranked), 1.0), k)
+
+    chances = design

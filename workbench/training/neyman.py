@@ -23,15 +23,9 @@ import numpy as np
 from scipy.special import expit
 
 from workbench.training.pool import Pool
-from workbench.training.sampling import (
-    a_random_copy,
-    draw_sizes,
-    per_copy,
-    per_turn,
-    proportional_to_size,
-    systematic_sample,
-)
-from workbench.training.strategies import Strategy, _top, register_strategy
+from workbench.training.detected_turns import SystematicDetectedSampler
+from workbench.training.sampling import copy_sizes, proportional_to_size
+from workbench.training.strategies import detected_ranking, register_strategy
 
 
 def neyman_shares(sizes: np.ndarray, rates: np.ndarray, floor: float) -> np.ndarray:
@@ -47,7 +41,7 @@ def neyman_shares(sizes: np.ndarray, rates: np.ndarray, floor: float) -> np.ndar
 
 
 @register_strategy
-class NeymanDetectedStrategy(Strategy):
+class NeymanDetectedStrategy(SystematicDetectedSampler):
     """A random sample of the detections, allocated over ``strata`` equal-count score strata
     by Neyman's rule (see the module), with a uniform ``floor`` share.
 
@@ -61,9 +55,6 @@ class NeymanDetectedStrategy(Strategy):
     """
 
     name = "detected_neyman"
-    needs_model = True
-    is_probability_sample = True
-
     def __init__(self, strata: int = 4, floor: float = 0.2, prior_weight: float = 4.0, by_copies: bool = False) -> None:
         self.strata = strata
         self.floor = floor
@@ -73,14 +64,12 @@ class NeymanDetectedStrategy(Strategy):
     def design(self, pool: Pool, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(detections still available best first, stratum edges into that ranking, their
         inclusion probabilities)."""
-        detected = pool.available & (pool.scores > pool.threshold)
-        ranked = _top(pool.scores, detected, int(detected.sum()))
+        ranked = detected_ranking(pool)
         H = max(1, min(self.strata, ranked.size))
         # A text's size: 1, or with ``by_copies`` its copies on offer (the turns it stands for),
         # so that the strata hold equal numbers of turns and each turn of a stratum is reached
         # with one chance (``detected_turns`` says why).
-        mass = (draw_sizes(pool)[pool.texts[ranked]].astype(float) if self.by_copies and pool.texts is not None
-                else np.ones(ranked.size))
+        mass = copy_sizes(pool, ranked) if self.by_copies else np.ones(ranked.size)
         edges = np.linspace(0, ranked.size, H + 1).round().astype(int)
         if self.by_copies and ranked.size:
             cum = np.cumsum(mass)
@@ -109,17 +98,6 @@ class NeymanDetectedStrategy(Strategy):
         model_p = np.array([expit(s[ranked[a:b]]).mean() if b > a else 0.5 for a, b in zip(edges[:-1], edges[1:])])
         return (self.prior_weight * model_p + yes) / (self.prior_weight + seen)
 
-    def select(self, pool: Pool, n: int, rng: np.random.Generator) -> np.ndarray:
+    def chances(self, pool: Pool, n: int) -> tuple[np.ndarray, np.ndarray]:
         ranked, _, pi = self.design(pool, n)
-        if ranked.size == 0 or n <= 0:
-            return np.empty(0, np.int64)
-        # Systematic along the score ranking: each stratum, a run of it, gets its expected
-        # draws rounded up or down.
-        picks = ranked[systematic_sample(pi, rng, ordered=True)]
-        return a_random_copy(pool, np.unique(picks).astype(np.int64), rng)
-
-    def inclusion_probabilities(self, pool: Pool, n: int) -> np.ndarray:
-        ranked, _, pi_ranked = self.design(pool, n)
-        pi = np.zeros(len(pool))
-        pi[ranked] = pi_ranked
-        return per_turn(pool, per_copy(pool, pi))
+        return ranked, pi

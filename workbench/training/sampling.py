@@ -95,6 +95,11 @@ def draw_sizes(pool: Pool) -> np.ndarray:
     return np.minimum(sizes, pool.copy_cap) if pool.copy_cap else sizes
 
 
+def copy_sizes(pool: Pool, rows: np.ndarray) -> np.ndarray:
+    """(rows,) float: each row's text's draw size (``draw_sizes``); 1 where texts are not known."""
+    return draw_sizes(pool)[pool.texts[rows]].astype(float) if pool.texts is not None else np.ones(len(rows))
+
+
 def per_copy(pool: Pool, pi: np.ndarray) -> np.ndarray:
     """From each offered row's chance that its text is drawn, each frame row's chance of
     being the copy shown: the text's chance over its copies on offer."""

@@ -18,17 +18,8 @@ from typing import ClassVar
 import numpy as np
 
 from workbench.training.pool import Pool
-from workbench.training.sampling import (
-    a_random_copy,
-    allocate,
-    chance_at,
-    draw_sizes,
-    per_copy,
-    per_turn,
-    proportional_to_size,
-    ranked_chance,
-    systematic_sample,
-)
+from workbench.training.sampling import (a_random_copy, allocate, chance_at, draw_sizes, per_copy, per_turn,
+                                         proportional_to_size, ranked_chance, systematic_sample)
 
 STRATEGIES: dict[str, type["Strategy"]] = {}
 
@@ -91,6 +82,12 @@ def _top(values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     else:
         _ties_in_row_order(order, ranked)
     return idx[order].astype(np.int64)
+
+
+def detected_ranking(pool: Pool) -> np.ndarray:
+    """The detections still available, best first: what the verification samplers draw from."""
+    detected = pool.available & (pool.scores > pool.threshold)
+    return _top(pool.scores, detected, int(detected.sum()))
 
 
 def _ties_in_row_order(order: np.ndarray, ranked: np.ndarray) -> None:
@@ -413,8 +410,7 @@ class DetectedSampleStrategy(Strategy):
     is_probability_sample = True
 
     def _bins(self, pool: Pool, n: int) -> tuple[np.ndarray, np.ndarray]:
-        detected = pool.available & (pool.scores > pool.threshold)
-        ranked = _top(pool.scores, detected, int(detected.sum()))
+        ranked = detected_ranking(pool)
         k = max(1, min(n, ranked.size))
         return ranked, np.linspace(0, ranked.size, k + 1).round().astype(int)
 
