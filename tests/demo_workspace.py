@@ -142,6 +142,10 @@ def build(path: Path, embedder, *, n_calls: int = N_CALLS, rounds: int = ROUNDS,
     for _ in range(rounds):
         tag_by_truth(tracker, tracker.next_round())
         tracker.train()
+    # The last training's figures are drawn on a worker after train() returned (registry.later):
+    # wait for them, so that the folder handed back is finished and a copy or a delete of it
+    # does not race the worker's writes (a CI run failed on rmtree: "Directory not empty").
+    ws.registry.wait_for_figures()
     if embedding_cache is not None:  # now with the examples' embeddings too
         shutil.rmtree(embedding_cache, ignore_errors=True)
         shutil.copytree(ws.embeddings_dir, embedding_cache)
