@@ -222,12 +222,14 @@ def test_a_normalising_workspace_embeds_normalised_text_and_shows_the_original(t
     import polars as pl
 
     from tests.conftest import tiny_corpus
+    from workbench.embedding.backend import set_workspace_backend
     from workbench.embedding.normalise import set_workspace_normalisation
     from workbench.workspace import Workspace
 
     calls, utts = tiny_corpus(2)
     utts = utts.with_columns(pl.concat_str([pl.lit("um so so "), pl.col("text")]).alias("text"))
     set_workspace_normalisation(tmp_path / "ws" / "data" / "embeddings", "speech-1")
+    set_workspace_backend(tmp_path / "ws" / "data" / "embeddings", "torch")  # the fixture's, to compare with
     ws = Workspace(tmp_path / "ws")
     ws.import_calls(calls, utts)
     ws.embed(progress=False)

@@ -140,6 +140,37 @@ def test_embed_on_spark_fills_the_cache_as_the_local_embedder(live_ws, spark, tm
     assert not (live_ws.data_dir / ".spark-staging").exists()
 
 
+def test_embed_on_spark_runs_the_workspaces_onnx_graph(tmp_path, spark):
+    """A workspace on ONNX Runtime (a new one's default) embeds on Spark with the graph its local
+    embedder runs: the cache then holds the local vectors bit for bit, never torch's."""
+    import numpy as np
+    import polars as pl
+
+    from tests.conftest import tiny_corpus
+    from workbench.embedding.cache import EmbeddingCache
+    from workbench.embedding.embedder import Embedder, embed_texts
+    from workbench.embedding.onnx_encoder import onnx_missing
+    from workbench.workspace import Workspace
+
+    if onnx_missing() is not None:
+        pytest.skip(f"onnx backend: {onnx_missing()}")
+    ws = Workspace(tmp_path / "onnx-ws")
+    assert ws.embedding_backend == "onnx"
+    calls, utts = tiny_corpus(4)
+    said = ["ok", "Sounds good.", "Could you do any better on the price?", "Is there a discount for two years?",
+            "We need to talk to legal before we sign the order form this week.", "yes"]
+    utts = utts.with_columns(pl.Series("text", [said[i % len(said)] + f" Line {i}." * (i % 3) for i in range(utts.height)]))
+    ws.import_calls(calls, utts, embed=False)
+    texts = ws.sentences["text"].unique(maintain_order=True).to_list()
+    assert ws.embed(engine="spark", spark=spark, all_calls=True) == len(texts) > 10
+    stored, missing = EmbeddingCache(ws.embeddings_dir, ws.embedder.model_id).lookup(texts)
+    assert not missing.any() and "-onnx-" in ws.embedder.model_id
+    local = embed_texts(texts, None, Embedder(backend="onnx"), progress=False)
+    assert np.array_equal(stored, local)
+    torch = embed_texts(texts, None, Embedder(backend="torch"), progress=False)
+    assert not np.array_equal(stored, torch)  # it is the ONNX graph that ran, not torch
+
+
 def test_embed_on_spark_from_the_command_line(live_ws, spark, capsys):
     """`workbench embed --engine spark`. Last in this file: the command stops its session, which
     is the module's (getOrCreate hands it the running one)."""

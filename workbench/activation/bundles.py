@@ -44,6 +44,7 @@ from workbench.activation.backfill import published_or_latest, record_definition
 from workbench.activation.context import LiveContext
 from workbench.core.files import zip_folder
 from workbench.core.errors import NotFoundError, ValidationError
+from workbench.embedding.backend import same_vectors
 from workbench.registry.bundle_files import LEGACY_PICKLE, BundleFile, check_bundle, write_checksums
 from workbench.registry.legacy import UnsafeModelError
 from workbench.storage.store import loads
@@ -170,7 +171,7 @@ def preview(path: str | Path, *, allow_unverified: bool = False) -> BundlePrevie
 
 def check_importable(ctx: LiveContext, manifest: dict, name: str) -> None:
     """Refuse a bundle made with other embeddings, or whose name is taken, before anything is written."""
-    if manifest["embedding_model"] != ctx.embedder.model_id:
+    if not same_vectors(manifest["embedding_model"], ctx.embedder.model_id):
         raise ValidationError(
             "embedding_model", f"the bundle was trained on {manifest['embedding_model']} embeddings, this workspace "
             f"uses {ctx.embedder.model_id}", "Open the workspace with the bundle's embedding model (model=...).")

@@ -18,6 +18,7 @@ from workbench.activation.context import LiveContext
 from workbench.activation.frames import detection_frames, no_results
 from workbench.activation.scorer import Scorer, load_scorer
 from workbench.core.errors import WorkbenchError
+from workbench.embedding.backend import same_vectors
 from workbench.trackers.records import TrackerRecord, definition_from_snapshot
 
 KEYWORD_VERSION = 0  # keyword trackers have no trained versions: their phrases are the model
@@ -59,7 +60,7 @@ def score_frame(ctx: LiveContext, scorer: Scorer, scope: pl.DataFrame, *, progre
         scores, detected = scorer.score_texts(scope["text"].to_list(), ctx.embeddings_dir, progress=progress)
         return detection_frames(scope, scores, detected, scorer.version, scored_at)
     model_id = ctx.embedder.model_id
-    if scorer.embedding_model and scorer.embedding_model != model_id:
+    if scorer.embedding_model and not same_vectors(scorer.embedding_model, model_id):
         raise WorkbenchError(
             f"Version {scorer.version} of '{scorer.tracker}' was trained on {scorer.embedding_model} embeddings, but "
             f"{ctx.path} uses {model_id}. Open the workspace with that model, or train the tracker here.")

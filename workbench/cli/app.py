@@ -87,6 +87,31 @@ def cmd_embed(args) -> int:
     return 0
 
 
+def cmd_embedding_backend(args) -> int:
+    """Show, or switch, what runs the workspace's embedding model (workbench.embedding.backend)."""
+    import os
+
+    from workbench.core.settings import ENV_EMBEDDING_BACKEND
+    from workbench.corpus.info import BACKEND_NAMES
+    from workbench.embedding.backend import SETTING_FILE
+
+    if args.backend is not None:
+        os.environ.pop(ENV_EMBEDDING_BACKEND, None)  # this command is the choice; the setting would refuse it
+    ws = open_workspace(args)
+    if args.backend is None or args.backend == ws.embedding_backend:
+        print(f"{ws.path} embeds with {BACKEND_NAMES[ws.embedding_backend]} (model {ws.embedder.model_id}), "
+              f"recorded in {ws.embeddings_dir / SETTING_FILE}.")
+        return 0
+    before = ws.embedder.model_id
+    computed = ws.set_embedding_backend(args.backend, embed=not args.no_embed, progress=not args.quiet)
+    print(f"{ws.path} now embeds with {BACKEND_NAMES[args.backend]} (model {ws.embedder.model_id}); "
+          f"embedded {computed:,} distinct sentence texts again. The cache of {before} stays in "
+          f"{ws.embeddings_dir} until you remove it.")
+    if args.no_embed:
+        print("Run `workbench embed` to embed the sentences under it.")
+    return 0
+
+
 def cmd_info(args) -> int:
     print(open_workspace(args).info())
     return 0
@@ -195,6 +220,15 @@ def register_corpus_commands(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--all", action="store_true", help="every call's sentences, not only the tagging sample's")
     p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("embedding-backend", help="show or switch what runs the embedding model: onnx (ONNX Runtime, "
+                       "the default for new workspaces) or torch",
+                       description="Each workspace records the backend it embeds with; a new one gets ONNX Runtime "
+                                   "where it is installed. Switching embeds again what was embedded.")
+    p.add_argument("backend", nargs="?", choices=("onnx", "torch"), default=None, help="switch to this backend")
+    p.add_argument("--no-embed", action="store_true", help="only record the switch; `workbench embed` embeds later")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_embedding_backend)
 
     p = sub.add_parser("sample", help="show or draw again the tagging sample of calls (stratified by month and team)")
     p.add_argument("size", type=int, nargs="?", default=None, help="calls in the sample; none: show the current one")

@@ -11,6 +11,9 @@ import polars as pl
 from workbench.corpus.sample import TaggingSample
 
 
+BACKEND_NAMES = {"onnx": "ONNX Runtime", "torch": "torch"}
+
+
 @dataclass
 class ImportResult:
     imported_calls: int
@@ -52,6 +55,7 @@ class WorkspaceInfo:
     first_call: Any = None
     last_call: Any = None
     sample: TaggingSample | None = None  # the tagging sample (workbench.corpus.sample); None: every call
+    embedding_backend: str | None = None  # what runs the embedding model: torch or onnx (workbench.embedding.backend)
 
     def sample_line(self) -> str:
         """How many calls trackers are tagged on, and how they were drawn."""
@@ -78,6 +82,8 @@ class WorkspaceInfo:
             f"  sentences    {self.sentences:>10,}",
             f"  embedded     {self.embedded_sentences:>10,}   ({self.embedded_share:.0%}"
             + (f", model {self.model_id})" if self.model_id else ")"),
+            *([f"  embeds with  {BACKEND_NAMES.get(self.embedding_backend, self.embedding_backend)} (this workspace's "
+               "setting: `workbench embedding-backend`)"] if self.embedding_backend else []),
             f"  trackers     {self.trackers:>10,}",
             f"  tagged on    {self.sample_line()}",
         ]
@@ -100,7 +106,8 @@ class WorkspaceInfo:
 
 
 def workspace_info(path: Path, calls: pl.DataFrame, utts: pl.DataFrame, sents: pl.DataFrame, *, embedded: int,
-                   model_id: str | None, trackers: int, sample: TaggingSample | None = None) -> WorkspaceInfo:
+                   model_id: str | None, trackers: int, sample: TaggingSample | None = None,
+                   embedding_backend: str | None = None) -> WorkspaceInfo:
     """Counts, sides, channels, teams and calls per month of a workspace's tables."""
     by_month = (
         calls.group_by(pl.col("started_at").dt.strftime("%Y-%m").alias("month"))
@@ -125,4 +132,5 @@ def workspace_info(path: Path, calls: pl.DataFrame, utts: pl.DataFrame, sents: p
         first_call=calls["started_at"].min() if calls.height else None,
         last_call=calls["started_at"].max() if calls.height else None,
         sample=sample,
+        embedding_backend=embedding_backend,
     )
