@@ -38,13 +38,14 @@ from workbench.activation.context import LiveContext
 from workbench.activation.recovery import recover_left_behind
 from workbench.activation.spark_embed import spark_embed
 from workbench.core.errors import NotFoundError, ValidationError, WorkbenchError
-from workbench.core.settings import ENV_EMBEDDING_BACKEND, ENV_MODEL, ENV_WORKSPACE
+from workbench.core.settings import ENV_MODEL, ENV_WORKSPACE
 from workbench.registry.renaming import rename_tracker as rename_in_mlflow
 from workbench.corpus.info import ImportResult, WorkspaceInfo, workspace_info
 from workbench.corpus.sample import KeptSample, TaggingSampleMixin, sample_after_import, sample_sentences, sample_size
 from workbench.corpus.staging import StagedImport, stage_import
 from workbench.results.api import Results
 from workbench.results.streams import Stream, Streams
+from workbench.embedding.backend import EmbeddingBackendMixin, workspace_backend
 from workbench.embedding.vectors import KeptVectors, embedded_count
 from workbench.storage.catalog import ImportLog, TrackerCatalog
 from workbench.storage.store import Store
@@ -79,10 +80,10 @@ class Services:
     streams: Streams
 
 
-class Workspace(TaggingSampleMixin):
+class Workspace(TaggingSampleMixin, EmbeddingBackendMixin):
     """Open or create a workspace folder. Cheap to construct; tables are read lazily. The tagging
     sample's methods (``tagging_sample``, ``set_tagging_sample``, ``tagging_calls``) come from
-    workbench.corpus.sample.
+    workbench.corpus.sample, ``set_embedding_backend`` from workbench.embedding.backend.
 
     >>> ws = Workspace("my-workspace")
     >>> ws.import_calls(calls="calls.parquet", utterances="utterances.parquet")
@@ -106,9 +107,8 @@ class Workspace(TaggingSampleMixin):
         # `model` is a local sentence-transformers path, or an Embedder to share one loaded model.
         self._embedder: Embedder | None = model if hasattr(model, "encode") else None
         self._model_path = None if self._embedder else (model if model is not None else os.environ.get(ENV_MODEL))
-        # Torch or ONNX Runtime: recorded per workspace, checked against an explicit choice now
-        # (workbench.embedding.backend), so no two backends' vectors ever meet in it.
-        self.embedding_backend: str = self._recorded_backend()
+        # Torch or ONNX Runtime, recorded per workspace and checked against an explicit choice now.
+        self.embedding_backend: str = workspace_backend(self.embeddings_dir, self._embedder)
         self._vectors = KeptVectors(self.path)
         self._kept_sample = KeptSample()
         self._registry = None
@@ -232,42 +232,6 @@ class Workspace(TaggingSampleMixin):
             self._embedder = Embedder(self._model_path, text_normalisation=workspace_normalisation(self.embeddings_dir),
                                       backend=self.embedding_backend)
         return self._embedder
-
-    def _recorded_backend(self) -> str:
-        from workbench.embedding.backend import workspace_backend
-
-        if self._embedder is not None:
-            return workspace_backend(self.embeddings_dir, getattr(self._embedder, "backend", None),
-                                     source=f"the embedder passed as model= ({self._embedder.model_id})")
-        return workspace_backend(self.embeddings_dir, os.environ.get(ENV_EMBEDDING_BACKEND) or None,
-                                 source=f"${ENV_EMBEDDING_BACKEND}")
-
-    def set_embedding_backend(self, backend: str, *, embed: bool = True, progress: bool = True) -> int:
-        """Switch the workspace to embedding ``backend`` ("torch" or "onnx") and record it; with
-        ``embed`` (the default), embed again under it every text that had a vector under the old
-        one, so imports, scoring and activation carry on; returns how many texts were computed.
-        The old backend's cache stays on disk until removed. Trackers keep their versions: torch
-        and ONNX Runtime fp32 vectors of the same weights stand for each other (cosine 1.000000)."""
-        from workbench.embedding.backend import set_workspace_backend
-        from workbench.embedding.cache import EmbeddingCache, text_keys
-        from workbench.embedding.embedder import Embedder
-        from workbench.embedding.onnx_encoder import onnx_missing
-
-        old = self.embedder
-        new = Embedder(old.model_path, batch_size=old.batch_size, text_normalisation=old.text_normalisation,
-                       backend=backend)
-        if new.model_id == old.model_id:
-            return 0
-        if new.backend == "onnx" and (missing := onnx_missing()) is not None:
-            raise ValidationError("embedding_backend", f"ONNX Runtime is not available: {missing}",
-                                  "Install it, then switch again")
-        texts = self.sentences["text"].unique(maintain_order=True) if embed else pl.Series([], dtype=pl.String)
-        if len(texts):  # what the old backend had embedded, and only that
-            _, where = EmbeddingCache(self.embeddings_dir, old.model_id).locate_keys(text_keys(texts.to_list()))
-            texts = texts.filter(pl.Series(where >= 0))
-        set_workspace_backend(self.embeddings_dir, new.backend)
-        self._embedder, self.embedding_backend = new, new.backend
-        return self._embed_missing(texts, progress=progress) if len(texts) else 0
 
     def _cache(self):
         from workbench.embedding.cache import EmbeddingCache

@@ -20,7 +20,9 @@ MAX_ROUNDS = 10
 ENV_WORKSPACE = "WORKBENCH_WORKSPACE"
 # A local sentence-transformers model folder to embed with instead of the bundled one.
 ENV_MODEL = "WORKBENCH_MODEL"
-# What runs the embedding model: "torch" (the default) or "onnx" (ONNX Runtime, same weights).
+# What runs the embedding model for a process: "torch" or "onnx" (ONNX Runtime, same weights). Each
+# workspace records its own (workbench.embedding.backend: onnx for new ones where it is installed);
+# this setting chooses for a new workspace, and a workspace recorded otherwise refuses it.
 ENV_EMBEDDING_BACKEND = "WORKBENCH_EMBEDDING_BACKEND"
 
 # The workbench runs without a network: a model file that is missing must be an error, never a

@@ -34,11 +34,18 @@ import re
 import warnings
 from pathlib import Path
 
+from typing import TYPE_CHECKING, Any
+
 from workbench.core.errors import ValidationError
 from workbench.core.settings import ENV_EMBEDDING_BACKEND
 
+if TYPE_CHECKING:
+    import polars as pl
+
+    from workbench.embedding.embedder import Embedder
+
 __all__ = ["DEFAULT_BACKEND", "SETTING_FILE", "BackendMismatch", "embedded_backends", "new_workspace_backend",
-           "same_vectors", "set_workspace_backend", "workspace_backend"]
+           "recorded_backend", "same_vectors", "set_workspace_backend", "switch_backend", "workspace_backend"]
 
 SETTING_FILE = "embedding_backend.json"  # in the workspace's embeddings folder
 DEFAULT_BACKEND = "onnx"  # for new workspaces, where ONNX Runtime is installed
@@ -89,9 +96,20 @@ def new_workspace_backend() -> str:
     return "torch"
 
 
-def workspace_backend(embeddings_dir: str | Path, requested: str | None = None, *, source: str = "") -> str:
+def workspace_backend(embeddings_dir: str | Path, embedder: "Embedder | None" = None) -> str:
     """The backend the workspace embeds with (rules in the module's docstring), recorded now if it
-    was not. ``requested``: an explicit choice, named by ``source`` in the error that refuses it."""
+    was not. The explicit choice is the backend of ``embedder`` (what the workspace was opened
+    with, ``model=``), else ``$WORKBENCH_EMBEDDING_BACKEND`` where it is set."""
+    if embedder is not None:
+        return recorded_backend(embeddings_dir, getattr(embedder, "backend", None),
+                                source=f"the embedder passed as model= ({embedder.model_id})")
+    return recorded_backend(embeddings_dir, os.environ.get(ENV_EMBEDDING_BACKEND) or None,
+                            source=f"${ENV_EMBEDDING_BACKEND}")
+
+
+def recorded_backend(embeddings_dir: str | Path, requested: str | None = None, *, source: str = "") -> str:
+    """:func:`workspace_backend` with the explicit choice given: ``requested``, named by ``source``
+    in the error that refuses it."""
     if requested is not None and requested.strip().lower() not in _BACKENDS:
         raise ValidationError(source or "backend", f"unknown embedding backend {requested!r}",
                               f"Use one of {', '.join(_BACKENDS)}")
@@ -137,3 +155,57 @@ def set_workspace_backend(embeddings_dir: str | Path, backend: str) -> None:
     tmp = folder / f".{SETTING_FILE}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps({"embedding_backend": backend}), encoding="utf-8")
     tmp.replace(folder / SETTING_FILE)
+
+
+class EmbeddingBackendMixin:
+    """The Workspace's ``set_embedding_backend`` (workbench.workspace): it needs its
+    ``embeddings_dir``, ``sentences``, ``embedder`` and ``_embed_missing``."""
+
+    embeddings_dir: Path
+    embedding_backend: str
+    sentences: Any
+    embedder: Any
+    _embedder: Any
+    _embed_missing: Any
+
+    def set_embedding_backend(self, backend: str, *, embed: bool = True, progress: bool = True) -> int:
+        """Switch the workspace to embedding ``backend`` ("torch" or "onnx") and record it; with
+        ``embed`` (the default), embed again under it every text that had a vector under the old
+        one, so imports, scoring and activation carry on; returns how many texts were computed.
+        The old backend's cache stays on disk until removed. Trackers keep their versions: torch
+        and ONNX Runtime fp32 vectors of the same weights stand for each other (:func:`same_vectors`).
+        Switch while nothing else writes to the workspace; other open Workspace objects keep the
+        old backend until opened again."""
+        texts = self.sentences["text"].unique(maintain_order=True) if embed else None
+        switched = switch_backend(self.embeddings_dir, self.embedder, backend, texts)
+        if switched is None:
+            return 0
+        self._embedder, texts = switched
+        self.embedding_backend = self._embedder.backend
+        if texts is None or not len(texts):
+            return 0
+        return self._embed_missing(texts, progress=progress)
+
+
+def switch_backend(embeddings_dir: str | Path, embedder: "Embedder", backend: str,
+                   texts: "pl.Series | None") -> "tuple[Embedder, pl.Series | None] | None":
+    """Record ``backend`` for the workspace and return (its new embedder, those of ``texts`` the
+    old embedder had embedded, to embed again); None when ``embedder`` already embeds so."""
+    import polars as pl
+
+    from workbench.embedding.cache import EmbeddingCache, text_keys
+    from workbench.embedding.embedder import Embedder
+    from workbench.embedding.onnx_encoder import onnx_missing
+
+    new = Embedder(embedder.model_path, batch_size=embedder.batch_size,
+                   text_normalisation=embedder.text_normalisation, backend=backend)
+    if new.model_id == embedder.model_id:
+        return None
+    if new.backend == "onnx" and (missing := onnx_missing()) is not None:
+        raise ValidationError("embedding_backend", f"ONNX Runtime is not available: {missing}",
+                              "Install it, then switch again")
+    if texts is not None and len(texts):  # what the old backend had embedded, and only that
+        _, where = EmbeddingCache(embeddings_dir, embedder.model_id).locate_keys(text_keys(texts.to_list()))
+        texts = texts.filter(pl.Series(where >= 0))
+    set_workspace_backend(embeddings_dir, new.backend)
+    return new, texts

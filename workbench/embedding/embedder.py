@@ -7,9 +7,11 @@
   0.965, 1 sentence in 100 below 0.91; figures in ``benchmarks/results/embedding.md``),
   so it is opt-in and caches its vectors apart from fp32.
   ``backend="onnx"`` (or ``WORKBENCH_EMBEDDING_BACKEND=onnx``) runs the same weights on ONNX
-  Runtime, exported locally once (:mod:`workbench.embedding.onnx_encoder`): 1.5x to 2.1x the
+  Runtime, exported locally once (:mod:`workbench.embedding.onnx_encoder`): 1.5x to 2.6x the
   sentences per second on 2 busy cores at cosine 1.0000 to torch (``benchmarks/results/onnx_embedding.md``).
   Its id names the backend (``...-onnx-1a2b3c4d``), so its float16 cache never mixes with torch's.
+  An Embedder on its own defaults to torch; a workspace records its backend and passes it
+  (:mod:`workbench.embedding.backend`: ONNX Runtime for a new workspace where it is installed).
   ``text_normalisation="speech-1"`` embeds each text as :mod:`workbench.embedding.normalise`
   turns it (fillers, repetitions and disfluency marks removed); the text itself, as stored and
   shown, is unchanged. The normalisation's name ends the model id (``...-fp32-1a2b3c4d+speech-1``),
@@ -236,7 +238,8 @@ class Embedder:
         if (missing := onnx_missing()) is not None:
             raise InputError(f"the onnx embedding backend needs ONNX Runtime: {missing}",
                              source=f"{ENV_EMBEDDING_BACKEND} / Embedder(backend='onnx')",
-                             fix="Install them, or use the torch backend (the default)")
+                             fix="Install them, or embed with torch: Embedder(backend='torch'), "
+                                 "`workbench embedding-backend torch` for a workspace")
         return OnnxEncoder(exported_model(self.model_path, weights_name(self.model_path)), self.model_path)
 
     def encode(self, texts: Sequence[str], *, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
