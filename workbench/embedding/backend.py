@@ -92,7 +92,7 @@ def new_workspace_backend() -> str:
         return DEFAULT_BACKEND
     warnings.warn(f"This new workspace embeds with torch: ONNX Runtime, the default (about 2x faster, the same "
                   f"vectors), is not available ({missing}). The choice is recorded for the workspace; "
-                  "ws.set_embedding_backend('onnx') switches it later.", UserWarning, stacklevel=3)
+                  "ws.set_embedding_backend('onnx') switches it later.", UserWarning, stacklevel=5)
     return "torch"
 
 
