@@ -140,7 +140,7 @@ def test_embed_on_spark_fills_the_cache_as_the_local_embedder(live_ws, spark, tm
     assert not (live_ws.data_dir / ".spark-staging").exists()
 
 
-def test_embed_on_spark_runs_the_workspaces_onnx_graph(tmp_path, spark):
+def test_embed_on_spark_runs_the_workspaces_onnx_graph(tmp_path, spark, embedder):
     """A workspace on ONNX Runtime (a new one's default) embeds on Spark with the graph its local
     embedder runs: the cache then holds the local vectors bit for bit, never torch's."""
     import numpy as np
@@ -167,7 +167,7 @@ def test_embed_on_spark_runs_the_workspaces_onnx_graph(tmp_path, spark):
     assert not missing.any() and "-onnx-" in ws.embedder.model_id
     local = embed_texts(texts, None, Embedder(backend="onnx"), progress=False)
     assert np.array_equal(stored, local)
-    torch = embed_texts(texts, None, Embedder(backend="torch"), progress=False)
+    torch = embed_texts(texts, None, embedder, progress=False)  # the suite's torch embedder
     assert not np.array_equal(stored, torch)  # it is the ONNX graph that ran, not torch
 
 
