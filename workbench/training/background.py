@@ -15,9 +15,15 @@ shown in a round (``background_rows``); the model keeps them as a parameter, so 
 refits (clones) learn from the same ones.
 
 ``background_threshold="count"``: the background ranks, and the model without it says how many
-units to detect (``count_threshold``). Learnt as NO, the background pulls every score down and
-the tags' cross-validated cut with it; measured through the loop, the ranking gained while the
-cut lost recall (tracker_quality_history.md, session 15).
+units to detect (``count_threshold``; the model is fitted twice). Learnt as NO, the background
+pulls every score down and the tags' cross-validated cut with it.
+
+Measured through the loop (benchmarks/tracker_quality.py, seeds 0-11, session 15; the table is in
+benchmarks/tracker_quality_history.md): on speech the ranking gains on every concept (best
+threshold 0.481x -> 0.513x with 200 rows), the F1 at the model's threshold only 0.421x -> 0.447x
+("count") or 0.449x (own threshold), with one concept about 0.10 down either way; typed dialogues
+fall 0.962x -> 0.935x, since there the background holds more of the concept's own sentences as NO.
+Not adopted.
 """
 from __future__ import annotations
 
