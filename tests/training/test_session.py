@@ -309,8 +309,8 @@ def test_background_negatives_come_from_untagged_texts_and_can_keep_the_count(cl
     params = {"background_negatives": 100}
     session = answer_rounds(_session(clustered, duplicates=duplicates, model_params=params), truth, rounds=2)
     model = session.model()
-    rows = [int(np.flatnonzero((X == b).all(axis=1))[0]) for b in model.background]
-    assert len(model.background) == 100 and not session.shown[rows].any()
+    rows = [int(np.flatnonzero((X == b).all(axis=1))[0]) for b in model.background_]
+    assert len(model.background_) == 100 and not session.shown[rows].any()
     assert len(set(duplicates[rows])) == 100  # each text once
     # "count": ranked by the model with the background, as many turns detected as without it.
     counted = _session(clustered, duplicates=duplicates, model_params={**params, "background_threshold": "count"})

@@ -11,8 +11,9 @@ a tag. They also carry the concept's own sentences as NO (1-2.5% of them on spee
 typed dialogues), which is why the option is measured rather than assumed.
 
 The rows are drawn once per session in a fixed random order, each text once and never a row
-shown in a round (``background_rows``); the model keeps them as a parameter, so the estimate's
-refits (clones) learn from the same ones.
+shown in a round (``background_rows``), and passed to ``fit(..., background=)``; the model keeps
+them as fitted data (``background_``, not a parameter, so that its logged settings stay scalars)
+and the estimate's refits learn from the same ones (``held_out.refit_template``).
 
 ``background_threshold="count"``: the background ranks, and the model without it says how many
 units to detect (``count_threshold``; the model is fitted twice). Learnt as NO, the background

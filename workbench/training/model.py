@@ -132,8 +132,8 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         calibrated tail summed over the scope; see ``fit(positives=)``), "estimate" (their
         posterior mean, which ran 2.7x the truth in the median speech run, the median 1.4x) or
         "random_tags" (the rounds' raw random draws, ``prevalence.estimated_positives``).
-    background_negatives, background_weight, background, background_threshold : this many
-        rows of ``background`` (untagged sentences of the scope; the session draws them) join
+    background_negatives, background_weight, background_threshold : this many rows of
+        ``fit(..., background=)`` (untagged sentences of the scope; the session draws them) join
         every fit as NO of ``background_weight`` each; ``background_threshold="count"`` keeps
         the number of units detected by the model without them (the session sets it, see
         workbench/training/background.py). 0 (default): off.
@@ -165,7 +165,6 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         positives_from: str = "estimate_median",
         background_negatives: int = 0,
         background_weight: float = 1.0,
-        background: np.ndarray | None = None,
         background_threshold: str = "own",
         cv: int = 5,
         max_iter: int = 1000,
@@ -193,7 +192,6 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         self.positives_from = positives_from
         self.background_negatives = background_negatives
         self.background_weight = background_weight
-        self.background = background
         self.background_threshold = background_threshold
         self.cv = cv
         self.max_iter = max_iter
@@ -246,7 +244,8 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
     def _fit_lr(self, X, y, sample_weight, E) -> LogisticRegression:
         """E: None or (rows, weights), the extra positives every fit sees (the examples, and
         the self-training positives once chosen)."""
-        X, y, sample_weight = with_background(X, y, sample_weight, self.background, self.background_negatives,
+        X, y, sample_weight = with_background(X, y, sample_weight, getattr(self, "background_", None),
+                                              self.background_negatives,
                                               self.background_weight)
         if E is not None and len(E[0]):
             rows, ew = E
@@ -281,7 +280,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         return w if sample_weight is None else w * sample_weight
 
     def fit(self, X, y, sample_weight=None, example_embeddings=None, mate_embeddings=None, mate_of=None,
-            copies=None, unlabelled=None, scope=None, scope_groups=None, positives=None):
+            copies=None, unlabelled=None, scope=None, scope_groups=None, positives=None, background=None):
         """Fit on tagged rows (y: 1 YES, 0 NO; NOT SURE must not be passed).
 
         mate_embeddings, mate_of: the other sentences of each tag's speaker turn (see
@@ -335,6 +334,9 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
                 "similarity and diverse picks until both are present)."
             )
         self.classes_ = classes
+        # Kept as fitted data, not a parameter: the estimate's refits get it (held_out.fit_copy).
+        self.background_ = (None if background is None or self.background_negatives <= 0
+                            else np.asarray(background, dtype=X.dtype)[: int(self.background_negatives)])
         y_enc = np.searchsorted(classes, y)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=float)

@@ -313,13 +313,13 @@ class ActiveLearningSession(TaggedRows):
             rows, of = self.turn_mates(tagged)
             mates = {"mate_embeddings": self.embeddings[rows], "mate_of": of}
         model = TrackerModel(random_state=self.seed, **(self.model_params or {}))
-        if model.background_negatives > 0 and model.background is None:
-            model.set_params(background=self.embeddings[self._background_rows(model.background_negatives)])
         # Each text once, unweighted by default (``copy_weight``). Measured on
         # benchmarks/tracker_quality.py, seeds 0-11: weighting a text by the square root of its
         # copies lowered the median F1 ratio from 0.917 to 0.883 when copies counted as tagged
         # (session 7); session 11's figures for log1p and sqrt are in tracker_quality_history.md.
         extra = {}
+        if model.background_negatives > 0:
+            extra["background"] = self.embeddings[self._background_rows(model.background_negatives)]
         if model.copy_weight != "none":
             extra["copies"] = np.bincount(self._texts)[self._texts[tagged]]
         if model.pseudo_positives > 0:
