@@ -360,3 +360,26 @@ def test_example_prior_leans_few_yes_tags_on_the_examples():
     assert np.allclose(m.decision_function(X), raw - m.threshold_, atol=1e-5)
     # Without examples there is nothing to lean on.
     assert TrackerModel(example_prior=3.0).fit(X, y).prior_direction_ is None
+
+
+def test_background_negatives_join_every_fit_as_weighted_no(data):
+    from workbench.training.estimate.held_out import fit_copy, refit_template
+
+    X, y = data
+    B = unit(np.random.default_rng(5).normal(size=(80, 24)))
+    plain = TrackerModel().fit(X, y)
+    # Off unless a count is set, whatever rows are given.
+    off = TrackerModel().fit(X, y, background=B)
+    assert off.background_ is None and np.array_equal(off.decision_function(X), plain.decision_function(X))
+    m = TrackerModel(background_negatives=50, background_weight=0.5, threshold=0.0).fit(X, y, background=B)
+    # The first 50 rows learnt as NO at weight 0.5, beside the tags at weight 1.
+    same = TrackerModel(threshold=0.0).fit(np.vstack([X, B[:50]]), np.r_[y, np.zeros(50, int)],
+                                           sample_weight=np.r_[np.ones(len(y)), np.full(50, 0.5)])
+    np.testing.assert_allclose(m.lr_.coef_, same.lr_.coef_)
+    assert not np.allclose(m.lr_.coef_, plain.lr_.coef_)
+    # The rows are fitted data, not a parameter; the estimate's refits learn from them too.
+    assert "background" not in m.get_params()
+    refit = fit_copy(refit_template(m), X, y, None)
+    np.testing.assert_allclose(refit.lr_.coef_, m.lr_.coef_)
+    with pytest.raises(ValueError, match="background_threshold must be"):
+        TrackerModel(background_threshold="twin").fit(X, y)

@@ -301,3 +301,26 @@ def test_the_cache_key_follows_every_part_of_every_tag(clustered):
     for part, row, value in ((0, 40, 1), (1, 7, True), (2, 41, 3), (3, 3, 0.5), (3, 40, np.nan)):
         assert key(part, row, value) != base
     assert key() == base
+
+
+def test_background_negatives_come_from_untagged_texts_and_can_keep_the_count(clustered):
+    X, truth, examples, _ = clustered
+    duplicates = np.arange(len(X)) % 300  # every text said twice
+    params = {"background_negatives": 100}
+    session = answer_rounds(_session(clustered, duplicates=duplicates, model_params=params), truth, rounds=2)
+    model = session.model()
+    rows = [int(np.flatnonzero((X == b).all(axis=1))[0]) for b in model.background_]
+    assert len(model.background_) == 100 and not session.shown[rows].any()
+    assert len(set(duplicates[rows])) == 100  # each text once
+    # "count": ranked by the model with the background, as many turns detected as without it.
+    counted = _session(clustered, duplicates=duplicates, model_params={**params, "background_threshold": "count"})
+    counted.set_tags(*session.recorded_tags)
+    twin = _session(clustered, duplicates=duplicates)
+    twin.set_tags(*session.recorded_tags)
+    turns = counted.turns
+
+    def detected_turns(s):
+        return len(np.unique(turns[s.scores() > 0]))
+
+    assert detected_turns(counted) == detected_turns(twin)
+    np.testing.assert_allclose(counted.model().lr_.coef_, model.lr_.coef_)

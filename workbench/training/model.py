@@ -71,7 +71,9 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 # best_f1_threshold lives with the other threshold rules; imported here as it always was.
+from workbench.training.background import BACKGROUND_THRESHOLDS, with_background
 from workbench.training.prevalence import best_f1_threshold, bounded_threshold, unit_scores  # noqa: F401
+from workbench.training.turn_mates import turn_mates  # noqa: F401  (imported from here by callers)
 
 
 class TrackerModel(ClassifierMixin, BaseEstimator):
@@ -130,6 +132,11 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         calibrated tail summed over the scope; see ``fit(positives=)``), "estimate" (their
         posterior mean, which ran 2.7x the truth in the median speech run, the median 1.4x) or
         "random_tags" (the rounds' raw random draws, ``prevalence.estimated_positives``).
+    background_negatives, background_weight, background_threshold : this many rows of
+        ``fit(..., background=)`` (untagged sentences of the scope; the session draws them) join
+        every fit as NO of ``background_weight`` each; ``background_threshold="count"`` keeps
+        the number of units detected by the model without them (the session sets it, see
+        workbench/training/background.py). 0 (default): off.
     cv : folds for the "cv" threshold (fewer when a class has fewer tags).
     random_state : seeds the fold split; the solver itself is deterministic.
     """
@@ -156,6 +163,9 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         detect_at_most: float = 2.0,
         bound_below_yes: int = 30,
         positives_from: str = "estimate_median",
+        background_negatives: int = 0,
+        background_weight: float = 1.0,
+        background_threshold: str = "own",
         cv: int = 5,
         max_iter: int = 1000,
         random_state: int | None = 0,
@@ -180,6 +190,9 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         self.detect_at_most = detect_at_most
         self.bound_below_yes = bound_below_yes
         self.positives_from = positives_from
+        self.background_negatives = background_negatives
+        self.background_weight = background_weight
+        self.background_threshold = background_threshold
         self.cv = cv
         self.max_iter = max_iter
         self.random_state = random_state
@@ -231,6 +244,9 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
     def _fit_lr(self, X, y, sample_weight, E) -> LogisticRegression:
         """E: None or (rows, weights), the extra positives every fit sees (the examples, and
         the self-training positives once chosen)."""
+        X, y, sample_weight = with_background(X, y, sample_weight, getattr(self, "background_", None),
+                                              self.background_negatives,
+                                              self.background_weight)
         if E is not None and len(E[0]):
             rows, ew = E
             X = np.vstack([X, rows])
@@ -264,7 +280,7 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         return w if sample_weight is None else w * sample_weight
 
     def fit(self, X, y, sample_weight=None, example_embeddings=None, mate_embeddings=None, mate_of=None,
-            copies=None, unlabelled=None, scope=None, scope_groups=None, positives=None):
+            copies=None, unlabelled=None, scope=None, scope_groups=None, positives=None, background=None):
         """Fit on tagged rows (y: 1 YES, 0 NO; NOT SURE must not be passed).
 
         mate_embeddings, mate_of: the other sentences of each tag's speaker turn (see
@@ -290,6 +306,9 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         if self.threshold_unit not in ("sentence", "turn"):
             raise ValueError(f"threshold_unit must be 'sentence' or 'turn', got {self.threshold_unit!r}")
+        if self.background_threshold not in BACKGROUND_THRESHOLDS:
+            raise ValueError(f"background_threshold must be one of {BACKGROUND_THRESHOLDS}, "
+                             f"got {self.background_threshold!r}")
         if self.yes_sentence not in ("best_of_turn", "tagged"):
             raise ValueError(f"yes_sentence must be 'best_of_turn' or 'tagged', got {self.yes_sentence!r}")
         mates = self._mates(X, mate_embeddings, mate_of)
@@ -315,6 +334,9 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
                 "similarity and diverse picks until both are present)."
             )
         self.classes_ = classes
+        # Kept as fitted data, not a parameter: the estimate's refits get it (held_out.fit_copy).
+        self.background_ = (None if background is None or self.background_negatives <= 0
+                            else np.asarray(background, dtype=X.dtype)[: int(self.background_negatives)])
         y_enc = np.searchsorted(classes, y)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=float)
@@ -475,26 +497,3 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
 
 COPY_WEIGHTS = {"none": np.ones_like, "log1p": np.log1p, "sqrt": np.sqrt}
 POSITIVES_FROM = ("random_tags", "estimate", "estimate_median")
-
-
-def turn_mates(groups, rows) -> tuple[np.ndarray, np.ndarray]:
-    """The other sentences of each tagged row's speaker turn, for ``fit(mate_embeddings=...)``.
-
-    groups: (n,) turn code of every row; rows: the tagged rows (positions into groups), in
-    the order they are passed to ``fit``. Returns (mate_rows, mate_of): rows sharing a turn
-    with a tagged row and not tagged themselves, and for each the position in ``rows`` of
-    that tag. A turn with two tags gives its other sentences to both.
-    """
-    groups = np.asarray(groups)
-    rows = np.asarray(rows, dtype=np.int64).ravel()
-    tagged = np.zeros(len(groups), bool)
-    tagged[rows] = True
-    order = np.argsort(groups[rows], kind="stable")
-    tag_groups = groups[rows][order]
-    cand = np.flatnonzero(~tagged & np.isin(groups, tag_groups))
-    lo = np.searchsorted(tag_groups, groups[cand], "left")
-    counts = np.searchsorted(tag_groups, groups[cand], "right") - lo
-    mate_rows = np.repeat(cand, counts)
-    # For each repeated mate, the next of its turn's tags: lo, lo + 1, ... lo + count - 1.
-    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    return mate_rows, order[np.repeat(lo, counts) + within].astype(np.int64)

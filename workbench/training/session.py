@@ -41,6 +41,7 @@ from typing import Any, Callable
 import numpy as np
 from sklearn import config_context
 
+from workbench.training.background import background_rows, count_threshold
 from workbench.training.curve import detection_change
 from workbench.training.duplicates import representatives
 from workbench.training.estimate import (
@@ -160,6 +161,7 @@ class ActiveLearningSession(TaggedRows):
         self._cache: dict[str, tuple[str, Any]] = {}
         # Every row's similarity to the examples and YES tags, kept between rounds (Pool).
         self._similarity = SimilarityMemo()
+        self._background_order: np.ndarray | None = None  # drawn at the first fit that needs it
         # A round planned ahead on a worker (``plan_ahead``): (tags key, number, n, round); the
         # tags' lock (TaggedRows._planning) keeps them from changing under the worker.
         self._ahead: tuple | None = None
@@ -316,6 +318,8 @@ class ActiveLearningSession(TaggedRows):
         # copies lowered the median F1 ratio from 0.917 to 0.883 when copies counted as tagged
         # (session 7); session 11's figures for log1p and sqrt are in tracker_quality_history.md.
         extra = {}
+        if model.background_negatives > 0:
+            extra["background"] = self.embeddings[self._background_rows(model.background_negatives)]
         if model.copy_weight != "none":
             extra["copies"] = np.bincount(self._texts)[self._texts[tagged]]
         if model.pseudo_positives > 0:
@@ -330,8 +334,22 @@ class ActiveLearningSession(TaggedRows):
             positives = (self._honest_positives if model.positives_from.startswith("estimate")
                          else estimated_positives(labels, tag_round, inclusion_prob, self.turns))
             extra.update(scope=self.embeddings, scope_groups=self.turns, positives=positives)
-        return model.fit(self.embeddings[tagged], answers[tagged].astype(int),
-                         example_embeddings=self.example_embeddings, **mates, **extra)
+        model.fit(self.embeddings[tagged], answers[tagged].astype(int),
+                  example_embeddings=self.example_embeddings, **mates, **extra)
+        if model.background_negatives > 0 and model.background_threshold == "count":
+            # The background ranks; the same model without it says how many units to detect.
+            twin = TrackerModel(random_state=self.seed, **{**(self.model_params or {}), "background_negatives": 0})
+            twin.fit(self.embeddings[tagged], answers[tagged].astype(int),
+                     example_embeddings=self.example_embeddings, **mates, **extra)
+            with config_context(assume_finite=True):
+                model.threshold_ = count_threshold(model, twin, self.embeddings, self.turns)
+        return model
+
+    def _background_rows(self, n: int) -> np.ndarray:
+        """``background.background_rows`` along a fixed random order of this session's rows."""
+        if self._background_order is None:
+            self._background_order = np.random.default_rng([self.seed, 7]).permutation(len(self.embeddings))
+        return background_rows(self._background_order, self._fitted[1], self._texts, n)
 
     def _honest_positives(self, model: TrackerModel) -> float | None:
         """The positive units of the scope by the honest estimate of ``model`` at its "cv"

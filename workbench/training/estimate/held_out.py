@@ -20,15 +20,19 @@ def refit_template(model):
         m.set_params(threshold=float(model.threshold_))
     if hasattr(model, "C_") and "regularisation" in params:
         m.set_params(C=float(model.C_), regularisation="fixed")
+    if getattr(model, "background_", None) is not None:
+        m.background_ = model.background_  # the untagged rows learnt as NO (TrackerModel)
     return m
 
 
 def fit_copy(template, X, y, example_embeddings):
-    """A fresh copy of ``template`` fitted on (X, y), with the examples as the final model."""
+    """A fresh copy of ``template`` fitted on (X, y), with the examples (and the background
+    rows, ``refit_template``) as the final model."""
     m = clone(template)
-    if example_embeddings is not None:
-        return m.fit(X, y, example_embeddings=example_embeddings)
-    return m.fit(X, y)
+    kw = {} if example_embeddings is None else {"example_embeddings": example_embeddings}
+    if getattr(template, "background_", None) is not None:
+        kw["background"] = template.background_
+    return m.fit(X, y, **kw)
 
 
 def oof_scores(X, tagged, y, template, example_embeddings, n_folds, random_state) -> np.ndarray | None:
