@@ -70,6 +70,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from workbench.training.codes import in_codes
 # best_f1_threshold lives with the other threshold rules; imported here as it always was.
 from workbench.training.prevalence import best_f1_threshold, bounded_threshold, unit_scores  # noqa: F401
 
@@ -280,9 +281,8 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         scope, scope_groups, positives: for ``detect_at_least`` / ``detect_at_most``, every sentence of the
         tracker's scope (m, d), their speaker turns (m,) or None (the bound then counts
         sentences), and the positive units (turns, or sentences) the random tags estimate, or
-        a callable that counts them for this model once its "cv" threshold is chosen, called
-        as ``positives(model, scope_raw)`` with the scope's ``raw_scores`` (only when a bound
-        applies; the count may depend on that threshold, never on the bound).
+        a callable ``positives(model, scope_raw)`` (the scope's ``raw_scores``) that counts them once the
+        "cv" threshold is chosen (only when a bound applies; it may depend on that threshold, never on the bound).
 
         Raises ValueError unless both classes are present, the examples counting as YES:
         with only YES tags there is no boundary to learn, and the planner falls back to
@@ -361,12 +361,9 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
             return self.threshold_
         with config_context(assume_finite=True):
             raw = self.raw_scores(np.asarray(scope))
-        if callable(positives):
-            # The scope's raw scores go with the model: a count that scores the scope (the
-            # session's honest estimate) takes them instead of a second pass over it.
-            positives = positives(self, raw)
-            if positives is None:
-                return self.threshold_
+        positives = positives(self, raw) if callable(positives) else positives  # a count may be None
+        if positives is None:
+            return self.threshold_
         p = float(positives)
         return bounded_threshold(unit_scores(raw, scope_groups), self.threshold_,
                                  least * p if least else None, most * p if most else None)
@@ -454,12 +451,10 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         return best_f1_threshold(oof, y, sample_weight)
 
     def raw_scores(self, X) -> np.ndarray:
-        """Decision values on the classifier's own scale, before the threshold's shift:
-        ``decision_function(X)`` is ``raw_scores(X) - threshold_``, bit for bit."""
+        """Decision values before the threshold's shift: ``decision_function`` is this - ``threshold_``."""
         check_is_fitted(self, "lr_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        # In the input's dtype: upcasting 100,000 x 384 float32 rows to float64 costs more
-        # than the product itself.
+        # In the input's dtype: upcasting 100,000 x 384 float32 rows to float64 costs more than the product.
         coef = self.lr_.coef_.ravel().astype(X.dtype)
         return (X @ coef + X.dtype.type(self.lr_.intercept_[0])).astype(np.float64)
 
@@ -496,7 +491,7 @@ def turn_mates(groups, rows) -> tuple[np.ndarray, np.ndarray]:
     tagged[rows] = True
     order = np.argsort(groups[rows], kind="stable")
     tag_groups = groups[rows][order]
-    cand = np.flatnonzero(~tagged & np.isin(groups, tag_groups))
+    cand = np.flatnonzero(~tagged & in_codes(groups, tag_groups))
     lo = np.searchsorted(tag_groups, groups[cand], "left")
     counts = np.searchsorted(tag_groups, groups[cand], "right") - lo
     mate_rows = np.repeat(cand, counts)
