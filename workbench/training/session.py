@@ -44,6 +44,7 @@ from sklearn import config_context
 from workbench.training.curve import detection_change
 from workbench.training.duplicates import representatives
 from workbench.training.estimate import (
+    HonestFigures,
     configured_estimators,
     estimate_performance,
     held_out_scores,
@@ -441,7 +442,7 @@ class ActiveLearningSession(TaggedRows):
             )
         return self._cached("estimate", compute)
 
-    def _honest_at_cut(self):
+    def _honest_at_cut(self) -> HonestFigures | None:
         """The honest figures the bound's count took at the "cv" cut (``_honest_positives``)
         where they are the estimate's own, else None. They are when the bound left the model's
         threshold at that cut (the same scores and held-out scores), no verification tag is
