@@ -176,9 +176,11 @@ def test_a_count_taken_after_the_cv_cut_bounds_the_threshold():
     y = truth[tags].astype(int)
     seen = []
 
-    def count(model):
-        # Called once the cv threshold is chosen, before any bound moves it.
+    def count(model, scope_raw):
+        # Called once the cv threshold is chosen, before any bound moves it, with the scope's
+        # raw scores (the scores it is counted at, before the threshold's shift).
         seen.append((model.threshold_, model.threshold_unbounded_))
+        assert np.array_equal(scope_raw - model.threshold_, model.decision_function(X))
         return 150.0
 
     m = TrackerModel(detect_at_least=1.0, detect_at_most=1.0, positives_from="estimate").fit(
@@ -189,7 +191,7 @@ def test_a_count_taken_after_the_cv_cut_bounds_the_threshold():
     TrackerModel(**OFF, positives_from="estimate").fit(X[tags], y, scope=X, positives=count)
     TrackerModel(detect_at_least=1.0, bound_below_yes=10).fit(X[tags], y, scope=X, positives=count)
     assert len(seen) == 1
-    kept = TrackerModel(detect_at_least=1.0).fit(X[tags], y, scope=X, positives=lambda model: None)
+    kept = TrackerModel(detect_at_least=1.0).fit(X[tags], y, scope=X, positives=lambda model, scope_raw: None)
     assert kept.threshold_ == kept.threshold_unbounded_
     with pytest.raises(ValueError, match="positives_from"):
         TrackerModel(detect_at_least=1.0, positives_from="tags").fit(X[tags], y, scope=X, positives=20.0)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.training.codes import in_codes
+
 # How many background sentences (a seeded sample of the scope) tell a concept's words from
 # words common everywhere: enough for stable rates, cheap to match.
 BACKGROUND_SIZE = 5000
@@ -141,7 +143,7 @@ def _estimated_f1s(labels, keyword, tracker_detected, held_out, inclusion_prob, 
     g = np.arange(len(labels)) if groups is None else np.asarray(groups)
     # Only the probe's turns are read: their sentences alone are gathered (two passes over a
     # million rows to fill every turn's flags took most of this).
-    in_probe_turn = np.flatnonzero(np.isin(g, g[probe]))
+    in_probe_turn = np.flatnonzero(in_codes(g, g[probe]))
     gi = g[in_probe_turn]
     turn_keyword = np.zeros(int(g.max()) + 1, bool)
     np.logical_or.at(turn_keyword, gi, np.asarray(keyword, bool)[in_probe_turn])

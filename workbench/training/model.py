@@ -296,8 +296,8 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
         scope, scope_groups, positives: for ``detect_at_least`` / ``detect_at_most``, every sentence of the
         tracker's scope (m, d), their speaker turns (m,) or None (the bound then counts
         sentences), and the positive units (turns, or sentences) the random tags estimate, or
-        a callable that counts them for this model once its "cv" threshold is chosen (called
-        only when a bound applies; the count may depend on that threshold, never on the bound).
+        a callable ``positives(model, scope_raw)`` (the scope's ``raw_scores``) that counts them once the
+        "cv" threshold is chosen (only when a bound applies; it may depend on that threshold, never on the bound).
 
         Raises ValueError unless both classes are present, the examples counting as YES:
         with only YES tags there is no boundary to learn, and the planner falls back to
@@ -380,12 +380,11 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
             raise ValueError(f"positives_from must be one of {POSITIVES_FROM}, got {self.positives_from!r}")
         if not (least or most) or scope is None or positives is None or n_yes >= self.bound_below_yes:
             return self.threshold_
-        if callable(positives):
-            positives = positives(self)
-            if positives is None:
-                return self.threshold_
         with config_context(assume_finite=True):
-            raw = self._raw(np.asarray(scope))
+            raw = self.raw_scores(np.asarray(scope))
+        positives = positives(self, raw) if callable(positives) else positives  # a count may be None
+        if positives is None:
+            return self.threshold_
         p = float(positives)
         return bounded_threshold(unit_scores(raw, scope_groups), self.threshold_,
                                  least * p if least else None, most * p if most else None)
@@ -472,17 +471,17 @@ class TrackerModel(ClassifierMixin, BaseEstimator):
                     np.maximum.at(oof, mates[1][held], lr.decision_function(mates[0][held]))
         return best_f1_threshold(oof, y, sample_weight)
 
-    def _raw(self, X) -> np.ndarray:
+    def raw_scores(self, X) -> np.ndarray:
+        """Decision values before the threshold's shift: ``decision_function`` is this - ``threshold_``."""
         check_is_fitted(self, "lr_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        # In the input's dtype: upcasting 100,000 x 384 float32 rows to float64 costs more
-        # than the product itself.
+        # In the input's dtype: upcasting 100,000 x 384 float32 rows to float64 costs more than the product.
         coef = self.lr_.coef_.ravel().astype(X.dtype)
         return (X @ coef + X.dtype.type(self.lr_.intercept_[0])).astype(np.float64)
 
     def decision_function(self, X) -> np.ndarray:
         """Decision values shifted so that the chosen threshold is 0."""
-        return self._raw(X) - self.threshold_
+        return self.raw_scores(X) - self.threshold_
 
     def predict_proba(self, X) -> np.ndarray:
         """Logistic of the shifted decision: 0.5 at the threshold. Not a calibrated

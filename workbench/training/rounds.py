@@ -14,6 +14,7 @@ from typing import Mapping, Sequence, Union
 import numpy as np
 
 from workbench.core.settings import BASIC_MODEL_ROUNDS
+from workbench.training.codes import in_codes
 from workbench.training.pool import Pool
 from workbench.training.strategies import (
     SimilarityStrategy,
@@ -198,7 +199,7 @@ def _take(pool: Pool, taken: np.ndarray, picks: np.ndarray) -> None:
     copy, the others the text's offered row)."""
     taken[picks] = True
     if pool.texts is not None and picks.size:
-        taken |= np.isin(pool.texts, pool.texts[picks])
+        taken |= in_codes(pool.texts, pool.texts[picks])
 
 
 def _with_excluded(pool: Pool, excluded: np.ndarray) -> Pool:

@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 
+from workbench.training.codes import in_codes
 from workbench.training.pool import Pool
 
 
@@ -46,7 +47,7 @@ def ranked_chance(ranked: np.ndarray, edges: np.ndarray, units: np.ndarray,
                   stratum_pi: Callable[[int], np.ndarray]) -> np.ndarray:
     """The chances of ``units`` (rows among ``ranked``), each its stratum's: ``stratum_pi(h)``
     holds those of ``ranked[edges[h]:edges[h + 1]]``."""
-    at = np.flatnonzero(np.isin(ranked, units))  # the units' places in the ranking
+    at = np.flatnonzero(in_codes(ranked, units))  # the units' places in the ranking
     at = at[np.argsort(ranked[at])][np.searchsorted(np.sort(ranked[at]), units)]
     strata = np.searchsorted(edges, at, side="right") - 1
     return np.array([stratum_pi(int(h))[a - edges[h]] for h, a in zip(strata, at)], dtype=float)
@@ -153,7 +154,7 @@ def chance_at(pool: Pool, rows: np.ndarray, pi_of: Callable[[np.ndarray], np.nda
     frame = sampling_frame(pool)
     if pool.groups is None:
         return _per_copy_at(pool, frame, rows, pi_of)
-    need = np.union1d(rows, np.flatnonzero(frame & np.isin(pool.groups, pool.groups[rows])))
+    need = np.union1d(rows, np.flatnonzero(frame & in_codes(pool.groups, pool.groups[rows])))
     copy_pi = _per_copy_at(pool, frame, need, pi_of)
     turns, turn = np.unique(pool.groups[need], return_inverse=True)
     in_frame = frame[need]
@@ -171,7 +172,7 @@ def _per_copy_at(pool: Pool, frame: np.ndarray, rows: np.ndarray, pi_of) -> np.n
     if pool.texts is None:
         return pi
     texts, text = np.unique(pool.texts[rows], return_inverse=True)
-    same = np.flatnonzero(np.isin(pool.texts, texts))  # every row of these texts
+    same = np.flatnonzero(in_codes(pool.texts, texts))  # every row of these texts
     of = np.searchsorted(texts, pool.texts[same])
     on_offer = np.bincount(of[frame[same]], minlength=texts.size)
     text_pi = np.zeros(texts.size)

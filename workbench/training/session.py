@@ -45,6 +45,7 @@ from workbench.training.background import background_rows, count_threshold
 from workbench.training.curve import detection_change
 from workbench.training.duplicates import representatives
 from workbench.training.estimate import (
+    HonestFigures,
     configured_estimators,
     estimate_performance,
     held_out_scores,
@@ -351,26 +352,33 @@ class ActiveLearningSession(TaggedRows):
             self._background_order = np.random.default_rng([self.seed, 7]).permutation(len(self.embeddings))
         return background_rows(self._background_order, self._fitted[1], self._texts, n)
 
-    def _honest_positives(self, model: TrackerModel) -> float | None:
+    def _honest_positives(self, model: TrackerModel, raw: np.ndarray) -> float | None:
         """The positive units of the scope by the honest estimate of ``model`` at its "cv"
-        threshold (``TrackerModel(positives_from="estimate")``), on the tags it is fitted on.
+        threshold (``TrackerModel(positives_from="estimate")``), on the tags it is fitted on;
+        ``raw``: the model's ``raw_scores`` on every row, which the fit computed for its bound.
 
         The rounds' raw random draws count 0.12x the truth in the median speech run (session
         13): one draw from the lowest stratum rarely finds a positive. The estimate calibrates
         the tail on the tags' out-of-fold scores and sums it over the scope's untagged units.
         The order is clean: the count is taken at the cv threshold, which the tags alone set;
-        the bound then moves the threshold, and ``estimate`` speaks about the moved one."""
+        the bound then moves the threshold, and ``estimate`` speaks about the moved one.
+
+        What it computes is kept for the rest of the round, each under the fitted tags' hash:
+        the raw scores (``scores`` shifts them) and the figures at the cv cut (``estimate``
+        takes them where they are its own, ``_honest_at_cut``); the held-out refits are
+        ``_held_out_raw``'s. Before session 15 each was computed again after the fit, 0.2 CPU s
+        of a round at a million sentences."""
+        raw = self._cached("raw_scores", lambda: raw, fitted=True)
         labels, shown, tag_round, inclusion_prob = self._fitted[2]
-        with config_context(assume_finite=True):
-            scores = model.decision_function(self.embeddings)
         _, honest = configured_estimators(**self._estimator_params())
-        held = held_out_scores(model, self.embeddings, self._fitted[0], example_embeddings=self.example_embeddings,
-                               n_folds=honest.n_folds, random_state=honest.random_state)
+        held = self._held_out_raw(model)
         if held is None:
             return None
-        figures = honest.estimate(self.embeddings, labels, model, scores=scores, excluded=shown, tag_round=tag_round,
+        at = float(model.threshold_)
+        figures = honest.estimate(self.embeddings, labels, model, scores=raw - at, excluded=shown, tag_round=tag_round,
                                   inclusion_prob=inclusion_prob, groups=self.turns,
-                                  example_embeddings=self.example_embeddings, held_out=held)
+                                  example_embeddings=self.example_embeddings, held_out=held - at)
+        self._cached("honest_at_cut", lambda: (at, figures), fitted=True)
         if figures.positives is None:
             return None
         return figures.positives_median if model.positives_from == "estimate_median" else figures.positives.value
@@ -378,13 +386,22 @@ class ActiveLearningSession(TaggedRows):
     def scores(self) -> np.ndarray | None:
         """The model's decision values on every row (0 at its threshold), or None."""
         def compute():
-            if self.model() is None:
+            model = self.model()
+            if model is None:
                 return None
+            # The raw scores less the threshold: ``decision_function``, bit for bit.
+            return self._raw_scores(model) - model.threshold_
+        return self._cached("scores", compute, fitted=True)
+
+    def _raw_scores(self, model: TrackerModel) -> np.ndarray:
+        """``model.raw_scores`` on every row, ``model`` being the fitted tags' (or the fit in
+        progress, whose raw scores its bound leaves as they are)."""
+        def compute():
             # Every row at once: sklearn's check that a million embeddings are finite reads them
             # all once more; they are (the cache refuses a vector that is not, ``EmbeddingCache.add``).
             with config_context(assume_finite=True):
-                return self.model().decision_function(self.embeddings)
-        return self._cached("scores", compute, fitted=True)
+                return model.raw_scores(self.embeddings)
+        return self._cached("raw_scores", compute, fitted=True)
 
     def held_out(self) -> np.ndarray | None:
         """Per tagged row, the decision value of the model refitted without it (k-fold, the
@@ -408,15 +425,22 @@ class ActiveLearningSession(TaggedRows):
     def _fitted_held_out(self) -> np.ndarray | None:
         """``held_out`` over the fitted tags, kept while verification rounds leave them alone."""
         def compute():
-            if self.model() is None:
-                return None
+            model = self.model()
+            held = None if model is None else self._held_out_raw(model)
+            # Shifted to the model's threshold: the refits holding it, bit for bit (``held_out_scores``).
+            return None if held is None else held - float(model.threshold_)
+        return self._cached("fitted_held_out", compute, fitted=True)
+
+    def _held_out_raw(self, model: TrackerModel) -> np.ndarray | None:
+        """The fitted tags' held-out scores on the raw scale (refits holding threshold 0), the
+        same for any threshold ``model`` ends at: the bound's count and the estimate shift them."""
+        def compute():
             # The honest estimator's folds, so that the estimate takes these instead of refitting.
             # Folds of texts, not rows: a copy in the training fold would score its text as seen.
             _, honest = configured_estimators(**self._estimator_params())
-            return held_out_scores(self.model(), self.embeddings, self._fitted[0],
-                                   example_embeddings=self.example_embeddings, n_folds=honest.n_folds,
-                                   random_state=honest.random_state)
-        return self._cached("fitted_held_out", compute, fitted=True)
+            return held_out_scores(model, self.embeddings, self._fitted[0], example_embeddings=self.example_embeddings,
+                                   n_folds=honest.n_folds, random_state=honest.random_state, threshold=0.0)
+        return self._cached("held_out_raw", compute, fitted=True)
 
     def estimate(self) -> PerformanceEstimate | None:
         """The performance estimate of the current model (see PerformanceEstimate), or None."""
@@ -432,9 +456,20 @@ class ActiveLearningSession(TaggedRows):
                 self.embeddings, self.answers, self.model(), excluded=shown, tag_round=tag_round,
                 inclusion_prob=inclusion_prob, scores=self.scores(), call_ids=self.call_ids,
                 groups=self.turns, example_embeddings=self.example_embeddings, held_out=self.held_out(),
-                **self._estimator_params(),
+                honest_figures=self._honest_at_cut(), **self._estimator_params(),
             )
         return self._cached("estimate", compute)
+
+    def _honest_at_cut(self) -> HonestFigures | None:
+        """The honest figures the bound's count took at the "cv" cut (``_honest_positives``)
+        where they are the estimate's own, else None. They are when the bound left the model's
+        threshold at that cut (the same scores and held-out scores), no verification tag is
+        held out of the fit (the count read every tag) and each text's answer is on the row
+        shown (the count's labels, as recorded, are the estimate's ``answers``)."""
+        model, hit = self.model(), self._cache.get("honest_at_cut")
+        if hit is None or hit[0] != self.fit_key or hit[1][0] != model.threshold_ or self._held.any():
+            return None
+        return hit[1][1] if np.array_equal(self._own[0], self.answers) else None
 
     def _estimator_params(self) -> dict:
         return {"random_state": self.seed, **(self.estimate_params or {})}

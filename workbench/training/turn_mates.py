@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from workbench.training.codes import in_codes
+
 
 def turn_mates(groups, rows) -> tuple[np.ndarray, np.ndarray]:
     """The other sentences of each tagged row's speaker turn, for ``fit(mate_embeddings=...)``.
@@ -19,7 +21,7 @@ def turn_mates(groups, rows) -> tuple[np.ndarray, np.ndarray]:
     tagged[rows] = True
     order = np.argsort(groups[rows], kind="stable")
     tag_groups = groups[rows][order]
-    cand = np.flatnonzero(~tagged & np.isin(groups, tag_groups))
+    cand = np.flatnonzero(~tagged & in_codes(groups, tag_groups))
     lo = np.searchsorted(tag_groups, groups[cand], "left")
     counts = np.searchsorted(tag_groups, groups[cand], "right") - lo
     mate_rows = np.repeat(cand, counts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import clone
 
-from workbench.training.estimate.honest import HonestEstimate
+from workbench.training.estimate.honest import HonestEstimate, HonestFigures
 from workbench.training.estimate.reference import ReferenceEstimate
 from workbench.training.performance import PerformanceEstimate
 
@@ -52,6 +52,7 @@ def estimate_performance(
     held_out: np.ndarray | None = None,
     reference: ReferenceEstimate | None = None,
     honest: HonestEstimate | None = None,
+    honest_figures: HonestFigures | None = None,
     **params,
 ) -> PerformanceEstimate:
     """Estimate the performance of ``model`` (fitted on the YES/NO tags) on its corpus.
@@ -77,6 +78,9 @@ def estimate_performance(
     reference, honest: the estimators (``ReferenceEstimate()`` and ``HonestEstimate()`` by
         default); ``params`` set their parameters by name on top (``random_state=`` and
         ``confidence=`` on both; ``n_repeats=``, ``n_draws=`` ... on the one that has it).
+    honest_figures: what ``honest.estimate`` returns on exactly these inputs, when the caller
+        has it already (the session's bound takes it at the "cv" cut; where the bound leaves
+        the cut there, it is the estimate's own): the honest estimate is then not run again.
     """
     reference, honest = configured_estimators(reference, honest, **params)
     X = np.asarray(embeddings)
@@ -86,9 +90,9 @@ def estimate_performance(
         scores = np.asarray(model.decision_function(X))
     detected = np.asarray(scores) > 0
     ref = reference.estimate(X, labels, model, example_embeddings=example_embeddings)
-    hon = honest.estimate(X, labels, model, scores=scores, excluded=excluded, tag_round=tag_round,
-                          inclusion_prob=inclusion_prob, groups=groups, example_embeddings=example_embeddings,
-                          held_out=held_out)
+    hon = honest_figures if honest_figures is not None else honest.estimate(
+        X, labels, model, scores=scores, excluded=excluded, tag_round=tag_round, inclusion_prob=inclusion_prob,
+        groups=groups, example_embeddings=example_embeddings, held_out=held_out)
     n_calls = None if call_ids is None else int(np.unique(np.asarray(call_ids)[detected]).size)
     return PerformanceEstimate(
         n_yes=int((labels == 1).sum()), n_no=int((labels == 0).sum()),

@@ -8,15 +8,18 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
 
-def refit_template(model):
+def refit_template(model, threshold: float | None = None):
     """An unfitted copy of ``model`` that keeps its chosen threshold and regularisation.
 
     Refits hold the final model's threshold (on the raw scale) instead of re-choosing it by
     inner cross-validation: 5x cheaper, which keeps a round under a second. A C chosen from
-    the tags (``TrackerModel(regularisation=...)``, fitted ``C_``) is held the same way."""
+    the tags (``TrackerModel(regularisation=...)``, fitted ``C_``) is held the same way.
+    ``threshold``: hold this one instead (on the raw scale)."""
     m = clone(model)
     params = m.get_params()
-    if hasattr(model, "threshold_") and "threshold" in params:
+    if threshold is not None and "threshold" in params:
+        m.set_params(threshold=float(threshold))
+    elif hasattr(model, "threshold_") and "threshold" in params:
         m.set_params(threshold=float(model.threshold_))
     if hasattr(model, "C_") and "regularisation" in params:
         m.set_params(C=float(model.C_), regularisation="fixed")
@@ -50,17 +53,22 @@ def oof_scores(X, tagged, y, template, example_embeddings, n_folds, random_state
 
 
 def held_out_scores(model, embeddings, labels, *, example_embeddings=None, n_folds: int = 10,
-                    random_state: int = 0) -> np.ndarray | None:
+                    random_state: int = 0, threshold: float | None = None) -> np.ndarray | None:
     """Per row: for a tagged row (labels 1 or 0), the decision value of ``model`` refitted on
     the other tags (k-fold, the model's threshold kept); NaN for untagged rows. None while
     there are fewer than 2 YES and 2 NO tags. With the honest estimator's n_folds and
     random_state and the same example_embeddings it is the estimate's own out-of-fold
     values, which a caller can pass ``estimate_performance`` (``held_out=``) to spare the
-    refits."""
+    refits.
+
+    ``threshold``: the refits' threshold instead of the model's. A ``TrackerModel`` refit's
+    decision value is its raw score minus the threshold it holds, so with ``threshold=0.0``
+    these are the raw scores, and ``raw - t`` is, bit for bit, what the refits holding ``t``
+    give: one set of refits serves every threshold (the session's bound and its estimate)."""
     X = np.asarray(embeddings)
     labels = np.asarray(labels)
     tagged = np.flatnonzero(labels >= 0)
-    oof = oof_scores(X, tagged, labels[tagged].astype(int), refit_template(model), example_embeddings,
+    oof = oof_scores(X, tagged, labels[tagged].astype(int), refit_template(model, threshold), example_embeddings,
                      n_folds, random_state)
     if oof is None:
         return None
