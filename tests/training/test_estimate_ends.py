@@ -30,20 +30,25 @@ def _estimates(X, truth, E, seed, modes):
                             for m in modes}
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_precision_interval_reaches_one_when_every_tagged_detection_is_yes(seed):
+@pytest.mark.parametrize("seed", [2, 3])
+def test_intervals_reach_one_when_no_tag_shows_a_false_detection_or_a_miss(seed):
     X, truth, E = _separable_world(seed)
-    scores, labels, est = _estimates(X, truth, E, seed, ("none", None))
+    scores, labels, est = _estimates(X, truth, E, seed, ("none", "precision", None))
     det = scores > 0
-    assert truth[det].mean() == 1.0  # the world is what it claims: every detection is right
-    assert not ((labels == 0) & det).any()
-    default, quantiles = est[None].honest_precision, est["none"].honest_precision
-    # The draws alone stop short of the truth; the default interval holds it.
-    assert quantiles.high < 1.0
-    assert default.high == 1.0 and default.contains(truth[det].mean())
-    assert (default.value, default.low) == (quantiles.value, quantiles.low)
-    # F1 can be 1 only if the hit rate can: its upper end stays with the draws.
-    assert est[None].honest_f1.high == est["none"].honest_f1.high
+    # The world is what it claims: every detection is right and every positive detected.
+    assert truth[det].mean() == 1.0 and det[truth == 1].mean() == 1.0
+    assert not ((labels == 0) & det).any() and not ((labels == 1) & ~det).any()
+    quantiles, precision_only, default = est["none"], est["precision"], est[None]
+    # The draws alone stop short of the truth; the default intervals hold it.
+    assert quantiles.honest_precision.high < 1.0 and quantiles.honest_hit_rate.high < 1.0
+    assert default.honest_precision.high == default.honest_hit_rate.high == default.honest_f1.high == 1.0
+    for name in ("honest_precision", "honest_hit_rate", "honest_f1"):
+        assert (getattr(default, name).value, getattr(default, name).low) == \
+               (getattr(quantiles, name).value, getattr(quantiles, name).low)
+    # "precision" moves the precision only; F1 can be 1 only if the hit rate can.
+    assert precision_only.honest_precision == default.honest_precision
+    assert precision_only.honest_hit_rate == quantiles.honest_hit_rate
+    assert precision_only.honest_f1 == quantiles.honest_f1
 
 
 @pytest.mark.parametrize("seed", [3, 5])
@@ -88,4 +93,4 @@ def test_ends_when_unseen_takes_only_its_choices():
     with pytest.raises(ValueError, match="ends_when_unseen"):
         estimate_performance(X, labels, model, excluded=excluded, tag_round=tag_round, inclusion_prob=pi,
                              scores=scores, example_embeddings=E, ends_when_unseen="hit_rate")
-    assert HonestEstimate().ends_when_unseen == "precision"
+    assert HonestEstimate().ends_when_unseen == "both"
