@@ -187,3 +187,34 @@ def band_totals(bands: Bands, tp_known: float, fn_known: float, cal_draws: list[
     tp = tp_known + counts[:, bands.detected].sum(axis=1)
     fn = fn_known + counts[:, ~bands.detected].sum(axis=1)
     return np.column_stack([tp, fn]).astype(float)
+
+
+@dataclass(frozen=True)
+class UnseenErrors:
+    """What no tag behind the estimate has shown, so that the truth may be perfect.
+
+    The evidence on each side of the threshold: the tags that count as themselves (by the
+    final model's detection) and the probe tags read in each band (by their out-of-fold
+    score). ``no_false_detection``: none of it on the detected side is NO (precision may be
+    1); ``no_miss``: none of it on the missed side is YES (the hit rate may be 1);
+    ``no_true_detection``: none on the detected side is YES (TP, precision and hit rate may
+    be 0)."""
+
+    no_false_detection: bool
+    no_miss: bool
+    no_true_detection: bool
+
+
+def unseen_errors(bands: Bands, known_tp: float, known_fp: float, known_fn: float) -> UnseenErrors:
+    """Which outcomes the tags have never shown (see ``UnseenErrors``): the banded analogue
+    of a binomial sample with x = n or x = 0."""
+    tol = 1e-9 * np.maximum(bands.n_eff, 1.0)
+    has_evidence = bands.n_eff > 0
+    some_yes = has_evidence & (bands.k_eff > tol)
+    some_no = has_evidence & (bands.n_eff - bands.k_eff > tol)
+    return UnseenErrors(
+        no_false_detection=known_fp == 0 and not some_no[bands.detected].any(),
+        no_miss=known_fn == 0 and not some_yes[~bands.detected].any(),
+        no_true_detection=known_tp == 0 and not some_yes[bands.detected].any(),
+    )
+
