@@ -5,11 +5,14 @@ sentences, a rare concept along one direction, a tenth of the texts said twice) 
 and verification rounds answered from the truth, and records after every round what a user
 sees: the picks and their inclusion probabilities, the model's threshold (bounded and "cv"),
 the detections, the tags' held-out scores and the whole estimate. ``data/rounds_expected.json``
-holds the record written by the code of commit 2483162 (session 14's defaults, before the round
-shared the threshold bound's count with its estimate):
+holds the record written by the code of commit 331f8f4 (session 14's defaults with session 15's
+interval ends, ``HonestEstimate(ends_when_unseen="both")``, before the round shared the threshold
+bound's count with its estimate). The first record, by 2483162 (before both), differed from it
+only in the new parameter and in interval ends moved to 1 (and the expected mentions' high end
+with them), which is what the new ends are meant to move:
 
-    git worktree add /tmp/rounds-2483162 2483162
-    PYTHONPATH=/tmp/rounds-2483162 .venv/bin/python tests/training/golden_rounds.py --write
+    git worktree add /tmp/rounds-331f8f4 331f8f4
+    PYTHONPATH=/tmp/rounds-331f8f4 .venv/bin/python tests/training/golden_rounds.py --write
 
 test_rounds_golden.py replays every case and requires the same picks and counts exactly and the
 same numbers to 1e-12 (a machine whose BLAS sums in another order may differ in the last bits;

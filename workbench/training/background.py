@@ -58,5 +58,5 @@ def background_rows(order: np.ndarray, shown: np.ndarray, texts: np.ndarray, n: 
 def count_threshold(model, twin, X, groups=None) -> float:
     """The threshold on ``model``'s raw scale that detects as many units of ``X`` (turns with
     ``groups``) as the fitted ``twin`` (the same model without the background) does at its own."""
-    n = int((unit_scores(twin._raw(X), groups) > twin.threshold_).sum())
-    return bounded_threshold(unit_scores(model._raw(X), groups), model.threshold_, n, n)
+    n = int((unit_scores(twin.raw_scores(X), groups) > twin.threshold_).sum())
+    return bounded_threshold(unit_scores(model.raw_scores(X), groups), model.threshold_, n, n)
