@@ -6,7 +6,6 @@ exactly, numbers to 1e-12), and, bit for bit on any machine, against each value 
 here the way that code computed it (every scoring pass, refit and honest estimate run again).
 """
 import json
-import math
 from copy import deepcopy
 
 import numpy as np
@@ -16,27 +15,12 @@ from workbench.training.estimate import HonestEstimate, estimate_performance, he
 from workbench.training.prevalence import bounded_threshold, unit_scores
 
 from .golden_rounds import CASES, EXPECTED_PATH, run_case, session_of
+from .records import assert_same
 
 
 @pytest.fixture(scope="module")
 def expected():
     return json.loads(EXPECTED_PATH.read_text())
-
-
-def assert_same(got, want, path):
-    if isinstance(want, dict):
-        assert isinstance(got, dict) and set(got) == set(want), path
-        for key, value in want.items():
-            assert_same(got[key], value, f"{path}.{key}")
-    elif isinstance(want, list):
-        assert isinstance(got, list) and len(got) == len(want), path
-        for i, (g, w) in enumerate(zip(got, want)):
-            assert_same(g, w, f"{path}[{i}]")
-    elif isinstance(want, float):
-        assert isinstance(got, (int, float)), path
-        assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(want, rel=1e-12, abs=1e-12), path
-    else:
-        assert got == want, path
 
 
 @pytest.mark.parametrize("name", list(CASES))
