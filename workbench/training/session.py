@@ -20,16 +20,9 @@ By default every tag trains the model, a verification round's too, so it moves a
 ``keep_model_while_verifying`` holds it while the user verifies: verification rounds after the
 last learning round leave it out of the fit (they join at the next learning round's first
 answer), so each of their tags is a random draw of fixed detections with a known chance. The
-model is cached under the hash of its fitted tags, the estimate under every tag's. Measured
-(session 13, verify until precision ±0.05, seeds 0-5, results/verify_until_s13_compare.md):
-meetings 296 -> 68 extra tags, coverage 90% either way; typed 210 -> 196, MultiDoGO coverage
-77% -> 70%; the held model ends worse (true precision 0.06-0.10 lower). An option, off by default.
-Session 14 (held-out seeds 24-29, results/verify_until_s14_compare_heldout.md): held, with the
-``detected_turns`` sampler and ``detected_bands=4``, 54 / 180 / 100 extra tags on meetings /
-MultiDoGO / MultiWOZ against 292 / 270 / 140 for the defaults, coverage 87% / 70% / 81% against
-87% / 80% / 83% (the copies of texts tagged in the learning rounds can never be drawn:
-workbench/training/detected_turns.py); still an option. On seeds 6-11 the usual sampler with
-4 bands took as many tags and covered better (93% / 77% / 89% against 93% / 70% / 78%).
+model is cached under the hash of its fitted tags, the estimate under every tag's. An option, off
+by default: what it costs and saves in tags on held-out seeds, with which samplers, is in the
+README's "Levers measured and not adopted" (results/verify_until_s1*_compare*.md).
 """
 from __future__ import annotations
 
@@ -77,8 +70,7 @@ VERIFICATION_STRATEGIES = tuple(SAMPLERS.values()) + (NeymanDetectedStrategy.nam
 
 
 def round_kind(strategies) -> str:
-    """"verification" when every pick of a round is a random detection (or, verifying the hit
-    rate, a likely miss), else "learning"."""
+    """"verification" when every pick is a verification sampler's, else "learning"."""
     strategies = list(strategies)
     return "verification" if strategies and all(s in VERIFICATION_STRATEGIES for s in strategies) else "learning"
 
@@ -112,13 +104,10 @@ class ActiveLearningSession(TaggedRows):
     verification_samplers : per figure ("precision", "hit_rate"), the strategy a verification
         round for it draws with, by registered name or as an object (default
         ``verification.SAMPLERS``); e.g. ``{"precision": NeymanDetectedStrategy(strata=4)}``.
-    keep_model_while_verifying : hold the model while the user verifies (see the module
-        docstring; the Tracker's setting of that name): the tags of the verification rounds
-        (``tag(kind="verification")``, ``set_tags(verification_rounds=)``) after the last
-        learning round are left out of the fit, and a held tag's held-out score is the model's
-        own. False (default): every tag trains the model at once, so it moves after each
-        verification round and the chances its earlier draws had no longer describe its
-        detections exactly.
+    keep_model_while_verifying : hold the model while the user verifies (module docstring):
+        the tags of verification rounds (``tag(kind="verification")``) after the last learning
+        round stay out of the fit, a held tag's held-out score being the model's own. False
+        (default): every tag trains the model at once.
     seed : seeds the planner, the model's folds and the estimate.
     """
 
@@ -301,8 +290,7 @@ class ActiveLearningSession(TaggedRows):
         is not at least one of each."""
         return self._cached("model", self._fit, fitted=True)
 
-    fitted_answers = property(lambda self: read_only(self._fitted[0]),
-                              doc="(n,) the answers the model is fitted on: ``answers`` but the held ones.")
+    fitted_answers = property(lambda self: read_only(self._fitted[0]), doc="``answers`` but the held ones.")
 
     def _fit(self) -> TrackerModel | None:
         answers = self._fitted[0]
@@ -314,10 +302,8 @@ class ActiveLearningSession(TaggedRows):
             rows, of = self.turn_mates(tagged)
             mates = {"mate_embeddings": self.embeddings[rows], "mate_of": of}
         model = TrackerModel(random_state=self.seed, **(self.model_params or {}))
-        # Each text once, unweighted by default (``copy_weight``). Measured on
-        # benchmarks/tracker_quality.py, seeds 0-11: weighting a text by the square root of its
-        # copies lowered the median F1 ratio from 0.917 to 0.883 when copies counted as tagged
-        # (session 7); session 11's figures for log1p and sqrt are in tracker_quality_history.md.
+        # Each text once, unweighted by default (``copy_weight``: weighting by copies lowered
+        # the median F1, benchmarks/tracker_quality_history.md, sessions 7 and 11).
         extra = {}
         if model.background_negatives > 0:
             extra["background"] = self.embeddings[self._background_rows(model.background_negatives)]
@@ -327,10 +313,8 @@ class ActiveLearningSession(TaggedRows):
             # Self-training draws from the untagged texts, each once.
             extra["unlabelled"] = self.embeddings[representatives(self._texts, ~self._fitted[1])]
         if model.detect_at_least or model.detect_at_most:
-            # The positives the random tags estimate, as recorded (each drawn text once) and as
-            # the fit sees them (a held verification round's tags join with it), and every
-            # sentence of the scope to count what a threshold detects, by turn as the estimate
-            # counts.
+            # The positives (honest estimate, or the random tags as recorded) and every sentence
+            # of the scope, to count what a threshold detects, by turn as the estimate counts.
             labels, _, tag_round, inclusion_prob = self._fitted[2]
             positives = (self._honest_positives if model.positives_from.startswith("estimate")
                          else estimated_positives(labels, tag_round, inclusion_prob, self.turns))
@@ -363,11 +347,9 @@ class ActiveLearningSession(TaggedRows):
         The order is clean: the count is taken at the cv threshold, which the tags alone set;
         the bound then moves the threshold, and ``estimate`` speaks about the moved one.
 
-        What it computes is kept for the rest of the round, each under the fitted tags' hash:
-        the raw scores (``scores`` shifts them) and the figures at the cv cut (``estimate``
-        takes them where they are its own, ``_honest_at_cut``); the held-out refits are
-        ``_held_out_raw``'s. Before session 15 each was computed again after the fit, 0.2 CPU s
-        of a round at a million sentences."""
+        What it computes is kept for the round under the fitted tags' hash (0.2 CPU s at a
+        million sentences): the raw scores (``scores`` shifts them), the figures at the cv cut
+        (``_honest_at_cut``); the held-out refits are ``_held_out_raw``'s."""
         raw = self._cached("raw_scores", lambda: raw, fitted=True)
         labels, shown, tag_round, inclusion_prob = self._fitted[2]
         _, honest = configured_estimators(**self._estimator_params())
