@@ -324,3 +324,25 @@ def test_background_negatives_come_from_untagged_texts_and_can_keep_the_count(cl
 
     assert detected_turns(counted) == detected_turns(twin)
     np.testing.assert_allclose(counted.model().lr_.coef_, model.lr_.coef_)
+
+
+@pytest.mark.parametrize("positives_from", ["estimate_median", "estimate"])
+def test_the_background_twin_counts_its_own_positives(clustered, positives_from):
+    """With "count" and a bound that always binds, the twin's count must be the one a session
+    without the background takes: the session keeps the background model's raw scores, held-out
+    refits and honest figures under the fitted tags, and the twin must neither read nor write them."""
+    X, truth, examples, _ = clustered
+    duplicates = np.arange(len(X)) % 300
+    bound = {"detect_at_least": 1.0, "detect_at_most": 1.0, "positives_from": positives_from}
+    session = answer_rounds(_session(clustered, duplicates=duplicates, model_params=bound), truth, rounds=2)
+    counted = _session(clustered, duplicates=duplicates,
+                       model_params={**bound, "background_negatives": 100, "background_threshold": "count"})
+    counted.set_tags(*session.recorded_tags)
+    turns = counted.turns
+
+    def detected_turns(s):
+        return len(np.unique(turns[s.scores() > 0]))
+
+    assert detected_turns(counted) == detected_turns(session)
+    # and what the session keeps is the background model's own: its scores are its decision values
+    np.testing.assert_array_equal(counted.scores(), counted.model().decision_function(X))

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
@@ -322,8 +323,11 @@ class ActiveLearningSession(TaggedRows):
         model.fit(self.embeddings[tagged], answers[tagged].astype(int),
                   example_embeddings=self.example_embeddings, **mates, **extra)
         if model.background_negatives > 0 and model.background_threshold == "count":
-            # The background ranks; the same model without it says how many units to detect.
+            # The background ranks; the same model without it says how many units to detect. Its
+            # count is its own: what the session keeps under the fitted tags is the model's.
             twin = TrackerModel(random_state=self.seed, **{**(self.model_params or {}), "background_negatives": 0})
+            if callable(extra.get("positives")):
+                extra["positives"] = partial(self._honest_positives, shared=False)
             twin.fit(self.embeddings[tagged], answers[tagged].astype(int),
                      example_embeddings=self.example_embeddings, **mates, **extra)
             with config_context(assume_finite=True):
@@ -336,31 +340,27 @@ class ActiveLearningSession(TaggedRows):
             self._background_order = np.random.default_rng([self.seed, 7]).permutation(len(self.embeddings))
         return background_rows(self._background_order, self._fitted[1], self._texts, n)
 
-    def _honest_positives(self, model: TrackerModel, raw: np.ndarray) -> float | None:
+    def _honest_positives(self, model: TrackerModel, raw: np.ndarray, *, shared: bool = True) -> float | None:
         """The positive units of the scope by the honest estimate of ``model`` at its "cv"
-        threshold (``TrackerModel(positives_from="estimate")``), on the tags it is fitted on;
-        ``raw``: the model's ``raw_scores`` on every row, which the fit computed for its bound.
-
-        The rounds' raw random draws count 0.12x the truth in the median speech run (session
-        13): one draw from the lowest stratum rarely finds a positive. The estimate calibrates
-        the tail on the tags' out-of-fold scores and sums it over the scope's untagged units.
-        The order is clean: the count is taken at the cv threshold, which the tags alone set;
-        the bound then moves the threshold, and ``estimate`` speaks about the moved one.
-
-        What it computes is kept for the round under the fitted tags' hash (0.2 CPU s at a
-        million sentences): the raw scores (``scores`` shifts them), the figures at the cv cut
-        (``_honest_at_cut``); the held-out refits are ``_held_out_raw``'s."""
-        raw = self._cached("raw_scores", lambda: raw, fitted=True)
+        threshold (``positives_from="estimate"``), which the tags alone set; ``raw``: its
+        ``raw_scores`` on every row. The rounds' raw random draws count 0.12x the truth in the
+        median speech run (session 13); the estimate calibrates the tail on the tags' out-of-fold
+        scores. What it computes is kept under the fitted tags' hash (0.2 CPU s a round at 1M):
+        the raw scores, the figures at the cut (``_honest_at_cut``), the held-out refits
+        (``_held_out_raw``). ``shared=False``: another model (the background's twin) keeps nothing."""
+        if shared:
+            raw = self._cached("raw_scores", lambda: raw, fitted=True)
         labels, shown, tag_round, inclusion_prob = self._fitted[2]
         _, honest = configured_estimators(**self._estimator_params())
-        held = self._held_out_raw(model)
+        held = self._held_out_raw(model) if shared else self._held_out_refits(model)
         if held is None:
             return None
         at = float(model.threshold_)
         figures = honest.estimate(self.embeddings, labels, model, scores=raw - at, excluded=shown, tag_round=tag_round,
                                   inclusion_prob=inclusion_prob, groups=self.turns,
                                   example_embeddings=self.example_embeddings, held_out=held - at)
-        self._cached("honest_at_cut", lambda: (at, figures), fitted=True)
+        if shared:
+            self._cached("honest_at_cut", lambda: (at, figures), fitted=True)
         if figures.positives is None:
             return None
         return figures.positives_median if model.positives_from == "estimate_median" else figures.positives.value
@@ -416,13 +416,14 @@ class ActiveLearningSession(TaggedRows):
     def _held_out_raw(self, model: TrackerModel) -> np.ndarray | None:
         """The fitted tags' held-out scores on the raw scale (refits holding threshold 0), the
         same for any threshold ``model`` ends at: the bound's count and the estimate shift them."""
-        def compute():
-            # The honest estimator's folds, so that the estimate takes these instead of refitting.
-            # Folds of texts, not rows: a copy in the training fold would score its text as seen.
-            _, honest = configured_estimators(**self._estimator_params())
-            return held_out_scores(model, self.embeddings, self._fitted[0], example_embeddings=self.example_embeddings,
-                                   n_folds=honest.n_folds, random_state=honest.random_state, threshold=0.0)
-        return self._cached("held_out_raw", compute, fitted=True)
+        return self._cached("held_out_raw", lambda: self._held_out_refits(model), fitted=True)
+
+    def _held_out_refits(self, model: TrackerModel) -> np.ndarray | None:
+        # The honest estimator's folds, so that the estimate takes these instead of refitting.
+        # Folds of texts, not rows: a copy in the training fold would score its text as seen.
+        _, honest = configured_estimators(**self._estimator_params())
+        return held_out_scores(model, self.embeddings, self._fitted[0], example_embeddings=self.example_embeddings,
+                               n_folds=honest.n_folds, random_state=honest.random_state, threshold=0.0)
 
     def estimate(self) -> PerformanceEstimate | None:
         """The performance estimate of the current model (see PerformanceEstimate), or None."""
