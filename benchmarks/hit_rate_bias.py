@@ -31,32 +31,9 @@ from workbench.training.estimate.combine import configured_estimators  # noqa: E
 from workbench.training.estimate.units import turn_codes  # noqa: E402
 
 CAPTURE: dict = {}
-CONDITION_TAIL = False  # --condition-tail: an experiment, see _conditioned
-
-
-def _conditioned(bands, centres, sd, rng):
-    """The draws' prior centres resampled by the marginal likelihood of the probe's evidence in
-    the bands below the threshold (each band's binomial integrated over its logit-normal
-    prior on the grid): the shared tail shift and the calibration replicate conditioned on
-    the pooled tail evidence, which the estimator draws from their priors alone."""
-    g = bands_mod.LOGIT_GRID
-    pg = expit(g)
-    ll = bands.k_eff[:, None] * np.log(pg)[None] + (bands.n_eff - bands.k_eff)[:, None] * np.log1p(-pg)[None]
-    sd3 = np.broadcast_to(np.asarray(sd, float), (centres.shape[1],))[None, :, None]
-    lp = -0.5 * ((g[None, None, :] - centres[:, :, None]) / sd3) ** 2
-    lpn = lp - np.log(np.exp(lp - lp.max(axis=2, keepdims=True)).sum(axis=2, keepdims=True)) - lp.max(axis=2, keepdims=True)
-    a = ll[None] + lpn
-    m = a.max(axis=2)
-    logmarg = m + np.log(np.exp(a - m[:, :, None]).sum(axis=2))
-    w = logmarg[:, ~bands.detected].sum(axis=1)
-    w = np.exp(w - w.max())
-    w /= w.sum()
-    CAPTURE["ess"] = float(1.0 / (w ** 2).sum())
-    return centres[rng.choice(len(w), len(w), p=w)]
-
 
 def _capturing_band_totals(bands, tp_known, fn_known, cal_draws, prior_sd, rng, *, detected_prior_sd=None,
-                           tail_shift_sd=0.0, max_tail_slope=None):
+                           tail_shift_sd=0.0, max_tail_slope=None, condition_tail=False):
     """bands.band_totals, keeping each band's draws (the same code, the same random stream)."""
     sd = np.where(bands.detected, prior_sd if detected_prior_sd is None else detected_prior_sd, prior_sd)
     centres = bands_mod.prior_centres(bands, cal_draws, sd, max_tail_slope)
@@ -64,8 +41,8 @@ def _capturing_band_totals(bands, tp_known, fn_known, cal_draws, prior_sd, rng, 
     if tail_shift_sd > 0:
         centres = centres + np.where(bands.detected, 0.0, tail_shift_sd)[None, :] * rng.standard_normal(
             (len(cal_draws), 1))
-    if CONDITION_TAIL:
-        centres = _conditioned(bands, centres, sd, rng)
+    if condition_tail:
+        centres = bands_mod.tail_conditioned(bands, centres, sd, rng)
     p = bands_mod.posterior_rates(bands, centres, sd, rng)
     counts = rng.binomial(bands.unknown.astype(np.int64)[None, :].repeat(len(cal_draws), 0), p)
     # The calibration's own mean rate per band (what the prior's mean is matched to).
@@ -136,7 +113,7 @@ def diagnose_run(session, utt_key, utt_truth, dup_codes) -> dict:
         "hit_rate": {"value": fig.hit_rate.value, "low": fig.hit_rate.low, "high": fig.hit_rate.high},
         "precision": {"value": fig.precision.value, "low": fig.precision.low, "high": fig.precision.high},
         "slope_median": float(np.median(CAPTURE["slope"])), "slope_capped": float(np.mean(CAPTURE["slope"] > 2.0)),
-        "bands": band_rows, "n_probe": fig.n_probe_tags, "ess": CAPTURE.get("ess"),
+        "bands": band_rows, "n_probe": fig.n_probe_tags,
     }
 
 
@@ -147,14 +124,10 @@ def main(argv=None) -> None:
     ap.add_argument("--concept", default=None)
     ap.add_argument("--estimate-param", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--condition-tail", action="store_true",
-                    help="experiment: resample the draws by the tail evidence's marginal likelihood")
     args = ap.parse_args(argv)
     if any(s > 11 for s in args.seeds):
         raise SystemExit("diagnosis on seeds 0-11 only")
     tq.ESTIMATE_PARAMS.update(tq.key_values(args.estimate_param))
-    global CONDITION_TAIL
-    CONDITION_TAIL = args.condition_tail
     cache = TextEmbeddingCache()
     corpora = [load_corpus(d, cache, tq.DEFAULT_NORMALISATION) for d in sorted(DATASETS.iterdir())
                if (d / "concepts.json").exists() and args.corpus in d.name]
