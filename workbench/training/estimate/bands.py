@@ -167,7 +167,7 @@ def posterior_rates(bands: Bands, centres: np.ndarray, prior_sd: np.ndarray, rng
 
 
 def tail_conditioned(bands: Bands, centres: np.ndarray, prior_sd: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The draws' prior centres (draws, B) resampled in proportion to the marginal likelihood of
+    """The draws' prior centres (draws, B) below the threshold resampled in proportion to the marginal likelihood of
     the probe's evidence in all the bands below the threshold: each band's binomial integrated
     over its logit-normal prior on the grid, multiplied over the bands.
 
@@ -186,7 +186,11 @@ def tail_conditioned(bands: Bands, centres: np.ndarray, prior_sd: np.ndarray, rn
     logprior -= _logsumexp(logprior)[..., None]
     log_marginal = _logsumexp(loglik[None] + logprior).sum(axis=1)
     w = np.exp(log_marginal - log_marginal.max())
-    return centres[rng.choice(len(w), len(w), p=w / w.sum())]
+    # Only the tail's centres: the detected bands keep their own draws (a replicate's detected
+    # fit is not what the tail's tags speak about; resampling it moved precision's intervals).
+    out = centres.copy()
+    out[:, tail] = centres[rng.choice(len(w), len(w), p=w / w.sum())][:, tail]
+    return out
 
 
 def _logsumexp(a: np.ndarray) -> np.ndarray:

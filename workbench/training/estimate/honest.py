@@ -101,12 +101,12 @@ class HonestEstimate(BaseEstimator):
         intervals moved, hit-rate coverage 87% -> 88% (MultiDoGO) and 89% -> 92% (MultiWOZ),
         median widths unchanged; on the demo precision coverage 8/16 -> 11/16. "none": the
         draws' quantiles only.
-    condition_tail : resample each draw's band centres (its calibration replicate and shared
-        tail shift) by the marginal likelihood of the probe tags below the threshold
+    condition_tail : resample each draw's centres below the threshold (its calibration
+        replicate and shared tail shift) by the marginal likelihood of the probe tags there
         (``bands.tail_conditioned``); off: drawn from their priors. Diagnosis and figures:
         benchmarks/results/hit_rate_bias.md (seeds 0-11: hit-rate bias -0.069/-0.017/-0.062
-        -> -0.022/+0.008/-0.004, narrower intervals, coverage 0.88/0.92/0.88 ->
-        0.88/0.88/0.87), so it stays off.
+        -> -0.022/+0.007/-0.004, narrower intervals, coverage 0.88/0.92/0.88 ->
+        0.88/0.89/0.87), so it stays off.
     """
 
     def __init__(self, confidence: float = 0.9, n_draws: int = 200, band_prior_sd: float = 1.5,
