@@ -166,9 +166,43 @@ def posterior_rates(bands: Bands, centres: np.ndarray, prior_sd: np.ndarray, rng
     return expit(gg)
 
 
+def tail_conditioned(bands: Bands, centres: np.ndarray, prior_sd: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The draws' prior centres (draws, B) below the threshold resampled in proportion to the marginal likelihood of
+    the probe's evidence in all the bands below the threshold: each band's binomial integrated
+    over its logit-normal prior on the grid, multiplied over the bands.
+
+    A draw's centres carry its calibration replicate and its shared tail shift, both drawn from
+    their priors; each band's posterior then sees only its own 2-4 probe tags, too few to pull
+    back a prior that is several times too high. Resampled, the shared part is conditioned on
+    the tail's tags together, as the hierarchical model it states requires (diagnosis:
+    benchmarks/results/hit_rate_bias.md)."""
+    g = LOGIT_GRID
+    pg = expit(g)
+    tail = ~bands.detected
+    k, n = bands.k_eff[tail], bands.n_eff[tail]
+    loglik = k[:, None] * np.log(pg)[None] + (n - k)[:, None] * np.log1p(-pg)[None]
+    sd = np.broadcast_to(np.asarray(prior_sd, dtype=float), (centres.shape[1],))[tail][None, :, None]
+    logprior = -0.5 * ((g[None, None, :] - centres[:, tail, None]) / sd) ** 2
+    logprior -= _logsumexp(logprior)[..., None]
+    log_marginal = _logsumexp(loglik[None] + logprior).sum(axis=1)
+    w = np.exp(log_marginal - log_marginal.max())
+    # Only the tail's centres: the detected bands keep their own draws (a replicate's detected
+    # fit is not what the tail's tags speak about; resampling it moved precision's intervals).
+    out = centres.copy()
+    out[:, tail] = centres[rng.choice(len(w), len(w), p=w / w.sum())][:, tail]
+    return out
+
+
+def _logsumexp(a: np.ndarray) -> np.ndarray:
+    """log sum exp over the last axis."""
+    m = a.max(axis=-1)
+    return m + np.log(np.exp(a - m[..., None]).sum(axis=-1))
+
+
 def band_totals(bands: Bands, tp_known: float, fn_known: float, cal_draws: list[Calibration],
                 prior_sd: float, rng: np.random.Generator, *, detected_prior_sd: float | None = None,
-                tail_shift_sd: float = 0.0, max_tail_slope: float | None = None) -> np.ndarray:
+                tail_shift_sd: float = 0.0, max_tail_slope: float | None = None,
+                condition_tail: bool = False) -> np.ndarray:
     """(draws, 2): Monte Carlo draws of the totals (TP, FN): the known tags' counts plus
     each band's realised count of positives, Binomial(U_b, p_b).
 
@@ -177,11 +211,14 @@ def band_totals(bands: Bands, tp_known: float, fn_known: float, cal_draws: list[
     below the threshold. The calibration's error there is systematic, not independent per
     band: it extrapolates one curve into bands the probe barely reaches, so when it is wrong
     it is wrong in all of them together. Independent per-band spreads average out over the
-    many deep bands; a shared shift does not."""
+    many deep bands; a shared shift does not. ``condition_tail``: the draws' centres are then
+    conditioned on the tail's probe tags (``tail_conditioned``)."""
     sd = np.where(bands.detected, prior_sd if detected_prior_sd is None else detected_prior_sd, prior_sd)
     centres = prior_centres(bands, cal_draws, sd, max_tail_slope)
     if tail_shift_sd > 0:
         centres = centres + np.where(bands.detected, 0.0, tail_shift_sd)[None, :] * rng.standard_normal((len(cal_draws), 1))
+    if condition_tail:
+        centres = tail_conditioned(bands, centres, sd, rng)
     p = posterior_rates(bands, centres, sd, rng)
     counts = rng.binomial(bands.unknown.astype(np.int64)[None, :].repeat(len(cal_draws), 0), p)
     tp = tp_known + counts[:, bands.detected].sum(axis=1)
