@@ -9,7 +9,9 @@ holds the record written by the code of commit 331f8f4 (session 14's defaults wi
 interval ends, ``HonestEstimate(ends_when_unseen="both")``, before the round shared the threshold
 bound's count with its estimate). The first record, by 2483162 (before both), differed from it
 only in the new parameter and in interval ends moved to 1 (and the expected mentions' high end
-with them), which is what the new ends are meant to move:
+with them), which is what the new ends are meant to move. It was then written once more for
+``HonestEstimate(condition_tail=False)``, a parameter added off by default: that key was the only
+difference. To write it:
 
     git worktree add /tmp/rounds-331f8f4 331f8f4
     PYTHONPATH=/tmp/rounds-331f8f4 .venv/bin/python tests/training/golden_rounds.py --write
