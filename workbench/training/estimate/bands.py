@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, logsumexp
 
 from workbench.training.estimate.calibration import Calibration
 
@@ -147,13 +147,18 @@ def prior_centres(bands: Bands, cal_draws: list[Calibration], prior_sd: np.ndarr
     return mean_matched_logit(expit(m), sd[None, :])
 
 
+def grid_loglik(k_eff: np.ndarray, n_eff: np.ndarray) -> np.ndarray:
+    """(bands, grid): each band's binomial log-likelihood of its (weighted) probe evidence at
+    every rate of ``LOGIT_GRID``."""
+    pg = expit(LOGIT_GRID)
+    return k_eff[:, None] * np.log(pg)[None] + (n_eff - k_eff)[:, None] * np.log1p(-pg)[None]
+
+
 def posterior_rates(bands: Bands, centres: np.ndarray, prior_sd: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(draws, B): one positive rate per band and draw, sampled from its posterior on the
     logit grid (the binomial evidence times the draw's prior), jittered within a grid step."""
     g = LOGIT_GRID
-    pg = expit(g)
-    n_eff, k_eff = bands.n_eff, bands.k_eff
-    loglik = k_eff[:, None] * np.log(pg)[None] + (n_eff - k_eff)[:, None] * np.log1p(-pg)[None]
+    loglik = grid_loglik(bands.k_eff, bands.n_eff)
     n_draws, B = centres.shape
     sd = np.broadcast_to(np.asarray(prior_sd, dtype=float), (B,))[None, :, None]
     logpost = loglik[None] - 0.5 * ((g[None, None, :] - centres[:, :, None]) / sd) ** 2
@@ -177,26 +182,18 @@ def tail_conditioned(bands: Bands, centres: np.ndarray, prior_sd: np.ndarray, rn
     the tail's tags together, as the hierarchical model it states requires (diagnosis:
     benchmarks/results/hit_rate_bias.md)."""
     g = LOGIT_GRID
-    pg = expit(g)
     tail = ~bands.detected
-    k, n = bands.k_eff[tail], bands.n_eff[tail]
-    loglik = k[:, None] * np.log(pg)[None] + (n - k)[:, None] * np.log1p(-pg)[None]
+    loglik = grid_loglik(bands.k_eff[tail], bands.n_eff[tail])
     sd = np.broadcast_to(np.asarray(prior_sd, dtype=float), (centres.shape[1],))[tail][None, :, None]
     logprior = -0.5 * ((g[None, None, :] - centres[:, tail, None]) / sd) ** 2
-    logprior -= _logsumexp(logprior)[..., None]
-    log_marginal = _logsumexp(loglik[None] + logprior).sum(axis=1)
+    logprior -= logsumexp(logprior, axis=-1)[..., None]
+    log_marginal = logsumexp(loglik[None] + logprior, axis=-1).sum(axis=1)
     w = np.exp(log_marginal - log_marginal.max())
     # Only the tail's centres: the detected bands keep their own draws (a replicate's detected
     # fit is not what the tail's tags speak about; resampling it moved precision's intervals).
     out = centres.copy()
     out[:, tail] = centres[rng.choice(len(w), len(w), p=w / w.sum())][:, tail]
     return out
-
-
-def _logsumexp(a: np.ndarray) -> np.ndarray:
-    """log sum exp over the last axis."""
-    m = a.max(axis=-1)
-    return m + np.log(np.exp(a - m[..., None]).sum(axis=-1))
 
 
 def band_totals(bands: Bands, tp_known: float, fn_known: float, cal_draws: list[Calibration],
