@@ -306,6 +306,9 @@ def test_a_yes_is_learnt_from_its_turn_but_never_from_a_not_sure(demo_ws, tmp_pa
     assert session.model().get_params()["yes_sentence"] == "best_of_turn"
     # The classifier learns that YES from the discount request, and MLflow records it.
     result = t.train()
+    # Read straight from MLflow, as the UI reads it: once the registry's worker has completed
+    # the run (train() returns with the run and version made, workbench.registry.deferred).
+    assert demo_ws.registry.wait_for_figures(timeout=120)
     client = MlflowClient(tracking_uri=demo_ws.registry.tracking_uri, registry_uri=demo_ws.registry.tracking_uri)
     run = client.get_run(result.run_id)
     assert run.data.metrics["yes_tags_learnt_from_their_turn"] >= 1

@@ -46,6 +46,7 @@ def recover_left_behind(ctx: LiveContext, mlruns_dir: Path) -> list[str]:
     if found.heal:
         try:
             registry = ctx.registry  # opening it ends the runs killed trainings left RUNNING
+            notes += registry.completed_records  # records a killed training left to complete
             notes += [run.note for run in registry.ended_runs]
             notes += [version.note for version in reconcile_versions(ctx.store, registry)]
             notes += redraw_figures(ctx.store, registry, found.figures)  # after adoption: their versions

@@ -7,7 +7,11 @@ figures; the run is created tagged ``TAG_FIGURES = "pending"`` and this queue dr
 worker thread, logs them where they would have been (``figures/<name>.png``) and tags the run
 "logged". Nothing is lost:
 
-- the worker is not a daemon thread: a process that ends normally first logs what is queued;
+The same worker completes a training's MLflow record when the training asked for it later
+(workbench.registry.deferred), in the order things were queued: a run's record before its figures.
+
+- a process that ends normally first logs what is queued (an exit hook waits for the worker,
+  which is not a daemon thread either);
 - reading versions or runs back through the registry waits for the queue, so that what a reader
   finds is what an immediate logging would have left;
 - a process killed first leaves its runs tagged "pending" under an owner that is gone: opening the
@@ -15,10 +19,12 @@ worker thread, logs them where they would have been (``figures/<name>.png``) and
 """
 from __future__ import annotations
 
+import concurrent.futures.thread  # noqa: F401 - its exit hook registered before ours (_finish_before_exit)
 import logging
 import tempfile
 import threading
 from collections import deque
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping
 
@@ -35,23 +41,50 @@ DrawFigures = Callable[[], "Mapping[str, Figure]"]
 
 
 class LaterFigures:
-    """Figures to log to finished runs, one at a time, on a worker started when work arrives."""
+    """Figures to log to finished runs (and records to complete, ``submit_job``), one at a time,
+    in order, on a worker started when work arrives."""
 
     def __init__(self, client: "MlflowClient") -> None:
         self.client = client
-        self._jobs: deque[tuple[str, DrawFigures]] = deque()
+        self._jobs: deque[tuple[str, Callable[[], None]]] = deque()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._busy = False
+        self._exit_hook = False
 
     def submit(self, run_id: str, draw: DrawFigures) -> None:
         """Queue ``draw()``'s figures for run ``run_id`` (tagged "pending" by its creator)."""
+        self.submit_job(f"the figures of MLflow run {run_id}", partial(self.log_now, run_id, draw))
+
+    def submit_job(self, what: str, job: Callable[[], None]) -> None:
+        """Queue ``job()`` after what is queued; ``what`` names it in the warning if it fails
+        (whoever queues it leaves what the next open of the workspace redoes)."""
         with self._lock:
-            self._jobs.append((run_id, draw))
+            self._jobs.append((what, job))
+            self._finish_before_exit()
             if not self._busy:
                 self._busy = True
                 # Not a daemon: an interpreter that exits waits for the figures queued.
                 threading.Thread(target=self._work, name="workbench-figures", daemon=False).start()
+
+    def _finish_before_exit(self) -> None:
+        """Have an exiting interpreter wait for the queue while it still runs everything: a
+        worker left to finish on its own after the main thread ended (a non-daemon thread is
+        joined then) found thread pools shut, and MLflow's artifact logging uses them ("cannot
+        schedule new futures after interpreter shutdown"). ``threading._register_atexit`` is
+        what concurrent.futures itself registers with; the hooks run last-registered first, so
+        this one, registered after concurrent.futures' own, runs before it."""
+        if self._exit_hook:
+            return
+        register = getattr(threading, "_register_atexit", None)
+        if register is None:  # another Python: the worker, not a daemon, still runs the queue
+            self._exit_hook = True
+            return
+        try:
+            register(self.wait)
+            self._exit_hook = True
+        except RuntimeError:  # already exiting: the worker runs the queue as it can
+            pass
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every queued figure is logged; False if ``timeout`` passed first."""
@@ -71,12 +104,12 @@ class LaterFigures:
                     self._busy = False
                     self._idle.notify_all()
                     return
-                run_id, draw = self._jobs.popleft()
+                what, job = self._jobs.popleft()
             try:
-                self.log_now(run_id, draw)
-            except Exception as e:  # noqa: BLE001 - the run stays "pending": the next open redraws it
-                log.warning("Could not log the figures of MLflow run %s (%s: %s); the next open of the "
-                            "workspace draws them again.", run_id, type(e).__name__, e)
+                job()
+            except Exception as e:  # noqa: BLE001 - left "pending": the next open does it again
+                log.warning("Could not log %s (%s: %s); the next open of the workspace does it again.",
+                            what, type(e).__name__, e)
 
     def log_now(self, run_id: str, draw: DrawFigures) -> None:
         """Draw, log under ``figures/`` and tag the run "logged" (in this thread)."""

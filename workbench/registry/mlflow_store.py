@@ -60,15 +60,20 @@ class MlflowStore:
         raises: a failed attempt stays visible rather than stuck in RUNNING. A killed process
         cannot end its run: the run names its owner, so that the next open ends it
         (workbench.registry.recovery)."""
+        run = self.start_run(tracker_name, model_name, run_name, tags)
+        try:
+            yield run
+        except BaseException:
+            _quietly(self.client.set_terminated, run.run_id, "FAILED")
+            raise
+        self.client.set_terminated(run.run_id, "FINISHED")
+
+    def start_run(self, tracker_name: str, model_name: str, run_name: str, tags: Mapping[str, str]) -> RunInfo:
+        """A RUNNING run in the tracker's experiment, named after its owner; the caller ends it."""
         experiment_id = self.ensure_experiment(tracker_name, model_name)
         run_id = self.client.create_run(experiment_id, run_name=run_name,
                                         tags={**tags, TAG_OWNER: owner_token()}).info.run_id
-        try:
-            yield RunInfo(run_id, experiment_id)
-        except BaseException:
-            _quietly(self.client.set_terminated, run_id, "FAILED")
-            raise
-        self.client.set_terminated(run_id, "FINISHED")
+        return RunInfo(run_id, experiment_id)
 
     def register_version(
         self, run: RunInfo, model: LinearTrackerModel, *, tracker_name: str, model_name: str,
@@ -77,24 +82,62 @@ class MlflowStore:
     ) -> TrainingRecord:
         """Log ``model`` as the run's pyfunc (with ``encoder``, a deep-trained version's own
         sentence-transformers folder) and register it as the tracker's next version."""
+        logged = self._create_logged_model(run, tracker_name, model_name, params)
+        self.fill_logged_model(run.run_id, logged.model_id, logged.artifact_location, model, tracker_name=tracker_name,
+                               metrics=metrics, encoder=encoder)
+        return self._create_version(run, logged, tracker_name=tracker_name, model_name=model_name,
+                                    version_tags=version_tags, description=description)
+
+    def register_version_ahead(
+        self, run: RunInfo, *, tracker_name: str, model_name: str, params: Mapping[str, str],
+        version_tags: Mapping[str, str], description: str,
+    ) -> TrainingRecord:
+        """The version and its logged model, created before the model is logged into it
+        (``fill_logged_model``, workbench.registry.deferred); the logged model stays PENDING until then."""
+        logged = self._create_logged_model(run, tracker_name, model_name, params)
+        try:
+            return self._create_version(run, logged, tracker_name=tracker_name, model_name=model_name,
+                                        version_tags=version_tags, description=description)
+        except BaseException:
+            _quietly(self.client.finalize_logged_model, logged.model_id, LoggedModelStatus.FAILED)
+            raise
+
+    def fill_logged_model(
+        self, run_id: str, model_id: str, artifact_location: str, model: LinearTrackerModel, *,
+        tracker_name: str, metrics: Mapping[str, float], encoder: Path | None = None,
+    ) -> None:
+        """Log ``model`` as the run's pyfunc into its logged model (with ``encoder``, a
+        deep-trained version's own sentence-transformers folder), with the metrics, and mark it
+        READY (FAILED when this raises)."""
+        try:
+            # Metrics logged with the model id show on the model's page as well as the run's.
+            self.log_batch(run_id, metrics=metrics, model_id=model_id)
+            with tempfile.TemporaryDirectory(prefix="workbench-model-dir-") as tmp:
+                model_dir = Path(tmp, "model")
+                save_pyfunc(model_dir, model, tracker_name=tracker_name, mlflow_model=Model(
+                    artifact_path=artifact_location, model_uuid=model_id, run_id=run_id, model_id=model_id),
+                    encoder=encoder)
+                self.client.log_model_artifacts(model_id, str(model_dir))
+            self.client.finalize_logged_model(model_id, LoggedModelStatus.READY)
+        except BaseException:
+            _quietly(self.client.finalize_logged_model, model_id, LoggedModelStatus.FAILED)
+            raise
+
+    def _create_logged_model(self, run: RunInfo, tracker_name: str, model_name: str, params: Mapping[str, str]):
+        """The run's logged model, PENDING, named as the run's output."""
         logged = self.client.create_logged_model(
             run.experiment_id, name=model_name, source_run_id=run.run_id, params=dict(params),
             tags={TAG_TRACKER: tracker_name}, model_type="tracker-classifier",
         )
         try:
             self.client.log_outputs(run.run_id, [LoggedModelOutput(logged.model_id, step=0)])
-            # Metrics logged with the model id show on the model's page as well as the run's.
-            self.log_batch(run.run_id, metrics=metrics, model_id=logged.model_id)
-            with tempfile.TemporaryDirectory(prefix="workbench-model-dir-") as tmp:
-                model_dir = Path(tmp, "model")
-                save_pyfunc(model_dir, model, tracker_name=tracker_name, mlflow_model=Model(
-                    artifact_path=logged.artifact_location, model_uuid=logged.model_id,
-                    run_id=run.run_id, model_id=logged.model_id), encoder=encoder)
-                self.client.log_model_artifacts(logged.model_id, str(model_dir))
-            self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
         except BaseException:
             _quietly(self.client.finalize_logged_model, logged.model_id, LoggedModelStatus.FAILED)
             raise
+        return logged
+
+    def _create_version(self, run: RunInfo, logged, *, tracker_name: str, model_name: str,
+                        version_tags: Mapping[str, str], description: str) -> TrainingRecord:
         self.ensure_registered_model(tracker_name, model_name)
         mv = self.client.create_model_version(
             model_name, source=logged.artifact_location, run_id=run.run_id, tags=dict(version_tags),

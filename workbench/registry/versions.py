@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +44,7 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from workbench.core.errors import NotFoundError, ValidationError
 from workbench.registry import transfer
 from workbench.registry.artefacts import VersionArtefacts
+from workbench.registry.deferred import complete_left, log_training_later
 from workbench.registry.later import DrawFigures, LaterFigures
 from workbench.registry.empty_store import seed_database
 from workbench.registry.linear_model import LinearTrackerModel
@@ -122,13 +124,16 @@ class TrackerRegistry:
         self.relocation = relocate(self.root)
         self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self.store = MlflowStore(self.client, self.artifacts_dir)
-        # Runs of trainings killed with the process (kill -9) would show RUNNING for ever.
-        self.ended_runs = end_stale_runs(self.client)
         # Outside mlruns/: MLflow's server lets any local client rewrite what is under it.
         self.artefacts = VersionArtefacts(store or Store(self.root.parent / "data" / "workbench.sqlite"),
                                           self.artifacts_dir.as_uri())
-        # Figures drawn after a training returned (log_training's figures_later).
+        # Figures drawn, and records completed, after a training returned (log_training's
+        # figures_later and complete_later).
         self.figures_later = LaterFigures(self.client)
+        # Records a killed process left to complete (complete_later), before their runs are ended.
+        self.completed_records = complete_left(self, time.time())
+        # Runs of trainings killed with the process (kill -9) would show RUNNING for ever.
+        self.ended_runs = end_stale_runs(self.client)
 
     def __repr__(self) -> str:
         return f"TrackerRegistry({str(self.root)!r})"
@@ -144,6 +149,7 @@ class TrackerRegistry:
         tags_table: pl.DataFrame,
         figures: Mapping[str, Figure] | None = None,
         figures_later: bool = False,
+        complete_later: bool = False,
         extra_artifacts: Mapping[str, Mapping | str] | None = None,
         description: str = "",
         label_column: str = "label",
@@ -158,7 +164,9 @@ class TrackerRegistry:
         `metrics` are the performance figures; None and NaN are logged as NaN. `encoder` is a
         deep-trained version's own encoder (a sentence-transformers folder): the version carries
         a copy, embeds text with it as a pyfunc, and ``encoder_path`` finds it. A failure leaves
-        the run marked FAILED and registers no version.
+        the run marked FAILED and registers no version. ``complete_later``: create the run and
+        the version now and log the rest on the registry's worker (workbench.registry.deferred;
+        not with an ``encoder``); readers of the registry wait for it.
         """
         if encoder is not None and not (Path(encoder) / "modules.json").is_file():
             raise ValidationError("encoder", f"{encoder} is not a sentence-transformers folder (no modules.json)",
@@ -175,6 +183,11 @@ class TrackerRegistry:
         if figures_later:
             run_tags[TAG_FIGURES] = FIGURES_PENDING
         run_name = f"round {round_no}" if round_no is not None else "training"
+        if complete_later and encoder is None:
+            return log_training_later(
+                self, tracker_name, model_name=model_name, run_name=run_name, run_tags=run_tags, params=run_params,
+                metrics=run_metrics, version_tags={TAG_TRACKER: tracker_name, **round_tag}, description=description,
+                model=model, tags_table=tags_table, figures=figures or {}, extra_artifacts=extra_artifacts or {})
         with self.store.run(tracker_name, model_name, run_name, run_tags) as run:
             self.store.log_batch(run.run_id, params=run_params)
             with tempfile.TemporaryDirectory(prefix="workbench-run-") as tmp:
@@ -187,8 +200,12 @@ class TrackerRegistry:
                 description=description, encoder=None if encoder is None else Path(encoder))
             # At once, before the run ends: a version left unrecorded by a kill is only adopted
             # on its first load (workbench.registry.artefacts).
-            self._record_artefacts(tracker_name, record.version, "trained")
+            self.record_trained(tracker_name, record.version)
         return record
+
+    def record_trained(self, tracker_name: str, version: int) -> None:
+        """Hash a trained version's model folder, now that it is complete (``_model_dir`` checks it)."""
+        self._record_artefacts(tracker_name, version, "trained")
 
     def log_figures_later(self, run_id: str, draw: DrawFigures) -> None:
         """Log ``draw()``'s figures to run ``run_id`` (logged with ``figures_later=True``) on a
@@ -196,8 +213,8 @@ class TrackerRegistry:
         self.figures_later.submit(run_id, draw)
 
     def wait_for_figures(self, timeout: float | None = None) -> bool:
-        """Wait until the figures of every training of this process are logged (``figures_later``);
-        False if ``timeout`` seconds passed first."""
+        """Wait until the figures and records of every training of this process are logged
+        (``figures_later``, ``complete_later``); False if ``timeout`` seconds passed first."""
         return self.figures_later.wait(timeout)
 
     # -- reading back -------------------------------------------------------------------------
@@ -366,6 +383,7 @@ class TrackerRegistry:
         return dest
 
     def _resolve_version(self, tracker_name: str, version: int | None, alias: str | None):
+        self.wait_for_figures()  # a version's model is complete once its record is (complete_later)
         model_name = registered_model_name(tracker_name)
         if version is not None and alias is not None:
             raise ValidationError("version", "given together with alias", "Pass one of them")
@@ -387,6 +405,7 @@ class TrackerRegistry:
         those) and its experiment, soft-deleted so its runs and artifacts stay until
         `mlflow gc`. The experiment is renamed first so a new tracker may take the name.
         Returns whether anything was there to delete."""
+        self.wait_for_figures()  # nothing of this process still writing into what is deleted
         model_name = registered_model_name(tracker_name)
         self.artefacts.forget(model_name)
         found = False
@@ -410,6 +429,7 @@ class TrackerRegistry:
     # -- bundles ------------------------------------------------------------------------------
     def export_version(self, tracker_name: str, version: int, dest_dir: Path | str) -> Path:
         """Copy a version out of the store into `dest_dir` (see workbench.registry.transfer)."""
+        self.wait_for_figures()
         return transfer.export_version(self, tracker_name, version, dest_dir)
 
     def import_version(self, tracker_name: str, src_dir: Path | str) -> TrainingRecord:

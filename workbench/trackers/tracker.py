@@ -247,6 +247,9 @@ class Tracker(BaseTracker):
             metrics=metrics,
             tags_table=tags.rename({"answer": "label"}).join(learnt_from, on="sentence_id", how="left"),
             figures_later=True,  # drawn off the round's path, below
+            # The run and the version now, what fills them on the registry's worker (a sixth of
+            # the round's CPU at 1M sentences); workbench.registry.deferred.
+            complete_later=True,
             extra_artifacts={"estimate.json": est.as_dict(), "definition.json": {
                 "name": self.name, "description": self.description, "mentioned_by": self.mentioned_by,
                 "filters": self.filters, "call_part": list(self.call_part), "channels": self.channels,
