@@ -3,6 +3,7 @@ the same run and version as an immediate logging, readers that wait for it, and 
 process left pending completed by the next open of the store."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -33,8 +34,8 @@ def _client(registry: TrackerRegistry) -> MlflowClient:
 def _record_of(client: MlflowClient, record, tmp: Path) -> dict:
     """What the MLflow UI shows of a training: the run, its files and the version's model."""
     run = client.get_run(record.run_id)
-    files = sorted(str(p.relative_to(tmp)) for p in Path(client.download_artifacts(record.run_id, "", str(tmp))).rglob("*")
-                   if p.is_file())
+    local = Path(client.download_artifacts(record.run_id, "", str(tmp)))
+    files = sorted(str(p.relative_to(tmp)) for p in local.rglob("*") if p.is_file())
     logged = client.get_logged_model(record.model_id)
     tags = {k: v for k, v in run.data.tags.items() if k.startswith("workbench.")  # but those naming the tracker
             and k not in ("workbench.owner", "workbench.tracker", "workbench.registered_model")}
@@ -75,26 +76,37 @@ def test_a_reader_waits_for_the_record_being_completed(registry):
 
 
 KILLED = textwrap.dedent("""
-    import os, sys, threading
+    import os, pathlib, sys, threading
     sys.path.insert(0, sys.argv[2])
     from tests.test_registry import log, make_classifier
     from workbench.registry.versions import TrackerRegistry
     registry = TrackerRegistry(sys.argv[1])
     registry.figures_later.submit_job("a job that never ends", threading.Event().wait)
+    if sys.argv[3] == "draft":  # killed as the draft, its version made, was to be renamed
+        rename = pathlib.Path.rename
+        def die(self, target):
+            if self.name.startswith(".draft-"):
+                print(self.name, flush=True)
+                os._exit(0)
+            return rename(self, target)
+        pathlib.Path.rename = die
     record = log(registry, "Killed", 1, clf=make_classifier(7)[0], complete_later=True)
-    print(record.run_id, record.version, flush=True)
+    print(record.run_id, flush=True)
     os._exit(0)  # as a kill: the worker never completes the record
 """)
 
 
-def test_a_record_a_killed_process_left_is_completed_on_open(tmp_path):
+@pytest.mark.parametrize("moment", ["queued", "draft"])
+def test_a_record_a_killed_process_left_is_completed_on_open(tmp_path, moment):
     store = tmp_path / "mlruns"
-    out = subprocess.run([sys.executable, "-c", KILLED, str(store), str(REPO)], capture_output=True, text=True,
-                         timeout=600, cwd=REPO)
+    out = subprocess.run([sys.executable, "-c", KILLED, str(store), str(REPO), moment], capture_output=True,
+                         text=True, timeout=600, cwd=REPO)
     assert out.returncode == 0, out.stderr
-    run_id, version = out.stdout.split()
-    assert (store / PENDING_DIR / run_id).is_dir()
-    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}", registry_uri=f"sqlite:///{store / 'mlflow.db'}")
+    left = store / PENDING_DIR / out.stdout.split()[0]
+    assert left.is_dir()
+    run_id, version = json.loads((left / "registration.json").read_text())["run_id"], 1
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     assert client.get_run(run_id).info.status == "RUNNING"
 
     reopened = TrackerRegistry(store)
@@ -104,4 +116,4 @@ def test_a_record_a_killed_process_left_is_completed_on_open(tmp_path):
     assert run.info.status == "FINISHED" and run.data.metrics == {"precision": 0.8, "recall": 0.6}
     assert run.data.params["round"] == "1"
     assert np.array_equal(reopened.linear_model("Killed", int(version)).coef, plain(make_classifier(7)[0]).coef)
-    assert not (store / PENDING_DIR / run_id).exists()
+    assert not left.exists()

@@ -21,9 +21,10 @@ Nothing is lost:
   that ends normally first completes what is queued;
 - a process killed before the worker finished leaves the folder and its run RUNNING; opening the
   store completes the record from the folder (``complete_left``) before ending stale runs, so the
-  version is the one an immediate logging would have left. Only a kill inside the few
-  milliseconds between the version's creation and the folder's rename leaves a version without
-  its model, as a kill inside ``log_training`` could before.
+  version is the one an immediate logging would have left (a draft folder too, once it names
+  its version). Only a kill inside the millisecond between the version's creation and the
+  writing of ``registration.json`` leaves a version without its model, as a kill inside
+  ``log_training`` could before.
 """
 from __future__ import annotations
 
@@ -116,9 +117,11 @@ def complete_left(registry: "TrackerRegistry", now: float) -> list[str]:
     notes = []
     for folder in sorted(pending.iterdir()):
         if folder.name.startswith(".draft-"):
-            if _left_draft(folder, now):  # its training never returned: nothing was promised
+            if not _left_draft(folder, now):
+                continue
+            if not (folder / _RECORD).is_file():  # killed before its version (or in the window named above)
                 shutil.rmtree(folder, ignore_errors=True)
-            continue
+                continue
         try:
             rec = json.loads((folder / _RECORD).read_text(encoding="utf-8"))
             if not left_behind(rec.get("owner"), folder.stat().st_mtime, now):
