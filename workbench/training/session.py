@@ -40,6 +40,7 @@ from workbench.training.curve import detection_change
 from workbench.training.duplicates import representatives
 from workbench.training.estimate import (
     HonestFigures,
+    RankOrder,
     configured_estimators,
     estimate_performance,
     held_out_scores,
@@ -358,7 +359,8 @@ class ActiveLearningSession(TaggedRows):
         at = float(model.threshold_)
         figures = honest.estimate(self.embeddings, labels, model, scores=raw - at, excluded=shown, tag_round=tag_round,
                                   inclusion_prob=inclusion_prob, groups=self.turns,
-                                  example_embeddings=self.example_embeddings, held_out=held - at)
+                                  example_embeddings=self.example_embeddings, held_out=held - at,
+                                  rank_order=self._cached("rank_order", RankOrder, fitted=True) if shared else None)
         if shared:
             self._cached("honest_at_cut", lambda: (at, figures), fitted=True)
         if figures.positives is None:
@@ -440,6 +442,7 @@ class ActiveLearningSession(TaggedRows):
                 inclusion_prob=inclusion_prob, scores=self.scores(), call_ids=self.call_ids,
                 groups=self.turns, example_embeddings=self.example_embeddings, held_out=self.held_out(),
                 honest_figures=self._honest_at_cut(), **self._estimator_params(),
+                rank_order=self._cached("rank_order", RankOrder, fitted=True),  # the count's, shifted
             )
         return self._cached("estimate", compute)
 

@@ -17,9 +17,10 @@ from workbench.training.estimate.held_out import detected_where, held_out_detect
 from workbench.training.estimate.honest import HonestEstimate, HonestFigures
 from workbench.training.estimate.reference import ReferenceEstimate, ReferenceFigures
 from workbench.training.estimate.samples import sample_detections
+from workbench.training.estimate.units import RankOrder
 
 __all__ = [
-    "HonestEstimate", "HonestFigures", "ReferenceEstimate", "ReferenceFigures", "configured_estimators",
+    "HonestEstimate", "HonestFigures", "RankOrder", "ReferenceEstimate", "ReferenceFigures", "configured_estimators",
     "detected_where", "estimate_performance", "estimator_params", "held_out_detections", "held_out_scores",
     "sample_detections",
 ]

@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator
 from workbench.training.estimate.bands import UnseenErrors, band_edges, band_totals, cut_bands, unseen_errors
 from workbench.training.estimate.calibration import calibration_draws
 from workbench.training.estimate.held_out import oof_scores, refit_template
-from workbench.training.estimate.units import Units
+from workbench.training.estimate.units import RankOrder, Units
 from workbench.training.performance import Figure
 
 NO_ESTIMATE = "no honest estimate: needs at least 2 YES and 2 NO tags"
@@ -129,8 +129,9 @@ class HonestEstimate(BaseEstimator):
 
     def estimate(self, embeddings, labels, model, *, scores, excluded=None, tag_round=None,
                  inclusion_prob=None, groups=None, example_embeddings=None,
-                 held_out=None) -> HonestFigures:
-        """The estimate from per-row arrays (see ``estimate_performance`` for each)."""
+                 held_out=None, rank_order: RankOrder | None = None) -> HonestFigures:
+        """The estimate from per-row arrays (see ``estimate_performance`` for each);
+        ``rank_order``: the order of the units' scores kept from an earlier estimate (``RankOrder``)."""
         if self.round_weights not in ROUND_WEIGHTS:
             raise ValueError(f"HonestEstimate round_weights={self.round_weights!r}: "
                              f"expected one of {', '.join(ROUND_WEIGHTS)}")
@@ -154,7 +155,7 @@ class HonestEstimate(BaseEstimator):
         unit = "sentence"
         if groups is not None:
             units, unit = units.by_turn(groups), "turn"
-        return self._from_units(units.on_rank_scale(), unit)
+        return self._from_units(units.on_rank_scale(rank_order), unit)
 
     def _from_units(self, units: Units, unit: str) -> HonestFigures:
         """Probe weights, calibration replicates, band draws, then the figures."""
