@@ -212,6 +212,9 @@ class Tracker(BaseTracker):
     # ------------------------------------------------------------------ training
     def train(self, *, deep: bool = False, progress=None) -> TrainingResult:
         """Train on every tag so far and record a new model version (an MLflow run and version).
+        The run and version exist when this returns; their params, metrics, files and model are
+        logged by the registry's worker a moment later (every read through ``ws.registry`` waits
+        for it, and ``ws.registry.wait_for_figures()`` does for a direct MLflow reader).
         ``deep=True``: first fine-tune the tracker's own encoder on its tags (minutes, see
         workbench.trackers.deep_training); ``progress(stage, done, total)`` reports it."""
         if deep:
