@@ -25,6 +25,7 @@ probe units. U_b: the band's unknown units.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -199,7 +200,9 @@ def tail_conditioned(bands: Bands, centres: np.ndarray, prior_sd: np.ndarray, rn
 def band_totals(bands: Bands, tp_known: float, fn_known: float, cal_draws: list[Calibration],
                 prior_sd: float, rng: np.random.Generator, *, detected_prior_sd: float | None = None,
                 tail_shift_sd: float = 0.0, max_tail_slope: float | None = None,
-                condition_tail: bool = False) -> np.ndarray:
+                condition_tail: bool = False, missed_sd: float | None = None,
+                missed_centres: Callable[[Bands, np.ndarray, np.ndarray, np.random.Generator], np.ndarray] | None = None,
+                ) -> np.ndarray:
     """(draws, 2): Monte Carlo draws of the totals (TP, FN): the known tags' counts plus
     each band's realised count of positives, Binomial(U_b, p_b).
 
@@ -209,13 +212,22 @@ def band_totals(bands: Bands, tp_known: float, fn_known: float, cal_draws: list[
     band: it extrapolates one curve into bands the probe barely reaches, so when it is wrong
     it is wrong in all of them together. Independent per-band spreads average out over the
     many deep bands; a shared shift does not. ``condition_tail``: the draws' centres are then
-    conditioned on the tail's probe tags (``tail_conditioned``)."""
-    sd = np.where(bands.detected, prior_sd if detected_prior_sd is None else detected_prior_sd, prior_sd)
+    conditioned on the tail's probe tags (``tail_conditioned``).
+
+    ``missed_centres`` (centres, sd, rng -> centres; e.g. ``missed_side.line_centres``): the
+    missed bands' centres from a model of their own, in place of the shared calibration's
+    with its tail shift; ``missed_sd``: their spread (default ``prior_sd``)."""
+    sd = np.where(bands.detected, prior_sd if detected_prior_sd is None else detected_prior_sd,
+                  prior_sd if missed_sd is None else missed_sd)
     centres = prior_centres(bands, cal_draws, sd, max_tail_slope)
-    if tail_shift_sd > 0:
-        centres = centres + np.where(bands.detected, 0.0, tail_shift_sd)[None, :] * rng.standard_normal((len(cal_draws), 1))
-    if condition_tail:
-        centres = tail_conditioned(bands, centres, sd, rng)
+    if missed_centres is not None:
+        centres = missed_centres(bands, centres, sd, rng)
+    else:
+        if tail_shift_sd > 0:
+            centres = centres + np.where(bands.detected, 0.0, tail_shift_sd)[None, :] * rng.standard_normal(
+                (len(cal_draws), 1))
+        if condition_tail:
+            centres = tail_conditioned(bands, centres, sd, rng)
     p = posterior_rates(bands, centres, sd, rng)
     counts = rng.binomial(bands.unknown.astype(np.int64)[None, :].repeat(len(cal_draws), 0), p)
     tp = tp_known + counts[:, bands.detected].sum(axis=1)

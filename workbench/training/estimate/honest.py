@@ -19,6 +19,7 @@ parameters) is recorded in benchmarks/results/tracker_quality.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -26,6 +27,7 @@ from sklearn.base import BaseEstimator
 from workbench.training.estimate.bands import UnseenErrors, band_edges, band_totals, cut_bands, unseen_errors
 from workbench.training.estimate.calibration import calibration_draws
 from workbench.training.estimate.held_out import oof_scores, refit_template
+from workbench.training.estimate.missed_side import MISSED_FITS, line_centres
 from workbench.training.estimate.units import RankOrder, Units
 from workbench.training.performance import Figure
 
@@ -107,13 +109,26 @@ class HonestEstimate(BaseEstimator):
         benchmarks/results/hit_rate_bias.md (seeds 0-11: hit-rate bias -0.069/-0.017/-0.062
         -> -0.022/+0.007/-0.004, narrower intervals, coverage 0.88/0.92/0.88 ->
         0.88/0.89/0.87), so it stays off.
+    missed_fit : the prior centres of the bands below the threshold. "shared" (default): the
+        calibration's one logistic across the threshold (slope capped by ``max_tail_slope``)
+        with the shared ``tail_shift_sd``. "line" / "log_line": a model of the missed side of
+        its own (``missed_side``), logit rate = level - slope x depth (doublings of rank below
+        the threshold, or log2(1 + doublings)), its (level, slope) posterior computed from the
+        random tags of all the missed bands together; the tail shift and the slope cap then
+        do not apply below the threshold. Measured: benchmarks/results/missed_side.md.
+    missed_sd : the missed bands' spread around their centres (None: ``band_prior_sd``).
+    missed_level_sd, missed_slope_prior : the line's priors: its level (the logit rate at the
+        threshold) ~ Normal(the calibration's mean rate in the first band below it,
+        missed_level_sd^2); its slope (logits per unit of depth) ~ Normal(mean, sd) on [0, 4].
     """
 
     def __init__(self, confidence: float = 0.9, n_draws: int = 200, band_prior_sd: float = 1.5,
                  detected_bands: int = 1, n_folds: int = 10, random_state: int = 0,
                  detected_prior_sd: float | None = None, tail_shift_sd: float = 1.0,
                  max_tail_slope: float | None = 2.0, round_weights: str = "probe_size",
-                 ends_when_unseen: str = "both", condition_tail: bool = False) -> None:
+                 ends_when_unseen: str = "both", condition_tail: bool = False, missed_fit: str = "shared",
+                 missed_sd: float | None = None, missed_level_sd: float = 1.5,
+                 missed_slope_prior: tuple[float, float] = (1.0, 0.5)) -> None:
         self.confidence = confidence
         self.n_draws = n_draws
         self.band_prior_sd = band_prior_sd
@@ -126,6 +141,10 @@ class HonestEstimate(BaseEstimator):
         self.round_weights = round_weights
         self.ends_when_unseen = ends_when_unseen
         self.condition_tail = condition_tail
+        self.missed_fit = missed_fit
+        self.missed_sd = missed_sd
+        self.missed_level_sd = missed_level_sd
+        self.missed_slope_prior = missed_slope_prior
 
     def estimate(self, embeddings, labels, model, *, scores, excluded=None, tag_round=None,
                  inclusion_prob=None, groups=None, example_embeddings=None,
@@ -135,6 +154,9 @@ class HonestEstimate(BaseEstimator):
         if self.round_weights not in ROUND_WEIGHTS:
             raise ValueError(f"HonestEstimate round_weights={self.round_weights!r}: "
                              f"expected one of {', '.join(ROUND_WEIGHTS)}")
+        if self.missed_fit not in MISSED_FITS:
+            raise ValueError(f"HonestEstimate missed_fit={self.missed_fit!r}: "
+                             f"expected one of {', '.join(MISSED_FITS)}")
         if self.ends_when_unseen not in ENDS_WHEN_UNSEEN:
             raise ValueError(f"HonestEstimate ends_when_unseen={self.ends_when_unseen!r}: "
                              f"expected one of {', '.join(ENDS_WHEN_UNSEEN)}")
@@ -194,12 +216,21 @@ class HonestEstimate(BaseEstimator):
         fp_known = float(((1 - y_shown) * det_shown)[labelled].sum())
         T = band_totals(bands, tp_known, fn_known, cal_draws, self.band_prior_sd, rng,
                         detected_prior_sd=self.detected_prior_sd, tail_shift_sd=self.tail_shift_sd,
-                        max_tail_slope=self.max_tail_slope, condition_tail=self.condition_tail)
+                        max_tail_slope=self.max_tail_slope, condition_tail=self.condition_tail,
+                        missed_sd=self.missed_sd, missed_centres=self._missed_centres())
         method = (f"{bands.edges.size + 1} score bands; per-band rate from {bands.n_probe} random tags "
                   f"(1/pi weights); prior: calibrated scores, logit sd {self.band_prior_sd}; Monte Carlo interval")
         n_detected = float(units.detected.sum())
         unseen = unseen_errors(bands, tp_known, fp_known, fn_known)
         return self._figures(T, n_detected, len(units.y), method, n_probe, n_rounds, unit, notes, unseen)
+
+    def _missed_centres(self):
+        """The missed bands' own model (``missed_side.line_centres``), or None for the shared
+        calibration's extrapolation ("shared")."""
+        if self.missed_fit == "shared":
+            return None
+        return partial(line_centres, shape=self.missed_fit, level_sd=self.missed_level_sd,
+                       slope_prior=tuple(self.missed_slope_prior))
 
     def _figures(self, T, n_detected, n_tags, method, n_probe, n_rounds, unit, notes,
                  unseen: UnseenErrors) -> HonestFigures:
