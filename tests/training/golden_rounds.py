@@ -11,7 +11,7 @@ bound's count with its estimate). The first record, by 2483162 (before both), di
 only in the new parameter and in interval ends moved to 1 (and the expected mentions' high end
 with them), which is what the new ends are meant to move. It was then written once more for
 ``HonestEstimate(condition_tail=False)``, a parameter added off by default: that key was the only
-difference. To write it:
+difference; and for ``HonestEstimate(copies_from_tags=False)`` (session 16), the same. To write it:
 
     git worktree add /tmp/rounds-331f8f4 331f8f4
     PYTHONPATH=/tmp/rounds-331f8f4 .venv/bin/python tests/training/golden_rounds.py --write

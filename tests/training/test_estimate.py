@@ -342,7 +342,8 @@ def test_estimators_are_configured_like_scikit_learn_ones():
                                    "detected_bands": 1, "n_folds": 10, "random_state": 3,
                                    "detected_prior_sd": None, "tail_shift_sd": 1.0,
                                    "max_tail_slope": 2.0, "round_weights": "probe_size",
-                                   "ends_when_unseen": "both", "condition_tail": False}
+                                   "ends_when_unseen": "both", "condition_tail": False,
+                                   "copies_from_tags": False}
     assert clone(honest).set_params(n_draws=80).get_params()["n_draws"] == 80
     assert honest.n_draws == 50  # clone and set_params leave the original alone
     assert ReferenceEstimate().get_params() == {"n_repeats": 10, "test_size": 0.1, "confidence": 0.9,

@@ -25,6 +25,8 @@ from sklearn.base import BaseEstimator
 
 from workbench.training.estimate.bands import UnseenErrors, band_edges, band_totals, cut_bands, unseen_errors
 from workbench.training.estimate.calibration import calibration_draws
+from workbench.training.estimate.copies import (CopyStratum, copies_per_unit, copy_stratum, stratum_counts,
+                                                weights_for_the_rest)
 from workbench.training.estimate.held_out import oof_scores, refit_template
 from workbench.training.estimate.units import Units
 from workbench.training.performance import Figure
@@ -107,13 +109,19 @@ class HonestEstimate(BaseEstimator):
         benchmarks/results/hit_rate_bias.md (seeds 0-11: hit-rate bias -0.069/-0.017/-0.062
         -> -0.022/+0.007/-0.004, narrower intervals, coverage 0.88/0.92/0.88 ->
         0.88/0.89/0.87), so it stays off.
+    copies_from_tags : the detected units that hold a copy of a tagged text (``copy_labels``
+        and ``texts`` passed to ``estimate``) form their own stratum, read from their texts'
+        tags (``copies``) instead of the detected band's rate: no later round can draw them,
+        so that rate is learned without them. Diagnosis and figures:
+        benchmarks/results/verify_bias.md.
     """
 
     def __init__(self, confidence: float = 0.9, n_draws: int = 200, band_prior_sd: float = 1.5,
                  detected_bands: int = 1, n_folds: int = 10, random_state: int = 0,
                  detected_prior_sd: float | None = None, tail_shift_sd: float = 1.0,
                  max_tail_slope: float | None = 2.0, round_weights: str = "probe_size",
-                 ends_when_unseen: str = "both", condition_tail: bool = False) -> None:
+                 ends_when_unseen: str = "both", condition_tail: bool = False,
+                 copies_from_tags: bool = False) -> None:
         self.confidence = confidence
         self.n_draws = n_draws
         self.band_prior_sd = band_prior_sd
@@ -126,11 +134,13 @@ class HonestEstimate(BaseEstimator):
         self.round_weights = round_weights
         self.ends_when_unseen = ends_when_unseen
         self.condition_tail = condition_tail
+        self.copies_from_tags = copies_from_tags
 
     def estimate(self, embeddings, labels, model, *, scores, excluded=None, tag_round=None,
                  inclusion_prob=None, groups=None, example_embeddings=None,
-                 held_out=None) -> HonestFigures:
-        """The estimate from per-row arrays (see ``estimate_performance`` for each)."""
+                 held_out=None, copy_labels=None, texts=None) -> HonestFigures:
+        """The estimate from per-row arrays (see ``estimate_performance`` for each);
+        ``copy_labels`` and ``texts`` are read with ``copies_from_tags`` only."""
         if self.round_weights not in ROUND_WEIGHTS:
             raise ValueError(f"HonestEstimate round_weights={self.round_weights!r}: "
                              f"expected one of {', '.join(ROUND_WEIGHTS)}")
@@ -151,6 +161,9 @@ class HonestEstimate(BaseEstimator):
                                  tp=None, fp=None, fn=None, n_probe_tags=0, n_probe_rounds=0, unit="sentence",
                                  detected_units=int(detected.sum()), notes=(NO_ESTIMATE,))
         units = Units(labels, excluded, detected, scores, tagged, y, oof, tag_round, inclusion_prob)
+        if self.copies_from_tags and copy_labels is not None and texts is not None:
+            units = replace(units, **dict(zip(("copy_label", "copy_text", "own_text"),
+                                              copies_per_unit(copy_labels, texts, excluded))))
         unit = "sentence"
         if groups is not None:
             units, unit = units.by_turn(groups), "turn"
@@ -172,6 +185,9 @@ class HonestEstimate(BaseEstimator):
 
         known = np.zeros(len(units.scores), bool)
         known[shown[labelled]] = True
+        copies = None
+        if self.copies_from_tags and units.copy_label is not None:
+            copies = copy_stratum(units.copy_label, units.copy_text, ~known & units.detected)
         strata = None
         if self.round_weights != "probe_size":
             # The strata are the bands the evidence is read in (cut_bands puts a tag in the
@@ -180,6 +196,12 @@ class HonestEstimate(BaseEstimator):
                      if self.round_weights == "per_band" else np.array([0.0]))
             strata = np.searchsorted(edges, aux, side="left")
         probe_w, n_probe, n_rounds = probe_weights(units, shown, labelled, strata)
+        if copies is not None and units.inclusion_prob is not None:
+            # The detected bands' evidence stands for the detections outside the stratum (the
+            # missed side's weights are the hit rate's, left as they are).
+            rest_w = weights_for_the_rest(probe_w, np.asarray(units.inclusion_prob, float)[shown],
+                                          units.own_text[shown], copies, units.copy_text)
+            probe_w = np.where(aux > 0, rest_w, probe_w)
         recorded = units.tag_round is not None and units.inclusion_prob is not None
         notes = (NO_PROBE,) if recorded and n_rounds == 0 else ()
         is_probe_tag = np.zeros(len(units.y), bool)
@@ -187,7 +209,8 @@ class HonestEstimate(BaseEstimator):
         cal_draws = calibration_draws(units.oof, units.y, is_probe_tag, self.n_draws, rng)
 
         # Sorted first (cheaper than the band-by-band sort and search it spares: cut_bands).
-        bands = cut_bands(np.sort(units.scores[~known]), aux, y_shown, probe_w, self.detected_bands)
+        banded = ~known if copies is None else ~known & ~copies.members
+        bands = cut_bands(np.sort(units.scores[banded]), aux, y_shown, probe_w, self.detected_bands)
         tp_known = float((y_shown * det_shown)[labelled].sum())
         fn_known = float((y_shown * ~det_shown)[labelled].sum())
         fp_known = float(((1 - y_shown) * det_shown)[labelled].sum())
@@ -198,6 +221,10 @@ class HonestEstimate(BaseEstimator):
                   f"(1/pi weights); prior: calibrated scores, logit sd {self.band_prior_sd}; Monte Carlo interval")
         n_detected = float(units.detected.sum())
         unseen = unseen_errors(bands, tp_known, fp_known, fn_known)
+        if copies is not None and copies.size:
+            T[:, 0] += stratum_counts(copies, len(T), rng)
+            unseen = _copies_seen(unseen, copies)
+            method += f"; {copies.size} detected copies of tagged texts read from their tags"
         return self._figures(T, n_detected, len(units.y), method, n_probe, n_rounds, unit, notes, unseen)
 
     def _figures(self, T, n_detected, n_tags, method, n_probe, n_rounds, unit, notes,
@@ -255,6 +282,12 @@ class HonestEstimate(BaseEstimator):
 
         return (stretched(precision, unseen.no_false_detection), stretched(hit_rate, no_miss),
                 stretched(f1, unseen.no_false_detection and no_miss))
+
+
+def _copies_seen(unseen: UnseenErrors, copies: CopyStratum) -> UnseenErrors:
+    """``unseen`` with the copy stratum's tags as evidence on the detected side."""
+    return replace(unseen, no_false_detection=unseen.no_false_detection and copies.k_eff >= copies.n_eff - 1e-9,
+                   no_true_detection=unseen.no_true_detection and copies.k_eff <= 1e-9)
 
 
 def probe_weights(units: Units, shown: np.ndarray, labelled: np.ndarray,
