@@ -46,6 +46,7 @@ CAPTURE: dict = {}
 KEEP_MODEL = False  # --keep-model-while-verifying: the session's option, the model held while verifying
 _orig_from_units = honest_mod.HonestEstimate._from_units
 _orig_cut_bands = honest_mod.cut_bands
+_stratum_counts = honest_mod.stratum_counts
 
 
 def _capturing_from_units(self, units, unit):
@@ -81,6 +82,7 @@ def verify(session, truth_sent, inv, G, max_rounds=15) -> tuple[int, list[np.nda
 def _honest(session, **over):
     """The session's honest estimate of its final state, with the estimate's inputs overridden."""
     params = {**session._estimator_params(), **over.pop("params", {})}
+    honest_mod.stratum_counts = _exact_counts if over.pop("exact_copies", False) else _stratum_counts
     _, honest = configured_estimators(**params)
     _, shown, tag_round, inclusion_prob = session._own
     inputs = {"excluded": shown, "tag_round": tag_round, "inclusion_prob": inclusion_prob,
@@ -107,7 +109,16 @@ CASES = {
     # the fix: the detected copies of tagged texts read from their texts' tags
     "copies_from_tags": lambda s: {"copy_labels": s._labels, "texts": s._texts,
                                    "params": {"copies_from_tags": True}},
+    # the same, each copy counted as its text's tag says, with no spread (issue 12's item 1 read
+    # literally: "the estimate counts the copies as tagged")
+    "copies_as_tagged": lambda s: {"copy_labels": s._labels, "texts": s._texts,
+                                   "params": {"copies_from_tags": True}, "exact_copies": True},
 }
+
+
+def _exact_counts(stratum, n_draws, rng):
+    """The stratum's positives as its texts' tags say (sum c_t y_t), the same in every draw."""
+    return np.full(n_draws, stratum.k_eff / stratum.n_eff * stratum.size if stratum.size else 0.0)
 
 
 def _hajek(w, y):
@@ -217,6 +228,14 @@ def run(corpus, concept, seeds, out) -> None:
               f"[{row['copies_from_tags']['low']:.3f},{row['copies_from_tags']['high']:.3f}]", flush=True)
 
 
+def _or_none(f, row):
+    """``f(row)``, None where the row lacks a field (files written before it was kept)."""
+    try:
+        return f(row)
+    except KeyError:
+        return None
+
+
 def summarise(path: Path) -> str:
     rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     lines = []
@@ -225,7 +244,7 @@ def summarise(path: Path) -> str:
               "|---|---|---|---|---|---|---|---|"]
     for c in corpora + ["all"]:
         rs = [r for r in rows if c == "all" or r["corpus"] == c]
-        for case in CASES:
+        for case in [c for c in CASES if all(c in r for r in rs)]:
             e = np.array([r[case]["est"] - r[case]["truth"] for r in rs])
             cov = np.mean([r[case]["low"] <= r[case]["truth"] <= r[case]["high"] for r in rs])
             hw = np.median([(r[case]["high"] - r[case]["low"]) / 2 for r in rs])
@@ -241,7 +260,7 @@ def summarise(path: Path) -> str:
         rs = [r for r in rs if r["p_true_unk"] is not None]
 
         def m(f):
-            v = [f(r) for r in rs]
+            v = [_or_none(f, r) for r in rs]
             v = [x for x in v if x is not None and np.isfinite(x)]
             return float(np.mean(v)) if v else float("nan")
         lines.append(
