@@ -5,9 +5,9 @@ its other copies leave every later round's frame, yet they stay unknown units of
 estimate. Read like any other unknown unit, they take the band's rate, which the later rounds
 learn from frames without them. Where a tagged text has many copies (a common phrase) and its
 meaning is not the band's average (a "thanks" said in many turns is mostly a positive), the
-band's rate misses them: verifying until precision ±0.05 on the typed corpora, a fifth of the
-unknown detections were such copies, with a true rate of 0.93 where the band said 0.76
-(benchmarks/results/verify_bias.md), and the intervals held the truth in 77-78% of runs.
+band's rate misses them: verifying until precision ±0.05 on the typed corpora, 28-55% of the
+unknown detections were such copies, true rate 0.87-0.94 against 0.74-0.83 for the others
+(benchmarks/results/verify_bias.md, seeds 0-2).
 
 Counted as answered by their text's tag they broke the intervals (a text's meaning depends on
 its turn; session 7). Here they form their own stratum: its units' texts were shown by a random
@@ -16,7 +16,8 @@ mean, and the stratum's rate is learned from the tags weighed by each text's unk
 Hajek rate sum(c_t y_t) / sum(c_t), Kish effective size (sum c_t)^2 / sum c_t^2 as a binomial
 likelihood under Jeffreys' prior, and the stratum's count Binomial(U_C, p) per draw. Its mean
 is sum(c_t y_t), the tags' own prediction of their copies; its spread grows with how few texts
-carry the copies.
+carry the copies, and no later round can narrow it: where a few frequent texts carry most
+copies, verifying cannot reach ±0.05 (why the option is off; verify_bias.md, section 5).
 """
 from __future__ import annotations
 
