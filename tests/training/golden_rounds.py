@@ -12,7 +12,8 @@ only in the new parameter and in interval ends moved to 1 (and the expected ment
 with them), which is what the new ends are meant to move. It was then written once more for
 ``HonestEstimate(condition_tail=False)``, a parameter added off by default: that key was the only
 difference; and for ``missed_fit="shared"`` (session 16, with ``missed_sd``, ``missed_level_sd``,
-``missed_slope_prior``: the missed side's own line, off by default), those keys added only. To write it:
+``missed_slope_prior``: the missed side's own line, off by default), those keys added only;
+and for ``HonestEstimate(copies_from_tags=False)`` (session 16), the same. To write it:
 
     git worktree add /tmp/rounds-331f8f4 331f8f4
     PYTHONPATH=/tmp/rounds-331f8f4 .venv/bin/python tests/training/golden_rounds.py --write

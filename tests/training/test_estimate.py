@@ -344,7 +344,8 @@ def test_estimators_are_configured_like_scikit_learn_ones():
                                    "max_tail_slope": 2.0, "round_weights": "probe_size",
                                    "ends_when_unseen": "both", "condition_tail": False,
                                    "missed_fit": "shared", "missed_sd": None, "missed_level_sd": 1.5,
-                                   "missed_slope_prior": (1.0, 0.5)}
+                                   "missed_slope_prior": (1.0, 0.5),
+                                   "copies_from_tags": False}
     assert clone(honest).set_params(n_draws=80).get_params()["n_draws"] == 80
     assert honest.n_draws == 50  # clone and set_params leave the original alone
     assert ReferenceEstimate().get_params() == {"n_repeats": 10, "test_size": 0.1, "confidence": 0.9,

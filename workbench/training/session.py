@@ -441,7 +441,8 @@ class ActiveLearningSession(TaggedRows):
                 self.embeddings, self.answers, self.model(), excluded=shown, tag_round=tag_round,
                 inclusion_prob=inclusion_prob, scores=self.scores(), call_ids=self.call_ids,
                 groups=self.turns, example_embeddings=self.example_embeddings, held_out=self.held_out(),
-                honest_figures=self._honest_at_cut(), **self._estimator_params(),
+                honest_figures=self._honest_at_cut(), copy_labels=self._labels,
+                texts=self._texts, **self._estimator_params(),
                 rank_order=self._cached("rank_order", RankOrder, fitted=True),  # the count's, shifted
             )
         return self._cached("estimate", compute)
@@ -451,9 +452,10 @@ class ActiveLearningSession(TaggedRows):
         where they are the estimate's own, else None. They are when the bound left the model's
         threshold at that cut (the same scores and held-out scores), no verification tag is
         held out of the fit (the count read every tag) and each text's answer is on the row
-        shown (the count's labels, as recorded, are the estimate's ``answers``)."""
+        shown (the count's labels, as recorded, are the estimate's ``answers``), nor read from copies."""
         model, hit = self.model(), self._cache.get("honest_at_cut")
-        if hit is None or hit[0] != self.fit_key or hit[1][0] != model.threshold_ or self._held.any():
+        if (hit is None or hit[0] != self.fit_key or hit[1][0] != model.threshold_ or self._held.any()
+                or configured_estimators(**self._estimator_params())[1].copies_from_tags):  # the count read no copies
             return None
         return hit[1][1] if np.array_equal(self._own[0], self.answers) else None
 

@@ -55,6 +55,8 @@ def estimate_performance(
     honest: HonestEstimate | None = None,
     honest_figures: HonestFigures | None = None,
     rank_order: RankOrder | None = None,
+    copy_labels: np.ndarray | None = None,
+    texts: np.ndarray | None = None,
     **params,
 ) -> PerformanceEstimate:
     """Estimate the performance of ``model`` (fitted on the YES/NO tags) on its corpus.
@@ -85,6 +87,9 @@ def estimate_performance(
         the cut there, it is the estimate's own): the honest estimate is then not run again.
     rank_order: the honest estimate's order of its units' scores kept from an earlier
         estimate of the same units, tried before sorting (``units.RankOrder``).
+    copy_labels, texts: the tags as extended to every copy of their text
+        (``duplicates.answer_copies``) and each row's text code: the honest estimate reads the
+        detected copies of tagged texts from them with ``copies_from_tags``.
     """
     reference, honest = configured_estimators(reference, honest, **params)
     X = np.asarray(embeddings)
@@ -96,7 +101,8 @@ def estimate_performance(
     ref = reference.estimate(X, labels, model, example_embeddings=example_embeddings)
     hon = honest_figures if honest_figures is not None else honest.estimate(
         X, labels, model, scores=scores, excluded=excluded, tag_round=tag_round, inclusion_prob=inclusion_prob,
-        groups=groups, example_embeddings=example_embeddings, held_out=held_out, rank_order=rank_order)
+        groups=groups, example_embeddings=example_embeddings, held_out=held_out, rank_order=rank_order,
+        copy_labels=copy_labels, texts=texts)
     n_calls = None if call_ids is None else int(np.unique(np.asarray(call_ids)[detected]).size)
     return PerformanceEstimate(
         n_yes=int((labels == 1).sum()), n_no=int((labels == 0).sum()),

@@ -29,6 +29,9 @@ class Units:
     tagged: indices of the YES/NO units; y: their labels; oof: their out-of-fold scores.
     tag_round, inclusion_prob: the round each unit was shown in and, for a unit drawn by a
     probability sampler, its inclusion probability (NaN otherwise); None when not recorded.
+    copy_label, copy_text: for a unit holding a copy of a tagged text (not shown itself), the
+    label that text's tag gives and the text's code (-1 otherwise); own_text: a tagged unit's
+    text (-1 otherwise); None when not passed (``copies.copies_per_unit``).
     """
 
     labels: np.ndarray
@@ -40,6 +43,9 @@ class Units:
     oof: np.ndarray
     tag_round: np.ndarray | None
     inclusion_prob: np.ndarray | None
+    copy_label: np.ndarray | None = None
+    copy_text: np.ndarray | None = None
+    own_text: np.ndarray | None = None
 
     def by_turn(self, groups) -> Units:
         """The same inputs with speaker turns as the units.
@@ -67,8 +73,25 @@ class Units:
         round_u = pi_u = None
         if self.tag_round is not None and self.inclusion_prob is not None:
             round_u, pi_u = self._turn_draws(inv, G)
+        copy_label_u = copy_text_u = own_text_u = None
+        if self.copy_label is not None:
+            copy_label_u, copy_text_u = self._turn_copies(inv, G, shown_u | (labels_u >= 0))
+            own_text_u = np.full(G, -1, np.int64)
+            np.maximum.at(own_text_u, inv[self.tagged], np.asarray(self.own_text)[self.tagged])
         return Units(labels_u, shown_u, s_u > 0, s_u, tagged_u, labels_u[tagged_u].astype(int),
-                     aux_u[tagged_u], round_u, pi_u)
+                     aux_u[tagged_u], round_u, pi_u, copy_label_u, copy_text_u, own_text_u)
+
+    def _turn_copies(self, inv: np.ndarray, G: int, known_u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per turn not shown: the label of a tagged text it holds a copy of (YES over NO) and
+        that text's code; -1 for a turn shown (it counts as itself) or holding no copy."""
+        label_u = np.full(G, -1, np.int8)
+        np.maximum.at(label_u, inv, self.copy_label)
+        text_u = np.full(G, -1, np.int64)
+        # The text whose tag gave the turn its label (the largest such code, to be definite).
+        agrees = (self.copy_label >= 0) & (self.copy_label == label_u[inv])
+        np.maximum.at(text_u, inv[agrees], np.asarray(self.copy_text)[agrees])
+        label_u[known_u], text_u[known_u] = -1, -1
+        return label_u, text_u
 
     def _turn_draws(self, inv: np.ndarray, G: int) -> tuple[np.ndarray, np.ndarray]:
         """Per turn: the round it was first shown in, and the probe draw that reached it."""
