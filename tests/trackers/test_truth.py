@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
+import shutil
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -14,14 +17,47 @@ from workbench.demo.concepts import sentence_label
 from workbench.demo.job import DEMO_EXAMPLES, DEMO_TRUTH, estimate_beside_truth, reference_labels
 from workbench.trackers.truth import ReferenceTruth
 
+TRACKER = "Asking for a discount"
 
-@pytest.fixture
-def trained(demo_ws):
-    t = make_tracker(demo_ws, examples=DEMO_EXAMPLES)
+
+@pytest.fixture(scope="module")
+def trained_template(demo_workspace_template, tmp_path_factory, embedder) -> Path:
+    """The 150-call demo workspace with a tracker tagged and trained for two rounds, built once
+    for this module's tests, which each take a private copy (``demo_ws`` below): they set
+    reference labels on it, which must not reach another test. The same two rounds per test
+    cost the suite ~2 CPU s each."""
+    from workbench.workspace import Workspace
+
+    path = tmp_path_factory.mktemp("truth-template") / "ws"
+    shutil.copytree(demo_workspace_template / "ws", path)
+    ws = Workspace(path, model=embedder)
+    t = make_tracker(ws, name=TRACKER, examples=DEMO_EXAMPLES)
     for _ in range(2):
         answer_round(t, t.next_round())
         t.train()
-    return t
+    # The last figures are drawn on a worker, and closing the last SQLite connection checkpoints
+    # the WAL and deletes its files: both done now, not while a test copies the folder.
+    ws.registry.wait_for_figures()
+    ws.store.close()
+    del t, ws
+    gc.collect()
+    return path
+
+
+@pytest.fixture
+def demo_ws(trained_template, demo_workspace_template, tmp_path, embedder):
+    """A private copy of the demo workspace (150 calls) whose tracker was trained for two rounds."""
+    from workbench.workspace import Workspace
+
+    shutil.copytree(trained_template, tmp_path / "ws")
+    ws = Workspace(tmp_path / "ws", model=embedder)
+    ws.raw_demo = demo_workspace_template / "raw"
+    return ws
+
+
+@pytest.fixture
+def trained(demo_ws):
+    return demo_ws.tracker(TRACKER)
 
 
 def test_the_simulated_users_truth_agrees_with_the_labels_file(demo_ws):
