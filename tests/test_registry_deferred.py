@@ -117,3 +117,43 @@ def test_a_record_a_killed_process_left_is_completed_on_open(tmp_path, moment):
     assert run.data.params["round"] == "1"
     assert np.array_equal(reopened.linear_model("Killed", int(version)).coef, plain(make_classifier(7)[0]).coef)
     assert not left.exists()
+
+
+COMPLETING = textwrap.dedent("""
+    import sys, threading
+    sys.path.insert(0, sys.argv[2])
+    from tests.test_registry import log, make_classifier
+    from workbench.registry.versions import TrackerRegistry
+    registry = TrackerRegistry(sys.argv[1])
+    go = threading.Event()
+    registry.figures_later.submit_job("a job that holds the worker until told", lambda: go.wait(60))
+    record = log(registry, "Trained elsewhere", 1, clf=make_classifier(9)[0], complete_later=True)
+    print(record.run_id, flush=True)
+    sys.stdin.readline()
+    go.set()  # the worker completes the record; the interpreter waits for it before exiting
+""")
+
+
+def test_a_reader_in_another_process_waits_for_the_record_being_completed(tmp_path):
+    """A dashboard reading the version a notebook's training just registered: before the
+    notebook's worker has logged the model and its hashes, the folder must not be judged."""
+    store = tmp_path / "mlruns"
+    other = subprocess.Popen([sys.executable, "-c", COMPLETING, str(store), str(REPO)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        run_id = other.stdout.readline().strip()
+        assert run_id, "the training process did not register its version"
+        reader = TrackerRegistry(store)
+        assert not reader.completed_records  # a live process's record is left to it
+        read: list = []
+        thread = threading.Thread(target=lambda: read.append(reader.linear_model("Trained elsewhere", 1)))
+        thread.start()
+        thread.join(1.0)
+        assert thread.is_alive() and not read  # waiting, not refusing a half-written version
+        other.stdin.write("\n")
+        other.stdin.flush()
+        thread.join(120)
+        assert np.array_equal(read[0].coef, plain(make_classifier(9)[0]).coef)
+    finally:
+        other.stdin.close()
+        assert other.wait(120) == 0

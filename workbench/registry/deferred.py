@@ -33,6 +33,7 @@ import logging
 import os
 import shutil
 import socket
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 
 PENDING_DIR = "pending-versions"
 _RECORD = "registration.json"
+# How long a reader waits for another process to complete a record (it takes well under a second).
+OTHER_PROCESS_WAIT_S = 30.0
 
 
 def log_training_later(
@@ -106,6 +109,21 @@ def complete(registry: "TrackerRegistry", folder: Path) -> int:
     shutil.rmtree(folder, ignore_errors=True)
     registry.client.set_terminated(run_id, "FINISHED")
     return int(rec["version"])
+
+
+def wait_for_another_process(root: Path, run_id: str | None, timeout: float = OTHER_PROCESS_WAIT_S) -> bool:
+    """Wait until no record of run ``run_id`` is pending under ``root`` (an MLflow store's
+    folder): another process that trained a moment ago completes it on its worker, hashes
+    included, and a reader here must not judge the version's folder before that (it would find
+    no recorded hashes and refuse it as not the workbench's). False if still pending after
+    ``timeout`` seconds (its process killed: the next open completes it)."""
+    folder = root / PENDING_DIR / str(run_id)
+    deadline = time.monotonic() + timeout
+    while run_id and folder.is_dir():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def complete_left(registry: "TrackerRegistry", now: float) -> list[str]:

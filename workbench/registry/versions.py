@@ -44,7 +44,7 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from workbench.core.errors import NotFoundError, ValidationError
 from workbench.registry import transfer
 from workbench.registry.artefacts import VersionArtefacts
-from workbench.registry.deferred import complete_left, log_training_later
+from workbench.registry.deferred import complete_left, log_training_later, wait_for_another_process
 from workbench.registry.later import DrawFigures, LaterFigures
 from workbench.registry.empty_store import seed_database
 from workbench.registry.linear_model import LinearTrackerModel
@@ -349,6 +349,7 @@ class TrackerRegistry:
         version was written (ArtefactChanged otherwise). Every read of a version's model goes
         through here: linear_model, encoder_path, model_path (load_model, exports)."""
         folder = self._stored_dir(mv)
+        wait_for_another_process(self.root, mv.run_id)  # this process's own: _resolve_version waited
         self.artefacts.verify(tracker_name, mv, folder)
         return folder
 
